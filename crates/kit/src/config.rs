@@ -1,0 +1,274 @@
+//! Configuration: built-in defaults, then an optional TOML file, then environment variables.
+//!
+//! Environment variables start with `CSM_` and use `__` between levels, so `database.url` is set by
+//! `CSM_DATABASE__URL` and `server.listen` by `CSM_SERVER__LISTEN`. The file comes from `--config`
+//! or `CSM_CONFIG`. Durations are written the human way: `"500ms"`, `"10s"`, `"2m"`.
+
+use std::{net::SocketAddr, path::Path, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::auth::Role;
+
+/// Loads a service's configuration from its defaults, the file (if any) and the environment.
+pub fn load<T>(file: Option<&Path>) -> Result<T, Box<figment::Error>>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(file) = file {
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment
+        .merge(Env::prefixed("CSM_").split("__").ignore(&["config"]))
+        .extract()
+        .map_err(Box::new)
+}
+
+/// The file named by `CSM_CONFIG`, when set.
+pub fn file_from_env() -> Option<PathBuf> {
+    std::env::var_os("CSM_CONFIG").map(PathBuf::from)
+}
+
+/// How the gRPC server listens and protects itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Longest a unary call may run before it is cancelled (a caller's shorter `grpc-timeout` wins).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Calls served at once; beyond this, calls are refused with RESOURCE_EXHAUSTED rather than
+    /// queued, so a caller can back off or go to another replica.
+    pub max_concurrent_requests: usize,
+    /// After shutdown begins, health reports NOT_SERVING for this long before the server stops
+    /// accepting calls, so load balancers stop sending traffic first.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 512,
+            drain_delay: Duration::ZERO,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Defaults listening on `port`, for a service's own default.
+    pub fn on_port(port: u16) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            ..Self::default()
+        }
+    }
+}
+
+/// Where a service keeps its data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (created when missing) or `postgres://user@host:5432/database`.
+    pub url: String,
+    /// Pool size for reads (and for writes on PostgreSQL).
+    pub max_connections: u32,
+    /// On PostgreSQL, create the database when it does not exist yet.
+    pub create_if_missing: bool,
+}
+
+impl DatabaseSettings {
+    /// A SQLite file, as the embedded default.
+    pub fn sqlite(path: impl AsRef<Path>) -> Self {
+        Self {
+            url: format!("sqlite://{}", path.as_ref().display()),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/service.db".into(),
+            max_connections: 8,
+            create_if_missing: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Logs and traces. OpenTelemetry export is switched on by `otlp_endpoint` or the standard
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` variable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info,csm_intake=debug`; `RUST_LOG` overrides it.
+    pub log_filter: String,
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// Who may call: bearer tokens with their roles, inline or in a separate file (for a mounted
+/// Kubernetes Secret). A token is given either in clear or as its SHA-256 in hex.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    pub tokens: Vec<TokenSettings>,
+    /// A TOML file with a `[[tokens]]` array of the same shape.
+    pub tokens_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenSettings {
+    /// The bearer token in clear.
+    pub token: Option<String>,
+    /// Or its SHA-256, hex-encoded, so the configuration need not hold the secret.
+    pub token_sha256: Option<String>,
+    /// Who the caller is, as recorded in audit trails.
+    pub subject: String,
+    pub roles: Vec<Role>,
+    /// The department of a caller with the department role.
+    pub department: Option<String>,
+}
+
+/// A service whose feed this one follows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpstreamSettings {
+    /// `http://host:port` of the upstream service.
+    pub url: String,
+    /// Bearer token with the service role at the upstream.
+    pub token: String,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:50051".into(),
+            token: String::new(),
+        }
+    }
+}
+
+impl UpstreamSettings {
+    pub fn new(url: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            token: token.into(),
+        }
+    }
+}
+
+/// How a feed is served and followed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeedSettings {
+    /// Events read from the outbox per query when serving a subscriber.
+    pub read_batch: u64,
+    /// How often a live subscription checks the outbox when no commit in this process woke it
+    /// (commits by another replica of the same service are seen this way).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Events a consumer applies in one transaction at most.
+    pub apply_batch: usize,
+    /// First and longest wait between reconnection attempts of a consumer.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        Self {
+            read_batch: 512,
+            poll_interval: Duration::from_secs(1),
+            apply_batch: 256,
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The sections every service's configuration has.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CommonSettings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub feed: FeedSettings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct Sample {
+        #[serde(flatten)]
+        common: CommonSettings,
+        extra: String,
+    }
+
+    #[test]
+    fn file_values_override_defaults_and_durations_read_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("svc.toml");
+        std::fs::write(
+            &file,
+            r#"
+            extra = "x"
+            [server]
+            listen = "0.0.0.0:6000"
+            request_timeout = "250ms"
+            [[auth.tokens]]
+            token = "t"
+            subject = "ops"
+            roles = ["administrator"]
+            "#,
+        )
+        .unwrap();
+        let sample: Sample = load(Some(&file)).unwrap();
+        assert_eq!(sample.common.server.listen.port(), 6000);
+        assert_eq!(sample.common.server.request_timeout, Duration::from_millis(250));
+        assert_eq!(sample.common.auth.tokens[0].roles, vec![Role::Administrator]);
+        assert_eq!(sample.extra, "x");
+        assert_eq!(sample.common.feed.apply_batch, 256);
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        let result: Result<Sample, _> = load(Some(Path::new("/nonexistent/csm.toml")));
+        assert!(result.is_err());
+    }
+}

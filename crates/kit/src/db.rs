@@ -1,0 +1,191 @@
+//! The database a service owns: SQLite (WAL, durable commits) as the embedded default, PostgreSQL
+//! in production, with the same migrations and queries on both.
+//!
+//! SQLite allows one writer at a time, and its own busy handler waits by sleeping, which shows up
+//! as latency spikes. So on SQLite writes go through a single connection, where waiting writers
+//! queue in the pool (fairly, without sleeping), and reads use a separate pool that WAL never
+//! blocks. On PostgreSQL both are the same pool.
+
+use std::{path::Path, time::Duration};
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionOptions, TransactionTrait,
+};
+use sea_orm::{SqliteTransactionMode, sqlx::sqlite::SqliteJournalMode, sqlx::sqlite::SqliteSynchronous};
+use sea_orm_migration::MigratorTrait;
+
+use crate::config::DatabaseSettings;
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    writer: DatabaseConnection,
+    reader: DatabaseConnection,
+    backend: DbBackend,
+}
+
+impl Database {
+    /// Connects, creating the SQLite file or the PostgreSQL database when missing, and applies the
+    /// service's migrations before anything else touches the data.
+    pub async fn open<M: MigratorTrait>(settings: &DatabaseSettings) -> Result<Self, DbErr> {
+        let url = settings.url.as_str();
+        let database = if url.starts_with("sqlite:") {
+            Self::open_sqlite(settings).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            if settings.create_if_missing {
+                create_postgres_database(url).await?;
+            }
+            let pool = sea_orm::Database::connect(options(url, settings.max_connections)).await?;
+            Self {
+                writer: pool.clone(),
+                reader: pool,
+                backend: DbBackend::Postgres,
+            }
+        } else {
+            return Err(DbErr::Custom(format!(
+                "database url must start with sqlite:// or postgres:// (got {})",
+                url.split(':').next().unwrap_or_default()
+            )));
+        };
+        M::up(&database.writer, None).await?;
+        Ok(database)
+    }
+
+    async fn open_sqlite(settings: &DatabaseSettings) -> Result<Self, DbErr> {
+        let url = settings.url.as_str();
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
+            }
+        }
+        let sqlite = |max: u32| {
+            let mut options = options(url, max);
+            options.map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: a commit is on disk before it is acknowledged, even across power loss.
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+            options
+        };
+        let writer = sea_orm::Database::connect(sqlite(1)).await?;
+        // An in-memory database exists once per connection, so it is read through the writer.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            sea_orm::Database::connect(sqlite(settings.max_connections.max(1))).await?
+        };
+        Ok(Self {
+            writer,
+            reader,
+            backend: DbBackend::Sqlite,
+        })
+    }
+
+    /// For queries that only read.
+    pub fn reader(&self) -> &DatabaseConnection {
+        &self.reader
+    }
+
+    /// For writes outside a transaction (prefer [`Database::begin`]).
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.writer
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// Starts a write transaction; on SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
+    /// a transaction that reads before it writes cannot fail halfway on a lock upgrade.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        match self.backend {
+            DbBackend::Sqlite => {
+                self.writer
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await
+            }
+            _ => self.writer.begin().await,
+        }
+    }
+
+    /// Closes both pools, waiting for connections to be returned.
+    pub async fn close(self) {
+        let _ = self.reader.close().await;
+        let _ = self.writer.close().await;
+    }
+}
+
+fn options(url: &str, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    options
+}
+
+/// Creates the database named in a PostgreSQL URL when it does not exist, connecting to the
+/// server's `postgres` maintenance database to do so. Safe when several replicas race.
+async fn create_postgres_database(url: &str) -> Result<(), DbErr> {
+    let (server, name) = split_postgres_url(url)?;
+    let maintenance = sea_orm::Database::connect(options(&format!("{server}/postgres"), 1)).await?;
+    let exists = maintenance
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [name.clone().into()],
+        ))
+        .await?
+        .is_some();
+    if !exists {
+        let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        if let Err(error) = maintenance.execute_unprepared(&create).await {
+            // 42P04: created meanwhile by another replica.
+            if !error.to_string().contains("already exists") {
+                return Err(error);
+            }
+        }
+    }
+    let _ = maintenance.close().await;
+    Ok(())
+}
+
+/// Splits `postgres://user@host:port/name?params` into `postgres://user@host:port` and `name`.
+fn split_postgres_url(url: &str) -> Result<(String, String), DbErr> {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let scheme_end = without_query.find("://").map(|i| i + 3).unwrap_or(0);
+    let slash = without_query[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .ok_or_else(|| DbErr::Custom("postgres url must name a database".into()))?;
+    let name = &without_query[slash + 1..];
+    if name.is_empty() {
+        return Err(DbErr::Custom("postgres url must name a database".into()));
+    }
+    Ok((without_query[..slash].to_string(), name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_postgres_url;
+
+    #[test]
+    fn splits_server_and_database_name() {
+        let (server, name) = split_postgres_url("postgres://postgres@127.0.0.1:5432/csm_intake?sslmode=disable").unwrap();
+        assert_eq!(server, "postgres://postgres@127.0.0.1:5432");
+        assert_eq!(name, "csm_intake");
+        assert!(split_postgres_url("postgres://127.0.0.1:5432").is_err());
+    }
+}

@@ -1,0 +1,298 @@
+//! Following another service's feed.
+//!
+//! A consumer applies upstream events through an [`EventHandler`] and moves its cursor in the same
+//! transaction as their effects (and any events the handler publishes in turn). A crash, a restart
+//! or an upstream outage therefore neither loses an event nor applies one twice: after any failure
+//! the consumer resubscribes from the cursor it last committed, after a growing pause.
+//!
+//! Events arriving together are applied in one transaction (up to `apply_batch`), which is what
+//! lets a consumer keep up with a busy upstream. An event the handler rejects as unusable is stored
+//! as a dead letter, in order, and skipped; everything else is retried until it applies.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use csm_proto::feed::v1::{Event, SubscribeRequest, feed_client::FeedClient};
+use futures_util::FutureExt;
+use prost::Name;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{
+    publisher::{Publisher, UnitOfWork},
+    schema::{consumer_cursor, dead_letter},
+};
+use crate::{
+    client::{self, CallerInterceptor},
+    config::{FeedSettings, UpstreamSettings},
+    telemetry, time,
+};
+
+/// Why an event was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Temporary (the database was unreachable, ...): roll back and try again later.
+    #[error("{0}")]
+    Retry(String),
+    /// The event can never be applied (it does not decode, it breaks an invariant): keep it as a
+    /// dead letter and go on.
+    #[error("{0}")]
+    Reject(String),
+}
+
+impl From<DbErr> for HandleError {
+    fn from(error: DbErr) -> Self {
+        HandleError::Retry(error.to_string())
+    }
+}
+
+/// Applies one upstream event inside the consumer's transaction.
+pub trait EventHandler: Send + Sync + 'static {
+    /// Full names of the payload types to receive; the subscription filters on them.
+    fn event_types(&self) -> Vec<String>;
+
+    /// Applies `event`. Writes go through `uow`; events published on it commit with the cursor.
+    fn handle<'a>(
+        &'a self,
+        uow: &'a mut UnitOfWork,
+        event: &'a Event,
+    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
+}
+
+/// True when the event carries a payload of type `M`.
+pub fn carries<M: Name>(event: &Event) -> bool {
+    event
+        .payload
+        .as_ref()
+        .is_some_and(|any| any.type_url.rsplit('/').next() == Some(M::full_name().as_str()))
+}
+
+/// The payload as `M`; an event of another type or with undecodable bytes is rejected.
+pub fn decode<M: Name + Default>(event: &Event) -> Result<M, HandleError> {
+    let any = event
+        .payload
+        .as_ref()
+        .ok_or_else(|| HandleError::Reject("event has no payload".into()))?;
+    if !carries::<M>(event) {
+        return Err(HandleError::Reject(format!(
+            "expected {}, got {}",
+            M::full_name(),
+            any.type_url
+        )));
+    }
+    M::decode(any.value.as_slice()).map_err(|e| HandleError::Reject(format!("undecodable {}: {e}", M::full_name())))
+}
+
+/// The cursor a consumer has committed (0 before its first event).
+pub async fn load_cursor(db: &impl ConnectionTrait, consumer: &str) -> Result<u64, DbErr> {
+    let row = consumer_cursor::Entity::find_by_id(consumer.to_string()).one(db).await?;
+    Ok(row.map_or(0, |r| u64::try_from(r.last_sequence).unwrap_or(0)))
+}
+
+async fn save_cursor(db: &impl ConnectionTrait, consumer: &str, sequence: u64) -> Result<(), DbErr> {
+    let row = consumer_cursor::ActiveModel {
+        consumer: Set(consumer.to_string()),
+        last_sequence: Set(i64::try_from(sequence).map_err(|e| DbErr::Custom(e.to_string()))?),
+        updated_at: Set(time::now_micros()),
+    };
+    consumer_cursor::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(consumer_cursor::Column::Consumer)
+                .update_columns([consumer_cursor::Column::LastSequence, consumer_cursor::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+async fn save_dead_letter(db: &impl ConnectionTrait, consumer: &str, event: &Event, reason: &str) -> Result<(), DbErr> {
+    let (event_type, payload) = event
+        .payload
+        .as_ref()
+        .map(|any| (any.type_url.clone(), any.value.clone()))
+        .unwrap_or_default();
+    let row = dead_letter::ActiveModel {
+        consumer: Set(consumer.to_string()),
+        sequence: Set(i64::try_from(event.sequence).unwrap_or(i64::MAX)),
+        event_type: Set(event_type),
+        subject: Set(event.subject.clone()),
+        reason: Set(reason.to_string()),
+        payload: Set(payload),
+        recorded_at: Set(time::now_micros()),
+        ..Default::default()
+    };
+    dead_letter::Entity::insert(row).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Follows one upstream feed with one handler, under one cursor name.
+pub struct Consumer<H> {
+    name: String,
+    upstream: UpstreamSettings,
+    publisher: Publisher,
+    handler: Arc<H>,
+    settings: FeedSettings,
+}
+
+enum SessionEnd {
+    Stopped,
+    Disconnected(String),
+}
+
+impl<H: EventHandler> Consumer<H> {
+    /// `name` keys the cursor in this service's database (for example "intake").
+    pub fn new(
+        name: impl Into<String>,
+        upstream: UpstreamSettings,
+        publisher: Publisher,
+        handler: H,
+        settings: FeedSettings,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            upstream,
+            publisher,
+            handler: Arc::new(handler),
+            settings,
+        }
+    }
+
+    /// Runs until `stop` is cancelled. A batch being applied when `stop` arrives is finished first.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut pause = self.settings.retry_initial;
+        let mut failures = 0u32;
+        loop {
+            let (end, progressed) = self.session(&stop).await;
+            let reason = match end {
+                SessionEnd::Stopped => return,
+                SessionEnd::Disconnected(reason) => reason,
+            };
+            if progressed {
+                pause = self.settings.retry_initial;
+                failures = 0;
+            }
+            failures += 1;
+            if failures.is_power_of_two() {
+                tracing::warn!(consumer = %self.name, upstream = %self.upstream.url, failures, "feed interrupted, resuming from the stored cursor: {reason}");
+            } else {
+                tracing::debug!(consumer = %self.name, failures, "feed interrupted: {reason}");
+            }
+            let jitter = Duration::from_millis(rand::random_range(0..=pause.as_millis() as u64 / 4 + 1));
+            tokio::select! {
+                () = tokio::time::sleep(pause + jitter) => {}
+                () = stop.cancelled() => return,
+            }
+            pause = (pause * 2).min(self.settings.retry_max);
+        }
+    }
+
+    /// One subscription, from the stored cursor until it fails or `stop` arrives. Reports whether it
+    /// got as far as receiving events, which resets the pause between attempts.
+    async fn session(&self, stop: &CancellationToken) -> (SessionEnd, bool) {
+        let mut progressed = false;
+        let end = async {
+            let mut cursor = load_cursor(self.publisher.database().reader(), &self.name)
+                .await
+                .map_err(|e| format!("reading cursor: {e}"))?;
+            let channel = client::channel(&self.upstream.url).map_err(|e| e.to_string())?;
+            let interceptor = CallerInterceptor::new(&self.upstream.token).map_err(|e| e.to_string())?;
+            let mut client = FeedClient::with_interceptor(channel, interceptor).max_decoding_message_size(64 << 20);
+            let request = SubscribeRequest {
+                after_sequence: cursor,
+                event_types: self.handler.event_types(),
+            };
+            let mut stream = tokio::select! {
+                response = client.subscribe(request) => response.map_err(|s| s.to_string())?.into_inner(),
+                () = stop.cancelled() => return Ok(SessionEnd::Stopped),
+            };
+            loop {
+                let first = tokio::select! {
+                    message = stream.message() => message.map_err(|s| s.to_string())?,
+                    () = stop.cancelled() => return Ok(SessionEnd::Stopped),
+                };
+                let Some(first) = first else {
+                    return Ok(SessionEnd::Disconnected("upstream ended the stream".into()));
+                };
+                progressed = true;
+                let mut batch = vec![first];
+                let mut broken = None;
+                while batch.len() < self.settings.apply_batch {
+                    match stream.message().now_or_never() {
+                        Some(Ok(Some(event))) => batch.push(event),
+                        Some(Ok(None)) | None => break,
+                        Some(Err(status)) => {
+                            broken = Some(status.to_string());
+                            break;
+                        }
+                    }
+                }
+                // A correct upstream never repeats itself; this keeps a faulty one from doing harm.
+                batch.retain(|event| event.sequence > cursor);
+                if let Some(last) = batch.last().map(|e| e.sequence) {
+                    self.apply(&batch).await.map_err(|e| format!("applying events: {e}"))?;
+                    cursor = last;
+                }
+                if let Some(reason) = broken {
+                    return Ok(SessionEnd::Disconnected(reason));
+                }
+            }
+        }
+        .await;
+        (end.unwrap_or_else(SessionEnd::Disconnected), progressed)
+    }
+
+    /// Applies `events` and moves the cursor past them in one transaction. A rejected event is
+    /// replaced by a dead letter: the events before it are applied again in a fresh transaction
+    /// (the first attempt was rolled back with the rejection), then the dead letter is stored.
+    async fn apply(&self, events: &[Event]) -> Result<(), HandleError> {
+        let mut start = 0;
+        while start < events.len() {
+            let rest = &events[start..];
+            let mut uow = self.publisher.begin().await?;
+            let mut rejected = None;
+            for (offset, event) in rest.iter().enumerate() {
+                match self.handle_one(&mut uow, event).await {
+                    Ok(()) => {}
+                    Err(HandleError::Reject(reason)) => {
+                        rejected = Some((offset, reason));
+                        break;
+                    }
+                    Err(retry) => return Err(retry),
+                }
+            }
+            let Some((offset, reason)) = rejected else {
+                if let Some(last) = rest.last() {
+                    save_cursor(&*uow, &self.name, last.sequence).await?;
+                }
+                uow.commit().await?;
+                return Ok(());
+            };
+            uow.rollback().await?;
+
+            let mut uow = self.publisher.begin().await?;
+            for event in &rest[..offset] {
+                if let Err(error) = self.handle_one(&mut uow, event).await {
+                    return Err(HandleError::Retry(format!("event {} failed on replay: {error}", event.sequence)));
+                }
+            }
+            let Some(dead) = rest.get(offset) else {
+                return Err(HandleError::Retry("rejected event out of range".into()));
+            };
+            tracing::error!(consumer = %self.name, sequence = dead.sequence, subject = %dead.subject, "event kept as a dead letter: {reason}");
+            save_dead_letter(&*uow, &self.name, dead, &reason).await?;
+            save_cursor(&*uow, &self.name, dead.sequence).await?;
+            uow.commit().await?;
+            start += offset + 1;
+        }
+        Ok(())
+    }
+
+    /// Runs the handler for one event inside a span that continues the event's trace.
+    async fn handle_one(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+        let event_type = event.payload.as_ref().map(|p| p.type_url.as_str()).unwrap_or_default();
+        let span = tracing::info_span!("feed.apply", consumer = %self.name, sequence = event.sequence, event_type);
+        telemetry::continue_trace(&span, &event.traceparent, &event.tracestate);
+        self.handler.handle(uow, event).instrument(span).await
+    }
+}

@@ -1,0 +1,15 @@
+//! The event feed every service publishes and follows (DESIGN.md, "Events: each service's feed").
+//!
+//! - [`Publisher`] / [`UnitOfWork`]: a state change and its events in one transaction (the outbox).
+//! - [`FeedService`]: `csm.feed.v1.Feed/Subscribe`, replaying from a cursor, then following live.
+//! - [`Consumer`]: follows an upstream feed, with its cursor committed alongside each effect.
+
+mod consumer;
+mod publisher;
+pub mod schema;
+mod server;
+
+pub use consumer::{Consumer, EventHandler, HandleError, carries, decode, load_cursor};
+pub use publisher::{Publisher, UnitOfWork, read_head};
+pub use schema::FeedMigration;
+pub use server::{FeedService, read_after};

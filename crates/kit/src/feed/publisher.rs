@@ -1,0 +1,186 @@
+//! Writing a state change and the events that report it in one transaction.
+//!
+//! Events are numbered when the transaction commits its outbox rows: the unit of work increments
+//! the single `feed_head` row, whose row lock is held until commit. A second writer waits on that
+//! lock, so sequences are handed out in commit order and a reader can never see event N+1 before
+//! event N. (Numbering from an auto-increment would not do: on PostgreSQL a transaction holding
+//! sequence 5 can commit after one holding 6, and a follower that already moved past 6 would miss 5
+//! for ever.) The events are added last, just before commit, so the lock is held only briefly.
+
+use std::ops::Deref;
+
+use prost::Name;
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Statement,
+};
+use tokio::sync::watch;
+
+use super::schema::outbox_event;
+use crate::{db::Database, telemetry, time};
+
+/// Publishes a service's events. Cloning is cheap; all clones share the head watch that wakes live
+/// subscribers after each commit.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    db: Database,
+    source: &'static str,
+    head: watch::Sender<u64>,
+}
+
+impl Publisher {
+    /// A publisher for the service `source` (for example "intake"), starting from the stored head.
+    pub async fn new(db: Database, source: &'static str) -> Result<Self, DbErr> {
+        let last = read_head(db.reader()).await?;
+        Ok(Self {
+            db,
+            source,
+            head: watch::Sender::new(last),
+        })
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// Notified with the last committed sequence after every commit that published.
+    pub fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// Starts a write transaction that can publish events.
+    pub async fn begin(&self) -> Result<UnitOfWork, DbErr> {
+        Ok(UnitOfWork {
+            txn: self.db.begin().await?,
+            pending: Vec::new(),
+            publisher: self.clone(),
+        })
+    }
+}
+
+/// The last sequence committed to the feed.
+pub async fn read_head(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT last_sequence FROM feed_head WHERE id = 1",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("feed_head".into()))?;
+    let last: i64 = row.try_get("", "last_sequence")?;
+    Ok(u64::try_from(last).unwrap_or(0))
+}
+
+struct PendingEvent {
+    subject: String,
+    event_type: String,
+    occurred_at: i64,
+    traceparent: String,
+    tracestate: String,
+    payload: Vec<u8>,
+}
+
+/// A write transaction plus the events it will publish. Dereferences to the transaction, so data
+/// access functions taking `&impl ConnectionTrait` accept `&*uow`. Dropping it without
+/// [`UnitOfWork::commit`] rolls everything back, events included.
+pub struct UnitOfWork {
+    txn: DatabaseTransaction,
+    pending: Vec<PendingEvent>,
+    publisher: Publisher,
+}
+
+impl std::fmt::Debug for UnitOfWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnitOfWork").field("pending", &self.pending.len()).finish()
+    }
+}
+
+impl Deref for UnitOfWork {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl UnitOfWork {
+    /// Queues `payload` as an event about `subject`, to be written with the transaction. The trace
+    /// context of the current span travels with it.
+    pub fn publish<M: Name>(&mut self, subject: impl Into<String>, payload: &M) {
+        let (traceparent, tracestate) = telemetry::current_trace_context();
+        self.pending.push(PendingEvent {
+            subject: subject.into(),
+            event_type: M::full_name(),
+            occurred_at: time::now_micros(),
+            traceparent,
+            tracestate,
+            payload: payload.encode_to_vec(),
+        });
+    }
+
+    /// Events queued so far.
+    pub fn pending_events(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Numbers and writes the queued events, commits, then wakes live subscribers. Returns the last
+    /// sequence published, if any.
+    pub async fn commit(self) -> Result<Option<u64>, DbErr> {
+        let Self { txn, pending, publisher } = self;
+        let last = if pending.is_empty() {
+            None
+        } else {
+            Some(write_events(&txn, pending).await?)
+        };
+        txn.commit().await?;
+        if let Some(last) = last {
+            publisher.head.send_if_modified(|head| {
+                let advanced = last > *head;
+                *head = (*head).max(last);
+                advanced
+            });
+        }
+        Ok(last)
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+async fn write_events(txn: &DatabaseTransaction, pending: Vec<PendingEvent>) -> Result<u64, DbErr> {
+    let count = i64::try_from(pending.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            match txn.get_database_backend() {
+                sea_orm::DbBackend::Postgres => {
+                    "UPDATE feed_head SET last_sequence = last_sequence + $1 WHERE id = 1 RETURNING last_sequence"
+                }
+                _ => "UPDATE feed_head SET last_sequence = last_sequence + ? WHERE id = 1 RETURNING last_sequence",
+            },
+            [count.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("feed_head".into()))?;
+    let last: i64 = row.try_get("", "last_sequence")?;
+    let first = last - count + 1;
+    let rows = pending.into_iter().zip(first..).map(|(event, sequence)| outbox_event::ActiveModel {
+        sequence: Set(sequence),
+        subject: Set(event.subject),
+        event_type: Set(event.event_type),
+        occurred_at: Set(event.occurred_at),
+        traceparent: Set(event.traceparent),
+        tracestate: Set(event.tracestate),
+        payload: Set(event.payload),
+    });
+    // Bounded chunks keep each INSERT under the bind-parameter limits of both databases.
+    let rows: Vec<_> = rows.collect();
+    for chunk in rows.chunks(1000) {
+        outbox_event::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
+    }
+    u64::try_from(last).map_err(|e| DbErr::Custom(e.to_string()))
+}

@@ -1,0 +1,146 @@
+//! Serving a feed: `Subscribe` replays the outbox after the caller's cursor, in order, then follows
+//! new events as they commit. A subscription is woken by commits in this process and also checks the
+//! outbox every `poll_interval`, which is how it sees commits made by another replica.
+
+use std::pin::Pin;
+
+use csm_proto::feed::v1::{
+    Event, FeedState, GetFeedStateRequest, SubscribeRequest,
+    feed_server::{Feed, FeedServer},
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::{publisher::Publisher, schema::outbox_event};
+use crate::{config::FeedSettings, db::Database, error, time};
+
+/// The `csm.feed.v1.Feed` service of one publishing service.
+#[derive(Debug, Clone)]
+pub struct FeedService {
+    db: Database,
+    source: &'static str,
+    head: watch::Receiver<u64>,
+    settings: FeedSettings,
+    stop: CancellationToken,
+}
+
+impl FeedService {
+    /// Serves `publisher`'s feed until `stop` is cancelled, which ends every open subscription so a
+    /// graceful shutdown is not held up by followers.
+    pub fn new(publisher: &Publisher, settings: FeedSettings, stop: CancellationToken) -> Self {
+        Self {
+            db: publisher.database().clone(),
+            source: publisher.source(),
+            head: publisher.watch_head(),
+            settings,
+            stop,
+        }
+    }
+
+    pub fn into_server(self) -> FeedServer<Self> {
+        FeedServer::new(self)
+    }
+}
+
+/// Events after `after`, oldest first, at most `limit`, optionally only of the given types.
+pub async fn read_after(
+    db: &impl ConnectionTrait,
+    source: &str,
+    after: u64,
+    limit: u64,
+    event_types: &[String],
+) -> Result<Vec<Event>, DbErr> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut query = outbox_event::Entity::find()
+        .filter(outbox_event::Column::Sequence.gt(after))
+        .order_by_asc(outbox_event::Column::Sequence)
+        .limit(limit);
+    if !event_types.is_empty() {
+        query = query.filter(outbox_event::Column::EventType.is_in(event_types.iter().cloned()));
+    }
+    let rows = query.all(db).await?;
+    Ok(rows.into_iter().map(|row| to_event(source, row)).collect())
+}
+
+fn to_event(source: &str, row: outbox_event::Model) -> Event {
+    Event {
+        sequence: u64::try_from(row.sequence).unwrap_or(0),
+        source: source.to_string(),
+        occurred_at: Some(time::timestamp_from_micros(row.occurred_at)),
+        subject: row.subject,
+        traceparent: row.traceparent,
+        tracestate: row.tracestate,
+        payload: Some(prost_types::Any {
+            type_url: format!("type.googleapis.com/{}", row.event_type),
+            value: row.payload,
+        }),
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Feed for FeedService {
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<EventStream>, Status> {
+        let SubscribeRequest { after_sequence, event_types } = request.into_inner();
+        let (tx, rx) = mpsc::channel(self.settings.read_batch.clamp(16, 4096) as usize);
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(status) = this.follow(after_sequence, event_types, &tx).await {
+                let _ = tx.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_feed_state(&self, _: Request<GetFeedStateRequest>) -> Result<Response<FeedState>, Status> {
+        let last = super::publisher::read_head(self.db.reader())
+            .await
+            .map_err(|e| error::database(&e))?;
+        Ok(Response::new(FeedState {
+            last_sequence: last,
+            source: self.source.to_string(),
+        }))
+    }
+}
+
+impl FeedService {
+    /// Sends events to one subscriber until it goes away or the service stops.
+    async fn follow(
+        &self,
+        mut cursor: u64,
+        event_types: Vec<String>,
+        tx: &mpsc::Sender<Result<Event, Status>>,
+    ) -> Result<(), Status> {
+        let mut head = self.head.clone();
+        loop {
+            // Mark the head seen before reading, so a commit landing during the read wakes us.
+            head.borrow_and_update();
+            let batch = read_after(self.db.reader(), self.source, cursor, self.settings.read_batch, &event_types)
+                .await
+                .map_err(|e| error::database(&e))?;
+            let full = batch.len() as u64 >= self.settings.read_batch;
+            for event in batch {
+                cursor = event.sequence;
+                tokio::select! {
+                    sent = tx.send(Ok(event)) => if sent.is_err() { return Ok(()) },
+                    () = self.stop.cancelled() => return Ok(()),
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return Ok(()) },
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = tx.closed() => return Ok(()),
+                () = self.stop.cancelled() => return Ok(()),
+            }
+        }
+    }
+}

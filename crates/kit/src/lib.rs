@@ -1,0 +1,18 @@
+//! The runtime kit every csm service is assembled with, so all four start, serve, protect
+//! themselves, publish and follow events, and stop in the same way.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod feed;
+pub mod mask;
+pub mod server;
+pub mod telemetry;
+pub mod time;
+
+pub use auth::{Principal, Role};
+pub use db::Database;
+pub use mask::Masked;
+pub use server::{Host, ServiceDefinition};

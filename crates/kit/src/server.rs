@@ -1,0 +1,295 @@
+//! Assembling and running a service the same way everywhere.
+//!
+//! Every server gets, outermost first: a request span continuing the caller's W3C trace,
+//! authentication and authorisation, load shedding at a fixed number of calls in flight
+//! (RESOURCE_EXHAUSTED beyond it), and the request timeout; plus the gRPC health service and server
+//! reflection. Shutdown (SIGTERM, Ctrl-C, or the future a test passes) turns health to NOT_SERVING,
+//! waits the drain delay, ends feed subscriptions and consumers, lets calls in flight finish, and
+//! then returns.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use http::{Request, Response};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic::{Status, service::Routes, transport::server::TcpIncoming};
+use tonic_health::ServingStatus;
+use tower::{Layer, Service, ServiceBuilder};
+use tower_http::{classify::GrpcFailureClass, trace::TraceLayer};
+use tracing::{Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    auth::{AuthLayer, Authenticator, Policy},
+    config::ServerSettings,
+    telemetry,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("role policy incomplete: {0}")]
+    Policy(String),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serving: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// What a service contributes; the [`Host`] adds everything else.
+pub struct ServiceDefinition {
+    /// Short name used in logs, for example "intake".
+    pub name: &'static str,
+    /// Full names of the gRPC services in `routes`, reported by the health service and checked
+    /// against `policy` at start-up.
+    pub grpc_services: Vec<&'static str>,
+    pub routes: Routes,
+    pub policy: Policy,
+    pub authenticator: Authenticator,
+    pub settings: ServerSettings,
+}
+
+/// Owns a service's lifetime: the stop signal its background tasks watch and the tasks themselves.
+#[derive(Debug, Clone, Default)]
+pub struct Host {
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Host {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancelled when the service begins to stop; feed subscriptions and consumers watch it.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Runs a background task (a feed consumer, ...) that the host waits for on shutdown.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task);
+    }
+
+    /// Serves until `shutdown` completes, then drains and waits for background tasks.
+    pub async fn serve(
+        self,
+        definition: ServiceDefinition,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let ServiceDefinition {
+            name,
+            grpc_services,
+            routes,
+            policy,
+            authenticator,
+            settings,
+        } = definition;
+        policy
+            .verify(csm_proto::FILE_DESCRIPTOR_SET, &grpc_services)
+            .map_err(ServeError::Policy)?;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for service in &grpc_services {
+            health.set_service_status(*service, ServingStatus::Serving).await;
+        }
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(csm_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(csm_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let routes = routes
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(reflection_alpha);
+
+        let layers = ServiceBuilder::new()
+            .layer(
+                TraceLayer::new_for_grpc()
+                    .make_span_with(request_span)
+                    .on_failure(log_failure),
+            )
+            .layer(AuthLayer::new(authenticator, policy))
+            .layer(ShedLayer::new(settings.max_concurrent_requests));
+
+        let address = listener.local_addr().ok();
+        tracing::info!(service = name, address = ?address, "serving");
+        let stop = self.stop.clone();
+        let drain = settings.drain_delay;
+        let health_names = grpc_services.clone();
+        let signal = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = stop.cancelled() => {}
+            }
+            tracing::info!(service = name, drain = ?drain, "shutting down: health NOT_SERVING");
+            for service in std::iter::once("").chain(health_names) {
+                health.set_service_status(service, ServingStatus::NotServing).await;
+            }
+            tokio::time::sleep(drain).await;
+            stop.cancel();
+        };
+        let served = tonic::transport::Server::builder()
+            .timeout(settings.request_timeout)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(layers)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
+            .await;
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        tracing::info!(service = name, "stopped");
+        Ok(served?)
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C: the shutdown signal of a service binary.
+pub async fn terminate_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// One span per call, continuing the caller's trace when it sent one.
+fn request_span<B>(request: &Request<B>) -> Span {
+    let path = request.uri().path();
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let service = parts.next().unwrap_or_default();
+    let method = parts.next().unwrap_or_default();
+    let span = tracing::info_span!(
+        "grpc.request",
+        otel.name = %path,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        enduser.id = Empty,
+    );
+    let _ = span.set_parent(telemetry::extract_from_headers(request.headers()));
+    span
+}
+
+/// Errors the caller caused are routine; errors of the service deserve attention.
+fn log_failure(failure: GrpcFailureClass, latency: Duration, _span: &Span) {
+    use tonic::Code;
+    match failure {
+        GrpcFailureClass::Code(code) => {
+            let code = Code::from_i32(code.get());
+            match code {
+                Code::Internal | Code::Unknown | Code::DataLoss | Code::Unavailable | Code::DeadlineExceeded => {
+                    tracing::warn!(code = ?code, ?latency, "call failed");
+                }
+                _ => tracing::debug!(code = ?code, ?latency, "call refused"),
+            }
+        }
+        GrpcFailureClass::Error(error) => tracing::warn!(%error, ?latency, "call failed"),
+    }
+}
+
+/// Refuses calls beyond a fixed number in flight with RESOURCE_EXHAUSTED instead of queueing them,
+/// so an overloaded replica answers at once and the caller can back off or go elsewhere. Health
+/// checks and reflection are never shed, so probes keep working under load.
+#[derive(Debug, Clone)]
+pub struct ShedLayer {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl ShedLayer {
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+}
+
+impl<S> Layer<S> for ShedLayer {
+    type Service = Shed<S>;
+
+    fn layer(&self, inner: S) -> Shed<S> {
+        Shed {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Shed<S> {
+    inner: S,
+    layer: ShedLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, ResBody> Service<Request<B>> for Shed<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
+            return Box::pin(self.inner.call(request));
+        }
+        match self.layer.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let response = self.inner.call(request);
+                Box::pin(async move {
+                    let response = response.await;
+                    drop(permit);
+                    response
+                })
+            }
+            Err(_) => {
+                let status = Status::resource_exhausted(format!(
+                    "server busy: {} calls in flight; retry with backoff",
+                    self.layer.limit
+                ));
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Logs and traces: `tracing` everywhere, OpenTelemetry spans exported over OTLP/gRPC when an
+//! endpoint is configured, and W3C trace context carried across gRPC calls and inside feed events,
+//! so one complaint can be followed through all four services.
+
+use std::collections::HashMap;
+
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapPropagator},
+    trace::TracerProvider as _,
+};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::config::{LogFormat, TelemetrySettings};
+
+/// Flushes and stops trace export when dropped; keep it alive for the life of the process.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.provider.shutdown() {
+            eprintln!("trace export did not shut down cleanly: {error}");
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("log filter: {0}")]
+    Filter(#[from] tracing_subscriber::filter::ParseError),
+}
+
+/// Installs the process-wide subscriber. Must run inside the Tokio runtime (the OTLP exporter
+/// needs it). Spans always carry OpenTelemetry context, so trace context propagates even when
+/// nothing is exported. Calling it again in the same process keeps the first subscriber.
+pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let endpoint = settings
+        .otlp_endpoint
+        .clone()
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+        .filter(|e| !e.is_empty());
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service_name.to_string()).build());
+    if let Some(endpoint) = &endpoint {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_string()));
+
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.is_empty() => EnvFilter::try_new(value)?,
+        _ => EnvFilter::try_new(&settings.log_filter)?,
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let installed = match settings.log_format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .try_init(),
+    };
+    if installed.is_ok() {
+        tracing::info!(service = service_name, otlp = endpoint.as_deref().unwrap_or("off"), "telemetry ready");
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+/// The W3C `traceparent` and `tracestate` of the current span, empty when it is not traced.
+pub fn current_trace_context() -> (String, String) {
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
+    (
+        carrier.remove("traceparent").unwrap_or_default(),
+        carrier.remove("tracestate").unwrap_or_default(),
+    )
+}
+
+/// The context a `traceparent` / `tracestate` pair describes, to continue a trace from an event.
+pub fn context_from(traceparent: &str, tracestate: &str) -> Context {
+    let mut carrier = HashMap::new();
+    if !traceparent.is_empty() {
+        carrier.insert("traceparent".to_string(), traceparent.to_string());
+    }
+    if !tracestate.is_empty() {
+        carrier.insert("tracestate".to_string(), tracestate.to_string());
+    }
+    TraceContextPropagator::new().extract(&carrier)
+}
+
+/// Makes `span` a child of the trace in `traceparent`, when there is one.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str, tracestate: &str) {
+    if !traceparent.is_empty() {
+        // A span that has already started cannot be re-parented; callers pass fresh spans.
+        let _ = span.set_parent(context_from(traceparent, tracestate));
+    }
+}
+
+/// The trace context in incoming HTTP/2 headers.
+pub fn extract_from_headers(headers: &http::HeaderMap) -> Context {
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+}
+
+/// Adds the current span's trace context to outgoing gRPC metadata.
+pub fn inject_into_metadata(metadata: &mut tonic::metadata::MetadataMap) {
+    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut MetadataInjector(metadata));
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value.as_str()),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}

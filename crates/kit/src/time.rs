@@ -1,0 +1,60 @@
+//! Times are stored as microseconds since the Unix epoch (UTC) in BIGINT columns: the same on
+//! SQLite and PostgreSQL, exact, and fast to compare and bucket. These convert between that form,
+//! chrono and protobuf timestamps.
+
+use chrono::{DateTime, TimeZone, Utc};
+use prost_types::Timestamp;
+
+/// Microseconds since the epoch.
+pub fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(us).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+pub fn now_micros() -> i64 {
+    micros(Utc::now())
+}
+
+/// A protobuf timestamp as chrono, or `None` when it is out of range (negative nanos, ...).
+pub fn from_timestamp(ts: &Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(ts.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    DateTime::from_timestamp(ts.seconds, nanos)
+}
+
+pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A stored time as a protobuf timestamp.
+pub fn timestamp_from_micros(us: i64) -> Timestamp {
+    Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: i32::try_from(us.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_round_trip_through_timestamps() {
+        let us = 1_764_000_000_123_456;
+        let ts = timestamp_from_micros(us);
+        assert_eq!(micros(from_timestamp(&ts).unwrap()), us);
+        let before_epoch = timestamp_from_micros(-1);
+        assert_eq!((before_epoch.seconds, before_epoch.nanos), (-1, 999_999_000));
+    }
+
+    #[test]
+    fn out_of_range_timestamps_are_refused() {
+        assert!(from_timestamp(&Timestamp { seconds: 0, nanos: -1 }).is_none());
+        assert!(from_timestamp(&Timestamp { seconds: i64::MAX, nanos: 0 }).is_none());
+    }
+}
