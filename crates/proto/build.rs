@@ -28,10 +28,7 @@ fn main() -> io::Result<()> {
     config.enable_type_names();
     config.type_name_domain(["."], "type.googleapis.com");
     config.include_file("csm.rs");
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds_with_config(fds, config)?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds_with_config(fds, config)?;
 
     println!("cargo:rerun-if-changed={}", root.display());
     for file in &files {

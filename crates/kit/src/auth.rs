@@ -79,11 +79,7 @@ impl Principal {
     /// reach is its department, `None` for a caller who may see every department.
     pub fn confined_department(&self) -> Option<&str> {
         let unconfined = [Role::Administrator, Role::Agent, Role::Analyst, Role::Service];
-        if unconfined.iter().any(|role| self.has(*role)) {
-            None
-        } else {
-            self.department.as_deref()
-        }
+        if unconfined.iter().any(|role| self.has(*role)) { None } else { self.department.as_deref() }
     }
 }
 
@@ -140,11 +136,8 @@ impl Authenticator {
             if spec.roles.contains(&Role::Department) && spec.department.is_none() {
                 return Err(AuthConfigError::MissingDepartment { subject: spec.subject });
             }
-            let principal = Arc::new(Principal {
-                subject: spec.subject,
-                roles: spec.roles,
-                department: spec.department,
-            });
+            let principal =
+                Arc::new(Principal { subject: spec.subject, roles: spec.roles, department: spec.department });
             if let Some(existing) = by_digest.insert(digest, principal.clone()) {
                 return Err(AuthConfigError::Duplicate(existing.subject.clone(), principal.subject.clone()));
             }
@@ -155,9 +148,7 @@ impl Authenticator {
     /// The caller behind an `authorization` header value.
     pub fn authenticate(&self, header: Option<&http::HeaderValue>) -> Result<Arc<Principal>, Status> {
         let header = header.ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| Status::unauthenticated("malformed authorization header"))?;
+        let value = header.to_str().map_err(|_| Status::unauthenticated("malformed authorization header"))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -165,22 +156,17 @@ impl Authenticator {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.by_digest
-            .get(&digest)
-            .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown bearer token"))
+        self.by_digest.get(&digest).cloned().ok_or_else(|| Status::unauthenticated("unknown bearer token"))
     }
 }
 
 fn digest_of(spec: &TokenSettings) -> Result<[u8; 32], AuthConfigError> {
     match (&spec.token, &spec.token_sha256) {
         (Some(token), None) if !token.is_empty() => Ok(Sha256::digest(token.as_bytes()).into()),
-        (None, Some(hex)) => parse_hex_digest(hex).ok_or_else(|| AuthConfigError::BadDigest {
-            subject: spec.subject.clone(),
-        }),
-        _ => Err(AuthConfigError::TokenForm {
-            subject: spec.subject.clone(),
-        }),
+        (None, Some(hex)) => {
+            parse_hex_digest(hex).ok_or_else(|| AuthConfigError::BadDigest { subject: spec.subject.clone() })
+        }
+        _ => Err(AuthConfigError::TokenForm { subject: spec.subject.clone() }),
     }
 }
 
@@ -204,11 +190,8 @@ pub struct Policy {
 }
 
 /// Paths served without a token: health checks (Kubernetes probes) and reflection.
-const OPEN_PREFIXES: [&str; 3] = [
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
+const OPEN_PREFIXES: [&str; 3] =
+    ["/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/", "/grpc.reflection.v1alpha.ServerReflection/"];
 
 impl Policy {
     pub fn new() -> Self {
@@ -223,9 +206,9 @@ impl Policy {
 
     /// Allows the feed of a service to other services and administrators.
     pub fn allow_feed(self) -> Self {
+        use csm_proto::feed::v1::feed_server::SERVICE_NAME;
         let roles = [Role::Service, Role::Administrator];
-        self.allow("csm.feed.v1.Feed", "Subscribe", &roles)
-            .allow("csm.feed.v1.Feed", "GetFeedState", &roles)
+        self.allow(SERVICE_NAME, "Subscribe", &roles).allow(SERVICE_NAME, "GetFeedState", &roles)
     }
 
     fn is_open(path: &str) -> bool {
@@ -233,18 +216,13 @@ impl Policy {
     }
 
     fn check(&self, path: &str, principal: &Principal) -> Result<(), Status> {
-        let allowed = self
-            .methods
-            .get(path)
-            .ok_or_else(|| Status::permission_denied(format!("no role may call {path}")))?;
+        let allowed =
+            self.methods.get(path).ok_or_else(|| Status::permission_denied(format!("no role may call {path}")))?;
         if allowed.iter().any(|role| principal.has(*role)) {
             Ok(())
         } else {
             let names: Vec<String> = allowed.iter().map(Role::to_string).collect();
-            Err(Status::permission_denied(format!(
-                "{path} requires one of the roles {}",
-                names.join(", ")
-            )))
+            Err(Status::permission_denied(format!("{path} requires one of the roles {}", names.join(", "))))
         }
     }
 
@@ -268,11 +246,7 @@ impl Policy {
                 }
             }
         }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("methods without a role policy: {}", missing.join(", ")))
-        }
+        if missing.is_empty() { Ok(()) } else { Err(format!("methods without a role policy: {}", missing.join(", "))) }
     }
 }
 
@@ -285,10 +259,7 @@ pub struct AuthLayer {
 
 impl AuthLayer {
     pub fn new(authenticator: Authenticator, policy: Policy) -> Self {
-        Self {
-            authenticator: Arc::new(authenticator),
-            policy: Arc::new(policy),
-        }
+        Self { authenticator: Arc::new(authenticator), policy: Arc::new(policy) }
     }
 }
 
@@ -296,10 +267,7 @@ impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            layer: self.clone(),
-        }
+        AuthService { inner, layer: self.clone() }
     }
 }
 
@@ -318,10 +286,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = futures_util::future::Either<
-        S::Future,
-        std::future::Ready<Result<Response<ResBody>, S::Error>>,
-    >;
+    type Future = futures_util::future::Either<S::Future, std::future::Ready<Result<Response<ResBody>, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -333,14 +298,13 @@ where
         if Policy::is_open(path) {
             return Either::Left(self.inner.call(request));
         }
-        let decision = self
-            .layer
-            .authenticator
-            .authenticate(request.headers().get(http::header::AUTHORIZATION))
-            .and_then(|principal| {
-                self.layer.policy.check(path, &principal)?;
-                Ok(principal)
-            });
+        let decision =
+            self.layer.authenticator.authenticate(request.headers().get(http::header::AUTHORIZATION)).and_then(
+                |principal| {
+                    self.layer.policy.check(path, &principal)?;
+                    Ok(principal)
+                },
+            );
         match decision {
             Ok(principal) => {
                 tracing::Span::current().record("enduser.id", principal.subject.as_str());
@@ -415,9 +379,7 @@ mod tests {
     fn verify_names_uncovered_methods() {
         let policy = Policy::new().allow_feed();
         assert!(policy.verify(csm_proto::FILE_DESCRIPTOR_SET, &["csm.feed.v1.Feed"]).is_ok());
-        let missing = policy
-            .verify(csm_proto::FILE_DESCRIPTOR_SET, &["csm.intake.v1.IntakeService"])
-            .unwrap_err();
+        let missing = policy.verify(csm_proto::FILE_DESCRIPTOR_SET, &["csm.intake.v1.IntakeService"]).unwrap_err();
         assert!(missing.contains("/csm.intake.v1.IntakeService/SubmitContact"), "{missing}");
     }
 }

@@ -23,14 +23,21 @@ where
     if let Some(file) = file {
         figment = figment.merge(Toml::file_exact(file));
     }
-    figment
-        .merge(Env::prefixed("CSM_").split("__").ignore(&["config"]))
-        .extract()
-        .map_err(Box::new)
+    figment.merge(Env::prefixed("CSM_").split("__").ignore(&["config"])).extract().map_err(Box::new)
 }
 
-/// The file named by `CSM_CONFIG`, when set.
-pub fn file_from_env() -> Option<PathBuf> {
+/// The configuration file of a service binary: `--config <path>` (or `--config=<path>`) on the
+/// command line, else `CSM_CONFIG`, else none (defaults and environment only).
+pub fn file_from_args() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            return Some(PathBuf::from(path));
+        }
+    }
     std::env::var_os("CSM_CONFIG").map(PathBuf::from)
 }
 
@@ -66,10 +73,7 @@ impl Default for ServerSettings {
 impl ServerSettings {
     /// Defaults listening on `port`, for a service's own default.
     pub fn on_port(port: u16) -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], port)),
-            ..Self::default()
-        }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), ..Self::default() }
     }
 }
 
@@ -88,20 +92,13 @@ pub struct DatabaseSettings {
 impl DatabaseSettings {
     /// A SQLite file, as the embedded default.
     pub fn sqlite(path: impl AsRef<Path>) -> Self {
-        Self {
-            url: format!("sqlite://{}", path.as_ref().display()),
-            ..Self::default()
-        }
+        Self { url: format!("sqlite://{}", path.as_ref().display()), ..Self::default() }
     }
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self {
-            url: "sqlite://data/service.db".into(),
-            max_connections: 8,
-            create_if_missing: true,
-        }
+        Self { url: "sqlite://data/service.db".into(), max_connections: 8, create_if_missing: true }
     }
 }
 
@@ -128,7 +125,7 @@ impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
             log_format: LogFormat::Text,
-            log_filter: "info".into(),
+            log_filter: "info,sqlx=warn,sea_orm_migration=warn".into(),
             otlp_endpoint: None,
         }
     }
@@ -170,19 +167,13 @@ pub struct UpstreamSettings {
 
 impl Default for UpstreamSettings {
     fn default() -> Self {
-        Self {
-            url: "http://127.0.0.1:50051".into(),
-            token: String::new(),
-        }
+        Self { url: "http://127.0.0.1:50051".into(), token: String::new() }
     }
 }
 
 impl UpstreamSettings {
     pub fn new(url: impl Into<String>, token: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            token: token.into(),
-        }
+        Self { url: url.into(), token: token.into() }
     }
 }
 

@@ -36,11 +36,7 @@ impl Database {
                 create_postgres_database(url).await?;
             }
             let pool = sea_orm::Database::connect(options(url, settings.max_connections)).await?;
-            Self {
-                writer: pool.clone(),
-                reader: pool,
-                backend: DbBackend::Postgres,
-            }
+            Self { writer: pool.clone(), reader: pool, backend: DbBackend::Postgres }
         } else {
             return Err(DbErr::Custom(format!(
                 "database url must start with sqlite:// or postgres:// (got {})",
@@ -81,11 +77,7 @@ impl Database {
         } else {
             sea_orm::Database::connect(sqlite(settings.max_connections.max(1))).await?
         };
-        Ok(Self {
-            writer,
-            reader,
-            backend: DbBackend::Sqlite,
-        })
+        Ok(Self { writer, reader, backend: DbBackend::Sqlite })
     }
 
     /// For queries that only read.
@@ -183,7 +175,8 @@ mod tests {
 
     #[test]
     fn splits_server_and_database_name() {
-        let (server, name) = split_postgres_url("postgres://postgres@127.0.0.1:5432/csm_intake?sslmode=disable").unwrap();
+        let (server, name) =
+            split_postgres_url("postgres://postgres@127.0.0.1:5432/csm_intake?sslmode=disable").unwrap();
         assert_eq!(server, "postgres://postgres@127.0.0.1:5432");
         assert_eq!(name, "csm_intake");
         assert!(split_postgres_url("postgres://127.0.0.1:5432").is_err());

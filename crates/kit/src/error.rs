@@ -32,10 +32,12 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        });
+        self.0.push(FieldViolation { field: field.into(), description: description.into() });
+    }
+
+    /// Adds every violation of `other`.
+    pub fn merge(&mut self, other: Violations) {
+        self.0.extend(other.0);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -127,13 +129,7 @@ mod tests {
         assert!(status.message().contains("phone_number"));
         assert!(status.message().contains("text"));
         let details = status.get_error_details();
-        let fields: Vec<_> = details
-            .bad_request()
-            .unwrap()
-            .field_violations
-            .iter()
-            .map(|v| v.field.clone())
-            .collect();
+        let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
         assert_eq!(fields, vec!["phone_number", "text"]);
     }
 

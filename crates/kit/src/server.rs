@@ -41,6 +41,19 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Why a service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("authentication settings: {0}")]
+    Auth(#[from] crate::auth::AuthConfigError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
 /// What a service contributes; the [`Host`] adds everything else.
 pub struct ServiceDefinition {
     /// Short name used in logs, for example "intake".
@@ -86,17 +99,8 @@ impl Host {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let ServiceDefinition {
-            name,
-            grpc_services,
-            routes,
-            policy,
-            authenticator,
-            settings,
-        } = definition;
-        policy
-            .verify(csm_proto::FILE_DESCRIPTOR_SET, &grpc_services)
-            .map_err(ServeError::Policy)?;
+        let ServiceDefinition { name, grpc_services, routes, policy, authenticator, settings } = definition;
+        policy.verify(csm_proto::FILE_DESCRIPTOR_SET, &grpc_services).map_err(ServeError::Policy)?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
         for service in &grpc_services {
@@ -110,17 +114,10 @@ impl Host {
             .register_encoded_file_descriptor_set(csm_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        let routes = routes
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(reflection_alpha);
+        let routes = routes.add_service(health_service).add_service(reflection).add_service(reflection_alpha);
 
         let layers = ServiceBuilder::new()
-            .layer(
-                TraceLayer::new_for_grpc()
-                    .make_span_with(request_span)
-                    .on_failure(log_failure),
-            )
+            .layer(TraceLayer::new_for_grpc().make_span_with(request_span).on_failure(log_failure))
             .layer(AuthLayer::new(authenticator, policy))
             .layer(ShedLayer::new(settings.max_concurrent_requests));
 
@@ -228,10 +225,7 @@ pub struct ShedLayer {
 impl ShedLayer {
     pub fn new(limit: usize) -> Self {
         let limit = limit.max(1);
-        Self {
-            permits: Arc::new(Semaphore::new(limit)),
-            limit,
-        }
+        Self { permits: Arc::new(Semaphore::new(limit)), limit }
     }
 }
 
@@ -239,10 +233,7 @@ impl<S> Layer<S> for ShedLayer {
     type Service = Shed<S>;
 
     fn layer(&self, inner: S) -> Shed<S> {
-        Shed {
-            inner,
-            layer: self.clone(),
-        }
+        Shed { inner, layer: self.clone() }
     }
 }
 

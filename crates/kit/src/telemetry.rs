@@ -52,10 +52,8 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
         .with_resource(Resource::builder().with_service_name(service_name.to_string()).build());
     if let Some(endpoint) = &endpoint {
         use opentelemetry_otlp::WithExportConfig;
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint.clone())
-            .build()?;
+        let exporter =
+            opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
@@ -69,9 +67,7 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let installed = match settings.log_format {
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
-            .try_init(),
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true)).try_init(),
     };
     if installed.is_ok() {
         tracing::info!(service = service_name, otlp = endpoint.as_deref().unwrap_or("off"), "telemetry ready");
@@ -83,10 +79,7 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
 pub fn current_trace_context() -> (String, String) {
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
-    (
-        carrier.remove("traceparent").unwrap_or_default(),
-        carrier.remove("tracestate").unwrap_or_default(),
-    )
+    (carrier.remove("traceparent").unwrap_or_default(), carrier.remove("tracestate").unwrap_or_default())
 }
 
 /// The context a `traceparent` / `tracestate` pair describes, to continue a trace from an event.

@@ -25,18 +25,12 @@ pub fn from_timestamp(ts: &Timestamp) -> Option<DateTime<Utc>> {
 }
 
 pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
+    Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 /// A stored time as a protobuf timestamp.
 pub fn timestamp_from_micros(us: i64) -> Timestamp {
-    Timestamp {
-        seconds: us.div_euclid(1_000_000),
-        nanos: i32::try_from(us.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
-    }
+    Timestamp { seconds: us.div_euclid(1_000_000), nanos: i32::try_from(us.rem_euclid(1_000_000) * 1_000).unwrap_or(0) }
 }
 
 #[cfg(test)]

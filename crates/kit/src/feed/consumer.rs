@@ -61,24 +61,14 @@ pub trait EventHandler: Send + Sync + 'static {
 
 /// True when the event carries a payload of type `M`.
 pub fn carries<M: Name>(event: &Event) -> bool {
-    event
-        .payload
-        .as_ref()
-        .is_some_and(|any| any.type_url.rsplit('/').next() == Some(M::full_name().as_str()))
+    event.payload.as_ref().is_some_and(|any| any.type_url.rsplit('/').next() == Some(M::full_name().as_str()))
 }
 
 /// The payload as `M`; an event of another type or with undecodable bytes is rejected.
 pub fn decode<M: Name + Default>(event: &Event) -> Result<M, HandleError> {
-    let any = event
-        .payload
-        .as_ref()
-        .ok_or_else(|| HandleError::Reject("event has no payload".into()))?;
+    let any = event.payload.as_ref().ok_or_else(|| HandleError::Reject("event has no payload".into()))?;
     if !carries::<M>(event) {
-        return Err(HandleError::Reject(format!(
-            "expected {}, got {}",
-            M::full_name(),
-            any.type_url
-        )));
+        return Err(HandleError::Reject(format!("expected {}, got {}", M::full_name(), any.type_url)));
     }
     M::decode(any.value.as_slice()).map_err(|e| HandleError::Reject(format!("undecodable {}: {e}", M::full_name())))
 }
@@ -107,11 +97,8 @@ async fn save_cursor(db: &impl ConnectionTrait, consumer: &str, sequence: u64) -
 }
 
 async fn save_dead_letter(db: &impl ConnectionTrait, consumer: &str, event: &Event, reason: &str) -> Result<(), DbErr> {
-    let (event_type, payload) = event
-        .payload
-        .as_ref()
-        .map(|any| (any.type_url.clone(), any.value.clone()))
-        .unwrap_or_default();
+    let (event_type, payload) =
+        event.payload.as_ref().map(|any| (any.type_url.clone(), any.value.clone())).unwrap_or_default();
     let row = dead_letter::ActiveModel {
         consumer: Set(consumer.to_string()),
         sequence: Set(i64::try_from(event.sequence).unwrap_or(i64::MAX)),
@@ -149,13 +136,7 @@ impl<H: EventHandler> Consumer<H> {
         handler: H,
         settings: FeedSettings,
     ) -> Self {
-        Self {
-            name: name.into(),
-            upstream,
-            publisher,
-            handler: Arc::new(handler),
-            settings,
-        }
+        Self { name: name.into(), upstream, publisher, handler: Arc::new(handler), settings }
     }
 
     /// Runs until `stop` is cancelled. A batch being applied when `stop` arrives is finished first.
@@ -198,10 +179,7 @@ impl<H: EventHandler> Consumer<H> {
             let channel = client::channel(&self.upstream.url).map_err(|e| e.to_string())?;
             let interceptor = CallerInterceptor::new(&self.upstream.token).map_err(|e| e.to_string())?;
             let mut client = FeedClient::with_interceptor(channel, interceptor).max_decoding_message_size(64 << 20);
-            let request = SubscribeRequest {
-                after_sequence: cursor,
-                event_types: self.handler.event_types(),
-            };
+            let request = SubscribeRequest { after_sequence: cursor, event_types: self.handler.event_types() };
             let mut stream = tokio::select! {
                 response = client.subscribe(request) => response.map_err(|s| s.to_string())?.into_inner(),
                 () = stop.cancelled() => return Ok(SessionEnd::Stopped),

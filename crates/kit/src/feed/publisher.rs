@@ -10,9 +10,7 @@
 use std::ops::Deref;
 
 use prost::Name;
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Statement,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Statement};
 use tokio::sync::watch;
 
 use super::schema::outbox_event;
@@ -31,11 +29,7 @@ impl Publisher {
     /// A publisher for the service `source` (for example "intake"), starting from the stored head.
     pub async fn new(db: Database, source: &'static str) -> Result<Self, DbErr> {
         let last = read_head(db.reader()).await?;
-        Ok(Self {
-            db,
-            source,
-            head: watch::Sender::new(last),
-        })
+        Ok(Self { db, source, head: watch::Sender::new(last) })
     }
 
     pub fn database(&self) -> &Database {
@@ -53,11 +47,7 @@ impl Publisher {
 
     /// Starts a write transaction that can publish events.
     pub async fn begin(&self) -> Result<UnitOfWork, DbErr> {
-        Ok(UnitOfWork {
-            txn: self.db.begin().await?,
-            pending: Vec::new(),
-            publisher: self.clone(),
-        })
+        Ok(UnitOfWork { txn: self.db.begin().await?, pending: Vec::new(), publisher: self.clone() })
     }
 }
 
@@ -130,11 +120,7 @@ impl UnitOfWork {
     /// sequence published, if any.
     pub async fn commit(self) -> Result<Option<u64>, DbErr> {
         let Self { txn, pending, publisher } = self;
-        let last = if pending.is_empty() {
-            None
-        } else {
-            Some(write_events(&txn, pending).await?)
-        };
+        let last = if pending.is_empty() { None } else { Some(write_events(&txn, pending).await?) };
         txn.commit().await?;
         if let Some(last) = last {
             publisher.head.send_if_modified(|head| {

@@ -99,13 +99,8 @@ impl Feed for FeedService {
     }
 
     async fn get_feed_state(&self, _: Request<GetFeedStateRequest>) -> Result<Response<FeedState>, Status> {
-        let last = super::publisher::read_head(self.db.reader())
-            .await
-            .map_err(|e| error::database(&e))?;
-        Ok(Response::new(FeedState {
-            last_sequence: last,
-            source: self.source.to_string(),
-        }))
+        let last = super::publisher::read_head(self.db.reader()).await.map_err(|e| error::database(&e))?;
+        Ok(Response::new(FeedState { last_sequence: last, source: self.source.to_string() }))
     }
 }
 

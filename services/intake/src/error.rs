@@ -1,0 +1,32 @@
+//! Intake's errors and the one place they become gRPC statuses.
+
+use csm_kit::error::{self, Violations};
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {0}")]
+    Invalid(#[from] Violations),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("request_id {0} was already used for a different request")]
+    RequestIdReused(String),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Invalid(violations) => violations.into_status(),
+            Error::NotFound(name) => {
+                let kind = if name.starts_with("contacts/") { "Contact" } else { "WorkOrder" };
+                error::not_found(kind, &name)
+            }
+            Error::RequestIdReused(id) => Status::already_exists(format!(
+                "request_id {id} was already used for a different request; use a new request_id"
+            )),
+            Error::Database(db) => error::database(&db),
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Measurement's configuration: the shared sections, the feeds it follows, and the reporting
+//! time zone periods are cut in.
+
+use csm_kit::config::{CommonSettings, DatabaseSettings, ServerSettings, UpstreamSettings};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(flatten)]
+    pub common: CommonSettings,
+    pub upstream: Upstreams,
+    pub measurement: MeasurementSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Upstreams {
+    pub intake: UpstreamSettings,
+    pub classification: UpstreamSettings,
+    pub recovery: UpstreamSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MeasurementSettings {
+    /// IANA time zone in which days (and later weeks and months) are cut.
+    pub time_zone: String,
+}
+
+impl Default for MeasurementSettings {
+    fn default() -> Self {
+        Self { time_zone: "Asia/Shanghai".into() }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            common: CommonSettings {
+                server: ServerSettings::on_port(50054),
+                database: DatabaseSettings::sqlite("data/measurement.db"),
+                ..CommonSettings::default()
+            },
+            upstream: Upstreams {
+                intake: UpstreamSettings::new("http://127.0.0.1:50051", ""),
+                classification: UpstreamSettings::new("http://127.0.0.1:50052", ""),
+                recovery: UpstreamSettings::new("http://127.0.0.1:50053", ""),
+            },
+            measurement: MeasurementSettings::default(),
+        }
+    }
+}
