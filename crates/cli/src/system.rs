@@ -13,6 +13,18 @@ use csm_kit::{
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(test)]
+mod tests {
+    use super::Ports;
+
+    #[test]
+    fn base_zero_means_any_free_port_for_each_service() {
+        assert_eq!(Ports::from_base(0), Ports::any());
+        assert_eq!(Ports::any().recovery, 0);
+        assert_eq!(Ports::from_base(50051).measurement, 50054);
+    }
+}
+
 /// One database URL per service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Databases {
@@ -45,8 +57,12 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Consecutive ports from `base`: intake, classification, recovery, measurement.
+    /// Consecutive ports from `base`: intake, classification, recovery, measurement. Base 0 takes
+    /// any free port for each.
     pub fn from_base(base: u16) -> Self {
+        if base == 0 {
+            return Self::any();
+        }
         Self {
             intake: base,
             classification: base.saturating_add(1),
@@ -56,7 +72,7 @@ impl Ports {
     }
 
     pub fn any() -> Self {
-        Self::from_base(0)
+        Self { intake: 0, classification: 0, recovery: 0, measurement: 0 }
     }
 }
 
@@ -71,6 +87,8 @@ pub struct SystemSpec {
     pub service_token: String,
     pub feed: FeedSettings,
     pub time_zone: String,
+    /// Connections per service database pool.
+    pub pool_size: u32,
 }
 
 /// The addresses the services listen on.
@@ -125,10 +143,12 @@ impl SystemSpec {
             service_token: service_token.to_string(),
             feed: FeedSettings::default(),
             time_zone: csm_measurement::config::MeasurementSettings::default().time_zone,
+            pool_size: DatabaseSettings::default().max_connections,
         }
     }
 
-    fn common(&self, listen: SocketAddr, database: &str) -> CommonSettings {
+    /// The shared settings of one service of this system.
+    pub fn common(&self, listen: SocketAddr, database: &str) -> CommonSettings {
         CommonSettings {
             server: ServerSettings { listen, ..ServerSettings::default() },
             database: DatabaseSettings { url: database.to_string(), ..DatabaseSettings::default() },

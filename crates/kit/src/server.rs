@@ -284,3 +284,55 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{convert::Infallible, sync::Arc};
+
+    use http::{Request, Response};
+    use tokio::sync::Semaphore;
+    use tower::{Layer, Service};
+
+    use super::ShedLayer;
+
+    fn call(path: &str) -> Request<()> {
+        Request::builder().uri(path).body(()).unwrap()
+    }
+
+    fn grpc_status(response: &Response<String>) -> Option<&str> {
+        response.headers().get("grpc-status").and_then(|v| v.to_str().ok())
+    }
+
+    #[tokio::test]
+    async fn calls_beyond_the_limit_are_refused_at_once_but_health_never_is() {
+        // Service calls wait at the gate; health checks pass straight through.
+        let gate = Arc::new(Semaphore::new(0));
+        let inner = tower::service_fn({
+            let gate = gate.clone();
+            move |request: Request<()>| {
+                let gate = gate.clone();
+                async move {
+                    if !request.uri().path().starts_with("/grpc.health.") {
+                        let _pass = gate.acquire().await;
+                    }
+                    Ok::<_, Infallible>(Response::new(String::new()))
+                }
+            }
+        });
+        let mut shed = ShedLayer::new(1).layer(inner);
+        let first = tokio::spawn(shed.call(call("/csm.intake.v1.IntakeService/SubmitContact")));
+
+        let refused = shed.call(call("/csm.intake.v1.IntakeService/SubmitContact")).await.unwrap();
+        assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
+        let health = shed.call(call("/grpc.health.v1.Health/Check")).await.unwrap();
+        assert_eq!(grpc_status(&health), None);
+
+        gate.add_permits(1);
+        let served = first.await.unwrap().unwrap();
+        assert_eq!(grpc_status(&served), None);
+        // The permit came back with the finished call.
+        gate.add_permits(1);
+        let again = shed.call(call("/csm.intake.v1.IntakeService/SubmitContact")).await.unwrap();
+        assert_eq!(grpc_status(&again), None);
+    }
+}

@@ -11,7 +11,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{LogFormat, TelemetrySettings};
 
@@ -60,14 +60,19 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
     opentelemetry::global::set_tracer_provider(provider.clone());
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_string()));
 
+    // The log filter decides what is printed; spans reach OpenTelemetry regardless, so quiet logs
+    // never break trace propagation across services.
     let filter = match std::env::var("RUST_LOG") {
         Ok(value) if !value.is_empty() => EnvFilter::try_new(value)?,
         _ => EnvFilter::try_new(&settings.log_filter)?,
     };
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let otel = otel.with_filter(LevelFilter::INFO);
+    let registry = tracing_subscriber::registry().with(otel);
     let installed = match settings.log_format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true)).try_init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_filter(filter)).try_init(),
+        LogFormat::Json => {
+            registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_filter(filter)).try_init()
+        }
     };
     if installed.is_ok() {
         tracing::info!(service = service_name, otlp = endpoint.as_deref().unwrap_or("off"), "telemetry ready");

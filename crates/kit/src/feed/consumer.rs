@@ -14,7 +14,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use csm_proto::feed::v1::{Event, SubscribeRequest, feed_client::FeedClient};
 use futures_util::FutureExt;
 use prost::Name;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QuerySelect, sea_query::OnConflict};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -76,6 +76,13 @@ pub fn decode<M: Name + Default>(event: &Event) -> Result<M, HandleError> {
 /// The cursor a consumer has committed (0 before its first event).
 pub async fn load_cursor(db: &impl ConnectionTrait, consumer: &str) -> Result<u64, DbErr> {
     let row = consumer_cursor::Entity::find_by_id(consumer.to_string()).one(db).await?;
+    Ok(row.map_or(0, |r| u64::try_from(r.last_sequence).unwrap_or(0)))
+}
+
+/// The cursor as this transaction sees it, locked against other writers until it ends (on
+/// PostgreSQL; SQLite's write transaction already excludes them).
+async fn locked_cursor(db: &impl ConnectionTrait, consumer: &str) -> Result<u64, DbErr> {
+    let row = consumer_cursor::Entity::find_by_id(consumer.to_string()).lock_exclusive().one(db).await?;
     Ok(row.map_or(0, |r| u64::try_from(r.last_sequence).unwrap_or(0)))
 }
 
@@ -220,14 +227,22 @@ impl<H: EventHandler> Consumer<H> {
         (end.unwrap_or_else(SessionEnd::Disconnected), progressed)
     }
 
-    /// Applies `events` and moves the cursor past them in one transaction. A rejected event is
-    /// replaced by a dead letter: the events before it are applied again in a fresh transaction
-    /// (the first attempt was rolled back with the rejection), then the dead letter is stored.
+    /// Applies `events` and moves the cursor past them in one transaction. The transaction first
+    /// reads the cursor (locking it on PostgreSQL) and skips what it already covers: events applied
+    /// by a transaction that was still committing when this session read its starting point, or by
+    /// another replica. A rejected event is replaced by a dead letter: the events before it are
+    /// applied again in a fresh transaction (the first attempt was rolled back with the
+    /// rejection), then the dead letter is stored.
     async fn apply(&self, events: &[Event]) -> Result<(), HandleError> {
-        let mut start = 0;
-        while start < events.len() {
-            let rest = &events[start..];
+        let mut rest = events;
+        loop {
             let mut uow = self.publisher.begin().await?;
+            let applied = locked_cursor(&*uow, &self.name).await?;
+            rest = &rest[rest.iter().take_while(|e| e.sequence <= applied).count()..];
+            if rest.is_empty() {
+                uow.rollback().await?;
+                return Ok(());
+            }
             let mut rejected = None;
             for (offset, event) in rest.iter().enumerate() {
                 match self.handle_one(&mut uow, event).await {
@@ -249,6 +264,11 @@ impl<H: EventHandler> Consumer<H> {
             uow.rollback().await?;
 
             let mut uow = self.publisher.begin().await?;
+            if locked_cursor(&*uow, &self.name).await? != applied {
+                // Someone else moved the cursor meanwhile; start over from where it now stands.
+                uow.rollback().await?;
+                continue;
+            }
             for event in &rest[..offset] {
                 if let Err(error) = self.handle_one(&mut uow, event).await {
                     return Err(HandleError::Retry(format!("event {} failed on replay: {error}", event.sequence)));
@@ -261,9 +281,11 @@ impl<H: EventHandler> Consumer<H> {
             save_dead_letter(&*uow, &self.name, dead, &reason).await?;
             save_cursor(&*uow, &self.name, dead.sequence).await?;
             uow.commit().await?;
-            start += offset + 1;
+            rest = &rest[offset + 1..];
+            if rest.is_empty() {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Runs the handler for one event inside a span that continues the event's trace.
