@@ -1,0 +1,235 @@
+//! The feed's guarantees, tested with a handler that is deliberately not idempotent (it appends a
+//! row per application), so any event applied twice would show:
+//! - no event lost and none applied twice while the consumer is killed at random points and the
+//!   producer restarts mid-stream;
+//! - events applied in sequence order;
+//! - an event the handler rejects becomes a dead letter, in order, and the feed goes on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use csm_kit::{
+    Database, Host, Role, ServiceDefinition,
+    auth::{Authenticator, Policy},
+    config::{AuthSettings, DatabaseSettings, FeedSettings, ServerSettings, TokenSettings, UpstreamSettings},
+    feed::{
+        Consumer, EventHandler, FeedMigration, FeedService, HandleError, Publisher, UnitOfWork, decode, load_cursor,
+    },
+};
+use csm_proto::feed::v1::{Event, FeedState};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use tokio_util::sync::CancellationToken;
+
+struct FeedOnly;
+
+impl MigratorTrait for FeedOnly {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(FeedMigration)]
+    }
+}
+
+const TOKEN: &str = "feed-test-token";
+const EVENTS: i64 = 400;
+
+fn settings() -> FeedSettings {
+    FeedSettings {
+        poll_interval: Duration::from_millis(100),
+        apply_batch: 16,
+        retry_initial: Duration::from_millis(10),
+        retry_max: Duration::from_millis(100),
+        ..FeedSettings::default()
+    }
+}
+
+fn auth() -> Authenticator {
+    Authenticator::from_settings(&AuthSettings {
+        tokens: vec![TokenSettings {
+            token: Some(TOKEN.into()),
+            subject: "consumer".into(),
+            roles: vec![Role::Service],
+            ..TokenSettings::default()
+        }],
+        tokens_file: None,
+    })
+    .unwrap()
+}
+
+/// A fresh database: SQLite in `dir`, or on the PostgreSQL server named by `CSM_TEST_POSTGRES`.
+async fn open(dir: &std::path::Path, name: &str) -> (Database, Option<String>) {
+    let (settings, postgres) = match std::env::var("CSM_TEST_POSTGRES") {
+        Ok(server) if !server.is_empty() => {
+            let database = format!("csm_t_{}_{name}", uuid_like());
+            let url = format!("{}/{database}", server.trim_end_matches('/'));
+            (DatabaseSettings { url, ..DatabaseSettings::default() }, Some(server))
+        }
+        _ => (DatabaseSettings::sqlite(dir.join(format!("{name}.db"))), None),
+    };
+    let db = Database::open::<FeedOnly>(&settings).await.unwrap();
+    let drop_later = postgres.map(|server| format!("{}|{}", server.trim_end_matches('/'), settings.url));
+    (db, drop_later)
+}
+
+fn uuid_like() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn drop_database(spec: Option<String>) {
+    let Some((server, url)) = spec.as_deref().and_then(|s| s.split_once('|')) else {
+        return;
+    };
+    let name = url.rsplit('/').next().unwrap_or_default();
+    let admin = sea_orm::Database::connect(format!("{server}/postgres")).await.unwrap();
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.unwrap();
+}
+
+/// Serves the producer's feed on `address` until `stop` is cancelled.
+async fn serve(publisher: Publisher, address: SocketAddr, stop: CancellationToken) {
+    let listener = loop {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => break listener,
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    let host = Host::new();
+    let feed = FeedService::new(&publisher, settings(), host.stop_token());
+    let definition = ServiceDefinition {
+        name: "producer",
+        grpc_services: vec![csm_proto::feed::v1::feed_server::SERVICE_NAME],
+        routes: tonic::service::Routes::new(feed.into_server()),
+        policy: Policy::new().allow_feed(),
+        authenticator: auth(),
+        settings: ServerSettings::default(),
+    };
+    host.serve(definition, listener, stop.cancelled_owned()).await.unwrap();
+}
+
+/// Appends one row per event it applies; rejects every value ending in 7.
+struct Recorder;
+
+impl EventHandler for Recorder {
+    fn event_types(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+        let state: FeedState = decode(event)?;
+        let value = state.last_sequence as i64;
+        if value % 10 == 7 {
+            return Err(HandleError::Reject(format!("value {value} is poison")));
+        }
+        let backend = uow.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => "INSERT INTO applied (sequence, value) VALUES ($1, $2)",
+            _ => "INSERT INTO applied (sequence, value) VALUES (?, ?)",
+        };
+        uow.execute_raw(Statement::from_sql_and_values(backend, sql, [(event.sequence as i64).into(), value.into()]))
+            .await?;
+        Ok(())
+    }
+}
+
+async fn column(db: &Database, sql: &str) -> Vec<i64> {
+    db.reader()
+        .query_all_raw(Statement::from_string(db.backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<i64>(0).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (producer_db, producer_cleanup) = open(dir.path(), "producer").await;
+    let (consumer_db, consumer_cleanup) = open(dir.path(), "consumer").await;
+    let id = match consumer_db.backend() {
+        DbBackend::Postgres => "id BIGSERIAL PRIMARY KEY",
+        _ => "id INTEGER PRIMARY KEY AUTOINCREMENT",
+    };
+    consumer_db
+        .writer()
+        .execute_unprepared(&format!("CREATE TABLE applied ({id}, sequence BIGINT, value BIGINT)"))
+        .await
+        .unwrap();
+    let producer = Publisher::new(producer_db.clone(), "producer").await.unwrap();
+    let consumer_publisher = Publisher::new(consumer_db.clone(), "consumer").await.unwrap();
+
+    let address = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let mut server_stop = CancellationToken::new();
+    let mut server = tokio::spawn(serve(producer.clone(), address, server_stop.clone()));
+
+    // Publish in transactions of one to five events, as a service would.
+    let writer = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            let mut value = 1;
+            while value <= EVENTS {
+                let mut uow = producer.begin().await.unwrap();
+                for _ in 0..rand::random_range(1..=5) {
+                    if value <= EVENTS {
+                        uow.publish(
+                            format!("items/{value}"),
+                            &FeedState { last_sequence: value as u64, source: "test".into() },
+                        );
+                        value += 1;
+                    }
+                }
+                uow.commit().await.unwrap();
+                tokio::time::sleep(Duration::from_micros(rand::random_range(0..1500))).await;
+            }
+        })
+    };
+
+    let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
+    let start_consumer = || {
+        let consumer = Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), Recorder, settings());
+        tokio::spawn(consumer.run(CancellationToken::new()))
+    };
+    let mut consumer = start_consumer();
+    for round in 0..8 {
+        tokio::time::sleep(Duration::from_millis(rand::random_range(20..90))).await;
+        // Kill the consumer wherever it is, mid-transaction or not.
+        consumer.abort();
+        let _ = consumer.await;
+        consumer = start_consumer();
+        if round == 3 {
+            // And restart the producer's server under it.
+            server_stop.cancel();
+            server.await.unwrap();
+            server_stop = CancellationToken::new();
+            server = tokio::spawn(serve(producer.clone(), address, server_stop.clone()));
+        }
+    }
+    writer.await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while load_cursor(consumer_db.reader(), "producer").await.unwrap() < EVENTS as u64 {
+        assert!(tokio::time::Instant::now() < deadline, "consumer did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Event n carries value n, so the applied values are every non-poison value, once, in order.
+    let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;
+    let expected: Vec<i64> = (1..=EVENTS).filter(|v| v % 10 != 7).collect();
+    let repeated: Vec<i64> = applied.windows(2).filter(|w| w[1] <= w[0]).map(|w| w[1]).collect();
+    assert!(repeated.is_empty(), "applied again or out of order: {repeated:?}");
+    assert_eq!(applied, expected);
+    let sequences = column(&consumer_db, "SELECT sequence FROM applied ORDER BY id").await;
+    assert_eq!(sequences, expected, "sequence n carries value n");
+    let dead = column(&consumer_db, "SELECT sequence FROM dead_letter ORDER BY id").await;
+    let poison: Vec<i64> = (1..=EVENTS).filter(|v| v % 10 == 7).collect();
+    assert_eq!(dead, poison);
+
+    consumer.abort();
+    let _ = consumer.await;
+    server_stop.cancel();
+    server.await.unwrap();
+    producer_db.close().await;
+    consumer_db.close().await;
+    drop_database(producer_cleanup).await;
+    drop_database(consumer_cleanup).await;
+}

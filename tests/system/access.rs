@@ -1,0 +1,143 @@
+//! Every call has an authenticated caller with a role allowed on the method, and a department
+//! sees only its own cases.
+
+use std::time::Duration;
+
+use csm_cli::clients;
+use csm_proto::{
+    feed::v1::SubscribeRequest,
+    measurement::v1::ListIndicatorsRequest,
+    recovery::v1::{CaseStatus, GetCaseRequest, ListCasesRequest, ResolveCaseRequest},
+};
+use tonic::Code;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+use crate::support::{TestSystem, complaint, eventually};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_without_a_valid_token_are_unauthenticated() {
+    let t = TestSystem::start().await;
+    let a = t.system.addresses;
+    for token in ["", "not-a-token"] {
+        let status = clients::intake(a.intake, token)
+            .unwrap()
+            .submit_contact(complaint("13800138000", "话费多扣"))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "token {token:?}");
+        let status =
+            clients::recovery(a.recovery, token).unwrap().list_cases(ListCasesRequest::default()).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let status = clients::measurement(a.measurement, token)
+            .unwrap()
+            .list_indicators(ListIndicatorsRequest {})
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let status =
+            clients::feed(a.classification, token).unwrap().subscribe(SubscribeRequest::default()).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+
+    // Probes need no token.
+    let channel = csm_kit::client::channel(&csm_cli::system::url(a.intake)).unwrap();
+    let health = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: "csm.intake.v1.IntakeService".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_with_the_wrong_role_are_denied() {
+    let t = TestSystem::start().await;
+    let a = t.system.addresses;
+    let status = t.intake_as("analyst").submit_contact(complaint("13800138000", "话费多扣")).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("channel_system"), "{}", status.message());
+    let status = t
+        .recovery_as("agent")
+        .resolve_case(ResolveCaseRequest {
+            name: "cases/x".into(),
+            resolution: "done".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = clients::feed(a.intake, t.token("channel-gateway"))
+        .unwrap()
+        .subscribe(SubscribeRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    // The right roles pass.
+    t.intake().submit_contact(complaint("13800138000", "话费多扣")).await.unwrap();
+    clients::measurement(a.measurement, t.token("dept-billing"))
+        .unwrap()
+        .list_indicators(ListIndicatorsRequest {})
+        .await
+        .unwrap();
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_sees_and_resolves_only_its_own_cases() {
+    let t = TestSystem::start().await;
+    let mut intake = t.intake();
+    intake.submit_contact(complaint("13800138000", "这个月话费多扣了")).await.unwrap();
+    intake.submit_contact(complaint("13900139000", "家里没信号")).await.unwrap();
+    let cases = eventually("two dispatched cases", Duration::from_secs(20), || {
+        let mut recovery = t.recovery();
+        async move {
+            let cases = recovery
+                .list_cases(ListCasesRequest { status: CaseStatus::Dispatched as i32, ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner()
+                .cases;
+            (cases.len() == 2).then_some(cases)
+        }
+    })
+    .await;
+    let network_case = cases.iter().find(|c| c.department == "network").unwrap();
+
+    let mut billing = t.recovery_as("dept-billing");
+    let own = billing.list_cases(ListCasesRequest::default()).await.unwrap().into_inner().cases;
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].department, "billing");
+    let status =
+        billing.list_cases(ListCasesRequest { department: "network".into(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = billing.get_case(GetCaseRequest { name: network_case.name.clone() }).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    // A case that does not exist is no different to a confined caller: nothing leaks.
+    let status = billing.get_case(GetCaseRequest { name: "cases/missing".into() }).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = billing
+        .resolve_case(ResolveCaseRequest {
+            name: network_case.name.clone(),
+            resolution: "not ours".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let unchanged = t.recovery().get_case(GetCaseRequest { name: network_case.name.clone() }).await.unwrap();
+    assert_eq!(unchanged.into_inner().status, CaseStatus::Dispatched as i32);
+
+    let resolved = t
+        .recovery_as("dept-network")
+        .resolve_case(ResolveCaseRequest {
+            name: network_case.name.clone(),
+            resolution: "新建基站覆盖".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.status, CaseStatus::Resolved as i32);
+    t.stop().await;
+}

@@ -1,0 +1,183 @@
+//! The feed between intake and classification survives crashes and restarts on either side: no
+//! event is lost, none is applied twice, and order is kept.
+
+use std::{net::SocketAddr, time::Duration};
+
+use csm_cli::{clients, system::url};
+use csm_kit::{
+    config::{AuthSettings, CommonSettings, DatabaseSettings, UpstreamSettings},
+    feed::decode,
+};
+use csm_proto::{classification::v1::WorkOrderClassified, feed::v1::Event, intake::v1::WorkOrderOpened};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{
+    Backend, complaint, eventually, feed_head,
+    isolated::{Isolated, Launch},
+    quick_feed, read_feed, tokens,
+};
+
+const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
+
+fn common(backend: &Backend, service: &str, auth: &AuthSettings) -> CommonSettings {
+    CommonSettings {
+        database: DatabaseSettings { url: backend.url(service), max_connections: 4, ..DatabaseSettings::default() },
+        auth: auth.clone(),
+        feed: quick_feed(),
+        ..CommonSettings::default()
+    }
+}
+
+fn intake(backend: &Backend, auth: &AuthSettings) -> Launch {
+    let common = common(backend, "intake", auth);
+    Box::new(move |listener, stop: CancellationToken| {
+        let config = csm_intake::Config { common: common.clone(), ..Default::default() };
+        Box::pin(csm_intake::run(config, listener, stop.cancelled_owned()))
+    })
+}
+
+fn classification(backend: &Backend, auth: &AuthSettings, intake: SocketAddr, token: &str) -> Launch {
+    let common = common(backend, "classification", auth);
+    let upstream = UpstreamSettings::new(url(intake), token);
+    Box::new(move |listener, stop: CancellationToken| {
+        let config = csm_classification::Config {
+            common: common.clone(),
+            upstream: csm_classification::config::Upstreams { intake: upstream.clone() },
+        };
+        Box::pin(csm_classification::run(config, listener, stop.cancelled_owned()))
+    })
+}
+
+/// Submits `count` complaints in order, retrying each (with the same request_id) until intake
+/// accepts it, as a channel system does while intake restarts.
+async fn submit(intake: SocketAddr, token: String, count: usize) {
+    let mut client = clients::intake(intake, &token).unwrap();
+    for i in 0..count {
+        let request = complaint(&format!("138{i:08}"), if i % 2 == 0 { "话费多扣了" } else { "宽带断网" });
+        loop {
+            match client.submit_contact(request.clone()).await {
+                Ok(_) => break,
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                    ) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(status) => panic!("submission {i} refused: {status:?}"),
+            }
+        }
+    }
+}
+
+fn opened_order(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| decode::<WorkOrderOpened>(e).unwrap().work_order.unwrap().name).collect()
+}
+
+fn classified_order(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| decode::<WorkOrderClassified>(e).unwrap().work_order.unwrap().name).collect()
+}
+
+/// Waits until classification has published `count` events, then checks that intake published
+/// exactly `count` work orders and classification classified each exactly once, in the same order.
+async fn assert_all_classified_once_in_order(
+    intake: SocketAddr,
+    classification: SocketAddr,
+    admin: &str,
+    count: usize,
+) {
+    let mut classified_feed = clients::feed(classification, admin).unwrap();
+    eventually("classification to catch up", Duration::from_secs(60), || {
+        let mut feed = classified_feed.clone();
+        async move { (feed_head(&mut feed).await as usize >= count).then_some(()) }
+    })
+    .await;
+    let mut intake_feed = clients::feed(intake, admin).unwrap();
+    assert_eq!(feed_head(&mut intake_feed).await as usize, count, "one work order per submission");
+    assert_eq!(feed_head(&mut classified_feed).await as usize, count, "each classified exactly once");
+    let opened = opened_order(&read_feed(&mut intake_feed, count).await);
+    let classified = classified_order(&read_feed(&mut classified_feed, count).await);
+    let sequences: Vec<u64> = read_feed(&mut classified_feed, count).await.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=count as u64).collect::<Vec<_>>(), "no gaps in the sequence");
+    assert_eq!(opened, classified, "classified in the order intake opened them");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_crashing_mid_stream_loses_nothing_and_applies_nothing_twice() {
+    let backend = Backend::from_env();
+    let (tokens, auth) = tokens();
+    let mut intake_service = Isolated::start(LOCALHOST.into(), intake(&backend, &auth));
+    let mut classification_service =
+        Isolated::start(LOCALHOST.into(), classification(&backend, &auth, intake_service.address, tokens.service()));
+    let count = 300;
+    let submitter = tokio::spawn(submit(intake_service.address, tokens.of("channel-gateway").unwrap().into(), count));
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(rand::random_range(40..160))).await;
+        classification_service.restart();
+    }
+    submitter.await.unwrap();
+    classification_service.restart();
+    assert_all_classified_once_in_order(
+        intake_service.address,
+        classification_service.address,
+        tokens.administrator(),
+        count,
+    )
+    .await;
+    classification_service.stop().await;
+    intake_service.stop().await;
+    backend.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_restarting_mid_stream_loses_nothing() {
+    let backend = Backend::from_env();
+    let (tokens, auth) = tokens();
+    let mut intake_service = Isolated::start(LOCALHOST.into(), intake(&backend, &auth));
+    let mut classification_service =
+        Isolated::start(LOCALHOST.into(), classification(&backend, &auth, intake_service.address, tokens.service()));
+    let count = 200;
+    let submitter = tokio::spawn(submit(intake_service.address, tokens.of("channel-gateway").unwrap().into(), count));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    intake_service.stop().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    intake_service.start_again();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    intake_service.restart();
+    submitter.await.unwrap();
+    assert_all_classified_once_in_order(
+        intake_service.address,
+        classification_service.address,
+        tokens.administrator(),
+        count,
+    )
+    .await;
+    classification_service.stop().await;
+    intake_service.stop().await;
+    backend.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_was_down_catches_up() {
+    let backend = Backend::from_env();
+    let (tokens, auth) = tokens();
+    let mut intake_service = Isolated::start(LOCALHOST.into(), intake(&backend, &auth));
+    let mut classification_service =
+        Isolated::start(LOCALHOST.into(), classification(&backend, &auth, intake_service.address, tokens.service()));
+    let gateway = tokens.of("channel-gateway").unwrap().to_string();
+    submit(intake_service.address, gateway.clone(), 20).await;
+    classification_service.stop().await;
+    submit(intake_service.address, gateway, 80).await;
+    classification_service.start_again();
+    assert_all_classified_once_in_order(
+        intake_service.address,
+        classification_service.address,
+        tokens.administrator(),
+        100,
+    )
+    .await;
+    classification_service.stop().await;
+    intake_service.stop().await;
+    backend.cleanup().await;
+}

@@ -1,0 +1,72 @@
+//! A retried call never creates a second record, and a case changes state only once.
+
+use std::time::Duration;
+
+use csm_cli::clients;
+use csm_proto::recovery::v1::{CaseStatus, ListCasesRequest, ResolveCaseRequest};
+use tonic::Code;
+
+use crate::support::{TestSystem, complaint, eventually, feed_head};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_submission_returns_the_first_result_and_records_once() {
+    let t = TestSystem::start().await;
+    let request = complaint("13800138000", "话费多扣了");
+    let first = t.intake().submit_contact(request.clone()).await.unwrap().into_inner();
+    let again = t.intake().submit_contact(request.clone()).await.unwrap().into_inner();
+    assert_eq!(first, again);
+
+    // Concurrent retries race each other; all of them get the same answer.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let mut intake = t.intake();
+            let request = request.clone();
+            tokio::spawn(async move { intake.submit_contact(request).await.map(|r| r.into_inner()) })
+        })
+        .collect();
+    for racer in racers {
+        assert_eq!(racer.await.unwrap().unwrap(), first);
+    }
+
+    // The same key with a different request is refused.
+    let mut other = request.clone();
+    other.text = "另一件事".into();
+    let status = t.intake().submit_contact(other).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+
+    let mut feed = clients::feed(t.system.addresses.intake, t.admin()).unwrap();
+    assert_eq!(feed_head(&mut feed).await, 1, "one work order, one event");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_is_resolved_once_and_a_retry_with_the_same_key_is_safe() {
+    let t = TestSystem::start().await;
+    t.intake().submit_contact(complaint("13800138000", "话费多扣了")).await.unwrap();
+    let case = eventually("the case to be dispatched", Duration::from_secs(20), || {
+        let mut recovery = t.recovery();
+        async move {
+            let cases = recovery.list_cases(ListCasesRequest::default()).await.unwrap().into_inner().cases;
+            cases.into_iter().find(|c| c.status == CaseStatus::Dispatched as i32)
+        }
+    })
+    .await;
+    let resolve = |request_id: &str| ResolveCaseRequest {
+        name: case.name.clone(),
+        resolution: "已退费".into(),
+        request_id: request_id.into(),
+    };
+    let mut billing = t.recovery_as("dept-billing");
+    let first = billing.resolve_case(resolve("key-1")).await.unwrap().into_inner();
+    let retry = billing.resolve_case(resolve("key-1")).await.unwrap().into_inner();
+    assert_eq!(first, retry);
+    let status = billing.resolve_case(resolve("key-2")).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let status = billing.resolve_case(resolve("")).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("already resolved"), "{}", status.message());
+
+    let mut feed = clients::feed(t.system.addresses.recovery, t.admin()).unwrap();
+    assert_eq!(feed_head(&mut feed).await, 2, "CaseOpened and one CaseResolved");
+    t.stop().await;
+}

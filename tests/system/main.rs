@@ -1,0 +1,13 @@
+//! System tests: the four services on ephemeral ports with fresh databases, driven only through
+//! the generated gRPC clients. Run on SQLite by default; set `CSM_TEST_POSTGRES` to a PostgreSQL
+//! server URL to run every test against PostgreSQL instead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod access;
+mod feed;
+mod idempotency;
+mod operations;
+mod support;
+mod validation;
+mod walk;

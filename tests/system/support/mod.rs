@@ -1,0 +1,206 @@
+//! What the system tests stand on: fresh databases, the four services on ephemeral ports, clients
+//! that authenticate as a role, services that can be crashed and restarted, and waiting for
+//! something to become true.
+//!
+//! Databases are SQLite files in a temporary directory, or fresh PostgreSQL databases when
+//! `CSM_TEST_POSTGRES` names a server (for example `postgres://postgres@127.0.0.1:5432`); those
+//! are dropped when the test ends.
+
+pub mod isolated;
+
+use std::{future::Future, path::PathBuf, time::Duration};
+
+use csm_cli::{
+    clients::{self, Authenticated},
+    system::{RunningSystem, SystemSpec},
+    tokens::DevTokens,
+};
+use csm_kit::config::{AuthSettings, FeedSettings};
+use csm_proto::{
+    classification::v1::classification_service_client::ClassificationServiceClient,
+    feed::v1::{Event, GetFeedStateRequest, SubscribeRequest, feed_client::FeedClient},
+    intake::v1::{Channel, ContactType, SubmitContactRequest, intake_service_client::IntakeServiceClient},
+    measurement::v1::measurement_service_client::MeasurementServiceClient,
+    recovery::v1::recovery_service_client::RecoveryServiceClient,
+};
+use sea_orm::ConnectionTrait;
+
+/// Where the services of one test keep their data.
+pub enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres { server: String, prefix: String },
+}
+
+impl Backend {
+    /// SQLite unless `CSM_TEST_POSTGRES` is set.
+    pub fn from_env() -> Self {
+        match std::env::var("CSM_TEST_POSTGRES") {
+            Ok(server) if !server.is_empty() => Backend::Postgres {
+                server: server.trim_end_matches('/').to_string(),
+                prefix: format!("csm_t_{}", uuid::Uuid::new_v4().simple()),
+            },
+            _ => Backend::Sqlite(tempfile::tempdir().expect("temporary directory")),
+        }
+    }
+
+    /// The database URL of one service.
+    pub fn url(&self, service: &str) -> String {
+        match self {
+            Backend::Sqlite(dir) => format!("sqlite://{}", dir.path().join(format!("{service}.db")).display()),
+            Backend::Postgres { server, prefix } => format!("{server}/{prefix}_{service}"),
+        }
+    }
+
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        match self {
+            Backend::Sqlite(dir) => Some(dir.path().to_path_buf()),
+            Backend::Postgres { .. } => None,
+        }
+    }
+
+    /// Drops the PostgreSQL databases of this test.
+    pub async fn cleanup(self) {
+        if let Backend::Postgres { server, prefix } = self {
+            let Ok(db) = sea_orm::Database::connect(format!("{server}/postgres")).await else {
+                return;
+            };
+            for service in ["intake", "classification", "recovery", "measurement"] {
+                let _ = db
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{prefix}_{service}\" WITH (FORCE)"))
+                    .await;
+            }
+            let _ = db.close().await;
+        }
+    }
+}
+
+/// Feed settings that make tests quick: short polls and retries.
+pub fn quick_feed() -> FeedSettings {
+    FeedSettings {
+        poll_interval: Duration::from_millis(200),
+        retry_initial: Duration::from_millis(20),
+        retry_max: Duration::from_millis(300),
+        ..FeedSettings::default()
+    }
+}
+
+/// Tokens for every role, and the settings that accept them.
+pub fn tokens() -> (DevTokens, AuthSettings) {
+    let tokens = DevTokens::generate();
+    let auth = AuthSettings { tokens: tokens.tokens.clone(), tokens_file: None };
+    (tokens, auth)
+}
+
+/// The four services, running against fresh databases.
+pub struct TestSystem {
+    pub system: RunningSystem,
+    pub tokens: DevTokens,
+    backend: Backend,
+}
+
+impl TestSystem {
+    pub async fn start() -> Self {
+        let backend = Backend::from_env();
+        let (tokens, auth) = tokens();
+        let mut spec = SystemSpec::local(&backend.data_dir().unwrap_or_default(), auth, tokens.service());
+        spec.databases.intake = backend.url("intake");
+        spec.databases.classification = backend.url("classification");
+        spec.databases.recovery = backend.url("recovery");
+        spec.databases.measurement = backend.url("measurement");
+        spec.feed = quick_feed();
+        spec.pool_size = 4;
+        let system = spec.start().await.expect("system starts");
+        Self { system, tokens, backend }
+    }
+
+    pub fn token(&self, subject: &str) -> &str {
+        self.tokens.of(subject).expect("a token for every subject")
+    }
+
+    pub fn admin(&self) -> &str {
+        self.tokens.administrator()
+    }
+
+    pub fn intake_as(&self, subject: &str) -> IntakeServiceClient<Authenticated> {
+        clients::intake(self.system.addresses.intake, self.token(subject)).expect("client")
+    }
+
+    /// Intake as a channel system, the usual submitter.
+    pub fn intake(&self) -> IntakeServiceClient<Authenticated> {
+        self.intake_as("channel-gateway")
+    }
+
+    pub fn classification(&self) -> ClassificationServiceClient<Authenticated> {
+        clients::classification(self.system.addresses.classification, self.admin()).expect("client")
+    }
+
+    pub fn recovery_as(&self, subject: &str) -> RecoveryServiceClient<Authenticated> {
+        clients::recovery(self.system.addresses.recovery, self.token(subject)).expect("client")
+    }
+
+    pub fn recovery(&self) -> RecoveryServiceClient<Authenticated> {
+        self.recovery_as("administrator")
+    }
+
+    pub fn measurement(&self) -> MeasurementServiceClient<Authenticated> {
+        clients::measurement(self.system.addresses.measurement, self.token("analyst")).expect("client")
+    }
+
+    pub async fn stop(self) {
+        self.system.shutdown().await.expect("clean shutdown");
+        self.backend.cleanup().await;
+    }
+}
+
+/// A complaint as a channel system would send it.
+pub fn complaint(phone: &str, text: &str) -> SubmitContactRequest {
+    SubmitContactRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        channel: Channel::HotlineAgent as i32,
+        phone_number: phone.to_string(),
+        contact_type: ContactType::Complaint as i32,
+        text: text.to_string(),
+        occurred_at: Some(csm_kit::time::to_timestamp(chrono::Utc::now())),
+        problem_code: String::new(),
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, failing the test after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The last sequence of a service's feed.
+pub async fn feed_head(feed: &mut FeedClient<Authenticated>) -> u64 {
+    feed.get_feed_state(GetFeedStateRequest {}).await.expect("feed state").into_inner().last_sequence
+}
+
+/// The first `count` events of a feed, from the beginning.
+pub async fn read_feed(feed: &mut FeedClient<Authenticated>, count: usize) -> Vec<Event> {
+    let mut stream = feed
+        .subscribe(SubscribeRequest { after_sequence: 0, event_types: Vec::new() })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let mut events = Vec::with_capacity(count);
+    while events.len() < count {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("feed keeps flowing")
+            .expect("feed stream healthy")
+            .expect("feed stream open");
+        events.push(next);
+    }
+    events
+}
