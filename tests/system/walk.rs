@@ -163,7 +163,7 @@ async fn a_complaint_walks_through_all_four_services() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_reports_indicators_from_every_service() {
     let t = TestSystem::start().await;
-    let report = csm_cli::demo::run(&t.system, &t.tokens).await.expect("demo completes");
+    let report = csm_cli::demo::run(t.system.addresses, &t.tokens).await.expect("demo completes");
     assert_eq!((report.contacts, report.work_orders), (26, 24));
     assert_eq!(report.classified_by_rule + report.sent_to_review, 24);
     assert_eq!(report.resolved, 16);

@@ -13,7 +13,7 @@ use csm_proto::{
     recovery::v1::{Case, CaseStatus, ListCasesRequest, ResolveCaseRequest},
 };
 
-use crate::{clients, system::RunningSystem, tokens::DevTokens};
+use crate::{clients, system::Addresses, tokens::DevTokens};
 
 /// One contact of the demo batch.
 struct Sample {
@@ -126,9 +126,8 @@ where
     }
 }
 
-/// Walks the batch through a running system.
-pub async fn run(system: &RunningSystem, tokens: &DevTokens) -> Result<DemoReport, DemoError> {
-    let addresses = system.addresses;
+/// Walks the batch through the services at `addresses`.
+pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport, DemoError> {
     let admin = tokens.administrator();
     let gateway = tokens.of("channel-gateway").unwrap_or(admin);
     let mut intake = clients::intake(addresses.intake, gateway)?;

@@ -2,13 +2,16 @@
 
 #![allow(clippy::print_stdout)]
 
-use std::{net::IpAddr, path::PathBuf};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use csm_cli::{
     demo,
-    system::{Ports, SystemSpec, url},
+    system::{Addresses, Ports, SystemSpec, url},
     tokens::DevTokens,
 };
 use csm_kit::{
@@ -42,8 +45,15 @@ enum Command {
     /// all four, resolve some, and print the indicators that came out.
     Demo {
         /// Keep the data directory instead of deleting it, and say where it is.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "connect")]
         keep: bool,
+        /// Drive services that are already running (intake at this address, the others on the
+        /// next three ports) instead of starting them.
+        #[arg(long, value_name = "HOST:PORT", requires = "tokens")]
+        connect: Option<SocketAddr>,
+        /// The tokens file of the running services (with --connect).
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<PathBuf>,
     },
 }
 
@@ -51,7 +61,10 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up { data_dir, host, base_port } => up(data_dir, host, base_port).await,
-        Command::Demo { keep } => run_demo(keep).await,
+        Command::Demo { keep, connect, tokens } => match (connect, tokens) {
+            (Some(intake), Some(tokens)) => demo_against(intake, &tokens).await,
+            _ => run_demo(keep).await,
+        },
     }
 }
 
@@ -80,6 +93,24 @@ async fn up(data_dir: PathBuf, host: IpAddr, base_port: u16) -> anyhow::Result<(
     Ok(())
 }
 
+const DEMO_TITLE: &str = "csm demo: complaints through intake -> classification -> recovery -> measurement, over gRPC\n";
+
+/// The demo against services started elsewhere.
+async fn demo_against(intake: SocketAddr, tokens_file: &Path) -> anyhow::Result<()> {
+    let tokens = DevTokens::load(tokens_file).with_context(|| format!("tokens in {}", tokens_file.display()))?;
+    let ports = Ports::from_base(intake.port());
+    let at = |port| SocketAddr::new(intake.ip(), port);
+    let addresses = Addresses {
+        intake,
+        classification: at(ports.classification),
+        recovery: at(ports.recovery),
+        measurement: at(ports.measurement),
+    };
+    println!("{DEMO_TITLE}");
+    println!("{}", demo::run(addresses, &tokens).await?);
+    Ok(())
+}
+
 async fn run_demo(keep: bool) -> anyhow::Result<()> {
     let quiet = TelemetrySettings { log_filter: "warn".into(), ..TelemetrySettings::default() };
     let _telemetry = telemetry::init("csm", &quiet)?;
@@ -87,8 +118,8 @@ async fn run_demo(keep: bool) -> anyhow::Result<()> {
     let tokens_file = dir.path().join("tokens.toml");
     let tokens = DevTokens::load_or_create(&tokens_file)?;
     let system = SystemSpec::local(dir.path(), auth_from(tokens_file), tokens.service()).start().await?;
-    println!("csm demo: complaints through intake -> classification -> recovery -> measurement, over gRPC\n");
-    let report = demo::run(&system, &tokens).await;
+    println!("{DEMO_TITLE}");
+    let report = demo::run(system.addresses, &tokens).await;
     system.shutdown().await?;
     println!("{}", report?);
     if keep {

@@ -40,11 +40,16 @@ impl DevTokens {
         Self { tokens }
     }
 
+    /// The tokens in `path`.
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        let text = std::fs::read_to_string(path)?;
+        toml::from_str(&text).map_err(std::io::Error::other)
+    }
+
     /// The tokens in `path`, creating the file with fresh tokens when it does not exist.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         if path.exists() {
-            let text = std::fs::read_to_string(path)?;
-            return toml::from_str(&text).map_err(std::io::Error::other);
+            return Self::load(path);
         }
         let tokens = Self::generate();
         if let Some(parent) = path.parent() {
