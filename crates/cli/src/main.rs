@@ -93,7 +93,8 @@ async fn up(data_dir: PathBuf, host: IpAddr, base_port: u16) -> anyhow::Result<(
     Ok(())
 }
 
-const DEMO_TITLE: &str = "csm demo: complaints through intake -> classification -> recovery -> measurement, over gRPC\n";
+const DEMO_TITLE: &str =
+    "csm demo: complaints through intake -> classification -> recovery -> measurement, over gRPC\n";
 
 /// The demo against services started elsewhere.
 async fn demo_against(intake: SocketAddr, tokens_file: &Path) -> anyhow::Result<()> {

@@ -92,9 +92,25 @@ impl Host {
         self.tasks.spawn(task);
     }
 
-    /// Serves until `shutdown` completes, then drains and waits for background tasks.
+    /// Serves until `shutdown` completes, then drains and waits for background tasks. Background
+    /// tasks are stopped and awaited however serving ends, including when it cannot start.
     pub async fn serve(
         self,
+        definition: ServiceDefinition,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let name = definition.name;
+        let served = self.serve_until_stopped(definition, listener, shutdown).await;
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        tracing::info!(service = name, "stopped");
+        served
+    }
+
+    async fn serve_until_stopped(
+        &self,
         definition: ServiceDefinition,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
@@ -138,18 +154,14 @@ impl Host {
             tokio::time::sleep(drain).await;
             stop.cancel();
         };
-        let served = tonic::transport::Server::builder()
+        tonic::transport::Server::builder()
             .timeout(settings.request_timeout)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(layers)
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
-            .await;
-        self.stop.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-        tracing::info!(service = name, "stopped");
-        Ok(served?)
+            .await?;
+        Ok(())
     }
 }
 
@@ -293,7 +305,11 @@ mod tests {
     use tokio::sync::Semaphore;
     use tower::{Layer, Service};
 
-    use super::ShedLayer;
+    use super::{Host, ServeError, ServiceDefinition, ShedLayer};
+    use crate::{
+        auth::{Authenticator, Policy},
+        config::ServerSettings,
+    };
 
     fn call(path: &str) -> Request<()> {
         Request::builder().uri(path).body(()).unwrap()
@@ -334,5 +350,32 @@ mod tests {
         gate.add_permits(1);
         let again = shed.call(call("/csm.intake.v1.IntakeService/SubmitContact")).await.unwrap();
         assert_eq!(grpc_status(&again), None);
+    }
+
+    #[tokio::test]
+    async fn a_service_that_cannot_start_stops_its_background_tasks() {
+        let host = Host::new();
+        let stop = host.stop_token();
+        let (stopped, consumer_ended) = tokio::sync::oneshot::channel();
+        host.spawn(async move {
+            stop.cancelled().await;
+            let _ = stopped.send(());
+        });
+        let definition = ServiceDefinition {
+            name: "intake",
+            grpc_services: vec!["csm.intake.v1.IntakeService"],
+            routes: tonic::service::Routes::default(),
+            // No rule for any intake method: the service must refuse to start.
+            policy: Policy::new(),
+            authenticator: Authenticator::default(),
+            settings: ServerSettings::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refused = host.serve(definition, listener, std::future::pending()).await.unwrap_err();
+        assert!(matches!(refused, ServeError::Policy(ref m) if m.contains("SubmitContact")), "{refused}");
+        tokio::time::timeout(std::time::Duration::from_secs(5), consumer_ended)
+            .await
+            .expect("the background task was stopped")
+            .unwrap();
     }
 }
