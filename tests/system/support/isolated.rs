@@ -16,7 +16,14 @@ pub type ServiceFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), RunErr
 pub struct Isolated {
     pub address: SocketAddr,
     launch: Launch,
-    running: Option<(Runtime, CancellationToken, tokio::sync::oneshot::Receiver<Result<(), RunError>>)>,
+    running: Option<Running>,
+}
+
+/// One life of the service: its runtime, its shutdown signal, and where its result arrives.
+struct Running {
+    runtime: Runtime,
+    stop: CancellationToken,
+    finished: tokio::sync::oneshot::Receiver<Result<(), RunError>>,
 }
 
 impl Isolated {
@@ -52,19 +59,19 @@ impl Isolated {
         runtime.spawn(async move {
             let _ = done.send(service.await);
         });
-        self.running = Some((runtime, stop, finished));
+        self.running = Some(Running { runtime, stop, finished });
     }
 
     /// Kills the service where it stands.
     pub fn crash(&mut self) {
-        if let Some((runtime, _, _)) = self.running.take() {
-            runtime.shutdown_background();
+        if let Some(running) = self.running.take() {
+            running.runtime.shutdown_background();
         }
     }
 
     /// Stops the service gracefully and waits for it.
     pub async fn stop(&mut self) {
-        if let Some((runtime, stop, finished)) = self.running.take() {
+        if let Some(Running { runtime, stop, finished }) = self.running.take() {
             stop.cancel();
             let outcome = tokio::time::timeout(Duration::from_secs(30), finished).await;
             runtime.shutdown_background();
