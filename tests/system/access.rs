@@ -1,8 +1,6 @@
 //! Every call has an authenticated caller with a role allowed on the method, and a department
 //! sees only its own cases.
 
-use std::time::Duration;
-
 use csm_cli::clients;
 use csm_proto::{
     feed::v1::SubscribeRequest,
@@ -12,7 +10,7 @@ use csm_proto::{
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-use crate::support::{TestSystem, complaint, eventually};
+use crate::support::{TestSystem, complaint};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_without_a_valid_token_are_unauthenticated() {
@@ -89,19 +87,7 @@ async fn a_department_sees_and_resolves_only_its_own_cases() {
     let mut intake = t.intake();
     intake.submit_contact(complaint("13800138000", "这个月话费多扣了")).await.unwrap();
     intake.submit_contact(complaint("13900139000", "家里没信号")).await.unwrap();
-    let cases = eventually("two dispatched cases", Duration::from_secs(20), || {
-        let mut recovery = t.recovery();
-        async move {
-            let cases = recovery
-                .list_cases(ListCasesRequest { status: CaseStatus::Dispatched as i32, ..Default::default() })
-                .await
-                .unwrap()
-                .into_inner()
-                .cases;
-            (cases.len() == 2).then_some(cases)
-        }
-    })
-    .await;
+    let cases = t.dispatched_cases(2).await;
     let network_case = cases.iter().find(|c| c.department == "network").unwrap();
 
     let mut billing = t.recovery_as("dept-billing");

@@ -103,81 +103,85 @@ async fn assert_all_classified_once_in_order(
     assert_eq!(opened, classified, "classified in the order intake opened them");
 }
 
+/// Intake and classification, each crashable, on fresh databases.
+struct Pair {
+    backend: Backend,
+    tokens: csm_cli::tokens::DevTokens,
+    intake: Isolated,
+    classification: Isolated,
+}
+
+impl Pair {
+    fn start() -> Self {
+        let backend = Backend::from_env();
+        let (tokens, auth) = tokens();
+        let intake_service = Isolated::start(LOCALHOST.into(), intake(&backend, &auth));
+        let classification_service = Isolated::start(
+            LOCALHOST.into(),
+            classification(&backend, &auth, intake_service.address, tokens.service()),
+        );
+        Self { backend, tokens, intake: intake_service, classification: classification_service }
+    }
+
+    fn gateway(&self) -> String {
+        self.tokens.of("channel-gateway").unwrap().to_string()
+    }
+
+    async fn assert_all_classified_once_in_order(&self, count: usize) {
+        assert_all_classified_once_in_order(
+            self.intake.address,
+            self.classification.address,
+            self.tokens.administrator(),
+            count,
+        )
+        .await;
+    }
+
+    async fn stop(mut self) {
+        self.classification.stop().await;
+        self.intake.stop().await;
+        self.backend.cleanup().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_crashing_mid_stream_loses_nothing_and_applies_nothing_twice() {
-    let backend = Backend::from_env();
-    let (tokens, auth) = tokens();
-    let mut intake_service = Isolated::start(LOCALHOST.into(), intake(&backend, &auth));
-    let mut classification_service =
-        Isolated::start(LOCALHOST.into(), classification(&backend, &auth, intake_service.address, tokens.service()));
+    let mut pair = Pair::start();
     let count = 300;
-    let submitter = tokio::spawn(submit(intake_service.address, tokens.of("channel-gateway").unwrap().into(), count));
+    let submitter = tokio::spawn(submit(pair.intake.address, pair.gateway(), count));
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(rand::random_range(40..160))).await;
-        classification_service.restart();
+        pair.classification.restart();
     }
     submitter.await.unwrap();
-    classification_service.restart();
-    assert_all_classified_once_in_order(
-        intake_service.address,
-        classification_service.address,
-        tokens.administrator(),
-        count,
-    )
-    .await;
-    classification_service.stop().await;
-    intake_service.stop().await;
-    backend.cleanup().await;
+    pair.classification.restart();
+    pair.assert_all_classified_once_in_order(count).await;
+    pair.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_restarting_mid_stream_loses_nothing() {
-    let backend = Backend::from_env();
-    let (tokens, auth) = tokens();
-    let mut intake_service = Isolated::start(LOCALHOST.into(), intake(&backend, &auth));
-    let mut classification_service =
-        Isolated::start(LOCALHOST.into(), classification(&backend, &auth, intake_service.address, tokens.service()));
+    let mut pair = Pair::start();
     let count = 200;
-    let submitter = tokio::spawn(submit(intake_service.address, tokens.of("channel-gateway").unwrap().into(), count));
+    let submitter = tokio::spawn(submit(pair.intake.address, pair.gateway(), count));
     tokio::time::sleep(Duration::from_millis(150)).await;
-    intake_service.stop().await;
+    pair.intake.stop().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    intake_service.start_again();
+    pair.intake.start_again();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    intake_service.restart();
+    pair.intake.restart();
     submitter.await.unwrap();
-    assert_all_classified_once_in_order(
-        intake_service.address,
-        classification_service.address,
-        tokens.administrator(),
-        count,
-    )
-    .await;
-    classification_service.stop().await;
-    intake_service.stop().await;
-    backend.cleanup().await;
+    pair.assert_all_classified_once_in_order(count).await;
+    pair.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_was_down_catches_up() {
-    let backend = Backend::from_env();
-    let (tokens, auth) = tokens();
-    let mut intake_service = Isolated::start(LOCALHOST.into(), intake(&backend, &auth));
-    let mut classification_service =
-        Isolated::start(LOCALHOST.into(), classification(&backend, &auth, intake_service.address, tokens.service()));
-    let gateway = tokens.of("channel-gateway").unwrap().to_string();
-    submit(intake_service.address, gateway.clone(), 20).await;
-    classification_service.stop().await;
-    submit(intake_service.address, gateway, 80).await;
-    classification_service.start_again();
-    assert_all_classified_once_in_order(
-        intake_service.address,
-        classification_service.address,
-        tokens.administrator(),
-        100,
-    )
-    .await;
-    classification_service.stop().await;
-    intake_service.stop().await;
-    backend.cleanup().await;
+    let mut pair = Pair::start();
+    submit(pair.intake.address, pair.gateway(), 20).await;
+    pair.classification.stop().await;
+    submit(pair.intake.address, pair.gateway(), 80).await;
+    pair.classification.start_again();
+    pair.assert_all_classified_once_in_order(100).await;
+    pair.stop().await;
 }

@@ -1,12 +1,10 @@
 //! A retried call never creates a second record, and a case changes state only once.
 
-use std::time::Duration;
-
 use csm_cli::clients;
-use csm_proto::recovery::v1::{CaseStatus, ListCasesRequest, ResolveCaseRequest};
+use csm_proto::recovery::v1::ResolveCaseRequest;
 use tonic::Code;
 
-use crate::support::{TestSystem, complaint, eventually, feed_head};
+use crate::support::{TestSystem, complaint, feed_head};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_submission_returns_the_first_result_and_records_once() {
@@ -43,14 +41,7 @@ async fn a_retried_submission_returns_the_first_result_and_records_once() {
 async fn a_case_is_resolved_once_and_a_retry_with_the_same_key_is_safe() {
     let t = TestSystem::start().await;
     t.intake().submit_contact(complaint("13800138000", "话费多扣了")).await.unwrap();
-    let case = eventually("the case to be dispatched", Duration::from_secs(20), || {
-        let mut recovery = t.recovery();
-        async move {
-            let cases = recovery.list_cases(ListCasesRequest::default()).await.unwrap().into_inner().cases;
-            cases.into_iter().find(|c| c.status == CaseStatus::Dispatched as i32)
-        }
-    })
-    .await;
+    let case = t.dispatched_cases(1).await.remove(0);
     let resolve = |request_id: &str| ResolveCaseRequest {
         name: case.name.clone(),
         resolution: "已退费".into(),

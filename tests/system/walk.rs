@@ -8,7 +8,7 @@ use csm_proto::{
     classification::v1::{GetClassificationRequest, Method},
     intake::v1::{Channel, ContactType, GetWorkOrderRequest, WorkOrderKind, WorkOrderStatus},
     measurement::v1::{Dimension, Granularity, QuerySeriesRequest, Series},
-    recovery::v1::{CaseStatus, GetCaseRequest, ListCasesRequest, ResolveCaseRequest},
+    recovery::v1::{CaseStatus, GetCaseRequest, ResolveCaseRequest},
 };
 
 use crate::support::{TestSystem, complaint, eventually};
@@ -87,19 +87,7 @@ async fn a_complaint_walks_through_all_four_services() {
     assert_eq!(broadband_classified.responsible_department, "operations_maintenance");
 
     // Recovery: one case per work order, dispatched to the department, with the same deadline.
-    let cases = eventually("both cases to be dispatched", WAIT, || {
-        let mut recovery = t.recovery();
-        async move {
-            let cases = recovery
-                .list_cases(ListCasesRequest { status: CaseStatus::Dispatched as i32, ..Default::default() })
-                .await
-                .unwrap()
-                .into_inner()
-                .cases;
-            (cases.len() == 2).then_some(cases)
-        }
-    })
-    .await;
+    let cases = t.dispatched_cases(2).await;
     let billing_case = cases.iter().find(|c| c.work_order == billing_order.name).unwrap();
     let broadband_case = cases.iter().find(|c| c.work_order == broadband_order.name).unwrap();
     assert_eq!(billing_case.department, "billing");

@@ -11,6 +11,7 @@ pub mod mask;
 pub mod names;
 pub mod paging;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 pub mod time;
 
@@ -18,3 +19,4 @@ pub use auth::{Principal, Role};
 pub use db::Database;
 pub use mask::Masked;
 pub use server::{Host, RunError, ServiceDefinition};
+pub use service::ServiceRuntime;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use csm_kit::{
     Masked,
-    feed::{EventHandler, HandleError, UnitOfWork, decode},
+    feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event, time_from_event},
     time,
 };
 use csm_proto::{
@@ -124,17 +124,8 @@ impl EventHandler for WorkOrderOpenedHandler {
         let opened: WorkOrderOpened = decode(event)?;
         let work_order =
             opened.work_order.ok_or_else(|| HandleError::Reject("WorkOrderOpened without a work order".into()))?;
-        let id = work_order
-            .name
-            .strip_prefix(store::WORK_ORDERS)
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| HandleError::Reject(format!("bad work order name {:?}", work_order.name)))?
-            .to_string();
-        let opened_at = work_order
-            .open_time
-            .as_ref()
-            .and_then(time::from_timestamp)
-            .ok_or_else(|| HandleError::Reject(format!("{} has no valid open_time", work_order.name)))?;
+        let id = id_from_event(&work_order.name, store::WORK_ORDERS)?;
+        let opened_at = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
         if store::classification_of(&**uow, &id).await?.is_some() {
             return Ok(());
         }

@@ -2,7 +2,7 @@
 //! WorkOrderOpened, classification's WorkOrderClassified and recovery's CaseResolved.
 
 use csm_kit::{
-    feed::{EventHandler, HandleError, UnitOfWork, carries, decode},
+    feed::{EventHandler, HandleError, UnitOfWork, carries, decode, id_from_event, time_from_event},
     time,
 };
 use csm_proto::{
@@ -39,18 +39,9 @@ impl FactsHandler {
     }
 
     fn opened(&self, work_order: &WorkOrder) -> Result<FactUpdate, HandleError> {
-        let id = work_order
-            .name
-            .strip_prefix("workOrders/")
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| HandleError::Reject(format!("bad work order name {:?}", work_order.name)))?;
-        let opened_at = work_order
-            .open_time
-            .as_ref()
-            .and_then(time::from_timestamp)
-            .ok_or_else(|| HandleError::Reject(format!("{} has no valid open_time", work_order.name)))?;
+        let opened_at = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
         Ok(FactUpdate {
-            work_order_id: id.to_string(),
+            work_order_id: id_from_event(&work_order.name, "workOrders/")?,
             opened_at: time::micros(opened_at),
             opened_day: self.calendar.day_of(opened_at),
             channel: Channel::try_from(work_order.channel).unwrap_or_default().as_str_name().to_string(),
@@ -70,11 +61,7 @@ impl FactsHandler {
             let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
                 return Err(HandleError::Reject("classification or work order missing".into()));
             };
-            let deadline = classification
-                .deadline
-                .as_ref()
-                .and_then(time::from_timestamp)
-                .ok_or_else(|| HandleError::Reject(format!("{} has no valid deadline", classification.name)))?;
+            let deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
             let mut update = self.opened(&work_order)?;
             update.classified = Some(Classified {
                 category: classification.path.first().cloned().unwrap_or_default(),
@@ -86,16 +73,8 @@ impl FactsHandler {
         }
         let resolved: CaseResolved = decode(event)?;
         let case = resolved.case.ok_or_else(|| HandleError::Reject("CaseResolved without a case".into()))?;
-        let resolved_at = case
-            .resolve_time
-            .as_ref()
-            .and_then(time::from_timestamp)
-            .ok_or_else(|| HandleError::Reject(format!("{} has no valid resolve_time", case.name)))?;
-        let deadline = case
-            .deadline
-            .as_ref()
-            .and_then(time::from_timestamp)
-            .ok_or_else(|| HandleError::Reject(format!("{} has no valid deadline", case.name)))?;
+        let resolved_at = time_from_event(case.resolve_time.as_ref(), "case resolve_time")?;
+        let deadline = time_from_event(case.deadline.as_ref(), "case deadline")?;
         let work_order = WorkOrder {
             name: case.work_order.clone(),
             channel: Channel::from_str_name(&case.channel).unwrap_or_default() as i32,

@@ -12,11 +12,7 @@ pub mod store;
 
 use std::future::Future;
 
-use csm_kit::{
-    Database, Host, RunError, ServiceDefinition,
-    auth::Authenticator,
-    feed::{Consumer, FeedService, Publisher},
-};
+use csm_kit::{RunError, ServiceRuntime};
 use csm_proto::measurement::v1::measurement_service_server::MeasurementServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -30,34 +26,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let calendar = calendar::Calendar::new(&config.measurement.time_zone).map_err(RunError::Config)?;
-    let authenticator = Authenticator::from_settings(&config.common.auth)?;
-    let db = Database::open::<store::migration::Migrator>(&config.common.database).await?;
-    let publisher = Publisher::new(db.clone(), "measurement").await?;
-    let host = Host::new();
-
-    let feed_settings = config.common.feed.clone();
-    let upstreams = [
-        ("intake", &config.upstream.intake, facts::FactsHandler::intake(calendar)),
-        ("classification", &config.upstream.classification, facts::FactsHandler::classification(calendar)),
-        ("recovery", &config.upstream.recovery, facts::FactsHandler::recovery(calendar)),
-    ];
-    for (name, upstream, handler) in upstreams {
-        let consumer = Consumer::new(name, upstream.clone(), publisher.clone(), handler, feed_settings.clone());
-        host.spawn(consumer.run(host.stop_token()));
-    }
-
-    let api = api::MeasurementApi::new(db.clone(), calendar);
-    let feed = FeedService::new(&publisher, feed_settings, host.stop_token());
-    let routes = Routes::new(MeasurementServiceServer::new(api)).add_service(feed.into_server());
-    let definition = ServiceDefinition {
-        name: "measurement",
-        grpc_services: vec![api::SERVICE, csm_proto::feed::v1::feed_server::SERVICE_NAME],
-        routes,
-        policy: api::policy(),
-        authenticator,
-        settings: config.common.server.clone(),
-    };
-    let served = host.serve(definition, listener, shutdown).await;
-    db.close().await;
-    Ok(served?)
+    let runtime = ServiceRuntime::open::<store::migration::Migrator>("measurement", config.common).await?;
+    let upstream = &config.upstream;
+    runtime.follow("intake", &upstream.intake, facts::FactsHandler::intake(calendar));
+    runtime.follow("classification", &upstream.classification, facts::FactsHandler::classification(calendar));
+    runtime.follow("recovery", &upstream.recovery, facts::FactsHandler::recovery(calendar));
+    let api = api::MeasurementApi::new(runtime.database().clone(), calendar);
+    let routes = Routes::new(MeasurementServiceServer::new(api));
+    runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await
 }

@@ -8,7 +8,7 @@
 
 use csm_kit::{
     Masked,
-    feed::{EventHandler, HandleError, UnitOfWork, decode},
+    feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event, time_from_event},
     time,
 };
 use csm_proto::{
@@ -25,26 +25,12 @@ use crate::store::{self, Dispatch, NO_DEADLINE, case};
 const FROM_INTAKE: &str = "intake";
 const FROM_CLASSIFICATION: &str = "classification";
 
-/// The id of a work order, from its name in an event.
-fn work_order_id(work_order: &WorkOrder) -> Result<String, HandleError> {
-    work_order
-        .name
-        .strip_prefix(store::WORK_ORDERS)
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| HandleError::Reject(format!("bad work order name {:?}", work_order.name)))
-}
-
 /// A case awaiting dispatch for `work_order`.
 fn new_case(work_order: &WorkOrder) -> Result<case::Model, HandleError> {
-    let opened_at = work_order
-        .open_time
-        .as_ref()
-        .and_then(time::from_timestamp)
-        .ok_or_else(|| HandleError::Reject(format!("{} has no valid open_time", work_order.name)))?;
+    let opened_at = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
     Ok(case::Model {
         id: Uuid::now_v7().to_string(),
-        work_order_id: work_order_id(work_order)?,
+        work_order_id: id_from_event(&work_order.name, store::WORK_ORDERS)?,
         phone_number: work_order.phone_number.clone(),
         channel: Channel::try_from(work_order.channel).unwrap_or_default().as_str_name().to_string(),
         text: work_order.text.clone(),
@@ -110,11 +96,7 @@ impl EventHandler for WorkOrderClassifiedHandler {
         let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
             return Err(HandleError::Reject("WorkOrderClassified without classification or work order".into()));
         };
-        let deadline = classification
-            .deadline
-            .as_ref()
-            .and_then(time::from_timestamp)
-            .ok_or_else(|| HandleError::Reject(format!("{} has no valid deadline", classification.name)))?;
+        let deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
         if classification.responsible_department.is_empty() {
             return Err(HandleError::Reject(format!("{} names no department", classification.name)));
         }
@@ -127,7 +109,7 @@ impl EventHandler for WorkOrderClassifiedHandler {
             deadline: time::micros(deadline),
         };
 
-        let id = work_order_id(&work_order)?;
+        let id = id_from_event(&work_order.name, store::WORK_ORDERS)?;
         let (case_id, from) = match store::case_by_work_order(&**uow, &id).await? {
             Some(existing) if store::status_of(&existing) != CaseStatus::AwaitingDispatch => return Ok(()),
             Some(existing) => {

@@ -21,7 +21,7 @@ use csm_proto::{
     feed::v1::{Event, GetFeedStateRequest, SubscribeRequest, feed_client::FeedClient},
     intake::v1::{Channel, ContactType, SubmitContactRequest, intake_service_client::IntakeServiceClient},
     measurement::v1::measurement_service_client::MeasurementServiceClient,
-    recovery::v1::recovery_service_client::RecoveryServiceClient,
+    recovery::v1::{Case, CaseStatus, ListCasesRequest, recovery_service_client::RecoveryServiceClient},
 };
 use sea_orm::ConnectionTrait;
 
@@ -144,6 +144,19 @@ impl TestSystem {
 
     pub fn measurement(&self) -> MeasurementServiceClient<Authenticated> {
         clients::measurement(self.system.addresses.measurement, self.token("analyst")).expect("client")
+    }
+
+    /// Waits until exactly `count` cases are dispatched and returns them, earliest deadline first.
+    pub async fn dispatched_cases(&self, count: usize) -> Vec<Case> {
+        eventually(&format!("{count} dispatched cases"), Duration::from_secs(20), || {
+            let mut recovery = self.recovery();
+            async move {
+                let request = ListCasesRequest { status: CaseStatus::Dispatched as i32, ..Default::default() };
+                let cases = recovery.list_cases(request).await.ok()?.into_inner().cases;
+                (cases.len() == count).then_some(cases)
+            }
+        })
+        .await
     }
 
     pub async fn stop(self) {

@@ -73,6 +73,24 @@ pub fn decode<M: Name + Default>(event: &Event) -> Result<M, HandleError> {
     M::decode(any.value.as_slice()).map_err(|e| HandleError::Reject(format!("undecodable {}: {e}", M::full_name())))
 }
 
+/// The id in a resource name carried by an event (`{collection}{id}`); an event naming something
+/// else cannot be applied and is rejected.
+pub fn id_from_event(name: &str, collection: &str) -> Result<String, HandleError> {
+    crate::names::id_in("name", name, collection)
+        .map(str::to_string)
+        .map_err(|_| HandleError::Reject(format!("{name:?} is not a name in {collection}")))
+}
+
+/// A time an event must carry; `what` names it in the rejection.
+pub fn time_from_event(
+    timestamp: Option<&prost_types::Timestamp>,
+    what: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, HandleError> {
+    timestamp
+        .and_then(time::from_timestamp)
+        .ok_or_else(|| HandleError::Reject(format!("{what} missing or out of range")))
+}
+
 /// The cursor a consumer has committed (0 before its first event).
 pub async fn load_cursor(db: &impl ConnectionTrait, consumer: &str) -> Result<u64, DbErr> {
     let row = consumer_cursor::Entity::find_by_id(consumer.to_string()).one(db).await?;

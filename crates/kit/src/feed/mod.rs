@@ -9,7 +9,7 @@ mod publisher;
 pub mod schema;
 mod server;
 
-pub use consumer::{Consumer, EventHandler, HandleError, carries, decode, load_cursor};
+pub use consumer::{Consumer, EventHandler, HandleError, carries, decode, id_from_event, load_cursor, time_from_event};
 pub use publisher::{Publisher, UnitOfWork, read_head};
 pub use schema::FeedMigration;
 pub use server::{FeedService, read_after};

@@ -1,0 +1,76 @@
+//! What a service's `run` is assembled from, the same way for all four: its database (migrated
+//! before anything touches it), its feed publisher, the feeds it follows, and a server that serves
+//! its API together with its own feed.
+
+use std::future::Future;
+
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+use crate::{
+    Database, Host, RunError, ServiceDefinition,
+    auth::{Authenticator, Policy},
+    config::{CommonSettings, UpstreamSettings},
+    feed::{Consumer, EventHandler, FeedService, Publisher},
+};
+
+#[derive(Debug)]
+pub struct ServiceRuntime {
+    name: &'static str,
+    common: CommonSettings,
+    authenticator: Authenticator,
+    db: Database,
+    publisher: Publisher,
+    host: Host,
+}
+
+impl ServiceRuntime {
+    /// Checks the credentials configuration, opens the database applying migrations `M`, and
+    /// readies the feed of service `name` (for example "intake").
+    pub async fn open<M: MigratorTrait>(name: &'static str, common: CommonSettings) -> Result<Self, RunError> {
+        let authenticator = Authenticator::from_settings(&common.auth)?;
+        let db = Database::open::<M>(&common.database).await?;
+        let publisher = Publisher::new(db.clone(), name).await?;
+        Ok(Self { name, common, authenticator, db, publisher, host: Host::new() })
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// Follows `upstream`'s feed in the background with `handler`, its cursor stored as `cursor`.
+    pub fn follow<H: EventHandler>(&self, cursor: &str, upstream: &UpstreamSettings, handler: H) {
+        let consumer =
+            Consumer::new(cursor, upstream.clone(), self.publisher.clone(), handler, self.common.feed.clone());
+        self.host.spawn(consumer.run(self.host.stop_token()));
+    }
+
+    /// Serves `api` (the gRPC service named `api_name`) and this service's feed on `listener`
+    /// until `shutdown` completes, then stops the followers and closes the database.
+    pub async fn serve(
+        self,
+        api: Routes,
+        api_name: &'static str,
+        policy: Policy,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RunError> {
+        let feed = FeedService::new(&self.publisher, self.common.feed.clone(), self.host.stop_token());
+        let definition = ServiceDefinition {
+            name: self.name,
+            grpc_services: vec![api_name, csm_proto::feed::v1::feed_server::SERVICE_NAME],
+            routes: api.add_service(feed.into_server()),
+            policy,
+            authenticator: self.authenticator,
+            settings: self.common.server.clone(),
+        };
+        let served = self.host.serve(definition, listener, shutdown).await;
+        self.db.close().await;
+        Ok(served?)
+    }
+}
