@@ -44,6 +44,10 @@ impl Violations {
         self.0.is_empty()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &FieldViolation> {
+        self.0.iter()
+    }
+
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|v| v.field.as_str())
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod group_commit;
 pub mod mask;
 pub mod names;
 pub mod paging;

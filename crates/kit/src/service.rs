@@ -43,6 +43,19 @@ impl ServiceRuntime {
         &self.publisher
     }
 
+    /// Runs a background task that the service waits for when it stops.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.host.spawn(task);
+    }
+
+    /// Cancelled when the service begins to stop.
+    pub fn stop_token(&self) -> tokio_util::sync::CancellationToken {
+        self.host.stop_token()
+    }
+
     /// Follows `upstream`'s feed in the background with `handler`, its cursor stored as `cursor`.
     pub fn follow<H: EventHandler>(&self, cursor: &str, upstream: &UpstreamSettings, handler: H) {
         let consumer =

@@ -80,11 +80,23 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
     Ok(TelemetryGuard { provider })
 }
 
-/// The W3C `traceparent` and `tracestate` of the current span, empty when it is not traced.
-pub fn current_trace_context() -> (String, String) {
-    let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
-    (carrier.remove("traceparent").unwrap_or_default(), carrier.remove("tracestate").unwrap_or_default())
+/// W3C trace context, as carried in events: empty when the cause was not traced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    pub traceparent: String,
+    pub tracestate: String,
+}
+
+impl TraceContext {
+    /// The context of the current span, to hand to work done elsewhere (another task, a batch).
+    pub fn current() -> Self {
+        let mut carrier = HashMap::new();
+        TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
+        Self {
+            traceparent: carrier.remove("traceparent").unwrap_or_default(),
+            tracestate: carrier.remove("tracestate").unwrap_or_default(),
+        }
+    }
 }
 
 /// The context a `traceparent` / `tracestate` pair describes, to continue a trace from an event.

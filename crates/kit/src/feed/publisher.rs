@@ -14,7 +14,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, Ent
 use tokio::sync::watch;
 
 use super::schema::outbox_event;
-use crate::{db::Database, telemetry, time};
+use crate::{db::Database, telemetry::TraceContext, time};
 
 /// Publishes a service's events. Cloning is cheap; all clones share the head watch that wakes live
 /// subscribers after each commit.
@@ -100,13 +100,18 @@ impl UnitOfWork {
     /// Queues `payload` as an event about `subject`, to be written with the transaction. The trace
     /// context of the current span travels with it.
     pub fn publish<M: Name>(&mut self, subject: impl Into<String>, payload: &M) {
-        let (traceparent, tracestate) = telemetry::current_trace_context();
+        self.publish_traced(&TraceContext::current(), subject, payload);
+    }
+
+    /// As [`UnitOfWork::publish`], for work done on behalf of a request traced elsewhere (a batch
+    /// written by another task carries each item's own trace).
+    pub fn publish_traced<M: Name>(&mut self, trace: &TraceContext, subject: impl Into<String>, payload: &M) {
         self.pending.push(PendingEvent {
             subject: subject.into(),
             event_type: M::full_name(),
             occurred_at: time::now_micros(),
-            traceparent,
-            tracestate,
+            traceparent: trace.traceparent.clone(),
+            tracestate: trace.tracestate.clone(),
             payload: payload.encode_to_vec(),
         });
     }

@@ -1,0 +1,176 @@
+//! Group commit: many small writes share one durable transaction.
+//!
+//! A durable commit costs a disk flush, so committing each call on its own caps a service at a few
+//! thousand writes a second. Here concurrent callers queue their items; one writer task takes
+//! whatever has queued (up to `max_batch` items), writes it all in one transaction through a
+//! [`BatchWriter`], commits, and only then answers each caller. Nothing is acknowledged before it
+//! is durable, and a caller waiting behind a commit waits for one commit, not for everyone's.
+//!
+//! If a batch fails, each request in it is retried alone, so one bad item cannot fail the items it
+//! happened to share a transaction with.
+
+use std::{future::Future, sync::Arc};
+
+use sea_orm::DbErr;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::feed::{Publisher, UnitOfWork};
+
+/// Writes a batch of items in the caller's transaction.
+pub trait BatchWriter: Send + Sync + 'static {
+    type Item: Send + Sync + 'static;
+    type Output: Send + 'static;
+
+    /// Writes `items` in order, returning one output per item. Later items see the writes of earlier
+    /// ones. An error fails the whole batch: nothing of it is committed.
+    fn write<'a>(
+        &'a self,
+        uow: &'a mut UnitOfWork,
+        items: &'a [Self::Item],
+    ) -> impl Future<Output = Result<Vec<Self::Output>, DbErr>> + Send + 'a;
+}
+
+/// Why a write was not done. Nothing of it was stored.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteFailed {
+    #[error("database: {0}")]
+    Database(Arc<DbErr>),
+    #[error("the writer has stopped")]
+    Stopped,
+}
+
+impl WriteFailed {
+    pub fn into_status(self) -> tonic::Status {
+        match self {
+            WriteFailed::Database(error) => crate::error::database(&error),
+            WriteFailed::Stopped => tonic::Status::unavailable("service is shutting down; retry elsewhere"),
+        }
+    }
+}
+
+struct Request<W: BatchWriter> {
+    items: Vec<W::Item>,
+    reply: oneshot::Sender<Result<Vec<W::Output>, WriteFailed>>,
+}
+
+/// The queue into a writer task. Cloning is cheap; the task ends when every clone is dropped.
+pub struct GroupCommit<W: BatchWriter> {
+    queue: mpsc::Sender<Request<W>>,
+}
+
+impl<W: BatchWriter> Clone for GroupCommit<W> {
+    fn clone(&self) -> Self {
+        Self { queue: self.queue.clone() }
+    }
+}
+
+impl<W: BatchWriter> std::fmt::Debug for GroupCommit<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").finish_non_exhaustive()
+    }
+}
+
+impl<W: BatchWriter> GroupCommit<W> {
+    /// The queue and the writer task to run (spawn it where the service waits for its tasks).
+    pub fn new(publisher: Publisher, writer: W, max_batch: usize) -> (Self, impl Future<Output = ()> + Send) {
+        let (queue, requests) = mpsc::channel(4096);
+        let task = run(publisher, Arc::new(writer), requests, max_batch.max(1));
+        (Self { queue }, task)
+    }
+
+    /// Writes one item and returns its output once committed.
+    pub async fn write(&self, item: W::Item) -> Result<W::Output, WriteFailed> {
+        let mut outputs = self.write_all(vec![item]).await?;
+        outputs.pop().ok_or(WriteFailed::Stopped)
+    }
+
+    /// Writes items (in one transaction when possible) and returns their outputs once committed.
+    pub async fn write_all(&self, items: Vec<W::Item>) -> Result<Vec<W::Output>, WriteFailed> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Request { items, reply }).await.map_err(|_| WriteFailed::Stopped)?;
+        answer.await.map_err(|_| WriteFailed::Stopped)?
+    }
+}
+
+async fn run<W: BatchWriter>(
+    publisher: Publisher,
+    writer: Arc<W>,
+    mut requests: mpsc::Receiver<Request<W>>,
+    max_batch: usize,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut batch = vec![first];
+        let mut size = batch[0].items.len();
+        while size < max_batch {
+            match requests.try_recv() {
+                Ok(next) => {
+                    size += next.items.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(&publisher, writer.as_ref(), batch).await;
+    }
+}
+
+async fn commit_batch<W: BatchWriter>(publisher: &Publisher, writer: &W, batch: Vec<Request<W>>) {
+    let mut items = Vec::new();
+    let mut waiters = Vec::with_capacity(batch.len());
+    for request in batch {
+        waiters.push((request.items.len(), request.reply));
+        items.extend(request.items);
+    }
+    let outcome = write_once(publisher, writer, &items).await;
+    match outcome {
+        Ok(outputs) => {
+            let mut outputs = outputs.into_iter();
+            for (count, reply) in waiters {
+                let _ = reply.send(Ok(outputs.by_ref().take(count).collect()));
+            }
+        }
+        Err(failed) if waiters.len() == 1 => {
+            for (_, reply) in waiters {
+                let _ = reply.send(Err(failed.clone()));
+            }
+        }
+        Err(_) => {
+            // Retry each request alone so a bad one fails only itself.
+            let mut start = 0;
+            for (count, reply) in waiters {
+                let mine = &items[start..start + count];
+                start += count;
+                let _ = reply.send(write_once(publisher, writer, mine).await);
+            }
+        }
+    }
+}
+
+async fn write_once<W: BatchWriter>(
+    publisher: &Publisher,
+    writer: &W,
+    items: &[W::Item],
+) -> Result<Vec<W::Output>, WriteFailed> {
+    let fail = |error: DbErr| WriteFailed::Database(Arc::new(error));
+    let mut uow = publisher.begin().await.map_err(fail)?;
+    let outputs = match writer.write(&mut uow, items).await {
+        Ok(outputs) => outputs,
+        Err(error) => {
+            let _ = uow.rollback().await;
+            return Err(fail(error));
+        }
+    };
+    if outputs.len() != items.len() {
+        let _ = uow.rollback().await;
+        return Err(fail(DbErr::Custom(format!(
+            "writer returned {} outputs for {} items",
+            outputs.len(),
+            items.len()
+        ))));
+    }
+    uow.commit().await.map_err(fail)?;
+    Ok(outputs)
+}
