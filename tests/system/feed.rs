@@ -94,11 +94,13 @@ async fn assert_all_classified_once_in_order(
     })
     .await;
     let mut intake_feed = clients::feed(intake, admin).unwrap();
-    assert_eq!(feed_head(&mut intake_feed).await as usize, count, "one work order per submission");
+    // Each complaint publishes ContactRecorded and WorkOrderOpened, once.
+    assert_eq!(feed_head(&mut intake_feed).await as usize, 2 * count, "one contact and work order per submission");
     assert_eq!(feed_head(&mut classified_feed).await as usize, count, "each classified exactly once");
-    let opened = opened_order(&read_feed(&mut intake_feed, count).await);
-    let classified = classified_order(&read_feed(&mut classified_feed, count).await);
-    let sequences: Vec<u64> = read_feed(&mut classified_feed, count).await.iter().map(|e| e.sequence).collect();
+    let opened = opened_order(&read_feed::<WorkOrderOpened>(&mut intake_feed, count).await);
+    let classified_events = read_feed::<WorkOrderClassified>(&mut classified_feed, count).await;
+    let classified = classified_order(&classified_events);
+    let sequences: Vec<u64> = classified_events.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (1..=count as u64).collect::<Vec<_>>(), "no gaps in the sequence");
     assert_eq!(opened, classified, "classified in the order intake opened them");
 }

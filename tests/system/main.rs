@@ -7,6 +7,7 @@
 mod access;
 mod feed;
 mod idempotency;
+mod intake;
 mod operations;
 mod support;
 mod validation;

@@ -8,7 +8,7 @@ use chrono::Utc;
 use csm_kit::time;
 use csm_proto::{
     classification::v1::{GetClassificationRequest, Method},
-    intake::v1::{Channel, ContactType, SubmitContactRequest},
+    intake::v1::{Channel, ContactType, CustomerProfile, SubmitContactRequest},
     measurement::v1::{Dimension, Granularity, QuerySeriesRequest, Series},
     recovery::v1::{Case, CaseStatus, ListCasesRequest, ResolveCaseRequest},
 };
@@ -142,7 +142,13 @@ pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport,
                 contact_type: sample.contact_type as i32,
                 text: sample.text.to_string(),
                 occurred_at: Some(time::to_timestamp(now - chrono::Duration::hours(sample.hours_ago))),
-                problem_code: String::new(),
+                customer_profile: Some(CustomerProfile {
+                    segment: ["premium", "youth", "prepaid", "family"][i % 4].into(),
+                    vip_level: i32::try_from(i % 3).unwrap_or(0),
+                    region: ["GD-SZ", "GD-GZ", "GD-FS"][i % 3].into(),
+                    products: vec!["mobile".into()],
+                }),
+                ..Default::default()
             })
             .await?
             .into_inner();

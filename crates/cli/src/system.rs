@@ -175,8 +175,11 @@ impl SystemSpec {
 
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let config =
-            csm_intake::Config { common: self.common(addresses.intake, &self.databases.intake), ..Default::default() };
+        let config = csm_intake::Config {
+            common: self.common(addresses.intake, &self.databases.intake),
+            upstream: csm_intake::config::Upstreams { classification: upstream(addresses.classification) },
+            ..Default::default()
+        };
         tasks.spawn(named("intake", csm_intake::run(config, intake, stop.clone().cancelled_owned())));
 
         let config = csm_classification::Config {

@@ -1,33 +1,84 @@
 //! The gRPC face of intake: who may call what, and the handlers that turn calls into domain work.
 
-use csm_kit::{Principal, Role, auth::Policy};
+use chrono::Utc;
+use csm_kit::{Principal, Role, auth::Policy, group_commit::GroupCommit, names};
 use csm_proto::intake::v1::{
-    GetWorkOrderRequest, SubmitContactRequest, SubmitContactResponse, WorkOrder, intake_service_server::IntakeService,
+    AddCustomerTagRequest, CreateProductEventRequest, CreateSurveyAnswerRequest, CreateUsageEventRequest, Customer,
+    GetCustomerRequest, GetWorkOrderRequest, IngestRequest, ListHighFrequencyComplainantsRequest,
+    ListHighFrequencyComplainantsResponse, ListWorkOrdersRequest, ListWorkOrdersResponse, ProductEvent,
+    RemoveCustomerTagRequest, SubmitContactRequest, SubmitContactResponse, SurveyAnswer, UsageEvent, WorkOrder,
+    intake_service_server::IntakeService,
 };
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
-use crate::contacts::Contacts;
+use crate::{
+    customers::Customers,
+    error::Error,
+    ingest,
+    queries::Queries,
+    store,
+    validate::Rules,
+    write::{IntakeWriter, Item, Stored, Write},
+};
 
 pub use csm_proto::intake::v1::intake_service_server::SERVICE_NAME as SERVICE;
 
 /// The roles allowed on each method.
 pub fn policy() -> Policy {
     use Role::*;
+    let readers = [ChannelSystem, Agent, Department, Analyst, Administrator];
+    let recorders = [ChannelSystem, Agent, Administrator];
     Policy::new()
-        .allow(SERVICE, "SubmitContact", &[ChannelSystem, Agent, Administrator])
-        .allow(SERVICE, "GetWorkOrder", &[ChannelSystem, Agent, Department, Analyst, Administrator])
+        .allow(SERVICE, "SubmitContact", &recorders)
+        .allow(SERVICE, "GetWorkOrder", &readers)
+        .allow(SERVICE, "ListWorkOrders", &readers)
+        .allow(SERVICE, "GetCustomer", &[Agent, Department, Analyst, Administrator])
+        .allow(SERVICE, "AddCustomerTag", &[Agent, Administrator])
+        .allow(SERVICE, "RemoveCustomerTag", &[Agent, Administrator])
+        .allow(SERVICE, "ListHighFrequencyComplainants", &[Agent, Department, Analyst, Administrator])
+        .allow(SERVICE, "CreateUsageEvent", &[ChannelSystem, Administrator])
+        .allow(SERVICE, "CreateProductEvent", &[ChannelSystem, Administrator])
+        .allow(SERVICE, "CreateSurveyAnswer", &recorders)
+        .allow(SERVICE, "Ingest", &[ChannelSystem, Administrator])
         .allow_feed()
 }
 
 #[derive(Debug, Clone)]
 pub struct IntakeApi {
-    contacts: Contacts,
+    rules: Rules,
+    writer: GroupCommit<IntakeWriter>,
+    customers: Customers,
+    queries: Queries,
 }
 
 impl IntakeApi {
-    pub fn new(contacts: Contacts) -> Self {
-        Self { contacts }
+    pub fn new(rules: Rules, writer: GroupCommit<IntakeWriter>, customers: Customers, queries: Queries) -> Self {
+        Self { rules, writer, customers, queries }
     }
+
+    /// Stores `item` through the group commit, traced as the current request.
+    async fn store(&self, item: Item) -> Result<Stored, Error> {
+        Ok(self.writer.write(Write::traced(item)).await??.stored)
+    }
+
+    async fn work_order(&self, name: &str) -> Result<WorkOrder, Error> {
+        let id = names::id_in("name", name, store::WORK_ORDERS)?;
+        let db = self.queries_db();
+        store::work_order_by_id(db, id)
+            .await?
+            .as_ref()
+            .map(WorkOrder::from)
+            .ok_or_else(|| Error::NotFound(name.to_string()))
+    }
+
+    fn queries_db(&self) -> &sea_orm::DatabaseConnection {
+        self.queries.database().reader()
+    }
+}
+
+/// The stored resource of the expected kind.
+fn expect<T>(stored: Stored, pick: fn(Stored) -> Option<T>) -> Result<T, Status> {
+    pick(stored).ok_or_else(|| Status::internal("writer returned another kind of resource"))
 }
 
 #[tonic::async_trait]
@@ -37,12 +88,83 @@ impl IntakeService for IntakeApi {
         request: Request<SubmitContactRequest>,
     ) -> Result<Response<SubmitContactResponse>, Status> {
         let caller = Principal::of(&request)?;
-        let response = self.contacts.submit(request.into_inner(), &caller).await?;
+        let contact = self.rules.contact(request.get_ref(), Utc::now()).map_err(Error::from)?;
+        let stored = self.store(Item::Contact { contact, caller: caller.subject.clone() }).await?;
+        let response = expect(stored, |s| match s {
+            Stored::Contact { contact, work_order } => {
+                Some(SubmitContactResponse { contact: Some(contact), work_order })
+            }
+            _ => None,
+        })?;
         Ok(Response::new(response))
     }
 
     async fn get_work_order(&self, request: Request<GetWorkOrderRequest>) -> Result<Response<WorkOrder>, Status> {
-        let work_order = self.contacts.work_order(&request.get_ref().name).await?;
-        Ok(Response::new(work_order))
+        Ok(Response::new(self.work_order(&request.get_ref().name).await?))
+    }
+
+    async fn list_work_orders(
+        &self,
+        request: Request<ListWorkOrdersRequest>,
+    ) -> Result<Response<ListWorkOrdersResponse>, Status> {
+        Ok(Response::new(self.queries.work_orders(request.get_ref()).await?))
+    }
+
+    async fn get_customer(&self, request: Request<GetCustomerRequest>) -> Result<Response<Customer>, Status> {
+        Ok(Response::new(self.customers.get(request.get_ref()).await?))
+    }
+
+    async fn add_customer_tag(&self, request: Request<AddCustomerTagRequest>) -> Result<Response<Customer>, Status> {
+        let caller = Principal::of(&request)?;
+        Ok(Response::new(self.customers.add_tag(request.get_ref(), &caller).await?))
+    }
+
+    async fn remove_customer_tag(
+        &self,
+        request: Request<RemoveCustomerTagRequest>,
+    ) -> Result<Response<Customer>, Status> {
+        Ok(Response::new(self.customers.remove_tag(request.get_ref()).await?))
+    }
+
+    async fn list_high_frequency_complainants(
+        &self,
+        request: Request<ListHighFrequencyComplainantsRequest>,
+    ) -> Result<Response<ListHighFrequencyComplainantsResponse>, Status> {
+        Ok(Response::new(self.queries.high_frequency(request.get_ref()).await?))
+    }
+
+    async fn create_usage_event(
+        &self,
+        request: Request<CreateUsageEventRequest>,
+    ) -> Result<Response<UsageEvent>, Status> {
+        let event = self.rules.usage_event(request.get_ref(), Utc::now()).map_err(Error::from)?;
+        let stored = self.store(Item::Usage(event)).await?;
+        Ok(Response::new(expect(stored, |s| if let Stored::Usage(e) = s { Some(e) } else { None })?))
+    }
+
+    async fn create_product_event(
+        &self,
+        request: Request<CreateProductEventRequest>,
+    ) -> Result<Response<ProductEvent>, Status> {
+        let event = self.rules.product_event(request.get_ref(), Utc::now()).map_err(Error::from)?;
+        let stored = self.store(Item::Product(event)).await?;
+        Ok(Response::new(expect(stored, |s| if let Stored::Product(e) = s { Some(e) } else { None })?))
+    }
+
+    async fn create_survey_answer(
+        &self,
+        request: Request<CreateSurveyAnswerRequest>,
+    ) -> Result<Response<SurveyAnswer>, Status> {
+        let answer = self.rules.survey_answer(request.get_ref(), Utc::now()).map_err(Error::from)?;
+        let stored = self.store(Item::Survey(answer)).await?;
+        Ok(Response::new(expect(stored, |s| if let Stored::Survey(a) = s { Some(a) } else { None })?))
+    }
+
+    type IngestStream = ingest::ResultStream;
+
+    async fn ingest(&self, request: Request<Streaming<IngestRequest>>) -> Result<Response<Self::IngestStream>, Status> {
+        let caller = Principal::of(&request)?;
+        let stream = ingest::start(self.writer.clone(), self.rules.clone(), &caller, request.into_inner());
+        Ok(Response::new(stream))
     }
 }

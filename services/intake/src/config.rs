@@ -1,9 +1,12 @@
-//! Intake's configuration: the shared sections plus the rules of what a contact may look like.
+//! Intake's configuration: the shared sections, the rules of what a contact may look like, and the
+//! operator's rules for repeat and high-frequency complainants.
 
 use std::time::Duration;
 
-use csm_kit::config::{CommonSettings, DatabaseSettings, ServerSettings};
+use csm_kit::config::{CommonSettings, DatabaseSettings, ServerSettings, UpstreamSettings};
 use serde::{Deserialize, Serialize};
+
+const DAY: u64 = 24 * 3600;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -11,6 +14,17 @@ pub struct Config {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub intake: IntakeSettings,
+    pub upstream: Upstreams,
+}
+
+/// Intake follows classification's feed only to learn the root-cause leaf of its work orders,
+/// which makes later complaints about the same cause recognisable as repeats. No write of intake
+/// waits for it. With an empty URL intake follows nothing, and recognises repeats by problem code
+/// and named earlier orders only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Upstreams {
+    pub classification: UpstreamSettings,
 }
 
 impl Default for Config {
@@ -22,6 +36,7 @@ impl Default for Config {
                 ..CommonSettings::default()
             },
             intake: IntakeSettings::default(),
+            upstream: Upstreams { classification: UpstreamSettings::new("http://127.0.0.1:50052", "") },
         }
     }
 }
@@ -37,6 +52,16 @@ pub struct IntakeSettings {
     /// How far in the future `occurred_at` may lie, to allow for channel clocks running fast.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew: Duration,
+    /// Two work orders of a customer on the same topic at most this far apart are the same problem
+    /// (重复投诉): the later one is a repeat of the first.
+    #[serde(with = "humantime_serde")]
+    pub repeat_window: Duration,
+    pub high_frequency: HighFrequencySettings,
+    /// Labels refused as customer tags or notes, however written (case, spaces and punctuation
+    /// are ignored). Staff must never label customers with derogatory words.
+    pub derogatory_labels: Vec<String>,
+    /// Most items written in one transaction.
+    pub write_batch: usize,
 }
 
 impl Default for IntakeSettings {
@@ -45,6 +70,52 @@ impl Default for IntakeSettings {
             phone_pattern: "^1[3-9][0-9]{9}$".into(),
             max_text_chars: 4000,
             max_clock_skew: Duration::from_secs(300),
+            repeat_window: Duration::from_secs(30 * DAY),
+            high_frequency: HighFrequencySettings::default(),
+            derogatory_labels: [
+                "刁民",
+                "恶意客户",
+                "黑名单客户",
+                "troublemaker",
+                "malicious customer",
+                "blacklisted customer",
+            ]
+            .map(str::to_string)
+            .to_vec(),
+            write_batch: 1024,
+        }
+    }
+}
+
+/// High-frequency complainants (高频次投诉客户): at least `week_complaints` complaints within
+/// `week`, or at least `month_complaints` within `month`, both inclusive, by when the complaints
+/// were made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HighFrequencySettings {
+    #[serde(with = "humantime_serde")]
+    pub week: Duration,
+    pub week_complaints: usize,
+    #[serde(with = "humantime_serde")]
+    pub month: Duration,
+    pub month_complaints: usize,
+    /// A high-frequency complainant without a complaint for this long is inactive.
+    #[serde(with = "humantime_serde")]
+    pub inactive_after: Duration,
+    /// How often active complainants are checked for inactivity.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
+}
+
+impl Default for HighFrequencySettings {
+    fn default() -> Self {
+        Self {
+            week: Duration::from_secs(7 * DAY),
+            week_complaints: 3,
+            month: Duration::from_secs(30 * DAY),
+            month_complaints: 8,
+            inactive_after: Duration::from_secs(90 * DAY),
+            sweep_interval: Duration::from_secs(600),
         }
     }
 }

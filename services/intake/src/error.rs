@@ -1,7 +1,12 @@
 //! Intake's errors and the one place they become gRPC statuses.
 
-use csm_kit::error::{self, Violations};
+use csm_kit::{
+    error::{self, Violations},
+    group_commit::WriteFailed,
+};
 use tonic::Status;
+
+use crate::write::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -13,6 +18,17 @@ pub enum Error {
     RequestIdReused(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    WriteFailed(#[from] WriteFailed),
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::RequestIdReused(id) => Error::RequestIdReused(id),
+            Refusal::Invalid(violations) => Error::Invalid(violations),
+        }
+    }
 }
 
 impl From<Error> for Status {
@@ -20,13 +36,18 @@ impl From<Error> for Status {
         match error {
             Error::Invalid(violations) => violations.into_status(),
             Error::NotFound(name) => {
-                let kind = if name.starts_with("contacts/") { "Contact" } else { "WorkOrder" };
+                let kind = match name.split('/').next() {
+                    Some("contacts") => "Contact",
+                    Some("workOrders") => "WorkOrder",
+                    _ => "Customer",
+                };
                 error::not_found(kind, &name)
             }
             Error::RequestIdReused(id) => Status::already_exists(format!(
                 "request_id {id} was already used for a different request; use a new request_id"
             )),
             Error::Database(db) => error::database(&db),
+            Error::WriteFailed(failed) => failed.into_status(),
         }
     }
 }

@@ -74,6 +74,17 @@ impl Backend {
     }
 }
 
+/// Shows warnings and errors of the services under test in the output of a failing test.
+pub fn show_service_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// Feed settings that make tests quick: short polls and retries.
 pub fn quick_feed() -> FeedSettings {
     FeedSettings {
@@ -100,6 +111,7 @@ pub struct TestSystem {
 
 impl TestSystem {
     pub async fn start() -> Self {
+        show_service_logs();
         let backend = Backend::from_env();
         let (tokens, auth) = tokens();
         let mut spec = SystemSpec::local(&backend.data_dir().unwrap_or_default(), auth, tokens.service());
@@ -174,7 +186,7 @@ pub fn complaint(phone: &str, text: &str) -> SubmitContactRequest {
         contact_type: ContactType::Complaint as i32,
         text: text.to_string(),
         occurred_at: Some(csm_kit::time::to_timestamp(chrono::Utc::now())),
-        problem_code: String::new(),
+        ..Default::default()
     }
 }
 
@@ -199,10 +211,10 @@ pub async fn feed_head(feed: &mut FeedClient<Authenticated>) -> u64 {
     feed.get_feed_state(GetFeedStateRequest {}).await.expect("feed state").into_inner().last_sequence
 }
 
-/// The first `count` events of a feed, from the beginning.
-pub async fn read_feed(feed: &mut FeedClient<Authenticated>, count: usize) -> Vec<Event> {
+/// The first `count` events of a feed with a payload of type `M`, from the beginning.
+pub async fn read_feed<M: prost::Name>(feed: &mut FeedClient<Authenticated>, count: usize) -> Vec<Event> {
     let mut stream = feed
-        .subscribe(SubscribeRequest { after_sequence: 0, event_types: Vec::new() })
+        .subscribe(SubscribeRequest { after_sequence: 0, event_types: vec![M::full_name()] })
         .await
         .expect("subscribe")
         .into_inner();
@@ -216,4 +228,71 @@ pub async fn read_feed(feed: &mut FeedClient<Authenticated>, count: usize) -> Ve
         events.push(next);
     }
     events
+}
+
+/// Intake alone, with settings of the test's choosing, following no other service.
+pub struct StandaloneIntake {
+    pub address: std::net::SocketAddr,
+    pub tokens: DevTokens,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), csm_kit::RunError>>,
+    backend: Backend,
+}
+
+impl StandaloneIntake {
+    pub async fn start(tweak: impl FnOnce(&mut csm_intake::config::IntakeSettings)) -> Self {
+        show_service_logs();
+        let backend = Backend::from_env();
+        let (tokens, auth) = tokens();
+        let mut config = csm_intake::Config::default();
+        config.common.database =
+            csm_kit::config::DatabaseSettings { url: backend.url("intake"), max_connections: 4, ..Default::default() };
+        config.common.auth = auth;
+        config.common.feed = quick_feed();
+        config.upstream.classification.url = String::new();
+        tweak(&mut config.intake);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(csm_intake::run(config, listener, stop.clone().cancelled_owned()));
+        Self { address, tokens, stop, task, backend }
+    }
+
+    pub fn client(&self, subject: &str) -> IntakeServiceClient<Authenticated> {
+        clients::intake(self.address, self.tokens.of(subject).expect("token")).expect("client")
+    }
+
+    /// As a channel system.
+    pub fn intake(&self) -> IntakeServiceClient<Authenticated> {
+        self.client("channel-gateway")
+    }
+
+    pub fn feed(&self) -> FeedClient<Authenticated> {
+        clients::feed(self.address, self.tokens.administrator()).expect("client")
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.expect("task").expect("intake stops cleanly");
+        self.backend.cleanup().await;
+    }
+}
+
+/// A complaint made `days_ago` days before now (fractions allowed).
+pub fn complaint_days_ago(phone: &str, text: &str, days_ago: f64) -> SubmitContactRequest {
+    complaint_days_before(chrono::Utc::now(), phone, text, days_ago)
+}
+
+/// A complaint made `days` days before `base`, for tests that need exact distances between
+/// complaints.
+pub fn complaint_days_before(
+    base: chrono::DateTime<chrono::Utc>,
+    phone: &str,
+    text: &str,
+    days: f64,
+) -> SubmitContactRequest {
+    let mut request = complaint(phone, text);
+    let at = base - chrono::Duration::milliseconds((days * 86_400_000.0) as i64);
+    request.occurred_at = Some(csm_kit::time::to_timestamp(at));
+    request
 }

@@ -8,55 +8,135 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(FeedMigration), Box::new(CreateContactsAndWorkOrders)]
+        vec![Box::new(FeedMigration), Box::new(CreateIntakeTables)]
     }
 }
 
 #[derive(DeriveIden)]
-#[allow(clippy::enum_variant_names)]
-enum Contact {
+enum Customer {
     Table,
     Id,
-    RequestId,
-    RequestFingerprint,
-    Channel,
     PhoneNumber,
+    Segment,
+    VipLevel,
+    Region,
+    Products,
+    FirstContactAt,
+    LastContactAt,
+    LastComplaintAt,
+    HfStatus,
+    HfQualifiedAt,
+    HfRule,
+    HfWindowStart,
+    HfWindowEnd,
+    HfWindowComplaints,
+}
+
+#[derive(DeriveIden)]
+enum CustomerTag {
+    Table,
+    CustomerId,
+    Tag,
+    Note,
+    AddedBy,
+    AddedAt,
+}
+
+/// Columns shared by contacts and work orders.
+#[derive(DeriveIden, Clone, Copy)]
+enum Shared {
+    Id,
+    CustomerId,
+    Channel,
     ContactType,
+    PhoneNumber,
     Text,
     ProblemCode,
-    OccurredAt,
+    Appeal,
+    Segment,
+    VipLevel,
+    Region,
+    Products,
     CreatedAt,
-    RecordedBy,
     WorkOrderId,
+    RequestId,
+    RequestFingerprint,
+    OccurredAt,
+    Body,
+    ProductCode,
+}
+
+#[derive(DeriveIden)]
+enum Contact {
+    Table,
+    RecordedBy,
 }
 
 #[derive(DeriveIden)]
 enum WorkOrder {
     Table,
-    Id,
     ContactId,
     Kind,
     Status,
-    Channel,
-    ContactType,
-    PhoneNumber,
-    Text,
-    ProblemCode,
+    Topic,
     OpenedAt,
-    CreatedAt,
     FirstWorkOrderId,
+    ReopenCount,
+    ReopenedAt,
 }
 
-struct CreateContactsAndWorkOrders;
+#[derive(DeriveIden)]
+enum UsageEvent {
+    Table,
+    Kind,
+}
 
-impl MigrationName for CreateContactsAndWorkOrders {
+#[derive(DeriveIden)]
+enum ProductEvent {
+    Table,
+    Stage,
+}
+
+#[derive(DeriveIden)]
+enum SurveyAnswer {
+    Table,
+    Scale,
+    Score,
+    Question,
+}
+
+struct CreateIntakeTables;
+
+impl MigrationName for CreateIntakeTables {
     fn name(&self) -> &str {
-        "m20261124_000001_contacts_and_work_orders"
+        "m20261124_000001_intake"
     }
 }
 
+/// The idempotency and body columns every recorded event table has.
+fn recorded(table: TableCreateStatement) -> TableCreateStatement {
+    let mut table = table;
+    table
+        .col(string(Shared::Id).primary_key())
+        .col(string_null(Shared::RequestId).unique_key())
+        .col(string(Shared::RequestFingerprint))
+        .col(big_integer(Shared::OccurredAt))
+        .col(big_integer(Shared::CreatedAt))
+        .col(blob(Shared::Body));
+    table
+}
+
+fn index(name: &str, table: impl IntoIden, columns: &[Shared]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(table);
+    for column in columns {
+        index.col(*column);
+    }
+    index.to_owned()
+}
+
 #[async_trait::async_trait]
-impl MigrationTrait for CreateContactsAndWorkOrders {
+impl MigrationTrait for CreateIntakeTables {
     fn use_transaction(&self) -> Option<bool> {
         Some(true)
     }
@@ -65,65 +145,162 @@ impl MigrationTrait for CreateContactsAndWorkOrders {
         manager
             .create_table(
                 Table::create()
-                    .table(Contact::Table)
-                    .col(string(Contact::Id).primary_key())
-                    .col(string_null(Contact::RequestId).unique_key())
-                    .col(string(Contact::RequestFingerprint))
-                    .col(string(Contact::Channel))
-                    .col(string(Contact::PhoneNumber))
-                    .col(string(Contact::ContactType))
-                    .col(text(Contact::Text))
-                    .col(string_null(Contact::ProblemCode))
-                    .col(big_integer(Contact::OccurredAt))
-                    .col(big_integer(Contact::CreatedAt))
-                    .col(string(Contact::RecordedBy))
-                    .col(string_null(Contact::WorkOrderId))
+                    .table(Customer::Table)
+                    .col(string(Customer::Id).primary_key())
+                    .col(string(Customer::PhoneNumber).unique_key())
+                    .col(string_null(Customer::Segment))
+                    .col(integer_null(Customer::VipLevel))
+                    .col(string_null(Customer::Region))
+                    .col(string_null(Customer::Products))
+                    .col(big_integer(Customer::FirstContactAt))
+                    .col(big_integer(Customer::LastContactAt))
+                    .col(big_integer_null(Customer::LastComplaintAt))
+                    .col(string(Customer::HfStatus))
+                    .col(big_integer_null(Customer::HfQualifiedAt))
+                    .col(string_null(Customer::HfRule))
+                    .col(big_integer_null(Customer::HfWindowStart))
+                    .col(big_integer_null(Customer::HfWindowEnd))
+                    .col(big_integer_null(Customer::HfWindowComplaints))
                     .to_owned(),
             )
             .await?;
         manager
             .create_index(
                 Index::create()
-                    .name("contact_by_phone")
-                    .table(Contact::Table)
-                    .col(Contact::PhoneNumber)
-                    .col(Contact::OccurredAt)
+                    .name("customer_by_high_frequency")
+                    .table(Customer::Table)
+                    .col(Customer::HfStatus)
+                    .col(Customer::LastComplaintAt)
                     .to_owned(),
             )
             .await?;
         manager
             .create_table(
                 Table::create()
+                    .table(CustomerTag::Table)
+                    .col(string(CustomerTag::CustomerId))
+                    .col(string(CustomerTag::Tag))
+                    .col(text(CustomerTag::Note))
+                    .col(string(CustomerTag::AddedBy))
+                    .col(big_integer(CustomerTag::AddedAt))
+                    .primary_key(Index::create().col(CustomerTag::CustomerId).col(CustomerTag::Tag))
+                    .to_owned(),
+            )
+            .await?;
+
+        // Contacts and work orders share the columns describing the contact and the customer.
+        let described = |table: &mut TableCreateStatement| {
+            table
+                .col(string(Shared::Id).primary_key())
+                .col(string(Shared::CustomerId))
+                .col(string(Shared::Channel))
+                .col(string(Shared::ContactType))
+                .col(string(Shared::PhoneNumber))
+                .col(text(Shared::Text))
+                .col(string_null(Shared::ProblemCode))
+                .col(string_null(Shared::Appeal))
+                .col(string_null(Shared::Segment))
+                .col(integer_null(Shared::VipLevel))
+                .col(string_null(Shared::Region))
+                .col(string_null(Shared::Products))
+                .col(big_integer(Shared::CreatedAt));
+        };
+        let mut contact = Table::create();
+        contact.table(Contact::Table);
+        described(&mut contact);
+        contact
+            .col(string_null(Shared::RequestId).unique_key())
+            .col(string(Shared::RequestFingerprint))
+            .col(big_integer(Shared::OccurredAt))
+            .col(string(Contact::RecordedBy))
+            .col(string_null(Shared::WorkOrderId));
+        manager.create_table(contact).await?;
+        manager
+            .create_index(index(
+                "contact_by_customer",
+                Contact::Table,
+                &[Shared::CustomerId, Shared::ContactType, Shared::OccurredAt],
+            ))
+            .await?;
+
+        let mut work_order = Table::create();
+        work_order.table(WorkOrder::Table);
+        described(&mut work_order);
+        work_order
+            .col(string(WorkOrder::ContactId))
+            .col(string(WorkOrder::Kind))
+            .col(string(WorkOrder::Status))
+            .col(string_null(WorkOrder::Topic))
+            .col(big_integer(WorkOrder::OpenedAt))
+            .col(string_null(WorkOrder::FirstWorkOrderId))
+            .col(integer(WorkOrder::ReopenCount))
+            .col(big_integer_null(WorkOrder::ReopenedAt));
+        manager.create_table(work_order).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("work_order_by_customer_topic")
                     .table(WorkOrder::Table)
-                    .col(string(WorkOrder::Id).primary_key())
-                    .col(string(WorkOrder::ContactId))
-                    .col(string(WorkOrder::Kind))
-                    .col(string(WorkOrder::Status))
-                    .col(string(WorkOrder::Channel))
-                    .col(string(WorkOrder::ContactType))
-                    .col(string(WorkOrder::PhoneNumber))
-                    .col(text(WorkOrder::Text))
-                    .col(string_null(WorkOrder::ProblemCode))
-                    .col(big_integer(WorkOrder::OpenedAt))
-                    .col(big_integer(WorkOrder::CreatedAt))
-                    .col(string_null(WorkOrder::FirstWorkOrderId))
+                    .col(Shared::CustomerId)
+                    .col(WorkOrder::Topic)
+                    .col(WorkOrder::OpenedAt)
                     .to_owned(),
             )
             .await?;
         manager
             .create_index(
                 Index::create()
-                    .name("work_order_by_phone")
+                    .name("work_order_by_opened")
                     .table(WorkOrder::Table)
-                    .col(WorkOrder::PhoneNumber)
                     .col(WorkOrder::OpenedAt)
                     .to_owned(),
             )
+            .await?;
+
+        let mut usage = recorded(Table::create().table(UsageEvent::Table).to_owned());
+        usage.col(string(Shared::CustomerId)).col(string(UsageEvent::Kind)).col(string(Shared::ProductCode));
+        manager.create_table(usage).await?;
+        manager
+            .create_index(index(
+                "usage_event_by_customer",
+                UsageEvent::Table,
+                &[Shared::CustomerId, Shared::OccurredAt],
+            ))
+            .await?;
+
+        let mut product = recorded(Table::create().table(ProductEvent::Table).to_owned());
+        product.col(string(Shared::ProductCode)).col(string(ProductEvent::Stage));
+        manager.create_table(product).await?;
+
+        let mut survey = recorded(Table::create().table(SurveyAnswer::Table).to_owned());
+        survey
+            .col(string(Shared::CustomerId))
+            .col(string(SurveyAnswer::Scale))
+            .col(double(SurveyAnswer::Score))
+            .col(string(SurveyAnswer::Question))
+            .col(string_null(Shared::WorkOrderId));
+        manager.create_table(survey).await?;
+        manager
+            .create_index(index(
+                "survey_answer_by_customer",
+                SurveyAnswer::Table,
+                &[Shared::CustomerId, Shared::OccurredAt],
+            ))
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(WorkOrder::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(Contact::Table).to_owned()).await
+        for table in [
+            SurveyAnswer::Table.into_iden(),
+            ProductEvent::Table.into_iden(),
+            UsageEvent::Table.into_iden(),
+            WorkOrder::Table.into_iden(),
+            Contact::Table.into_iden(),
+            CustomerTag::Table.into_iden(),
+            Customer::Table.into_iden(),
+        ] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
     }
 }

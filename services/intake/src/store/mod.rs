@@ -1,48 +1,73 @@
-//! Data access for intake, as functions over any connection so one function serves the pool and a
-//! transaction alike.
+//! Intake's storage: tables, migrations, and the conversions between stored rows and the contract.
 
 pub mod entity;
 pub mod migration;
 
 use csm_kit::time;
-use csm_proto::intake::v1::{Channel, Contact, ContactType, WorkOrder, WorkOrderKind, WorkOrderStatus};
+use csm_proto::intake::v1::{
+    AppealBody, Channel, Contact, ContactType, CustomerProfile, CustomerTag, WorkOrder, WorkOrderKind, WorkOrderStatus,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-pub use entity::{contact, work_order};
+pub use entity::{contact, customer, customer_tag, product_event, survey_answer, usage_event, work_order};
 
-pub async fn contact_by_request_id(
-    db: &impl ConnectionTrait,
-    request_id: &str,
-) -> Result<Option<contact::Model>, DbErr> {
-    contact::Entity::find().filter(contact::Column::RequestId.eq(request_id)).one(db).await
+pub const CONTACTS: &str = "contacts/";
+pub const WORK_ORDERS: &str = "workOrders/";
+pub const CUSTOMERS: &str = "customers/";
+pub const USAGE_EVENTS: &str = "usageEvents/";
+pub const PRODUCT_EVENTS: &str = "productEvents/";
+pub const SURVEY_ANSWERS: &str = "surveyAnswers/";
+
+pub fn name(collection: &str, id: &str) -> String {
+    format!("{collection}{id}")
+}
+
+fn optional_name(collection: &str, id: Option<&String>) -> String {
+    id.map(|id| name(collection, id)).unwrap_or_default()
 }
 
 pub async fn work_order_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<work_order::Model>, DbErr> {
     work_order::Entity::find_by_id(id.to_string()).one(db).await
 }
 
-pub async fn insert_contact(db: &impl ConnectionTrait, row: contact::Model) -> Result<(), DbErr> {
-    contact::Entity::insert(contact::ActiveModel::from(row)).exec_without_returning(db).await?;
-    Ok(())
+pub async fn customer_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<customer::Model>, DbErr> {
+    customer::Entity::find_by_id(id.to_string()).one(db).await
 }
 
-pub async fn insert_work_order(db: &impl ConnectionTrait, row: work_order::Model) -> Result<(), DbErr> {
-    work_order::Entity::insert(work_order::ActiveModel::from(row)).exec_without_returning(db).await?;
-    Ok(())
+pub async fn customer_by_phone(db: &impl ConnectionTrait, phone: &str) -> Result<Option<customer::Model>, DbErr> {
+    customer::Entity::find().filter(customer::Column::PhoneNumber.eq(phone)).one(db).await
 }
 
-/// True when `error` is a unique-constraint violation (a concurrent insert of the same key).
-pub fn is_unique_violation(error: &DbErr) -> bool {
-    matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+pub async fn tags_of(db: &impl ConnectionTrait, customer_id: &str) -> Result<Vec<customer_tag::Model>, DbErr> {
+    customer_tag::Entity::find().filter(customer_tag::Column::CustomerId.eq(customer_id)).all(db).await
 }
 
-pub const CONTACTS: &str = "contacts/";
-pub const WORK_ORDERS: &str = "workOrders/";
+/// A stored profile, from the columns contacts, work orders and customers share.
+pub fn profile(
+    segment: &Option<String>,
+    vip_level: Option<i32>,
+    region: &Option<String>,
+    products: &Option<String>,
+) -> CustomerProfile {
+    CustomerProfile {
+        segment: segment.clone().unwrap_or_default(),
+        vip_level: vip_level.unwrap_or(0),
+        region: region.clone().unwrap_or_default(),
+        products: products
+            .as_deref()
+            .map(|p| p.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn appeal(stored: &Option<String>) -> i32 {
+    stored.as_deref().and_then(AppealBody::from_str_name).unwrap_or_default() as i32
+}
 
 impl From<&contact::Model> for Contact {
     fn from(row: &contact::Model) -> Self {
         Contact {
-            name: format!("{CONTACTS}{}", row.id),
+            name: name(CONTACTS, &row.id),
             channel: Channel::from_str_name(&row.channel).unwrap_or_default() as i32,
             phone_number: row.phone_number.clone(),
             contact_type: ContactType::from_str_name(&row.contact_type).unwrap_or_default() as i32,
@@ -51,7 +76,10 @@ impl From<&contact::Model> for Contact {
             create_time: Some(time::timestamp_from_micros(row.created_at)),
             problem_code: row.problem_code.clone().unwrap_or_default(),
             request_id: row.request_id.clone().unwrap_or_default(),
-            work_order: row.work_order_id.as_ref().map(|id| format!("{WORK_ORDERS}{id}")).unwrap_or_default(),
+            work_order: optional_name(WORK_ORDERS, row.work_order_id.as_ref()),
+            customer: name(CUSTOMERS, &row.customer_id),
+            appeal: appeal(&row.appeal),
+            customer_profile: Some(profile(&row.segment, row.vip_level, &row.region, &row.products)),
         }
     }
 }
@@ -59,8 +87,8 @@ impl From<&contact::Model> for Contact {
 impl From<&work_order::Model> for WorkOrder {
     fn from(row: &work_order::Model) -> Self {
         WorkOrder {
-            name: format!("{WORK_ORDERS}{}", row.id),
-            contact: format!("{CONTACTS}{}", row.contact_id),
+            name: name(WORK_ORDERS, &row.id),
+            contact: name(CONTACTS, &row.contact_id),
             kind: WorkOrderKind::from_str_name(&row.kind).unwrap_or_default() as i32,
             status: WorkOrderStatus::from_str_name(&row.status).unwrap_or_default() as i32,
             channel: Channel::from_str_name(&row.channel).unwrap_or_default() as i32,
@@ -70,11 +98,24 @@ impl From<&work_order::Model> for WorkOrder {
             problem_code: row.problem_code.clone().unwrap_or_default(),
             open_time: Some(time::timestamp_from_micros(row.opened_at)),
             create_time: Some(time::timestamp_from_micros(row.created_at)),
-            first_work_order: row
-                .first_work_order_id
-                .as_ref()
-                .map(|id| format!("{WORK_ORDERS}{id}"))
-                .unwrap_or_default(),
+            first_work_order: optional_name(WORK_ORDERS, row.first_work_order_id.as_ref()),
+            customer: name(CUSTOMERS, &row.customer_id),
+            appeal: appeal(&row.appeal),
+            topic: row.topic.clone().unwrap_or_default(),
+            reopen_count: row.reopen_count,
+            reopen_time: row.reopened_at.map(time::timestamp_from_micros),
+            customer_profile: Some(profile(&row.segment, row.vip_level, &row.region, &row.products)),
+        }
+    }
+}
+
+impl From<&customer_tag::Model> for CustomerTag {
+    fn from(row: &customer_tag::Model) -> Self {
+        CustomerTag {
+            tag: row.tag.clone(),
+            note: row.note.clone(),
+            added_by: row.added_by.clone(),
+            add_time: Some(time::timestamp_from_micros(row.added_at)),
         }
     }
 }

@@ -1,0 +1,139 @@
+//! Learning the root cause of work orders from classification's feed, so that complaints without
+//! a channel problem code are also recognised as repeats once their cause is known.
+//!
+//! When an order's leaf arrives, it becomes the order's topic (unless a problem code already gave
+//! it one). The order then joins the problem it belongs to: if an earlier order of the customer on
+//! the same topic lies within the repeat window, this order is a repeat of that problem's first
+//! order; and later orders of the customer on the same topic, still standing alone, become repeats
+//! of this order's problem. Each link reopens the first order and publishes WorkOrderReopened.
+
+use csm_kit::{
+    feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event},
+    time,
+};
+use csm_proto::{
+    classification::v1::WorkOrderClassified,
+    feed::v1::Event,
+    intake::v1::{WorkOrder, WorkOrderKind, WorkOrderReopened, WorkOrderStatus},
+};
+use prost::Name;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+
+use crate::{
+    repeats::{Earlier, RepeatRule, topic_of_leaf},
+    store::{self, work_order},
+};
+
+#[derive(Debug, Clone)]
+pub struct LeafHandler {
+    repeat: RepeatRule,
+}
+
+impl LeafHandler {
+    pub fn new(repeat: RepeatRule) -> Self {
+        Self { repeat }
+    }
+}
+
+fn earlier(order: &work_order::Model) -> Earlier {
+    Earlier {
+        id: order.id.clone(),
+        customer_id: order.customer_id.clone(),
+        topic: order.topic.clone(),
+        opened_at: order.opened_at,
+        first_work_order_id: order.first_work_order_id.clone(),
+    }
+}
+
+impl EventHandler for LeafHandler {
+    fn event_types(&self) -> Vec<String> {
+        vec![WorkOrderClassified::full_name()]
+    }
+
+    async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+        let classified: WorkOrderClassified = decode(event)?;
+        let Some(classification) = classified.classification else {
+            return Err(HandleError::Reject("WorkOrderClassified without classification".into()));
+        };
+        let id = id_from_event(&classification.work_order, store::WORK_ORDERS)?;
+        let Some(mut order) = store::work_order_by_id(&**uow, &id).await? else {
+            return Err(HandleError::Reject(format!("{} is not an intake work order", classification.work_order)));
+        };
+        if order.topic.is_some() || classification.leaf.is_empty() {
+            return Ok(());
+        }
+        let topic = topic_of_leaf(&classification.leaf);
+        order.topic = Some(topic.clone());
+        work_order::ActiveModel { id: Set(order.id.clone()), topic: Set(order.topic.clone()), ..Default::default() }
+            .update(&**uow)
+            .await?;
+
+        let window = self.repeat.window();
+        let neighbours: Vec<work_order::Model> = work_order::Entity::find()
+            .filter(work_order::Column::CustomerId.eq(order.customer_id.as_str()))
+            .filter(work_order::Column::Topic.eq(topic.as_str()))
+            .filter(work_order::Column::OpenedAt.between(order.opened_at - window, order.opened_at + window))
+            .filter(work_order::Column::Id.ne(order.id.as_str()))
+            .all(&**uow)
+            .await?;
+
+        // This order repeats an earlier one.
+        if order.first_work_order_id.is_none() {
+            let earlier_orders: Vec<Earlier> = neighbours.iter().map(earlier).collect();
+            if let Some(repeated) =
+                self.repeat.repeated(&earlier_orders, &order.customer_id, &topic, order.opened_at, &order.id)
+            {
+                let first = repeated.first().to_string();
+                link(uow, &mut order, &first).await?;
+            }
+        }
+        // Later orders standing alone repeat this one's problem.
+        let first = order.first_work_order_id.clone().unwrap_or_else(|| order.id.clone());
+        let this = earlier(&order);
+        for mut later in
+            neighbours.into_iter().filter(|n| n.opened_at >= order.opened_at && n.first_work_order_id.is_none())
+        {
+            let repeated = self.repeat.repeated([&this], &later.customer_id, &topic, later.opened_at, &later.id);
+            if repeated.is_some() && later.id != first && later.kind == WorkOrderKind::New.as_str_name() {
+                link(uow, &mut later, &first).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes `repeat` a repeat of `first_id`, reopens the first order and publishes the link.
+async fn link(uow: &mut UnitOfWork, repeat: &mut work_order::Model, first_id: &str) -> Result<(), HandleError> {
+    let Some(first) = store::work_order_by_id(&**uow, first_id).await? else {
+        return Ok(());
+    };
+    repeat.kind = WorkOrderKind::Repeat.as_str_name().to_string();
+    repeat.first_work_order_id = Some(first.id.clone());
+    let mut repeat_update = repeat.clone().into_active_model();
+    repeat_update.kind = Set(repeat.kind.clone());
+    repeat_update.first_work_order_id = Set(repeat.first_work_order_id.clone());
+    repeat_update.update(&**uow).await?;
+    // Orders that repeated this one belong to the earlier problem now.
+    work_order::Entity::update_many()
+        .col_expr(work_order::Column::FirstWorkOrderId, sea_orm::sea_query::Expr::value(first.id.clone()))
+        .filter(work_order::Column::FirstWorkOrderId.eq(repeat.id.as_str()))
+        .exec(&**uow)
+        .await?;
+
+    let mut reopened = first.clone();
+    reopened.status = WorkOrderStatus::Reopened.as_str_name().to_string();
+    reopened.reopen_count += 1;
+    reopened.reopened_at = Some(time::now_micros());
+    let mut first_update = first.into_active_model();
+    first_update.status = Set(reopened.status.clone());
+    first_update.reopen_count = Set(reopened.reopen_count);
+    first_update.reopened_at = Set(reopened.reopened_at);
+    first_update.update(&**uow).await?;
+
+    let first_order = WorkOrder::from(&reopened);
+    uow.publish(
+        first_order.name.clone(),
+        &WorkOrderReopened { first_work_order: Some(first_order), repeat_work_order: Some(WorkOrder::from(&*repeat)) },
+    );
+    Ok(())
+}

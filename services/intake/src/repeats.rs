@@ -1,0 +1,116 @@
+//! Repeat / dissatisfied work orders (重复投诉 / 不满意工单): a customer raising the same problem
+//! again. The same problem means the same customer and the same topic (the channel's problem code,
+//! or the classification leaf once known) within the repeat window (30 days by default, inclusive),
+//! or an earlier order the caller names. The repeat is linked to the *first* order of the problem,
+//! which is reopened.
+
+/// What identifies a problem: the channel's problem code, else the root-cause leaf.
+pub fn topic_of_code(problem_code: &str) -> String {
+    format!("code:{problem_code}")
+}
+
+pub fn topic_of_leaf(leaf: &str) -> String {
+    format!("leaf:{leaf}")
+}
+
+/// An order a new one may repeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earlier {
+    pub id: String,
+    pub customer_id: String,
+    pub topic: Option<String>,
+    pub opened_at: i64,
+    /// Set when this order is itself a repeat.
+    pub first_work_order_id: Option<String>,
+}
+
+impl Earlier {
+    /// The first order of this order's problem.
+    pub fn first(&self) -> &str {
+        self.first_work_order_id.as_deref().unwrap_or(&self.id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatRule {
+    /// Microseconds.
+    window: i64,
+}
+
+impl RepeatRule {
+    pub fn new(window: std::time::Duration) -> Self {
+        Self { window: i64::try_from(window.as_micros()).unwrap_or(i64::MAX) }
+    }
+
+    pub fn window(&self) -> i64 {
+        self.window
+    }
+
+    /// The order a new order of `customer_id` on `topic` opened at `opened_at` repeats: the most
+    /// recent earlier order on the same topic opened at most the window before it. Orders opened
+    /// after it (delivered earlier, occurred later) are not repeated by it.
+    pub fn repeated<'a>(
+        &self,
+        earlier: impl IntoIterator<Item = &'a Earlier>,
+        customer_id: &str,
+        topic: &str,
+        opened_at: i64,
+        exclude_id: &str,
+    ) -> Option<&'a Earlier> {
+        earlier
+            .into_iter()
+            .filter(|e| e.id != exclude_id && e.customer_id == customer_id && e.topic.as_deref() == Some(topic))
+            .filter(|e| e.opened_at <= opened_at && opened_at - e.opened_at <= self.window)
+            .max_by_key(|e| (e.opened_at, e.id.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400 * 1_000_000;
+
+    fn order(id: &str, topic: &str, opened_at: i64, first: Option<&str>) -> Earlier {
+        Earlier {
+            id: id.into(),
+            customer_id: "c".into(),
+            topic: Some(topic.into()),
+            opened_at,
+            first_work_order_id: first.map(str::to_string),
+        }
+    }
+
+    fn rule() -> RepeatRule {
+        RepeatRule::new(std::time::Duration::from_secs(30 * 86_400))
+    }
+
+    #[test]
+    fn day_thirty_is_a_repeat_day_thirty_one_is_new() {
+        let earlier = [order("a", "code:B1", 0, None)];
+        assert_eq!(rule().repeated(&earlier, "c", "code:B1", 30 * DAY, "").unwrap().id, "a");
+        assert!(rule().repeated(&earlier, "c", "code:B1", 30 * DAY + 1, "").is_none());
+        assert!(rule().repeated(&earlier, "c", "code:B1", 31 * DAY, "").is_none());
+    }
+
+    #[test]
+    fn another_topic_or_customer_is_another_problem() {
+        let earlier = [order("a", "code:B1", 0, None)];
+        assert!(rule().repeated(&earlier, "c", "code:N7", DAY, "").is_none());
+        assert!(rule().repeated(&earlier, "other", "code:B1", DAY, "").is_none());
+    }
+
+    #[test]
+    fn a_chain_keeps_its_first_order() {
+        let earlier = [order("a", "leaf:x", 0, None), order("b", "leaf:x", 20 * DAY, Some("a"))];
+        let repeated = rule().repeated(&earlier, "c", "leaf:x", 45 * DAY, "").unwrap();
+        assert_eq!((repeated.id.as_str(), repeated.first()), ("b", "a"));
+    }
+
+    #[test]
+    fn an_order_does_not_repeat_a_later_one_or_itself() {
+        let earlier = [order("a", "leaf:x", 10 * DAY, None)];
+        assert!(rule().repeated(&earlier, "c", "leaf:x", 5 * DAY, "").is_none());
+        assert!(rule().repeated(&earlier, "c", "leaf:x", 10 * DAY, "a").is_none());
+    }
+}

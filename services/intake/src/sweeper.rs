@@ -1,0 +1,62 @@
+//! Marks active high-frequency complainants inactive once they have not complained for the
+//! activity period. Time passing changes the status without any event arriving, so it is checked
+//! periodically.
+
+use std::time::Duration;
+
+use csm_kit::{feed::Publisher, time};
+use csm_proto::intake::v1::HighFrequencyStatus;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{high_frequency::Rule, store::customer, write::status_changed};
+
+/// Customers checked per transaction.
+const BATCH: u64 = 500;
+
+/// Runs until `stop`, checking every `interval`.
+pub async fn run(publisher: Publisher, rule: Rule, interval: Duration, stop: CancellationToken) {
+    loop {
+        match sweep(&publisher, &rule).await {
+            Ok(0) => {}
+            Ok(changed) => tracing::info!(changed, "high-frequency complainants became inactive"),
+            Err(error) => tracing::warn!(%error, "high-frequency sweep failed; retrying next round"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Marks inactive every active complainant whose last complaint is older than the activity period;
+/// returns how many changed.
+pub async fn sweep(publisher: &Publisher, rule: &Rule) -> Result<usize, DbErr> {
+    let mut changed = 0;
+    loop {
+        let now = time::now_micros();
+        let mut uow = publisher.begin().await?;
+        let stale = customer::Entity::find()
+            .filter(customer::Column::HfStatus.eq(HighFrequencyStatus::Active.as_str_name()))
+            .filter(customer::Column::LastComplaintAt.lt(now.saturating_sub(rule.inactive_after)))
+            .limit(BATCH)
+            .all(&*uow)
+            .await?;
+        let count = stale.len();
+        for mut row in stale {
+            row.hf_status = HighFrequencyStatus::Inactive.as_str_name().to_string();
+            let event = status_changed(&row, HighFrequencyStatus::Active, now);
+            let mut update = row.into_active_model();
+            update.hf_status = Set(HighFrequencyStatus::Inactive.as_str_name().to_string());
+            update.update(&*uow).await?;
+            uow.publish(event.customer.clone(), &event);
+        }
+        uow.commit().await?;
+        changed += count;
+        if (count as u64) < BATCH {
+            return Ok(changed);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Repeat / dissatisfied work orders: the same problem raised again within 30 days reopens the
+//! first order and is linked to it; day 30 is a repeat, day 31 a new order.
+
+use std::time::Duration;
+
+use csm_kit::feed::decode;
+use csm_proto::intake::v1::{
+    AppealBody, Channel, GetWorkOrderRequest, ListWorkOrdersRequest, SubmitContactRequest, WorkOrder, WorkOrderKind,
+    WorkOrderReopened, WorkOrderStatus,
+};
+use tonic::Code;
+
+use crate::support::{
+    StandaloneIntake, TestSystem, complaint, complaint_days_ago, complaint_days_before, eventually, read_feed,
+};
+
+fn with_code(mut request: SubmitContactRequest, code: &str) -> SubmitContactRequest {
+    request.problem_code = code.into();
+    request
+}
+
+async fn open(intake: &StandaloneIntake, request: SubmitContactRequest) -> WorkOrder {
+    intake.intake().submit_contact(request).await.unwrap().into_inner().work_order.unwrap()
+}
+
+async fn get(intake: &StandaloneIntake, order: &WorkOrder) -> WorkOrder {
+    intake.intake().get_work_order(GetWorkOrderRequest { name: order.name.clone() }).await.unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_problem_on_day_thirty_is_a_repeat_on_day_thirty_one_a_new_order() {
+    let intake = StandaloneIntake::start(|_| {}).await;
+    let base = chrono::Utc::now();
+    let at = |phone, days| complaint_days_before(base, phone, "宽带断了", days);
+    let phone = "13900000001";
+    let first = open(&intake, with_code(at(phone, 40.0), "BB-LOSS")).await;
+    assert_eq!(first.kind(), WorkOrderKind::New);
+    assert_eq!(first.topic, "code:BB-LOSS");
+
+    // Exactly 30 days later (10 days ago): the same problem.
+    let repeat = open(&intake, with_code(at(phone, 10.0), "BB-LOSS")).await;
+    assert_eq!(repeat.kind(), WorkOrderKind::Repeat);
+    assert_eq!(repeat.first_work_order, first.name);
+    let reopened = get(&intake, &first).await;
+    assert_eq!((reopened.status(), reopened.reopen_count), (WorkOrderStatus::Reopened, 1));
+    assert!(reopened.reopen_time.is_some());
+    let link: WorkOrderReopened = decode(&read_feed::<WorkOrderReopened>(&mut intake.feed(), 1).await[0]).unwrap();
+    assert_eq!(link.first_work_order.unwrap().name, first.name);
+    assert_eq!(link.repeat_work_order.unwrap().name, repeat.name);
+
+    // Another problem code is another problem.
+    let other = open(&intake, with_code(at(phone, 9.0), "BILL-DUP")).await;
+    assert_eq!(other.kind(), WorkOrderKind::New);
+
+    // 31 days after its first order, another customer's second complaint is a new order.
+    let late_phone = "13900000002";
+    open(&intake, with_code(at(late_phone, 41.0), "BB-LOSS")).await;
+    let day_31 = open(&intake, with_code(at(late_phone, 10.0), "BB-LOSS")).await;
+    assert_eq!(day_31.kind(), WorkOrderKind::New);
+    // And one millisecond past day 30 is new too.
+    let edge_phone = "13900000007";
+    open(&intake, with_code(at(edge_phone, 40.0), "BB-LOSS")).await;
+    let just_after = open(&intake, with_code(at(edge_phone, 9.999_999_99), "BB-LOSS")).await;
+    assert_eq!(just_after.kind(), WorkOrderKind::New);
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_repeats_keeps_its_first_order() {
+    let intake = StandaloneIntake::start(|_| {}).await;
+    let phone = "13900000003";
+    let first = open(&intake, with_code(complaint_days_ago(phone, "x", 50.0), "N7")).await;
+    let second = open(&intake, with_code(complaint_days_ago(phone, "x", 25.0), "N7")).await;
+    // 45 days after the first, but 20 after the second: still the first's problem.
+    let third = open(&intake, with_code(complaint_days_ago(phone, "x", 5.0), "N7")).await;
+    assert_eq!(second.first_work_order, first.name);
+    assert_eq!(third.first_work_order, first.name);
+    assert_eq!(get(&intake, &first).await.reopen_count, 2);
+
+    let repeats = intake
+        .intake()
+        .list_work_orders(ListWorkOrdersRequest {
+            phone_number: phone.into(),
+            kind: WorkOrderKind::Repeat as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .work_orders;
+    assert_eq!(repeats.iter().map(|o| o.name.clone()).collect::<Vec<_>>(), vec![third.name, second.name]);
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naming_an_earlier_order_makes_a_repeat_whatever_its_age_but_only_for_its_customer() {
+    let intake = StandaloneIntake::start(|_| {}).await;
+    let old = open(&intake, complaint_days_ago("13900000004", "套餐不合理", 200.0)).await;
+    let mut again = complaint("13900000004", "还是那个套餐问题");
+    again.related_work_order = old.name.clone();
+    again.channel = Channel::RegulatorAppeal as i32;
+    let repeat = open(&intake, again).await;
+    assert_eq!((repeat.kind(), repeat.first_work_order.as_str()), (WorkOrderKind::Repeat, old.name.as_str()));
+    assert_eq!(repeat.appeal(), AppealBody::Regulator);
+
+    let mut stranger = complaint("13900000005", "我的问题");
+    stranger.related_work_order = old.name.clone();
+    let status = intake.intake().submit_contact(stranger.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("related_work_order"), "{}", status.message());
+    stranger.related_work_order = "workOrders/missing".into();
+    let status = intake.intake().submit_contact(stranger).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    // Nothing of the refused complaints was stored.
+    let listed = intake
+        .intake()
+        .list_work_orders(ListWorkOrdersRequest { phone_number: "13900000005".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.work_orders.is_empty());
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complaints_without_a_code_become_repeats_once_classification_finds_the_same_cause() {
+    let t = TestSystem::start().await;
+    let mut intake = t.intake();
+    let first = intake
+        .submit_contact(complaint_days_ago("13900000006", "这个月话费多扣了", 12.0))
+        .await
+        .unwrap()
+        .into_inner()
+        .work_order
+        .unwrap();
+    let second = intake
+        .submit_contact(complaint_days_ago("13900000006", "话费又多扣了，账单不对", 2.0))
+        .await
+        .unwrap()
+        .into_inner()
+        .work_order
+        .unwrap();
+    assert_eq!(second.kind(), WorkOrderKind::New, "the cause is not known yet");
+    let linked = eventually("the second order to be linked", Duration::from_secs(20), || {
+        let mut intake = t.intake();
+        let name = second.name.clone();
+        async move {
+            let order = intake.get_work_order(GetWorkOrderRequest { name }).await.ok()?.into_inner();
+            (order.kind() == WorkOrderKind::Repeat).then_some(order)
+        }
+    })
+    .await;
+    assert_eq!(linked.first_work_order, first.name);
+    assert_eq!(linked.topic, "leaf:system.billing_error");
+    let reopened = intake.get_work_order(GetWorkOrderRequest { name: first.name.clone() }).await.unwrap().into_inner();
+    assert_eq!((reopened.status(), reopened.reopen_count), (WorkOrderStatus::Reopened, 1));
+    t.stop().await;
+}
