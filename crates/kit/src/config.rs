@@ -87,6 +87,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// On PostgreSQL, create the database when it does not exist yet.
     pub create_if_missing: bool,
+    /// On SQLite, the page cache of the writing connection, in MiB.
+    pub sqlite_writer_cache_mib: u32,
 }
 
 impl DatabaseSettings {
@@ -98,7 +100,12 @@ impl DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: "sqlite://data/service.db".into(), max_connections: 8, create_if_missing: true }
+        Self {
+            url: "sqlite://data/service.db".into(),
+            max_connections: 8,
+            create_if_missing: true,
+            sqlite_writer_cache_mib: 32,
+        }
     }
 }
 

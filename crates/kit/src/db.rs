@@ -6,7 +6,14 @@
 //! queue in the pool (fairly, without sleeping), and reads use a separate pool that WAL never
 //! blocks. On PostgreSQL both are the same pool.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
@@ -22,6 +29,8 @@ pub struct Database {
     writer: DatabaseConnection,
     reader: DatabaseConnection,
     backend: DbBackend,
+    /// SQLite's write-ahead log, kept short by background checkpoints (see [`checkpoint_in_background`]).
+    log: Option<Arc<WriteAheadLog>>,
 }
 
 impl Database {
@@ -36,7 +45,7 @@ impl Database {
                 create_postgres_database(url).await?;
             }
             let pool = sea_orm::Database::connect(options(url, settings.max_connections)).await?;
-            Self { writer: pool.clone(), reader: pool, backend: DbBackend::Postgres }
+            Self { writer: pool.clone(), reader: pool, backend: DbBackend::Postgres, log: None }
         } else {
             return Err(DbErr::Custom(format!(
                 "database url must start with sqlite:// or postgres:// (got {})",
@@ -58,26 +67,38 @@ impl Database {
                     .map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
             }
         }
-        let sqlite = |max: u32| {
+        let sqlite = |max: u32, cache_kib: u32| {
             let mut options = options(url, max);
-            options.map_sqlx_sqlite_opts(|opts| {
+            options.map_sqlx_sqlite_opts(move |opts| {
                 opts.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     // FULL: a commit is on disk before it is acknowledged, even across power loss.
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
+                    // A negative cache_size is in KiB.
+                    .pragma("cache_size", format!("-{cache_kib}"))
+                    // Checkpoints run in the background, not inside whichever commit fills the log.
+                    .pragma("wal_autocheckpoint", "0")
             });
+            // The connection is in-process: there is nothing to test before using it.
+            options.test_before_acquire(false);
             options
         };
-        let writer = sea_orm::Database::connect(sqlite(1)).await?;
+        // The single writer keeps the pages it updates (indexes, recent rows) in memory.
+        let writer = sea_orm::Database::connect(sqlite(1, settings.sqlite_writer_cache_mib * 1024)).await?;
         // An in-memory database exists once per connection, so it is read through the writer.
         let reader = if in_memory {
             writer.clone()
         } else {
-            sea_orm::Database::connect(sqlite(settings.max_connections.max(1))).await?
+            sea_orm::Database::connect(sqlite(settings.max_connections.max(1), 8 * 1024)).await?
         };
-        Ok(Self { writer, reader, backend: DbBackend::Sqlite })
+        let log = (!in_memory).then(|| {
+            let log = Arc::new(WriteAheadLog::default());
+            tokio::spawn(checkpoint_in_background(reader.clone(), log.clone()));
+            log
+        });
+        Ok(Self { writer, reader, backend: DbBackend::Sqlite, log })
     }
 
     /// For queries that only read.
@@ -99,6 +120,9 @@ impl Database {
     pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
         match self.backend {
             DbBackend::Sqlite => {
+                if let Some(log) = &self.log {
+                    log.rewind_if_long(&self.writer).await?;
+                }
                 self.writer
                     .begin_with_options(TransactionOptions {
                         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -114,6 +138,54 @@ impl Database {
     pub async fn close(self) {
         let _ = self.reader.close().await;
         let _ = self.writer.close().await;
+    }
+}
+
+/// SQLite's write-ahead log. Writes append to it; checkpoints copy its pages into the database
+/// file. Checkpointing inside a commit (SQLite's default) stalls that commit and every write queued
+/// behind it for as long as the copy and its disk flush take, so here a background task checkpoints
+/// from a reading connection instead, where it blocks no one. SQLite rewinds the log only when a
+/// write begins with the log fully copied, which continuous writes rarely allow; so once the log
+/// has grown long, the next write first completes the checkpoint itself, cheaply since the
+/// background has copied nearly everything, and then starts the log afresh.
+#[derive(Debug, Default)]
+struct WriteAheadLog {
+    /// Frames in the log at the last background checkpoint.
+    frames: AtomicI64,
+}
+
+/// Frames (pages) after which the next write rewinds the log: 8192 frames of 4 KiB, 32 MiB.
+const LONG_LOG_FRAMES: i64 = 8192;
+
+impl WriteAheadLog {
+    async fn rewind_if_long(&self, writer: &DatabaseConnection) -> Result<(), DbErr> {
+        if self.frames.load(Ordering::Relaxed) > LONG_LOG_FRAMES {
+            writer.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await?;
+            self.frames.store(0, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Checkpoints every 100 ms until the pool is closed, recording how long the log is.
+async fn checkpoint_in_background(reader: DatabaseConnection, log: Arc<WriteAheadLog>) {
+    let checkpoint = Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match reader.query_one_raw(checkpoint.clone()).await {
+            Ok(Some(row)) => {
+                let frames: i64 = row.try_get_by_index(1).unwrap_or(0);
+                log.frames.store(frames, Ordering::Relaxed);
+            }
+            Ok(None) => {}
+            Err(DbErr::ConnectionAcquire(_)) => return,
+            Err(error) => {
+                if reader.ping().await.is_err() {
+                    return;
+                }
+                tracing::warn!(%error, "checkpoint failed; retrying");
+            }
+        }
     }
 }
 

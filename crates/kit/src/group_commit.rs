@@ -71,11 +71,30 @@ impl<W: BatchWriter> std::fmt::Debug for GroupCommit<W> {
 }
 
 impl<W: BatchWriter> GroupCommit<W> {
-    /// The queue and the writer task to run (spawn it where the service waits for its tasks).
+    /// The queue, and a future to await (where the service waits for its tasks) that completes when
+    /// the writer has stopped.
+    ///
+    /// The writer runs on a thread of its own with a single-threaded runtime: its work is one long
+    /// serial chain (statements, commit, the next batch), and there it neither waits behind
+    /// request handlers for a turn on the shared runtime nor makes them wait. Connections it
+    /// returns to the pool are tidied on that thread too, so the next batch's transaction can start
+    /// at once.
     pub fn new(publisher: Publisher, writer: W, max_batch: usize) -> (Self, impl Future<Output = ()> + Send) {
         let (queue, requests) = mpsc::channel(4096);
-        let task = run(publisher, Arc::new(writer), requests, max_batch.max(1));
-        (Self { queue }, task)
+        let (stopped, done) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("group-commit".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(run(publisher, Arc::new(writer), requests, max_batch.max(1))),
+                Err(error) => tracing::error!(%error, "group-commit writer could not start"),
+            }
+            let _ = stopped.send(());
+        });
+        if let Err(error) = thread {
+            tracing::error!(%error, "group-commit writer thread could not start");
+        }
+        (Self { queue }, async move {
+            let _ = done.await;
+        })
     }
 
     /// Writes one item and returns its output once committed.

@@ -2,6 +2,7 @@
 //! themselves, publish and follow events, and stop in the same way.
 
 pub mod auth;
+pub mod bulk;
 pub mod client;
 pub mod config;
 pub mod db;

@@ -10,7 +10,7 @@
 use std::ops::Deref;
 
 use prost::Name;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Statement};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio::sync::watch;
 
 use super::schema::outbox_event;
@@ -168,10 +168,6 @@ async fn write_events(txn: &DatabaseTransaction, pending: Vec<PendingEvent>) -> 
         tracestate: Set(event.tracestate),
         payload: Set(event.payload),
     });
-    // Bounded chunks keep each INSERT under the bind-parameter limits of both databases.
-    let rows: Vec<_> = rows.collect();
-    for chunk in rows.chunks(1000) {
-        outbox_event::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
-    }
+    crate::bulk::insert_all(txn, rows.collect()).await?;
     u64::try_from(last).map_err(|e| DbErr::Custom(e.to_string()))
 }

@@ -164,14 +164,13 @@ impl MigrationTrait for CreateIntakeTables {
                     .to_owned(),
             )
             .await?;
+        // Only customers who ever met a threshold are listed, so only they are indexed: ordinary
+        // customers' complaints do not churn this index.
         manager
-            .create_index(
-                Index::create()
-                    .name("customer_by_high_frequency")
-                    .table(Customer::Table)
-                    .col(Customer::HfStatus)
-                    .col(Customer::LastComplaintAt)
-                    .to_owned(),
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX customer_by_high_frequency ON customer (hf_status, last_complaint_at) \
+                 WHERE hf_status <> 'HIGH_FREQUENCY_STATUS_NONE'",
             )
             .await?;
         manager

@@ -9,7 +9,7 @@ mod plan;
 
 use std::collections::{HashMap, HashSet};
 
-use csm_kit::{error::Violations, feed::UnitOfWork, group_commit::BatchWriter, telemetry::TraceContext};
+use csm_kit::{bulk, error::Violations, feed::UnitOfWork, group_commit::BatchWriter, telemetry::TraceContext};
 use csm_proto::intake::v1::{
     Contact, ContactRecorded, HighFrequency, HighFrequencyStatus, HighFrequencyStatusChanged, ProductEvent,
     ProductEventRecorded, SurveyAnswer, SurveyAnswered, UsageEvent, UsageEventRecorded, WorkOrder, WorkOrderOpened,
@@ -316,22 +316,6 @@ pub fn status_changed(row: &customer::Model, previous: HighFrequencyStatus, now:
     }
 }
 
-/// Rows per multi-row INSERT: within the bind limits of both databases for intake's widest table.
-const ROWS_PER_INSERT: usize = 500;
-
-async fn insert_all<E, A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), DbErr>
-where
-    E: EntityTrait,
-    A: sea_orm::ActiveModelTrait<Entity = E> + Send,
-{
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        E::insert_many(chunk).exec_without_returning(db).await?;
-    }
-    Ok(())
-}
-
 /// Rows as active models to insert: every column set.
 fn active<M, A>(rows: Vec<M>) -> Vec<A>
 where
@@ -344,9 +328,9 @@ where
 async fn commit(uow: &mut UnitOfWork, plan: plan::Plan) -> Result<(), DbErr> {
     let customers: Vec<customer::ActiveModel> =
         plan.customers.into_values().filter(|c| c.dirty).map(|c| c.row.into_active_model().reset_all()).collect();
-    let mut chunks = customers.into_iter().peekable();
-    while chunks.peek().is_some() {
-        let chunk: Vec<customer::ActiveModel> = chunks.by_ref().take(ROWS_PER_INSERT).collect();
+    let mut customers = customers.into_iter();
+    for size in bulk::statement_sizes(customers.len(), 64) {
+        let chunk: Vec<customer::ActiveModel> = customers.by_ref().take(size).collect();
         customer::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::column(customer::Column::Id)
@@ -370,8 +354,8 @@ async fn commit(uow: &mut UnitOfWork, plan: plan::Plan) -> Result<(), DbErr> {
             .exec_without_returning(&**uow)
             .await?;
     }
-    insert_all(&**uow, active(plan.new_contacts)).await?;
-    insert_all(&**uow, active(plan.new_orders)).await?;
+    bulk::insert_all(&**uow, active(plan.new_contacts)).await?;
+    bulk::insert_all(&**uow, active(plan.new_orders)).await?;
     for order in plan.reopened.into_values() {
         work_order::ActiveModel {
             id: Set(order.id),
@@ -383,9 +367,9 @@ async fn commit(uow: &mut UnitOfWork, plan: plan::Plan) -> Result<(), DbErr> {
         .update(&**uow)
         .await?;
     }
-    insert_all(&**uow, active(plan.new_usage)).await?;
-    insert_all(&**uow, active(plan.new_products)).await?;
-    insert_all(&**uow, active(plan.new_surveys)).await?;
+    bulk::insert_all(&**uow, active(plan.new_usage)).await?;
+    bulk::insert_all(&**uow, active(plan.new_products)).await?;
+    bulk::insert_all(&**uow, active(plan.new_surveys)).await?;
     for (trace, event) in plan.events {
         event.publish(&trace, uow);
     }

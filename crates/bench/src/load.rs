@@ -1,0 +1,139 @@
+//! Driving load: closed loop (a fixed number of calls in flight, each worker calling again as soon
+//! as its call returns) for throughput, and open loop (calls started on a fixed schedule) for
+//! latency at a given rate. In the open loop latency is counted from when a call was due, not when
+//! it was sent, so a slow service cannot hide queueing behind it (coordinated omission).
+
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+use tokio::sync::Mutex;
+
+/// What a run measured.
+pub struct Measured {
+    pub calls: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    /// Latencies in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+/// 1 µs to 60 s at three significant figures.
+#[allow(clippy::expect_used)]
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
+}
+
+impl Measured {
+    pub fn per_second(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn ms(&self, quantile: f64) -> f64 {
+        self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    pub fn summary(&self, unit: &str) -> String {
+        format!(
+            "{:.0} {unit}/s over {:.1} s ({} calls, {} errors); latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            self.per_second(),
+            self.elapsed.as_secs_f64(),
+            self.calls,
+            self.errors,
+            self.ms(0.5),
+            self.ms(0.9),
+            self.ms(0.99),
+            self.ms(0.999),
+            self.latency.max() as f64 / 1000.0,
+        )
+    }
+}
+
+/// `concurrency` workers call back to back; calls during `warmup` are not counted.
+pub async fn closed_loop<F, Fut>(concurrency: usize, warmup: Duration, duration: Duration, call: F) -> Measured
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let call = call.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latency = histogram();
+            let (mut calls, mut errors) = (0u64, 0u64);
+            let mut n = worker as u64;
+            loop {
+                let began = Instant::now();
+                if began >= end {
+                    break;
+                }
+                let ok = call(n).await;
+                n += concurrency as u64;
+                if began >= measure_from {
+                    calls += 1;
+                    errors += u64::from(!ok);
+                    let _ = latency.record(began.elapsed().as_micros() as u64);
+                }
+            }
+            (calls, errors, latency)
+        }));
+    }
+    let mut measured = Measured { calls: 0, errors: 0, elapsed: duration, latency: histogram() };
+    for worker in workers {
+        if let Ok((calls, errors, latency)) = worker.await {
+            measured.calls += calls;
+            measured.errors += errors;
+            let _ = measured.latency.add(latency);
+        }
+    }
+    measured
+}
+
+/// Calls started `rate` times a second for `duration`, after `warmup` at the same rate.
+pub async fn open_loop<F, Fut>(rate: u64, warmup: Duration, duration: Duration, call: F) -> Measured
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let latency = Arc::new(Mutex::new(histogram()));
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let period = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let start = tokio::time::Instant::now();
+    let measure_from = start + warmup;
+    let total = ((warmup + duration).as_secs_f64() * rate as f64) as u64;
+    let mut in_flight = Vec::new();
+    let mut measured_calls = 0;
+    for n in 0..total {
+        let due = start + period.mul_f64(n as f64);
+        tokio::time::sleep_until(due).await;
+        let counted = due >= measure_from;
+        measured_calls += u64::from(counted);
+        let (call, latency, errors) = (call.clone(), latency.clone(), errors.clone());
+        in_flight.push(tokio::spawn(async move {
+            let ok = call(n).await;
+            if counted {
+                let waited = tokio::time::Instant::now().duration_since(due);
+                let _ = latency.lock().await.record(waited.as_micros() as u64);
+                if !ok {
+                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for call in in_flight {
+        let _ = call.await;
+    }
+    let latency = std::mem::replace(&mut *latency.lock().await, histogram());
+    Measured {
+        calls: measured_calls,
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        elapsed: duration,
+        latency,
+    }
+}

@@ -1,0 +1,130 @@
+//! The service under load runs as its own process, built from the same target directory, on a
+//! fresh database, so that what is measured is the service alone: its throughput, latency and
+//! memory (peak resident set from /proc), not the load generator's.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use csm_cli::tokens::DevTokens;
+use sea_orm::ConnectionTrait;
+
+/// Where the service keeps its data.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// A PostgreSQL server, e.g. `postgres://postgres@127.0.0.1:5432`.
+    Postgres(String),
+}
+
+pub struct Service {
+    pub address: SocketAddr,
+    pub tokens: DevTokens,
+    child: Child,
+    _dir: tempfile::TempDir,
+    postgres_database: Option<(String, String)>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The binary `name` next to this one.
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let path = me.with_file_name(name);
+    if !path.exists() {
+        bail!("{} not found; build it first: cargo build --release -p {name}", path.display());
+    }
+    Ok(path)
+}
+
+impl Service {
+    /// Starts `binary` (e.g. "csm-intake") with `env` on top of a fresh database and dev tokens.
+    pub async fn start(binary: &str, backend: &Backend, env: &[(&str, String)]) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("csm-bench-").tempdir()?;
+        let tokens_file = dir.path().join("tokens.toml");
+        let tokens = DevTokens::load_or_create(&tokens_file)?;
+        let port = free_port()?;
+        let (url, postgres_database) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("service.db").display()), None),
+            Backend::Postgres(server) => {
+                let server = server.trim_end_matches('/').to_string();
+                let name = format!("csm_bench_{}", uuid::Uuid::new_v4().simple());
+                (format!("{server}/{name}"), Some((server, name)))
+            }
+        };
+        let mut command = Command::new(sibling(binary)?);
+        command
+            .env("CSM_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("CSM_DATABASE__URL", url)
+            .env("CSM_AUTH__TOKENS_FILE", &tokens_file)
+            .env("CSM_TELEMETRY__LOG_FILTER", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().with_context(|| format!("starting {binary}"))?;
+        let service =
+            Self { address: SocketAddr::from(([127, 0, 0, 1], port)), tokens, child, _dir: dir, postgres_database };
+        service.wait_ready().await?;
+        Ok(service)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        for _ in 0..300 {
+            if serving(self.address).await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("service did not become ready on {}", self.address)
+    }
+
+    /// Peak and current resident set of the service, in MiB.
+    pub fn memory_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
+    /// Stops the service (SIGTERM, then SIGKILL) and drops its PostgreSQL database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if self.child.try_wait()?.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some((server, name)) = self.postgres_database.take() {
+            let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
+            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A health check without a token, as a Kubernetes probe does.
+async fn serving(address: SocketAddr) -> bool {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let Ok(channel) = csm_kit::client::channel(&format!("http://{address}")) else {
+        return false;
+    };
+    let answer = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await;
+    answer.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
+}

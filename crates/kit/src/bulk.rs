@@ -1,0 +1,61 @@
+//! Inserting many rows. Multi-row INSERTs save round trips, but every distinct row count is a new
+//! statement to prepare, and preparing a large statement costs more than running it. So rows go in
+//! full statements of a fixed size and the rest in powers of two: a handful of statement shapes per
+//! table, all kept in the connection's statement cache, whatever the batch size.
+
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait};
+
+/// Rows per full statement: SQLite is in-process, where smaller statements prepare faster;
+/// PostgreSQL is a round trip away, where fewer statements win. Both stay within the bind limits
+/// of their database for tables of up to 60 columns.
+fn full_statement(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Sqlite => 64,
+        _ => 512,
+    }
+}
+
+/// How many rows each statement of an insert of `rows` rows takes.
+pub fn statement_sizes(rows: usize, full: usize) -> Vec<usize> {
+    let mut sizes = vec![full; rows / full];
+    let mut rest = rows % full;
+    let mut size = full.next_power_of_two();
+    while rest > 0 {
+        size /= 2;
+        if rest >= size && size > 0 {
+            sizes.push(size);
+            rest -= size;
+        }
+    }
+    sizes
+}
+
+/// Inserts `rows` in as few statements as the shapes above allow.
+pub async fn insert_all<E, A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), DbErr>
+where
+    E: EntityTrait,
+    A: ActiveModelTrait<Entity = E> + Send,
+{
+    let sizes = statement_sizes(rows.len(), full_statement(db.get_database_backend()));
+    let mut rows = rows.into_iter();
+    for size in sizes {
+        let chunk: Vec<A> = rows.by_ref().take(size).collect();
+        E::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_sizes;
+
+    #[test]
+    fn rows_split_into_full_statements_then_powers_of_two() {
+        assert_eq!(statement_sizes(0, 64), Vec::<usize>::new());
+        assert_eq!(statement_sizes(64, 64), vec![64]);
+        assert_eq!(statement_sizes(200, 64), vec![64, 64, 64, 8]);
+        assert_eq!(statement_sizes(7, 64), vec![4, 2, 1]);
+        assert_eq!(statement_sizes(1025, 512), vec![512, 512, 1]);
+        assert_eq!(statement_sizes(63, 64).iter().sum::<usize>(), 63);
+    }
+}
