@@ -114,6 +114,7 @@ async fn a_department_sees_and_resolves_only_its_own_cases() {
     let unchanged = t.recovery().get_case(GetCaseRequest { name: network_case.name.clone() }).await.unwrap();
     assert_eq!(unchanged.into_inner().status, CaseStatus::Dispatched as i32);
 
+    t.accept(&network_case.name, "dept-network").await;
     let resolved = t
         .recovery_as("dept-network")
         .resolve_case(ResolveCaseRequest {

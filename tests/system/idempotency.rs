@@ -53,6 +53,7 @@ async fn a_case_is_resolved_once_and_a_retry_with_the_same_key_is_safe() {
         resolution: "已退费".into(),
         request_id: request_id.into(),
     };
+    t.accept(&case.name, "dept-billing").await;
     let mut billing = t.recovery_as("dept-billing");
     let first = billing.resolve_case(resolve("key-1")).await.unwrap().into_inner();
     let retry = billing.resolve_case(resolve("key-1")).await.unwrap().into_inner();
@@ -61,9 +62,9 @@ async fn a_case_is_resolved_once_and_a_retry_with_the_same_key_is_safe() {
     assert_eq!(status.code(), Code::FailedPrecondition);
     let status = billing.resolve_case(resolve("")).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(status.message().contains("already resolved"), "{}", status.message());
+    assert!(status.message().contains("CASE_STATUS_RESOLVED"), "{}", status.message());
 
     let mut feed = clients::feed(t.system.addresses.recovery, t.admin()).unwrap();
-    assert_eq!(feed_head(&mut feed).await, 2, "CaseOpened and one CaseResolved");
+    assert_eq!(feed_head(&mut feed).await, 4, "CaseOpened, the acceptance, and one CaseResolved with its CallbackDue");
     t.stop().await;
 }

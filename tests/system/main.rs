@@ -9,6 +9,7 @@ mod feed;
 mod idempotency;
 mod intake;
 mod operations;
+mod recovery;
 mod support;
 mod validation;
 mod walk;

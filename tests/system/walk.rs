@@ -83,11 +83,13 @@ async fn a_complaint_walks_through_all_four_services() {
     let deadline = time::from_timestamp(classified.deadline.as_ref().unwrap()).unwrap();
     let opened = time::from_timestamp(billing_order.open_time.as_ref().unwrap()).unwrap();
     assert_eq!(deadline - opened, chrono::Duration::hours(48));
-    let broadband_classified = classification
-        .get_classification(GetClassificationRequest { name: format!("{}/classification", broadband_order.name) })
-        .await
-        .unwrap()
-        .into_inner();
+    let broadband_classified = eventually("the broadband fault to be classified", WAIT, || {
+        let mut classification = classification.clone();
+        let name = format!("{}/classification", broadband_order.name);
+        async move { classification.get_classification(GetClassificationRequest { name }).await.ok() }
+    })
+    .await
+    .into_inner();
     assert_eq!(broadband_classified.responsible_department, "operations_maintenance");
 
     // Recovery: one case per work order, dispatched to the department, with the same deadline.
@@ -100,7 +102,9 @@ async fn a_complaint_walks_through_all_four_services() {
     // Ordered by deadline: the 24-hour broadband fault comes first.
     assert_eq!(cases[0].name, broadband_case.name);
 
-    // Each department resolves its own case: billing within 48 h, broadband after its 24 h.
+    // Each department accepts and resolves its own case: billing within 48 h, broadband after its 24 h.
+    t.accept(&billing_case.name, "dept-billing").await;
+    t.accept(&broadband_case.name, "dept-operations_maintenance").await;
     let resolved = t
         .recovery_as("dept-billing")
         .resolve_case(ResolveCaseRequest {

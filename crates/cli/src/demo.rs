@@ -10,7 +10,7 @@ use csm_proto::{
     classification::v1::{GetClassificationRequest, Method},
     intake::v1::{Channel, ContactType, CustomerProfile, SubmitContactRequest},
     measurement::v1::{Dimension, Granularity, QuerySeriesRequest, Series},
-    recovery::v1::{Case, CaseStatus, ListCasesRequest, ResolveCaseRequest},
+    recovery::v1::{Case, CaseStatus, ListCasesRequest, ResolveCaseRequest, Transition, TransitionCaseRequest},
 };
 
 use crate::{clients, system::Addresses, tokens::DevTokens};
@@ -193,15 +193,25 @@ pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport,
         }
     }
 
-    // Each department resolves two of every three of its cases, with its own token.
+    // Each department accepts its cases (taking first responsibility) and resolves two of every
+    // three, with its own token.
     let departments = tokens.departments();
     let mut resolved = 0;
     for (i, case) in cases.iter().enumerate() {
+        let token = departments.get(&case.department).map_or(admin, String::as_str);
+        let mut department = clients::recovery(addresses.recovery, token)?;
+        department
+            .transition_case(TransitionCaseRequest {
+                name: case.name.clone(),
+                transition: Transition::Accept as i32,
+                request_id: format!("accept-{}", case.name),
+                ..Default::default()
+            })
+            .await?;
         if i % 3 == 2 {
             continue;
         }
-        let token = departments.get(&case.department).map_or(admin, String::as_str);
-        clients::recovery(addresses.recovery, token)?
+        department
             .resolve_case(ResolveCaseRequest {
                 name: case.name.clone(),
                 resolution: "已联系客户并处理；cause fixed and customer informed".into(),

@@ -89,6 +89,10 @@ pub struct SystemSpec {
     pub time_zone: String,
     /// Connections per service database pool.
     pub pool_size: u32,
+    /// Recovery's rules (working time, escalation, callbacks, care).
+    pub recovery: csm_recovery::config::RecoverySettings,
+    /// The clock recovery judges deadlines by.
+    pub clock: csm_kit::time::Clock,
 }
 
 /// The addresses the services listen on.
@@ -144,6 +148,8 @@ impl SystemSpec {
             feed: FeedSettings::default(),
             time_zone: csm_measurement::config::MeasurementSettings::default().time_zone,
             pool_size: DatabaseSettings::default().max_connections,
+            recovery: csm_recovery::config::RecoverySettings::default(),
+            clock: csm_kit::time::Clock::system(),
         }
     }
 
@@ -197,8 +203,10 @@ impl SystemSpec {
                 intake: upstream(addresses.intake),
                 classification: upstream(addresses.classification),
             },
+            recovery: self.recovery.clone(),
         };
-        tasks.spawn(named("recovery", csm_recovery::run(config, recovery, stop.clone().cancelled_owned())));
+        let run = csm_recovery::run_with_clock(config, self.clock.clone(), recovery, stop.clone().cancelled_owned());
+        tasks.spawn(named("recovery", run));
 
         let config = csm_measurement::Config {
             common: self.common(addresses.measurement, &self.databases.measurement),

@@ -33,6 +33,7 @@ impl DevTokens {
             token("channel-gateway", vec![Role::ChannelSystem], None),
             token("agent", vec![Role::Agent], None),
             token("analyst", vec![Role::Analyst], None),
+            token("supervisor", vec![Role::Supervisor], None),
         ];
         for department in DEPARTMENTS {
             tokens.push(token(&format!("dept-{department}"), vec![Role::Department], Some(department)));

@@ -32,6 +32,9 @@ pub enum Role {
     Agent,
     /// A back-office department that works its own cases.
     Department,
+    /// A service-quality supervisor: transfers cases between departments, approves compensation,
+    /// and owns remediation programmes.
+    Supervisor,
     /// A service-quality analyst reading indicators.
     Analyst,
     /// Configures the system and may act on anything.
@@ -46,6 +49,7 @@ impl fmt::Display for Role {
             Role::ChannelSystem => "channel_system",
             Role::Agent => "agent",
             Role::Department => "department",
+            Role::Supervisor => "supervisor",
             Role::Analyst => "analyst",
             Role::Administrator => "administrator",
             Role::Service => "service",
@@ -78,7 +82,7 @@ impl Principal {
     /// The department whose data this caller is confined to: `Some` for a caller whose only
     /// reach is its department, `None` for a caller who may see every department.
     pub fn confined_department(&self) -> Option<&str> {
-        let unconfined = [Role::Administrator, Role::Agent, Role::Analyst, Role::Service];
+        let unconfined = [Role::Administrator, Role::Agent, Role::Analyst, Role::Service, Role::Supervisor];
         if unconfined.iter().any(|role| self.has(*role)) { None } else { self.department.as_deref() }
     }
 }

@@ -2,6 +2,11 @@
 //! SQLite and PostgreSQL, exact, and fast to compare and bucket. These convert between that form,
 //! chrono and protobuf timestamps.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
+
 use chrono::{DateTime, TimeZone, Utc};
 use prost_types::Timestamp;
 
@@ -16,6 +21,38 @@ pub fn from_micros(us: i64) -> DateTime<Utc> {
 
 pub fn now_micros() -> i64 {
     micros(Utc::now())
+}
+
+/// The service's idea of now, for rules that run on deadlines (handling time limits, callbacks,
+/// escalation). In production it is the system clock; a test runs the service with an adjustable
+/// clock and moves it forward by days to watch deadlines pass, without waiting for them.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    /// Microseconds added to the system clock; `None` for the plain system clock.
+    offset: Option<Arc<AtomicI64>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// A clock that runs with the system clock but can be moved forward with [`Clock::advance`].
+    pub fn adjustable() -> Self {
+        Self { offset: Some(Arc::new(AtomicI64::new(0))) }
+    }
+
+    pub fn now_micros(&self) -> i64 {
+        let offset = self.offset.as_ref().map_or(0, |offset| offset.load(Ordering::Relaxed));
+        now_micros().saturating_add(offset)
+    }
+
+    /// Moves an adjustable clock (and every copy of it) forward; the system clock ignores this.
+    pub fn advance(&self, by: std::time::Duration) {
+        if let Some(offset) = &self.offset {
+            offset.fetch_add(i64::try_from(by.as_micros()).unwrap_or(i64::MAX), Ordering::Relaxed);
+        }
+    }
 }
 
 /// A protobuf timestamp as chrono, or `None` when it is out of range (negative nanos, ...).

@@ -1,51 +1,185 @@
-//! The gRPC face of recovery.
+//! The gRPC face of recovery. Roles are checked per method here; finer rules (which department
+//! may take which step on which case) are checked where the step is taken.
 
 use csm_kit::{Principal, Role, auth::Policy};
 use csm_proto::recovery::v1::{
-    Case, GetCaseRequest, ListCasesRequest, ListCasesResponse, ResolveCaseRequest,
-    recovery_service_server::RecoveryService,
+    CareTask, Case, CompleteProgrammeActionRequest, CompleteRecoveryActionRequest, CompleteSubTaskRequest,
+    CreateProgrammeRequest, CreateRecoveryActionRequest, DecideRecoveryActionRequest, GetCaseRequest,
+    GetProgrammeRequest, ListCareTasksRequest, ListCareTasksResponse, ListCaseHistoryRequest, ListCaseHistoryResponse,
+    ListCasesRequest, ListCasesResponse, ListProgrammesRequest, ListProgrammesResponse, ListRecoveryActionsRequest,
+    ListRecoveryActionsResponse, ListSubTasksRequest, ListSubTasksResponse, Programme, RecordCallbackRequest,
+    RecordCareOutcomeRequest, RecoveryAction, RequestHelpRequest, ResolveCaseRequest, SubTask, TransferCaseRequest,
+    TransitionCaseRequest, recovery_service_server::RecoveryService,
 };
 use tonic::{Request, Response, Status};
 
-use crate::cases::Cases;
+use crate::{care::Care, cases::Cases, programmes::Programmes, rules::Context};
 
 pub use csm_proto::recovery::v1::recovery_service_server::SERVICE_NAME as SERVICE;
 
 pub fn policy() -> Policy {
     use Role::*;
-    let readers = [Agent, Department, Analyst, Administrator];
+    let readers = [Agent, Department, Supervisor, Analyst, Administrator];
+    let workers = [Agent, Department, Supervisor, Administrator];
     Policy::new()
         .allow(SERVICE, "GetCase", &readers)
         .allow(SERVICE, "ListCases", &readers)
+        .allow(SERVICE, "ListCaseHistory", &readers)
+        .allow(SERVICE, "TransitionCase", &workers)
         .allow(SERVICE, "ResolveCase", &[Department, Administrator])
+        .allow(SERVICE, "RecordCallback", &[Agent, Service, Administrator])
+        .allow(SERVICE, "TransferCase", &[Supervisor, Administrator])
+        .allow(SERVICE, "RequestHelp", &[Department, Administrator])
+        .allow(SERVICE, "CompleteSubTask", &[Department, Administrator])
+        .allow(SERVICE, "ListSubTasks", &readers)
+        .allow(SERVICE, "CreateRecoveryAction", &workers)
+        .allow(SERVICE, "DecideRecoveryAction", &[Supervisor, Administrator])
+        .allow(SERVICE, "CompleteRecoveryAction", &workers)
+        .allow(SERVICE, "ListRecoveryActions", &readers)
+        .allow(SERVICE, "CreateProgramme", &[Supervisor, Administrator])
+        .allow(SERVICE, "GetProgramme", &readers)
+        .allow(SERVICE, "ListProgrammes", &readers)
+        .allow(SERVICE, "CompleteProgrammeAction", &[Department, Supervisor, Administrator])
+        .allow(SERVICE, "ListCareTasks", &readers)
+        .allow(SERVICE, "RecordCareOutcome", &workers)
         .allow_feed()
 }
 
 #[derive(Debug, Clone)]
 pub struct RecoveryApi {
     cases: Cases,
+    programmes: Programmes,
+    care: Care,
 }
 
 impl RecoveryApi {
-    pub fn new(cases: Cases) -> Self {
-        Self { cases }
+    pub fn new(context: Context) -> Self {
+        Self {
+            cases: Cases::new(context.clone()),
+            programmes: Programmes::new(context.clone()),
+            care: Care::new(context),
+        }
     }
+}
+
+/// Authenticates, runs one operation, and turns its error into a status.
+macro_rules! serve {
+    ($request:ident, |$caller:ident, $body:ident| $call:expr) => {{
+        let $caller = Principal::of(&$request)?;
+        let $body = $request.get_ref();
+        Ok(Response::new($call.await?))
+    }};
 }
 
 #[tonic::async_trait]
 impl RecoveryService for RecoveryApi {
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
-        let caller = Principal::of(&request)?;
-        Ok(Response::new(self.cases.get(&request.get_ref().name, &caller).await?))
+        serve!(request, |caller, body| self.cases.get(&body.name, &caller))
     }
 
     async fn list_cases(&self, request: Request<ListCasesRequest>) -> Result<Response<ListCasesResponse>, Status> {
-        let caller = Principal::of(&request)?;
-        Ok(Response::new(self.cases.list(request.get_ref(), &caller).await?))
+        serve!(request, |caller, body| self.cases.list(body, &caller))
+    }
+
+    async fn list_case_history(
+        &self,
+        request: Request<ListCaseHistoryRequest>,
+    ) -> Result<Response<ListCaseHistoryResponse>, Status> {
+        serve!(request, |caller, body| self.cases.history(&body.name, &caller))
+    }
+
+    async fn transition_case(&self, request: Request<TransitionCaseRequest>) -> Result<Response<Case>, Status> {
+        serve!(request, |caller, body| self.cases.transition(body, &caller))
     }
 
     async fn resolve_case(&self, request: Request<ResolveCaseRequest>) -> Result<Response<Case>, Status> {
-        let caller = Principal::of(&request)?;
-        Ok(Response::new(self.cases.resolve(request.get_ref(), &caller).await?))
+        serve!(request, |caller, body| self.cases.resolve(body, &caller))
+    }
+
+    async fn record_callback(&self, request: Request<RecordCallbackRequest>) -> Result<Response<Case>, Status> {
+        serve!(request, |caller, body| self.cases.record_callback(body, &caller))
+    }
+
+    async fn transfer_case(&self, request: Request<TransferCaseRequest>) -> Result<Response<Case>, Status> {
+        serve!(request, |caller, body| self.cases.transfer(body, &caller))
+    }
+
+    async fn request_help(&self, request: Request<RequestHelpRequest>) -> Result<Response<SubTask>, Status> {
+        serve!(request, |caller, body| self.cases.request_help(body, &caller))
+    }
+
+    async fn complete_sub_task(&self, request: Request<CompleteSubTaskRequest>) -> Result<Response<SubTask>, Status> {
+        serve!(request, |caller, body| self.cases.complete_sub_task(body, &caller))
+    }
+
+    async fn list_sub_tasks(
+        &self,
+        request: Request<ListSubTasksRequest>,
+    ) -> Result<Response<ListSubTasksResponse>, Status> {
+        serve!(request, |caller, body| self.cases.list_sub_tasks(body, &caller))
+    }
+
+    async fn create_recovery_action(
+        &self,
+        request: Request<CreateRecoveryActionRequest>,
+    ) -> Result<Response<RecoveryAction>, Status> {
+        serve!(request, |caller, body| self.cases.create_recovery_action(body, &caller))
+    }
+
+    async fn decide_recovery_action(
+        &self,
+        request: Request<DecideRecoveryActionRequest>,
+    ) -> Result<Response<RecoveryAction>, Status> {
+        serve!(request, |caller, body| self.cases.decide_recovery_action(body, &caller))
+    }
+
+    async fn complete_recovery_action(
+        &self,
+        request: Request<CompleteRecoveryActionRequest>,
+    ) -> Result<Response<RecoveryAction>, Status> {
+        serve!(request, |caller, body| self.cases.complete_recovery_action(body, &caller))
+    }
+
+    async fn list_recovery_actions(
+        &self,
+        request: Request<ListRecoveryActionsRequest>,
+    ) -> Result<Response<ListRecoveryActionsResponse>, Status> {
+        serve!(request, |caller, body| self.cases.list_recovery_actions(body, &caller))
+    }
+
+    async fn create_programme(&self, request: Request<CreateProgrammeRequest>) -> Result<Response<Programme>, Status> {
+        serve!(request, |caller, body| self.programmes.create(body, &caller))
+    }
+
+    async fn get_programme(&self, request: Request<GetProgrammeRequest>) -> Result<Response<Programme>, Status> {
+        serve!(request, |caller, body| self.programmes.get(body, &caller))
+    }
+
+    async fn list_programmes(
+        &self,
+        request: Request<ListProgrammesRequest>,
+    ) -> Result<Response<ListProgrammesResponse>, Status> {
+        serve!(request, |caller, body| self.programmes.list(body, &caller))
+    }
+
+    async fn complete_programme_action(
+        &self,
+        request: Request<CompleteProgrammeActionRequest>,
+    ) -> Result<Response<Programme>, Status> {
+        serve!(request, |caller, body| self.programmes.complete_action(body, &caller))
+    }
+
+    async fn list_care_tasks(
+        &self,
+        request: Request<ListCareTasksRequest>,
+    ) -> Result<Response<ListCareTasksResponse>, Status> {
+        serve!(request, |caller, body| self.care.list(body, &caller))
+    }
+
+    async fn record_care_outcome(
+        &self,
+        request: Request<RecordCareOutcomeRequest>,
+    ) -> Result<Response<CareTask>, Status> {
+        serve!(request, |caller, body| self.care.record_outcome(body, &caller))
     }
 }

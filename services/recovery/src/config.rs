@@ -1,7 +1,13 @@
-//! Recovery's configuration: the shared sections plus the feeds it follows.
+//! Recovery's configuration: the shared sections, the feeds it follows, and the operator's rules
+//! for working time, escalation, callbacks and proactive care.
+
+use std::{collections::BTreeMap, time::Duration};
 
 use csm_kit::config::{CommonSettings, DatabaseSettings, ServerSettings, UpstreamSettings};
 use serde::{Deserialize, Serialize};
+
+const HOUR: u64 = 3600;
+const DAY: u64 = 24 * HOUR;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -9,6 +15,7 @@ pub struct Config {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub upstream: Upstreams,
+    pub recovery: RecoverySettings,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -30,6 +37,103 @@ impl Default for Config {
                 intake: UpstreamSettings::new("http://127.0.0.1:50051", ""),
                 classification: UpstreamSettings::new("http://127.0.0.1:50052", ""),
             },
+            recovery: RecoverySettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecoverySettings {
+    /// Working-time calendars by department; the entry `default` applies to departments without
+    /// their own. With no calendar, time limits run round the clock.
+    pub working_time: BTreeMap<String, WorkingTimeSettings>,
+    /// Steps an overdue case or programme escalates through, each once it has been overdue for
+    /// `after`.
+    pub escalation: Vec<EscalationStep>,
+    pub callback: CallbackSettings,
+    /// How often overdue cases and programmes are looked for.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
+    /// How long a department asked for help has, unless the owner says otherwise.
+    #[serde(with = "humantime_serde")]
+    pub help_time_limit: Duration,
+    /// The department that receives a proactive-care task when the prediction names none.
+    pub care_department: String,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        let step = |after: u64, to: &str| EscalationStep { after: Duration::from_secs(after), to: to.into() };
+        Self {
+            working_time: BTreeMap::new(),
+            escalation: vec![
+                step(0, "department head"),
+                step(DAY, "service quality office"),
+                step(3 * DAY, "general manager"),
+            ],
+            callback: CallbackSettings::default(),
+            sweep_interval: Duration::from_secs(60),
+            help_time_limit: Duration::from_secs(DAY),
+            care_department: "service_centre".into(),
+        }
+    }
+}
+
+/// When a department works: these weekdays, between `start` and `end` local time, except holidays.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkingTimeSettings {
+    /// IANA time zone, for example "Asia/Shanghai".
+    pub time_zone: String,
+    /// Weekdays worked: "mon" ... "sun".
+    pub days: Vec<String>,
+    /// "HH:MM".
+    pub start: String,
+    pub end: String,
+    /// Dates not worked, "YYYY-MM-DD".
+    pub holidays: Vec<String>,
+}
+
+impl Default for WorkingTimeSettings {
+    fn default() -> Self {
+        Self {
+            time_zone: "Asia/Shanghai".into(),
+            days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+            start: "09:00".into(),
+            end: "18:00".into(),
+            holidays: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationStep {
+    #[serde(with = "humantime_serde")]
+    pub after: Duration,
+    /// Who is told at this step.
+    pub to: String,
+}
+
+/// How soon after resolution the customer must be called back (回访).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallbackSettings {
+    #[serde(with = "humantime_serde")]
+    pub within: Duration,
+    /// For fault reports (障碍申告): faults are called back within 24 hours of the repair.
+    #[serde(with = "humantime_serde")]
+    pub fault_report_within: Duration,
+    /// Per taxonomy leaf, overriding both.
+    pub per_leaf: BTreeMap<String, humantime_serde::Serde<Duration>>,
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        Self {
+            within: Duration::from_secs(2 * DAY),
+            fault_report_within: Duration::from_secs(DAY),
+            per_leaf: BTreeMap::new(),
         }
     }
 }

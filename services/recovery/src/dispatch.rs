@@ -1,10 +1,12 @@
-//! Opening and dispatching cases from the upstream feeds.
+//! Opening, dispatching and reopening cases from the upstream feeds.
 //!
 //! Intake's WorkOrderOpened and classification's WorkOrderClassified come on separate feeds, in no
 //! guaranteed order between them. Whichever comes first creates the case: intake's as awaiting
 //! dispatch, classification's as dispatched straight away. Classification's always ends in a
-//! dispatched case, owned by the responsible department with the deadline from the leaf, and
-//! publishes CaseOpened.
+//! dispatched case, sent to the responsible department with the deadline from the leaf's time
+//! limit (on the department's working-time calendar, if it has one), and publishes CaseOpened.
+//! Intake's WorkOrderReopened (the customer raised the same problem again) reopens the case of
+//! the first order if it was already resolved.
 
 use csm_kit::{
     Masked,
@@ -14,13 +16,21 @@ use csm_kit::{
 use csm_proto::{
     classification::v1::WorkOrderClassified,
     feed::v1::Event,
-    intake::v1::{Channel, WorkOrder, WorkOrderOpened},
-    recovery::v1::{Case, CaseOpened, CaseStatus},
+    intake::v1::{Channel, ContactType, WorkOrder, WorkOrderOpened, WorkOrderReopened},
+    recovery::v1::{CaseOpened, CaseStatus, ReopenCause, Transition},
 };
 use prost::Name;
 use uuid::Uuid;
 
-use crate::store::{self, Dispatch, NO_DEADLINE, case};
+use crate::{
+    cases::{
+        case_view,
+        change::{self, StepInput},
+    },
+    lifecycle::Step,
+    rules::Context,
+    store::{self, HistoryEntry, NO_DEADLINE, case},
+};
 
 const FROM_INTAKE: &str = "intake";
 const FROM_CLASSIFICATION: &str = "classification";
@@ -47,19 +57,36 @@ fn new_case(work_order: &WorkOrder) -> Result<case::Model, HandleError> {
         resolved_by: None,
         resolved_on_time: None,
         resolve_request_id: None,
+        owner_department: None,
+        contact_type: ContactType::try_from(work_order.contact_type).unwrap_or_default().as_str_name().to_string(),
+        time_limit: 0,
+        promised_at: None,
+        paused_at: None,
+        pause_reason: None,
+        escalation_level: 0,
+        callback_due: None,
+        callback_outcome: None,
+        callback_at: None,
+        reopen_count: 0,
+        version: 0,
     })
 }
 
 /// Applies intake's WorkOrderOpened: registers the case, awaiting dispatch.
-#[derive(Debug, Clone, Default)]
-pub struct WorkOrderOpenedHandler;
+#[derive(Debug, Clone)]
+pub struct WorkOrderOpenedHandler {
+    pub context: Context,
+}
 
 impl EventHandler for WorkOrderOpenedHandler {
     fn event_types(&self) -> Vec<String> {
-        vec![WorkOrderOpened::full_name()]
+        vec![WorkOrderOpened::full_name(), WorkOrderReopened::full_name()]
     }
 
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+        if csm_kit::feed::carries::<WorkOrderReopened>(event) {
+            return reopen_on_repeat(&self.context, uow, decode(event)?).await;
+        }
         let opened: WorkOrderOpened = decode(event)?;
         let work_order =
             opened.work_order.ok_or_else(|| HandleError::Reject("WorkOrderOpened without a work order".into()))?;
@@ -69,22 +96,74 @@ impl EventHandler for WorkOrderOpenedHandler {
         }
         let case_id = row.id.clone();
         store::insert_case(&**uow, row).await?;
-        store::record_transition(
-            &**uow,
-            &case_id,
-            None,
-            CaseStatus::AwaitingDispatch,
-            FROM_INTAKE,
-            "work order registered",
-        )
-        .await?;
+        let entry = HistoryEntry {
+            case_id: &case_id,
+            from: None,
+            to: CaseStatus::AwaitingDispatch,
+            action: "registered",
+            actor: FROM_INTAKE,
+            reason: "work order registered",
+            at: self.context.now(),
+            request_id: None,
+        };
+        store::record_history(&**uow, entry).await?;
         Ok(())
     }
 }
 
+/// The customer raised the same problem again: a resolved case of the first order goes back to
+/// its owner with a fresh deadline, and counts as a dissatisfied order. A case still being worked
+/// keeps going; the repeat is noted in its audit trail.
+async fn reopen_on_repeat(
+    context: &Context,
+    uow: &mut UnitOfWork,
+    event: WorkOrderReopened,
+) -> Result<(), HandleError> {
+    let (Some(first), Some(repeat)) = (event.first_work_order, event.repeat_work_order) else {
+        return Err(HandleError::Reject("WorkOrderReopened without both work orders".into()));
+    };
+    let first_id = id_from_event(&first.name, store::WORK_ORDERS)?;
+    let Some(current) = store::case_by_work_order(&**uow, &first_id).await? else {
+        tracing::warn!(work_order = %first.name, "repeat of a work order recovery has no case for");
+        return Ok(());
+    };
+    let reason = format!("the customer raised the same problem again ({})", repeat.name);
+    let status = store::status_of(&current);
+    let step = Step::Transition(Transition::Reopen);
+    if step.target(status).is_none() {
+        let entry = HistoryEntry {
+            case_id: &current.id,
+            from: Some(status),
+            to: status,
+            action: "repeat_order",
+            actor: FROM_INTAKE,
+            reason: &reason,
+            at: context.now(),
+            request_id: None,
+        };
+        store::record_history(&**uow, entry).await?;
+        return Ok(());
+    }
+    let input = StepInput {
+        reason,
+        reopen_cause: Some(ReopenCause::RepeatOrder),
+        repeat_work_order: repeat.name.clone(),
+        ..StepInput::default()
+    };
+    let planned =
+        change::plan(context, &current, step, &input, context.now()).map_err(|e| HandleError::Reject(e.to_string()))?;
+    match change::write(context, uow, planned, FROM_INTAKE, None, &input).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(HandleError::Retry(format!("case {} changed while reopening", current.id))),
+        Err(e) => Err(HandleError::Retry(e.to_string())),
+    }
+}
+
 /// Applies classification's WorkOrderClassified: dispatches the case to its department.
-#[derive(Debug, Clone, Default)]
-pub struct WorkOrderClassifiedHandler;
+#[derive(Debug, Clone)]
+pub struct WorkOrderClassifiedHandler {
+    pub context: Context,
+}
 
 impl EventHandler for WorkOrderClassifiedHandler {
     fn event_types(&self) -> Vec<String> {
@@ -96,46 +175,57 @@ impl EventHandler for WorkOrderClassifiedHandler {
         let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
             return Err(HandleError::Reject("WorkOrderClassified without classification or work order".into()));
         };
-        let deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
         if classification.responsible_department.is_empty() {
             return Err(HandleError::Reject(format!("{} names no department", classification.name)));
         }
-        let dispatch = Dispatch {
-            department: classification.responsible_department.clone(),
-            leaf: classification.leaf.clone(),
-            path: classification.path.join("/"),
-            taxonomy_version: classification.taxonomy_version.clone(),
-            dispatched_at: time::now_micros(),
-            deadline: time::micros(deadline),
-        };
+        let department = classification.responsible_department.clone();
+        let fallback_deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
+        let time_limit = classification
+            .time_limit
+            .and_then(|limit| std::time::Duration::try_from(limit).ok())
+            .map_or(0, crate::rules::micros);
+        let now = self.context.now();
 
         let id = id_from_event(&work_order.name, store::WORK_ORDERS)?;
-        let (case_id, from) = match store::case_by_work_order(&**uow, &id).await? {
+        let (mut row, from) = match store::case_by_work_order(&**uow, &id).await? {
             Some(existing) if store::status_of(&existing) != CaseStatus::AwaitingDispatch => return Ok(()),
-            Some(existing) => {
-                store::dispatch(&**uow, &existing.id, dispatch.clone()).await?;
-                (existing.id, Some(CaseStatus::AwaitingDispatch))
-            }
-            None => {
-                let mut row = new_case(&work_order)?;
-                row.status = store::status_name(CaseStatus::Dispatched);
-                row.department = dispatch.department.clone();
-                row.leaf = dispatch.leaf.clone();
-                row.path = dispatch.path.clone();
-                row.taxonomy_version = dispatch.taxonomy_version.clone();
-                row.dispatched_at = Some(dispatch.dispatched_at);
-                row.deadline = dispatch.deadline;
-                let case_id = row.id.clone();
-                store::insert_case(&**uow, row).await?;
-                (case_id, None)
-            }
+            Some(existing) => (existing, Some(CaseStatus::AwaitingDispatch)),
+            None => (new_case(&work_order)?, None),
         };
+        row.status = store::status_name(CaseStatus::Dispatched);
+        row.leaf = classification.leaf.clone();
+        row.path = classification.path.join("/");
+        row.taxonomy_version = classification.taxonomy_version.clone();
+        row.dispatched_at = Some(now);
+        row.time_limit = time_limit;
+        row.deadline = if time_limit > 0 {
+            self.context.rules.calendars.of(&department).add(row.opened_at, time_limit)
+        } else {
+            time::micros(fallback_deadline)
+        };
+        row.department = department;
+        if from.is_some() {
+            let read_version = row.version;
+            row.version += 1;
+            if !store::save_case(&**uow, read_version, row.clone()).await? {
+                return Err(HandleError::Retry(format!("case {} changed while dispatching", row.id)));
+            }
+        } else {
+            store::insert_case(&**uow, row.clone()).await?;
+        }
         let reason = format!("classified as {}", classification.leaf);
-        store::record_transition(&**uow, &case_id, from, CaseStatus::Dispatched, FROM_CLASSIFICATION, &reason).await?;
-        let row = store::case_by_id(&**uow, &case_id)
-            .await?
-            .ok_or_else(|| HandleError::Retry(format!("case {case_id} vanished")))?;
-        let case = Case::from(&row);
+        let entry = HistoryEntry {
+            case_id: &row.id,
+            from,
+            to: CaseStatus::Dispatched,
+            action: "dispatched",
+            actor: FROM_CLASSIFICATION,
+            reason: &reason,
+            at: now,
+            request_id: None,
+        };
+        store::record_history(&**uow, entry).await?;
+        let case = case_view(&row, now, Vec::new());
         tracing::debug!(
             case = %case.name,
             phone = %Masked(&case.phone_number),

@@ -8,30 +8,44 @@ use tonic::Status;
 pub enum Error {
     #[error("invalid request: {0}")]
     Invalid(#[from] Violations),
-    #[error("{0} not found")]
-    NotFound(String),
+    #[error("{kind} {name} not found")]
+    NotFound { kind: &'static str, name: String },
     #[error("{0}")]
     PermissionDenied(String),
-    #[error("{name} is {status:?} and cannot be resolved")]
-    NotResolvable { name: String, status: CaseStatus },
+    /// The step is not legal from the case's status.
+    #[error("{name} is {status:?}; {action} is not possible")]
+    IllegalTransition { name: String, status: CaseStatus, action: &'static str },
+    /// Something other than a case is not in a state that allows the request.
+    #[error("{message}")]
+    Precondition { name: String, reason: &'static str, message: String },
+    /// Another caller changed the same record at the same moment; retrying is safe.
+    #[error("{0} was changed concurrently")]
+    Conflict(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+}
+
+impl Error {
+    pub fn not_found(kind: &'static str, name: impl Into<String>) -> Self {
+        Self::NotFound { kind, name: name.into() }
+    }
 }
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
             Error::Invalid(violations) => violations.into_status(),
-            Error::NotFound(name) => error::not_found("Case", &name),
+            Error::NotFound { kind, name } => error::not_found(kind, &name),
             Error::PermissionDenied(message) => Status::permission_denied(message),
-            Error::NotResolvable { name, status } => {
+            Error::IllegalTransition { name, status, action } => {
                 let description = match status {
-                    CaseStatus::AwaitingDispatch => format!("{name} is not dispatched yet; it cannot be resolved"),
-                    CaseStatus::Resolved => format!("{name} is already resolved"),
-                    other => format!("{name} is {} and cannot be resolved", other.as_str_name()),
+                    CaseStatus::AwaitingDispatch => format!("{name} is not dispatched yet; {action} is not possible"),
+                    other => format!("{name} is {}; {action} is not possible from there", other.as_str_name()),
                 };
                 error::failed_precondition(&name, "CASE_STATUS", description)
             }
+            Error::Precondition { name, reason, message } => error::failed_precondition(&name, reason, message),
+            Error::Conflict(name) => Status::aborted(format!("{name} was changed by another caller; retry")),
             Error::Database(db) => error::database(&db),
         }
     }

@@ -1,18 +1,31 @@
-//! Recovery: makes sure the right department repairs each customer's experience. Every classified
-//! work order becomes a case dispatched to the department responsible for its root cause, with the
-//! deadline from the taxonomy; the department resolves it, every change is audited, and the case
-//! events are published on recovery's feed for measurement.
+//! Recovery: makes sure the right department repairs each customer's experience and the cause
+//! behind it. Every classified work order becomes a case dispatched to the department responsible
+//! for its root cause; the first department to accept it owns it until it is closed (后台首问责任),
+//! asking others for help when needed. Deadlines come from the taxonomy's time limits on working
+//! calendars, pause while the customer is awaited, and escalate when missed. Resolution is
+//! followed by a callback (回访) whose dissatisfied outcome reopens the case. Service-recovery
+//! actions (服务补救), remediation programmes (整改) and proactive care of customers predicted to
+//! be dissatisfied complete the loop; everything is audited and published on recovery's feed.
 
 pub mod api;
+pub mod calendar;
+pub mod care;
 pub mod cases;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod escalation;
+pub mod help;
+pub mod lifecycle;
+pub mod programmes;
+pub mod recovery_actions;
+pub mod rules;
 pub mod store;
+pub mod validate;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
-use csm_kit::{RunError, ServiceRuntime};
+use csm_kit::{RunError, ServiceRuntime, time::Clock};
 use csm_proto::recovery::v1::recovery_service_server::RecoveryServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -26,10 +39,31 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    run_with_clock(config, Clock::system(), listener, shutdown).await
+}
+
+/// [`run`] with the clock deadlines are judged by; tests pass an adjustable one.
+pub async fn run_with_clock(
+    config: Config,
+    clock: Clock,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let rules = Arc::new(rules::Rules::from_settings(&config.recovery)?);
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("recovery", config.common).await?;
-    runtime.follow("intake", &config.upstream.intake, dispatch::WorkOrderOpenedHandler);
-    runtime.follow("classification", &config.upstream.classification, dispatch::WorkOrderClassifiedHandler);
-    let api = api::RecoveryApi::new(cases::Cases::new(runtime.publisher().clone()));
-    let routes = Routes::new(RecoveryServiceServer::new(api));
+    let context = rules::Context { publisher: runtime.publisher().clone(), clock, rules };
+    runtime.follow("intake", &config.upstream.intake, dispatch::WorkOrderOpenedHandler { context: context.clone() });
+    runtime.follow(
+        "classification",
+        &config.upstream.classification,
+        dispatch::WorkOrderClassifiedHandler { context: context.clone() },
+    );
+    runtime.follow(
+        "classification-risk",
+        &config.upstream.classification,
+        care::AtRiskCustomerHandler { context: context.clone() },
+    );
+    runtime.spawn(escalation::run(context.clone(), config.recovery.sweep_interval, runtime.stop_token()));
+    let routes = Routes::new(RecoveryServiceServer::new(api::RecoveryApi::new(context)));
     runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await
 }

@@ -6,6 +6,7 @@
 //! `CSM_TEST_POSTGRES` names a server (for example `postgres://postgres@127.0.0.1:5432`); those
 //! are dropped when the test ends.
 
+pub mod desk;
 pub mod isolated;
 
 use std::{future::Future, path::PathBuf, time::Duration};
@@ -21,7 +22,10 @@ use csm_proto::{
     feed::v1::{Event, GetFeedStateRequest, SubscribeRequest, feed_client::FeedClient},
     intake::v1::{Channel, ContactType, SubmitContactRequest, intake_service_client::IntakeServiceClient},
     measurement::v1::measurement_service_client::MeasurementServiceClient,
-    recovery::v1::{Case, CaseStatus, ListCasesRequest, recovery_service_client::RecoveryServiceClient},
+    recovery::v1::{
+        Case, CaseStatus, ListCasesRequest, Transition, TransitionCaseRequest,
+        recovery_service_client::RecoveryServiceClient,
+    },
 };
 use sea_orm::ConnectionTrait;
 
@@ -169,6 +173,16 @@ impl TestSystem {
             }
         })
         .await
+    }
+
+    /// `subject` (a department's token) accepts the case, taking first responsibility for it.
+    pub async fn accept(&self, case: &str, subject: &str) -> Case {
+        let request = TransitionCaseRequest {
+            name: case.to_string(),
+            transition: Transition::Accept as i32,
+            ..Default::default()
+        };
+        self.recovery_as(subject).transition_case(request).await.expect("case accepted").into_inner()
     }
 
     pub async fn stop(self) {

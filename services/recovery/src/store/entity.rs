@@ -33,6 +33,23 @@ pub mod case {
         pub resolved_by: Option<String>,
         pub resolved_on_time: Option<bool>,
         pub resolve_request_id: Option<String>,
+        /// The department that accepted the case and owns it (首问责任部门).
+        pub owner_department: Option<String>,
+        pub contact_type: String,
+        /// Handling time limit of the leaf, in microseconds.
+        pub time_limit: i64,
+        /// The time limit told to the customer.
+        pub promised_at: Option<i64>,
+        /// Set while pending on the customer: the deadline clock stopped then.
+        pub paused_at: Option<i64>,
+        pub pause_reason: Option<String>,
+        pub escalation_level: i32,
+        pub callback_due: Option<i64>,
+        pub callback_outcome: Option<String>,
+        pub callback_at: Option<i64>,
+        pub reopen_count: i32,
+        /// Bumped by every change, so concurrent changes of one case cannot both succeed.
+        pub version: i64,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -54,6 +71,143 @@ pub mod case_transition {
         pub actor: String,
         pub reason: String,
         pub at: i64,
+        /// What happened ("accept", "resolve", "escalated", ...).
+        pub action: String,
+        /// The caller's idempotency key: a retry with the same key changes nothing.
+        pub request_id: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sub_task {
+    use sea_orm::entity::prelude::*;
+
+    /// Help the owner of a case asked another department for.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sub_task")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub case_id: String,
+        pub department: String,
+        pub request: String,
+        pub requested_by: String,
+        pub created_at: i64,
+        pub deadline: i64,
+        pub completed_at: Option<i64>,
+        pub reply: Option<String>,
+        pub completed_by: Option<String>,
+        pub request_id: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod recovery_action {
+    use sea_orm::entity::prelude::*;
+
+    /// A service-recovery action for a customer (服务补救).
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_action")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub phone_number: String,
+        pub case_id: Option<String>,
+        pub kind: String,
+        pub description: String,
+        /// In fen.
+        pub amount: i64,
+        pub status: String,
+        pub created_by: String,
+        pub department: Option<String>,
+        pub created_at: i64,
+        pub decided_by: Option<String>,
+        pub decision_note: Option<String>,
+        pub outcome: Option<String>,
+        pub outcome_note: Option<String>,
+        pub completed_at: Option<i64>,
+        #[sea_orm(unique)]
+        pub request_id: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod programme {
+    use sea_orm::entity::prelude::*;
+
+    /// A remediation programme (整改) for a root cause or a service shortfall.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "programme")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub title: String,
+        pub leaf: String,
+        pub shortfall: String,
+        pub owner_department: String,
+        pub status: String,
+        pub deadline: i64,
+        pub created_at: i64,
+        pub created_by: String,
+        pub completed_at: Option<i64>,
+        /// Length of the baseline and verification windows, in microseconds.
+        pub verification_window: i64,
+        pub escalation_level: i32,
+        #[sea_orm(unique)]
+        pub request_id: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod programme_action {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "programme_action")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub programme_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub position: i32,
+        pub description: String,
+        pub deadline: i64,
+        pub completed_at: Option<i64>,
+        pub completed_by: Option<String>,
+        pub note: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod care_task {
+    use sea_orm::entity::prelude::*;
+
+    /// Proactive care of a customer predicted to be dissatisfied.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "care_task")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub phone_number: String,
+        pub department: String,
+        pub risk_score: f64,
+        /// JSON array of the factors, most important first.
+        pub factors: String,
+        pub model_version: String,
+        pub created_at: i64,
+        pub outcome: Option<String>,
+        pub note: Option<String>,
+        pub completed_at: Option<i64>,
+        pub completed_by: Option<String>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -1,19 +1,26 @@
 //! Data access for recovery, as functions over any connection.
 //!
-//! Status changes are conditional updates (`... WHERE status = <expected>`), so two callers racing
-//! to change the same case cannot both succeed, on SQLite or PostgreSQL alike.
+//! Every change of a case is a conditional update on its `version`, so two callers racing to
+//! change the same case cannot both succeed, on SQLite or PostgreSQL alike.
 
+pub mod care;
 pub mod entity;
 pub mod migration;
+pub mod programmes;
+pub mod recovery_actions;
+pub mod sub_tasks;
 
-use csm_kit::time;
-use csm_proto::recovery::v1::{Case, CaseStatus};
+use csm_proto::recovery::v1::CaseStatus;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
-pub use entity::{NO_DEADLINE, case, case_transition};
+pub use entity::{
+    NO_DEADLINE, care_task, case, case_transition, programme, programme_action, recovery_action, sub_task,
+};
+
+use crate::lifecycle::CLOCK_RUNNING;
 
 pub const CASES: &str = "cases/";
 pub const WORK_ORDERS: &str = "workOrders/";
@@ -27,92 +34,70 @@ pub async fn case_by_work_order(db: &impl ConnectionTrait, work_order_id: &str) 
 }
 
 pub async fn insert_case(db: &impl ConnectionTrait, row: case::Model) -> Result<(), DbErr> {
-    case::Entity::insert(case::ActiveModel::from(row)).exec_without_returning(db).await?;
+    case::Entity::insert(row.into_active_model()).exec_without_returning(db).await?;
     Ok(())
 }
 
-/// What dispatching sets on a case.
-#[derive(Debug, Clone)]
-pub struct Dispatch {
-    pub department: String,
-    pub leaf: String,
-    pub path: String,
-    pub taxonomy_version: String,
-    pub dispatched_at: i64,
-    pub deadline: i64,
-}
-
-/// Dispatches a case awaiting dispatch; false when it was not awaiting dispatch any more.
-pub async fn dispatch(db: &impl ConnectionTrait, id: &str, dispatch: Dispatch) -> Result<bool, DbErr> {
+/// Writes `row` over the stored case if nobody changed it since it was read at `read_version`
+/// (`row.version` must be the next one); false when somebody did.
+pub async fn save_case(db: &impl ConnectionTrait, read_version: i64, row: case::Model) -> Result<bool, DbErr> {
+    let id = row.id.clone();
+    let mut model = row.into_active_model().reset_all();
+    model.id = sea_orm::ActiveValue::NotSet;
     let result = case::Entity::update_many()
-        .col_expr(case::Column::Status, Expr::value(status_name(CaseStatus::Dispatched)))
-        .col_expr(case::Column::Department, Expr::value(dispatch.department))
-        .col_expr(case::Column::Leaf, Expr::value(dispatch.leaf))
-        .col_expr(case::Column::Path, Expr::value(dispatch.path))
-        .col_expr(case::Column::TaxonomyVersion, Expr::value(dispatch.taxonomy_version))
-        .col_expr(case::Column::DispatchedAt, Expr::value(dispatch.dispatched_at))
-        .col_expr(case::Column::Deadline, Expr::value(dispatch.deadline))
+        .set(model)
         .filter(case::Column::Id.eq(id))
-        .filter(case::Column::Status.eq(status_name(CaseStatus::AwaitingDispatch)))
+        .filter(case::Column::Version.eq(read_version))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
 }
 
-/// What resolving sets on a case.
+/// One entry of a case's audit trail.
 #[derive(Debug, Clone)]
-pub struct Resolution {
-    pub resolution: String,
-    pub resolved_by: String,
-    pub resolved_at: i64,
-    pub on_time: bool,
-    pub request_id: Option<String>,
+pub struct HistoryEntry<'a> {
+    pub case_id: &'a str,
+    pub from: Option<CaseStatus>,
+    pub to: CaseStatus,
+    pub action: &'a str,
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub at: i64,
+    pub request_id: Option<&'a str>,
 }
 
-/// Resolves a dispatched case; false when it was not dispatched any more.
-pub async fn resolve(db: &impl ConnectionTrait, id: &str, resolution: Resolution) -> Result<bool, DbErr> {
-    let result = case::Entity::update_many()
-        .col_expr(case::Column::Status, Expr::value(status_name(CaseStatus::Resolved)))
-        .col_expr(case::Column::Resolution, Expr::value(resolution.resolution))
-        .col_expr(case::Column::ResolvedBy, Expr::value(resolution.resolved_by))
-        .col_expr(case::Column::ResolvedAt, Expr::value(resolution.resolved_at))
-        .col_expr(case::Column::ResolvedOnTime, Expr::value(resolution.on_time))
-        .col_expr(case::Column::ResolveRequestId, Expr::value(resolution.request_id))
-        .filter(case::Column::Id.eq(id))
-        .filter(case::Column::Status.eq(status_name(CaseStatus::Dispatched)))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Appends one entry to a case's audit trail.
-pub async fn record_transition(
-    db: &impl ConnectionTrait,
-    case_id: &str,
-    from: Option<CaseStatus>,
-    to: CaseStatus,
-    actor: &str,
-    reason: &str,
-) -> Result<(), DbErr> {
+pub async fn record_history(db: &impl ConnectionTrait, entry: HistoryEntry<'_>) -> Result<(), DbErr> {
     let row = case_transition::ActiveModel {
-        case_id: Set(case_id.to_string()),
-        from_status: Set(from.map(status_name)),
-        to_status: Set(status_name(to)),
-        actor: Set(actor.to_string()),
-        reason: Set(reason.to_string()),
-        at: Set(time::now_micros()),
+        case_id: Set(entry.case_id.to_string()),
+        from_status: Set(entry.from.map(status_name)),
+        to_status: Set(status_name(entry.to)),
+        actor: Set(entry.actor.to_string()),
+        reason: Set(entry.reason.to_string()),
+        at: Set(entry.at),
+        action: Set(entry.action.to_string()),
+        request_id: Set(entry.request_id.map(str::to_string)),
         ..Default::default()
     };
     case_transition::Entity::insert(row).exec_without_returning(db).await?;
     Ok(())
 }
 
-pub async fn transitions(db: &impl ConnectionTrait, case_id: &str) -> Result<Vec<case_transition::Model>, DbErr> {
+pub async fn history(db: &impl ConnectionTrait, case_id: &str) -> Result<Vec<case_transition::Model>, DbErr> {
     case_transition::Entity::find()
         .filter(case_transition::Column::CaseId.eq(case_id))
         .order_by_asc(case_transition::Column::Id)
         .all(db)
         .await
+}
+
+/// Whether a change of this case already carried `request_id`.
+pub async fn request_seen(db: &impl ConnectionTrait, case_id: &str, request_id: &str) -> Result<bool, DbErr> {
+    let found = case_transition::Entity::find()
+        .filter(case_transition::Column::CaseId.eq(case_id))
+        .filter(case_transition::Column::RequestId.eq(request_id))
+        .one(db)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Filters of a case listing.
@@ -121,6 +106,8 @@ pub struct CaseFilter {
     pub department: Option<String>,
     pub status: Option<CaseStatus>,
     pub phone_number: Option<String>,
+    /// Only cases whose clock runs and whose deadline is before this time.
+    pub overdue_at: Option<i64>,
 }
 
 /// Up to `limit` cases matching `filter`, by deadline then id, strictly after `after`.
@@ -140,6 +127,11 @@ pub async fn list_cases(
     if let Some(phone) = &filter.phone_number {
         query = query.filter(case::Column::PhoneNumber.eq(phone.as_str()));
     }
+    if let Some(now) = filter.overdue_at {
+        query = query
+            .filter(case::Column::Status.is_in(CLOCK_RUNNING.map(status_name)))
+            .filter(case::Column::Deadline.lt(now));
+    }
     if let Some((deadline, id)) = after {
         query = query.filter(
             Condition::any()
@@ -150,35 +142,27 @@ pub async fn list_cases(
     query.order_by_asc(case::Column::Deadline).order_by_asc(case::Column::Id).limit(limit).all(db).await
 }
 
+/// Cases whose clock runs and whose deadline passed before `before`, below escalation `level`.
+pub async fn overdue_cases(
+    db: &impl ConnectionTrait,
+    before: i64,
+    below_level: i32,
+    limit: u64,
+) -> Result<Vec<case::Model>, DbErr> {
+    case::Entity::find()
+        .filter(case::Column::Status.is_in(CLOCK_RUNNING.map(status_name)))
+        .filter(case::Column::Deadline.lt(before))
+        .filter(case::Column::EscalationLevel.lt(below_level))
+        .order_by_asc(case::Column::Deadline)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 pub fn status_name(status: CaseStatus) -> String {
     status.as_str_name().to_string()
 }
 
 pub fn status_of(row: &case::Model) -> CaseStatus {
     CaseStatus::from_str_name(&row.status).unwrap_or_default()
-}
-
-impl From<&case::Model> for Case {
-    fn from(row: &case::Model) -> Self {
-        let dispatched = row.dispatched_at.is_some();
-        Case {
-            name: format!("{CASES}{}", row.id),
-            work_order: format!("{WORK_ORDERS}{}", row.work_order_id),
-            phone_number: row.phone_number.clone(),
-            status: status_of(row) as i32,
-            department: row.department.clone(),
-            leaf: row.leaf.clone(),
-            path: if row.path.is_empty() { Vec::new() } else { row.path.split('/').map(str::to_string).collect() },
-            taxonomy_version: row.taxonomy_version.clone(),
-            open_time: Some(time::timestamp_from_micros(row.opened_at)),
-            dispatch_time: row.dispatched_at.map(time::timestamp_from_micros),
-            deadline: dispatched.then(|| time::timestamp_from_micros(row.deadline)),
-            resolve_time: row.resolved_at.map(time::timestamp_from_micros),
-            resolution: row.resolution.clone().unwrap_or_default(),
-            resolved_by: row.resolved_by.clone().unwrap_or_default(),
-            resolved_on_time: row.resolved_on_time.unwrap_or(false),
-            text: row.text.clone(),
-            channel: row.channel.clone(),
-        }
-    }
 }

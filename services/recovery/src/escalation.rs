@@ -1,0 +1,99 @@
+//! The escalation sweep (超时升级): every `recovery.sweep_interval`, cases whose clock runs and
+//! programmes still open are compared with their deadlines; each one that has been overdue long
+//! enough for the next step of the ladder is raised to it, audited, and announced on the feed
+//! (CaseEscalated, ProgrammeEscalated) for whoever must be told.
+
+use csm_kit::feed::UnitOfWork;
+use csm_proto::recovery::v1::{ProgrammeEscalated, ProgrammeStatus};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cases::change::{self, StepInput},
+    error::Error,
+    programmes::{self, status_name},
+    rules::Context,
+    store::{self, programmes as programme_store},
+};
+
+/// Items escalated per transaction.
+const BATCH: u64 = 200;
+/// Transactions per step and sweep at most; the next sweep carries on.
+const MAX_ROUNDS: usize = 50;
+
+pub async fn run(context: Context, interval: std::time::Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(error) = sweep(&context).await {
+            tracing::warn!(%error, "escalation sweep failed; retrying at the next tick");
+        }
+    }
+}
+
+/// Escalates everything due at the clock's now; returns how many steps were taken.
+///
+/// For each step of the ladder, highest first, it looks for the items below that step whose
+/// deadline passed at least the step's delay ago, so a backlog of items waiting for a later step
+/// never hides the ones due now.
+pub async fn sweep(context: &Context) -> Result<usize, Error> {
+    let now = context.now();
+    let mut taken = 0;
+    for level in (1..=context.rules.ladder_len()).rev() {
+        let before = now.saturating_sub(context.rules.step_delay(level));
+        for _ in 0..MAX_ROUNDS {
+            let due = store::overdue_cases(context.db().reader(), before, level, BATCH).await?;
+            let mut uow = context.publisher.begin().await?;
+            for case in &due {
+                let reached = context.rules.escalation_level(case.deadline, now).max(level);
+                let planned = change::plan_escalation(case, reached, context.rules.escalate_to(reached));
+                if change::write(context, &mut uow, planned, "escalation", None, &StepInput::default()).await?.is_some()
+                {
+                    taken += 1;
+                }
+            }
+            let programmes = escalate_programmes(context, &mut uow, now, before, level).await?;
+            uow.commit().await?;
+            taken += programmes;
+            if (due.len() as u64) < BATCH && (programmes as u64) < BATCH {
+                break;
+            }
+        }
+    }
+    Ok(taken)
+}
+
+async fn escalate_programmes(
+    context: &Context,
+    uow: &mut UnitOfWork,
+    now: i64,
+    before: i64,
+    level: i32,
+) -> Result<usize, Error> {
+    let open = status_name(ProgrammeStatus::Open);
+    let due = programme_store::overdue(&**uow, &open, before, level, BATCH).await?;
+    let mut raised = 0;
+    for row in due {
+        let reached = context.rules.escalation_level(row.deadline, now).max(level);
+        if !programme_store::escalate(&**uow, &row.id, row.escalation_level, reached).await? {
+            continue;
+        }
+        let mut escalated = row.clone();
+        escalated.escalation_level = reached;
+        let actions = programme_store::actions_of(&**uow, &row.id).await?;
+        let programme = programmes::view(&escalated, &actions, now);
+        uow.publish(
+            programme.name.clone(),
+            &ProgrammeEscalated {
+                programme: Some(programme),
+                level: reached,
+                escalate_to: context.rules.escalate_to(reached).to_string(),
+            },
+        );
+        raised += 1;
+    }
+    Ok(raised)
+}

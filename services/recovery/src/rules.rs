@@ -1,0 +1,101 @@
+//! The operator's rules recovery applies, checked once at start-up, and what every part of the
+//! service shares: its feed publisher (and through it the database) and its clock.
+
+use std::{sync::Arc, time::Duration};
+
+use csm_kit::{RunError, feed::Publisher, time::Clock};
+
+use crate::{
+    calendar::Calendars,
+    config::{CallbackSettings, EscalationStep, RecoverySettings},
+};
+
+#[derive(Debug)]
+pub struct Rules {
+    pub calendars: Calendars,
+    pub escalation: Vec<EscalationStep>,
+    pub callback: CallbackSettings,
+    pub help_time_limit: Duration,
+    pub care_department: String,
+}
+
+impl Rules {
+    pub fn from_settings(settings: &RecoverySettings) -> Result<Self, RunError> {
+        let calendars = Calendars::from_settings(&settings.working_time).map_err(RunError::Config)?;
+        let mut escalation = settings.escalation.clone();
+        escalation.sort_by_key(|step| step.after);
+        if escalation.iter().any(|step| step.to.trim().is_empty()) {
+            return Err(RunError::Config("recovery.escalation: every step needs `to`".into()));
+        }
+        if settings.care_department.trim().is_empty() {
+            return Err(RunError::Config("recovery.care_department must name a department".into()));
+        }
+        if settings.sweep_interval.is_zero() {
+            return Err(RunError::Config("recovery.sweep_interval must be positive".into()));
+        }
+        Ok(Self {
+            calendars,
+            escalation,
+            callback: settings.callback.clone(),
+            help_time_limit: settings.help_time_limit,
+            care_department: settings.care_department.clone(),
+        })
+    }
+
+    /// How many escalation steps a deadline passed at `deadline` has reached at `now`.
+    pub fn escalation_level(&self, deadline: i64, now: i64) -> i32 {
+        if now <= deadline {
+            return 0;
+        }
+        let overdue = now - deadline;
+        let reached = self.escalation.iter().filter(|step| micros(step.after) < overdue).count();
+        i32::try_from(reached).unwrap_or(i32::MAX)
+    }
+
+    /// Who is told at escalation `level` (from 1).
+    pub fn escalate_to(&self, level: i32) -> &str {
+        usize::try_from(level - 1).ok().and_then(|i| self.escalation.get(i)).map_or("", |step| step.to.as_str())
+    }
+
+    /// How long past its deadline an item reaches escalation `level` (from 1).
+    pub fn step_delay(&self, level: i32) -> i64 {
+        usize::try_from(level - 1).ok().and_then(|i| self.escalation.get(i)).map_or(i64::MAX, |step| micros(step.after))
+    }
+
+    pub fn ladder_len(&self) -> i32 {
+        i32::try_from(self.escalation.len()).unwrap_or(i32::MAX)
+    }
+
+    /// How long after resolution the callback is due, for a case of `leaf` and `contact_type`.
+    pub fn callback_within(&self, leaf: &str, contact_type: &str) -> Duration {
+        if let Some(within) = self.callback.per_leaf.get(leaf) {
+            return **within;
+        }
+        if contact_type == "CONTACT_TYPE_FAULT_REPORT" {
+            return self.callback.fault_report_within;
+        }
+        self.callback.within
+    }
+}
+
+pub fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// What every part of recovery works with.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub publisher: Publisher,
+    pub clock: Clock,
+    pub rules: Arc<Rules>,
+}
+
+impl Context {
+    pub fn now(&self) -> i64 {
+        self.clock.now_micros()
+    }
+
+    pub fn db(&self) -> &csm_kit::Database {
+        self.publisher.database()
+    }
+}
