@@ -23,7 +23,7 @@ pub struct Measured {
 
 /// 1 µs to 60 s at three significant figures.
 #[allow(clippy::expect_used)]
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
 }
 

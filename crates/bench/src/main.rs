@@ -6,12 +6,16 @@
 //! target/release/csm-bench intake unary      # throughput and latency at fixed concurrency
 //! target/release/csm-bench intake rate       # latency at a fixed request rate
 //! target/release/csm-bench intake ingest     # bulk ingest rows per second
+//! cargo build --release -p csm-bench -p csm-recovery
+//! target/release/csm-bench recovery dispatch     # WorkOrderClassified to CaseOpened at a fixed rate
+//! target/release/csm-bench recovery transitions  # case transitions per second
 //! ```
 //! Add `--postgres postgres://user@host:5432` to run against PostgreSQL instead of SQLite.
 
 #![allow(clippy::print_stdout)]
 
 mod load;
+mod recovery;
 mod service;
 
 use std::time::{Duration, Instant};
@@ -40,6 +44,29 @@ enum Target {
     Intake {
         #[command(subcommand)]
         scenario: IntakeScenario,
+    },
+    /// The recovery service, following a feed the bench publishes classified work orders on.
+    Recovery {
+        #[command(subcommand)]
+        scenario: RecoveryScenario,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecoveryScenario {
+    /// Work orders classified at a fixed rate; time from WorkOrderClassified to CaseOpened.
+    Dispatch {
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value = "20s", value_parser = humantime)]
+        duration: Duration,
+    },
+    /// Cases worked end to end (accept, start, resolve, callback, close) by many callers at once.
+    Transitions {
+        #[arg(long, default_value_t = 5000)]
+        cases: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
 }
 
@@ -212,5 +239,11 @@ async fn main() -> anyhow::Result<()> {
     let backend = cli.postgres.map_or(Backend::Sqlite, Backend::Postgres);
     match cli.target {
         Target::Intake { scenario } => intake(scenario, backend).await,
+        Target::Recovery { scenario: RecoveryScenario::Dispatch { rate, duration } } => {
+            recovery::dispatch(backend, rate, duration).await
+        }
+        Target::Recovery { scenario: RecoveryScenario::Transitions { cases, concurrency } } => {
+            recovery::transitions(backend, cases, concurrency).await
+        }
     }
 }

@@ -177,21 +177,20 @@ pub async fn write(
 ) -> Result<Option<Case>, Error> {
     let Planned { row, read_version, from, action, reason, announcements } = planned;
     let now = context.now();
+    let mut row = row;
     if action == "resolve" {
-        let mut row = row.clone();
         row.resolved_by = Some(actor.to_string());
         row.resolve_request_id = request_id.map(str::to_string);
-        if !store::save_case(&**uow, read_version, row).await? {
-            return Ok(None);
-        }
-    } else if !store::save_case(&**uow, read_version, row.clone()).await? {
+    }
+    if !store::save_case(&**uow, read_version, row.clone()).await? {
         return Ok(None);
     }
     let to = store::status_of(&row);
     let entry =
         HistoryEntry { case_id: &row.id, from: Some(from), to, action, actor, reason: &reason, at: now, request_id };
     store::record_history(&**uow, entry).await?;
-    let stored = store::case_by_id(&**uow, &row.id).await?.ok_or_else(|| Error::not_found("Case", &row.id))?;
+    // What was written is what is stored: no need to read it back.
+    let stored = row;
     let case = case_view(&stored, now, Vec::new());
     for announcement in announcements {
         let subject = case.name.clone();
@@ -264,18 +263,20 @@ impl Cases {
             let planned = plan(context, &current, step, &input, context.now())?;
             let mut uow = context.publisher.begin().await?;
             match write(context, &mut uow, planned, &caller.subject, request_id, &input).await? {
-                Some(_) => {
+                Some(mut case) => {
                     uow.commit().await?;
-                    let updated = self.visible_case(name, caller).await?;
                     tracing::info!(
                         case = %name,
-                        phone = %Masked(&updated.phone_number),
+                        phone = %Masked(&case.phone_number),
                         action = step.action(),
-                        status = %updated.status,
+                        status = case.status,
                         by = %caller.subject,
                         "case changed"
                     );
-                    return self.view(&updated).await;
+                    let now = context.now();
+                    let tasks = crate::store::sub_tasks::of_case(context.db().reader(), &current.id).await?;
+                    case.sub_tasks = tasks.iter().map(|task| crate::help::sub_task_view(task, now)).collect();
+                    return Ok(case);
                 }
                 None => uow.rollback().await?,
             }

@@ -1,0 +1,334 @@
+//! Recovery under load. The bench plays intake and classification: it serves a feed of its own
+//! that recovery follows, publishing WorkOrderClassified events, and watches recovery's feed for
+//! the CaseOpened events they cause.
+//!
+//! - `dispatch`: work orders classified at a fixed rate; the time from each WorkOrderClassified
+//!   to its CaseOpened (both as the publishing service stamped them).
+//! - `transitions`: cases worked end to end (accept, start, resolve, callback, close) by many
+//!   callers at once; transitions per second and the latency of each.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use csm_cli::clients;
+use csm_kit::{
+    config::{DatabaseSettings, FeedSettings},
+    feed::{FeedMigration, FeedService, Publisher, decode},
+    time,
+};
+use csm_proto::{
+    classification::v1::{Classification, WorkOrderClassified},
+    feed::v1::SubscribeRequest,
+    intake::v1::{Channel, ContactType, WorkOrder},
+    recovery::v1::{
+        CallbackOutcome, CaseOpened, RecordCallbackRequest, ResolveCaseRequest, Transition, TransitionCaseRequest,
+    },
+};
+use prost::Name;
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    describe,
+    load::{Measured, histogram},
+    service::{Backend, Service},
+};
+
+struct FeedOnly;
+
+impl MigratorTrait for FeedOnly {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(FeedMigration)]
+    }
+}
+
+/// The stand-in for intake and classification: a feed and nothing else.
+struct Upstream {
+    publisher: Publisher,
+    url: String,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Upstream {
+    async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("csm-bench-upstream-").tempdir()?;
+        let db = csm_kit::Database::open::<FeedOnly>(&DatabaseSettings::sqlite(dir.path().join("feed.db"))).await?;
+        let publisher = Publisher::new(db, "classification").await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let stop = CancellationToken::new();
+        let feed = FeedService::new(&publisher, FeedSettings::default(), stop.clone()).into_server();
+        tokio::spawn(tonic::transport::Server::builder().add_service(feed).serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            stop.clone().cancelled_owned(),
+        ));
+        Ok(Self { publisher, url, stop, _dir: dir })
+    }
+
+    /// Publishes one WorkOrderClassified per name, in one transaction; returns when it committed.
+    async fn classify(&self, names: &[String]) -> anyhow::Result<i64> {
+        let mut uow = self.publisher.begin().await?;
+        let now = time::now_micros();
+        for name in names {
+            uow.publish(name.clone(), &classified(name, now));
+        }
+        uow.commit().await?;
+        Ok(time::now_micros())
+    }
+}
+
+fn classified(name: &str, now: i64) -> WorkOrderClassified {
+    let limit = 48 * 3600;
+    let work_order = WorkOrder {
+        name: name.to_string(),
+        channel: Channel::HotlineAgent as i32,
+        contact_type: ContactType::Complaint as i32,
+        phone_number: format!("138{:08}", name.len() as u64 * 7919 % 100_000_000),
+        text: "这个月话费莫名多扣了58元，要求退还".into(),
+        open_time: Some(time::timestamp_from_micros(now)),
+        ..Default::default()
+    };
+    let classification = Classification {
+        name: format!("{name}/classification"),
+        work_order: name.to_string(),
+        taxonomy_version: "taxonomies/default/versions/1".into(),
+        leaf: "system.billing_error".into(),
+        path: vec!["system".into(), "system.billing_error".into()],
+        responsible_department: "billing".into(),
+        time_limit: Some(prost_types::Duration { seconds: limit, nanos: 0 }),
+        deadline: Some(time::timestamp_from_micros(now + limit * 1_000_000)),
+        ..Default::default()
+    };
+    WorkOrderClassified { classification: Some(classification), work_order: Some(work_order) }
+}
+
+fn work_order_name(run: &str, n: u64) -> String {
+    format!("workOrders/{run}-{n:08}")
+}
+
+async fn start(backend: &Backend, upstream: &Upstream) -> anyhow::Result<Service> {
+    let env = [
+        ("CSM_UPSTREAM__INTAKE__URL", upstream.url.clone()),
+        ("CSM_UPSTREAM__CLASSIFICATION__URL", upstream.url.clone()),
+    ];
+    Service::start("csm-recovery", backend, &env).await
+}
+
+/// Follows recovery's feed and reports each CaseOpened: its work order and when it was published.
+async fn follow_cases(
+    address: std::net::SocketAddr,
+    token: String,
+    opened: Arc<Mutex<HashMap<String, i64>>>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut stream = clients::feed(address, &token)?
+        .max_decoding_message_size(64 << 20)
+        .subscribe(SubscribeRequest { after_sequence: 0, event_types: vec![CaseOpened::full_name()] })
+        .await?
+        .into_inner();
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            next = stream.message() => match next? { Some(event) => event, None => return Ok(()) },
+        };
+        let case = decode::<CaseOpened>(&event).ok().and_then(|c| c.case).context("CaseOpened without a case")?;
+        opened.lock().await.insert(
+            case.work_order,
+            event.occurred_at.map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000),
+        );
+    }
+}
+
+/// Work orders classified at `rate` per second for `duration`; latency to CaseOpened.
+pub async fn dispatch(backend: Backend, rate: u64, duration: Duration) -> anyhow::Result<()> {
+    let upstream = Upstream::start().await?;
+    let service = start(&backend, &upstream).await?;
+    let opened = Arc::new(Mutex::new(HashMap::new()));
+    let stop = CancellationToken::new();
+    let follower = tokio::spawn(follow_cases(
+        service.address,
+        service.tokens.administrator().to_string(),
+        opened.clone(),
+        stop.clone(),
+    ));
+    let run = uuid::Uuid::new_v4().simple().to_string();
+
+    // Published in 10 ms ticks, as a classification service under steady load would.
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate as f64 * tick.as_secs_f64()).max(1.0);
+    let total = (rate as f64 * duration.as_secs_f64()) as u64;
+    let mut published: HashMap<String, i64> = HashMap::with_capacity(total as usize);
+    let mut ticks = tokio::time::interval(tick);
+    let started = Instant::now();
+    let mut n = 0u64;
+    let mut owed = 0.0;
+    while n < total {
+        ticks.tick().await;
+        owed += per_tick;
+        let batch: Vec<String> =
+            (0..owed as u64).take((total - n) as usize).map(|i| work_order_name(&run, n + i)).collect();
+        owed -= batch.len() as f64;
+        n += batch.len() as u64;
+        let at = upstream.classify(&batch).await?;
+        published.extend(batch.into_iter().map(|name| (name, at)));
+    }
+    let offered = n as f64 / started.elapsed().as_secs_f64();
+    // Wait for the stragglers.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while opened.lock().await.len() < published.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    follower.await??;
+    let opened = opened.lock().await;
+    let mut latency = histogram();
+    for (name, at) in &published {
+        if let Some(case_at) = opened.get(name) {
+            latency.record((case_at - at).max(1) as u64)?;
+        }
+    }
+    let measured =
+        Measured { calls: latency.len(), errors: published.len() as u64 - latency.len(), elapsed: duration, latency };
+    let (peak, current) = service.memory_mib();
+    println!(
+        "recovery WorkOrderClassified -> CaseOpened, {}, {offered:.0} orders/s offered: {} cases opened of {} ({} missing); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; service RSS peak {peak:.0} MiB (now {current:.0} MiB)",
+        describe(&backend),
+        measured.calls,
+        published.len(),
+        measured.errors,
+        measured.latency.value_at_quantile(0.5) as f64 / 1000.0,
+        measured.latency.value_at_quantile(0.99) as f64 / 1000.0,
+        measured.latency.max() as f64 / 1000.0,
+    );
+    upstream.stop.cancel();
+    service.stop().await
+}
+
+/// `cases` cases worked end to end by `concurrency` callers at once.
+pub async fn transitions(backend: Backend, cases: u64, concurrency: usize) -> anyhow::Result<()> {
+    let upstream = Upstream::start().await?;
+    let service = start(&backend, &upstream).await?;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let names: Vec<String> = (0..cases).map(|n| work_order_name(&run, n)).collect();
+    for chunk in names.chunks(1000) {
+        upstream.classify(chunk).await?;
+    }
+    // Wait until every case is dispatched, collecting their names.
+    let opened = Arc::new(Mutex::new(HashMap::new()));
+    let stop = CancellationToken::new();
+    let follower = tokio::spawn(follow_cases(
+        service.address,
+        service.tokens.administrator().to_string(),
+        opened.clone(),
+        stop.clone(),
+    ));
+    let mut admin = clients::recovery(service.address, service.tokens.administrator())?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut case_names = Vec::new();
+    while Instant::now() < deadline {
+        if opened.lock().await.len() as u64 >= cases {
+            let mut token = String::new();
+            loop {
+                let page = admin
+                    .list_cases(csm_proto::recovery::v1::ListCasesRequest {
+                        page_size: 500,
+                        page_token: token,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                case_names.extend(page.cases.into_iter().map(|c| c.name));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    follower.await??;
+    anyhow::ensure!(case_names.len() as u64 == cases, "only {} of {cases} cases were dispatched", case_names.len());
+
+    let department = clients::recovery(service.address, service.tokens.of("dept-billing").unwrap_or_default())?;
+    let callbacks = clients::recovery(service.address, service.tokens.of("csm-services").unwrap_or_default())?;
+    let agent = clients::recovery(service.address, service.tokens.of("agent").unwrap_or_default())?;
+    let case_names = Arc::new(case_names);
+    let next = Arc::new(AtomicU64::new(0));
+    let latency = Arc::new(Mutex::new(histogram()));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (department, callbacks, agent) = (department.clone(), callbacks.clone(), agent.clone());
+        let (case_names, next, latency, errors) = (case_names.clone(), next.clone(), latency.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let mut own = histogram();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(name) = case_names.get(i) else { break };
+                let step = |transition: Transition| TransitionCaseRequest {
+                    name: name.clone(),
+                    transition: transition as i32,
+                    ..Default::default()
+                };
+                for k in 0..5 {
+                    let began = Instant::now();
+                    let ok = match k {
+                        0 => department.clone().transition_case(step(Transition::Accept)).await.is_ok(),
+                        1 => department.clone().transition_case(step(Transition::Start)).await.is_ok(),
+                        2 => department
+                            .clone()
+                            .resolve_case(ResolveCaseRequest {
+                                name: name.clone(),
+                                resolution: "已退费".into(),
+                                request_id: String::new(),
+                            })
+                            .await
+                            .is_ok(),
+                        3 => callbacks
+                            .clone()
+                            .record_callback(RecordCallbackRequest {
+                                name: name.clone(),
+                                outcome: CallbackOutcome::Satisfied as i32,
+                                ..Default::default()
+                            })
+                            .await
+                            .is_ok(),
+                        _ => agent.clone().transition_case(step(Transition::Close)).await.is_ok(),
+                    };
+                    let _ = own.record(began.elapsed().as_micros() as u64);
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            let _ = latency.lock().await.add(own);
+        }));
+    }
+    for worker in workers {
+        worker.await?;
+    }
+    let elapsed = started.elapsed();
+    let latency = Arc::try_unwrap(latency).map_err(|_| anyhow::anyhow!("workers still running"))?.into_inner();
+    let measured = Measured { calls: latency.len(), errors: errors.load(Ordering::Relaxed), elapsed, latency };
+    let (peak, current) = service.memory_mib();
+    println!(
+        "recovery case transitions, {}, {concurrency} in flight, {cases} cases x 5 (accept, start, resolve, callback, close): {}; service RSS peak {peak:.0} MiB (now {current:.0} MiB)",
+        describe(&backend),
+        measured.summary("transitions")
+    );
+    upstream.stop.cancel();
+    service.stop().await
+}
