@@ -66,7 +66,7 @@ async fn a_complaint_walks_through_all_four_services() {
     assert_eq!(fetched.open_time, billing_order.open_time);
 
     // Classification: root cause, department and deadline from the leaf's time limit.
-    let mut classification = t.classification();
+    let classification = t.classification();
     let classified = eventually("the billing complaint to be classified", WAIT, || {
         let mut classification = classification.clone();
         let name = format!("{}/classification", billing_order.name);
