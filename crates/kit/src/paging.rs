@@ -47,6 +47,32 @@ pub fn decode_token(token: &str, filters: &str) -> Result<Option<String>, Violat
     Ok(Some(position.to_string()))
 }
 
+/// The keyset position in `token` as issued by [`next_page`]: a number (a time, a deadline) and
+/// the id that breaks ties. Empty means the first page.
+pub fn decode_keyset(token: &str, filters: &str) -> Result<Option<(i64, String)>, Violations> {
+    let Some(position) = decode_token(token, filters)? else {
+        return Ok(None);
+    };
+    let invalid = || Violations::one("page_token", "not a token this listing issued");
+    let (number, id) = position.split_once(':').ok_or_else(invalid)?;
+    Ok(Some((number.parse().map_err(|_| invalid())?, id.to_string())))
+}
+
+/// Cuts a page out of `rows`, fetched with a limit of `page_size + 1`: keeps the first
+/// `page_size` and returns the token for the next page, empty when there is none. `key` gives a
+/// row's keyset position (number and id) for [`decode_keyset`].
+pub fn next_page<T>(rows: &mut Vec<T>, page_size: u64, filters: &str, key: impl Fn(&T) -> (i64, &str)) -> String {
+    let more = rows.len() as u64 > page_size;
+    rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
+    match rows.last() {
+        Some(last) if more => {
+            let (number, id) = key(last);
+            encode_token(filters, &format!("{number}:{id}"))
+        }
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +84,8 @@ mod tests {
         assert_eq!(decode_token(&token, &filters).unwrap().as_deref(), Some("42:abc"));
         assert!(decode_token(&token, &fingerprint(&["network", ""])).is_err());
         assert!(decode_token("!!", &filters).is_err());
+        assert_eq!(decode_keyset(&token, &filters).unwrap(), Some((42, "abc".to_string())));
+        assert!(decode_keyset(&encode_token(&filters, "x:abc"), &filters).is_err());
         assert_eq!(decode_token("", &filters).unwrap(), None);
     }
 

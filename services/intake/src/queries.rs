@@ -21,16 +21,6 @@ pub struct Queries {
     db: Database,
 }
 
-/// A keyset position "{time}:{id}".
-fn position(token: &str, filters: &str) -> Result<Option<(i64, String)>, Violations> {
-    let Some(position) = paging::decode_token(token, filters)? else {
-        return Ok(None);
-    };
-    let invalid = || Violations::one("page_token", "not a token this listing issued");
-    let (at, id) = position.split_once(':').ok_or_else(invalid)?;
-    Ok(Some((at.parse().map_err(|_| invalid())?, id.to_string())))
-}
-
 /// Before `(at, id)` in (time, id) descending order.
 fn before<C: ColumnTrait>(time: C, id: C, at: i64, last: String) -> Condition {
     Condition::any().add(time.lt(at)).add(Condition::all().add(time.eq(at)).add(id.lt(last)))
@@ -106,7 +96,7 @@ impl Queries {
             &request.channel.to_string(),
             &format!("{:?}{:?}", request.start_time, request.end_time),
         ]);
-        let after = position(&request.page_token, &filters)?;
+        let after = paging::decode_keyset(&request.page_token, &filters)?;
         let mut query = work_order::Entity::find();
         if let Some(id) = &customer_id {
             query = query.filter(work_order::Column::CustomerId.eq(id.as_str()));
@@ -135,12 +125,7 @@ impl Queries {
             .limit(page_size + 1)
             .all(self.db.reader())
             .await?;
-        let more = rows.len() as u64 > page_size;
-        rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
-        let next_page_token = match rows.last() {
-            Some(last) if more => paging::encode_token(&filters, &format!("{}:{}", last.opened_at, last.id)),
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page(&mut rows, page_size, &filters, |last| (last.opened_at, &last.id));
         Ok(ListWorkOrdersResponse { work_orders: rows.iter().map(WorkOrder::from).collect(), next_page_token })
     }
 
@@ -163,7 +148,7 @@ impl Queries {
         };
         v.into_result()?;
         let filters = paging::fingerprint(&[&request.status.to_string(), request.region.trim()]);
-        let after = position(&request.page_token, &filters)?;
+        let after = paging::decode_keyset(&request.page_token, &filters)?;
 
         let mut query =
             customer::Entity::find().filter(customer::Column::HfStatus.is_in(statuses.iter().map(|s| s.as_str_name())));
@@ -179,16 +164,10 @@ impl Queries {
             .limit(page_size + 1)
             .all(self.db.reader())
             .await?;
-        let more = rows.len() as u64 > page_size;
-        rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
+        let next_page_token =
+            paging::next_page(&mut rows, page_size, &filters, |last| (last.last_complaint_at.unwrap_or(0), &last.id));
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let counts = customers::recent_complaints(self.db.reader(), &ids, time::now_micros()).await?;
-        let next_page_token = match rows.last() {
-            Some(last) if more => {
-                paging::encode_token(&filters, &format!("{}:{}", last.last_complaint_at.unwrap_or(0), last.id))
-            }
-            _ => String::new(),
-        };
         Ok(ListHighFrequencyComplainantsResponse {
             complainants: rows
                 .iter()

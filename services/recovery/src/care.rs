@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     error::Error,
-    help::{confined, parse_position},
+    help::confined,
     rules::Context,
     store::{
         care::{self, CareFilter},
@@ -130,14 +130,9 @@ impl Care {
             if filter.include_completed { "all" } else { "open" },
             filter.phone_number.as_deref().unwrap_or_default(),
         ]);
-        let after = paging::decode_token(&request.page_token, &filters)?.map(|p| parse_position(&p)).transpose()?;
+        let after = paging::decode_keyset(&request.page_token, &filters)?;
         let mut rows = care::list(self.context.db().reader(), &filter, after, page_size + 1).await?;
-        let more = rows.len() as u64 > page_size;
-        rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
-        let next_page_token = match rows.last() {
-            Some(last) if more => paging::encode_token(&filters, &format!("{}:{}", last.created_at, last.id)),
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page(&mut rows, page_size, &filters, |last| (last.created_at, &last.id));
         Ok(ListCareTasksResponse { care_tasks: rows.iter().map(view).collect(), next_page_token })
     }
 

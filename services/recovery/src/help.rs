@@ -173,7 +173,7 @@ impl Cases {
             department.as_deref().unwrap_or_default(),
             if request.include_completed { "all" } else { "open" },
         ]);
-        let after = paging::decode_token(&request.page_token, &filters)?.map(|p| parse_position(&p)).transpose()?;
+        let after = paging::decode_keyset(&request.page_token, &filters)?;
         let mut rows = sub_tasks::queue(
             self.context().db().reader(),
             department.as_deref(),
@@ -182,12 +182,7 @@ impl Cases {
             page_size + 1,
         )
         .await?;
-        let more = rows.len() as u64 > page_size;
-        rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
-        let next_page_token = match rows.last() {
-            Some(last) if more => paging::encode_token(&filters, &format!("{}:{}", last.deadline, last.id)),
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page(&mut rows, page_size, &filters, |last| (last.deadline, &last.id));
         let now = self.context().now();
         Ok(ListSubTasksResponse {
             sub_tasks: rows.iter().map(|row| sub_task_view(row, now)).collect(),
@@ -206,11 +201,4 @@ pub fn confined(caller: &Principal, requested: &str, what: &str) -> Result<Optio
         Some(own) => Ok(Some(own.to_string())),
         None => Ok((!requested.is_empty()).then(|| requested.to_string())),
     }
-}
-
-/// A page position "number:id".
-pub fn parse_position(position: &str) -> Result<(i64, String), Violations> {
-    let invalid = || Violations::one("page_token", "not a token this listing issued");
-    let (number, id) = position.split_once(':').ok_or_else(invalid)?;
-    Ok((number.parse().map_err(|_| invalid())?, id.to_string()))
 }

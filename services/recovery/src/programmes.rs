@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     error::Error,
-    help::{confined, parse_position},
+    help::confined,
     rules::{Context, micros},
     store::{
         programme, programme_action,
@@ -217,15 +217,10 @@ impl Programmes {
             filter.status.as_deref().unwrap_or_default(),
             filter.leaf.as_deref().unwrap_or_default(),
         ]);
-        let after = paging::decode_token(&request.page_token, &filters)?.map(|p| parse_position(&p)).transpose()?;
+        let after = paging::decode_keyset(&request.page_token, &filters)?;
         let db = self.context.db().reader();
         let mut rows = programmes::list(db, &filter, after, page_size + 1).await?;
-        let more = rows.len() as u64 > page_size;
-        rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
-        let next_page_token = match rows.last() {
-            Some(last) if more => paging::encode_token(&filters, &format!("{}:{}", last.deadline, last.id)),
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page(&mut rows, page_size, &filters, |last| (last.deadline, &last.id));
         let now = self.context.now();
         let mut programmes = Vec::with_capacity(rows.len());
         for row in &rows {

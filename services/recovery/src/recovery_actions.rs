@@ -13,7 +13,6 @@ use uuid::Uuid;
 use crate::{
     cases::Cases,
     error::Error,
-    help::parse_position,
     store::{
         self, recovery_action,
         recovery_actions::{self, ActionFilter},
@@ -249,14 +248,9 @@ impl Cases {
             filter.case_id.as_deref().unwrap_or_default(),
             filter.department.as_deref().unwrap_or_default(),
         ]);
-        let before = paging::decode_token(&request.page_token, &filters)?.map(|p| parse_position(&p)).transpose()?;
+        let before = paging::decode_keyset(&request.page_token, &filters)?;
         let mut rows = recovery_actions::list(self.context().db().reader(), &filter, before, page_size + 1).await?;
-        let more = rows.len() as u64 > page_size;
-        rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
-        let next_page_token = match rows.last() {
-            Some(last) if more => paging::encode_token(&filters, &format!("{}:{}", last.created_at, last.id)),
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page(&mut rows, page_size, &filters, |last| (last.created_at, &last.id));
         Ok(ListRecoveryActionsResponse { actions: rows.iter().map(view).collect(), next_page_token })
     }
 }

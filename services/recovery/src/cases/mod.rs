@@ -79,17 +79,11 @@ impl Cases {
             filter.phone_number.as_deref().unwrap_or_default(),
             if request.overdue_only { "overdue" } else { "" },
         ]);
-        let after =
-            paging::decode_token(&request.page_token, &filters)?.map(|p| help::parse_position(&p)).transpose()?;
+        let after = paging::decode_keyset(&request.page_token, &filters)?;
 
         let db = self.context.db().reader();
         let mut rows = store::list_cases(db, &filter, after, page_size + 1).await?;
-        let more = rows.len() as u64 > page_size;
-        rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
-        let next_page_token = match rows.last() {
-            Some(last) if more => paging::encode_token(&filters, &format!("{}:{}", last.deadline, last.id)),
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page(&mut rows, page_size, &filters, |last| (last.deadline, &last.id));
         // Queues show the case without its sub-tasks; GetCase has them.
         let cases = rows.iter().map(|row| case_view(row, now, Vec::new())).collect();
         Ok(ListCasesResponse { cases, next_page_token })
