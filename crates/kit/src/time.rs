@@ -23,6 +23,11 @@ pub fn now_micros() -> i64 {
     micros(Utc::now())
 }
 
+/// A span as stored: microseconds, saturating for spans beyond about 292,000 years.
+pub fn duration_micros(span: std::time::Duration) -> i64 {
+    i64::try_from(span.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// The service's idea of now, for rules that run on deadlines (handling time limits, callbacks,
 /// escalation). In production it is the system clock; a test runs the service with an adjustable
 /// clock and moves it forward by days to watch deadlines pass, without waiting for them.
@@ -50,7 +55,7 @@ impl Clock {
     /// Moves an adjustable clock (and every copy of it) forward; the system clock ignores this.
     pub fn advance(&self, by: std::time::Duration) {
         if let Some(offset) = &self.offset {
-            offset.fetch_add(i64::try_from(by.as_micros()).unwrap_or(i64::MAX), Ordering::Relaxed);
+            offset.fetch_add(duration_micros(by), Ordering::Relaxed);
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct Rule {
 
 impl Rule {
     pub fn new(settings: &HighFrequencySettings) -> Self {
-        let micros = |d: std::time::Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let micros = csm_kit::time::duration_micros;
         Self {
             week: micros(settings.week),
             week_complaints: settings.week_complaints.max(1),

@@ -39,7 +39,7 @@ pub struct RepeatRule {
 
 impl RepeatRule {
     pub fn new(window: std::time::Duration) -> Self {
-        Self { window: i64::try_from(window.as_micros()).unwrap_or(i64::MAX) }
+        Self { window: csm_kit::time::duration_micros(window) }
     }
 
     pub fn window(&self) -> i64 {

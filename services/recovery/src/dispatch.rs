@@ -183,7 +183,7 @@ impl EventHandler for WorkOrderClassifiedHandler {
         let time_limit = classification
             .time_limit
             .and_then(|limit| std::time::Duration::try_from(limit).ok())
-            .map_or(0, crate::rules::micros);
+            .map_or(0, time::duration_micros);
         let now = self.context.now();
 
         let id = id_from_event(&work_order.name, store::WORK_ORDERS)?;

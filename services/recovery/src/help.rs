@@ -11,7 +11,6 @@ use uuid::Uuid;
 use crate::{
     cases::Cases,
     error::Error,
-    rules::micros,
     store::{self, sub_task, sub_tasks},
     validate,
 };
@@ -82,7 +81,7 @@ impl Cases {
             request: text,
             requested_by: caller.subject.clone(),
             created_at: now,
-            deadline: self.context().rules.calendars.of(&department).add(now, micros(limit)),
+            deadline: self.context().rules.calendars.of(&department).add(now, time::duration_micros(limit)),
             completed_at: None,
             reply: None,
             completed_by: None,

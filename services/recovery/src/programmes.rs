@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     error::Error,
     help::confined,
-    rules::{Context, micros},
+    rules::Context,
     store::{
         programme, programme_action,
         programmes::{self, ProgrammeFilter},
@@ -153,7 +153,7 @@ impl Programmes {
             created_at: now,
             created_by: caller.subject.clone(),
             completed_at: None,
-            verification_window: micros(window),
+            verification_window: time::duration_micros(window),
             escalation_level: 0,
             request_id: request_id.map(str::to_string),
         };

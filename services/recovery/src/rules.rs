@@ -3,7 +3,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use csm_kit::{RunError, feed::Publisher, time::Clock};
+use csm_kit::{
+    RunError,
+    feed::Publisher,
+    time::{Clock, duration_micros},
+};
 
 use crate::{
     calendar::Calendars,
@@ -48,7 +52,7 @@ impl Rules {
             return 0;
         }
         let overdue = now - deadline;
-        let reached = self.escalation.iter().filter(|step| micros(step.after) < overdue).count();
+        let reached = self.escalation.iter().filter(|step| duration_micros(step.after) < overdue).count();
         i32::try_from(reached).unwrap_or(i32::MAX)
     }
 
@@ -59,7 +63,10 @@ impl Rules {
 
     /// How long past its deadline an item reaches escalation `level` (from 1).
     pub fn step_delay(&self, level: i32) -> i64 {
-        usize::try_from(level - 1).ok().and_then(|i| self.escalation.get(i)).map_or(i64::MAX, |step| micros(step.after))
+        usize::try_from(level - 1)
+            .ok()
+            .and_then(|i| self.escalation.get(i))
+            .map_or(i64::MAX, |step| duration_micros(step.after))
     }
 
     pub fn ladder_len(&self) -> i32 {
@@ -76,10 +83,6 @@ impl Rules {
         }
         self.callback.within
     }
-}
-
-pub fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// What every part of recovery works with.

@@ -14,7 +14,7 @@ use super::{Cases, case_view};
 use crate::{
     error::Error,
     lifecycle::Step,
-    rules::{Context, micros},
+    rules::Context,
     store::{self, HistoryEntry, case},
     validate,
 };
@@ -118,7 +118,7 @@ pub fn plan(
             row.resolved_at = Some(now);
             row.resolution = Some(input.resolution.clone());
             row.resolved_on_time = Some(now <= row.deadline);
-            row.callback_due = Some(now.saturating_add(micros(within)));
+            row.callback_due = Some(now.saturating_add(time::duration_micros(within)));
             row.callback_outcome = None;
             row.callback_at = None;
             announcements = vec![Announcement::Resolved];
