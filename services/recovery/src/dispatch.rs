@@ -152,7 +152,7 @@ async fn reopen_on_repeat(
     };
     let planned =
         change::plan(context, &current, step, &input, context.now()).map_err(|e| HandleError::Reject(e.to_string()))?;
-    match change::write(context, uow, planned, FROM_INTAKE, None, &input).await {
+    match change::write(context, uow, planned, FROM_INTAKE, None).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(HandleError::Retry(format!("case {} changed while reopening", current.id))),
         Err(e) => Err(HandleError::Retry(e.to_string())),

@@ -37,7 +37,7 @@ enum Announcement {
     StatusChanged,
     Resolved,
     CallbackRecorded { outcome: CallbackOutcome, within_due_time: bool },
-    Reopened { cause: ReopenCause },
+    Reopened { cause: ReopenCause, repeat_work_order: String },
     Escalated { level: i32 },
 }
 
@@ -110,7 +110,10 @@ pub fn plan(
         }
         Step::Transition(Transition::Reopen) => {
             reopen(context, &mut row, now);
-            announcements = vec![Announcement::Reopened { cause: input.reopen_cause.unwrap_or(ReopenCause::Manual) }];
+            announcements = vec![Announcement::Reopened {
+                cause: input.reopen_cause.unwrap_or(ReopenCause::Manual),
+                repeat_work_order: input.repeat_work_order.clone(),
+            }];
         }
         Step::Transition(Transition::Start | Transition::Close | Transition::Unspecified) => {}
         Step::Resolve => {
@@ -131,7 +134,10 @@ pub fn plan(
             announcements = vec![Announcement::CallbackRecorded { outcome, within_due_time }];
             if dissatisfied {
                 reopen(context, &mut row, now);
-                announcements.push(Announcement::Reopened { cause: ReopenCause::DissatisfiedCallback });
+                announcements.push(Announcement::Reopened {
+                    cause: ReopenCause::DissatisfiedCallback,
+                    repeat_work_order: String::new(),
+                });
             }
         }
         Step::Transfer => {
@@ -173,11 +179,9 @@ pub async fn write(
     planned: Planned,
     actor: &str,
     request_id: Option<&str>,
-    input: &StepInput,
-) -> Result<Option<Case>, Error> {
-    let Planned { row, read_version, from, action, reason, announcements } = planned;
+) -> Result<Option<case::Model>, Error> {
+    let Planned { mut row, read_version, from, action, reason, announcements } = planned;
     let now = context.now();
-    let mut row = row;
     if action == "resolve" {
         row.resolved_by = Some(actor.to_string());
         row.resolve_request_id = request_id.map(str::to_string);
@@ -190,8 +194,7 @@ pub async fn write(
         HistoryEntry { case_id: &row.id, from: Some(from), to, action, actor, reason: &reason, at: now, request_id };
     store::record_history(&**uow, entry).await?;
     // What was written is what is stored: no need to read it back.
-    let stored = row;
-    let case = case_view(&stored, now, Vec::new());
+    let case = case_view(&row, now, Vec::new());
     for announcement in announcements {
         let subject = case.name.clone();
         let case = Some(case.clone());
@@ -213,14 +216,9 @@ pub async fn write(
             Announcement::CallbackRecorded { outcome, within_due_time } => {
                 uow.publish(subject, &CallbackRecorded { case, outcome: outcome as i32, within_due_time })
             }
-            Announcement::Reopened { cause } => uow.publish(
+            Announcement::Reopened { cause, repeat_work_order } => uow.publish(
                 subject,
-                &CaseReopened {
-                    case,
-                    cause: cause as i32,
-                    reason: reason.clone(),
-                    repeat_work_order: input.repeat_work_order.clone(),
-                },
+                &CaseReopened { case, cause: cause as i32, reason: reason.clone(), repeat_work_order },
             ),
             Announcement::Escalated { level } => uow.publish(
                 subject,
@@ -228,12 +226,12 @@ pub async fn write(
                     case,
                     level,
                     escalate_to: context.rules.escalate_to(level).to_string(),
-                    overdue_since: Some(time::timestamp_from_micros(stored.deadline)),
+                    overdue_since: Some(time::timestamp_from_micros(row.deadline)),
                 },
             ),
         }
     }
-    Ok(Some(case))
+    Ok(Some(row))
 }
 
 /// How often a change is retried when another caller changed the case at the same moment.
@@ -262,21 +260,18 @@ impl Cases {
             }
             let planned = plan(context, &current, step, &input, context.now())?;
             let mut uow = context.publisher.begin().await?;
-            match write(context, &mut uow, planned, &caller.subject, request_id, &input).await? {
-                Some(mut case) => {
+            match write(context, &mut uow, planned, &caller.subject, request_id).await? {
+                Some(updated) => {
                     uow.commit().await?;
                     tracing::info!(
                         case = %name,
-                        phone = %Masked(&case.phone_number),
+                        phone = %Masked(&updated.phone_number),
                         action = step.action(),
-                        status = case.status,
+                        status = %updated.status,
                         by = %caller.subject,
                         "case changed"
                     );
-                    let now = context.now();
-                    let tasks = crate::store::sub_tasks::of_case(context.db().reader(), &current.id).await?;
-                    case.sub_tasks = tasks.iter().map(|task| crate::help::sub_task_view(task, now)).collect();
-                    return Ok(case);
+                    return self.view(&updated).await;
                 }
                 None => uow.rollback().await?,
             }
