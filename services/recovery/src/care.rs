@@ -7,7 +7,7 @@ use csm_kit::{
     Masked, Principal,
     error::Violations,
     feed::{EventHandler, HandleError, UnitOfWork, decode},
-    names, paging, time,
+    paging, time,
 };
 use csm_proto::{
     classification::v1::AtRiskCustomer,
@@ -142,21 +142,15 @@ impl Care {
         caller: &Principal,
     ) -> Result<CareTask, Error> {
         let mut violations = Violations::new();
-        let outcome = match CareOutcome::try_from(request.outcome) {
-            Ok(CareOutcome::Unspecified) | Err(_) => {
-                violations.add("outcome", "contacted, repaired, no action or still dissatisfied");
-                CareOutcome::Unspecified
-            }
-            Ok(outcome) => outcome,
-        };
+        let outcome = validate::required(
+            &mut violations,
+            "outcome",
+            request.outcome,
+            CareOutcome::try_from,
+            "contacted, repaired, no action or still dissatisfied",
+        );
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
-        let id = match names::id_in("name", &request.name, CARE_TASKS) {
-            Ok(id) => id,
-            Err(v) => {
-                violations.merge(v);
-                ""
-            }
-        };
+        let id = validate::id_in(&mut violations, &request.name, CARE_TASKS);
         violations.into_result()?;
         let db = self.context.db();
         let task = care::by_id(db.reader(), id).await?;

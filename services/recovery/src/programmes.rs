@@ -236,13 +236,7 @@ impl Programmes {
     ) -> Result<Programme, Error> {
         let mut violations = Violations::new();
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
-        let id = match names::id_in("name", &request.name, PROGRAMMES) {
-            Ok(id) => id,
-            Err(v) => {
-                violations.merge(v);
-                ""
-            }
-        };
+        let id = validate::id_in(&mut violations, &request.name, PROGRAMMES);
         violations.into_result()?;
         let db = self.context.db();
         let row =

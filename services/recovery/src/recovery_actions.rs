@@ -2,7 +2,7 @@
 //! fixes are carried out at once; compensation, and gifts with an amount, wait for a
 //! supervisor's approval first. Every action ends with what came of it.
 
-use csm_kit::{Masked, Principal, Role, error::Violations, names, paging, time};
+use csm_kit::{Masked, Principal, Role, error::Violations, paging, time};
 use csm_proto::recovery::v1::{
     CompleteRecoveryActionRequest, CreateRecoveryActionRequest, DecideRecoveryActionRequest,
     ListRecoveryActionsRequest, ListRecoveryActionsResponse, RecoveryAction, RecoveryActionCompleted,
@@ -55,13 +55,13 @@ impl Cases {
         caller: &Principal,
     ) -> Result<RecoveryAction, Error> {
         let mut violations = Violations::new();
-        let kind = match RecoveryActionKind::try_from(request.kind) {
-            Ok(RecoveryActionKind::Unspecified) | Err(_) => {
-                violations.add("kind", "apology, explanation, fix, compensation or goodwill gift");
-                RecoveryActionKind::Unspecified
-            }
-            Ok(kind) => kind,
-        };
+        let kind = validate::required(
+            &mut violations,
+            "kind",
+            request.kind,
+            RecoveryActionKind::try_from,
+            "apology, explanation, fix, compensation or goodwill gift",
+        );
         let description = validate::text(&mut violations, "description", &request.description, true).to_string();
         match kind {
             RecoveryActionKind::Compensation if request.amount <= 0 => {
@@ -133,14 +133,7 @@ impl Cases {
     ) -> Result<RecoveryAction, Error> {
         let mut violations = Violations::new();
         let note = validate::text(&mut violations, "note", &request.note, !request.approve).to_string();
-        let id = names::id_in("name", &request.name, ACTIONS);
-        let id = match id {
-            Ok(id) => id,
-            Err(v) => {
-                violations.merge(v);
-                ""
-            }
-        };
+        let id = validate::id_in(&mut violations, &request.name, ACTIONS);
         violations.into_result()?;
         if !caller.has(Role::Supervisor) && !caller.has(Role::Administrator) {
             return Err(Error::PermissionDenied("only a supervisor approves compensation".into()));
@@ -173,21 +166,15 @@ impl Cases {
         caller: &Principal,
     ) -> Result<RecoveryAction, Error> {
         let mut violations = Violations::new();
-        let outcome = match RecoveryOutcome::try_from(request.outcome) {
-            Ok(RecoveryOutcome::Unspecified) | Err(_) => {
-                violations.add("outcome", "accepted, still dissatisfied or declined");
-                RecoveryOutcome::Unspecified
-            }
-            Ok(outcome) => outcome,
-        };
+        let outcome = validate::required(
+            &mut violations,
+            "outcome",
+            request.outcome,
+            RecoveryOutcome::try_from,
+            "accepted, still dissatisfied or declined",
+        );
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
-        let id = match names::id_in("name", &request.name, ACTIONS) {
-            Ok(id) => id,
-            Err(v) => {
-                violations.merge(v);
-                ""
-            }
-        };
+        let id = validate::id_in(&mut violations, &request.name, ACTIONS);
         violations.into_result()?;
         let db = self.context().db();
         let mut row = recovery_actions::by_id(db.reader(), id)

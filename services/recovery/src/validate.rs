@@ -69,3 +69,29 @@ pub fn duration(
         }
     }
 }
+
+/// A required enum field: its value, or a violation saying what is `expected` when it is
+/// unspecified or unknown.
+pub fn required<E: Default + PartialEq>(
+    violations: &mut Violations,
+    field: &str,
+    raw: i32,
+    parse: fn(i32) -> Result<E, prost::UnknownEnumValue>,
+    expected: &str,
+) -> E {
+    match parse(raw) {
+        Ok(value) if value != E::default() => value,
+        _ => {
+            violations.add(field, expected);
+            E::default()
+        }
+    }
+}
+
+/// The id in `name`, a resource name of `collection` ("recoveryActions/{id}", ...).
+pub fn id_in<'a>(violations: &mut Violations, name: &'a str, collection: &str) -> &'a str {
+    csm_kit::names::id_in("name", name, collection).unwrap_or_else(|v| {
+        violations.merge(v);
+        ""
+    })
+}

@@ -281,16 +281,13 @@ impl Cases {
 
     pub async fn transition(&self, request: &TransitionCaseRequest, caller: &Principal) -> Result<Case, Error> {
         let mut violations = Violations::new();
-        let transition = match Transition::try_from(request.transition) {
-            Ok(Transition::Unspecified) | Err(_) => {
-                violations.add(
-                    "transition",
-                    "name the transition: accept, start, pend, hold, resume, close, cancel or reopen",
-                );
-                Transition::Unspecified
-            }
-            Ok(transition) => transition,
-        };
+        let transition = validate::required(
+            &mut violations,
+            "transition",
+            request.transition,
+            Transition::try_from,
+            "name the transition: accept, start, pend, hold, resume, close, cancel or reopen",
+        );
         let needs_reason = matches!(
             transition,
             Transition::PendOnCustomer | Transition::Hold | Transition::Cancel | Transition::Reopen
@@ -327,13 +324,13 @@ impl Cases {
 
     pub async fn record_callback(&self, request: &RecordCallbackRequest, caller: &Principal) -> Result<Case, Error> {
         let mut violations = Violations::new();
-        let outcome = match CallbackOutcome::try_from(request.outcome) {
-            Ok(CallbackOutcome::Unspecified) | Err(_) => {
-                violations.add("outcome", "satisfied, basically satisfied, dissatisfied or unreachable");
-                CallbackOutcome::Unspecified
-            }
-            Ok(outcome) => outcome,
-        };
+        let outcome = validate::required(
+            &mut violations,
+            "outcome",
+            request.outcome,
+            CallbackOutcome::try_from,
+            "satisfied, basically satisfied, dissatisfied or unreachable",
+        );
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
         let request_id = validate::request_id(&mut violations, &request.request_id);
         violations.into_result()?;
