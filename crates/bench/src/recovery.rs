@@ -19,8 +19,8 @@ use std::{
 use anyhow::Context;
 use csm_cli::clients;
 use csm_kit::{
-    config::{DatabaseSettings, FeedSettings},
-    feed::{FeedMigration, FeedService, Publisher, decode},
+    config::FeedSettings,
+    feed::{StandaloneFeed, decode},
     time,
 };
 use csm_proto::{
@@ -32,7 +32,6 @@ use csm_proto::{
     },
 };
 use prost::Name;
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -42,41 +41,29 @@ use crate::{
     service::{Backend, Service},
 };
 
-struct FeedOnly;
-
-impl MigratorTrait for FeedOnly {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(FeedMigration)]
-    }
-}
-
 /// The stand-in for intake and classification: a feed and nothing else.
 struct Upstream {
-    publisher: Publisher,
-    url: String,
-    stop: CancellationToken,
+    feed: StandaloneFeed,
     _dir: tempfile::TempDir,
 }
 
 impl Upstream {
     async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("csm-bench-upstream-").tempdir()?;
-        let db = csm_kit::Database::open::<FeedOnly>(&DatabaseSettings::sqlite(dir.path().join("feed.db"))).await?;
-        let publisher = Publisher::new(db, "classification").await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let stop = CancellationToken::new();
-        let feed = FeedService::new(&publisher, FeedSettings::default(), stop.clone()).into_server();
-        tokio::spawn(tonic::transport::Server::builder().add_service(feed).serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            stop.clone().cancelled_owned(),
-        ));
-        Ok(Self { publisher, url, stop, _dir: dir })
+        let feed = StandaloneFeed::start(
+            &dir.path().join("feed.db"),
+            "classification",
+            FeedSettings::default(),
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("upstream feed: {e}"))?;
+        Ok(Self { feed, _dir: dir })
     }
 
     /// Publishes one WorkOrderClassified per name, in one transaction; returns when it committed.
     async fn classify(&self, names: &[String]) -> anyhow::Result<i64> {
-        let mut uow = self.publisher.begin().await?;
+        let mut uow = self.feed.publisher.begin().await?;
         let now = time::now_micros();
         for name in names {
             uow.publish(name.clone(), &classified(name, now));
@@ -117,8 +104,8 @@ fn work_order_name(run: &str, n: u64) -> String {
 
 async fn start(backend: &Backend, upstream: &Upstream) -> anyhow::Result<Service> {
     let env = [
-        ("CSM_UPSTREAM__INTAKE__URL", upstream.url.clone()),
-        ("CSM_UPSTREAM__CLASSIFICATION__URL", upstream.url.clone()),
+        ("CSM_UPSTREAM__INTAKE__URL", upstream.feed.url.clone()),
+        ("CSM_UPSTREAM__CLASSIFICATION__URL", upstream.feed.url.clone()),
     ];
     Service::start("csm-recovery", backend, &env).await
 }
@@ -209,7 +196,7 @@ pub async fn dispatch(backend: Backend, rate: u64, duration: Duration) -> anyhow
         measured.latency.value_at_quantile(0.99) as f64 / 1000.0,
         measured.latency.max() as f64 / 1000.0,
     );
-    upstream.stop.cancel();
+    upstream.feed.stop();
     service.stop().await
 }
 
@@ -329,6 +316,6 @@ pub async fn transitions(backend: Backend, cases: u64, concurrency: usize) -> an
         describe(&backend),
         measured.summary("transitions")
     );
-    upstream.stop.cancel();
+    upstream.feed.stop();
     service.stop().await
 }

@@ -11,7 +11,7 @@ use csm_cli::{
 };
 use csm_kit::{
     config::DatabaseSettings,
-    feed::{FeedMigration, FeedService, Publisher},
+    feed::StandaloneFeed,
     time::{self, Clock},
 };
 use csm_proto::{
@@ -20,24 +20,15 @@ use csm_proto::{
     intake::v1::{Channel, ContactType, WorkOrder},
     recovery::v1::{Case, GetCaseRequest, recovery_service_client::RecoveryServiceClient},
 };
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, eventually, quick_feed, read_feed, show_service_logs, tokens};
-
-struct FeedOnly;
-
-impl MigratorTrait for FeedOnly {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(FeedMigration)]
-    }
-}
 
 pub struct Desk {
     pub address: SocketAddr,
     pub tokens: DevTokens,
     pub clock: Clock,
-    upstream: Publisher,
+    upstream: StandaloneFeed,
     stop: CancellationToken,
     recovery: tokio::task::JoinHandle<Result<(), csm_kit::RunError>>,
     backend: Backend,
@@ -55,17 +46,11 @@ impl Desk {
 
         // The stand-in upstream: a feed and nothing else.
         let upstream_dir = tempfile::tempdir().expect("temporary directory");
-        let db = csm_kit::Database::open::<FeedOnly>(&DatabaseSettings::sqlite(upstream_dir.path().join("up.db")))
-            .await
-            .expect("upstream database");
-        let upstream = Publisher::new(db, "upstream").await.expect("upstream publisher");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let upstream_url = format!("http://{}", listener.local_addr().expect("address"));
-        let feed = FeedService::new(&upstream, quick_feed(), stop.clone()).into_server();
-        tokio::spawn(tonic::transport::Server::builder().add_service(feed).serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            stop.clone().cancelled_owned(),
-        ));
+        let upstream =
+            StandaloneFeed::start(&upstream_dir.path().join("up.db"), "upstream", quick_feed(), stop.clone())
+                .await
+                .expect("upstream feed");
+        let upstream_url = upstream.url.clone();
 
         let backend = Backend::from_env();
         let (tokens, auth) = tokens();
@@ -101,9 +86,7 @@ impl Desk {
 
     /// Publishes one event on the upstream feed.
     pub async fn publish<M: prost::Name>(&self, subject: &str, payload: &M) {
-        let mut uow = self.upstream.begin().await.expect("begin");
-        uow.publish(subject, payload);
-        uow.commit().await.expect("commit");
+        self.upstream.publish(subject, payload).await.expect("published upstream");
     }
 
     /// A work order of `phone`, raised `hours_ago` hours before the desk's clock.

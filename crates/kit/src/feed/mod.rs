@@ -3,13 +3,16 @@
 //! - [`Publisher`] / [`UnitOfWork`]: a state change and its events in one transaction (the outbox).
 //! - [`FeedService`]: `csm.feed.v1.Feed/Subscribe`, replaying from a cursor, then following live.
 //! - [`Consumer`]: follows an upstream feed, with its cursor committed alongside each effect.
+//! - [`StandaloneFeed`]: a feed alone, for load generators and tests standing in for a service.
 
 mod consumer;
 mod publisher;
 pub mod schema;
 mod server;
+mod standalone;
 
 pub use consumer::{Consumer, EventHandler, HandleError, carries, decode, id_from_event, load_cursor, time_from_event};
 pub use publisher::{Publisher, UnitOfWork, read_head};
 pub use schema::FeedMigration;
 pub use server::{FeedService, read_after};
+pub use standalone::{FeedOnly, StandaloneError, StandaloneFeed};
