@@ -43,6 +43,7 @@ fn classification(backend: &Backend, auth: &AuthSettings, intake: SocketAddr, to
         let config = csm_classification::Config {
             common: common.clone(),
             upstream: csm_classification::config::Upstreams { intake: upstream.clone() },
+            ..Default::default()
         };
         Box::pin(csm_classification::run(config, listener, stop.cancelled_owned()))
     })

@@ -9,11 +9,14 @@
 //! cargo build --release -p csm-bench -p csm-recovery
 //! target/release/csm-bench recovery dispatch     # WorkOrderClassified to CaseOpened at a fixed rate
 //! target/release/csm-bench recovery transitions  # case transitions per second
+//! cargo build --release -p csm-bench
+//! target/release/csm-bench classification text  # text-model training, classifications/s, accuracy
 //! ```
 //! Add `--postgres postgres://user@host:5432` to run against PostgreSQL instead of SQLite.
 
 #![allow(clippy::print_stdout)]
 
+mod classification;
 mod load;
 mod recovery;
 mod service;
@@ -45,10 +48,29 @@ enum Target {
         #[command(subcommand)]
         scenario: IntakeScenario,
     },
+    /// Classification's text model, in process on one core.
+    Classification {
+        #[command(subcommand)]
+        scenario: ClassificationScenario,
+    },
     /// The recovery service, following a feed the bench publishes classified work orders on.
     Recovery {
         #[command(subcommand)]
         scenario: RecoveryScenario,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClassificationScenario {
+    /// Train the text model, classify held-out texts on one core, and score them.
+    Text {
+        #[arg(long, default_value_t = 100_000)]
+        examples: usize,
+    },
+    /// Write the same corpus (train and test split) as TSV for the scikit-learn baseline.
+    Export {
+        #[arg(long, default_value_t = 100_000)]
+        examples: usize,
     },
 }
 
@@ -244,6 +266,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Target::Recovery { scenario: RecoveryScenario::Transitions { cases, concurrency } } => {
             recovery::transitions(backend, cases, concurrency).await
+        }
+        Target::Classification { scenario: ClassificationScenario::Text { examples } } => {
+            println!("{}", classification::run(examples));
+            Ok(())
+        }
+        Target::Classification { scenario: ClassificationScenario::Export { examples } } => {
+            Ok(classification::export(examples, &mut std::io::stdout().lock())?)
         }
     }
 }

@@ -191,6 +191,7 @@ impl SystemSpec {
         let config = csm_classification::Config {
             common: self.common(addresses.classification, &self.databases.classification),
             upstream: csm_classification::config::Upstreams { intake: upstream(addresses.intake) },
+            ..Default::default()
         };
         tasks.spawn(named(
             "classification",

@@ -1,7 +1,7 @@
-//! Classifying work orders as intake opens them: the text goes through the ordered rules of the
-//! taxonomy in force; the leaf found gives the root cause, the responsible department and the
-//! deadline (the time limit counted from when the customer raised the problem). When no rule
-//! matches, the taxonomy's fallback leaf is assigned and the order is marked for human review.
+//! Classifying work orders as intake opens them, with the snapshot in force (see `engine`): the
+//! routing leaf gives the root cause, the responsible department and the deadline (the time limit
+//! counted from when the customer raised the problem). Each order also counts towards its leaf's
+//! day, where a sudden rise is published as an emerging problem.
 
 use std::sync::Arc;
 
@@ -11,107 +11,33 @@ use csm_kit::{
     time,
 };
 use csm_proto::{
-    classification::v1::{Classification, Method, WorkOrderClassified},
+    classification::v1::{Classification, EmergingProblem, WorkOrderClassified},
     feed::v1::Event,
-    intake::v1::{Channel, WorkOrderOpened},
+    intake::v1::{Channel, ContactType, WorkOrderOpened},
 };
 use prost::Name;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::ConnectionTrait;
 
 use crate::{
-    rules::RuleSet,
-    store::{self, StoredHit, classification, taxonomy_version},
-    taxonomy::{self, Leaf, Taxonomy},
+    config::ProblemSettings,
+    engine::{Decision, InForce, ViewDecision},
+    rules::Subject,
+    store::{self, StoredView, classification, emerging_problem, statistics},
+    taxonomy::Leaf,
 };
 
-/// A taxonomy version with its compiled rules: an immutable snapshot to classify with.
-#[derive(Debug)]
-pub struct Classifier {
-    pub taxonomy: Taxonomy,
-    rules: RuleSet,
-}
-
-/// The outcome for one text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision<'a> {
-    pub leaf: &'a Leaf,
-    pub method: Method,
-    pub confidence: f64,
-    pub hits: Vec<StoredHit>,
-    pub needs_review: bool,
-}
-
-impl Classifier {
-    pub fn new(taxonomy: Taxonomy) -> Self {
-        let rules = RuleSet::new(&taxonomy.document.rules);
-        Self { taxonomy, rules }
-    }
-
-    /// Returns `None` only if the taxonomy lost its fallback leaf, which validation prevents.
-    pub fn classify(&self, text: &str) -> Option<Decision<'_>> {
-        if let Some(found) = self.rules.first_match(text)
-            && let Some(leaf) = self.taxonomy.leaf(found.leaf)
-        {
-            return Some(Decision {
-                leaf,
-                method: Method::Rule,
-                confidence: 1.0,
-                hits: vec![StoredHit { rule: found.rule.to_string(), matched_terms: found.terms }],
-                needs_review: false,
-            });
-        }
-        self.taxonomy.fallback().map(|leaf| Decision {
-            leaf,
-            method: Method::Fallback,
-            confidence: 0.0,
-            hits: Vec::new(),
-            needs_review: true,
-        })
-    }
-}
-
-/// The taxonomy in force, publishing the shipped default as version 1 on first start.
-pub async fn load_active(db: &impl ConnectionTrait) -> Result<Classifier, DbErr> {
-    if let Some(row) = store::active_taxonomy(db).await? {
-        return classifier_from_row(&row);
-    }
-    let document = taxonomy::parse(taxonomy::DEFAULT_DOCUMENT).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let published_at = time::now_micros();
-    let taxonomy = Taxonomy::new(document, 1, published_at).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let row = taxonomy_version::Model {
-        name: taxonomy.name.clone(),
-        taxonomy_key: taxonomy.document.key.clone(),
-        version: 1,
-        document: serde_json::to_string(&taxonomy.document).map_err(|e| DbErr::Custom(e.to_string()))?,
-        published_at,
-        active: true,
-    };
-    match store::insert_taxonomy_version(db, row).await {
-        Ok(()) => Ok(Classifier::new(taxonomy)),
-        // Another replica published it first.
-        Err(_) => match store::active_taxonomy(db).await? {
-            Some(row) => classifier_from_row(&row),
-            None => Err(DbErr::RecordNotFound("active taxonomy".into())),
-        },
-    }
-}
-
-pub fn classifier_from_row(row: &taxonomy_version::Model) -> Result<Classifier, DbErr> {
-    let document = serde_json::from_str(&row.document).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))?;
-    let taxonomy = Taxonomy::new(document, row.version, row.published_at)
-        .map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))?;
-    Ok(Classifier::new(taxonomy))
-}
+const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// Applies intake's WorkOrderOpened events.
 #[derive(Debug, Clone)]
 pub struct WorkOrderOpenedHandler {
-    classifier: Arc<Classifier>,
+    in_force: Arc<InForce>,
+    problems: ProblemSettings,
 }
 
 impl WorkOrderOpenedHandler {
-    pub fn new(classifier: Arc<Classifier>) -> Self {
-        Self { classifier }
+    pub fn new(in_force: Arc<InForce>, problems: ProblemSettings) -> Self {
+        Self { in_force, problems }
     }
 }
 
@@ -129,32 +55,18 @@ impl EventHandler for WorkOrderOpenedHandler {
         if store::classification_of(&**uow, &id).await?.is_some() {
             return Ok(());
         }
-        let decision = self
-            .classifier
-            .classify(&work_order.text)
-            .ok_or_else(|| HandleError::Retry("taxonomy has no fallback leaf".into()))?;
-        let time_limit = chrono::Duration::from_std(decision.leaf.time_limit)
-            .map_err(|e| HandleError::Reject(format!("time limit out of range: {e}")))?;
-        let row = classification::Model {
-            work_order_id: id,
-            taxonomy_version: self.classifier.taxonomy.name.clone(),
-            leaf: decision.leaf.key.clone(),
-            path: decision.leaf.path.join("/"),
-            leaf_name_zh: decision.leaf.name_zh.clone(),
-            leaf_name_en: decision.leaf.name_en.clone(),
-            department: decision.leaf.department.clone(),
-            time_limit_secs: time_limit.num_seconds(),
-            opened_at: time::micros(opened_at),
-            deadline: time::micros(opened_at + time_limit),
-            method: decision.method.as_str_name().to_string(),
-            confidence: decision.confidence,
-            hits: serde_json::to_string(&decision.hits).map_err(|e| HandleError::Reject(e.to_string()))?,
-            needs_review: decision.needs_review,
-            classified_at: time::now_micros(),
-            phone_number: work_order.phone_number.clone(),
-            channel: Channel::try_from(work_order.channel).unwrap_or_default().as_str_name().to_string(),
-        };
+        let classifier = self.in_force.classifier();
+        let channel = Channel::try_from(work_order.channel).unwrap_or_default().as_str_name();
+        let contact_type = ContactType::try_from(work_order.contact_type).unwrap_or_default().as_str_name();
+        let subject = Subject { text: &work_order.text, channel, contact_type, problem_code: &work_order.problem_code };
+        let decision =
+            classifier.classify(&subject).ok_or_else(|| HandleError::Retry("taxonomy has no fallback leaf".into()))?;
+        let opened_micros = time::micros(opened_at);
+        let placed =
+            Placed { text: &work_order.text, phone: &work_order.phone_number, channel, opened_at: opened_micros };
+        let row = new_row(&id, &classifier.taxonomy.name, &decision, &placed)?;
         let classification = Classification::from(&row);
+        let leaf = decision.routing().leaf.clone();
         store::insert_classification(&**uow, row).await?;
         tracing::debug!(
             work_order = %work_order.name,
@@ -164,47 +76,116 @@ impl EventHandler for WorkOrderOpenedHandler {
             "work order classified"
         );
         let subject = work_order.name.clone();
+        let phone = work_order.phone_number.clone();
         uow.publish(
             subject,
             &WorkOrderClassified { classification: Some(classification), work_order: Some(work_order) },
         );
+        if let Some(emerging) = count_and_detect(&**uow, &self.problems, &leaf, opened_micros, &phone).await? {
+            tracing::info!(leaf = %emerging.leaf, orders = emerging.work_orders, "emerging problem");
+            uow.publish(format!("leaves/{}", emerging.leaf), &emerging);
+        }
         Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The order a decision was made for.
+#[derive(Debug, Clone, Copy)]
+pub struct Placed<'a> {
+    pub text: &'a str,
+    pub phone: &'a str,
+    pub channel: &'a str,
+    pub opened_at: i64,
+}
 
-    fn classifier() -> Classifier {
-        let document = taxonomy::parse(taxonomy::DEFAULT_DOCUMENT).unwrap();
-        Classifier::new(Taxonomy::new(document, 1, 0).unwrap())
-    }
+/// The stored classification of a decision.
+pub fn new_row(
+    work_order_id: &str,
+    taxonomy_version: &str,
+    decision: &Decision<'_>,
+    placed: &Placed<'_>,
+) -> Result<classification::Model, HandleError> {
+    let opened_at = placed.opened_at;
+    let routing = decision.routing();
+    let time_limit = chrono::Duration::from_std(routing.leaf.time_limit)
+        .map_err(|e| HandleError::Reject(format!("time limit out of range: {e}")))?;
+    let views: Vec<StoredView> = decision.views.iter().map(stored_view).collect();
+    let method = routing.method.as_str_name().to_string();
+    Ok(classification::Model {
+        work_order_id: work_order_id.to_string(),
+        taxonomy_version: taxonomy_version.to_string(),
+        leaf: routing.leaf.key.clone(),
+        path: routing.leaf.path.join("/"),
+        leaf_name_zh: routing.leaf.name_zh.clone(),
+        leaf_name_en: routing.leaf.name_en.clone(),
+        department: routing.leaf.department.clone(),
+        time_limit_secs: time_limit.num_seconds(),
+        opened_at,
+        deadline: opened_at.saturating_add(time_limit.num_microseconds().unwrap_or(i64::MAX)),
+        method: method.clone(),
+        confidence: routing.confidence,
+        hits: serde_json::to_string(&decision.hits).map_err(|e| HandleError::Reject(e.to_string()))?,
+        needs_review: routing.needs_review,
+        classified_at: time::now_micros(),
+        phone_number: placed.phone.to_string(),
+        channel: placed.channel.to_string(),
+        text: placed.text.to_string(),
+        views: serde_json::to_string(&views).map_err(|e| HandleError::Reject(e.to_string()))?,
+        first_method: method,
+        corrected: false,
+    })
+}
 
-    #[test]
-    fn routes_common_complaints_in_both_languages() {
-        let c = classifier();
-        let cases = [
-            ("这个月话费莫名多扣了50元", "system.billing_error", "billing"),
-            ("家里宽带断网三天了", "system.broadband_fault", "operations_maintenance"),
-            ("I was charged for a premium SMS subscription I never ordered", "business.sp_fee", "partner_management"),
-            ("Calls drop every evening at home", "system.call_quality", "network"),
-            ("营业员态度很差", "service.attitude", "service_centre"),
-        ];
-        for (text, leaf, department) in cases {
-            let decision = c.classify(text).unwrap();
-            assert_eq!((decision.leaf.key.as_str(), decision.leaf.department.as_str()), (leaf, department), "{text}");
-            assert_eq!(decision.method, Method::Rule);
-            assert!(!decision.needs_review);
-        }
+pub fn stored_view(view: &ViewDecision<'_>) -> StoredView {
+    StoredView {
+        view: view.view.to_string(),
+        leaf: view.leaf.key.clone(),
+        path: view.leaf.path.clone(),
+        name_zh: view.leaf.name_zh.clone(),
+        name_en: view.leaf.name_en.clone(),
+        method: view.method.as_str_name().to_string(),
+        confidence: view.confidence,
+        needs_review: view.needs_review,
+        text_model: view.text_model.to_string(),
     }
+}
 
-    #[test]
-    fn unmatched_text_goes_to_review() {
-        let classifier = classifier();
-        let decision = classifier.classify("请回电").unwrap();
-        assert_eq!(decision.leaf.key, "triage.unclassified");
-        assert_eq!(decision.method, Method::Fallback);
-        assert!(decision.needs_review);
+/// Counts the order towards its leaf's day (when the customer raised it) and returns the
+/// emerging-problem event when this order makes the day stand out for the first time.
+async fn count_and_detect(
+    db: &impl ConnectionTrait,
+    settings: &ProblemSettings,
+    leaf: &Leaf,
+    opened_at: i64,
+    phone: &str,
+) -> Result<Option<EmergingProblem>, HandleError> {
+    let day = opened_at.div_euclid(DAY_MICROS);
+    let (orders, customers) = statistics::count_order(db, &leaf.key, day, phone).await?;
+    if orders < settings.emerging_min_orders {
+        return Ok(None);
     }
+    let baseline = statistics::baseline(db, &leaf.key, day, settings.emerging_window_days).await?;
+    if (orders as f64) < settings.emerging_factor * baseline {
+        return Ok(None);
+    }
+    let row = emerging_problem::Model {
+        leaf: leaf.key.clone(),
+        day,
+        work_orders: orders,
+        baseline,
+        published_at: time::now_micros(),
+    };
+    if !statistics::record_emerging(db, row).await? {
+        return Ok(None);
+    }
+    Ok(Some(EmergingProblem {
+        leaf: leaf.key.clone(),
+        leaf_name_zh: leaf.name_zh.clone(),
+        leaf_name_en: leaf.name_en.clone(),
+        responsible_department: leaf.department.clone(),
+        day: Some(time::timestamp_from_micros(day * DAY_MICROS)),
+        work_orders: orders,
+        distinct_customers: customers,
+        baseline,
+    }))
 }

@@ -1,4 +1,7 @@
-//! Classification's configuration: the shared sections plus the intake feed it follows.
+//! Classification's configuration: the shared sections, the intake feed it follows, and how it
+//! tells common and emerging problems and flags customers at risk.
+
+use std::time::Duration;
 
 use csm_kit::config::{CommonSettings, DatabaseSettings, ServerSettings, UpstreamSettings};
 use serde::{Deserialize, Serialize};
@@ -9,12 +12,47 @@ pub struct Config {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub upstream: Upstreams,
+    pub problems: ProblemSettings,
+    pub risk: RiskSettings,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Upstreams {
     pub intake: UpstreamSettings,
+}
+
+/// Common (共性) versus special complaints, and sudden rises.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProblemSettings {
+    /// A leaf is common when at least this many distinct customers raise it on one day.
+    pub common_customers: i64,
+    /// A leaf emerges on a day with at least `emerging_min_orders` orders and at least
+    /// `emerging_factor` times its mean daily orders over the preceding `emerging_window_days`.
+    pub emerging_window_days: i64,
+    pub emerging_factor: f64,
+    pub emerging_min_orders: i64,
+}
+
+impl Default for ProblemSettings {
+    fn default() -> Self {
+        Self { common_customers: 10, emerging_window_days: 7, emerging_factor: 3.0, emerging_min_orders: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RiskSettings {
+    /// A customer flagged at risk is not flagged again within this time.
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        Self { cooldown: Duration::from_secs(30 * 24 * 3600) }
+    }
 }
 
 impl Default for Config {
@@ -26,6 +64,8 @@ impl Default for Config {
                 ..CommonSettings::default()
             },
             upstream: Upstreams { intake: UpstreamSettings::new("http://127.0.0.1:50051", "") },
+            problems: ProblemSettings::default(),
+            risk: RiskSettings::default(),
         }
     }
 }

@@ -9,8 +9,21 @@ pub enum Error {
     Invalid(#[from] Violations),
     #[error("{0} not found")]
     NotFound(String),
+    /// The request is well formed but the state does not allow it (for example no model in force).
+    #[error("{subject}: {description}")]
+    FailedPrecondition { subject: String, description: String },
+    #[error("another change to {0} happened at the same time; retry")]
+    Conflict(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn precondition(subject: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::FailedPrecondition { subject: subject.into(), description: description.into() }
+    }
 }
 
 impl From<Error> for Status {
@@ -18,10 +31,23 @@ impl From<Error> for Status {
         match error {
             Error::Invalid(violations) => violations.into_status(),
             Error::NotFound(name) => {
-                let kind = if name.starts_with("taxonomies/") { "Taxonomy" } else { "Classification" };
+                let kind = match name.split('/').next().unwrap_or_default() {
+                    "taxonomies" => "Taxonomy",
+                    "textModels" => "TextModel",
+                    "riskModels" => "RiskModel",
+                    "customers" | "phoneNumbers" => "Customer",
+                    _ => "Classification",
+                };
                 error::not_found(kind, &name)
             }
+            Error::FailedPrecondition { subject, description } => {
+                error::failed_precondition(&subject, "STATE", description)
+            }
+            Error::Conflict(subject) => {
+                Status::aborted(format!("another change to {subject} happened at the same time; retry"))
+            }
             Error::Database(db) => error::database(&db),
+            Error::Internal(cause) => error::internal(&cause),
         }
     }
 }

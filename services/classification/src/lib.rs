@@ -1,16 +1,21 @@
 //! Classification: each work order intake opens is classified layer by layer (层层分类) down to a
-//! root cause in a versioned taxonomy, and routed to the department responsible for that cause with
-//! a handling deadline. Results are published on classification's feed for recovery and measurement.
+//! root cause in a versioned taxonomy, by ordered rules and learned text models, and routed to the
+//! department responsible for that cause with a handling deadline. Corrections teach the next
+//! model; sudden rises of a leaf are published as emerging problems; and what intake says about
+//! each customer feeds a model that predicts dissatisfaction before the customer complains.
 
 pub mod api;
 pub mod classify;
 pub mod config;
+pub mod customers;
+pub mod engine;
 pub mod error;
+pub mod model;
 pub mod rules;
 pub mod store;
 pub mod taxonomy;
 
-use std::{future::Future, sync::Arc};
+use std::future::Future;
 
 use csm_kit::{RunError, ServiceRuntime};
 use csm_proto::classification::v1::classification_service_server::ClassificationServiceServer;
@@ -26,10 +31,21 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("classification", config.common).await?;
-    let active = Arc::new(classify::load_active(runtime.database().writer()).await?);
-    tracing::info!(taxonomy = %active.taxonomy.name, "taxonomy in force");
-    runtime.follow("intake", &config.upstream.intake, classify::WorkOrderOpenedHandler::new(active.clone()));
-    let api = api::ClassificationApi::new(runtime.database().clone(), active);
-    let routes = Routes::new(ClassificationServiceServer::new(api));
-    runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await
+    let in_force = engine::InForce::load(runtime.database().writer()).await?;
+    tracing::info!(taxonomy = %in_force.classifier().taxonomy.name, "taxonomy in force");
+    runtime.follow(
+        "intake",
+        &config.upstream.intake,
+        classify::WorkOrderOpenedHandler::new(in_force.clone(), config.problems),
+    );
+    runtime.follow(
+        "intake-customers",
+        &config.upstream.intake,
+        customers::CustomerFeaturesHandler::new(in_force.clone(), config.risk.cooldown),
+    );
+    let api = api::ClassificationApi::new(runtime.publisher().clone(), in_force, config.problems);
+    let server = ClassificationServiceServer::new(api)
+        .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(api::MAX_MESSAGE_BYTES);
+    runtime.serve(Routes::new(server), api::SERVICE, api::policy(), listener, shutdown).await
 }

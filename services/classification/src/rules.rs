@@ -1,7 +1,10 @@
-//! Ordered keyword rules: the first rule with a term in the text decides the leaf, and the terms
-//! that matched explain why. Chinese terms match anywhere (Chinese has no spaces between words);
-//! terms in Latin letters match case-insensitively at the start of a word, so "plan" finds "plans"
-//! but not "explanation".
+//! Ordered rules: the first rule whose conditions all hold decides the leaf, and what matched
+//! explains why. A rule may look at the text (terms and regular expressions), the channel, the
+//! contact type and the channel's problem code. Chinese terms match anywhere (Chinese has no
+//! spaces between words); terms in Latin letters match case-insensitively at the start of a word,
+//! so "plan" finds "plans" but not "explanation".
+
+use regex::Regex;
 
 use crate::taxonomy::RuleDocument;
 
@@ -15,9 +18,23 @@ struct Rule {
     key: String,
     leaf: String,
     terms: Vec<String>,
+    patterns: Vec<Regex>,
+    channels: Vec<String>,
+    contact_types: Vec<String>,
+    problem_codes: Vec<String>,
 }
 
-/// The rule that fired and the terms it found.
+/// What a rule looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Subject<'a> {
+    pub text: &'a str,
+    pub channel: &'a str,
+    pub contact_type: &'a str,
+    pub problem_code: &'a str,
+}
+
+/// The rule that fired and what it found: the terms, the text a pattern matched, and the
+/// channel, contact type or code conditions it met.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match<'a> {
     pub rule: &'a str,
@@ -25,26 +42,63 @@ pub struct Match<'a> {
     pub terms: Vec<String>,
 }
 
+/// Patterns match regardless of case, like terms.
+pub fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern).case_insensitive(true).size_limit(1 << 20).build()
+}
+
 impl RuleSet {
+    /// Builds the rules of a validated taxonomy (a pattern that does not compile is skipped).
     pub fn new(documents: &[RuleDocument]) -> Self {
+        let cleaned = |list: &[String]| -> Vec<String> {
+            list.iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect()
+        };
         let rules = documents
             .iter()
             .map(|rule| Rule {
                 key: rule.key.clone(),
                 leaf: rule.leaf.clone(),
-                terms: rule.terms.iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect(),
+                terms: cleaned(&rule.terms),
+                patterns: rule.patterns.iter().filter_map(|p| compile_pattern(p).ok()).collect(),
+                channels: rule.channels.iter().map(|c| c.trim().to_string()).collect(),
+                contact_types: rule.contact_types.iter().map(|c| c.trim().to_string()).collect(),
+                problem_codes: rule.problem_codes.iter().map(|c| c.trim().to_string()).collect(),
             })
             .collect();
         Self { rules }
     }
 
-    /// The first rule, in order, with at least one term in `text`.
-    pub fn first_match(&self, text: &str) -> Option<Match<'_>> {
-        let text = text.to_lowercase();
+    /// The first rule, in order, whose conditions all hold.
+    pub fn first_match(&self, subject: &Subject<'_>) -> Option<Match<'_>> {
+        let text = subject.text.to_lowercase();
         self.rules.iter().find_map(|rule| {
-            let terms: Vec<String> = rule.terms.iter().filter(|t| contains_term(&text, t)).cloned().collect();
-            (!terms.is_empty()).then(|| Match { rule: &rule.key, leaf: &rule.leaf, terms })
+            rule.matches(&text, subject).map(|terms| Match { rule: &rule.key, leaf: &rule.leaf, terms })
         })
+    }
+}
+
+impl Rule {
+    fn matches(&self, text: &str, subject: &Subject<'_>) -> Option<Vec<String>> {
+        let listed = |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
+        if !listed(&self.channels, subject.channel)
+            || !listed(&self.contact_types, subject.contact_type)
+            || !listed(&self.problem_codes, subject.problem_code)
+        {
+            return None;
+        }
+        let mut found: Vec<String> = self.terms.iter().filter(|t| contains_term(text, t)).cloned().collect();
+        found.extend(self.patterns.iter().filter_map(|p| p.find(subject.text)).map(|m| m.as_str().to_string()));
+        let text_conditions = !self.terms.is_empty() || !self.patterns.is_empty();
+        if text_conditions && found.is_empty() {
+            return None;
+        }
+        let conditions = [
+            (&self.channels, subject.channel),
+            (&self.contact_types, subject.contact_type),
+            (&self.problem_codes, subject.problem_code),
+        ];
+        found.extend(conditions.iter().filter(|(list, _)| !list.is_empty()).map(|(_, value)| value.to_string()));
+        Some(found)
     }
 }
 
@@ -62,36 +116,65 @@ fn contains_term(text: &str, term: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn rule(key: &str, leaf: &str, terms: &[&str]) -> RuleDocument {
+        RuleDocument {
+            key: key.into(),
+            leaf: leaf.into(),
+            terms: terms.iter().map(|t| t.to_string()).collect(),
+            patterns: Vec::new(),
+            channels: Vec::new(),
+            contact_types: Vec::new(),
+            problem_codes: Vec::new(),
+        }
+    }
+
     fn rules() -> RuleSet {
         RuleSet::new(&[
-            RuleDocument { key: "sp".into(), leaf: "business.sp_fee".into(), terms: vec!["信息费".into()] },
-            RuleDocument {
-                key: "billing".into(),
-                leaf: "system.billing_error".into(),
-                terms: vec!["扣费".into(), "overcharg".into()],
-            },
-            RuleDocument { key: "plan".into(), leaf: "business.package_rules".into(), terms: vec!["plan".into()] },
+            rule("sp", "business.sp_fee", &["信息费"]),
+            rule("billing", "system.billing_error", &["扣费", "overcharg"]),
+            rule("plan", "business.package_rules", &["plan"]),
         ])
+    }
+
+    fn text(text: &str) -> Subject<'_> {
+        Subject { text, ..Subject::default() }
     }
 
     #[test]
     fn earlier_rules_take_precedence() {
         let rules = rules();
-        let found = rules.first_match("莫名扣费，还有一笔信息费").unwrap();
+        let found = rules.first_match(&text("莫名扣费，还有一笔信息费")).unwrap();
         assert_eq!(found.rule, "sp");
         assert_eq!(found.terms, vec!["信息费"]);
     }
 
     #[test]
     fn latin_terms_match_at_word_starts_in_any_case() {
-        assert_eq!(rules().first_match("I was OVERCHARGED twice").unwrap().leaf, "system.billing_error");
-        assert_eq!(rules().first_match("my plan changed").unwrap().rule, "plan");
-        assert!(rules().first_match("no explanation given").is_none());
-        assert_eq!(rules().first_match("新plan太贵").unwrap().rule, "plan");
+        assert_eq!(rules().first_match(&text("I was OVERCHARGED twice")).unwrap().leaf, "system.billing_error");
+        assert_eq!(rules().first_match(&text("my plan changed")).unwrap().rule, "plan");
+        assert!(rules().first_match(&text("no explanation given")).is_none());
+        assert_eq!(rules().first_match(&text("新plan太贵")).unwrap().rule, "plan");
+    }
+
+    #[test]
+    fn patterns_and_context_conditions_must_all_hold() {
+        let mut fault = rule("fault-code", "system.broadband_fault", &[]);
+        fault.contact_types = vec!["CONTACT_TYPE_FAULT_REPORT".into()];
+        fault.problem_codes = vec!["BB01".into()];
+        let mut amount = rule("amount", "system.billing_error", &[]);
+        amount.patterns = vec![r"多扣了?\d+元".into()];
+        let rules = RuleSet::new(&[fault, amount]);
+        let report =
+            Subject {
+                text: "上不了网", contact_type: "CONTACT_TYPE_FAULT_REPORT", problem_code: "BB01", channel: ""
+            };
+        assert_eq!(rules.first_match(&report).unwrap().terms, vec!["CONTACT_TYPE_FAULT_REPORT", "BB01"]);
+        assert!(rules.first_match(&Subject { problem_code: "BB02", ..report }).is_none());
+        assert_eq!(rules.first_match(&text("这个月多扣了50元")).unwrap().terms, vec!["多扣了50元"]);
     }
 
     #[test]
     fn no_term_no_match() {
-        assert!(rules().first_match("谢谢你们").is_none());
+        assert!(rules().first_match(&text("谢谢你们")).is_none());
     }
 }

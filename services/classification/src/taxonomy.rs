@@ -57,18 +57,31 @@ pub struct NodeDocument {
 pub struct RuleDocument {
     pub key: String,
     pub leaf: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub terms: Vec<String>,
+    /// Regular expressions over the text, matched case-insensitively.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problem_codes: Vec<String>,
 }
 
-/// A routing-view leaf with everything a classification needs.
+/// A leaf of any view; routing-view leaves also carry the department and time limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leaf {
+    pub view: String,
     pub key: String,
     /// Keys from the view's root to this leaf.
     pub path: Vec<String>,
     pub name_zh: String,
     pub name_en: String,
+    /// Empty outside the routing view.
     pub department: String,
+    /// Zero outside the routing view.
     pub time_limit: Duration,
 }
 
@@ -80,21 +93,47 @@ pub struct Taxonomy {
     pub document: TaxonomyDocument,
     pub published_at: i64,
     leaves: HashMap<String, Leaf>,
+    /// Each key's position in the document, so leaves list in the order administrators wrote them.
+    order: HashMap<String, usize>,
 }
 
 impl Taxonomy {
     /// Validates `document` as version `version`.
     pub fn new(document: TaxonomyDocument, version: i64, published_at: i64) -> Result<Self, Violations> {
         let leaves = validate(&document)?;
-        Ok(Self { name: format!("taxonomies/{}/versions/{version}", document.key), document, published_at, leaves })
+        let order = document_order(&document);
+        let name = format!("taxonomies/{}/versions/{version}", document.key);
+        Ok(Self { name, document, published_at, leaves, order })
     }
 
+    /// A leaf of the routing view.
     pub fn leaf(&self, key: &str) -> Option<&Leaf> {
-        self.leaves.get(key)
+        self.leaves.get(key).filter(|leaf| leaf.view == self.routing_view())
+    }
+
+    /// A leaf of `view` ("" for the routing view).
+    pub fn leaf_in(&self, view: &str, key: &str) -> Option<&Leaf> {
+        let view = if view.is_empty() { self.routing_view() } else { view };
+        self.leaves.get(key).filter(|leaf| leaf.view == view)
+    }
+
+    /// The leaves of `view`, in document order.
+    pub fn leaves_of(&self, view: &str) -> Vec<&Leaf> {
+        let mut leaves: Vec<&Leaf> = self.leaves.values().filter(|leaf| leaf.view == view).collect();
+        leaves.sort_by_key(|leaf| self.order.get(&leaf.key).copied().unwrap_or(usize::MAX));
+        leaves
+    }
+
+    pub fn routing_view(&self) -> &str {
+        self.document.views.iter().find(|v| v.routing).map_or("", |v| v.key.as_str())
+    }
+
+    pub fn has_view(&self, view: &str) -> bool {
+        self.document.views.iter().any(|v| v.key == view)
     }
 
     pub fn fallback(&self) -> Option<&Leaf> {
-        self.leaves.get(&self.document.fallback_leaf)
+        self.leaf(&self.document.fallback_leaf)
     }
 
     pub fn to_proto(&self) -> pb::Taxonomy {
@@ -103,6 +142,9 @@ impl Taxonomy {
             display_name: self.document.display_name.clone(),
             views: self.document.views.iter().map(view_to_proto).collect(),
             publish_time: Some(csm_kit::time::timestamp_from_micros(self.published_at)),
+            fallback_leaf: self.document.fallback_leaf.clone(),
+            rules: self.document.rules.iter().map(rule_to_proto).collect(),
+            active: false,
         }
     }
 }
@@ -137,6 +179,97 @@ pub fn duration_to_proto(duration: Duration) -> prost_types::Duration {
         seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(duration.subsec_nanos()).unwrap_or(0),
     }
+}
+
+fn rule_to_proto(rule: &RuleDocument) -> pb::Rule {
+    pb::Rule {
+        key: rule.key.clone(),
+        leaf: rule.leaf.clone(),
+        terms: rule.terms.clone(),
+        patterns: rule.patterns.clone(),
+        channels: rule.channels.clone(),
+        contact_types: rule.contact_types.clone(),
+        problem_codes: rule.problem_codes.clone(),
+    }
+}
+
+/// The document an administrator sends through the API; `name` is "taxonomies/{key}" (any
+/// version suffix is ignored, since publishing assigns the next one).
+pub fn document_from_proto(taxonomy: &pb::Taxonomy) -> Result<TaxonomyDocument, Violations> {
+    let mut violations = Violations::new();
+    let key = taxonomy.name.strip_prefix("taxonomies/").map(|rest| rest.split('/').next().unwrap_or_default());
+    let key = match key {
+        Some(key) if !key.is_empty() => key.to_string(),
+        _ => {
+            violations.add("taxonomy.name", "must look like taxonomies/{key}");
+            String::new()
+        }
+    };
+    let views = taxonomy
+        .views
+        .iter()
+        .map(|view| ViewDocument {
+            key: view.key.clone(),
+            name_zh: view.name_zh.clone(),
+            name_en: view.name_en.clone(),
+            routing: view.routing,
+            nodes: view.nodes.iter().map(|n| node_from_proto(n, &view.key, &mut violations)).collect(),
+        })
+        .collect();
+    let rules = taxonomy
+        .rules
+        .iter()
+        .map(|rule| RuleDocument {
+            key: rule.key.clone(),
+            leaf: rule.leaf.clone(),
+            terms: rule.terms.clone(),
+            patterns: rule.patterns.clone(),
+            channels: rule.channels.clone(),
+            contact_types: rule.contact_types.clone(),
+            problem_codes: rule.problem_codes.clone(),
+        })
+        .collect();
+    violations.into_result()?;
+    Ok(TaxonomyDocument {
+        key,
+        display_name: taxonomy.display_name.clone(),
+        fallback_leaf: taxonomy.fallback_leaf.clone(),
+        views,
+        rules,
+    })
+}
+
+fn node_from_proto(node: &pb::TaxonomyNode, view: &str, violations: &mut Violations) -> NodeDocument {
+    let time_limit = node.time_limit.and_then(|d| match (u64::try_from(d.seconds), u32::try_from(d.nanos)) {
+        (Ok(seconds), Ok(nanos)) => Some(Duration::new(seconds, nanos)),
+        _ => {
+            violations.add(format!("views.{view}.{}.time_limit", node.key), "must be positive");
+            None
+        }
+    });
+    NodeDocument {
+        key: node.key.clone(),
+        name_zh: node.name_zh.clone(),
+        name_en: node.name_en.clone(),
+        department: Some(node.responsible_department.clone()).filter(|d| !d.is_empty()),
+        time_limit,
+        children: node.children.iter().map(|child| node_from_proto(child, view, violations)).collect(),
+    }
+}
+
+fn document_order(document: &TaxonomyDocument) -> HashMap<String, usize> {
+    fn walk(nodes: &[NodeDocument], order: &mut HashMap<String, usize>) {
+        for node in nodes {
+            let next = order.len();
+            order.insert(node.key.clone(), next);
+            walk(&node.children, order);
+        }
+    }
+    let mut order = HashMap::new();
+    for view in &document.views {
+        walk(&view.nodes, &mut order);
+    }
+    order
 }
 
 /// Keys appear in resource names and stored paths, so they keep to a small alphabet.
@@ -186,6 +319,18 @@ fn validate(document: &TaxonomyDocument) -> Result<HashMap<String, Leaf>, Violat
                 continue;
             }
             if !view.routing {
+                let (name_zh, name_en) = (node.name_zh.clone(), node.name_en.clone());
+                let (department, time_limit) = (String::new(), Duration::ZERO);
+                let leaf = Leaf {
+                    view: view.key.clone(),
+                    key: node.key.clone(),
+                    path,
+                    name_zh,
+                    name_en,
+                    department,
+                    time_limit,
+                };
+                leaves.insert(node.key.clone(), leaf);
                 continue;
             }
             let department = node.department.clone().filter(|d| !d.trim().is_empty());
@@ -200,6 +345,7 @@ fn validate(document: &TaxonomyDocument) -> Result<HashMap<String, Leaf>, Violat
                 leaves.insert(
                     node.key.clone(),
                     Leaf {
+                        view: view.key.clone(),
                         key: node.key.clone(),
                         path,
                         name_zh: node.name_zh.clone(),
@@ -211,7 +357,9 @@ fn validate(document: &TaxonomyDocument) -> Result<HashMap<String, Leaf>, Violat
             }
         }
     }
-    if !leaves.contains_key(&document.fallback_leaf) {
+    let routing_key = routing.first().map(|v| v.key.as_str()).unwrap_or_default();
+    let is_routing_leaf = |key: &str| leaves.get(key).is_some_and(|leaf: &Leaf| leaf.view == routing_key);
+    if !is_routing_leaf(&document.fallback_leaf) {
         violations.add("taxonomy.fallback_leaf", "must be a routing leaf");
     }
     let mut rule_keys = HashSet::new();
@@ -220,11 +368,17 @@ fn validate(document: &TaxonomyDocument) -> Result<HashMap<String, Leaf>, Violat
         if !rule_keys.insert(rule.key.clone()) {
             violations.add(&field, "duplicate key");
         }
-        if !leaves.contains_key(&rule.leaf) {
+        if !is_routing_leaf(&rule.leaf) {
             violations.add(&field, format!("leaf {} is not a routing leaf", rule.leaf));
         }
-        if rule.terms.iter().all(|t| t.trim().is_empty()) {
-            violations.add(&field, "needs at least one term");
+        let conditions = [&rule.terms, &rule.patterns, &rule.channels, &rule.contact_types, &rule.problem_codes];
+        if conditions.iter().all(|list| list.iter().all(|t| t.trim().is_empty())) {
+            violations.add(&field, "needs at least one term, pattern, channel, contact type or problem code");
+        }
+        for pattern in &rule.patterns {
+            if let Err(e) = crate::rules::compile_pattern(pattern) {
+                violations.add(&field, format!("pattern {pattern:?}: {e}"));
+            }
         }
     }
     violations.into_result()?;
@@ -247,6 +401,11 @@ mod tests {
         assert_eq!(leaf.department, "operations_maintenance");
         assert_eq!(leaf.time_limit, Duration::from_secs(24 * 3600));
         assert!(taxonomy.fallback().is_some());
+        let leaves: usize = taxonomy.document.views.iter().map(|v| taxonomy.leaves_of(&v.key).len()).sum();
+        assert!(leaves >= 30, "{leaves} leaves");
+        let complaint = taxonomy.leaf_in("complaint", "complaint.call_record").unwrap();
+        assert_eq!(complaint.path, vec!["complaint.common", "complaint.basic_business", "complaint.call_record"]);
+        assert!(taxonomy.leaf("complaint.call_record").is_none(), "not a routing leaf");
     }
 
     #[test]

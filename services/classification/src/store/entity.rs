@@ -50,6 +50,171 @@ pub mod classification {
         pub classified_at: i64,
         pub phone_number: String,
         pub channel: String,
+        /// The text classified, kept so a correction can teach the next model.
+        pub text: String,
+        /// JSON array of the placement in every view (`store::StoredView`).
+        pub views: String,
+        /// How the order was first placed, kept when an agent corrects it.
+        pub first_method: String,
+        pub corrected: bool,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod text_model {
+    use sea_orm::entity::prelude::*;
+
+    /// A trained text model of one view; `body` is the model itself (postcard-encoded).
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "text_model")]
+    pub struct Model {
+        /// "textModels/{id}".
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub view: String,
+        pub taxonomy_version: String,
+        pub created_at: i64,
+        pub active: bool,
+        pub examples: i64,
+        pub corrections: i64,
+        pub features: i64,
+        /// JSON array of leaf keys, in the model's label order.
+        pub leaves: String,
+        pub review_threshold: f64,
+        pub temperature: f64,
+        pub training_seconds: f64,
+        pub body: Vec<u8>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod risk_model {
+    use sea_orm::entity::prelude::*;
+
+    /// A fitted dissatisfaction-risk model; `body` is the model itself (postcard-encoded).
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "risk_model")]
+    pub struct Model {
+        /// "riskModels/{id}".
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub created_at: i64,
+        pub active: bool,
+        pub examples: i64,
+        pub positives: i64,
+        pub threshold: f64,
+        /// JSON object: feature name to department.
+        pub factor_departments: String,
+        pub training_seconds: f64,
+        pub body: Vec<u8>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod correction {
+    use sea_orm::entity::prelude::*;
+
+    /// An agent's correction of one view of a classification, kept with the text for retraining.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "correction")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub work_order_id: String,
+        pub taxonomy_version: String,
+        pub view: String,
+        pub from_leaf: String,
+        pub to_leaf: String,
+        pub text: String,
+        pub corrected_by: String,
+        pub reason: String,
+        pub corrected_at: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod leaf_day {
+    use sea_orm::entity::prelude::*;
+
+    /// Work orders per routing leaf per UTC day (by when the customer raised them).
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leaf_day")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub leaf: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        pub work_orders: i64,
+        pub customers: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod leaf_day_customer {
+    use sea_orm::entity::prelude::*;
+
+    /// Which customers raised a leaf on a day, so distinct customers are counted once.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leaf_day_customer")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub leaf: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub phone_number: String,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod emerging_problem {
+    use sea_orm::entity::prelude::*;
+
+    /// A leaf's sudden rise on one day, published once.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "emerging_problem")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub leaf: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        pub work_orders: i64,
+        pub baseline: f64,
+        pub published_at: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod customer_features {
+    use sea_orm::entity::prelude::*;
+
+    /// What intake's events say about one customer, as risk-model features, and the last score.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_features")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub phone_number: String,
+        pub customer: String,
+        /// JSON of `model::risk::Features`.
+        pub features: String,
+        pub updated_at: i64,
+        pub score: Option<f64>,
+        /// When an AtRiskCustomer was last published, so a customer is flagged once per cool-down.
+        pub flagged_at: Option<i64>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -1,14 +1,22 @@
 //! Data access for classification, as functions over any connection.
 
+pub mod customers;
 pub mod entity;
 pub mod migration;
+pub mod models;
+pub mod statistics;
 
 use csm_kit::time;
-use csm_proto::classification::v1::{Classification, Method, RuleHit};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use csm_proto::classification::v1::{Classification, Method, RuleHit, ViewClassification};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
+};
 use serde::{Deserialize, Serialize};
 
-pub use entity::{classification, taxonomy_version};
+pub use entity::{
+    classification, correction, customer_features, emerging_problem, risk_model, taxonomy_version, text_model,
+};
 
 use crate::taxonomy::duration_to_proto;
 
@@ -22,6 +30,47 @@ pub async fn taxonomy_by_name(db: &impl ConnectionTrait, name: &str) -> Result<O
 
 pub async fn insert_taxonomy_version(db: &impl ConnectionTrait, row: taxonomy_version::Model) -> Result<(), DbErr> {
     taxonomy_version::Entity::insert(taxonomy_version::ActiveModel::from(row)).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Every version, newest first.
+pub async fn list_taxonomies(db: &impl ConnectionTrait) -> Result<Vec<taxonomy_version::Model>, DbErr> {
+    taxonomy_version::Entity::find()
+        .order_by_desc(taxonomy_version::Column::PublishedAt)
+        .order_by_desc(taxonomy_version::Column::Version)
+        .all(db)
+        .await
+}
+
+/// The next version number of taxonomy `key`.
+pub async fn next_taxonomy_version(db: &impl ConnectionTrait, key: &str) -> Result<i64, DbErr> {
+    let latest: Option<Option<i64>> = taxonomy_version::Entity::find()
+        .select_only()
+        .column_as(taxonomy_version::Column::Version.max(), "latest")
+        .filter(taxonomy_version::Column::TaxonomyKey.eq(key))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(latest.flatten().unwrap_or(0) + 1)
+}
+
+/// Puts `name` in force and every other version out of it.
+pub async fn activate_taxonomy(db: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
+    taxonomy_version::Entity::update_many()
+        .col_expr(taxonomy_version::Column::Active, Expr::value(false))
+        .filter(taxonomy_version::Column::Name.ne(name))
+        .exec(db)
+        .await?;
+    taxonomy_version::Entity::update_many()
+        .col_expr(taxonomy_version::Column::Active, Expr::value(true))
+        .filter(taxonomy_version::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_classification(db: &impl ConnectionTrait, row: classification::Model) -> Result<(), DbErr> {
+    row.into_active_model().reset_all().update(db).await?;
     Ok(())
 }
 
@@ -44,11 +93,42 @@ pub struct StoredHit {
     pub matched_terms: Vec<String>,
 }
 
+/// The placement in one view, as stored in `classification.views`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredView {
+    pub view: String,
+    pub leaf: String,
+    pub path: Vec<String>,
+    pub name_zh: String,
+    pub name_en: String,
+    pub method: String,
+    pub confidence: f64,
+    pub needs_review: bool,
+    pub text_model: String,
+}
+
+impl From<&StoredView> for ViewClassification {
+    fn from(view: &StoredView) -> Self {
+        ViewClassification {
+            view: view.view.clone(),
+            leaf: view.leaf.clone(),
+            path: view.path.clone(),
+            leaf_name_zh: view.name_zh.clone(),
+            leaf_name_en: view.name_en.clone(),
+            method: Method::from_str_name(&view.method).unwrap_or_default() as i32,
+            confidence: view.confidence,
+            needs_review: view.needs_review,
+            text_model: view.text_model.clone(),
+        }
+    }
+}
+
 pub const WORK_ORDERS: &str = "workOrders/";
 
 impl From<&classification::Model> for Classification {
     fn from(row: &classification::Model) -> Self {
         let hits: Vec<StoredHit> = serde_json::from_str(&row.hits).unwrap_or_default();
+        let views: Vec<StoredView> = serde_json::from_str(&row.views).unwrap_or_default();
         Classification {
             name: format!("{WORK_ORDERS}{}/classification", row.work_order_id),
             work_order: format!("{WORK_ORDERS}{}", row.work_order_id),
@@ -67,6 +147,7 @@ impl From<&classification::Model> for Classification {
             hits: hits.into_iter().map(|h| RuleHit { rule: h.rule, matched_terms: h.matched_terms }).collect(),
             needs_review: row.needs_review,
             classify_time: Some(time::timestamp_from_micros(row.classified_at)),
+            views: views.iter().map(ViewClassification::from).collect(),
         }
     }
 }

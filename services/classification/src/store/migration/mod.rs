@@ -3,12 +3,18 @@
 use csm_kit::feed::FeedMigration;
 use sea_orm_migration::{prelude::*, schema::*};
 
+mod models;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(FeedMigration), Box::new(CreateTaxonomiesAndClassifications)]
+        vec![
+            Box::new(FeedMigration),
+            Box::new(CreateTaxonomiesAndClassifications),
+            Box::new(models::ModelsAndCorrections),
+        ]
     }
 }
 

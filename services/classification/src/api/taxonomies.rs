@@ -1,0 +1,96 @@
+//! Taxonomy versions: read, publish (validated), list, and put an earlier one back in force.
+
+use csm_kit::time;
+use csm_proto::classification::v1::{ListTaxonomiesResponse, PublishTaxonomyRequest, Taxonomy, TaxonomyActivated};
+
+use super::ClassificationApi;
+use crate::{
+    engine,
+    error::Error,
+    store::{self, taxonomy_version},
+    taxonomy::{self, Taxonomy as Validated},
+};
+
+impl ClassificationApi {
+    pub(super) async fn taxonomy(&self, name: &str) -> Result<Taxonomy, Error> {
+        let classifier = self.in_force.classifier();
+        if name.is_empty() || name == classifier.taxonomy.name {
+            let mut taxonomy = classifier.taxonomy.to_proto();
+            taxonomy.active = true;
+            return Ok(taxonomy);
+        }
+        let db = self.publisher.database().reader();
+        let row = store::taxonomy_by_name(db, name).await?.ok_or_else(|| Error::NotFound(name.to_string()))?;
+        let mut taxonomy = engine::taxonomy_from_row(&row)?.to_proto();
+        taxonomy.active = row.active;
+        Ok(taxonomy)
+    }
+
+    pub(super) async fn publish(&self, request: &PublishTaxonomyRequest, by: &str) -> Result<Taxonomy, Error> {
+        let proposed =
+            request.taxonomy.as_ref().ok_or_else(|| csm_kit::error::Violations::one("taxonomy", "required"))?;
+        let document = taxonomy::document_from_proto(proposed)?;
+        let published_at = time::now_micros();
+        let db = self.publisher.database().writer();
+        let version = store::next_taxonomy_version(db, &document.key).await?;
+        let validated = Validated::new(document, version, published_at)?;
+        if request.validate_only {
+            return Ok(validated.to_proto());
+        }
+        let row = taxonomy_version::Model {
+            name: validated.name.clone(),
+            taxonomy_key: validated.document.key.clone(),
+            version,
+            document: serde_json::to_string(&validated.document).map_err(|e| Error::Internal(e.to_string()))?,
+            published_at,
+            active: false,
+        };
+        let mut uow = self.publisher.begin().await?;
+        store::insert_taxonomy_version(&*uow, row).await.map_err(|_| Error::Conflict(validated.name.clone()))?;
+        store::activate_taxonomy(&*uow, &validated.name).await?;
+        let mut taxonomy = validated.to_proto();
+        taxonomy.active = true;
+        uow.publish(
+            validated.name.clone(),
+            &TaxonomyActivated { taxonomy: Some(taxonomy.clone()), activated_by: by.to_string() },
+        );
+        uow.commit().await?;
+        self.in_force.reload(db).await?;
+        tracing::info!(taxonomy = %validated.name, by, "taxonomy published");
+        Ok(taxonomy)
+    }
+
+    pub(super) async fn taxonomies(&self) -> Result<ListTaxonomiesResponse, Error> {
+        let rows = store::list_taxonomies(self.publisher.database().reader()).await?;
+        let taxonomies = rows
+            .iter()
+            .map(|row| Taxonomy {
+                name: row.name.clone(),
+                display_name: serde_json::from_str::<taxonomy::TaxonomyDocument>(&row.document)
+                    .map(|d| d.display_name)
+                    .unwrap_or_default(),
+                publish_time: Some(time::timestamp_from_micros(row.published_at)),
+                active: row.active,
+                ..Taxonomy::default()
+            })
+            .collect();
+        Ok(ListTaxonomiesResponse { taxonomies })
+    }
+
+    pub(super) async fn activate_taxonomy_version(&self, name: &str, by: &str) -> Result<Taxonomy, Error> {
+        let db = self.publisher.database().writer();
+        let row = store::taxonomy_by_name(db, name).await?.ok_or_else(|| Error::NotFound(name.to_string()))?;
+        let mut taxonomy = engine::taxonomy_from_row(&row)?.to_proto();
+        taxonomy.active = true;
+        let mut uow = self.publisher.begin().await?;
+        store::activate_taxonomy(&*uow, name).await?;
+        uow.publish(
+            name.to_string(),
+            &TaxonomyActivated { taxonomy: Some(taxonomy.clone()), activated_by: by.to_string() },
+        );
+        uow.commit().await?;
+        self.in_force.reload(db).await?;
+        tracing::info!(taxonomy = %name, by, "taxonomy activated");
+        Ok(taxonomy)
+    }
+}

@@ -1,0 +1,284 @@
+//! What classifies right now: the taxonomy in force with its compiled rules, the active text
+//! model of each view, and the active risk model. A snapshot is immutable; publishing a taxonomy
+//! or activating a model builds a new one from the database and swaps it in, so a classification
+//! in flight finishes on the snapshot it started with.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use csm_kit::time;
+use csm_proto::classification::v1::Method;
+use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::{
+    model::{risk::RiskModel, text::TextModel},
+    rules::{RuleSet, Subject},
+    store::{self, StoredHit, models, taxonomy_version},
+    taxonomy::{self, Leaf, Taxonomy},
+};
+
+/// A taxonomy version with its rules and the text models in force for its views.
+#[derive(Debug)]
+pub struct Classifier {
+    pub taxonomy: Taxonomy,
+    rules: RuleSet,
+    models: HashMap<String, LoadedTextModel>,
+}
+
+#[derive(Debug)]
+pub struct LoadedTextModel {
+    pub name: String,
+    pub model: TextModel,
+}
+
+/// Where a text lands in one view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewDecision<'a> {
+    pub view: &'a str,
+    pub leaf: &'a Leaf,
+    pub method: Method,
+    pub confidence: f64,
+    pub needs_review: bool,
+    pub text_model: &'a str,
+}
+
+/// The outcome for one text: the routing view first, then every other view a model placed it in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision<'a> {
+    pub views: Vec<ViewDecision<'a>>,
+    pub hits: Vec<StoredHit>,
+}
+
+impl Decision<'_> {
+    pub fn routing(&self) -> &ViewDecision<'_> {
+        &self.views[0]
+    }
+}
+
+impl Classifier {
+    pub fn new(taxonomy: Taxonomy, models: HashMap<String, LoadedTextModel>) -> Self {
+        let rules = RuleSet::new(&taxonomy.document.rules);
+        Self { taxonomy, rules, models }
+    }
+
+    pub fn text_model(&self, view: &str) -> Option<&LoadedTextModel> {
+        self.models.get(view)
+    }
+
+    /// Rules first; then the routing view's model; the fallback leaf when neither places the
+    /// text. Returns `None` only if the taxonomy lost its fallback leaf, which validation prevents.
+    pub fn classify(&self, subject: &Subject<'_>) -> Option<Decision<'_>> {
+        let routing_view = self.taxonomy.routing_view();
+        let mut hits = Vec::new();
+        let routing = if let Some(found) = self.rules.first_match(subject)
+            && let Some(leaf) = self.taxonomy.leaf(found.leaf)
+        {
+            hits.push(StoredHit { rule: found.rule.to_string(), matched_terms: found.terms });
+            ViewDecision {
+                view: routing_view,
+                leaf,
+                method: Method::Rule,
+                confidence: 1.0,
+                needs_review: false,
+                text_model: "",
+            }
+        } else if let Some(decision) = self.predict(routing_view, subject.text) {
+            decision
+        } else {
+            let leaf = self.taxonomy.fallback()?;
+            ViewDecision {
+                view: routing_view,
+                leaf,
+                method: Method::Fallback,
+                confidence: 0.0,
+                needs_review: true,
+                text_model: "",
+            }
+        };
+        let mut views = vec![routing];
+        for view in &self.taxonomy.document.views {
+            if view.key != routing_view
+                && let Some(decision) = self.predict(&view.key, subject.text)
+            {
+                views.push(decision);
+            }
+        }
+        Some(Decision { views, hits })
+    }
+
+    /// The view's model's best leaf, marked for review below its threshold; `None` without a
+    /// model, or when the model's leaf is no longer in the taxonomy.
+    fn predict<'a>(&'a self, view: &'a str, text: &str) -> Option<ViewDecision<'a>> {
+        let loaded = self.models.get(view)?;
+        let prediction = loaded.model.predict(text);
+        let leaf = self.taxonomy.leaf_in(view, loaded.model.labels.get(prediction.label)?)?;
+        Some(ViewDecision {
+            view,
+            leaf,
+            method: Method::Model,
+            confidence: prediction.confidence,
+            needs_review: prediction.confidence < loaded.model.review_threshold,
+            text_model: &loaded.name,
+        })
+    }
+}
+
+/// The active risk model with what it needs to act on a score.
+#[derive(Debug)]
+pub struct LoadedRiskModel {
+    pub name: String,
+    pub model: RiskModel,
+    pub threshold: f64,
+    pub factor_departments: HashMap<String, String>,
+}
+
+/// The snapshots in force, shared by the API and the feed handlers.
+#[derive(Debug)]
+pub struct InForce {
+    classifier: RwLock<Arc<Classifier>>,
+    risk: RwLock<Option<Arc<LoadedRiskModel>>>,
+}
+
+impl InForce {
+    /// Loads what is active, publishing the shipped taxonomy as version 1 on first start.
+    pub async fn load(db: &impl ConnectionTrait) -> Result<Arc<Self>, DbErr> {
+        publish_default_taxonomy(db).await?;
+        let (classifier, risk) = snapshot(db).await?;
+        Ok(Arc::new(Self { classifier: RwLock::new(classifier), risk: RwLock::new(risk) }))
+    }
+
+    pub fn classifier(&self) -> Arc<Classifier> {
+        self.classifier.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub fn risk(&self) -> Option<Arc<LoadedRiskModel>> {
+        self.risk.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Rebuilds the snapshots from what the database says is active.
+    pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let (classifier, risk) = snapshot(db).await?;
+        *self.classifier.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = classifier;
+        *self.risk.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = risk;
+        Ok(())
+    }
+}
+
+async fn snapshot(db: &impl ConnectionTrait) -> Result<(Arc<Classifier>, Option<Arc<LoadedRiskModel>>), DbErr> {
+    let row = store::active_taxonomy(db).await?.ok_or_else(|| DbErr::RecordNotFound("active taxonomy".into()))?;
+    let taxonomy = taxonomy_from_row(&row)?;
+    let mut loaded = HashMap::new();
+    for row in models::active_text_models(db).await? {
+        if taxonomy.has_view(&row.view) {
+            let model = decode_text_model(&row.body).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))?;
+            loaded.insert(row.view.clone(), LoadedTextModel { name: row.name, model });
+        }
+    }
+    let risk = match models::active_risk_model(db).await? {
+        Some(row) => Some(Arc::new(LoadedRiskModel {
+            model: postcard::from_bytes(&row.body).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))?,
+            threshold: row.threshold,
+            factor_departments: serde_json::from_str(&row.factor_departments).unwrap_or_default(),
+            name: row.name,
+        })),
+        None => None,
+    };
+    Ok((Arc::new(Classifier::new(taxonomy, loaded)), risk))
+}
+
+pub fn decode_text_model(body: &[u8]) -> Result<TextModel, postcard::Error> {
+    let mut model: TextModel = postcard::from_bytes(body)?;
+    model.build_index();
+    Ok(model)
+}
+
+async fn publish_default_taxonomy(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if store::active_taxonomy(db).await?.is_some() {
+        return Ok(());
+    }
+    let document = taxonomy::parse(taxonomy::DEFAULT_DOCUMENT).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let published_at = time::now_micros();
+    let taxonomy = Taxonomy::new(document, 1, published_at).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let row = taxonomy_version::Model {
+        name: taxonomy.name.clone(),
+        taxonomy_key: taxonomy.document.key.clone(),
+        version: 1,
+        document: serde_json::to_string(&taxonomy.document).map_err(|e| DbErr::Custom(e.to_string()))?,
+        published_at,
+        active: true,
+    };
+    // Another replica may have published it first; either way one version is now active.
+    let _ = store::insert_taxonomy_version(db, row).await;
+    Ok(())
+}
+
+pub fn taxonomy_from_row(row: &taxonomy_version::Model) -> Result<Taxonomy, DbErr> {
+    let document = serde_json::from_str(&row.document).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))?;
+    Taxonomy::new(document, row.version, row.published_at).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::text::{Labelled, TrainSettings};
+
+    fn taxonomy() -> Taxonomy {
+        Taxonomy::new(taxonomy::parse(taxonomy::DEFAULT_DOCUMENT).unwrap(), 1, 0).unwrap()
+    }
+
+    fn text(text: &str) -> Subject<'_> {
+        Subject { text, ..Subject::default() }
+    }
+
+    #[test]
+    fn rules_route_common_complaints_in_both_languages() {
+        let c = Classifier::new(taxonomy(), HashMap::new());
+        let cases = [
+            ("这个月话费莫名多扣了50元", "system.billing_error", "billing"),
+            ("家里宽带断网三天了", "system.broadband_fault", "operations_maintenance"),
+            ("I was charged for a premium SMS subscription I never ordered", "business.sp_fee", "partner_management"),
+            ("Calls drop every evening at home", "system.call_quality", "network"),
+            ("营业员态度很差", "service.attitude", "service_centre"),
+        ];
+        for (text_, leaf, department) in cases {
+            let decision = c.classify(&text(text_)).unwrap();
+            let routing = decision.routing();
+            assert_eq!((routing.leaf.key.as_str(), routing.leaf.department.as_str()), (leaf, department), "{text_}");
+            assert_eq!(routing.method, Method::Rule);
+            assert!(!routing.needs_review);
+        }
+    }
+
+    #[test]
+    fn without_a_rule_or_model_the_fallback_awaits_review() {
+        let c = Classifier::new(taxonomy(), HashMap::new());
+        let decision = c.classify(&text("请回电")).unwrap();
+        assert_eq!(decision.routing().leaf.key, "triage.unclassified");
+        assert_eq!(decision.routing().method, Method::Fallback);
+        assert!(decision.routing().needs_review);
+        assert_eq!(decision.views.len(), 1);
+    }
+
+    #[test]
+    fn models_place_what_no_rule_covers_and_rules_keep_precedence() {
+        let texts = [
+            ("上网很卡网页打不开", "complaint.broadband_speed"),
+            ("营业厅排队两个小时", "complaint.channel_convenience"),
+        ];
+        let labels: Vec<String> = texts.iter().map(|(_, l)| l.to_string()).collect();
+        let examples: Vec<Labelled> = (0..30).map(|i| Labelled { text: texts[i % 2].0, label: i % 2 }).collect();
+        let model = TextModel::train(labels, &examples, TrainSettings::default());
+        let loaded = LoadedTextModel { name: "textModels/1".into(), model };
+        let c = Classifier::new(taxonomy(), HashMap::from([("complaint".to_string(), loaded)]));
+        let decision = c.classify(&text("营业厅排队太久")).unwrap();
+        assert_eq!(decision.views[1].view, "complaint");
+        assert_eq!(decision.views[1].leaf.key, "complaint.channel_convenience");
+        assert_eq!(decision.views[1].method, Method::Model);
+        assert_eq!(decision.views[1].text_model, "textModels/1");
+        // The routing view is still decided by its rules.
+        assert_eq!(decision.routing().method, Method::Rule);
+        assert_eq!(c.classify(&text("请回电")).unwrap().routing().method, Method::Fallback);
+    }
+}

@@ -1,0 +1,156 @@
+//! Text to features without a word segmenter. Chinese has no spaces between words, so runs of
+//! CJK characters give character 1- to 3-grams; Latin-script text gives word unigrams and bigrams
+//! plus character 3- to 5-grams inside each word, which tolerate typos and inflections
+//! ("overcharged", "overcharging"). Each n-gram is reduced to a 64-bit hash, so featurising
+//! allocates nothing per n-gram and a vocabulary stores numbers, not strings.
+
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Appends the hash of every n-gram of `text` to `out`.
+pub fn ngrams(text: &str, out: &mut Vec<u64>) {
+    let chars: Vec<char> = text.chars().map(normalise).collect();
+    let mut previous_word: Option<u64> = None;
+    let mut at = 0;
+    while at < chars.len() {
+        let c = chars[at];
+        let end = run_end(&chars, at);
+        if is_cjk(c) {
+            cjk_ngrams(&chars[at..end], out);
+            previous_word = None;
+        } else if c.is_alphanumeric() {
+            let word = &chars[at..end];
+            let word_hash = hash_chars(WORD, word);
+            out.push(word_hash);
+            if let Some(previous) = previous_word {
+                out.push(mix(previous, word_hash) ^ BIGRAM);
+            }
+            previous_word = Some(word_hash);
+            word_char_ngrams(word, out);
+        }
+        at = end;
+    }
+}
+
+/// Kind seeds keep a character n-gram apart from a word with the same letters.
+const CJK: u64 = 0x9e37_79b9_7f4a_7c15;
+const WORD: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const BIGRAM: u64 = 0x1656_67b1_9e37_79f9;
+const IN_WORD: u64 = 0x27d4_eb2f_1656_67c5;
+
+fn run_end(chars: &[char], start: usize) -> usize {
+    let kind = |c: char| {
+        if is_cjk(c) {
+            1
+        } else if c.is_alphanumeric() {
+            2
+        } else {
+            0
+        }
+    };
+    let first = kind(chars[start]);
+    chars[start..].iter().position(|&c| kind(c) != first).map_or(chars.len(), |n| start + n)
+}
+
+fn cjk_ngrams(run: &[char], out: &mut Vec<u64>) {
+    for start in 0..run.len() {
+        let mut hash = CJK;
+        for (n, &c) in run[start..].iter().take(3).enumerate() {
+            hash = step(hash, c);
+            out.push(hash ^ n as u64);
+        }
+    }
+}
+
+fn word_char_ngrams(word: &[char], out: &mut Vec<u64>) {
+    if word.len() < 3 {
+        return;
+    }
+    let padded: Vec<char> = std::iter::once('<').chain(word.iter().copied()).chain(std::iter::once('>')).collect();
+    for start in 0..padded.len() {
+        let mut hash = IN_WORD;
+        for (n, &c) in padded[start..].iter().take(5).enumerate() {
+            hash = step(hash, c);
+            if n >= 2 {
+                out.push(hash ^ n as u64);
+            }
+        }
+    }
+}
+
+fn hash_chars(seed: u64, chars: &[char]) -> u64 {
+    chars.iter().fold(seed, |hash, &c| step(hash, c))
+}
+
+/// FNV-1a over the character, finished so that similar prefixes spread over the whole range.
+fn step(hash: u64, c: char) -> u64 {
+    (hash ^ u64::from(u32::from(c))).wrapping_mul(0x0100_0000_01b3).rotate_left(29)
+}
+
+fn mix(a: u64, b: u64) -> u64 {
+    (a.rotate_left(17) ^ b).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Lower case, and full-width ASCII (common in Chinese input) folded to ASCII.
+fn normalise(c: char) -> char {
+    let c = match u32::from(c) {
+        0xFF01..=0xFF5E => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+        0x3000 => ' ',
+        _ => c,
+    };
+    if c.is_uppercase() { c.to_lowercase().next().unwrap_or(c) } else { c }
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(u32::from(c), 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub type PrehashedMap<V> = std::collections::HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grams(text: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        ngrams(text, &mut out);
+        out
+    }
+
+    #[test]
+    fn chinese_runs_give_one_to_three_grams() {
+        // 4 unigrams, 3 bigrams, 2 trigrams.
+        assert_eq!(grams("宽带断网").len(), 9);
+        assert_eq!(grams("宽带断网"), grams("宽带断网！"));
+    }
+
+    #[test]
+    fn english_words_share_features_across_inflections_and_case() {
+        let a = grams("Overcharged");
+        let b = grams("overcharging");
+        assert_eq!(a, grams("OVERCHARGED"));
+        assert!(a.iter().filter(|g| b.contains(g)).count() >= 8);
+    }
+
+    #[test]
+    fn full_width_letters_fold_to_ascii() {
+        assert_eq!(grams("ＳＭＳ"), grams("sms"));
+    }
+}

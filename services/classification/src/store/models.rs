@@ -1,0 +1,81 @@
+//! Stored text and risk models. Exactly one model per view (and one risk model) is active.
+
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
+
+use super::entity::{risk_model, text_model};
+
+pub const TEXT_MODELS: &str = "textModels/";
+pub const RISK_MODELS: &str = "riskModels/";
+
+pub async fn insert_text_model(db: &impl ConnectionTrait, row: text_model::Model) -> Result<(), DbErr> {
+    text_model::Entity::insert(text_model::ActiveModel::from(row)).exec_without_returning(db).await?;
+    Ok(())
+}
+
+pub async fn text_model(db: &impl ConnectionTrait, name: &str) -> Result<Option<text_model::Model>, DbErr> {
+    text_model::Entity::find_by_id(name.to_string()).one(db).await
+}
+
+/// Models of `view` (every view when empty), newest first.
+pub async fn list_text_models(db: &impl ConnectionTrait, view: &str) -> Result<Vec<text_model::Model>, DbErr> {
+    let mut query = text_model::Entity::find();
+    if !view.is_empty() {
+        query = query.filter(text_model::Column::View.eq(view));
+    }
+    query.order_by_desc(text_model::Column::CreatedAt).order_by_desc(text_model::Column::Name).all(db).await
+}
+
+pub async fn active_text_models(db: &impl ConnectionTrait) -> Result<Vec<text_model::Model>, DbErr> {
+    text_model::Entity::find().filter(text_model::Column::Active.eq(true)).all(db).await
+}
+
+/// Puts `name` in force for `view`, retiring the view's other models.
+pub async fn activate_text_model(db: &impl ConnectionTrait, view: &str, name: &str) -> Result<(), DbErr> {
+    text_model::Entity::update_many()
+        .col_expr(text_model::Column::Active, Expr::value(false))
+        .filter(text_model::Column::View.eq(view))
+        .filter(text_model::Column::Name.ne(name))
+        .exec(db)
+        .await?;
+    text_model::Entity::update_many()
+        .col_expr(text_model::Column::Active, Expr::value(true))
+        .filter(text_model::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_risk_model(db: &impl ConnectionTrait, row: risk_model::Model) -> Result<(), DbErr> {
+    risk_model::Entity::insert(risk_model::ActiveModel::from(row)).exec_without_returning(db).await?;
+    Ok(())
+}
+
+pub async fn risk_model(db: &impl ConnectionTrait, name: &str) -> Result<Option<risk_model::Model>, DbErr> {
+    risk_model::Entity::find_by_id(name.to_string()).one(db).await
+}
+
+pub async fn list_risk_models(db: &impl ConnectionTrait) -> Result<Vec<risk_model::Model>, DbErr> {
+    risk_model::Entity::find()
+        .order_by_desc(risk_model::Column::CreatedAt)
+        .order_by_desc(risk_model::Column::Name)
+        .all(db)
+        .await
+}
+
+pub async fn active_risk_model(db: &impl ConnectionTrait) -> Result<Option<risk_model::Model>, DbErr> {
+    risk_model::Entity::find().filter(risk_model::Column::Active.eq(true)).one(db).await
+}
+
+pub async fn activate_risk_model(db: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
+    risk_model::Entity::update_many()
+        .col_expr(risk_model::Column::Active, Expr::value(false))
+        .filter(risk_model::Column::Name.ne(name))
+        .exec(db)
+        .await?;
+    risk_model::Entity::update_many()
+        .col_expr(risk_model::Column::Active, Expr::value(true))
+        .filter(risk_model::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(())
+}

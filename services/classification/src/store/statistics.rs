@@ -1,0 +1,177 @@
+//! Counts per leaf and day (for common and emerging problems) and corrections (for the correction
+//! rate and retraining).
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, Func, OnConflict},
+};
+
+use super::entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer};
+
+/// Counts one more order of `leaf` on `day` from `phone`; returns the day's orders and distinct
+/// customers so far.
+pub async fn count_order(db: &impl ConnectionTrait, leaf: &str, day: i64, phone: &str) -> Result<(i64, i64), DbErr> {
+    let new_customer =
+        leaf_day_customer::Entity::insert(leaf_day_customer::ActiveModel::from(leaf_day_customer::Model {
+            leaf: leaf.to_string(),
+            day,
+            phone_number: phone.to_string(),
+        }))
+        .on_conflict(
+            OnConflict::columns([
+                leaf_day_customer::Column::Leaf,
+                leaf_day_customer::Column::Day,
+                leaf_day_customer::Column::PhoneNumber,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?
+            > 0;
+    let current = leaf_day::Entity::find_by_id((leaf.to_string(), day)).one(db).await?;
+    let (orders, customers) = current.map_or((0, 0), |row| (row.work_orders, row.customers));
+    let row = leaf_day::Model {
+        leaf: leaf.to_string(),
+        day,
+        work_orders: orders + 1,
+        customers: customers + i64::from(new_customer),
+    };
+    let counts = (row.work_orders, row.customers);
+    leaf_day::Entity::insert(leaf_day::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([leaf_day::Column::Leaf, leaf_day::Column::Day])
+                .update_columns([leaf_day::Column::WorkOrders, leaf_day::Column::Customers])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(counts)
+}
+
+/// Mean daily orders of `leaf` over the `window` days before `day` (days without orders count).
+pub async fn baseline(db: &impl ConnectionTrait, leaf: &str, day: i64, window: i64) -> Result<f64, DbErr> {
+    let rows = leaf_day::Entity::find()
+        .filter(leaf_day::Column::Leaf.eq(leaf))
+        .filter(leaf_day::Column::Day.gte(day - window))
+        .filter(leaf_day::Column::Day.lt(day))
+        .all(db)
+        .await?;
+    Ok(rows.iter().map(|r| r.work_orders).sum::<i64>() as f64 / window.max(1) as f64)
+}
+
+/// Records an emerging problem; false when one was already recorded for the leaf and day.
+pub async fn record_emerging(db: &impl ConnectionTrait, row: emerging_problem::Model) -> Result<bool, DbErr> {
+    let inserted = emerging_problem::Entity::insert(emerging_problem::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([emerging_problem::Column::Leaf, emerging_problem::Column::Day])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted > 0)
+}
+
+/// Per leaf over days `[from, to)`: orders, distinct customers, the most distinct customers on one
+/// day, and whether it emerged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafPeriod {
+    pub work_orders: i64,
+    pub distinct_customers: i64,
+    pub busiest_day_customers: i64,
+    pub emerging: bool,
+}
+
+pub async fn leaf_periods(db: &impl ConnectionTrait, from: i64, to: i64) -> Result<HashMap<String, LeafPeriod>, DbErr> {
+    let mut periods: HashMap<String, LeafPeriod> = HashMap::new();
+    let days = leaf_day::Entity::find()
+        .filter(leaf_day::Column::Day.gte(from))
+        .filter(leaf_day::Column::Day.lt(to))
+        .all(db)
+        .await?;
+    for row in days {
+        let period = periods.entry(row.leaf).or_default();
+        period.work_orders += row.work_orders;
+        period.busiest_day_customers = period.busiest_day_customers.max(row.customers);
+    }
+    let distinct: Vec<(String, i64)> = leaf_day_customer::Entity::find()
+        .select_only()
+        .column(leaf_day_customer::Column::Leaf)
+        .column_as(Expr::from(Func::count_distinct(Expr::col(leaf_day_customer::Column::PhoneNumber))), "customers")
+        .filter(leaf_day_customer::Column::Day.gte(from))
+        .filter(leaf_day_customer::Column::Day.lt(to))
+        .group_by(leaf_day_customer::Column::Leaf)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (leaf, customers) in distinct {
+        periods.entry(leaf).or_default().distinct_customers = customers;
+    }
+    let emerging = emerging_problem::Entity::find()
+        .filter(emerging_problem::Column::Day.gte(from))
+        .filter(emerging_problem::Column::Day.lt(to))
+        .all(db)
+        .await?;
+    for row in emerging {
+        periods.entry(row.leaf).or_default().emerging = true;
+    }
+    Ok(periods)
+}
+
+pub async fn insert_correction(db: &impl ConnectionTrait, row: correction::Model) -> Result<(), DbErr> {
+    correction::Entity::insert(correction::ActiveModel::from(row)).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// The latest correction of each order and view for a taxonomy version, to train on.
+pub async fn corrections_for(
+    db: &impl ConnectionTrait,
+    taxonomy_version: &str,
+) -> Result<Vec<correction::Model>, DbErr> {
+    let rows = correction::Entity::find()
+        .filter(correction::Column::TaxonomyVersion.eq(taxonomy_version))
+        .order_by_asc(correction::Column::CorrectedAt)
+        .all(db)
+        .await?;
+    let mut latest: HashMap<(String, String), correction::Model> = HashMap::new();
+    for row in rows {
+        latest.insert((row.work_order_id.clone(), row.view.clone()), row);
+    }
+    let mut rows: Vec<correction::Model> = latest.into_values().collect();
+    rows.sort_by(|a, b| a.corrected_at.cmp(&b.corrected_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(rows)
+}
+
+/// Classifications made in `[from, to)` (microseconds), by first method: (method, total, corrected).
+pub async fn correction_counts(
+    db: &impl ConnectionTrait,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, i64, i64)>, DbErr> {
+    let grouped = |corrected_only: bool| {
+        let mut query = classification::Entity::find()
+            .select_only()
+            .column(classification::Column::FirstMethod)
+            .column_as(classification::Column::WorkOrderId.count(), "n")
+            .filter(classification::Column::ClassifiedAt.gte(from))
+            .filter(classification::Column::ClassifiedAt.lt(to));
+        if corrected_only {
+            query = query.filter(classification::Column::Corrected.eq(true));
+        }
+        query.group_by(classification::Column::FirstMethod).into_tuple::<(String, i64)>()
+    };
+    let totals = grouped(false).all(db).await?;
+    let corrected: HashMap<String, i64> = grouped(true).all(db).await?.into_iter().collect();
+    let mut counts: Vec<(String, i64, i64)> = totals
+        .into_iter()
+        .map(|(method, total)| {
+            let fixed = corrected.get(&method).copied().unwrap_or(0);
+            (method, total, fixed)
+        })
+        .collect();
+    counts.sort();
+    Ok(counts)
+}
