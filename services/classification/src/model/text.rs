@@ -59,10 +59,16 @@ pub struct Prediction {
 
 type Sparse = Vec<(u32, f32)>;
 
+/// One class's solution: its weights (the bias last) and its dual variables.
+type Solved = (Vec<f32>, Vec<f32>);
+
+/// Most examples the calibration model is fitted on.
+const CALIBRATION_FIT_MAX: usize = 50_000;
+
 impl TextModel {
     /// Trains on `examples`; `labels` names every class an example may carry.
     pub fn train(labels: Vec<String>, examples: &[Labelled<'_>], settings: TrainSettings) -> Self {
-        let documents: Vec<Vec<(u64, u32)>> = examples.iter().map(|e| term_counts(e.text)).collect();
+        let documents: Vec<Vec<(u64, u32)>> = in_parallel(examples, |e| term_counts(e.text));
         let (hashes, idf) = vocabulary(&documents, settings.min_df);
         let mut model = Self {
             labels,
@@ -74,23 +80,33 @@ impl TextModel {
             index: PrehashedMap::default(),
         };
         model.build_index();
-        let vectors: Vec<Sparse> = documents.iter().map(|d| model.vectorise(d)).collect();
+        let vectors: Vec<Sparse> = in_parallel(&documents, |d| model.vectorise(d));
         let targets: Vec<usize> = examples.iter().map(|e| e.label).collect();
         let classes = model.labels.len();
         let features = model.hashes.len();
 
-        // Calibrate on a held-out fifth, then train on everything with the temperature found.
-        let (fit, held_out) = split(examples.len());
+        // Calibrate on a held-out fifth, then train on everything with the temperature found,
+        // starting from the dual solution of the calibration fit. Large sets calibrate on a
+        // sample, which bounds training at little cost in calibration.
+        let (mut fit, held_out) = split(examples.len());
+        fit.truncate(CALIBRATION_FIT_MAX);
+        let mut start = vec![Vec::new(); classes];
         if held_out.len() >= 20 {
             let fit_vectors: Vec<&Sparse> = fit.iter().map(|&i| &vectors[i]).collect();
             let fit_targets: Vec<usize> = fit.iter().map(|&i| targets[i]).collect();
-            model.weights = train_svms(&fit_vectors, &fit_targets, classes, features, settings);
+            let (weights, fit_alphas) = train_svms(&fit_vectors, &fit_targets, classes, features, settings, &start);
+            model.weights = weights;
             let margins: Vec<Vec<f64>> = held_out.iter().map(|&i| model.margins(&vectors[i])).collect();
             let truth: Vec<usize> = held_out.iter().map(|&i| targets[i]).collect();
             model.temperature = fit_temperature(&margins, &truth);
+            for (class, alphas) in fit_alphas.into_iter().enumerate() {
+                let mut full = vec![0.0f32; vectors.len()];
+                fit.iter().zip(alphas).for_each(|(&i, a)| full[i] = a);
+                start[class] = full;
+            }
         }
         let all: Vec<&Sparse> = vectors.iter().collect();
-        model.weights = train_svms(&all, &targets, classes, features, settings);
+        model.weights = train_svms(&all, &targets, classes, features, settings, &start).0;
         model
     }
 
@@ -188,63 +204,106 @@ fn shuffle(items: &mut [usize], seed: u64) {
     }
 }
 
-/// One-versus-rest L2-regularised squared-hinge SVMs, one per class, spread over the cores.
+/// `f` over `items`, split across the cores, results in order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+/// One-versus-rest L2-regularised squared-hinge SVMs, one per class, spread over the cores; each
+/// starts from the dual variables in `start` (empty for zeros). Returns the weights, row-major by
+/// feature, and each class's dual variables.
 fn train_svms(
     vectors: &[&Sparse],
     targets: &[usize],
     classes: usize,
     features: usize,
     settings: TrainSettings,
-) -> Vec<f32> {
+    start: &[Vec<f32>],
+) -> (Vec<f32>, Vec<Vec<f32>>) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(classes.max(1));
-    let per_class: Vec<Vec<f32>> = std::thread::scope(|scope| {
+    let per_class: Vec<Solved> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
                     (t..classes)
                         .step_by(threads)
-                        .map(|class| (class, train_one(vectors, targets, class, features, settings)))
+                        .map(|class| {
+                            let initial = start.get(class).map_or(&[][..], Vec::as_slice);
+                            (class, train_one(vectors, targets, class, features, settings, initial))
+                        })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        let mut trained: Vec<(usize, Vec<f32>)> =
+        let mut trained: Vec<(usize, Solved)> =
             handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
         trained.sort_by_key(|(class, _)| *class);
-        trained.into_iter().map(|(_, w)| w).collect()
+        trained.into_iter().map(|(_, solved)| solved).collect()
     });
     let mut weights = vec![0.0f32; (features + 1) * classes];
-    for (class, w) in per_class.iter().enumerate() {
+    let mut alphas = Vec::with_capacity(classes);
+    for (class, (w, alpha)) in per_class.into_iter().enumerate() {
         for (feature, value) in w.iter().enumerate() {
             weights[feature * classes + class] = *value;
         }
+        alphas.push(alpha);
     }
-    weights
+    (weights, alphas)
 }
 
-/// Dual coordinate descent (Hsieh et al., 2008) for one class against the rest; the last weight
-/// is the bias, on a constant feature of 1.
+/// Dual coordinate descent (Hsieh et al., 2008) for one class against the rest, with LIBLINEAR's
+/// shrinking: an example far outside the margin leaves the active set until the end, when all
+/// are checked once more. The last weight is the bias, on a constant feature of 1.
 fn train_one(
     vectors: &[&Sparse],
     targets: &[usize],
     class: usize,
     features: usize,
     settings: TrainSettings,
-) -> Vec<f32> {
+    start: &[f32],
+) -> Solved {
     let diagonal = 0.5 / settings.c;
     let mut w = vec![0.0f32; features + 1];
-    let mut alpha = vec![0.0f32; vectors.len()];
+    let mut alpha = if start.len() == vectors.len() { start.to_vec() } else { vec![0.0f32; vectors.len()] };
+    // w = sum of alpha_i y_i x_i, for a warm start.
+    for (i, &a) in alpha.iter().enumerate().filter(|(_, a)| **a != 0.0) {
+        let step = if targets[i] == class { a } else { -a };
+        vectors[i].iter().for_each(|&(f, v)| w[f as usize] += step * v);
+        w[features] += step;
+    }
     let q: Vec<f32> = vectors.iter().map(|x| x.iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + diagonal).collect();
     let mut order: Vec<usize> = (0..vectors.len()).collect();
-    for epoch in 0..settings.max_epochs {
-        shuffle(&mut order, epoch as u64 * 7919 + class as u64 + 1);
+    let mut active = order.len();
+    // Squared hinge has no upper bound on alpha, so only the lower bound shrinks.
+    let mut max_old = f32::INFINITY;
+    let mut epoch = 0;
+    while epoch < settings.max_epochs {
+        shuffle(&mut order[..active], epoch as u64 * 7919 + class as u64 + 1);
         let (mut max_pg, mut min_pg) = (f32::NEG_INFINITY, f32::INFINITY);
-        for &i in &order {
+        let mut s = 0;
+        while s < active {
+            let i = order[s];
             let y = if targets[i] == class { 1.0 } else { -1.0 };
             let x = vectors[i];
             let dot = x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>() + w[features];
             let g = y * dot - 1.0 + diagonal * alpha[i];
-            let pg = if alpha[i] == 0.0 { g.min(0.0) } else { g };
+            let pg = if alpha[i] == 0.0 {
+                if g > max_old {
+                    active -= 1;
+                    order.swap(s, active);
+                    continue;
+                }
+                g.min(0.0)
+            } else {
+                g
+            };
             max_pg = max_pg.max(pg);
             min_pg = min_pg.min(pg);
             if pg.abs() > 1e-12 {
@@ -254,12 +313,20 @@ fn train_one(
                 x.iter().for_each(|&(f, v)| w[f as usize] += step * v);
                 w[features] += step;
             }
+            s += 1;
         }
+        epoch += 1;
         if max_pg - min_pg <= 0.1 {
-            break;
+            if active == order.len() {
+                break;
+            }
+            active = order.len();
+            max_old = f32::INFINITY;
+            continue;
         }
+        max_old = if max_pg <= 0.0 { f32::INFINITY } else { max_pg };
     }
-    w
+    (w, alpha)
 }
 
 pub fn softmax(margins: &[f64], temperature: f64) -> Vec<f64> {
@@ -278,7 +345,7 @@ fn fit_temperature(margins: &[Vec<f64>], truth: &[usize]) -> f64 {
     };
     let (mut low, mut high) = ((0.005f64).ln(), (20.0f64).ln());
     let ratio = (5f64.sqrt() - 1.0) / 2.0;
-    for _ in 0..60 {
+    for _ in 0..40 {
         let a = high - ratio * (high - low);
         let b = low + ratio * (high - low);
         if loss(a) < loss(b) { high = b } else { low = a }
