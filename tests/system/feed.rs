@@ -43,6 +43,11 @@ fn classification(backend: &Backend, auth: &AuthSettings, intake: SocketAddr, to
         let config = csm_classification::Config {
             common: common.clone(),
             upstream: csm_classification::config::Upstreams { intake: upstream.clone() },
+            // Only classifications on the feed, so its sequence can be checked one for one.
+            problems: csm_classification::config::ProblemSettings {
+                emerging_min_orders: i64::MAX,
+                ..Default::default()
+            },
             ..Default::default()
         };
         Box::pin(csm_classification::run(config, listener, stop.cancelled_owned()))
