@@ -22,11 +22,12 @@ use crate::{
     config::ProblemSettings,
     engine::{Decision, InForce, ViewDecision},
     rules::Subject,
-    store::{self, StoredView, classification, emerging_problem, statistics},
+    store::{
+        self, StoredView, classification, emerging_problem,
+        statistics::{self, DAY_MICROS},
+    },
     taxonomy::Leaf,
 };
-
-const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// Applies intake's WorkOrderOpened events.
 #[derive(Debug, Clone)]

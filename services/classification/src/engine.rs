@@ -15,7 +15,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use crate::{
     model::{risk::RiskModel, text::TextModel},
     rules::{RuleSet, Subject},
-    store::{self, StoredHit, models, taxonomy_version},
+    store::{self, StoredHit, models, risk_model, taxonomy_version},
     taxonomy::{self, Leaf, Taxonomy},
 };
 
@@ -134,6 +134,17 @@ pub struct LoadedRiskModel {
     pub factor_departments: HashMap<String, String>,
 }
 
+impl LoadedRiskModel {
+    pub fn from_row(row: risk_model::Model) -> Result<Self, DbErr> {
+        Ok(Self {
+            model: postcard::from_bytes(&row.body).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))?,
+            threshold: row.threshold,
+            factor_departments: serde_json::from_str(&row.factor_departments).unwrap_or_default(),
+            name: row.name,
+        })
+    }
+}
+
 /// The snapshots in force, shared by the API and the feed handlers.
 #[derive(Debug)]
 pub struct InForce {
@@ -177,12 +188,7 @@ async fn snapshot(db: &impl ConnectionTrait) -> Result<(Arc<Classifier>, Option<
         }
     }
     let risk = match models::active_risk_model(db).await? {
-        Some(row) => Some(Arc::new(LoadedRiskModel {
-            model: postcard::from_bytes(&row.body).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))?,
-            threshold: row.threshold,
-            factor_departments: serde_json::from_str(&row.factor_departments).unwrap_or_default(),
-            name: row.name,
-        })),
+        Some(row) => Some(Arc::new(LoadedRiskModel::from_row(row)?)),
         None => None,
     };
     Ok((Arc::new(Classifier::new(taxonomy, loaded)), risk))

@@ -8,18 +8,18 @@ use csm_proto::classification::v1::{
     MethodCorrections,
 };
 
-use super::ClassificationApi;
+use super::{ClassificationApi, MAX_TEXT_CHARS};
 use crate::{
     classify::{self, Placed},
     engine,
     error::Error,
     rules::Subject,
-    store::{self, StoredView, correction, statistics},
+    store::{
+        self, StoredView, correction,
+        statistics::{self, DAY_MICROS},
+    },
     taxonomy::Leaf,
 };
-
-const MAX_TEXT_CHARS: usize = 10_000;
-const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 impl ClassificationApi {
     pub(super) async fn classification(&self, name: &str) -> Result<Classification, Error> {
@@ -148,8 +148,8 @@ impl ClassificationApi {
         &self,
         request: &GetCorrectionStatisticsRequest,
     ) -> Result<CorrectionStatistics, Error> {
-        let from = request.start_time.as_ref().map_or(i64::MIN, micros_of);
-        let to = request.end_time.as_ref().map_or(i64::MAX, micros_of);
+        let from = request.start_time.as_ref().map_or(Ok(i64::MIN), |t| micros_of("start_time", t))?;
+        let to = request.end_time.as_ref().map_or(Ok(i64::MAX), |t| micros_of("end_time", t))?;
         if from >= to {
             return Err(Violations::one("end_time", "must be after start_time").into());
         }
@@ -184,8 +184,8 @@ impl ClassificationApi {
             violations.add("end_time", "required");
         }
         violations.into_result()?;
-        let from = request.start_time.as_ref().map_or(0, micros_of);
-        let to = request.end_time.as_ref().map_or(0, micros_of);
+        let from = request.start_time.as_ref().map_or(Ok(0), |t| micros_of("start_time", t))?;
+        let to = request.end_time.as_ref().map_or(Ok(0), |t| micros_of("end_time", t))?;
         if from >= to {
             return Err(Violations::one("end_time", "must be after start_time").into());
         }
@@ -234,8 +234,8 @@ fn work_order_id(name: &str) -> Result<&str, Error> {
         .map_err(|_| Violations::one("name", "must look like workOrders/{id}/classification").into())
 }
 
-fn micros_of(timestamp: &prost_types::Timestamp) -> i64 {
-    timestamp.seconds.saturating_mul(1_000_000).saturating_add(i64::from(timestamp.nanos / 1000))
+fn micros_of(field: &str, timestamp: &prost_types::Timestamp) -> Result<i64, Error> {
+    time::from_timestamp(timestamp).map(time::micros).ok_or_else(|| Violations::one(field, "not a valid time").into())
 }
 
 fn rate(part: i64, whole: i64) -> f64 {

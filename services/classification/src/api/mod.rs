@@ -16,6 +16,9 @@ use crate::{config::ProblemSettings, engine::InForce};
 
 pub use csm_proto::classification::v1::classification_service_server::SERVICE_NAME as SERVICE;
 
+/// Texts longer than this are refused, whether to classify or to train on.
+const MAX_TEXT_CHARS: usize = 10_000;
+
 /// Training sets travel in one message; this bounds how large one may be.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 

@@ -164,12 +164,7 @@ impl ClassificationApi {
         let row = models::risk_model(self.publisher.database().reader(), name)
             .await?
             .ok_or_else(|| Error::NotFound(name.to_string()))?;
-        Ok(std::sync::Arc::new(LoadedRiskModel {
-            model: postcard::from_bytes(&row.body).map_err(|e| Error::Internal(e.to_string()))?,
-            threshold: row.threshold,
-            factor_departments: serde_json::from_str(&row.factor_departments).unwrap_or_default(),
-            name: row.name,
-        }))
+        Ok(std::sync::Arc::new(LoadedRiskModel::from_row(row)?))
     }
 }
 

@@ -9,7 +9,7 @@ use csm_proto::classification::v1::{
     TrainTextModelsResponse,
 };
 
-use super::ClassificationApi;
+use super::{ClassificationApi, MAX_TEXT_CHARS};
 use crate::{
     engine,
     error::Error,
@@ -20,9 +20,6 @@ use crate::{
     store::{models, statistics, text_model},
     taxonomy::Taxonomy,
 };
-
-/// Texts longer than this are refused rather than trained on.
-const MAX_TEXT_CHARS: usize = 10_000;
 
 impl ClassificationApi {
     pub(super) async fn train_text(&self, request: TrainTextModelsRequest) -> Result<TrainTextModelsResponse, Error> {

@@ -10,6 +10,9 @@ use sea_orm::{
 
 use super::entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer};
 
+/// Leaf statistics count by UTC day, numbered from the epoch.
+pub const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
+
 /// Counts one more order of `leaf` on `day` from `phone`; returns the day's orders and distinct
 /// customers so far.
 pub async fn count_order(db: &impl ConnectionTrait, leaf: &str, day: i64, phone: &str) -> Result<(i64, i64), DbErr> {
