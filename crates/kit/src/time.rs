@@ -19,6 +19,9 @@ pub fn from_micros(us: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(us).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// One day in microseconds, the unit stored times are kept in.
+pub const DAY_MICROS: i64 = 86_400 * 1_000_000;
+
 pub fn now_micros() -> i64 {
     micros(Utc::now())
 }

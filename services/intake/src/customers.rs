@@ -19,7 +19,7 @@ use crate::{
     validate,
 };
 
-const DAY: i64 = 86_400 * 1_000_000;
+const DAY: i64 = time::DAY_MICROS;
 
 /// The window that first met a threshold, as stored on the customer.
 pub fn window_of(row: &customer::Model) -> Option<ComplaintWindow> {

@@ -89,7 +89,7 @@ fn first_run(times: &[i64], span: i64, needed: usize) -> Option<(i64, i64, i64)>
 mod tests {
     use super::*;
 
-    const DAY: i64 = 86_400 * 1_000_000;
+    const DAY: i64 = csm_kit::time::DAY_MICROS;
 
     fn rule() -> Rule {
         Rule::new(&HighFrequencySettings::default())

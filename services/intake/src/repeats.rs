@@ -69,7 +69,7 @@ impl RepeatRule {
 mod tests {
     use super::*;
 
-    const DAY: i64 = 86_400 * 1_000_000;
+    const DAY: i64 = csm_kit::time::DAY_MICROS;
 
     fn order(id: &str, topic: &str, opened_at: i64, first: Option<&str>) -> Earlier {
         Earlier {
