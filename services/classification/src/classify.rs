@@ -8,7 +8,7 @@ use std::sync::Arc;
 use csm_kit::{
     Masked,
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event, time_from_event},
-    time,
+    time::{self, DAY_MICROS},
 };
 use csm_proto::{
     classification::v1::{Classification, EmergingProblem, WorkOrderClassified},
@@ -22,10 +22,7 @@ use crate::{
     config::ProblemSettings,
     engine::{Decision, InForce, ViewDecision},
     rules::Subject,
-    store::{
-        self, StoredView, classification, emerging_problem,
-        statistics::{self, DAY_MICROS},
-    },
+    store::{self, StoredView, classification, emerging_problem, statistics},
     taxonomy::Leaf,
 };
 
@@ -66,8 +63,8 @@ impl EventHandler for WorkOrderOpenedHandler {
         let placed =
             Placed { text: &work_order.text, phone: &work_order.phone_number, channel, opened_at: opened_micros };
         let row = new_row(&id, &classifier.taxonomy.name, &decision, &placed)?;
+        let leaf = decision.routing().leaf;
         let classification = Classification::from(&row);
-        let leaf = decision.routing().leaf.clone();
         store::insert_classification(&**uow, row).await?;
         tracing::debug!(
             work_order = %work_order.name,
@@ -82,7 +79,7 @@ impl EventHandler for WorkOrderOpenedHandler {
             subject,
             &WorkOrderClassified { classification: Some(classification), work_order: Some(work_order) },
         );
-        if let Some(emerging) = count_and_detect(&**uow, &self.problems, &leaf, opened_micros, &phone).await? {
+        if let Some(emerging) = count_and_detect(&**uow, &self.problems, leaf, opened_micros, &phone).await? {
             tracing::info!(leaf = %emerging.leaf, orders = emerging.work_orders, "emerging problem");
             uow.publish(format!("leaves/{}", emerging.leaf), &emerging);
         }
@@ -106,23 +103,21 @@ pub fn new_row(
     decision: &Decision<'_>,
     placed: &Placed<'_>,
 ) -> Result<classification::Model, HandleError> {
-    let opened_at = placed.opened_at;
     let routing = decision.routing();
-    let time_limit = chrono::Duration::from_std(routing.leaf.time_limit)
-        .map_err(|e| HandleError::Reject(format!("time limit out of range: {e}")))?;
     let views: Vec<StoredView> = decision.views.iter().map(stored_view).collect();
     let method = routing.method.as_str_name().to_string();
-    Ok(classification::Model {
+    let mut row = classification::Model {
         work_order_id: work_order_id.to_string(),
         taxonomy_version: taxonomy_version.to_string(),
-        leaf: routing.leaf.key.clone(),
-        path: routing.leaf.path.join("/"),
-        leaf_name_zh: routing.leaf.name_zh.clone(),
-        leaf_name_en: routing.leaf.name_en.clone(),
-        department: routing.leaf.department.clone(),
-        time_limit_secs: time_limit.num_seconds(),
-        opened_at,
-        deadline: opened_at.saturating_add(time_limit.num_microseconds().unwrap_or(i64::MAX)),
+        // The route is filled in by `route_to` below.
+        leaf: String::new(),
+        path: String::new(),
+        leaf_name_zh: String::new(),
+        leaf_name_en: String::new(),
+        department: String::new(),
+        time_limit_secs: 0,
+        opened_at: placed.opened_at,
+        deadline: 0,
         method: method.clone(),
         confidence: routing.confidence,
         hits: serde_json::to_string(&decision.hits).map_err(|e| HandleError::Reject(e.to_string()))?,
@@ -134,7 +129,23 @@ pub fn new_row(
         views: serde_json::to_string(&views).map_err(|e| HandleError::Reject(e.to_string()))?,
         first_method: method,
         corrected: false,
-    })
+    };
+    route_to(&mut row, routing.leaf).map_err(|e| HandleError::Reject(format!("time limit out of range: {e}")))?;
+    Ok(row)
+}
+
+/// Points `row` at a routing leaf: its path and names, the responsible department, the time limit
+/// and the deadline it gives from when the customer raised the problem.
+pub fn route_to(row: &mut classification::Model, leaf: &Leaf) -> Result<(), chrono::OutOfRangeError> {
+    let limit = chrono::Duration::from_std(leaf.time_limit)?;
+    row.leaf = leaf.key.clone();
+    row.path = leaf.path.join("/");
+    row.leaf_name_zh = leaf.name_zh.clone();
+    row.leaf_name_en = leaf.name_en.clone();
+    row.department = leaf.department.clone();
+    row.time_limit_secs = limit.num_seconds();
+    row.deadline = row.opened_at.saturating_add(limit.num_microseconds().unwrap_or(i64::MAX));
+    Ok(())
 }
 
 pub fn stored_view(view: &ViewDecision<'_>) -> StoredView {

@@ -207,14 +207,7 @@ async fn publish_default_taxonomy(db: &impl ConnectionTrait) -> Result<(), DbErr
     let document = taxonomy::parse(taxonomy::DEFAULT_DOCUMENT).map_err(|e| DbErr::Custom(e.to_string()))?;
     let published_at = time::now_micros();
     let taxonomy = Taxonomy::new(document, 1, published_at).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let row = taxonomy_version::Model {
-        name: taxonomy.name.clone(),
-        taxonomy_key: taxonomy.document.key.clone(),
-        version: 1,
-        document: serde_json::to_string(&taxonomy.document).map_err(|e| DbErr::Custom(e.to_string()))?,
-        published_at,
-        active: true,
-    };
+    let row = store::taxonomy_row(&taxonomy, 1, true)?;
     // Another replica may have published it first; either way one version is now active.
     let _ = store::insert_taxonomy_version(db, row).await;
     Ok(())

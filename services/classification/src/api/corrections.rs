@@ -1,7 +1,11 @@
 //! Classifications: read one, preview a text, correct one, and the figures built on them (the
 //! correction rate, common and emerging leaves).
 
-use csm_kit::{error::Violations, names, time};
+use csm_kit::{
+    error::Violations,
+    names,
+    time::{self, DAY_MICROS},
+};
 use csm_proto::classification::v1::{
     Classification, ClassificationCorrected, ClassifyRequest, CorrectClassificationRequest, CorrectionStatistics,
     GetCorrectionStatisticsRequest, LeafStatistics, ListLeafStatisticsRequest, ListLeafStatisticsResponse, Method,
@@ -11,14 +15,10 @@ use csm_proto::classification::v1::{
 use super::{ClassificationApi, MAX_TEXT_CHARS};
 use crate::{
     classify::{self, Placed},
-    engine,
+    engine::ViewDecision,
     error::Error,
     rules::Subject,
-    store::{
-        self, StoredView, correction,
-        statistics::{self, DAY_MICROS},
-    },
-    taxonomy::Leaf,
+    store::{self, StoredView, correction, statistics},
 };
 
 impl ClassificationApi {
@@ -69,15 +69,7 @@ impl ClassificationApi {
         violations.into_result()?;
         let db = self.publisher.database().writer();
         let before = store::classification_of(db, &id).await?.ok_or_else(|| Error::NotFound(request.name.clone()))?;
-        let classifier = self.in_force.classifier();
-        let taxonomy = if before.taxonomy_version == classifier.taxonomy.name {
-            classifier.taxonomy.clone()
-        } else {
-            let row = store::taxonomy_by_name(db, &before.taxonomy_version)
-                .await?
-                .ok_or_else(|| Error::NotFound(before.taxonomy_version.clone()))?;
-            engine::taxonomy_from_row(&row)?
-        };
+        let (taxonomy, _) = self.taxonomy_version(&before.taxonomy_version).await?;
         let view = if request.view.is_empty() { taxonomy.routing_view().to_string() } else { request.view.clone() };
         if !taxonomy.has_view(&view) {
             return Err(Violations::one("view", format!("no view {view} in {}", taxonomy.name)).into());
@@ -88,17 +80,14 @@ impl ClassificationApi {
             .clone();
         let mut views: Vec<StoredView> = serde_json::from_str(&before.views).unwrap_or_default();
         let from_leaf = views.iter().find(|v| v.view == view).map(|v| v.leaf.clone()).unwrap_or_default();
-        let corrected_view = StoredView {
-            view: view.clone(),
-            leaf: leaf.key.clone(),
-            path: leaf.path.clone(),
-            name_zh: leaf.name_zh.clone(),
-            name_en: leaf.name_en.clone(),
-            method: Method::Corrected.as_str_name().to_string(),
+        let corrected_view = classify::stored_view(&ViewDecision {
+            view: &view,
+            leaf: &leaf,
+            method: Method::Corrected,
             confidence: 1.0,
             needs_review: false,
-            text_model: String::new(),
-        };
+            text_model: "",
+        });
         match views.iter_mut().find(|v| v.view == view) {
             Some(existing) => *existing = corrected_view,
             None => views.push(corrected_view),
@@ -107,7 +96,10 @@ impl ClassificationApi {
         after.views = serde_json::to_string(&views).map_err(|e| Error::Internal(e.to_string()))?;
         after.corrected = true;
         if view == taxonomy.routing_view() {
-            route_to(&mut after, &leaf)?;
+            classify::route_to(&mut after, &leaf).map_err(|e| Error::Internal(e.to_string()))?;
+            after.method = Method::Corrected.as_str_name().to_string();
+            after.confidence = 1.0;
+            after.needs_review = false;
         }
         let now = time::now_micros();
         let mut uow = self.publisher.begin().await?;
@@ -210,22 +202,6 @@ impl ClassificationApi {
         leaves.sort_by(|a, b| b.work_orders.cmp(&a.work_orders).then_with(|| a.leaf.cmp(&b.leaf)));
         Ok(ListLeafStatisticsResponse { leaves })
     }
-}
-
-/// A corrected routing leaf brings its department, time limit and deadline with it.
-fn route_to(row: &mut store::classification::Model, leaf: &Leaf) -> Result<(), Error> {
-    let limit = chrono::Duration::from_std(leaf.time_limit).map_err(|e| Error::Internal(e.to_string()))?;
-    row.leaf = leaf.key.clone();
-    row.path = leaf.path.join("/");
-    row.leaf_name_zh = leaf.name_zh.clone();
-    row.leaf_name_en = leaf.name_en.clone();
-    row.department = leaf.department.clone();
-    row.time_limit_secs = limit.num_seconds();
-    row.deadline = row.opened_at.saturating_add(limit.num_microseconds().unwrap_or(i64::MAX));
-    row.method = Method::Corrected.as_str_name().to_string();
-    row.confidence = 1.0;
-    row.needs_review = false;
-    Ok(())
 }
 
 fn work_order_id(name: &str) -> Result<&str, Error> {

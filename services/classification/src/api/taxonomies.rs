@@ -7,23 +7,26 @@ use super::ClassificationApi;
 use crate::{
     engine,
     error::Error,
-    store::{self, taxonomy_version},
+    store,
     taxonomy::{self, Taxonomy as Validated},
 };
 
 impl ClassificationApi {
     pub(super) async fn taxonomy(&self, name: &str) -> Result<Taxonomy, Error> {
+        let (validated, active) = self.taxonomy_version(name).await?;
+        Ok(Taxonomy { active, ..validated.to_proto() })
+    }
+
+    /// A taxonomy version by name ("" for the one in force), and whether it is in force. The one
+    /// in force comes from the snapshot, without reading the database.
+    pub(super) async fn taxonomy_version(&self, name: &str) -> Result<(Validated, bool), Error> {
         let classifier = self.in_force.classifier();
         if name.is_empty() || name == classifier.taxonomy.name {
-            let mut taxonomy = classifier.taxonomy.to_proto();
-            taxonomy.active = true;
-            return Ok(taxonomy);
+            return Ok((classifier.taxonomy.clone(), true));
         }
         let db = self.publisher.database().reader();
         let row = store::taxonomy_by_name(db, name).await?.ok_or_else(|| Error::NotFound(name.to_string()))?;
-        let mut taxonomy = engine::taxonomy_from_row(&row)?.to_proto();
-        taxonomy.active = row.active;
-        Ok(taxonomy)
+        Ok((engine::taxonomy_from_row(&row)?, row.active))
     }
 
     pub(super) async fn publish(&self, request: &PublishTaxonomyRequest, by: &str) -> Result<Taxonomy, Error> {
@@ -37,14 +40,7 @@ impl ClassificationApi {
         if request.validate_only {
             return Ok(validated.to_proto());
         }
-        let row = taxonomy_version::Model {
-            name: validated.name.clone(),
-            taxonomy_key: validated.document.key.clone(),
-            version,
-            document: serde_json::to_string(&validated.document).map_err(|e| Error::Internal(e.to_string()))?,
-            published_at,
-            active: false,
-        };
+        let row = store::taxonomy_row(&validated, version, false)?;
         let mut uow = self.publisher.begin().await?;
         store::insert_taxonomy_version(&*uow, row).await.map_err(|_| Error::Conflict(validated.name.clone()))?;
         store::activate_taxonomy(&*uow, &validated.name).await?;

@@ -18,7 +18,7 @@ pub use entity::{
     classification, correction, customer_features, emerging_problem, risk_model, taxonomy_version, text_model,
 };
 
-use crate::taxonomy::duration_to_proto;
+use crate::taxonomy::{Taxonomy, duration_to_proto};
 
 pub async fn active_taxonomy(db: &impl ConnectionTrait) -> Result<Option<taxonomy_version::Model>, DbErr> {
     taxonomy_version::Entity::find().filter(taxonomy_version::Column::Active.eq(true)).one(db).await
@@ -26,6 +26,18 @@ pub async fn active_taxonomy(db: &impl ConnectionTrait) -> Result<Option<taxonom
 
 pub async fn taxonomy_by_name(db: &impl ConnectionTrait, name: &str) -> Result<Option<taxonomy_version::Model>, DbErr> {
     taxonomy_version::Entity::find_by_id(name.to_string()).one(db).await
+}
+
+/// The stored form of a validated taxonomy as version `version`.
+pub fn taxonomy_row(taxonomy: &Taxonomy, version: i64, active: bool) -> Result<taxonomy_version::Model, DbErr> {
+    Ok(taxonomy_version::Model {
+        name: taxonomy.name.clone(),
+        taxonomy_key: taxonomy.document.key.clone(),
+        version,
+        document: serde_json::to_string(&taxonomy.document).map_err(|e| DbErr::Custom(e.to_string()))?,
+        published_at: taxonomy.published_at,
+        active,
+    })
 }
 
 pub async fn insert_taxonomy_version(db: &impl ConnectionTrait, row: taxonomy_version::Model) -> Result<(), DbErr> {

@@ -10,11 +10,8 @@ use sea_orm::{
 
 use super::entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer};
 
-/// Leaf statistics count by UTC day, numbered from the epoch.
-pub const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
-
-/// Counts one more order of `leaf` on `day` from `phone`; returns the day's orders and distinct
-/// customers so far.
+/// Counts one more order of `leaf` on `day` (a UTC day numbered from the epoch) from `phone`;
+/// returns the day's orders and distinct customers so far.
 pub async fn count_order(db: &impl ConnectionTrait, leaf: &str, day: i64, phone: &str) -> Result<(i64, i64), DbErr> {
     let new_customer =
         leaf_day_customer::Entity::insert(leaf_day_customer::ActiveModel::from(leaf_day_customer::Model {
