@@ -4,19 +4,17 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use chrono::Utc;
-use csm_kit::time;
 use csm_proto::{
     classification::v1::{
         AtRiskCustomer, CustomerFeatures, EvaluateRiskModelRequest, RiskExample, ScoreCustomerRequest,
         TrainRiskModelRequest,
     },
-    intake::v1::{CreateUsageEventRequest, QualitySample, UsageEvent, usage_event::Detail},
+    intake::v1::CreateUsageEventRequest,
     recovery::v1::ListCareTasksRequest,
 };
 use tonic::Code;
 
-use crate::support::{TestSystem, eventually, read_feed};
+use crate::support::{TestSystem, eventually, quality_sample, read_feed};
 
 /// Past customers: high call-drop rates and poor-coverage estates made customers dissatisfied.
 fn outcomes(n: usize, seed: u64) -> Vec<RiskExample> {
@@ -42,20 +40,7 @@ fn outcomes(n: usize, seed: u64) -> Vec<RiskExample> {
 }
 
 fn drop_rate_sample(phone: &str, value: f64) -> CreateUsageEventRequest {
-    CreateUsageEventRequest {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        usage_event: Some(UsageEvent {
-            phone_number: phone.into(),
-            product_code: "5G-199".into(),
-            occurred_at: Some(time::to_timestamp(Utc::now())),
-            detail: Some(Detail::QualitySample(QualitySample {
-                metric: "call_drop_rate".into(),
-                value,
-                unit: "%".into(),
-            })),
-            ..Default::default()
-        }),
-    }
+    quality_sample(phone, "5G-199", "call_drop_rate", value, "%")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,28 +4,15 @@ use chrono::Utc;
 use csm_kit::time;
 use csm_proto::intake::v1::{
     Activation, CreateProductEventRequest, CreateSurveyAnswerRequest, CreateUsageEventRequest, GetCustomerRequest,
-    IngestOutcome, IngestRequest, ListWorkOrdersRequest, ProductEvent, ProductStage, QualitySample, SurveyAnswer,
-    SurveyScale, UsageEvent, ingest_request::Item, usage_event::Detail,
+    IngestOutcome, IngestRequest, ListWorkOrdersRequest, ProductEvent, ProductStage, SurveyAnswer, SurveyScale,
+    ingest_request::Item, usage_event::Detail,
 };
 use tonic::Code;
 
-use crate::support::{StandaloneIntake, complaint};
+use crate::support::{StandaloneIntake, complaint, quality_sample};
 
 fn quality(phone: &str, value: f64) -> CreateUsageEventRequest {
-    CreateUsageEventRequest {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        usage_event: Some(UsageEvent {
-            phone_number: phone.into(),
-            product_code: "FTTH-1000M".into(),
-            occurred_at: Some(time::to_timestamp(Utc::now())),
-            detail: Some(Detail::QualitySample(QualitySample {
-                metric: "broadband_speed_mbps".into(),
-                value,
-                unit: "Mbps".into(),
-            })),
-            ..Default::default()
-        }),
-    }
+    quality_sample(phone, "FTTH-1000M", "broadband_speed_mbps", value, "Mbps")
 }
 
 fn survey(phone: &str, scale: SurveyScale, score: f64, work_order: &str) -> CreateSurveyAnswerRequest {

@@ -20,7 +20,10 @@ use csm_kit::config::{AuthSettings, FeedSettings};
 use csm_proto::{
     classification::v1::classification_service_client::ClassificationServiceClient,
     feed::v1::{Event, GetFeedStateRequest, SubscribeRequest, feed_client::FeedClient},
-    intake::v1::{Channel, ContactType, SubmitContactRequest, intake_service_client::IntakeServiceClient},
+    intake::v1::{
+        Channel, ContactType, CreateUsageEventRequest, QualitySample, SubmitContactRequest, UsageEvent,
+        intake_service_client::IntakeServiceClient, usage_event::Detail,
+    },
     measurement::v1::measurement_service_client::MeasurementServiceClient,
     recovery::v1::{
         Case, CaseStatus, ListCasesRequest, Transition, TransitionCaseRequest,
@@ -201,6 +204,21 @@ pub fn complaint(phone: &str, text: &str) -> SubmitContactRequest {
         text: text.to_string(),
         occurred_at: Some(csm_kit::time::to_timestamp(chrono::Utc::now())),
         ..Default::default()
+    }
+}
+
+/// A usage-quality sample (a KQI such as broadband speed or call drop rate), as a network
+/// monitoring system would send it.
+pub fn quality_sample(phone: &str, product: &str, metric: &str, value: f64, unit: &str) -> CreateUsageEventRequest {
+    CreateUsageEventRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        usage_event: Some(UsageEvent {
+            phone_number: phone.into(),
+            product_code: product.into(),
+            occurred_at: Some(csm_kit::time::to_timestamp(chrono::Utc::now())),
+            detail: Some(Detail::QualitySample(QualitySample { metric: metric.into(), value, unit: unit.into() })),
+            ..Default::default()
+        }),
     }
 }
 
