@@ -1,5 +1,6 @@
-//! The feed between intake and classification survives crashes and restarts on either side: no
-//! event is lost, none is applied twice, and order is kept.
+//! The feed between intake and classification survives crashes and restarts on either side, and
+//! the hand-over between two replicas of the consumer: no event is lost, none is applied twice,
+//! and order is kept.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -7,6 +8,7 @@ use csm_cli::{clients, system::url};
 use csm_kit::{
     config::{AuthSettings, CommonSettings, DatabaseSettings, UpstreamSettings},
     feed::decode,
+    lease,
 };
 use csm_proto::{classification::v1::WorkOrderClassified, feed::v1::Event, intake::v1::WorkOrderOpened};
 use tokio_util::sync::CancellationToken;
@@ -115,6 +117,7 @@ async fn assert_all_classified_once_in_order(
 struct Pair {
     backend: Backend,
     tokens: csm_cli::tokens::DevTokens,
+    auth: AuthSettings,
     intake: Isolated,
     classification: Isolated,
 }
@@ -128,7 +131,7 @@ impl Pair {
             LOCALHOST.into(),
             classification(&backend, &auth, intake_service.address, tokens.service()),
         );
-        Self { backend, tokens, intake: intake_service, classification: classification_service }
+        Self { backend, tokens, auth, intake: intake_service, classification: classification_service }
     }
 
     fn gateway(&self) -> String {
@@ -192,4 +195,48 @@ async fn a_consumer_that_was_down_catches_up() {
     pair.classification.start_again();
     pair.assert_all_classified_once_in_order(100).await;
     pair.stop().await;
+}
+
+/// Who holds classification's lease on intake's feed, read from classification's database.
+async fn feed_lease_holder(backend: &Backend) -> String {
+    let db = sea_orm::Database::connect(backend.url("classification")).await.unwrap();
+    let (holder, expires_at) = lease::current_holder(&db, "feed:intake").await.unwrap().expect("lease taken");
+    let _ = db.close().await;
+    assert!(expires_at > csm_kit::time::now_micros(), "the lease is held, not expired");
+    holder
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_database_and_hand_over_the_feed_when_one_stops() {
+    let mut pair = Pair::start();
+    let count = 300;
+    let submitter = tokio::spawn(submit(pair.intake.address, pair.gateway(), count));
+    let mut first_feed = clients::feed(pair.classification.address, pair.tokens.administrator()).unwrap();
+    eventually("the first replica to classify", Duration::from_secs(30), || {
+        let mut feed = first_feed.clone();
+        async move { (feed_head(&mut feed).await >= 20).then_some(()) }
+    })
+    .await;
+
+    // A second replica on the same database stands by while the first holds the lease.
+    let mut second = Isolated::start(
+        LOCALHOST.into(),
+        classification(&pair.backend, &pair.auth, pair.intake.address, pair.tokens.service()),
+    );
+    let active = feed_lease_holder(&pair.backend).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(feed_lease_holder(&pair.backend).await, active, "the active replica keeps the lease while it runs");
+    let mut second_feed = clients::feed(second.address, pair.tokens.administrator()).unwrap();
+    let head = feed_head(&mut first_feed).await;
+    assert!(feed_head(&mut second_feed).await >= head, "both replicas serve the same feed");
+
+    // Stopping the first replica mid-stream hands the feed to the second.
+    pair.classification.stop().await;
+    submitter.await.unwrap();
+    assert_all_classified_once_in_order(pair.intake.address, second.address, pair.tokens.administrator(), count).await;
+    assert_ne!(feed_lease_holder(&pair.backend).await, active, "the second replica took the lease over");
+
+    second.stop().await;
+    pair.intake.stop().await;
+    pair.backend.cleanup().await;
 }

@@ -201,6 +201,11 @@ pub struct FeedSettings {
     pub retry_initial: Duration,
     #[serde(with = "humantime_serde")]
     pub retry_max: Duration,
+    /// How long a replica's hold on a consumer's (or a sweep's) lease lasts without renewal. Only
+    /// the holder follows the feed; when it stops, a standby replica takes over within a third of
+    /// this, and when it dies, within this and a third.
+    #[serde(with = "humantime_serde")]
+    pub lease_term: Duration,
 }
 
 impl Default for FeedSettings {
@@ -211,6 +216,7 @@ impl Default for FeedSettings {
             apply_batch: 256,
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
+            lease_term: Duration::from_secs(15),
         }
     }
 }

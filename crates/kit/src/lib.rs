@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod feed;
 pub mod group_commit;
+pub mod lease;
 pub mod mask;
 pub mod names;
 pub mod paging;

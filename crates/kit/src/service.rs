@@ -2,7 +2,7 @@
 //! before anything touches it), its feed publisher, the feeds it follows, and a server that serves
 //! its API together with its own feed.
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
@@ -13,7 +13,9 @@ use crate::{
     auth::{Authenticator, Policy},
     config::{CommonSettings, UpstreamSettings},
     feed::{Consumer, EventHandler, FeedService, Publisher},
+    lease::{self, Lease},
 };
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug)]
 pub struct ServiceRuntime {
@@ -52,15 +54,37 @@ impl ServiceRuntime {
     }
 
     /// Cancelled when the service begins to stop.
-    pub fn stop_token(&self) -> tokio_util::sync::CancellationToken {
+    pub fn stop_token(&self) -> CancellationToken {
         self.host.stop_token()
     }
 
     /// Follows `upstream`'s feed in the background with `handler`, its cursor stored as `cursor`.
+    /// With several replicas, only the one holding the lease `feed:<cursor>` follows; the others
+    /// stand by to take over.
     pub fn follow<H: EventHandler>(&self, cursor: &str, upstream: &UpstreamSettings, handler: H) {
-        let consumer =
-            Consumer::new(cursor, upstream.clone(), self.publisher.clone(), handler, self.common.feed.clone());
-        self.host.spawn(consumer.run(self.host.stop_token()));
+        let consumer = Arc::new(Consumer::new(
+            cursor,
+            upstream.clone(),
+            self.publisher.clone(),
+            handler,
+            self.common.feed.clone(),
+        ));
+        self.spawn_exclusive(&format!("feed:{cursor}"), move |held| {
+            let consumer = consumer.clone();
+            async move { consumer.run(held).await }
+        });
+    }
+
+    /// Runs a background task on one replica at a time: the one holding the lease `name`. `task`
+    /// gets a token cancelled when the service stops or the lease is lost, and is started again
+    /// whenever this replica takes the lease (back).
+    pub fn spawn_exclusive<F, Fut>(&self, name: &str, task: F)
+    where
+        F: FnMut(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let lease = Lease::new(self.db.clone(), name, self.common.feed.lease_term);
+        self.host.spawn(lease::exclusively(lease, self.host.stop_token(), task));
     }
 
     /// Serves `api` (the gRPC service named `api_name`) and this service's feed on `listener`

@@ -43,12 +43,11 @@ pub async fn run(
     let (writer, writing) =
         GroupCommit::new(publisher.clone(), write::IntakeWriter::new(repeat, high_frequency), settings.write_batch);
     runtime.spawn(writing);
-    runtime.spawn(sweeper::run(
-        publisher.clone(),
-        high_frequency,
-        settings.high_frequency.sweep_interval,
-        runtime.stop_token(),
-    ));
+    let sweep_interval = settings.high_frequency.sweep_interval;
+    let sweeping = publisher.clone();
+    runtime.spawn_exclusive("high-frequency-sweep", move |held| {
+        sweeper::run(sweeping.clone(), high_frequency, sweep_interval, held)
+    });
     if !config.upstream.classification.url.is_empty() {
         runtime.follow("classification", &config.upstream.classification, leaves::LeafHandler::new(repeat));
     }

@@ -63,7 +63,9 @@ pub async fn run_with_clock(
         &config.upstream.classification,
         care::AtRiskCustomerHandler { context: context.clone() },
     );
-    runtime.spawn(escalation::run(context.clone(), config.recovery.sweep_interval, runtime.stop_token()));
+    let sweep_interval = config.recovery.sweep_interval;
+    let sweeping = context.clone();
+    runtime.spawn_exclusive("escalation-sweep", move |held| escalation::run(sweeping.clone(), sweep_interval, held));
     let routes = Routes::new(RecoveryServiceServer::new(api::RecoveryApi::new(context)));
     runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await
 }

@@ -92,12 +92,14 @@ pub fn show_service_logs() {
     });
 }
 
-/// Feed settings that make tests quick: short polls and retries.
+/// Feed settings that make tests quick: short polls and retries, and consumer leases that a
+/// crashed replica leaves to expire within two seconds.
 pub fn quick_feed() -> FeedSettings {
     FeedSettings {
         poll_interval: Duration::from_millis(200),
         retry_initial: Duration::from_millis(20),
         retry_max: Duration::from_millis(300),
+        lease_term: Duration::from_millis(1500),
         ..FeedSettings::default()
     }
 }

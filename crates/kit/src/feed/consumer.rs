@@ -165,7 +165,8 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     /// Runs until `stop` is cancelled. A batch being applied when `stop` arrives is finished first.
-    pub async fn run(self, stop: CancellationToken) {
+    /// It can be run again afterwards (by a replica taking its lease back), resuming from the cursor.
+    pub async fn run(&self, stop: CancellationToken) {
         let mut pause = self.settings.retry_initial;
         let mut failures = 0u32;
         loop {

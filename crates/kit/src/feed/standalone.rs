@@ -18,7 +18,7 @@ pub struct FeedOnly;
 
 impl MigratorTrait for FeedOnly {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(FeedMigration)]
+        vec![Box::new(FeedMigration), Box::new(crate::lease::LeaseMigration)]
     }
 }
 

@@ -1,6 +1,6 @@
 //! Recovery's schema, applied at start-up.
 
-use csm_kit::feed::FeedMigration;
+use csm_kit::{feed::FeedMigration, lease::LeaseMigration};
 use sea_orm_migration::{prelude::*, schema::*};
 
 pub struct Migrator;
@@ -8,7 +8,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(FeedMigration), Box::new(CreateCases), Box::new(CaseLifecycle)]
+        vec![Box::new(FeedMigration), Box::new(CreateCases), Box::new(CaseLifecycle), Box::new(LeaseMigration)]
     }
 }
 

@@ -1,6 +1,6 @@
 //! Classification's schema, applied at start-up.
 
-use csm_kit::feed::FeedMigration;
+use csm_kit::{feed::FeedMigration, lease::LeaseMigration};
 use sea_orm_migration::{prelude::*, schema::*};
 
 mod models;
@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(FeedMigration),
             Box::new(CreateTaxonomiesAndClassifications),
             Box::new(models::ModelsAndCorrections),
+            Box::new(LeaseMigration),
         ]
     }
 }
