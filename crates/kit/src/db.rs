@@ -52,8 +52,27 @@ impl Database {
                 url.split(':').next().unwrap_or_default()
             )));
         };
-        M::up(&database.writer, None).await?;
+        database.migrate::<M>(settings).await?;
         Ok(database)
+    }
+
+    /// Applies the migrations this binary knows and the database lacks. Replicas starting at once
+    /// on PostgreSQL take turns under an advisory lock, so each migration runs exactly once and no
+    /// replica serves before the schema it needs is complete. A database already carrying a
+    /// migration this binary does not know belongs to a newer version: serving it could write what
+    /// that version no longer reads, so the replica refuses to start instead.
+    async fn migrate<M: MigratorTrait>(&self, settings: &DatabaseSettings) -> Result<(), DbErr> {
+        if self.backend != DbBackend::Postgres {
+            return migrate_unlocked::<M>(&self.writer).await;
+        }
+        // Advisory locks belong to a session, so the lock, the migrations and the unlock share
+        // one connection of their own.
+        let session = sea_orm::Database::connect(options(&settings.url, 1)).await?;
+        session.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
+        let migrated = migrate_unlocked::<M>(&session).await;
+        let unlocked = session.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await;
+        let _ = session.close().await;
+        migrated.and(unlocked.map(drop))
     }
 
     async fn open_sqlite(settings: &DatabaseSettings) -> Result<Self, DbErr> {
@@ -189,6 +208,26 @@ async fn checkpoint_in_background(reader: DatabaseConnection, log: Arc<WriteAhea
     }
 }
 
+/// The advisory lock key migrations run under ("csm-mig" in ASCII); locks are per database, so
+/// every service's database has its own.
+const MIGRATION_LOCK: i64 = 0x0063_736d_2d6d_6967;
+
+/// Refuses a schema from a newer version, then applies what is pending.
+async fn migrate_unlocked<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
+    M::install(db).await?;
+    let known: Vec<String> = M::migrations().iter().map(|m| m.name().to_string()).collect();
+    let unknown: Vec<String> =
+        M::get_migration_models(db).await?.into_iter().map(|m| m.version).filter(|v| !known.contains(v)).collect();
+    if !unknown.is_empty() {
+        return Err(DbErr::Custom(format!(
+            "the database schema is newer than this version of the service (it has migrations {} that this \
+             binary does not know); run the newer version, or restore the database from before the upgrade",
+            unknown.join(", ")
+        )));
+    }
+    M::up(db, None).await
+}
+
 fn options(url: &str, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_string());
     options
@@ -205,19 +244,21 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
 async fn create_postgres_database(url: &str) -> Result<(), DbErr> {
     let (server, name) = split_postgres_url(url)?;
     let maintenance = sea_orm::Database::connect(options(&format!("{server}/postgres"), 1)).await?;
-    let exists = maintenance
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT 1 FROM pg_database WHERE datname = $1",
-            [name.clone().into()],
-        ))
-        .await?
-        .is_some();
-    if !exists {
+    let exists = || async {
+        let found = maintenance
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                [name.clone().into()],
+            ))
+            .await?;
+        Ok::<_, DbErr>(found.is_some())
+    };
+    if !exists().await? {
         let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
         if let Err(error) = maintenance.execute_unprepared(&create).await {
-            // 42P04: created meanwhile by another replica.
-            if !error.to_string().contains("already exists") {
+            // Another replica created it meanwhile (42P04, or 23505 when both inserted at once).
+            if !exists().await? {
                 return Err(error);
             }
         }

@@ -1,0 +1,95 @@
+//! Migrations at start-up: replicas starting together on PostgreSQL migrate once, under a lock,
+//! and a database migrated by a newer version is refused rather than served.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use csm_kit::{Database, config::DatabaseSettings, feed::FeedMigration, lease::LeaseMigration};
+use sea_orm::ConnectionTrait;
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+/// A service's first version.
+struct Before;
+
+impl MigratorTrait for Before {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(FeedMigration)]
+    }
+}
+
+/// The next version, with one migration more.
+struct After;
+
+impl MigratorTrait for After {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(FeedMigration), Box::new(LeaseMigration)]
+    }
+}
+
+/// A fresh database: on the PostgreSQL server of `CSM_TEST_POSTGRES` when set, else a SQLite file.
+struct Fresh {
+    url: String,
+    server: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fresh {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match std::env::var("CSM_TEST_POSTGRES") {
+            Ok(server) if !server.is_empty() => {
+                let server = server.trim_end_matches('/').to_string();
+                let name = format!("csm_t_{:016x}_kit", rand::random::<u64>());
+                Self { url: format!("{server}/{name}"), server: Some((server, name)), _dir: dir }
+            }
+            _ => Self { url: format!("sqlite://{}", dir.path().join("svc.db").display()), server: None, _dir: dir },
+        }
+    }
+
+    fn settings(&self) -> DatabaseSettings {
+        DatabaseSettings { url: self.url.clone(), max_connections: 2, ..DatabaseSettings::default() }
+    }
+
+    async fn drop(self) {
+        if let Some((server, name)) = self.server {
+            let db = sea_orm::Database::connect(format!("{server}/postgres")).await.unwrap();
+            db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.unwrap();
+            db.close().await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_version_is_refused() {
+    let fresh = Fresh::new();
+    Database::open::<Before>(&fresh.settings()).await.unwrap().close().await;
+    Database::open::<After>(&fresh.settings()).await.unwrap().close().await;
+    // The upgrade is rolled back to the first version while the database stays migrated.
+    let refused = Database::open::<Before>(&fresh.settings()).await.unwrap_err().to_string();
+    assert!(refused.contains("newer than this version") && refused.contains("m20261124_000100_lease"), "{refused}");
+    // The newer version still opens it, and re-opening applies nothing twice.
+    Database::open::<After>(&fresh.settings()).await.unwrap().close().await;
+    fresh.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_on_postgres_migrate_once() {
+    let fresh = Fresh::new();
+    if fresh.server.is_none() {
+        // One SQLite file is served by one process; only PostgreSQL has replicas racing.
+        return;
+    }
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let settings = fresh.settings();
+            tokio::spawn(async move { Database::open::<After>(&settings).await })
+        })
+        .collect();
+    for start in starts {
+        start.await.unwrap().expect("every replica starts").close().await;
+    }
+    let db = Database::open::<After>(&fresh.settings()).await.unwrap();
+    let applied = After::get_applied_migrations(db.writer()).await.unwrap();
+    assert_eq!(applied.len(), 2);
+    db.close().await;
+    fresh.drop().await;
+}
