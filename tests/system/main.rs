@@ -12,5 +12,6 @@ mod intake;
 mod operations;
 mod recovery;
 mod support;
+mod tls;
 mod validation;
 mod walk;

@@ -10,16 +10,46 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::telemetry;
+use crate::{
+    config::UpstreamSettings,
+    telemetry,
+    tls::{ClientTlsSettings, TlsError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("{0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+}
 
 /// A channel to `url` that connects on first use and reconnects by itself.
 pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(endpoint(url)?.connect_lazy())
+}
+
+/// A channel to `url`, over TLS configured by `tls` when the URL is `https://`. The certificate
+/// files are read now, so a channel made after a rotation uses the new ones.
+pub fn channel_with_tls(url: &str, tls: &ClientTlsSettings) -> Result<Channel, ChannelError> {
+    let mut endpoint = endpoint(url)?;
+    if url.starts_with("https://") {
+        endpoint = endpoint.tls_config(tls.client_config()?)?;
+    }
+    Ok(endpoint.connect_lazy())
+}
+
+/// A channel to the upstream whose feed a service follows.
+pub fn upstream_channel(upstream: &UpstreamSettings) -> Result<Channel, ChannelError> {
+    channel_with_tls(&upstream.url, &upstream.tls)
+}
+
+fn endpoint(url: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_string())?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true))
 }
 
 /// Adds `authorization: Bearer <token>` and W3C trace context to outgoing calls.

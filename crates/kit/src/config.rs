@@ -12,7 +12,10 @@ use figment::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::auth::Role;
+use crate::{
+    auth::Role,
+    tls::{ClientTlsSettings, ServerTlsSettings},
+};
 
 /// Loads a service's configuration from its defaults, the file (if any) and the environment.
 pub fn load<T>(file: Option<&Path>) -> Result<T, Box<figment::Error>>
@@ -57,6 +60,8 @@ pub struct ServerSettings {
     /// accepting calls, so load balancers stop sending traffic first.
     #[serde(with = "humantime_serde")]
     pub drain_delay: Duration,
+    /// TLS (and, with a client CA, mutual TLS) for every caller; off unless a certificate is set.
+    pub tls: ServerTlsSettings,
 }
 
 impl Default for ServerSettings {
@@ -66,6 +71,7 @@ impl Default for ServerSettings {
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 512,
             drain_delay: Duration::ZERO,
+            tls: ServerTlsSettings::default(),
         }
     }
 }
@@ -170,17 +176,20 @@ pub struct UpstreamSettings {
     pub url: String,
     /// Bearer token with the service role at the upstream.
     pub token: String,
+    /// TLS towards this upstream (its URL starting with `https://`); when empty, the service's
+    /// `client_tls` applies.
+    pub tls: ClientTlsSettings,
 }
 
 impl Default for UpstreamSettings {
     fn default() -> Self {
-        Self { url: "http://127.0.0.1:50051".into(), token: String::new() }
+        Self { url: "http://127.0.0.1:50051".into(), token: String::new(), tls: ClientTlsSettings::default() }
     }
 }
 
 impl UpstreamSettings {
     pub fn new(url: impl Into<String>, token: impl Into<String>) -> Self {
-        Self { url: url.into(), token: token.into() }
+        Self { url: url.into(), token: token.into(), tls: ClientTlsSettings::default() }
     }
 }
 
@@ -230,6 +239,9 @@ pub struct CommonSettings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub feed: FeedSettings,
+    /// TLS for calls to every upstream with an `https://` URL (CA, and this service's own
+    /// certificate for servers requiring mutual TLS).
+    pub client_tls: ClientTlsSettings,
 }
 
 #[cfg(test)]

@@ -29,12 +29,15 @@ use crate::{
     auth::{AuthLayer, Authenticator, Policy},
     config::ServerSettings,
     telemetry,
+    tls::ReloadingTls,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("role policy incomplete: {0}")]
     Policy(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
@@ -117,6 +120,7 @@ impl Host {
     ) -> Result<(), ServeError> {
         let ServiceDefinition { name, grpc_services, routes, policy, authenticator, settings } = definition;
         policy.verify(csm_proto::FILE_DESCRIPTOR_SET, &grpc_services).map_err(ServeError::Policy)?;
+        let tls = settings.tls.enabled().then(|| ReloadingTls::load(&settings.tls)).transpose()?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
         for service in &grpc_services {
@@ -138,7 +142,7 @@ impl Host {
             .layer(ShedLayer::new(settings.max_concurrent_requests));
 
         let address = listener.local_addr().ok();
-        tracing::info!(service = name, address = ?address, "serving");
+        tracing::info!(service = name, address = ?address, tls = tls.is_some(), "serving");
         let stop = self.stop.clone();
         let drain = settings.drain_delay;
         let health_names = grpc_services.clone();
@@ -154,13 +158,19 @@ impl Host {
             tokio::time::sleep(drain).await;
             stop.cancel();
         };
-        tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
             .timeout(settings.request_timeout)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(layers)
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
-            .await?;
+            .add_routes(routes);
+        match tls {
+            Some(tls) => server.serve_with_incoming_shutdown(tls.incoming(listener, self.stop.clone()), signal).await?,
+            None => {
+                server
+                    .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
+                    .await?
+            }
+        }
         Ok(())
     }
 }

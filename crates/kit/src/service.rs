@@ -62,6 +62,10 @@ impl ServiceRuntime {
     /// With several replicas, only the one holding the lease `feed:<cursor>` follows; the others
     /// stand by to take over.
     pub fn follow<H: EventHandler>(&self, cursor: &str, upstream: &UpstreamSettings, handler: H) {
+        let mut upstream = upstream.clone();
+        if upstream.tls.is_empty() {
+            upstream.tls = self.common.client_tls.clone();
+        }
         let consumer = Arc::new(Consumer::new(
             cursor,
             upstream.clone(),

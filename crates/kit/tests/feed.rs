@@ -187,7 +187,7 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
     let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
     let start_consumer = || {
         let consumer = Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), Recorder, settings());
-        tokio::spawn(consumer.run(CancellationToken::new()))
+        tokio::spawn(async move { consumer.run(CancellationToken::new()).await })
     };
     let mut consumer = start_consumer();
     for round in 0..8 {

@@ -202,7 +202,7 @@ impl<H: EventHandler> Consumer<H> {
             let mut cursor = load_cursor(self.publisher.database().reader(), &self.name)
                 .await
                 .map_err(|e| format!("reading cursor: {e}"))?;
-            let channel = client::channel(&self.upstream.url).map_err(|e| e.to_string())?;
+            let channel = client::upstream_channel(&self.upstream).map_err(|e| e.to_string())?;
             let interceptor = CallerInterceptor::new(&self.upstream.token).map_err(|e| e.to_string())?;
             let mut client = FeedClient::with_interceptor(channel, interceptor).max_decoding_message_size(64 << 20);
             let request = SubscribeRequest { after_sequence: cursor, event_types: self.handler.event_types() };
