@@ -187,10 +187,12 @@ fn parse_hex_digest(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// Which roles may call which method, by gRPC path (`/package.Service/Method`).
+/// Which roles may call which method, by gRPC path (`/package.Service/Method`), and which methods
+/// are administrative changes that leave an audit record.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     methods: HashMap<String, Vec<Role>>,
+    audited: HashSet<String>,
 }
 
 /// Paths served without a token: health checks (Kubernetes probes) and reflection.
@@ -206,6 +208,14 @@ impl Policy {
     pub fn allow(mut self, service: &str, method: &str, roles: &[Role]) -> Self {
         self.methods.insert(format!("/{service}/{method}"), roles.to_vec());
         self
+    }
+
+    /// As [`Policy::allow`], for an administrative change (a taxonomy published, a model put in
+    /// force, a case transferred): every call, served or refused, is written to the audit log,
+    /// the `csm::audit` log target, with who called, with which roles, and the outcome.
+    pub fn audit(mut self, service: &str, method: &str, roles: &[Role]) -> Self {
+        self.audited.insert(format!("/{service}/{method}"));
+        self.allow(service, method, roles)
     }
 
     /// Allows the feed of a service to other services and administrators.
@@ -290,36 +300,71 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = futures_util::future::Either<S::Future, std::future::Ready<Result<Response<ResBody>, S::Error>>>;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response<ResBody>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        use futures_util::future::Either;
-        let path = request.uri().path();
-        if Policy::is_open(path) {
-            return Either::Left(self.inner.call(request));
+        let path = request.uri().path().to_string();
+        if Policy::is_open(&path) {
+            return Box::pin(self.inner.call(request));
         }
         let decision =
             self.layer.authenticator.authenticate(request.headers().get(http::header::AUTHORIZATION)).and_then(
                 |principal| {
-                    self.layer.policy.check(path, &principal)?;
+                    self.layer.policy.check(&path, &principal)?;
                     Ok(principal)
                 },
             );
+        let audited = self.layer.policy.audited.contains(&path);
         match decision {
             Ok(principal) => {
                 tracing::Span::current().record("enduser.id", principal.subject.as_str());
-                request.extensions_mut().insert(principal);
-                Either::Left(self.inner.call(request))
+                request.extensions_mut().insert(principal.clone());
+                let response = self.inner.call(request);
+                if !audited {
+                    return Box::pin(response);
+                }
+                Box::pin(async move {
+                    let response = response.await;
+                    let code = match &response {
+                        Ok(response) => grpc_code(response.headers()),
+                        Err(_) => "UNKNOWN".into(),
+                    };
+                    write_audit(&path, Some(&principal), &code);
+                    response
+                })
             }
             Err(status) => {
                 tracing::debug!(path, code = ?status.code(), "call refused: {}", status.message());
-                Either::Right(std::future::ready(Ok(status.into_http())))
+                if audited {
+                    write_audit(&path, None, &format!("{:?}", status.code()));
+                }
+                Box::pin(std::future::ready(Ok(status.into_http())))
             }
         }
+    }
+}
+
+/// The outcome of a unary call as its response headers tell it: an error travels there, a success
+/// in the trailers after the body.
+fn grpc_code(headers: &http::HeaderMap) -> String {
+    match headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()) {
+        None | Some(0) => "Ok".into(),
+        Some(code) => format!("{:?}", tonic::Code::from_i32(code)),
+    }
+}
+
+/// One record of the audit log of administrative changes.
+fn write_audit(method: &str, principal: Option<&Principal>, outcome: &str) {
+    match principal {
+        Some(p) => {
+            let roles: Vec<String> = p.roles.iter().map(Role::to_string).collect();
+            tracing::info!(target: "csm::audit", method, subject = %p.subject, roles = %roles.join(","), department = p.department.as_deref().unwrap_or(""), outcome, "administrative call");
+        }
+        None => tracing::info!(target: "csm::audit", method, subject = "", outcome, "administrative call refused"),
     }
 }
 
@@ -385,5 +430,56 @@ mod tests {
         assert!(policy.verify(csm_proto::FILE_DESCRIPTOR_SET, &["csm.feed.v1.Feed"]).is_ok());
         let missing = policy.verify(csm_proto::FILE_DESCRIPTOR_SET, &["csm.intake.v1.IntakeService"]).unwrap_err();
         assert!(missing.contains("/csm.intake.v1.IntakeService/SubmitContact"), "{missing}");
+    }
+
+    /// What a call through the auth layer wrote to the audit log.
+    async fn audit_log_of(policy: &Policy, auth: &Authenticator, path: &str, token: &str) -> String {
+        use std::sync::Mutex;
+
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("csm::audit=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let inner = tower::service_fn(|_: Request<()>| async { Ok::<_, std::convert::Infallible>(Response::new(())) });
+        let mut service = AuthLayer::new(auth.clone(), policy.clone()).layer(inner);
+        let request = Request::builder().uri(path).header("authorization", format!("Bearer {token}")).body(()).unwrap();
+        service.call(request).await.unwrap();
+        String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn administrative_calls_are_written_to_the_audit_log_served_or_refused() {
+        let policy = Policy::new().audit("a.B", "Publish", &[Role::Administrator]).allow("a.B", "Read", &[Role::Agent]);
+        let mut config = settings("admin-token", vec![Role::Administrator], None);
+        config.tokens.push(TokenSettings {
+            token: Some("agent-token".into()),
+            subject: "agent-7".into(),
+            roles: vec![Role::Agent],
+            ..TokenSettings::default()
+        });
+        let auth = Authenticator::from_settings(&config).unwrap();
+
+        let served = audit_log_of(&policy, &auth, "/a.B/Publish", "admin-token").await;
+        assert!(served.contains("method=\"/a.B/Publish\"") && served.contains("subject=caller"), "{served}");
+        assert!(served.contains("outcome=\"Ok\""), "{served}");
+        let refused = audit_log_of(&policy, &auth, "/a.B/Publish", "agent-token").await;
+        assert!(refused.contains("PermissionDenied"), "{refused}");
+        let unaudited = audit_log_of(&policy, &auth, "/a.B/Read", "agent-token").await;
+        assert!(unaudited.is_empty(), "{unaudited}");
     }
 }
