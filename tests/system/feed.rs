@@ -200,9 +200,8 @@ async fn a_consumer_that_was_down_catches_up() {
 /// Who holds classification's lease on intake's feed, read from classification's database.
 async fn feed_lease_holder(backend: &Backend) -> String {
     let db = sea_orm::Database::connect(backend.url("classification")).await.unwrap();
-    let (holder, expires_at) = lease::current_holder(&db, "feed:intake").await.unwrap().expect("lease taken");
+    let (holder, _) = lease::current_holder(&db, "feed:intake").await.unwrap().expect("lease taken");
     let _ = db.close().await;
-    assert!(expires_at > csm_kit::time::now_micros(), "the lease is held, not expired");
     holder
 }
 
