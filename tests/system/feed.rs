@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use csm_cli::{clients, system::url};
 use csm_kit::{
-    config::{AuthSettings, CommonSettings, DatabaseSettings, UpstreamSettings},
+    config::{AuthSettings, CommonSettings, DatabaseSettings, FeedSettings, UpstreamSettings},
     feed::decode,
     lease,
 };
@@ -21,25 +21,31 @@ use crate::support::{
 
 const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
-fn common(backend: &Backend, service: &str, auth: &AuthSettings) -> CommonSettings {
+fn common(backend: &Backend, service: &str, auth: &AuthSettings, feed: &FeedSettings) -> CommonSettings {
     CommonSettings {
         database: DatabaseSettings { url: backend.url(service), max_connections: 4, ..DatabaseSettings::default() },
         auth: auth.clone(),
-        feed: quick_feed(),
+        feed: feed.clone(),
         ..CommonSettings::default()
     }
 }
 
 fn intake(backend: &Backend, auth: &AuthSettings) -> Launch {
-    let common = common(backend, "intake", auth);
+    let common = common(backend, "intake", auth, &quick_feed());
     Box::new(move |listener, stop: CancellationToken| {
         let config = csm_intake::Config { common: common.clone(), ..Default::default() };
         Box::pin(csm_intake::run(config, listener, stop.cancelled_owned()))
     })
 }
 
-fn classification(backend: &Backend, auth: &AuthSettings, intake: SocketAddr, token: &str) -> Launch {
-    let common = common(backend, "classification", auth);
+fn classification(
+    backend: &Backend,
+    auth: &AuthSettings,
+    feed: &FeedSettings,
+    intake: SocketAddr,
+    token: &str,
+) -> Launch {
+    let common = common(backend, "classification", auth, feed);
     let upstream = UpstreamSettings::new(url(intake), token);
     Box::new(move |listener, stop: CancellationToken| {
         let config = csm_classification::Config {
@@ -124,12 +130,17 @@ struct Pair {
 
 impl Pair {
     fn start() -> Self {
+        Self::start_with(&quick_feed())
+    }
+
+    /// With `feed` settings for classification.
+    fn start_with(feed: &FeedSettings) -> Self {
         let backend = Backend::from_env();
         let (tokens, auth) = tokens();
         let intake_service = Isolated::start(LOCALHOST.into(), intake(&backend, &auth));
         let classification_service = Isolated::start(
             LOCALHOST.into(),
-            classification(&backend, &auth, intake_service.address, tokens.service()),
+            classification(&backend, &auth, feed, intake_service.address, tokens.service()),
         );
         Self { backend, tokens, auth, intake: intake_service, classification: classification_service }
     }
@@ -207,7 +218,10 @@ async fn feed_lease_holder(backend: &Backend) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_one_database_and_hand_over_the_feed_when_one_stops() {
-    let mut pair = Pair::start();
+    // A term long enough that a renewal delayed on a loaded machine does not hand the lease over
+    // early; a replica that stops releases it at once anyway.
+    let feed = FeedSettings { lease_term: Duration::from_secs(6), ..quick_feed() };
+    let mut pair = Pair::start_with(&feed);
     let count = 300;
     let submitter = tokio::spawn(submit(pair.intake.address, pair.gateway(), count));
     let mut first_feed = clients::feed(pair.classification.address, pair.tokens.administrator()).unwrap();
@@ -220,7 +234,7 @@ async fn two_replicas_share_one_database_and_hand_over_the_feed_when_one_stops()
     // A second replica on the same database stands by while the first holds the lease.
     let mut second = Isolated::start(
         LOCALHOST.into(),
-        classification(&pair.backend, &pair.auth, pair.intake.address, pair.tokens.service()),
+        classification(&pair.backend, &pair.auth, &feed, pair.intake.address, pair.tokens.service()),
     );
     let active = feed_lease_holder(&pair.backend).await;
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -1,10 +1,11 @@
 //! Mutual TLS: with a client CA configured, a service serves only callers presenting a certificate
-//! that CA signed, services follow each other's feeds over it, and a rotated server certificate is
-//! picked up from its files without a restart.
+//! that CA signed, services follow each other's feeds over it, a rotated server certificate is
+//! picked up from its files without a restart, and probes reach health on a plain port of its own.
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
 use csm_cli::clients::Authenticated;
+use csm_cli::system::url;
 use csm_kit::{
     client::{CallerInterceptor, channel_with_tls},
     config::{CommonSettings, DatabaseSettings, ServerSettings, UpstreamSettings},
@@ -17,6 +18,7 @@ use csm_proto::{
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 use crate::support::{Backend, complaint, eventually, feed_head, quick_feed, read_feed, tokens};
 
@@ -101,7 +103,11 @@ async fn only_callers_with_a_certificate_from_the_client_ca_are_served() {
     let stop = CancellationToken::new();
     let intake_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let intake = intake_listener.local_addr().unwrap();
-    let intake_config = csm_intake::Config { common: common("intake"), ..Default::default() };
+    // Kubernetes probes reach the health service in plain text on a port of its own.
+    let health = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut intake_common = common("intake");
+    intake_common.server.health_listen = Some(health);
+    let intake_config = csm_intake::Config { common: intake_common, ..Default::default() };
     let intake_task = tokio::spawn(csm_intake::run(intake_config, intake_listener, stop.clone().cancelled_owned()));
     let classification_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let classification = classification_listener.local_addr().unwrap();
@@ -137,6 +143,13 @@ async fn only_callers_with_a_certificate_from_the_client_ca_are_served() {
         feed_client(classification, &client_tls(dir, "ca.crt", Some("gateway")), tokens.administrator());
     let events = read_feed::<WorkOrderClassified>(&mut classified, 1).await;
     assert_eq!(events.len(), 1, "classified through a feed followed over mutual TLS");
+
+    let mut probe = HealthClient::new(csm_kit::client::channel(&url(health)).unwrap());
+    let status = probe.check(HealthCheckRequest { service: String::new() }).await.unwrap().into_inner().status;
+    assert_eq!(status, ServingStatus::Serving as i32, "the probe port answers health checks without TLS");
+    let api_on_probe_port =
+        csm_cli::clients::intake(health, gateway).unwrap().submit_contact(complaint("13800000009", "x")).await;
+    assert_eq!(api_on_probe_port.unwrap_err().code(), tonic::Code::Unimplemented, "and nothing else");
 
     // Without a certificate, with one from another CA, or in clear text: refused, whatever the
     // token.

@@ -62,6 +62,11 @@ pub struct ServerSettings {
     pub drain_delay: Duration,
     /// TLS (and, with a client CA, mutual TLS) for every caller; off unless a certificate is set.
     pub tls: ServerTlsSettings,
+    /// A second address serving only the gRPC health service, in plain text and without a token,
+    /// for Kubernetes' gRPC probes when the main address requires mutual TLS (the kubelet's probe
+    /// speaks neither TLS nor presents a certificate). It reports what the main address reports,
+    /// NOT_SERVING during the drain included.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerSettings {
@@ -72,6 +77,7 @@ impl Default for ServerSettings {
             max_concurrent_requests: 512,
             drain_delay: Duration::ZERO,
             tls: ServerTlsSettings::default(),
+            health_listen: None,
         }
     }
 }

@@ -36,6 +36,8 @@ use crate::{
 pub enum ServeError {
     #[error("role policy incomplete: {0}")]
     Policy(String),
+    #[error("binding the health address {address}: {source}")]
+    HealthBind { address: std::net::SocketAddr, source: std::io::Error },
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("reflection: {0}")]
@@ -134,6 +136,13 @@ impl Host {
             .register_encoded_file_descriptor_set(csm_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
+        let health_only = match settings.health_listen {
+            Some(address) => Some((
+                TcpListener::bind(address).await.map_err(|source| ServeError::HealthBind { address, source })?,
+                health_service.clone(),
+            )),
+            None => None,
+        };
         let routes = routes.add_service(health_service).add_service(reflection).add_service(reflection_alpha);
 
         let layers = ServiceBuilder::new()
@@ -158,6 +167,19 @@ impl Host {
             tokio::time::sleep(drain).await;
             stop.cancel();
         };
+        if let Some((listener, health_service)) = health_only {
+            let stop = self.stop.clone();
+            tracing::info!(service = name, address = ?listener.local_addr().ok(), "serving health checks");
+            self.spawn(async move {
+                let served = tonic::transport::Server::builder()
+                    .add_service(health_service)
+                    .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop.cancelled_owned())
+                    .await;
+                if let Err(error) = served {
+                    tracing::warn!(%error, "health address stopped");
+                }
+            });
+        }
         let server = tonic::transport::Server::builder()
             .timeout(settings.request_timeout)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
