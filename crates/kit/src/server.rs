@@ -106,7 +106,8 @@ impl Host {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let name = definition.name;
-        let served = self.serve_until_stopped(definition, listener, shutdown).await;
+        // Boxed: serving is a large future, which every service's `run` would otherwise carry inline.
+        let served = Box::pin(self.serve_until_stopped(definition, listener, shutdown)).await;
         self.stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
