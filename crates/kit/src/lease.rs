@@ -127,28 +127,33 @@ where
         }
         tracing::info!(lease = %lease.name, holder = %lease.holder, "lease taken: this replica is active");
         let held = stop.child_token();
-        let mut running = pin!(work(held.clone()));
-        let mut renewed = Instant::now();
-        let mut renewals = tokio::time::interval_at(renewed + renew_every, renew_every);
-        renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = &mut running => break,
-                _ = renewals.tick(), if !held.is_cancelled() => match lease.try_acquire().await {
+        let running = work(held.clone());
+        // The renewals run beside the work, not inside it: polled by the work's own task, a
+        // renewal waiting for a connection the work holds (SQLite has one writer) would never get it.
+        let renewing = async {
+            let mut renewed = Instant::now();
+            loop {
+                tokio::time::sleep(renew_every).await;
+                match lease.try_acquire().await {
                     Ok(true) => renewed = Instant::now(),
                     Ok(false) => {
                         tracing::warn!(lease = %lease.name, "lease taken over by another replica; standing by");
-                        held.cancel();
+                        return;
                     }
-                    Err(error) => {
-                        if renewed.elapsed() >= renew_every * 2 {
-                            tracing::warn!(lease = %lease.name, %error, "lease not renewed in time; standing by");
-                            held.cancel();
-                        } else {
-                            tracing::debug!(lease = %lease.name, %error, "lease renewal failed; retrying");
-                        }
+                    Err(error) if renewed.elapsed() >= renew_every * 2 => {
+                        tracing::warn!(lease = %lease.name, %error, "lease not renewed in time; standing by");
+                        return;
                     }
-                },
+                    Err(error) => tracing::debug!(lease = %lease.name, %error, "lease renewal failed; retrying"),
+                }
+            }
+        };
+        let mut running = pin!(running);
+        tokio::select! {
+            () = &mut running => {}
+            () = renewing => {
+                held.cancel();
+                running.await;
             }
         }
         if stop.is_cancelled() {

@@ -94,3 +94,34 @@ async fn work_runs_on_one_contender_and_moves_when_it_stops() {
     b.await.unwrap();
     assert_eq!(running.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn renewals_never_wait_on_a_transaction_of_the_work_they_guard() {
+    // SQLite has one writing connection: the work's transaction holds it across several renewals.
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(&dir).await;
+    let term = Duration::from_millis(300);
+    let stop = CancellationToken::new();
+    let (committed, done) = tokio::sync::oneshot::channel();
+    let mut committed = Some(committed);
+    let work_db = db.clone();
+    let contender =
+        tokio::spawn(lease::exclusively(Lease::new(db.clone(), "sweep", term), stop.clone(), move |held| {
+            let (db, committed) = (work_db.clone(), committed.take());
+            async move {
+                let txn = db.begin().await.unwrap();
+                tokio::time::sleep(term * 2).await;
+                txn.commit().await.unwrap();
+                if let Some(committed) = committed {
+                    let _ = committed.send(());
+                }
+                held.cancelled().await;
+            }
+        }));
+    tokio::time::timeout(Duration::from_secs(5), done)
+        .await
+        .expect("the work committed while renewals were due")
+        .unwrap();
+    stop.cancel();
+    contender.await.unwrap();
+}
