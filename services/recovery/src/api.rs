@@ -1,7 +1,7 @@
 //! The gRPC face of recovery. Roles are checked per method here; finer rules (which department
 //! may take which step on which case) are checked where the step is taken.
 
-use csm_kit::{Principal, Role, auth::Policy};
+use csm_kit::{Principal, Role, auth::Policy, group_commit::GroupCommit};
 use csm_proto::recovery::v1::{
     CareTask, Case, CompleteProgrammeActionRequest, CompleteRecoveryActionRequest, CompleteSubTaskRequest,
     CreateProgrammeRequest, CreateRecoveryActionRequest, DecideRecoveryActionRequest, GetCaseRequest,
@@ -13,7 +13,12 @@ use csm_proto::recovery::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::{care::Care, cases::Cases, programmes::Programmes, rules::Context};
+use crate::{
+    care::Care,
+    cases::{Cases, change::CaseWriter},
+    programmes::Programmes,
+    rules::Context,
+};
 
 pub use csm_proto::recovery::v1::recovery_service_server::SERVICE_NAME as SERVICE;
 
@@ -53,9 +58,9 @@ pub struct RecoveryApi {
 }
 
 impl RecoveryApi {
-    pub fn new(context: Context) -> Self {
+    pub fn new(context: Context, changes: GroupCommit<CaseWriter>) -> Self {
         Self {
-            cases: Cases::new(context.clone()),
+            cases: Cases::new(context.clone(), changes),
             programmes: Programmes::new(context.clone()),
             care: Care::new(context),
         }

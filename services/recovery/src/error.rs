@@ -1,6 +1,9 @@
 //! Recovery's errors and the one place they become gRPC statuses.
 
-use csm_kit::error::{self, Violations};
+use csm_kit::{
+    error::{self, Violations},
+    group_commit::WriteFailed,
+};
 use csm_proto::recovery::v1::CaseStatus;
 use tonic::Status;
 
@@ -23,6 +26,9 @@ pub enum Error {
     Conflict(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// A change queued for the group commit was not written.
+    #[error("{0}")]
+    Write(#[from] WriteFailed),
 }
 
 impl Error {
@@ -47,6 +53,7 @@ impl From<Error> for Status {
             Error::Precondition { name, reason, message } => error::failed_precondition(&name, reason, message),
             Error::Conflict(name) => Status::aborted(format!("{name} was changed by another caller; retry")),
             Error::Database(db) => error::database(&db),
+            Error::Write(failed) => failed.into_status(),
         }
     }
 }

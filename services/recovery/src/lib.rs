@@ -25,12 +25,15 @@ pub mod validate;
 
 use std::{future::Future, sync::Arc};
 
-use csm_kit::{RunError, ServiceRuntime, time::Clock};
+use csm_kit::{RunError, ServiceRuntime, group_commit::GroupCommit, time::Clock};
 use csm_proto::recovery::v1::recovery_service_server::RecoveryServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 pub use config::Config;
+
+/// Case changes written in one transaction at most.
+const CHANGE_BATCH: usize = 256;
 
 /// Runs recovery on `listener` until `shutdown` completes, following intake's and
 /// classification's feeds.
@@ -66,6 +69,9 @@ pub async fn run_with_clock(
     let sweep_interval = config.recovery.sweep_interval;
     let sweeping = context.clone();
     runtime.spawn_exclusive("escalation-sweep", move |held| escalation::run(sweeping.clone(), sweep_interval, held));
-    let routes = Routes::new(RecoveryServiceServer::new(api::RecoveryApi::new(context)));
+    let (changes, writing) =
+        GroupCommit::new(context.publisher.clone(), cases::change::CaseWriter::new(context.clone()), CHANGE_BATCH);
+    runtime.spawn(writing);
+    let routes = Routes::new(RecoveryServiceServer::new(api::RecoveryApi::new(context, changes)));
     runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await
 }

@@ -201,3 +201,50 @@ async fn a_transition_without_its_reason_or_name_is_invalid() {
     assert_eq!(desk.get(&case.name).await.status, CaseStatus::Accepted as i32);
     desk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_at_the_same_moment_are_each_judged_on_the_case_as_it_then_is() {
+    let desk = Desk::start().await;
+    let contested = desk.dispatched("13800138100", "billing").await;
+    let others = [desk.dispatched("13800138101", "billing").await, desk.dispatched("13800138102", "billing").await];
+    // Twenty accepts of one case race with work on two others; they share commits.
+    let mut calls = Vec::new();
+    for _ in 0..20 {
+        calls.push(tokio::spawn({
+            let desk_client = desk.as_(BILLING);
+            let name = contested.name.clone();
+            async move {
+                let request = csm_proto::recovery::v1::TransitionCaseRequest {
+                    name,
+                    transition: Transition::Accept as i32,
+                    ..Default::default()
+                };
+                desk_client.clone().transition_case(request).await.map(|_| ())
+            }
+        }));
+    }
+    for case in &others {
+        step(&desk, BILLING, &case.name, Transition::Accept, "").await.unwrap();
+        step(&desk, BILLING, &case.name, Transition::Start, "").await.unwrap();
+    }
+    let mut accepted = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(()) => accepted += 1,
+            Err(refused) => assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}"),
+        }
+    }
+    assert_eq!(accepted, 1, "one accept wins; the others find the case accepted");
+    let history = desk
+        .admin()
+        .list_case_history(ListCaseHistoryRequest { name: contested.name.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(history.iter().filter(|e| e.action == "accept").count(), 1, "{history:?}");
+    for case in &others {
+        assert_eq!(desk.get(&case.name).await.status, CaseStatus::InProgress as i32);
+    }
+    desk.stop().await;
+}

@@ -1,14 +1,17 @@
 //! Every change a case goes through: planned in memory from the lifecycle table, then written
 //! as one conditional update together with its audit entry and its feed events, in one
 //! transaction. The same path serves the API, the repeat-order feed handler and the escalation
-//! sweep.
+//! sweep. Changes made through the API at the same moment share that transaction (a group commit,
+//! [`CaseWriter`]), so one disk flush makes many of them durable; each is still conditional on the
+//! version its caller read, and no caller is answered before its change is committed.
 
-use csm_kit::{Masked, Principal, error::Violations, feed::UnitOfWork, time};
+use csm_kit::{Masked, Principal, error::Violations, feed::UnitOfWork, group_commit::BatchWriter, time};
 use csm_proto::recovery::v1::{
     CallbackDue, CallbackOutcome, CallbackRecorded, Case, CaseEscalated, CaseReopened, CaseResolved, CaseStatus,
     CaseStatusChanged, RecordCallbackRequest, ReopenCause, ResolveCaseRequest, TransferCaseRequest, Transition,
     TransitionCaseRequest,
 };
+use sea_orm::DbErr;
 
 use super::{Cases, case_view};
 use crate::{
@@ -180,6 +183,22 @@ pub async fn write(
     actor: &str,
     request_id: Option<&str>,
 ) -> Result<Option<case::Model>, Error> {
+    let mut history = Vec::new();
+    let written = write_leaving_history(context, uow, planned, actor, request_id, &mut history).await?;
+    store::record_histories(&**uow, history).await?;
+    Ok(written)
+}
+
+/// [`write`], adding the audit entry to `history` for the caller to store (with others, in one
+/// statement) before the transaction commits.
+async fn write_leaving_history(
+    context: &Context,
+    uow: &mut UnitOfWork,
+    planned: Planned,
+    actor: &str,
+    request_id: Option<&str>,
+    history: &mut Vec<store::case_transition::ActiveModel>,
+) -> Result<Option<case::Model>, Error> {
     let Planned { mut row, read_version, from, action, reason, announcements } = planned;
     let now = context.now();
     if action == "resolve" {
@@ -192,7 +211,7 @@ pub async fn write(
     let to = store::status_of(&row);
     let entry =
         HistoryEntry { case_id: &row.id, from: Some(from), to, action, actor, reason: &reason, at: now, request_id };
-    store::record_history(&**uow, entry).await?;
+    history.push(store::history_row(entry));
     // What was written is what is stored: no need to read it back.
     let case = case_view(&row, now, Vec::new());
     for announcement in announcements {
@@ -234,6 +253,49 @@ pub async fn write(
     Ok(Some(row))
 }
 
+/// One change a caller takes on a case, queued for the group commit.
+#[derive(Debug)]
+pub struct CaseChange {
+    planned: Planned,
+    actor: String,
+    request_id: Option<String>,
+}
+
+/// Writes the changes queued at the same moment in one transaction, in their order. A change
+/// whose case another one in the batch (or any other writer) changed first is not written, and its
+/// caller plans it again from the case as it now is.
+#[derive(Debug, Clone)]
+pub struct CaseWriter {
+    context: Context,
+}
+
+impl CaseWriter {
+    pub fn new(context: Context) -> Self {
+        Self { context }
+    }
+}
+
+impl BatchWriter for CaseWriter {
+    type Item = CaseChange;
+    type Output = Option<case::Model>;
+
+    async fn write(&self, uow: &mut UnitOfWork, items: &[CaseChange]) -> Result<Vec<Option<case::Model>>, DbErr> {
+        let as_db_error = |error| match error {
+            Error::Database(error) => error,
+            other => DbErr::Custom(other.to_string()),
+        };
+        let mut written = Vec::with_capacity(items.len());
+        let mut history = Vec::with_capacity(items.len());
+        for item in items {
+            let (planned, actor, request_id) = (item.planned.clone(), &item.actor, item.request_id.as_deref());
+            let outcome = write_leaving_history(&self.context, uow, planned, actor, request_id, &mut history).await;
+            written.push(outcome.map_err(as_db_error)?);
+        }
+        store::record_histories(&**uow, history).await?;
+        Ok(written)
+    }
+}
+
 /// How often a change is retried when another caller changed the case at the same moment.
 const ATTEMPTS: usize = 3;
 
@@ -259,10 +321,10 @@ impl Cases {
                 return Err(Error::PermissionDenied(format!("{} may not {} {name}", caller.subject, step.action())));
             }
             let planned = plan(context, &current, step, &input, context.now())?;
-            let mut uow = context.publisher.begin().await?;
-            match write(context, &mut uow, planned, &caller.subject, request_id).await? {
+            let change =
+                CaseChange { planned, actor: caller.subject.clone(), request_id: request_id.map(str::to_string) };
+            match self.changes().write(change).await? {
                 Some(updated) => {
-                    uow.commit().await?;
                     tracing::info!(
                         case = %name,
                         phone = %Masked(&updated.phone_number),
@@ -273,7 +335,7 @@ impl Cases {
                     );
                     return self.view(&updated).await;
                 }
-                None => uow.rollback().await?,
+                None => continue,
             }
         }
         Err(Error::Conflict(name.to_string()))

@@ -8,7 +8,9 @@
 
 pub mod change;
 
-use csm_kit::{Principal, error::Violations, names, paging, time};
+use change::CaseWriter;
+
+use csm_kit::{Principal, error::Violations, group_commit::GroupCommit, names, paging, time};
 use csm_proto::recovery::v1::{
     CallbackOutcome, Case, CaseHistoryEntry, CaseStatus, ListCaseHistoryResponse, ListCasesRequest, ListCasesResponse,
     SubTask,
@@ -26,15 +28,20 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Cases {
     context: Context,
+    changes: GroupCommit<CaseWriter>,
 }
 
 impl Cases {
-    pub fn new(context: Context) -> Self {
-        Self { context }
+    pub fn new(context: Context, changes: GroupCommit<CaseWriter>) -> Self {
+        Self { context, changes }
     }
 
     pub fn context(&self) -> &Context {
         &self.context
+    }
+
+    fn changes(&self) -> &GroupCommit<CaseWriter> {
+        &self.changes
     }
 
     pub async fn get(&self, name: &str, caller: &Principal) -> Result<Case, Error> {

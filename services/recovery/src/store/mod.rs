@@ -67,7 +67,18 @@ pub struct HistoryEntry<'a> {
 }
 
 pub async fn record_history(db: &impl ConnectionTrait, entry: HistoryEntry<'_>) -> Result<(), DbErr> {
-    let row = case_transition::ActiveModel {
+    case_transition::Entity::insert(history_row(entry)).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Records many entries with as few statements as the database allows.
+pub async fn record_histories(db: &impl ConnectionTrait, rows: Vec<case_transition::ActiveModel>) -> Result<(), DbErr> {
+    csm_kit::bulk::insert_all(db, rows).await
+}
+
+/// The stored form of an audit-trail entry.
+pub fn history_row(entry: HistoryEntry<'_>) -> case_transition::ActiveModel {
+    case_transition::ActiveModel {
         case_id: Set(entry.case_id.to_string()),
         from_status: Set(entry.from.map(status_name)),
         to_status: Set(status_name(entry.to)),
@@ -77,9 +88,7 @@ pub async fn record_history(db: &impl ConnectionTrait, entry: HistoryEntry<'_>) 
         action: Set(entry.action.to_string()),
         request_id: Set(entry.request_id.map(str::to_string)),
         ..Default::default()
-    };
-    case_transition::Entity::insert(row).exec_without_returning(db).await?;
-    Ok(())
+    }
 }
 
 pub async fn history(db: &impl ConnectionTrait, case_id: &str) -> Result<Vec<case_transition::Model>, DbErr> {
