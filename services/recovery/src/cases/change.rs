@@ -311,11 +311,13 @@ impl Cases {
     ) -> Result<Case, Error> {
         let context = self.context();
         for _ in 0..ATTEMPTS {
-            let current = self.visible_case(name, caller).await?;
+            // The sub-tasks read with the case are part of the answer; a change of the case does
+            // not touch them.
+            let (current, tasks) = self.visible_case_and_sub_tasks(name, caller).await?;
             if let Some(key) = request_id
                 && store::request_seen(context.db().reader(), &current.id, key).await?
             {
-                return self.view(&current).await;
+                return Ok(self.view(&current, &tasks));
             }
             if !step.allowed(caller, &current.department, current.owner_department.as_deref()) {
                 return Err(Error::PermissionDenied(format!("{} may not {} {name}", caller.subject, step.action())));
@@ -333,7 +335,7 @@ impl Cases {
                         by = %caller.subject,
                         "case changed"
                     );
-                    return self.view(&updated).await;
+                    return Ok(self.view(&updated, &tasks));
                 }
                 None => continue,
             }

@@ -22,7 +22,7 @@ use crate::{
     help,
     lifecycle::{clock_running, tmf621_status},
     rules::Context,
-    store::{self, CaseFilter, case, sub_tasks},
+    store::{self, CaseFilter, case, sub_task, sub_tasks},
 };
 
 #[derive(Debug, Clone)]
@@ -45,15 +45,14 @@ impl Cases {
     }
 
     pub async fn get(&self, name: &str, caller: &Principal) -> Result<Case, Error> {
-        let row = self.visible_case(name, caller).await?;
-        self.view(&row).await
+        let (row, tasks) = self.visible_case_and_sub_tasks(name, caller).await?;
+        Ok(self.view(&row, &tasks))
     }
 
     /// The case as callers see it, with its sub-tasks.
-    pub async fn view(&self, row: &case::Model) -> Result<Case, Error> {
+    pub fn view(&self, row: &case::Model, tasks: &[sub_task::Model]) -> Case {
         let now = self.context.now();
-        let tasks = sub_tasks::of_case(self.context.db().reader(), &row.id).await?;
-        Ok(case_view(row, now, tasks.iter().map(|task| help::sub_task_view(task, now)).collect()))
+        case_view(row, now, tasks.iter().map(|task| help::sub_task_view(task, now)).collect())
     }
 
     pub async fn list(&self, request: &ListCasesRequest, caller: &Principal) -> Result<ListCasesResponse, Error> {
@@ -116,22 +115,30 @@ impl Cases {
 
     /// The case named `name`, if `caller` may see it.
     pub async fn visible_case(&self, name: &str, caller: &Principal) -> Result<case::Model, Error> {
+        Ok(self.visible_case_and_sub_tasks(name, caller).await?.0)
+    }
+
+    /// The case named `name` and its sub-tasks, read together, if `caller` may see the case.
+    pub async fn visible_case_and_sub_tasks(
+        &self,
+        name: &str,
+        caller: &Principal,
+    ) -> Result<(case::Model, Vec<sub_task::Model>), Error> {
         let id = names::id_in("name", name, store::CASES)?;
-        let db = self.context.db().reader();
-        let row = store::case_by_id(db, id).await?;
-        match (caller.confined_department(), row) {
-            (Some(own), Some(row)) => {
+        let found = sub_tasks::case_with_sub_tasks(self.context.db().reader(), id).await?;
+        match (caller.confined_department(), found) {
+            (Some(own), Some((row, tasks))) => {
                 let reaches = row.department == own
                     || row.owner_department.as_deref() == Some(own)
-                    || sub_tasks::helps_on(db, &row.id, own).await?;
+                    || tasks.iter().any(|task| task.department == own);
                 if reaches {
-                    Ok(row)
+                    Ok((row, tasks))
                 } else {
                     Err(Error::PermissionDenied(format!("{name} is not a case of the {own} department")))
                 }
             }
             (Some(own), None) => Err(Error::PermissionDenied(format!("{name} is not a case of the {own} department"))),
-            (None, Some(row)) => Ok(row),
+            (None, Some(found)) => Ok(found),
             (None, None) => Err(Error::not_found("Case", name)),
         }
     }

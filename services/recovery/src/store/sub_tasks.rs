@@ -1,11 +1,11 @@
 //! Sub-tasks: help the owner of a case asked another department for.
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, RelationDef, sea_query::Expr,
 };
 
-use super::sub_task;
+use super::{case, sub_task};
 
 pub async fn insert(db: &impl ConnectionTrait, row: sub_task::Model) -> Result<(), DbErr> {
     sub_task::Entity::insert(row.into_active_model()).exec_without_returning(db).await?;
@@ -28,23 +28,26 @@ pub async fn by_request(
         .await
 }
 
-pub async fn of_case(db: &impl ConnectionTrait, case_id: &str) -> Result<Vec<sub_task::Model>, DbErr> {
-    sub_task::Entity::find()
-        .filter(sub_task::Column::CaseId.eq(case_id))
+/// The case `id` with its sub-tasks, oldest first, in one query (a case is read this way before
+/// each change, and the sub-tasks are part of the answer).
+pub async fn case_with_sub_tasks(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<(case::Model, Vec<sub_task::Model>)>, DbErr> {
+    let of_case = sub_task::Entity::belongs_to(case::Entity).from(sub_task::Column::CaseId).to(case::Column::Id);
+    let rows = case::Entity::find_by_id(id.to_string())
+        .select_also(sub_task::Entity)
+        .join(JoinType::LeftJoin, RelationDef::from(of_case).rev())
         .order_by_asc(sub_task::Column::CreatedAt)
         .order_by_asc(sub_task::Column::Id)
         .all(db)
-        .await
-}
-
-/// Whether `department` was asked to help on the case.
-pub async fn helps_on(db: &impl ConnectionTrait, case_id: &str, department: &str) -> Result<bool, DbErr> {
-    let found = sub_task::Entity::find()
-        .filter(sub_task::Column::CaseId.eq(case_id))
-        .filter(sub_task::Column::Department.eq(department))
-        .one(db)
         .await?;
-    Ok(found.is_some())
+    let mut rows = rows.into_iter();
+    let Some((case, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let tasks = first.into_iter().chain(rows.filter_map(|(_, task)| task)).collect();
+    Ok(Some((case, tasks)))
 }
 
 /// Marks a sub-task done; false when it already was.
