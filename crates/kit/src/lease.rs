@@ -134,7 +134,11 @@ where
             let mut renewed = Instant::now();
             loop {
                 tokio::time::sleep(renew_every).await;
-                match lease.try_acquire().await {
+                // A renewal stuck on an unreachable database must not outlast the term.
+                let renewal = tokio::time::timeout(renew_every, lease.try_acquire())
+                    .await
+                    .unwrap_or_else(|_| Err(DbErr::Custom("lease renewal timed out".into())));
+                match renewal {
                     Ok(true) => renewed = Instant::now(),
                     Ok(false) => {
                         tracing::warn!(lease = %lease.name, "lease taken over by another replica; standing by");
