@@ -4,13 +4,21 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use csm_cli::clients::Authenticated;
 use csm_cli::{clients, system::url};
 use csm_kit::{
     config::{AuthSettings, CommonSettings, DatabaseSettings, FeedSettings, UpstreamSettings},
     feed::decode,
     lease,
 };
-use csm_proto::{classification::v1::WorkOrderClassified, feed::v1::Event, intake::v1::WorkOrderOpened};
+use csm_proto::{
+    classification::v1::{
+        GetTaxonomyRequest, PublishTaxonomyRequest, WorkOrderClassified,
+        classification_service_client::ClassificationServiceClient,
+    },
+    feed::v1::Event,
+    intake::v1::WorkOrderOpened,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
@@ -252,4 +260,46 @@ async fn two_replicas_share_one_database_and_hand_over_the_feed_when_one_stops()
     second.stop().await;
     pair.intake.stop().await;
     pair.backend.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taxonomy_published_on_one_replica_is_in_force_on_the_other() {
+    let pair = Pair::start();
+    let admin = pair.tokens.administrator().to_string();
+    let in_force = |client: &mut ClassificationServiceClient<Authenticated>| {
+        let mut client = client.clone();
+        async move {
+            client.get_taxonomy(GetTaxonomyRequest { name: String::new() }).await.map(|t| t.into_inner().name).ok()
+        }
+    };
+    let mut first = clients::classification(pair.classification.address, &admin).unwrap();
+    let before = eventually("the first replica to serve", Duration::from_secs(30), || in_force(&mut first)).await;
+    // A second replica joins on the same database, as in a rolling update.
+    let mut second = Isolated::start(
+        LOCALHOST.into(),
+        classification(&pair.backend, &pair.auth, &quick_feed(), pair.intake.address, pair.tokens.service()),
+    );
+    let mut other = clients::classification(second.address, &admin).unwrap();
+    let seen = eventually("the second replica to serve", Duration::from_secs(30), || in_force(&mut other)).await;
+    assert_eq!(seen, before);
+
+    // The version in force, published again through the first replica, becomes the next version.
+    let mut taxonomy = first.get_taxonomy(GetTaxonomyRequest { name: String::new() }).await.unwrap().into_inner();
+    taxonomy.name = before.split("/versions/").next().unwrap().to_string();
+    let published = first
+        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(taxonomy), validate_only: false })
+        .await
+        .unwrap()
+        .into_inner()
+        .name;
+    assert_ne!(published, before);
+    eventually("the other replica to put it in force", Duration::from_secs(10), || {
+        let published = published.clone();
+        let asked = in_force(&mut other);
+        async move { (asked.await? == published).then_some(()) }
+    })
+    .await;
+
+    second.stop().await;
+    pair.stop().await;
 }

@@ -146,18 +146,55 @@ impl LoadedRiskModel {
 }
 
 /// The snapshots in force, shared by the API and the feed handlers.
+///
+/// A replica that puts a taxonomy or model in force reloads at once; the other replicas of the
+/// service see the change by [`InForce::follow_changes`], within one check interval.
 #[derive(Debug)]
 pub struct InForce {
     classifier: RwLock<Arc<Classifier>>,
     risk: RwLock<Option<Arc<LoadedRiskModel>>>,
+    /// What the database said was in force when the snapshots were taken (read just before them).
+    names: RwLock<Vec<String>>,
 }
 
 impl InForce {
     /// Loads what is active, publishing the shipped taxonomy as version 1 on first start.
     pub async fn load(db: &impl ConnectionTrait) -> Result<Arc<Self>, DbErr> {
         publish_default_taxonomy(db).await?;
+        let names = models::names_in_force(db).await?;
         let (classifier, risk) = snapshot(db).await?;
-        Ok(Arc::new(Self { classifier: RwLock::new(classifier), risk: RwLock::new(risk) }))
+        Ok(Arc::new(Self { classifier: RwLock::new(classifier), risk: RwLock::new(risk), names: RwLock::new(names) }))
+    }
+
+    /// Every `interval` until `stop`, reloads when the database names something else in force than
+    /// this replica's snapshots (another replica published or activated a taxonomy or a model).
+    pub async fn follow_changes(
+        self: Arc<Self>,
+        db: sea_orm::DatabaseConnection,
+        interval: std::time::Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = stop.cancelled() => return,
+            }
+            let changed = match models::names_in_force(&db).await {
+                Ok(names) => names != *self.names.read().unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot check what is in force; checking again later");
+                    continue;
+                }
+            };
+            if changed {
+                match self.reload(&db).await {
+                    Ok(()) => {
+                        tracing::info!(taxonomy = %self.classifier().taxonomy.name, "put in force by another replica: reloaded")
+                    }
+                    Err(error) => tracing::warn!(%error, "reloading what is in force failed; retrying"),
+                }
+            }
+        }
     }
 
     pub fn classifier(&self) -> Arc<Classifier> {
@@ -170,9 +207,11 @@ impl InForce {
 
     /// Rebuilds the snapshots from what the database says is active.
     pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let names = models::names_in_force(db).await?;
         let (classifier, risk) = snapshot(db).await?;
         *self.classifier.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = classifier;
         *self.risk.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = risk;
+        *self.names.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = names;
         Ok(())
     }
 }

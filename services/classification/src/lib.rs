@@ -30,9 +30,16 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    // How often this replica looks for a taxonomy or model put in force by another one.
+    let check_in_force = config.common.feed.poll_interval;
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("classification", config.common).await?;
     let in_force = engine::InForce::load(runtime.database().writer()).await?;
     tracing::info!(taxonomy = %in_force.classifier().taxonomy.name, "taxonomy in force");
+    runtime.spawn(in_force.clone().follow_changes(
+        runtime.database().reader().clone(),
+        check_in_force,
+        runtime.stop_token(),
+    ));
     runtime.follow(
         "intake",
         &config.upstream.intake,

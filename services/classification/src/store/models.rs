@@ -1,8 +1,10 @@
 //! Stored text and risk models. Exactly one model per view (and one risk model) is active.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
 
-use super::entity::{risk_model, text_model};
+use super::entity::{risk_model, taxonomy_version, text_model};
 
 pub const TEXT_MODELS: &str = "textModels/";
 pub const RISK_MODELS: &str = "riskModels/";
@@ -23,6 +25,36 @@ pub async fn list_text_models(db: &impl ConnectionTrait, view: &str) -> Result<V
         query = query.filter(text_model::Column::View.eq(view));
     }
     query.order_by_desc(text_model::Column::CreatedAt).order_by_desc(text_model::Column::Name).all(db).await
+}
+
+/// The names of the taxonomy version and the models in force, sorted: a few bytes that change
+/// whenever anything is put in force, cheap enough to compare every second.
+pub async fn names_in_force(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    let mut names: Vec<String> = taxonomy_version::Entity::find()
+        .select_only()
+        .column(taxonomy_version::Column::Name)
+        .filter(taxonomy_version::Column::Active.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let text: Vec<String> = text_model::Entity::find()
+        .select_only()
+        .column(text_model::Column::Name)
+        .filter(text_model::Column::Active.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let risk: Vec<String> = risk_model::Entity::find()
+        .select_only()
+        .column(risk_model::Column::Name)
+        .filter(risk_model::Column::Active.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?;
+    names.extend(text.into_iter().map(|name| format!("text:{name}")));
+    names.extend(risk.into_iter().map(|name| format!("risk:{name}")));
+    names.sort();
+    Ok(names)
 }
 
 pub async fn active_text_models(db: &impl ConnectionTrait) -> Result<Vec<text_model::Model>, DbErr> {
