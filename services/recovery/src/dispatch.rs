@@ -6,15 +6,16 @@
 //! dispatched case, sent to the responsible department with the deadline from the leaf's time
 //! limit (on the department's working-time calendar, if it has one), and publishes CaseOpened.
 //! Intake's WorkOrderReopened (the customer raised the same problem again) reopens the case of
-//! the first order if it was already resolved.
+//! the first order if it was already resolved. A corrected classification is applied by
+//! [`crate::reclassify`].
 
 use csm_kit::{
     Masked,
-    feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event, time_from_event},
+    feed::{EventHandler, HandleError, UnitOfWork, carries, decode, id_from_event, time_from_event},
     time,
 };
 use csm_proto::{
-    classification::v1::WorkOrderClassified,
+    classification::v1::{ClassificationCorrected, WorkOrderClassified},
     feed::v1::Event,
     intake::v1::{Channel, ContactType, WorkOrder, WorkOrderOpened, WorkOrderReopened},
     recovery::v1::{CaseOpened, CaseStatus, ReopenCause, Transition},
@@ -166,11 +167,16 @@ pub struct WorkOrderClassifiedHandler {
 }
 
 impl EventHandler for WorkOrderClassifiedHandler {
+    /// Corrections come on the same cursor, so a correction is never applied before the
+    /// classification it corrects.
     fn event_types(&self) -> Vec<String> {
-        vec![WorkOrderClassified::full_name()]
+        vec![WorkOrderClassified::full_name(), ClassificationCorrected::full_name()]
     }
 
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+        if carries::<ClassificationCorrected>(event) {
+            return crate::reclassify::apply(&self.context, uow, event).await;
+        }
         let classified: WorkOrderClassified = decode(event)?;
         let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
             return Err(HandleError::Reject("WorkOrderClassified without classification or work order".into()));

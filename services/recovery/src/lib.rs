@@ -18,6 +18,7 @@ pub mod escalation;
 pub mod help;
 pub mod lifecycle;
 pub mod programmes;
+pub mod reclassify;
 pub mod recovery_actions;
 pub mod rules;
 pub mod store;

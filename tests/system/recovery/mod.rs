@@ -7,6 +7,7 @@ mod care;
 mod deadlines;
 mod lifecycle;
 mod programmes;
+mod reclassify;
 mod responsibility;
 
 use csm_proto::recovery::v1::{

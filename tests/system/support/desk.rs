@@ -106,8 +106,16 @@ impl Desk {
     /// Classification routes `work_order` to `department` under `leaf` with `limit`; returns the
     /// case recovery dispatched.
     pub async fn classify(&self, work_order: &WorkOrder, department: &str, leaf: &str, limit: Duration) -> Case {
+        let classification = Self::classification(work_order, department, leaf, limit);
+        let event = WorkOrderClassified { classification: Some(classification), work_order: Some(work_order.clone()) };
+        self.publish(&work_order.name, &event).await;
+        self.case_of(&work_order.name).await
+    }
+
+    /// Classification of `work_order` under `leaf`, routed to `department` with `limit`.
+    pub fn classification(work_order: &WorkOrder, department: &str, leaf: &str, limit: Duration) -> Classification {
         let opened = time::from_timestamp(work_order.open_time.as_ref().expect("open time")).expect("valid");
-        let classification = Classification {
+        Classification {
             name: format!("{}/classification", work_order.name),
             work_order: work_order.name.clone(),
             taxonomy_version: "taxonomies/default/versions/1".into(),
@@ -117,10 +125,7 @@ impl Desk {
             time_limit: Some(prost_types::Duration { seconds: limit.as_secs() as i64, nanos: 0 }),
             deadline: Some(time::to_timestamp(opened + chrono::Duration::from_std(limit).expect("limit"))),
             ..Default::default()
-        };
-        let event = WorkOrderClassified { classification: Some(classification), work_order: Some(work_order.clone()) };
-        self.publish(&work_order.name, &event).await;
-        self.case_of(&work_order.name).await
+        }
     }
 
     /// A fresh complaint of `phone` dispatched to `department` (leaf "billing_dispute", 48 hours).

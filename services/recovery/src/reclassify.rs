@@ -1,0 +1,111 @@
+//! A corrected root cause (ClassificationCorrected, 改判) reaching the case of its work order.
+//!
+//! Only a correction in the routing view moves anything. While the case is dispatched and no
+//! department has accepted it, it goes to the department responsible for the corrected cause, with
+//! that cause's time limit counted from the work order's open time, as if it had been classified
+//! so from the start. Once a department has accepted it, first responsibility holds: the owner
+//! keeps the case and its deadline, the case records the corrected cause (what the figures and
+//! remediation programmes count by), and the audit entry names the department now responsible for
+//! that cause, so a supervisor can decide on a transfer. Either way the change is audited and
+//! announced with CaseStatusChanged (action "reclassified").
+
+use csm_kit::{
+    Masked,
+    feed::{HandleError, UnitOfWork, decode, id_from_event},
+    time,
+};
+use csm_proto::{
+    classification::v1::ClassificationCorrected,
+    feed::v1::Event,
+    recovery::v1::{CaseStatus, CaseStatusChanged},
+};
+
+use crate::{
+    cases::case_view,
+    rules::Context,
+    store::{self, HistoryEntry},
+};
+
+/// Applies one ClassificationCorrected from classification's feed.
+pub async fn apply(context: &Context, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+    let corrected: ClassificationCorrected = decode(event)?;
+    let (Some(before), Some(after)) = (corrected.before, corrected.after) else {
+        return Err(HandleError::Reject("ClassificationCorrected without before or after".into()));
+    };
+    if before.leaf == after.leaf {
+        // Another view was corrected; the routing, and so the case, is unchanged.
+        return Ok(());
+    }
+    if after.responsible_department.is_empty() {
+        return Err(HandleError::Reject(format!("{} names no department", after.name)));
+    }
+    let id = id_from_event(&after.work_order, store::WORK_ORDERS)?;
+    let Some(current) = store::case_by_work_order(&**uow, &id).await? else {
+        // Classification's feed is applied in order, so the case exists unless it was never opened
+        // for this order; nothing to correct then.
+        return Ok(());
+    };
+    let status = store::status_of(&current);
+    if status == CaseStatus::AwaitingDispatch {
+        return Ok(());
+    }
+    let now = context.now();
+    let mut row = current.clone();
+    row.leaf = after.leaf.clone();
+    row.path = after.path.join("/");
+    row.taxonomy_version = after.taxonomy_version.clone();
+    row.version += 1;
+    let department = after.responsible_department.clone();
+    let reason = if status == CaseStatus::Dispatched {
+        let time_limit = after
+            .time_limit
+            .and_then(|limit| std::time::Duration::try_from(limit).ok())
+            .map_or(0, time::duration_micros);
+        if time_limit > 0 {
+            row.time_limit = time_limit;
+            row.deadline = context.rules.calendars.of(&department).add(row.opened_at, time_limit);
+        } else if let Some(deadline) = after.deadline.as_ref().and_then(time::from_timestamp) {
+            row.deadline = time::micros(deadline);
+        }
+        row.dispatched_at = Some(now);
+        // The new department's clock starts from the ladder's first step.
+        row.escalation_level = 0;
+        let from = std::mem::replace(&mut row.department, department.clone());
+        format!("cause corrected from {} to {}: sent from {from} to {department}", before.leaf, after.leaf)
+    } else {
+        format!(
+            "cause corrected from {} to {}: {department} is responsible for it; {} keeps the case",
+            before.leaf,
+            after.leaf,
+            row.owner_department.as_deref().unwrap_or(&row.department)
+        )
+    };
+    let reason = if corrected.reason.is_empty() { reason } else { format!("{reason} ({})", corrected.reason) };
+    if !store::save_case(&**uow, current.version, row.clone()).await? {
+        return Err(HandleError::Retry(format!("case {} changed while applying a correction", row.id)));
+    }
+    let entry = HistoryEntry {
+        case_id: &row.id,
+        from: Some(status),
+        to: status,
+        action: "reclassified",
+        actor: &corrected.corrected_by,
+        reason: &reason,
+        at: now,
+        request_id: None,
+    };
+    store::record_history(&**uow, entry).await?;
+    let case = case_view(&row, now, Vec::new());
+    tracing::info!(case = %case.name, phone = %Masked(&case.phone_number), department = %case.department, "case reclassified");
+    uow.publish(
+        case.name.clone(),
+        &CaseStatusChanged {
+            case: Some(case),
+            from_status: status as i32,
+            action: "reclassified".into(),
+            actor: corrected.corrected_by,
+            reason,
+        },
+    );
+    Ok(())
+}
