@@ -66,13 +66,8 @@ impl ServiceRuntime {
         if upstream.tls.is_empty() {
             upstream.tls = self.common.client_tls.clone();
         }
-        let consumer = Arc::new(Consumer::new(
-            cursor,
-            upstream.clone(),
-            self.publisher.clone(),
-            handler,
-            self.common.feed.clone(),
-        ));
+        let consumer =
+            Arc::new(Consumer::new(cursor, upstream, self.publisher.clone(), handler, self.common.feed.clone()));
         self.spawn_exclusive(&format!("feed:{cursor}"), move |held| {
             let consumer = consumer.clone();
             async move { consumer.run(held).await }

@@ -15,7 +15,7 @@ use csm_kit::{
     time,
 };
 use csm_proto::{
-    classification::v1::{ClassificationCorrected, WorkOrderClassified},
+    classification::v1::{Classification, ClassificationCorrected, WorkOrderClassified},
     feed::v1::Event,
     intake::v1::{Channel, ContactType, WorkOrder, WorkOrderOpened, WorkOrderReopened},
     recovery::v1::{CaseOpened, CaseStatus, ReopenCause, Transition},
@@ -160,6 +160,38 @@ async fn reopen_on_repeat(
     }
 }
 
+/// Records on `row` the cause `classification` places it under: the routing leaf, its path and
+/// the taxonomy version.
+pub fn place(row: &mut case::Model, classification: &Classification) {
+    row.leaf = classification.leaf.clone();
+    row.path = classification.path.join("/");
+    row.taxonomy_version = classification.taxonomy_version.clone();
+}
+
+/// Places `row` under `classification` and hands it to the department responsible, with the
+/// leaf's time limit counted from the order's open time on that department's calendar (or, for a
+/// leaf without one, the deadline classification gave).
+pub fn route(context: &Context, row: &mut case::Model, classification: &Classification) -> Result<(), HandleError> {
+    if classification.responsible_department.is_empty() {
+        return Err(HandleError::Reject(format!("{} names no department", classification.name)));
+    }
+    let fallback_deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
+    let time_limit = classification
+        .time_limit
+        .and_then(|limit| std::time::Duration::try_from(limit).ok())
+        .map_or(0, time::duration_micros);
+    let department = &classification.responsible_department;
+    place(row, classification);
+    row.time_limit = time_limit;
+    row.deadline = if time_limit > 0 {
+        context.rules.calendars.of(department).add(row.opened_at, time_limit)
+    } else {
+        time::micros(fallback_deadline)
+    };
+    row.department = department.clone();
+    Ok(())
+}
+
 /// Applies classification's WorkOrderClassified: dispatches the case to its department.
 #[derive(Debug, Clone)]
 pub struct WorkOrderClassifiedHandler {
@@ -181,15 +213,6 @@ impl EventHandler for WorkOrderClassifiedHandler {
         let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
             return Err(HandleError::Reject("WorkOrderClassified without classification or work order".into()));
         };
-        if classification.responsible_department.is_empty() {
-            return Err(HandleError::Reject(format!("{} names no department", classification.name)));
-        }
-        let department = classification.responsible_department.clone();
-        let fallback_deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
-        let time_limit = classification
-            .time_limit
-            .and_then(|limit| std::time::Duration::try_from(limit).ok())
-            .map_or(0, time::duration_micros);
         let now = self.context.now();
 
         let id = id_from_event(&work_order.name, store::WORK_ORDERS)?;
@@ -199,17 +222,8 @@ impl EventHandler for WorkOrderClassifiedHandler {
             None => (new_case(&work_order)?, None),
         };
         row.status = store::status_name(CaseStatus::Dispatched);
-        row.leaf = classification.leaf.clone();
-        row.path = classification.path.join("/");
-        row.taxonomy_version = classification.taxonomy_version.clone();
+        route(&self.context, &mut row, &classification)?;
         row.dispatched_at = Some(now);
-        row.time_limit = time_limit;
-        row.deadline = if time_limit > 0 {
-            self.context.rules.calendars.of(&department).add(row.opened_at, time_limit)
-        } else {
-            time::micros(fallback_deadline)
-        };
-        row.department = department;
         if from.is_some() {
             let read_version = row.version;
             row.version += 1;

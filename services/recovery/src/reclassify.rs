@@ -12,7 +12,6 @@
 use csm_kit::{
     Masked,
     feed::{HandleError, UnitOfWork, decode, id_from_event},
-    time,
 };
 use csm_proto::{
     classification::v1::ClassificationCorrected,
@@ -22,6 +21,7 @@ use csm_proto::{
 
 use crate::{
     cases::case_view,
+    dispatch::{place, route},
     rules::Context,
     store::{self, HistoryEntry},
 };
@@ -51,28 +51,17 @@ pub async fn apply(context: &Context, uow: &mut UnitOfWork, event: &Event) -> Re
     }
     let now = context.now();
     let mut row = current.clone();
-    row.leaf = after.leaf.clone();
-    row.path = after.path.join("/");
-    row.taxonomy_version = after.taxonomy_version.clone();
     row.version += 1;
     let department = after.responsible_department.clone();
     let reason = if status == CaseStatus::Dispatched {
-        let time_limit = after
-            .time_limit
-            .and_then(|limit| std::time::Duration::try_from(limit).ok())
-            .map_or(0, time::duration_micros);
-        if time_limit > 0 {
-            row.time_limit = time_limit;
-            row.deadline = context.rules.calendars.of(&department).add(row.opened_at, time_limit);
-        } else if let Some(deadline) = after.deadline.as_ref().and_then(time::from_timestamp) {
-            row.deadline = time::micros(deadline);
-        }
+        let from = row.department.clone();
+        route(context, &mut row, &after)?;
         row.dispatched_at = Some(now);
         // The new department's clock starts from the ladder's first step.
         row.escalation_level = 0;
-        let from = std::mem::replace(&mut row.department, department.clone());
         format!("cause corrected from {} to {}: sent from {from} to {department}", before.leaf, after.leaf)
     } else {
+        place(&mut row, &after);
         format!(
             "cause corrected from {} to {}: {department} is responsible for it; {} keeps the case",
             before.leaf,
