@@ -67,8 +67,11 @@ impl ClassificationApi {
             violations.add("reason", "at most 1000 characters");
         }
         violations.into_result()?;
-        let db = self.publisher.database().writer();
-        let before = store::classification_of(db, &id).await?.ok_or_else(|| Error::NotFound(request.name.clone()))?;
+        // Read inside the transaction that writes it, so two corrections of one order (of different
+        // views) cannot both start from the same row and lose one another's change.
+        let mut uow = self.publisher.begin().await?;
+        let before =
+            store::classification_of(&*uow, &id).await?.ok_or_else(|| Error::NotFound(request.name.clone()))?;
         let (taxonomy, _) = self.taxonomy_version(&before.taxonomy_version).await?;
         let view = if request.view.is_empty() { taxonomy.routing_view().to_string() } else { request.view.clone() };
         if !taxonomy.has_view(&view) {
@@ -102,7 +105,6 @@ impl ClassificationApi {
             after.needs_review = false;
         }
         let now = time::now_micros();
-        let mut uow = self.publisher.begin().await?;
         store::update_classification(&*uow, after.clone()).await?;
         statistics::insert_correction(
             &*uow,
