@@ -70,7 +70,7 @@ impl ClassificationApi {
         models::insert_risk_model(db, row.clone()).await?;
         if request.activate {
             models::activate_risk_model(db, &row.name).await?;
-            self.in_force.reload(db).await?;
+            self.in_force.reload(self.publisher.database().reader()).await?;
         }
         tracing::info!(model = %row.name, examples = count, seconds = row.training_seconds, "risk model trained");
         Ok(risk_model_proto(&row, request.activate))
@@ -119,7 +119,7 @@ impl ClassificationApi {
         let db = self.publisher.database().writer();
         let row = models::risk_model(db, name).await?.ok_or_else(|| Error::NotFound(name.to_string()))?;
         models::activate_risk_model(db, name).await?;
-        self.in_force.reload(db).await?;
+        self.in_force.reload(self.publisher.database().reader()).await?;
         tracing::info!(model = %name, "risk model activated");
         Ok(risk_model_proto(&row, true))
     }

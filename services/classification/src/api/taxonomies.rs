@@ -51,7 +51,7 @@ impl ClassificationApi {
             &TaxonomyActivated { taxonomy: Some(taxonomy.clone()), activated_by: by.to_string() },
         );
         uow.commit().await?;
-        self.in_force.reload(db).await?;
+        self.in_force.reload(self.publisher.database().reader()).await?;
         tracing::info!(taxonomy = %validated.name, by, "taxonomy published");
         Ok(taxonomy)
     }
@@ -85,7 +85,7 @@ impl ClassificationApi {
             &TaxonomyActivated { taxonomy: Some(taxonomy.clone()), activated_by: by.to_string() },
         );
         uow.commit().await?;
-        self.in_force.reload(db).await?;
+        self.in_force.reload(self.publisher.database().reader()).await?;
         tracing::info!(taxonomy = %name, by, "taxonomy activated");
         Ok(taxonomy)
     }

@@ -89,7 +89,6 @@ impl ClassificationApi {
                 body,
             });
         }
-        let db = self.publisher.database().writer();
         let uow = self.publisher.begin().await?;
         for row in &rows {
             models::insert_text_model(&*uow, row.clone()).await?;
@@ -99,7 +98,7 @@ impl ClassificationApi {
         }
         uow.commit().await?;
         if request.activate {
-            self.in_force.reload(db).await?;
+            self.in_force.reload(self.publisher.database().reader()).await?;
         }
         for row in &rows {
             tracing::info!(model = %row.name, view = %row.view, examples = row.examples, seconds = row.training_seconds, "text model trained");
@@ -165,7 +164,7 @@ impl ClassificationApi {
             return Err(Error::precondition(name, format!("the taxonomy in force has no view {}", row.view)));
         }
         models::activate_text_model(db, &row.view, name).await?;
-        self.in_force.reload(db).await?;
+        self.in_force.reload(self.publisher.database().reader()).await?;
         row.active = true;
         tracing::info!(model = %name, view = %row.view, "text model activated");
         Ok(text_model_proto(&row))

@@ -10,7 +10,7 @@ use csm_kit::time;
 use csm_proto::classification::v1::{Classification, Method, RuleHit, ViewClassification};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -66,16 +66,10 @@ pub async fn next_taxonomy_version(db: &impl ConnectionTrait, key: &str) -> Resu
     Ok(latest.flatten().unwrap_or(0) + 1)
 }
 
-/// Puts `name` in force and every other version out of it.
+/// Puts `name` in force and every other version out of it, in one statement.
 pub async fn activate_taxonomy(db: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
     taxonomy_version::Entity::update_many()
-        .col_expr(taxonomy_version::Column::Active, Expr::value(false))
-        .filter(taxonomy_version::Column::Name.ne(name))
-        .exec(db)
-        .await?;
-    taxonomy_version::Entity::update_many()
-        .col_expr(taxonomy_version::Column::Active, Expr::value(true))
-        .filter(taxonomy_version::Column::Name.eq(name))
+        .col_expr(taxonomy_version::Column::Active, taxonomy_version::Column::Name.eq(name))
         .exec(db)
         .await?;
     Ok(())

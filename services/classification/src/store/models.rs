@@ -1,8 +1,6 @@
 //! Stored text and risk models. Exactly one model per view (and one risk model) is active.
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entity::{risk_model, taxonomy_version, text_model};
 
@@ -61,17 +59,11 @@ pub async fn active_text_models(db: &impl ConnectionTrait) -> Result<Vec<text_mo
     text_model::Entity::find().filter(text_model::Column::Active.eq(true)).all(db).await
 }
 
-/// Puts `name` in force for `view`, retiring the view's other models.
+/// Puts `name` in force for `view`, retiring the view's other models, in one statement.
 pub async fn activate_text_model(db: &impl ConnectionTrait, view: &str, name: &str) -> Result<(), DbErr> {
     text_model::Entity::update_many()
-        .col_expr(text_model::Column::Active, Expr::value(false))
+        .col_expr(text_model::Column::Active, text_model::Column::Name.eq(name))
         .filter(text_model::Column::View.eq(view))
-        .filter(text_model::Column::Name.ne(name))
-        .exec(db)
-        .await?;
-    text_model::Entity::update_many()
-        .col_expr(text_model::Column::Active, Expr::value(true))
-        .filter(text_model::Column::Name.eq(name))
         .exec(db)
         .await?;
     Ok(())
@@ -98,15 +90,10 @@ pub async fn active_risk_model(db: &impl ConnectionTrait) -> Result<Option<risk_
     risk_model::Entity::find().filter(risk_model::Column::Active.eq(true)).one(db).await
 }
 
+/// Puts `name` in force and every other risk model out of it, in one statement.
 pub async fn activate_risk_model(db: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
     risk_model::Entity::update_many()
-        .col_expr(risk_model::Column::Active, Expr::value(false))
-        .filter(risk_model::Column::Name.ne(name))
-        .exec(db)
-        .await?;
-    risk_model::Entity::update_many()
-        .col_expr(risk_model::Column::Active, Expr::value(true))
-        .filter(risk_model::Column::Name.eq(name))
+        .col_expr(risk_model::Column::Active, risk_model::Column::Name.eq(name))
         .exec(db)
         .await?;
     Ok(())
