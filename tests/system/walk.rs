@@ -24,6 +24,7 @@ async fn series(t: &TestSystem, indicator: &str, group_by: Dimension) -> Series 
             group_by: group_by as i32,
             start_time: Some(time::to_timestamp(now - chrono::Duration::days(7))),
             end_time: Some(time::to_timestamp(now + chrono::Duration::days(1))),
+            ..QuerySeriesRequest::default()
         })
         .await
         .unwrap()

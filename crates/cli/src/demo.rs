@@ -228,6 +228,7 @@ pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport,
         group_by: Dimension::Category as i32,
         start_time: Some(time::to_timestamp(now - chrono::Duration::days(5))),
         end_time: Some(time::to_timestamp(now + chrono::Duration::days(1))),
+        ..QuerySeriesRequest::default()
     };
     let (opened, on_time) = eventually("the indicators to count every case", Duration::from_secs(30), || {
         let mut measurement = measurement.clone();

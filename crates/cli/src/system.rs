@@ -216,7 +216,10 @@ impl SystemSpec {
                 classification: upstream(addresses.classification),
                 recovery: upstream(addresses.recovery),
             },
-            measurement: csm_measurement::config::MeasurementSettings { time_zone: self.time_zone.clone() },
+            measurement: csm_measurement::config::MeasurementSettings {
+                time_zone: self.time_zone.clone(),
+                ..Default::default()
+            },
         };
         tasks.spawn(named("measurement", csm_measurement::run(config, measurement, stop.clone().cancelled_owned())));
 

@@ -1,14 +1,49 @@
 //! Periods are cut in the operator's time zone, not in UTC: a complaint made at 07:30 in Beijing
 //! belongs to that Beijing day, although it is still the previous day in UTC.
+//!
+//! Cells are kept by the hour and by the day; weeks (ISO, Monday first) and months are sums of
+//! their days, which is exact because they start at a local midnight.
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, Duration, Months, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use csm_kit::time;
 
-use crate::store::DayRange;
+/// A period length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Grain {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Grain {
+    /// The grain stored in cells that this grain is read from.
+    pub fn stored(self) -> Grain {
+        match self {
+            Grain::Hour => Grain::Hour,
+            _ => Grain::Day,
+        }
+    }
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+const HOUR_MICROS: i64 = 3_600_000_000;
+const DAY_MICROS: i64 = 24 * HOUR_MICROS;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Calendar {
     zone: Tz,
+}
+
+/// The local day last seen, so that most events need no time-zone conversion.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DayCache {
+    start: i64,
+    end: i64,
 }
 
 impl Calendar {
@@ -23,35 +58,115 @@ impl Calendar {
         self.zone.name()
     }
 
-    /// The local day of an instant, as `YYYY-MM-DD`.
-    pub fn day_of(&self, at: DateTime<Utc>) -> String {
-        at.with_timezone(&self.zone).date_naive().format("%Y-%m-%d").to_string()
+    /// The local date of an instant.
+    pub fn date_of(&self, at: i64) -> NaiveDate {
+        time::from_micros(at).with_timezone(&self.zone).date_naive()
     }
 
     /// When a local day starts, as an instant.
-    pub fn start_of(&self, day: NaiveDate) -> DateTime<Utc> {
+    pub fn start_of(&self, day: NaiveDate) -> i64 {
         let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-        self.zone
+        let start = self
+            .zone
             .from_local_datetime(&midnight)
             .earliest()
             .map(|local| local.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&midnight));
+        time::micros(start)
     }
 
-    /// The days whose start lies in `[start, end)`, or None when there is none.
-    pub fn days_starting_in(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<DayRange> {
-        let mut first = start.with_timezone(&self.zone).date_naive();
-        if self.start_of(first) < start {
-            first = first.checked_add_days(Days::new(1))?;
+    /// Start of the hour and of the day an instant falls in.
+    pub fn hour_and_day(&self, at: i64, cache: &mut DayCache) -> (i64, i64) {
+        if !(cache.start..cache.end).contains(&at) {
+            let day = self.date_of(at);
+            let start = self.start_of(day);
+            let end = day.checked_add_days(Days::new(1)).map_or(start + DAY_MICROS, |next| self.start_of(next));
+            *cache = DayCache { start, end };
         }
-        let mut last = end.with_timezone(&self.zone).date_naive();
-        if self.start_of(last) >= end {
-            last = last.checked_sub_days(Days::new(1))?;
+        if cache.end - cache.start == DAY_MICROS {
+            return (cache.start + (at - cache.start) / HOUR_MICROS * HOUR_MICROS, cache.start);
         }
-        (first <= last).then(|| DayRange {
-            first: first.format("%Y-%m-%d").to_string(),
-            last: last.format("%Y-%m-%d").to_string(),
-        })
+        // A day with a daylight-saving change: ask the zone.
+        let local = time::from_micros(at).with_timezone(&self.zone);
+        let hour = local.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0));
+        (hour.map_or(at, |h| time::micros(h.with_timezone(&Utc))), cache.start)
+    }
+
+    /// The start of the `grain` period holding the stored period that starts at `start`.
+    pub fn period_of(&self, grain: Grain, start: i64) -> i64 {
+        match grain {
+            Grain::Hour | Grain::Day => start,
+            Grain::Week => {
+                let day = self.date_of(start);
+                let monday = day - Duration::days(i64::from(day.weekday().num_days_from_monday()));
+                self.start_of(monday)
+            }
+            Grain::Month => self.start_of(self.date_of(start).with_day(1).unwrap_or(self.date_of(start))),
+        }
+    }
+
+    /// The periods of `grain` whose start lies in `[start, end)`, as their starts, and the end of
+    /// the last one. At most `limit` periods.
+    pub fn periods(&self, grain: Grain, start: i64, end: i64, limit: usize) -> (Vec<i64>, i64) {
+        let mut periods = Vec::new();
+        let mut at = match grain {
+            Grain::Hour => self.hour_and_day(start, &mut DayCache::default()).0,
+            _ => self.period_of(grain, self.day_start(start)),
+        };
+        while at < start {
+            at = self.next(grain, at);
+        }
+        let mut last_end = at;
+        while at < end && periods.len() < limit {
+            periods.push(at);
+            at = self.next(grain, at);
+            last_end = at;
+        }
+        (periods, last_end)
+    }
+
+    fn day_start(&self, at: i64) -> i64 {
+        self.start_of(self.date_of(at))
+    }
+
+    /// The start of the period after the one starting at `start`.
+    pub fn next(&self, grain: Grain, start: i64) -> i64 {
+        let day = self.date_of(start);
+        let next = match grain {
+            Grain::Hour => {
+                let (hour, _) = self.hour_and_day(start + HOUR_MICROS, &mut DayCache::default());
+                return if hour > start { hour } else { start + HOUR_MICROS };
+            }
+            Grain::Day => day.checked_add_days(Days::new(1)),
+            Grain::Week => day.checked_add_days(Days::new(7)),
+            Grain::Month => day.with_day(1).and_then(|first| first.checked_add_months(Months::new(1))),
+        };
+        next.map_or(start + DAY_MICROS, |d| self.start_of(d))
+    }
+
+    /// How a period is labelled: "2026-11-24T09", "2026-11-24", "2026-W48", "2026-11".
+    pub fn label(&self, grain: Grain, start: i64) -> String {
+        let local = time::from_micros(start).with_timezone(&self.zone);
+        match grain {
+            Grain::Hour => local.format("%Y-%m-%dT%H").to_string(),
+            Grain::Day => local.format("%Y-%m-%d").to_string(),
+            Grain::Week => {
+                let week = local.date_naive().iso_week();
+                format!("{}-W{:02}", week.year(), week.week())
+            }
+            Grain::Month => local.format("%Y-%m").to_string(),
+        }
+    }
+
+    /// The month "YYYY-MM" as `[start, end)`.
+    pub fn month(&self, month: &str) -> Option<(i64, i64)> {
+        let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+        let next = first.checked_add_months(Months::new(1))?;
+        Some((self.start_of(first), self.start_of(next)))
+    }
+
+    pub fn to_utc(&self, at: i64) -> DateTime<Utc> {
+        time::from_micros(at)
     }
 }
 
@@ -59,26 +174,61 @@ impl Calendar {
 mod tests {
     use super::*;
 
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    fn at(text: &str) -> i64 {
+        time::micros(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc))
     }
 
     #[test]
-    fn days_follow_the_reporting_zone() {
+    fn days_and_hours_follow_the_reporting_zone() {
         let beijing = Calendar::new("Asia/Shanghai").unwrap();
-        assert_eq!(beijing.day_of(at("2026-11-23T23:30:00Z")), "2026-11-24");
-        assert_eq!(Calendar::new("UTC").unwrap().day_of(at("2026-11-23T23:30:00Z")), "2026-11-23");
+        let mut cache = DayCache::default();
+        let (hour, day) = beijing.hour_and_day(at("2026-11-23T23:30:00Z"), &mut cache);
+        assert_eq!(beijing.label(Grain::Day, day), "2026-11-24");
+        assert_eq!(beijing.label(Grain::Hour, hour), "2026-11-24T07");
+        assert_eq!(day, at("2026-11-23T16:00:00Z"));
+        let utc = Calendar::new("UTC").unwrap();
+        assert_eq!(utc.label(Grain::Day, utc.hour_and_day(at("2026-11-23T23:30:00Z"), &mut cache).1), "2026-11-23");
     }
 
     #[test]
-    fn a_range_holds_the_days_that_start_inside_it() {
+    fn a_daylight_saving_day_has_its_own_hours() {
+        let berlin = Calendar::new("Europe/Berlin").unwrap();
+        let mut cache = DayCache::default();
+        // 2026-03-29: clocks go from 02:00 to 03:00 local; 01:30 UTC is 03:30 local.
+        let (hour, day) = berlin.hour_and_day(at("2026-03-29T01:30:00Z"), &mut cache);
+        assert_eq!(berlin.label(Grain::Hour, hour), "2026-03-29T03");
+        assert_eq!(day, at("2026-03-28T23:00:00Z"));
+    }
+
+    #[test]
+    fn weeks_and_months_gather_their_days() {
         let beijing = Calendar::new("Asia/Shanghai").unwrap();
-        // Beijing midnight of the 24th is 16:00 UTC on the 23rd.
-        let range = beijing.days_starting_in(at("2026-11-23T16:00:00Z"), at("2026-11-25T16:00:00Z")).unwrap();
-        assert_eq!((range.first.as_str(), range.last.as_str()), ("2026-11-24", "2026-11-25"));
-        let range = beijing.days_starting_in(at("2026-11-23T16:00:01Z"), at("2026-11-25T16:00:01Z")).unwrap();
-        assert_eq!((range.first.as_str(), range.last.as_str()), ("2026-11-25", "2026-11-26"));
-        assert!(beijing.days_starting_in(at("2026-11-23T16:00:01Z"), at("2026-11-24T16:00:00Z")).is_none());
+        let tuesday = at("2026-11-24T02:00:00Z");
+        let week = beijing.period_of(Grain::Week, tuesday);
+        assert_eq!(beijing.label(Grain::Day, week), "2026-11-23");
+        assert_eq!(beijing.label(Grain::Week, week), "2026-W48");
+        let month = beijing.period_of(Grain::Month, tuesday);
+        assert_eq!(month, at("2026-10-31T16:00:00Z"));
+        assert_eq!(beijing.label(Grain::Month, month), "2026-11");
+        assert_eq!(beijing.month("2026-11"), Some((at("2026-10-31T16:00:00Z"), at("2026-11-30T16:00:00Z"))));
+        assert_eq!(beijing.month("2026-13"), None);
+    }
+
+    #[test]
+    fn a_range_holds_the_periods_that_start_inside_it() {
+        let beijing = Calendar::new("Asia/Shanghai").unwrap();
+        let (days, end) = beijing.periods(Grain::Day, at("2026-11-23T16:00:00Z"), at("2026-11-25T16:00:00Z"), 400);
+        let labels: Vec<String> = days.iter().map(|d| beijing.label(Grain::Day, *d)).collect();
+        assert_eq!(labels, ["2026-11-24", "2026-11-25"]);
+        assert_eq!(end, at("2026-11-25T16:00:00Z"));
+        let (days, _) = beijing.periods(Grain::Day, at("2026-11-23T16:00:01Z"), at("2026-11-25T16:00:01Z"), 400);
+        assert_eq!(days.len(), 2);
+        assert_eq!(beijing.label(Grain::Day, days[0]), "2026-11-25");
+        let (months, _) = beijing.periods(Grain::Month, at("2026-10-31T16:00:00Z"), at("2027-01-01T00:00:00Z"), 400);
+        assert_eq!(months.len(), 3, "November, December, and January starting at Beijing midnight");
+        let (hours, _) = beijing.periods(Grain::Hour, at("2026-11-24T00:30:00Z"), at("2026-11-24T03:00:00Z"), 400);
+        assert_eq!(hours.len(), 2);
+        assert_eq!(beijing.label(Grain::Hour, hours[0]), "2026-11-24T09");
     }
 
     #[test]

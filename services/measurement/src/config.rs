@@ -2,6 +2,8 @@
 //! time zone periods are cut in.
 
 use csm_kit::config::{CommonSettings, DatabaseSettings, ServerSettings, UpstreamSettings};
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,13 +26,16 @@ pub struct Upstreams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MeasurementSettings {
-    /// IANA time zone in which days (and later weeks and months) are cut.
+    /// IANA time zone in which hours, days, weeks and months are cut.
     pub time_zone: String,
+    /// How often indicator alerts and ended programmes are checked.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
 }
 
 impl Default for MeasurementSettings {
     fn default() -> Self {
-        Self { time_zone: "Asia/Shanghai".into() }
+        Self { time_zone: "Asia/Shanghai".into(), sweep_interval: Duration::from_secs(60) }
     }
 }
 

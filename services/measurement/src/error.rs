@@ -9,6 +9,14 @@ pub enum Error {
     Invalid(#[from] Violations),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The data cannot answer the question (too few respondents, predictors that move together).
+    #[error("{0}")]
+    Unanswerable(String),
+    /// Stored data that should never be wrong is: a bug or a hand edit.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
 }
@@ -17,7 +25,13 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
             Error::Invalid(violations) => violations.into_status(),
-            Error::NotFound(name) => error::not_found("Indicator", &name),
+            Error::NotFound(name) => {
+                let kind = name.split('/').next().unwrap_or("resource");
+                error::not_found(kind, &name)
+            }
+            Error::AlreadyExists(name) => Status::already_exists(format!("{name} already exists")),
+            Error::Unanswerable(reason) => error::failed_precondition("data", "INSUFFICIENT_DATA", reason),
+            Error::Corrupt(reason) => error::internal(&reason),
             Error::Database(db) => error::database(&db),
         }
     }

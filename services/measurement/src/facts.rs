@@ -1,110 +1,437 @@
-//! Merging what the three upstream feeds say about each work order into one fact row: intake's
-//! WorkOrderOpened, classification's WorkOrderClassified and recovery's CaseResolved.
+//! From upstream events to what measurement counts.
+//!
+//! A work order's story arrives on three feeds in any order (opened on intake's, classified and
+//! corrected on classification's, resolved, reopened and called back on recovery's), so each
+//! work order is kept as one fact that every event amends; its observations are recomputed from
+//! the fact, and the cells move by the difference. Other events (survey answers, usage events,
+//! high-frequency changes) are observations as they arrive and never change.
+
+use std::sync::Arc;
 
 use csm_kit::{
-    feed::{EventHandler, HandleError, UnitOfWork, carries, decode, id_from_event, time_from_event},
+    feed::{HandleError, carries, decode, id_from_event, time_from_event},
     time,
 };
 use csm_proto::{
-    classification::v1::WorkOrderClassified,
+    classification::v1::{Classification, ClassificationCorrected, WorkOrderClassified},
     feed::v1::Event,
-    intake::v1::{Channel, WorkOrder, WorkOrderOpened},
-    recovery::v1::CaseResolved,
+    intake::v1::{
+        AppealBody, Channel, ContactType, CustomerProfile, HighFrequencyStatus, HighFrequencyStatusChanged,
+        SurveyAnswered, SurveyScale, UsageEventRecorded, WorkOrder, WorkOrderKind, WorkOrderOpened, WorkOrderReopened,
+        usage_event::Detail,
+    },
+    recovery::v1::{
+        CallbackOutcome, CallbackRecorded, Case, CaseReopened, CaseResolved, ProgrammeCompleted, ProgrammeCreated,
+    },
 };
 use prost::Name;
 
-use crate::{
-    calendar::Calendar,
-    store::{self, Classified, FactUpdate, Resolved},
-};
+use crate::observe::{Dims, Observation, Source, scale_name, score_survey};
 
-/// Applies the events of one upstream feed to the facts.
-#[derive(Debug, Clone)]
-pub struct FactsHandler {
-    calendar: Calendar,
-    event_types: Vec<String>,
+/// What measurement knows of one work order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderFact {
+    pub opened_at: Option<i64>,
+    pub channel: String,
+    pub region: String,
+    pub segment: String,
+    pub product: String,
+    pub kind: String,
+    pub contact_type: String,
+    pub appeal: String,
+    /// Root-cause path ending with the leaf; empty until classified.
+    pub path: Vec<String>,
+    pub department: String,
+    pub corrected: bool,
+    pub resolved_at: Option<i64>,
+    pub on_time: Option<bool>,
+    pub reopen_count: i32,
+    pub callback_at: Option<i64>,
+    pub callback_within_due: Option<bool>,
+    pub callback_outcome: String,
 }
 
-impl FactsHandler {
-    pub fn intake(calendar: Calendar) -> Self {
-        Self { calendar, event_types: vec![WorkOrderOpened::full_name()] }
-    }
+/// One amendment to a work order's fact.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderChange {
+    Opened {
+        opened_at: i64,
+        channel: String,
+        profile: Profile,
+        kind: String,
+        contact_type: String,
+        appeal: String,
+    },
+    /// Intake found later that an order opened as new was a repeat of an earlier problem.
+    BecameRepeat,
+    Classified {
+        path: Vec<String>,
+        department: String,
+        corrected: bool,
+    },
+    Resolved {
+        resolved_at: i64,
+        on_time: bool,
+        reopen_count: i32,
+        path: Vec<String>,
+        department: String,
+    },
+    Reopened {
+        reopen_count: i32,
+    },
+    CalledBack {
+        at: i64,
+        within_due: bool,
+        outcome: String,
+    },
+}
 
-    pub fn classification(calendar: Calendar) -> Self {
-        Self { calendar, event_types: vec![WorkOrderClassified::full_name()] }
-    }
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub region: String,
+    pub segment: String,
+    pub product: String,
+}
 
-    pub fn recovery(calendar: Calendar) -> Self {
-        Self { calendar, event_types: vec![CaseResolved::full_name()] }
-    }
-
-    fn opened(&self, work_order: &WorkOrder) -> Result<FactUpdate, HandleError> {
-        let opened_at = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
-        Ok(FactUpdate {
-            work_order_id: id_from_event(&work_order.name, "workOrders/")?,
-            opened_at: time::micros(opened_at),
-            opened_day: self.calendar.day_of(opened_at),
-            channel: Channel::try_from(work_order.channel).unwrap_or_default().as_str_name().to_string(),
-            classified: None,
-            resolved: None,
+impl Profile {
+    fn of(profile: Option<&CustomerProfile>) -> Self {
+        profile.map_or_else(Profile::default, |p| Profile {
+            region: p.region.clone(),
+            segment: p.segment.clone(),
+            product: p.products.first().cloned().unwrap_or_default(),
         })
     }
+}
 
-    fn update_for(&self, event: &Event) -> Result<FactUpdate, HandleError> {
-        if carries::<WorkOrderOpened>(event) {
-            let opened: WorkOrderOpened = decode(event)?;
-            let work_order = opened.work_order.ok_or_else(|| HandleError::Reject("no work order".into()))?;
-            return self.opened(&work_order);
+/// A programme's windows, from recovery's feed, for effect evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgrammeWindows {
+    pub programme: String,
+    pub title: String,
+    pub leaf: String,
+    pub baseline: (i64, i64),
+    pub verification: (i64, i64),
+}
+
+/// What one event says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    Order { work_order_id: String, changes: Vec<OrderChange> },
+    Observe { observation: Observation, customer: String },
+    Programme(ProgrammeWindows),
+}
+
+impl OrderFact {
+    pub fn apply(&mut self, change: &OrderChange) {
+        match change {
+            OrderChange::Opened { opened_at, channel, profile, kind, contact_type, appeal } => {
+                self.opened_at = Some(*opened_at);
+                self.channel.clone_from(channel);
+                self.region.clone_from(&profile.region);
+                self.segment.clone_from(&profile.segment);
+                self.product.clone_from(&profile.product);
+                // A repeat found later stays a repeat when the order is announced again.
+                if self.kind != "repeat" {
+                    self.kind.clone_from(kind);
+                }
+                self.contact_type.clone_from(contact_type);
+                self.appeal.clone_from(appeal);
+            }
+            OrderChange::BecameRepeat => self.kind = "repeat".into(),
+            OrderChange::Classified { path, department, corrected } => {
+                self.path.clone_from(path);
+                self.department.clone_from(department);
+                self.corrected |= corrected;
+            }
+            OrderChange::Resolved { resolved_at, on_time, reopen_count, path, department } => {
+                self.resolved_at = Some(*resolved_at);
+                self.on_time = Some(*on_time);
+                self.reopen_count = self.reopen_count.max(*reopen_count);
+                if self.path.is_empty() {
+                    self.path.clone_from(path);
+                    self.department.clone_from(department);
+                }
+            }
+            OrderChange::Reopened { reopen_count } => self.reopen_count = self.reopen_count.max(*reopen_count),
+            OrderChange::CalledBack { at, within_due, outcome } => {
+                self.callback_at = Some(*at);
+                self.callback_within_due = Some(*within_due);
+                self.callback_outcome.clone_from(outcome);
+            }
         }
-        if carries::<WorkOrderClassified>(event) {
-            let classified: WorkOrderClassified = decode(event)?;
-            let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
-                return Err(HandleError::Reject("classification or work order missing".into()));
-            };
-            let deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
-            let mut update = self.opened(&work_order)?;
-            update.classified = Some(Classified {
-                category: classification.path.first().cloned().unwrap_or_default(),
-                root_cause: classification.leaf,
-                department: classification.responsible_department,
-                deadline: time::micros(deadline),
-            });
-            return Ok(update);
-        }
-        let resolved: CaseResolved = decode(event)?;
-        let case = resolved.case.ok_or_else(|| HandleError::Reject("CaseResolved without a case".into()))?;
-        let resolved_at = time_from_event(case.resolve_time.as_ref(), "case resolve_time")?;
-        let deadline = time_from_event(case.deadline.as_ref(), "case deadline")?;
-        let work_order = WorkOrder {
-            name: case.work_order.clone(),
-            channel: Channel::from_str_name(&case.channel).unwrap_or_default() as i32,
-            open_time: case.open_time,
-            ..WorkOrder::default()
+    }
+
+    /// What this work order counts for, as it now stands. Nothing before intake's (or
+    /// classification's) announcement of it has told when it was opened.
+    pub fn observations(&self) -> Vec<Observation> {
+        let Some(opened_at) = self.opened_at else {
+            return Vec::new();
         };
-        let mut update = self.opened(&work_order)?;
-        update.classified = Some(Classified {
-            category: case.path.first().cloned().unwrap_or_default(),
-            root_cause: case.leaf,
-            department: case.department,
-            deadline: time::micros(deadline),
+        let dims = Arc::new(Dims {
+            region: self.region.as_str().into(),
+            segment: self.segment.as_str().into(),
+            channel: self.channel.as_str().into(),
+            product: self.product.as_str().into(),
+            department: self.department.as_str().into(),
+            path: self.path.iter().map(|p| Arc::from(p.as_str())).collect(),
         });
-        update.resolved = Some(Resolved {
-            resolved_at: time::micros(resolved_at),
-            resolved_day: self.calendar.day_of(resolved_at),
-            on_time: case.resolved_on_time,
-        });
-        Ok(update)
+        let mut observations = vec![
+            Observation::new(Source::WorkOrders, opened_at, dims.clone())
+                .text("kind", self.kind.as_str())
+                .text("contact_type", self.contact_type.as_str())
+                .text("appeal", self.appeal.as_str())
+                .flag("classified", !self.path.is_empty())
+                .flag("corrected", self.corrected),
+        ];
+        if let (Some(resolved_at), Some(on_time)) = (self.resolved_at, self.on_time) {
+            let hours = (resolved_at - opened_at).max(0) as f64 / 3_600_000_000.0;
+            observations.push(
+                Observation::new(Source::Cases, resolved_at, dims.clone())
+                    .flag("on_time", on_time)
+                    .flag("reopened", self.reopen_count > 0)
+                    .number("handling_hours", hours)
+                    .text("contact_type", self.contact_type.as_str())
+                    .text("kind", self.kind.as_str())
+                    .text("appeal", self.appeal.as_str()),
+            );
+        }
+        if let (Some(at), Some(within_due)) = (self.callback_at, self.callback_within_due) {
+            observations.push(
+                Observation::new(Source::Callbacks, at, dims)
+                    .flag("within_due", within_due)
+                    .text("outcome", self.callback_outcome.as_str())
+                    .text("contact_type", self.contact_type.as_str()),
+            );
+        }
+        observations
     }
 }
 
-impl EventHandler for FactsHandler {
-    fn event_types(&self) -> Vec<String> {
-        self.event_types.clone()
+/// The payload types measurement reads from each upstream feed.
+pub fn event_types(feed: Feed) -> Vec<String> {
+    match feed {
+        Feed::Intake => vec![
+            WorkOrderOpened::full_name(),
+            WorkOrderReopened::full_name(),
+            SurveyAnswered::full_name(),
+            UsageEventRecorded::full_name(),
+            HighFrequencyStatusChanged::full_name(),
+        ],
+        Feed::Classification => vec![WorkOrderClassified::full_name(), ClassificationCorrected::full_name()],
+        Feed::Recovery => vec![
+            CaseResolved::full_name(),
+            CaseReopened::full_name(),
+            CallbackRecorded::full_name(),
+            ProgrammeCreated::full_name(),
+            ProgrammeCompleted::full_name(),
+        ],
     }
+}
 
-    async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
-        let update = self.update_for(event)?;
-        store::merge_fact(&**uow, update).await?;
-        Ok(())
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    Intake,
+    Classification,
+    Recovery,
+}
+
+fn snake(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix).unwrap_or(name).to_ascii_lowercase()
+}
+
+fn opened(work_order: &WorkOrder) -> Result<(String, OrderChange), HandleError> {
+    let id = id_from_event(&work_order.name, "workOrders/")?;
+    let open_time = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
+    let kind = WorkOrderKind::try_from(work_order.kind).unwrap_or_default();
+    let appeal = match AppealBody::try_from(work_order.appeal).unwrap_or_default() {
+        AppealBody::Unspecified => String::new(),
+        other => snake(other.as_str_name(), "APPEAL_BODY_"),
+    };
+    let change = OrderChange::Opened {
+        opened_at: time::micros(open_time),
+        channel: snake(Channel::try_from(work_order.channel).unwrap_or_default().as_str_name(), "CHANNEL_"),
+        profile: Profile::of(work_order.customer_profile.as_ref()),
+        kind: snake(kind.as_str_name(), "WORK_ORDER_KIND_"),
+        contact_type: snake(
+            ContactType::try_from(work_order.contact_type).unwrap_or_default().as_str_name(),
+            "CONTACT_TYPE_",
+        ),
+        appeal,
+    };
+    Ok((id, change))
+}
+
+fn classified(classification: &Classification, corrected: bool) -> OrderChange {
+    OrderChange::Classified {
+        path: classification.path.clone(),
+        department: classification.responsible_department.clone(),
+        corrected,
     }
+}
+
+fn case_id(case: &Case) -> Result<String, HandleError> {
+    id_from_event(&case.work_order, "workOrders/")
+}
+
+fn case_path(case: &Case) -> Vec<String> {
+    if case.path.is_empty() && !case.leaf.is_empty() { vec![case.leaf.clone()] } else { case.path.clone() }
+}
+
+fn missing(what: &str) -> HandleError {
+    HandleError::Reject(format!("{what} missing"))
+}
+
+/// Reads one event; an event that cannot be understood is rejected (and kept as a dead letter).
+pub fn read(event: &Event) -> Result<Update, HandleError> {
+    if carries::<WorkOrderOpened>(event) {
+        let work_order = decode::<WorkOrderOpened>(event)?.work_order.ok_or_else(|| missing("work_order"))?;
+        let (work_order_id, change) = opened(&work_order)?;
+        return Ok(Update::Order { work_order_id, changes: vec![change] });
+    }
+    if carries::<WorkOrderReopened>(event) {
+        let repeat =
+            decode::<WorkOrderReopened>(event)?.repeat_work_order.ok_or_else(|| missing("repeat_work_order"))?;
+        let (work_order_id, change) = opened(&repeat)?;
+        return Ok(Update::Order { work_order_id, changes: vec![change, OrderChange::BecameRepeat] });
+    }
+    if carries::<WorkOrderClassified>(event) {
+        let classified_order: WorkOrderClassified = decode(event)?;
+        let work_order = classified_order.work_order.ok_or_else(|| missing("work_order"))?;
+        let classification = classified_order.classification.ok_or_else(|| missing("classification"))?;
+        let (work_order_id, opened) = opened(&work_order)?;
+        return Ok(Update::Order { work_order_id, changes: vec![opened, classified(&classification, false)] });
+    }
+    if carries::<ClassificationCorrected>(event) {
+        let after = decode::<ClassificationCorrected>(event)?.after.ok_or_else(|| missing("after"))?;
+        let work_order_id = id_from_event(&after.work_order, "workOrders/")?;
+        return Ok(Update::Order { work_order_id, changes: vec![classified(&after, true)] });
+    }
+    if carries::<CaseResolved>(event) {
+        let case = decode::<CaseResolved>(event)?.case.ok_or_else(|| missing("case"))?;
+        let resolved_at = time_from_event(case.resolve_time.as_ref(), "case resolve_time")?;
+        let change = OrderChange::Resolved {
+            resolved_at: time::micros(resolved_at),
+            on_time: case.resolved_on_time,
+            reopen_count: case.reopen_count,
+            path: case_path(&case),
+            department: case.department.clone(),
+        };
+        return Ok(Update::Order { work_order_id: case_id(&case)?, changes: vec![change] });
+    }
+    if carries::<CaseReopened>(event) {
+        let case = decode::<CaseReopened>(event)?.case.ok_or_else(|| missing("case"))?;
+        let change = OrderChange::Reopened { reopen_count: case.reopen_count.max(1) };
+        return Ok(Update::Order { work_order_id: case_id(&case)?, changes: vec![change] });
+    }
+    if carries::<CallbackRecorded>(event) {
+        let recorded: CallbackRecorded = decode(event)?;
+        let case = recorded.case.ok_or_else(|| missing("case"))?;
+        let at = time_from_event(case.callback_time.as_ref(), "case callback_time")?;
+        let outcome = CallbackOutcome::try_from(recorded.outcome).unwrap_or_default();
+        let change = OrderChange::CalledBack {
+            at: time::micros(at),
+            within_due: recorded.within_due_time,
+            outcome: snake(outcome.as_str_name(), "CALLBACK_OUTCOME_"),
+        };
+        return Ok(Update::Order { work_order_id: case_id(&case)?, changes: vec![change] });
+    }
+    if carries::<ProgrammeCreated>(event) || carries::<ProgrammeCompleted>(event) {
+        let programme = if carries::<ProgrammeCreated>(event) {
+            decode::<ProgrammeCreated>(event)?.programme
+        } else {
+            decode::<ProgrammeCompleted>(event)?.programme
+        }
+        .ok_or_else(|| missing("programme"))?;
+        let at = |ts: Option<&prost_types::Timestamp>, what: &str| time_from_event(ts, what).map(time::micros);
+        return Ok(Update::Programme(ProgrammeWindows {
+            programme: programme.name.clone(),
+            title: programme.title.clone(),
+            leaf: programme.leaf.clone(),
+            baseline: (
+                at(programme.baseline_start.as_ref(), "baseline_start")?,
+                at(programme.baseline_end.as_ref(), "baseline_end")?,
+            ),
+            verification: (
+                at(programme.verification_start.as_ref(), "verification_start")?,
+                at(programme.verification_end.as_ref(), "verification_end")?,
+            ),
+        }));
+    }
+    observation(event)
+}
+
+fn observation(event: &Event) -> Result<Update, HandleError> {
+    if carries::<SurveyAnswered>(event) {
+        let answered: SurveyAnswered = decode(event)?;
+        let answer = answered.survey_answer.ok_or_else(|| missing("survey_answer"))?;
+        let at = time::micros(time_from_event(answer.occurred_at.as_ref(), "survey occurred_at")?);
+        let scale = SurveyScale::try_from(answer.scale).unwrap_or_default();
+        let scored = score_survey(scale, answer.score)
+            .ok_or_else(|| HandleError::Reject(format!("score {} is off the {scale:?} scale", answer.score)))?;
+        let dims = dims(answered.profile.as_ref(), answer.channel, None);
+        let observation = Observation::new(Source::Surveys, at, dims)
+            .text("scale", scale_name(scale))
+            .text("question", answer.question.as_str())
+            .text("indicator", answer.indicator.as_str())
+            .number("score", answer.score)
+            .number("score100", scored.score100)
+            .number("grade", f64::from(scored.grade));
+        return Ok(Update::Observe { observation, customer: answer.customer });
+    }
+    if carries::<UsageEventRecorded>(event) {
+        let recorded: UsageEventRecorded = decode(event)?;
+        let usage = recorded.usage_event.ok_or_else(|| missing("usage_event"))?;
+        let at = time::micros(time_from_event(usage.occurred_at.as_ref(), "usage occurred_at")?);
+        let dims = dims(recorded.profile.as_ref(), usage.channel, Some(&usage.product_code));
+        let observation = Observation::new(Source::Usage, at, dims);
+        let observation = match usage.detail.ok_or_else(|| missing("usage detail"))? {
+            Detail::Order(_) => observation.text("type", "order"),
+            Detail::Activation(activation) => {
+                observation.text("type", "activation").flag("success", activation.success)
+            }
+            Detail::BillingRecord(bill) => {
+                observation.text("type", "billing_record").number("value", bill.amount_fen as f64 / 100.0)
+            }
+            Detail::BillDispute(dispute) => {
+                let outcome = csm_proto::intake::v1::DisputeOutcome::try_from(dispute.outcome).unwrap_or_default();
+                observation
+                    .text("type", "bill_dispute")
+                    .text("outcome", snake(outcome.as_str_name(), "DISPUTE_OUTCOME_"))
+                    .number("value", dispute.disputed_amount_fen as f64 / 100.0)
+            }
+            Detail::QualitySample(sample) => observation
+                .text("type", "quality_sample")
+                .text("metric", sample.metric.as_str())
+                .number("value", sample.value),
+            Detail::Unsubscription(_) => observation.text("type", "unsubscription"),
+        };
+        return Ok(Update::Observe { observation, customer: usage.customer });
+    }
+    let changed: HighFrequencyStatusChanged = decode(event)?;
+    let at = time::micros(time_from_event(changed.change_time.as_ref(), "change_time")?);
+    let status = changed.high_frequency.as_ref().map(|h| h.status).unwrap_or_default();
+    let status = HighFrequencyStatus::try_from(status).unwrap_or_default();
+    let previous = HighFrequencyStatus::try_from(changed.previous_status).unwrap_or_default();
+    let dims = dims(changed.profile.as_ref(), 0, None);
+    let observation = Observation::new(Source::HighFrequency, at, dims)
+        .text("status", snake(status.as_str_name(), "HIGH_FREQUENCY_STATUS_"))
+        .flag("entered", status == HighFrequencyStatus::Active && previous != HighFrequencyStatus::Active)
+        .flag("left", status != HighFrequencyStatus::Active && previous == HighFrequencyStatus::Active);
+    Ok(Update::Observe { observation, customer: changed.customer })
+}
+
+fn dims(profile: Option<&CustomerProfile>, channel: i32, product: Option<&str>) -> Arc<Dims> {
+    let profile = Profile::of(profile);
+    let channel = match Channel::try_from(channel).unwrap_or_default() {
+        Channel::Unspecified => String::new(),
+        other => snake(other.as_str_name(), "CHANNEL_"),
+    };
+    Arc::new(Dims {
+        region: profile.region.into(),
+        segment: profile.segment.into(),
+        channel: channel.into(),
+        product: product.filter(|p| !p.is_empty()).map_or(profile.product, str::to_string).into(),
+        department: "".into(),
+        path: Vec::new(),
+    })
 }

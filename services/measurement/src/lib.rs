@@ -2,19 +2,29 @@
 //! computed from the feeds of intake, classification and recovery, so that whether satisfaction
 //! really moved can be shown with numbers everyone agrees on.
 
+pub mod absorb;
+pub mod alerts;
+pub mod analysis;
 pub mod api;
 pub mod calendar;
+pub mod catalogue;
+pub mod cells;
 pub mod config;
+pub mod effects;
 pub mod error;
 pub mod facts;
-pub mod indicators;
+pub mod formula;
+pub mod observe;
+pub mod reference;
+pub mod report;
+pub mod series;
 pub mod store;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
-use csm_kit::{RunError, ServiceRuntime};
+use csm_kit::{RunError, ServiceRuntime, time::Clock};
 use csm_proto::measurement::v1::measurement_service_server::MeasurementServiceServer;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::RwLock};
 use tonic::service::Routes;
 
 pub use config::Config;
@@ -25,13 +35,55 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    run_with_clock(config, listener, shutdown, Clock::system()).await
+}
+
+/// As [`run`], with the clock the alert and programme sweep reads (tests move it).
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    clock: Clock,
+) -> Result<(), RunError> {
     let calendar = calendar::Calendar::new(&config.measurement.time_zone).map_err(RunError::Config)?;
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("measurement", config.common).await?;
+    let db = runtime.database().clone();
+    let startup = |e: error::Error| RunError::Config(format!("measurement could not load its catalogue: {e}"));
+    catalogue::seed(db.writer(), &calendar).await.map_err(startup)?;
+    let loaded = catalogue::load(db.reader()).await.map_err(startup)?;
+    for model in analysis::index::examples() {
+        let key = model.key.clone();
+        if store::get_document(db.reader(), store::kind::INDEX_MODEL, &key)
+            .await
+            .map_err(|e| startup(e.into()))?
+            .is_none()
+        {
+            analysis::index::put(db.writer(), &calendar, &loaded, model).await.map_err(startup)?;
+        }
+    }
+    let catalogue = Arc::new(RwLock::new(loaded));
+
     let upstream = &config.upstream;
-    runtime.follow("intake", &upstream.intake, facts::FactsHandler::intake(calendar));
-    runtime.follow("classification", &upstream.classification, facts::FactsHandler::classification(calendar));
-    runtime.follow("recovery", &upstream.recovery, facts::FactsHandler::recovery(calendar));
-    let api = api::MeasurementApi::new(runtime.database().clone(), calendar);
+    runtime.follow("intake", &upstream.intake, absorb::Absorber::new(facts::Feed::Intake, calendar));
+    runtime.follow(
+        "classification",
+        &upstream.classification,
+        absorb::Absorber::new(facts::Feed::Classification, calendar),
+    );
+    runtime.follow("recovery", &upstream.recovery, absorb::Absorber::new(facts::Feed::Recovery, calendar));
+    let sweep = alerts::Sweep {
+        publisher: runtime.publisher().clone(),
+        calendar,
+        catalogue: catalogue.clone(),
+        interval: config.measurement.sweep_interval,
+        clock,
+    };
+    let sweep = Arc::new(sweep);
+    runtime.spawn_exclusive("measurement-sweep", move |stop| {
+        let sweep = sweep.clone();
+        async move { sweep.run(stop).await }
+    });
+    let api = api::MeasurementApi::new(db, calendar, catalogue);
     let routes = Routes::new(MeasurementServiceServer::new(api));
     runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await
 }

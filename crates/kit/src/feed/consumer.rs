@@ -57,6 +57,14 @@ pub trait EventHandler: Send + Sync + 'static {
         uow: &'a mut UnitOfWork,
         event: &'a Event,
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
+
+    /// Called once a transaction's events are handled, before the cursor moves past them: a
+    /// handler that gathered them (see [`UnitOfWork::stash`]) writes them here, at once. An
+    /// error here is retried with the whole batch.
+    fn flush<'a>(&'a self, uow: &'a mut UnitOfWork) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
+        let _ = uow;
+        std::future::ready(Ok(()))
+    }
 }
 
 /// True when the event carries a payload of type `M`.
@@ -274,6 +282,7 @@ impl<H: EventHandler> Consumer<H> {
                 }
             }
             let Some((offset, reason)) = rejected else {
+                self.flush(&mut uow).await?;
                 if let Some(last) = rest.last() {
                     save_cursor(&*uow, &self.name, last.sequence).await?;
                 }
@@ -296,6 +305,7 @@ impl<H: EventHandler> Consumer<H> {
             let Some(dead) = rest.get(offset) else {
                 return Err(HandleError::Retry("rejected event out of range".into()));
             };
+            self.flush(&mut uow).await?;
             tracing::error!(consumer = %self.name, sequence = dead.sequence, subject = %dead.subject, "event kept as a dead letter: {reason}");
             save_dead_letter(&*uow, &self.name, dead, &reason).await?;
             save_cursor(&*uow, &self.name, dead.sequence).await?;
@@ -304,6 +314,13 @@ impl<H: EventHandler> Consumer<H> {
             if rest.is_empty() {
                 return Ok(());
             }
+        }
+    }
+
+    async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
+        match self.handler.flush(uow).await {
+            Err(HandleError::Reject(reason)) => Err(HandleError::Retry(format!("writing the batch: {reason}"))),
+            other => other,
         }
     }
 

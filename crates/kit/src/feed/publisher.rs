@@ -47,7 +47,12 @@ impl Publisher {
 
     /// Starts a write transaction that can publish events.
     pub async fn begin(&self) -> Result<UnitOfWork, DbErr> {
-        Ok(UnitOfWork { txn: self.db.begin().await?, pending: Vec::new(), publisher: self.clone() })
+        Ok(UnitOfWork {
+            txn: self.db.begin().await?,
+            pending: Vec::new(),
+            publisher: self.clone(),
+            stash: http::Extensions::new(),
+        })
     }
 }
 
@@ -80,6 +85,7 @@ pub struct UnitOfWork {
     txn: DatabaseTransaction,
     pending: Vec<PendingEvent>,
     publisher: Publisher,
+    stash: http::Extensions,
 }
 
 impl std::fmt::Debug for UnitOfWork {
@@ -97,6 +103,18 @@ impl Deref for UnitOfWork {
 }
 
 impl UnitOfWork {
+    /// Scratch space living as long as the transaction: a feed handler gathers a batch's work
+    /// here and writes it at once in [`EventHandler::flush`](super::EventHandler::flush). A
+    /// rolled-back transaction takes it along, so a retried batch starts clean.
+    pub fn stash<T: Default + Clone + Send + Sync + 'static>(&mut self) -> &mut T {
+        self.stash.get_or_insert_default::<T>()
+    }
+
+    /// Takes what [`UnitOfWork::stash`] gathered, leaving nothing.
+    pub fn take_stash<T: Default + Clone + Send + Sync + 'static>(&mut self) -> T {
+        self.stash.remove::<T>().unwrap_or_default()
+    }
+
     /// Queues `payload` as an event about `subject`, to be written with the transaction. The trace
     /// context of the current span travels with it.
     pub fn publish<M: Name>(&mut self, subject: impl Into<String>, payload: &M) {
@@ -124,7 +142,7 @@ impl UnitOfWork {
     /// Numbers and writes the queued events, commits, then wakes live subscribers. Returns the last
     /// sequence published, if any.
     pub async fn commit(self) -> Result<Option<u64>, DbErr> {
-        let Self { txn, pending, publisher } = self;
+        let Self { txn, pending, publisher, .. } = self;
         let last = if pending.is_empty() { None } else { Some(write_events(&txn, pending).await?) };
         txn.commit().await?;
         if let Some(last) = last {

@@ -8,7 +8,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(FeedMigration), Box::new(CreateWorkOrderFacts), Box::new(LeaseMigration)]
+        vec![
+            Box::new(FeedMigration),
+            Box::new(CreateWorkOrderFacts),
+            Box::new(LeaseMigration),
+            Box::new(super::schema::IndicatorSystem),
+        ]
     }
 }
 

@@ -1,0 +1,254 @@
+//! The indicator catalogue as data: each indicator with its formula, target, warning threshold,
+//! owner and place in the core processes. Shipped indicators are added at start-up when missing;
+//! administrators add their own through the API, and a new indicator's measures are counted
+//! over the history already absorbed before it is answered.
+
+mod defaults;
+
+use csm_kit::{error::Violations, time};
+use csm_proto::measurement::v1::{CoreProcess, Direction, Indicator, IndicatorKind};
+use prost::Message;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+
+pub use defaults::defaults;
+
+use crate::{
+    calendar::Calendar,
+    cells::{Deltas, MeasureSet},
+    error::Error,
+    formula::{self, Formula},
+    observe::Source,
+    store,
+};
+
+/// An indicator with its parsed formula and the stored ids of its measures.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub indicator: Indicator,
+    pub formula: Formula,
+    pub measures: Vec<i64>,
+}
+
+impl Entry {
+    pub fn higher_is_better(&self) -> bool {
+        self.indicator.direction == Direction::HigherIsBetter as i32
+    }
+}
+
+/// The catalogue as stored, read in one go.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub entries: Vec<Entry>,
+}
+
+impl Catalogue {
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.indicator.key == key)
+    }
+
+    /// The entry named "indicators/{key}".
+    pub fn named(&self, name: &str) -> Result<&Entry, Error> {
+        let key = name.strip_prefix("indicators/").unwrap_or(name);
+        self.get(key).ok_or_else(|| Error::NotFound(format!("indicators/{key}")))
+    }
+}
+
+pub async fn load(db: &impl ConnectionTrait) -> Result<Catalogue, Error> {
+    let measures: std::collections::HashMap<String, i64> =
+        store::load_measures(db).await?.into_iter().map(|(id, text)| (text, id)).collect();
+    let mut entries = Vec::new();
+    for (key, definition, _) in store::load_indicators(db).await? {
+        let indicator = Indicator::decode(definition.as_slice())
+            .map_err(|e| Error::Corrupt(format!("indicator {key} does not decode: {e}")))?;
+        let formula = formula::parse(&indicator.formula)
+            .map_err(|e| Error::Corrupt(format!("indicator {key} has a formula that does not parse: {e}")))?;
+        let ids = formula
+            .measures
+            .iter()
+            .map(|m| measures.get(&m.canonical()).copied())
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| Error::Corrupt(format!("indicator {key} reads a measure that is not stored")))?;
+        entries.push(Entry { indicator, formula, measures: ids });
+    }
+    Ok(Catalogue { entries })
+}
+
+/// Every measure stored, parsed, for absorbing events.
+pub async fn measure_set(db: &impl ConnectionTrait) -> Result<MeasureSet, DbErr> {
+    let mut measures = Vec::new();
+    for (id, text) in store::load_measures(db).await? {
+        match formula::parse_measure(&text) {
+            Ok(measure) => measures.push((id, measure)),
+            Err(error) => tracing::error!(measure = id, %text, "stored measure does not parse, skipped: {error}"),
+        }
+    }
+    Ok(MeasureSet::new(measures))
+}
+
+/// Checks an indicator given by a caller, field by field; returns its parsed formula.
+pub fn validate(indicator: &Indicator) -> Result<Formula, Violations> {
+    let mut violations = Violations::new();
+    let key_ok = !indicator.key.is_empty()
+        && indicator.key.len() <= 64
+        && indicator.key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !key_ok {
+        violations.add("indicator.key", "1 to 64 lower-case letters, digits or '_'");
+    }
+    if indicator.name_zh.trim().is_empty() && indicator.name_en.trim().is_empty() {
+        violations.add("indicator.name_zh", "a Chinese or an English name is required");
+    }
+    for (field, value, limit) in [
+        ("indicator.name_zh", &indicator.name_zh, 100),
+        ("indicator.name_en", &indicator.name_en, 100),
+        ("indicator.unit", &indicator.unit, 40),
+        ("indicator.owner_department", &indicator.owner_department, 64),
+        ("indicator.stage", &indicator.stage, 64),
+        ("indicator.description", &indicator.description, 1000),
+    ] {
+        if value.chars().count() > limit {
+            violations.add(field, format!("at most {limit} characters"));
+        }
+    }
+    if indicator.unit.trim().is_empty() {
+        violations.add("indicator.unit", "required, for example \"ratio\" or \"count\"");
+    }
+    if !matches!(IndicatorKind::try_from(indicator.kind), Ok(k) if k != IndicatorKind::Unspecified) {
+        violations.add("indicator.kind", "KPI, KCI or KQI");
+    }
+    if !matches!(Direction::try_from(indicator.direction), Ok(d) if d != Direction::Unspecified) {
+        violations.add("indicator.direction", "higher or lower is better");
+    }
+    if !matches!(CoreProcess::try_from(indicator.process), Ok(p) if p != CoreProcess::Unspecified) {
+        violations.add("indicator.process", "the core process it is tracked on");
+    }
+    check_levels(indicator, &mut violations);
+    let formula = match formula::parse(&indicator.formula) {
+        Ok(formula) => Some(formula),
+        Err(error) => {
+            violations.add("indicator.formula", error.to_string());
+            None
+        }
+    };
+    violations.into_result()?;
+    formula.ok_or_else(|| Violations::one("indicator.formula", "required"))
+}
+
+/// Target, threshold and importance: finite, and the threshold on the worse side of the target.
+pub fn check_levels(indicator: &Indicator, violations: &mut Violations) {
+    for (field, value) in
+        [("indicator.target", indicator.target), ("indicator.warning_threshold", indicator.warning_threshold)]
+    {
+        if value.is_some_and(|v| !v.is_finite()) {
+            violations.add(field, "must be a finite number");
+        }
+    }
+    if !(indicator.importance.is_finite() && indicator.importance > 0.0 && indicator.importance <= 100.0) {
+        violations.add("indicator.importance", "greater than 0 and at most 100");
+    }
+    if let (Some(target), Some(warning)) = (indicator.target, indicator.warning_threshold) {
+        let higher_is_better = indicator.direction == Direction::HigherIsBetter as i32;
+        if (higher_is_better && warning > target) || (!higher_is_better && warning < target) {
+            violations.add("indicator.warning_threshold", "must lie on the worse side of the target");
+        }
+    }
+}
+
+/// Stores `indicator` with its measures; measures new to the store are counted over the facts
+/// and observations already absorbed, in the same transaction. Returns false when the key exists.
+pub async fn add(
+    db: &DatabaseConnection,
+    calendar: &Calendar,
+    indicator: &Indicator,
+    formula: &Formula,
+) -> Result<bool, Error> {
+    let txn = db.begin().await?;
+    store::lock_writers(&txn).await?;
+    let created = store::put_indicator(
+        &txn,
+        &indicator.key,
+        indicator.encode_to_vec(),
+        indicator.builtin,
+        true,
+        time::now_micros(),
+    )
+    .await?;
+    if !created {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    ensure_counted(&txn, calendar, &formula.measures).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// The stored ids of `measures`, storing those that are new and counting them over everything
+/// absorbed so far. Call it with the writers locked ([`store::lock_writers`]), in a transaction.
+pub async fn ensure_counted(
+    db: &impl ConnectionTrait,
+    calendar: &Calendar,
+    measures: &[formula::Measure],
+) -> Result<Vec<i64>, DbErr> {
+    let expressions: Vec<String> = measures.iter().map(formula::Measure::canonical).collect();
+    let ids = store::ensure_measures(db, &expressions).await?;
+    let new: Vec<(i64, formula::Measure)> = ids
+        .iter()
+        .zip(measures)
+        .filter(|((_, is_new), _)| *is_new)
+        .map(|((id, _), measure)| (*id, measure.clone()))
+        .collect();
+    if !new.is_empty() {
+        let deltas = recount(db, calendar, &MeasureSet::new(new)).await?;
+        store::add_to_cells(db, deltas.into_cells()).await?;
+    }
+    Ok(ids.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Counts `measures` from scratch over every stored fact and observation.
+pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: &MeasureSet) -> Result<Deltas, DbErr> {
+    const PAGE: u64 = 2_000;
+    let mut deltas = Deltas::default();
+    let mut after = String::new();
+    loop {
+        let facts = store::scan_facts(db, &after, PAGE).await?;
+        for (_, fact) in &facts {
+            for observation in fact.observations() {
+                deltas.add(measures, calendar, &observation, 1);
+            }
+        }
+        match facts.last() {
+            Some((id, _)) if facts.len() as u64 == PAGE => after.clone_from(id),
+            _ => break,
+        }
+    }
+    for source in [Source::Surveys, Source::Usage, Source::HighFrequency] {
+        let mut after = 0;
+        loop {
+            let rows = store::scan_observations(db, source, after, None, PAGE).await?;
+            for row in &rows {
+                deltas.add(measures, calendar, &row.observation, 1);
+            }
+            match rows.last() {
+                Some(row) if rows.len() as u64 == PAGE => after = row.id,
+                _ => break,
+            }
+        }
+    }
+    Ok(deltas)
+}
+
+/// Adds the shipped indicators that are not stored yet.
+pub async fn seed(db: &DatabaseConnection, calendar: &Calendar) -> Result<(), Error> {
+    for indicator in defaults() {
+        let formula = formula::parse(&indicator.formula)
+            .map_err(|e| Error::Corrupt(format!("shipped indicator {} does not parse: {e}", indicator.key)))?;
+        add(db, calendar, &indicator, &formula).await?;
+    }
+    Ok(())
+}
+
+/// Replaces a stored indicator's definition (the formula is never changed).
+pub async fn replace(db: &impl ConnectionTrait, indicator: &Indicator) -> Result<(), Error> {
+    store::put_indicator(db, &indicator.key, indicator.encode_to_vec(), indicator.builtin, false, time::now_micros())
+        .await?;
+    Ok(())
+}

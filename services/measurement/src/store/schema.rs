@@ -1,0 +1,247 @@
+//! The indicator system's tables. Times are microseconds since the epoch.
+//!
+//! Applying it replaces the first, two-indicator fact table and rewinds the feed cursors, so the
+//! feeds (which keep every event) are absorbed again into the richer model.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+#[derive(DeriveIden)]
+pub enum Measure {
+    Table,
+    Id,
+    Expression,
+}
+
+#[derive(DeriveIden)]
+pub enum Cell {
+    Table,
+    Measure,
+    Grain,
+    Dimension,
+    Period,
+    Value,
+    Count,
+    Total,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum OrderFact {
+    Table,
+    WorkOrderId,
+    OpenedAt,
+    Channel,
+    Region,
+    Segment,
+    Product,
+    Kind,
+    ContactType,
+    Appeal,
+    Path,
+    Department,
+    Corrected,
+    ResolvedAt,
+    OnTime,
+    ReopenCount,
+    CallbackAt,
+    CallbackWithinDue,
+    CallbackOutcome,
+}
+
+#[derive(DeriveIden)]
+pub enum Observation {
+    Table,
+    Id,
+    Source,
+    At,
+    Customer,
+    Region,
+    Segment,
+    Channel,
+    Product,
+    Fields,
+}
+
+#[derive(DeriveIden)]
+pub enum Indicator {
+    Table,
+    Key,
+    Definition,
+    Builtin,
+    UpdateTime,
+}
+
+#[derive(DeriveIden)]
+pub enum CustomerBase {
+    Table,
+    Region,
+    Customers,
+}
+
+/// Reference data kept as encoded protobuf messages: index models, audit checklists, audits,
+/// benchmark imports, programme windows and alert states, each under a kind and key.
+#[derive(DeriveIden)]
+pub enum Document {
+    Table,
+    Kind,
+    Key,
+    Body,
+    At,
+    UpdateTime,
+}
+
+#[derive(DeriveIden)]
+enum WorkOrderFact {
+    Table,
+}
+
+#[derive(DeriveIden)]
+enum ConsumerCursor {
+    Table,
+    Consumer,
+}
+
+pub struct IndicatorSystem;
+
+impl MigrationName for IndicatorSystem {
+    fn name(&self) -> &str {
+        "m20261125_000001_indicator_system"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndicatorSystem {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(WorkOrderFact::Table).if_exists().to_owned()).await?;
+        manager
+            .exec_stmt(
+                Query::delete()
+                    .from_table(ConsumerCursor::Table)
+                    .and_where(Expr::col(ConsumerCursor::Consumer).is_in(["intake", "classification", "recovery"]))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Measure::Table)
+                    .col(big_integer(Measure::Id).primary_key().auto_increment())
+                    .col(string(Measure::Expression).unique_key())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Cell::Table)
+                    .col(big_integer(Cell::Measure))
+                    .col(small_integer(Cell::Grain))
+                    .col(string(Cell::Dimension))
+                    .col(big_integer(Cell::Period))
+                    .col(string(Cell::Value))
+                    .col(big_integer(Cell::Count))
+                    .col(double(Cell::Total))
+                    .primary_key(
+                        Index::create()
+                            .col(Cell::Measure)
+                            .col(Cell::Grain)
+                            .col(Cell::Dimension)
+                            .col(Cell::Period)
+                            .col(Cell::Value),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(OrderFact::Table)
+                    .col(string(OrderFact::WorkOrderId).primary_key())
+                    .col(big_integer_null(OrderFact::OpenedAt))
+                    .col(string(OrderFact::Channel))
+                    .col(string(OrderFact::Region))
+                    .col(string(OrderFact::Segment))
+                    .col(string(OrderFact::Product))
+                    .col(string(OrderFact::Kind))
+                    .col(string(OrderFact::ContactType))
+                    .col(string(OrderFact::Appeal))
+                    .col(string(OrderFact::Path))
+                    .col(string(OrderFact::Department))
+                    .col(boolean(OrderFact::Corrected))
+                    .col(big_integer_null(OrderFact::ResolvedAt))
+                    .col(boolean_null(OrderFact::OnTime))
+                    .col(integer(OrderFact::ReopenCount))
+                    .col(big_integer_null(OrderFact::CallbackAt))
+                    .col(boolean_null(OrderFact::CallbackWithinDue))
+                    .col(string(OrderFact::CallbackOutcome))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Observation::Table)
+                    .col(big_integer(Observation::Id).primary_key().auto_increment())
+                    .col(small_integer(Observation::Source))
+                    .col(big_integer(Observation::At))
+                    .col(string(Observation::Customer))
+                    .col(string(Observation::Region))
+                    .col(string(Observation::Segment))
+                    .col(string(Observation::Channel))
+                    .col(string(Observation::Product))
+                    .col(text(Observation::Fields))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("observation_by_source_and_time")
+                    .table(Observation::Table)
+                    .col(Observation::Source)
+                    .col(Observation::At)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Indicator::Table)
+                    .col(string(Indicator::Key).primary_key())
+                    .col(blob(Indicator::Definition))
+                    .col(boolean(Indicator::Builtin))
+                    .col(big_integer(Indicator::UpdateTime))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(CustomerBase::Table)
+                    .col(string(CustomerBase::Region).primary_key())
+                    .col(big_integer(CustomerBase::Customers))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Document::Table)
+                    .col(string(Document::Kind))
+                    .col(string(Document::Key))
+                    .col(blob(Document::Body))
+                    .col(big_integer(Document::At))
+                    .col(big_integer(Document::UpdateTime))
+                    .primary_key(Index::create().col(Document::Kind).col(Document::Key))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, _: &SchemaManager) -> Result<(), DbErr> {
+        Err(DbErr::Migration("the indicator system is not rolled back".into()))
+    }
+}
