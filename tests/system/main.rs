@@ -9,6 +9,7 @@ mod classification;
 mod feed;
 mod idempotency;
 mod intake;
+mod measurement;
 mod operations;
 mod recovery;
 mod support;

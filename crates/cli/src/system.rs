@@ -93,6 +93,8 @@ pub struct SystemSpec {
     pub recovery: csm_recovery::config::RecoverySettings,
     /// The clock recovery judges deadlines by.
     pub clock: csm_kit::time::Clock,
+    /// Measurement's settings (time zone aside, which `time_zone` sets).
+    pub measurement: csm_measurement::config::MeasurementSettings,
 }
 
 /// The addresses the services listen on.
@@ -150,6 +152,7 @@ impl SystemSpec {
             pool_size: DatabaseSettings::default().max_connections,
             recovery: csm_recovery::config::RecoverySettings::default(),
             clock: csm_kit::time::Clock::system(),
+            measurement: csm_measurement::config::MeasurementSettings::default(),
         }
     }
 
@@ -218,10 +221,14 @@ impl SystemSpec {
             },
             measurement: csm_measurement::config::MeasurementSettings {
                 time_zone: self.time_zone.clone(),
-                ..Default::default()
+                ..self.measurement.clone()
             },
         };
-        tasks.spawn(named("measurement", csm_measurement::run(config, measurement, stop.clone().cancelled_owned())));
+        let clock = self.clock.clone();
+        tasks.spawn(named(
+            "measurement",
+            csm_measurement::run_with_clock(config, measurement, stop.clone().cancelled_owned(), clock),
+        ));
 
         Ok(RunningSystem { addresses, stop, tasks })
     }

@@ -145,6 +145,7 @@ pub async fn absorb(
                 )
                 .await?;
             }
+            Update::Nothing => {}
         }
     }
     let mut dirty: Vec<(&String, &OrderFact)> = facts.iter().filter(|(id, _)| changed.contains(*id)).collect();

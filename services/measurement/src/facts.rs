@@ -116,9 +116,17 @@ pub struct ProgrammeWindows {
 /// What one event says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
-    Order { work_order_id: String, changes: Vec<OrderChange> },
-    Observe { observation: Observation, customer: String },
+    Order {
+        work_order_id: String,
+        changes: Vec<OrderChange>,
+    },
+    Observe {
+        observation: Observation,
+        customer: String,
+    },
     Programme(ProgrammeWindows),
+    /// Nothing to count (a programme not completed yet has no verification window).
+    Nothing,
 }
 
 impl OrderFact {
@@ -342,19 +350,22 @@ pub fn read(event: &Event) -> Result<Update, HandleError> {
             decode::<ProgrammeCompleted>(event)?.programme
         }
         .ok_or_else(|| missing("programme"))?;
-        let at = |ts: Option<&prost_types::Timestamp>, what: &str| time_from_event(ts, what).map(time::micros);
+        let at = |ts: Option<&prost_types::Timestamp>| ts.and_then(time::from_timestamp).map(time::micros);
+        let windows = (
+            at(programme.baseline_start.as_ref()),
+            at(programme.baseline_end.as_ref()),
+            at(programme.verification_start.as_ref()),
+            at(programme.verification_end.as_ref()),
+        );
+        let (Some(b0), Some(b1), Some(v0), Some(v1)) = windows else {
+            return Ok(Update::Nothing);
+        };
         return Ok(Update::Programme(ProgrammeWindows {
             programme: programme.name.clone(),
             title: programme.title.clone(),
             leaf: programme.leaf.clone(),
-            baseline: (
-                at(programme.baseline_start.as_ref(), "baseline_start")?,
-                at(programme.baseline_end.as_ref(), "baseline_end")?,
-            ),
-            verification: (
-                at(programme.verification_start.as_ref(), "verification_start")?,
-                at(programme.verification_end.as_ref(), "verification_end")?,
-            ),
+            baseline: (b0, b1),
+            verification: (v0, v1),
         }));
     }
     observation(event)

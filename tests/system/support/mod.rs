@@ -130,6 +130,7 @@ impl TestSystem {
         spec.databases.measurement = backend.url("measurement");
         spec.feed = quick_feed();
         spec.pool_size = 4;
+        spec.measurement.sweep_interval = Duration::from_millis(200);
         let system = spec.start().await.expect("system starts");
         Self { system, tokens, backend }
     }

@@ -1,0 +1,131 @@
+//! Effect evaluation of a remediation programme: complaints and on-time resolution for the root
+//! cause it addresses, before against after, with the test each formula calls for; and the
+//! sweep that evaluates a programme once its verification window has ended and publishes it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{sync::Arc, time::Duration};
+
+use csm_kit::{
+    Database,
+    config::DatabaseSettings,
+    feed::{Publisher, read_head},
+    time::Clock,
+};
+use csm_measurement::{
+    absorb,
+    alerts::Sweep,
+    calendar::Calendar,
+    catalogue, effects,
+    facts::{OrderChange, Profile, ProgrammeWindows, Update},
+    store,
+};
+use tokio::sync::RwLock;
+
+const DAY: i64 = 86_400_000_000;
+/// 2026-09-01T04:00:00Z, noon in Beijing.
+const BASE: i64 = 1_788_235_200_000_000;
+
+fn order(id: usize, opened_at: i64, leaf: &str, on_time: bool) -> Update {
+    Update::Order {
+        work_order_id: format!("wo-{id}"),
+        changes: vec![
+            OrderChange::Opened {
+                opened_at,
+                channel: "hotline_agent".into(),
+                profile: Profile::default(),
+                kind: "new".into(),
+                contact_type: "complaint".into(),
+                appeal: String::new(),
+            },
+            OrderChange::Classified {
+                path: vec!["service".into(), leaf.into()],
+                department: "operations_maintenance".into(),
+                corrected: false,
+            },
+            OrderChange::Resolved {
+                resolved_at: opened_at + DAY / 4,
+                on_time,
+                reopen_count: 0,
+                path: Vec::new(),
+                department: String::new(),
+            },
+        ],
+    }
+}
+
+#[tokio::test]
+async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_when_its_window_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db =
+        Database::open::<store::migration::Migrator>(&DatabaseSettings::sqlite(dir.path().join("m.db"))).await.unwrap();
+    let calendar = Calendar::new("Asia/Shanghai").unwrap();
+    catalogue::seed(db.writer(), &calendar).await.unwrap();
+    let measures = catalogue::measure_set(db.writer()).await.unwrap();
+
+    // Baseline: 30 slow-repair complaints over 10 days, 15 resolved on time. After: 10, 9 on time.
+    // Another cause's complaints do not count.
+    let mut updates = Vec::new();
+    for i in 0..30 {
+        updates.push(order(i, BASE + (i as i64 % 10) * DAY, "broadband_repair_slow", i % 2 == 0));
+        updates.push(order(100 + i, BASE + (i as i64 % 10) * DAY, "billing_error", false));
+    }
+    for i in 0..10 {
+        updates.push(order(200 + i, BASE + (20 + i as i64) * DAY, "broadband_repair_slow", i != 0));
+    }
+    updates.push(Update::Programme(ProgrammeWindows {
+        programme: "programmes/p1".into(),
+        title: "宽带报修提速".into(),
+        leaf: "broadband_repair_slow".into(),
+        baseline: (BASE - DAY / 2, BASE + 10 * DAY - DAY / 2),
+        verification: (BASE + 20 * DAY - DAY / 2, BASE + 30 * DAY - DAY / 2),
+    }));
+    absorb::absorb(db.writer(), &calendar, &measures, updates).await.unwrap();
+
+    let catalogue = catalogue::load(db.reader()).await.unwrap();
+    let indicators: Vec<_> = ["complaints_opened", "on_time_resolution_rate", "average_handling_hours"]
+        .into_iter()
+        .map(|key| catalogue.get(key).unwrap())
+        .collect();
+    let windows = effects::windows(db.reader(), "programmes/p1").await.unwrap();
+    let during = BASE + 25 * DAY;
+    let effect = effects::evaluate(db.reader(), &calendar, windows.clone(), &indicators, during).await.unwrap();
+    assert!(!effect.r#final, "the verification window is still running");
+    let [opened, on_time, handling] = effect.effects.as_slice() else { panic!("{effect:?}") };
+    assert_eq!((opened.before, opened.after, opened.change), (Some(30.0), Some(10.0), Some(-20.0)));
+    assert_eq!(opened.test, "poisson rate");
+    // Equal exposures: z = (10 - 30) / sqrt(40) = -3.16, p = 0.0016.
+    assert!((opened.p_value.unwrap() - 0.001_565).abs() < 1e-4, "{opened:?}");
+    assert!(opened.significant && opened.improved);
+    assert_eq!((on_time.before, on_time.after), (Some(0.5), Some(0.9)));
+    assert_eq!(on_time.test, "two-proportion z");
+    // Pooled 24/40: z = 0.4 / sqrt(0.24 x (1/30 + 1/10)) = 2.236, p = 0.0253.
+    assert!((on_time.p_value.unwrap() - 0.025_347).abs() < 1e-4, "{on_time:?}");
+    assert!(on_time.significant && on_time.improved);
+    // Every case took six hours, before and after: no change, and nothing to test.
+    assert_eq!((handling.before, handling.change, handling.p_value), (Some(6.0), Some(0.0), None));
+    assert_eq!(handling.test, "");
+    assert!(!handling.significant && !handling.improved);
+
+    // The sweep publishes the evaluation once the window has ended, and only once.
+    let publisher = Publisher::new(db.clone(), "measurement").await.unwrap();
+    let clock = Clock::adjustable();
+    let sweep = Sweep {
+        publisher,
+        calendar,
+        catalogue: Arc::new(RwLock::new(catalogue)),
+        interval: Duration::from_secs(60),
+        clock: clock.clone(),
+    };
+    let head = read_head(db.reader()).await.unwrap();
+    let now = clock.now_micros();
+    assert!(now > BASE + 30 * DAY, "the adjustable clock starts at the real time");
+    sweep.once().await.unwrap();
+    let after_first = read_head(db.reader()).await.unwrap();
+    sweep.once().await.unwrap();
+    assert_eq!(read_head(db.reader()).await.unwrap(), after_first, "published once");
+    assert!(after_first > head);
+    let stored = store::get_document(db.reader(), store::kind::EFFECT, "programmes/p1").await.unwrap();
+    assert!(stored.is_some());
+    db.close().await;
+}
