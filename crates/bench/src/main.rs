@@ -11,6 +11,7 @@
 //! target/release/csm-bench recovery transitions  # case transitions per second
 //! cargo build --release -p csm-bench
 //! target/release/csm-bench classification text  # text-model training, classifications/s, accuracy
+//! target/release/csm-bench measurement absorb    # events absorbed per second on one core, month report
 //! ```
 //! Add `--postgres postgres://user@host:5432` to run against PostgreSQL instead of SQLite.
 
@@ -18,6 +19,7 @@
 
 mod classification;
 mod load;
+mod measurement;
 mod recovery;
 mod service;
 
@@ -57,6 +59,22 @@ enum Target {
     Recovery {
         #[command(subcommand)]
         scenario: RecoveryScenario,
+    },
+    /// Measurement's absorption and month report, in process on one core.
+    Measurement {
+        #[command(subcommand)]
+        scenario: MeasurementScenario,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MeasurementScenario {
+    /// Absorb a month of work orders from the three feeds (six events each), then build the
+    /// month report and run the same aggregation over the raw facts (and in PostgreSQL with
+    /// `--postgres`).
+    Absorb {
+        #[arg(long, default_value_t = 200_000)]
+        orders: u64,
     },
 }
 
@@ -258,6 +276,7 @@ async fn ingest(service: &Service, token: &str, items: u64, backend: &Backend) -
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let postgres = cli.postgres.clone();
     let backend = cli.postgres.map_or(Backend::Sqlite, Backend::Postgres);
     match cli.target {
         Target::Intake { scenario } => intake(scenario, backend).await,
@@ -271,8 +290,45 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", classification::run(examples));
             Ok(())
         }
+        Target::Measurement { scenario: MeasurementScenario::Absorb { orders } } => {
+            // One core: a single-threaded runtime on a thread of its own.
+            let figures = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(measurement::run(orders, postgres.as_deref()))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the measurement bench panicked"))??;
+            print_measurement(&figures);
+            Ok(())
+        }
         Target::Classification { scenario: ClassificationScenario::Export { examples } } => {
             Ok(classification::export(examples, &mut std::io::stdout().lock())?)
         }
+    }
+}
+
+fn print_measurement(f: &measurement::Figures) {
+    let report = measurement::median(&f.report_ms);
+    let sqlite = measurement::median(&f.raw_sqlite_ms);
+    println!(
+        "measurement absorb (one core, SQLite, durable): {} work orders, {} events in {:.1} s = {:.0} events/s; {} cells; peak RSS {:.0} MiB",
+        f.orders,
+        f.events,
+        f.absorb_seconds,
+        f.events as f64 / f.absorb_seconds,
+        f.cells,
+        f.peak_rss_mib
+    );
+    println!("month report (median of 5): {report:.1} ms");
+    println!(
+        "same aggregation over the raw facts in SQLite (median of 3): {sqlite:.1} ms = {:.1}x the report",
+        sqlite / report
+    );
+    if let Some(pg) = &f.raw_postgres_ms {
+        let pg = measurement::median(pg);
+        println!(
+            "same aggregation over the raw facts in PostgreSQL (median of 3): {pg:.1} ms = {:.1}x the report",
+            pg / report
+        );
     }
 }

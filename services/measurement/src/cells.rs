@@ -1,4 +1,4 @@
-//! Cells: each measure's count and sum per stored period (hour and day) and dimension value,
+//! Cells: each measure's count and sum per day and dimension value, and per hour unsplit,
 //! moved by deltas as observations come and go. A batch of events gathers its deltas in memory
 //! and writes them with one additive upsert per few hundred cells, in the transaction that moves
 //! the feed cursor.
@@ -11,7 +11,7 @@ use std::{
 use crate::{
     calendar::{Calendar, DayCache, Grain},
     formula::{Condition, Literal, Measure, Op, Tally},
-    observe::{Dimension, FieldValue, Observation, Source},
+    observe::{Dimension, Dims, FieldValue, Observation, Source, UNCLASSIFIED, UNKNOWN},
 };
 
 /// The measures in force, by stored id.
@@ -102,8 +102,49 @@ pub struct CellKey {
 /// Changes to cells, gathered in memory.
 #[derive(Debug, Default)]
 pub struct Deltas {
-    cells: HashMap<CellKey, Tally>,
+    cells: HashMap<CellKey, Tally, foldhash::fast::RandomState>,
     cache: DayCache,
+    labels: Labels,
+}
+
+/// The labels of missing values, shared rather than allocated per observation.
+#[derive(Debug)]
+struct Labels {
+    total: Arc<str>,
+    unknown: Arc<str>,
+    unclassified: Arc<str>,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Self { total: "".into(), unknown: UNKNOWN.into(), unclassified: UNCLASSIFIED.into() }
+    }
+}
+
+impl Labels {
+    /// The observation's value of a dimension, sharing the observation's own strings. A missing
+    /// value is "unknown" ("unclassified" for causes and departments); a path shorter than the
+    /// level asked stays at its leaf, which is its own cause at every deeper level, so each level
+    /// still adds up to the total.
+    fn value(&self, dimension: Dimension, dims: &Dims) -> Arc<str> {
+        let or = |value: &Arc<str>, missing: &Arc<str>| if value.is_empty() { missing.clone() } else { value.clone() };
+        match dimension {
+            Dimension::Total => self.total.clone(),
+            Dimension::Region => or(&dims.region, &self.unknown),
+            Dimension::Segment => or(&dims.segment, &self.unknown),
+            Dimension::Channel => or(&dims.channel, &self.unknown),
+            Dimension::Product => or(&dims.product, &self.unknown),
+            Dimension::Department => or(&dims.department, &self.unclassified),
+            Dimension::RootCause => dims.path.last().map_or(self.unclassified.clone(), |v| or(v, &self.unclassified)),
+            Dimension::CauseLevel(level) => {
+                let index = usize::from(level.max(1)) - 1;
+                dims.path
+                    .get(index)
+                    .or(dims.path.last())
+                    .map_or(self.unclassified.clone(), |v| or(v, &self.unclassified))
+            }
+        }
+    }
 }
 
 impl Deltas {
@@ -115,15 +156,24 @@ impl Deltas {
         }
         let (hour, day) = calendar.hour_and_day(observation.at, &mut self.cache);
         let values: Vec<(Dimension, Arc<str>)> =
-            Dimension::all().map(|d| (d, Arc::<str>::from(d.value_of(&observation.dims)))).collect();
+            Dimension::all().map(|d| (d, self.labels.value(d, &observation.dims))).collect();
         for (measure, amount) in matched {
-            for (grain, period) in [(Grain::Hour, hour), (Grain::Day, day)] {
-                for (dimension, value) in &values {
-                    let key = CellKey { measure, grain, dimension: *dimension, period, value: value.clone() };
-                    let tally = self.cells.entry(key).or_default();
-                    tally.count += sign;
-                    tally.total += sign as f64 * amount;
-                }
+            let hourly = CellKey {
+                measure,
+                grain: Grain::Hour,
+                dimension: Dimension::Total,
+                period: hour,
+                value: self.labels.total.clone(),
+            };
+            let tally = self.cells.entry(hourly).or_default();
+            tally.count += sign;
+            tally.total += sign as f64 * amount;
+            for (dimension, value) in &values {
+                let key =
+                    CellKey { measure, grain: Grain::Day, dimension: *dimension, period: day, value: value.clone() };
+                let tally = self.cells.entry(key).or_default();
+                tally.count += sign;
+                tally.total += sign as f64 * amount;
             }
         }
     }
@@ -148,4 +198,20 @@ pub fn settled(cells: Vec<(CellKey, Tally)>) -> BTreeMap<CellKey, Tally> {
     }
     map.retain(|_, t| t.count != 0 || t.total.abs() > 1e-9);
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_cause_path_stays_at_its_leaf_in_deeper_levels() {
+        let labels = Labels::default();
+        let dims = Dims { path: vec!["system".into(), "billing_error".into()], ..Dims::default() };
+        assert_eq!(&*labels.value(Dimension::CauseLevel(1), &dims), "system");
+        assert_eq!(&*labels.value(Dimension::CauseLevel(3), &dims), "billing_error");
+        assert_eq!(&*labels.value(Dimension::RootCause, &dims), "billing_error");
+        assert_eq!(&*labels.value(Dimension::Region, &dims), UNKNOWN);
+        assert_eq!(&*labels.value(Dimension::Department, &Dims::default()), UNCLASSIFIED);
+    }
 }

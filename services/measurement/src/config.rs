@@ -1,7 +1,7 @@
 //! Measurement's configuration: the shared sections, the feeds it follows, and the reporting
 //! time zone periods are cut in.
 
-use csm_kit::config::{CommonSettings, DatabaseSettings, ServerSettings, UpstreamSettings};
+use csm_kit::config::{CommonSettings, DatabaseSettings, FeedSettings, ServerSettings, UpstreamSettings};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,8 @@ impl Default for Config {
             common: CommonSettings {
                 server: ServerSettings::on_port(50054),
                 database: DatabaseSettings::sqlite("data/measurement.db"),
+                // Bigger batches fold more events into each cell write.
+                feed: FeedSettings { apply_batch: 2048, ..FeedSettings::default() },
                 ..CommonSettings::default()
             },
             upstream: Upstreams {

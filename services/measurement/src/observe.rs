@@ -195,28 +195,6 @@ impl Dimension {
             Dimension::CauseLevel(_) => "cause4",
         }
     }
-
-    /// The observation's value of this dimension.
-    pub fn value_of(self, dims: &Dims) -> &str {
-        fn or_missing<'a>(value: &'a str, missing: &'static str) -> &'a str {
-            if value.is_empty() { missing } else { value }
-        }
-        match self {
-            Dimension::Total => "",
-            Dimension::Region => or_missing(&dims.region, UNKNOWN),
-            Dimension::Segment => or_missing(&dims.segment, UNKNOWN),
-            Dimension::Channel => or_missing(&dims.channel, UNKNOWN),
-            Dimension::Product => or_missing(&dims.product, UNKNOWN),
-            Dimension::Department => or_missing(&dims.department, UNCLASSIFIED),
-            Dimension::RootCause => dims.path.last().map_or(UNCLASSIFIED, |leaf| or_missing(leaf, UNCLASSIFIED)),
-            Dimension::CauseLevel(level) => {
-                // A path shorter than the level stays at its leaf: the leaf is its own cause at
-                // every deeper level, so each level still adds up to the total.
-                let index = usize::from(level.max(1)) - 1;
-                dims.path.get(index).or(dims.path.last()).map_or(UNCLASSIFIED, |v| or_missing(v, UNCLASSIFIED))
-            }
-        }
-    }
 }
 
 /// One thing counted.
@@ -332,15 +310,5 @@ mod tests {
         assert!(score_survey(SurveyScale::Likert5, 4.5).is_none());
         assert!(score_survey(SurveyScale::Score010, 11.0).is_none());
         assert!(score_survey(SurveyScale::Unspecified, 3.0).is_none());
-    }
-
-    #[test]
-    fn a_short_cause_path_stays_at_its_leaf_in_deeper_levels() {
-        let dims = Dims { path: vec!["system".into(), "billing_error".into()], ..Dims::default() };
-        assert_eq!(Dimension::CauseLevel(1).value_of(&dims), "system");
-        assert_eq!(Dimension::CauseLevel(3).value_of(&dims), "billing_error");
-        assert_eq!(Dimension::RootCause.value_of(&dims), "billing_error");
-        assert_eq!(Dimension::Region.value_of(&dims), UNKNOWN);
-        assert_eq!(Dimension::Department.value_of(&Dims::default()), UNCLASSIFIED);
     }
 }

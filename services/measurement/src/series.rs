@@ -87,6 +87,14 @@ pub fn dimension(group_by: i32, cause_level: i32, field: &str, violations: &mut 
     }
 }
 
+/// Hours are kept unsplit (an hour by every dimension value would multiply the cells for little
+/// use); splits start at the day.
+pub fn check_split(grain: Grain, dimension: Dimension, violations: &mut Violations) {
+    if grain == Grain::Hour && dimension != Dimension::Total {
+        violations.add("group_by", "hourly series are kept unsplit: split by day, week or month");
+    }
+}
+
 /// Checks a time range; `hourly` ranges are shorter.
 pub fn range(
     start: Option<&Timestamp>,
@@ -181,6 +189,7 @@ pub async fn query(
     if request.dimension_value.chars().count() > 128 {
         violations.add("dimension_value", "at most 128 characters");
     }
+    check_split(grain, dimension, &mut violations);
     let range = range(request.start_time.as_ref(), request.end_time.as_ref(), grain == Grain::Hour, &mut violations);
     violations.into_result()?;
     let entry = catalogue.named(&request.indicator)?;

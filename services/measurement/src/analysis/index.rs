@@ -178,6 +178,7 @@ pub async fn score(
         Grain::Month
     });
     let dimension = series::dimension(request.group_by, request.cause_level, "group_by", &mut violations);
+    series::check_split(grain, dimension, &mut violations);
     let range =
         series::range(request.start_time.as_ref(), request.end_time.as_ref(), grain == Grain::Hour, &mut violations);
     if request.model.is_empty() {

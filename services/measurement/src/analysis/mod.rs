@@ -37,6 +37,7 @@ pub async fn link(
         Grain::Day
     });
     let dimension = series::dimension(request.group_by, request.cause_level, "group_by", &mut violations);
+    series::check_split(grain, dimension, &mut violations);
     let range =
         series::range(request.start_time.as_ref(), request.end_time.as_ref(), grain == Grain::Hour, &mut violations);
     violations.into_result()?;

@@ -1,0 +1,316 @@
+//! Measurement in process, on one core: absorbing the three upstream feeds (events decoded as
+//! they arrive on the wire, applied in batches of 2,048 per transaction as measurement's consumer applies
+//! them, SQLite with durable commits), then the month report over everything absorbed, and the
+//! same aggregation run directly over the raw work-order facts in SQLite and in PostgreSQL.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use csm_kit::{Database, config::DatabaseSettings, time};
+use csm_measurement::{absorb, calendar::Calendar, catalogue, facts, report, store};
+use csm_proto::{
+    classification::v1::{Classification, WorkOrderClassified},
+    feed::v1::Event,
+    intake::v1::{
+        Activation, Channel, ContactType, CustomerProfile, QualitySample, SurveyAnswer, SurveyAnswered, SurveyScale,
+        UsageEvent, UsageEventRecorded, WorkOrder, WorkOrderKind, WorkOrderOpened, usage_event::Detail,
+    },
+    measurement::v1::GetReportRequest,
+    recovery::v1::{Case, CaseResolved},
+};
+use prost::{Message, Name};
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+
+/// Events per transaction, as measurement's default `feed.apply_batch`.
+const BATCH: usize = 2048;
+const LEAVES: [(&str, &str, &str); 8] = [
+    ("system", "billing_error", "billing"),
+    ("system", "activation_failure", "it_systems"),
+    ("system", "network_coverage", "network"),
+    ("system", "broadband_outage", "operations_maintenance"),
+    ("business", "tariff_unclear", "marketing"),
+    ("business", "sp_fee_dispute", "partner_management"),
+    ("service", "slow_handling", "service_centre"),
+    ("service", "staff_attitude", "service_centre"),
+];
+const REGIONS: [&str; 6] = ["GD-SZ", "GD-GZ", "GD-FS", "GD-DG", "GD-ZH", "GD-HZ"];
+const HOUR: i64 = 3_600_000_000;
+
+pub struct Figures {
+    pub orders: u64,
+    pub events: u64,
+    pub absorb_seconds: f64,
+    pub report_ms: Vec<f64>,
+    pub raw_sqlite_ms: Vec<f64>,
+    pub raw_postgres_ms: Option<Vec<f64>>,
+    pub cells: i64,
+    pub peak_rss_mib: f64,
+}
+
+fn event<M: Message + Name>(sequence: u64, subject: &str, payload: &M) -> Event {
+    Event {
+        sequence,
+        subject: subject.to_string(),
+        payload: Some(prost_types::Any { type_url: M::type_url(), value: payload.encode_to_vec() }),
+        ..Event::default()
+    }
+}
+
+/// The events of order `n` on each feed, opened in October 2026 (Beijing).
+fn order_events(n: u64, month_start: i64, sequence: u64) -> [Vec<Event>; 3] {
+    let mix = n.wrapping_mul(2_654_435_761);
+    let opened = month_start + (mix % (31 * 24)) as i64 * HOUR + (mix % 3_600) as i64 * 1_000_000;
+    let name = format!("workOrders/{n}");
+    let phone = format!("138{:08}", mix % 5_000_000);
+    let profile = CustomerProfile {
+        region: REGIONS[(mix % 6) as usize].into(),
+        segment: ["premium", "youth", "prepaid", "family"][(mix % 4) as usize].into(),
+        products: vec![["mobile", "broadband"][(mix % 2) as usize].into()],
+        ..Default::default()
+    };
+    let work_order = WorkOrder {
+        name: name.clone(),
+        kind: if mix.is_multiple_of(20) { WorkOrderKind::Repeat } else { WorkOrderKind::New } as i32,
+        channel: [Channel::HotlineAgent, Channel::Wechat, Channel::MobileApp][(mix % 3) as usize] as i32,
+        contact_type: ContactType::Complaint as i32,
+        phone_number: phone.clone(),
+        open_time: Some(time::timestamp_from_micros(opened)),
+        customer_profile: Some(profile.clone()),
+        ..Default::default()
+    };
+    let (category, leaf, department) = LEAVES[((mix / 7) % 8) as usize];
+    let survey = SurveyAnswered {
+        survey_answer: Some(SurveyAnswer {
+            phone_number: phone.clone(),
+            scale: SurveyScale::Csat5 as i32,
+            score: (1 + mix % 5) as f64,
+            question: "overall".into(),
+            indicator: "csat".into(),
+            occurred_at: Some(time::timestamp_from_micros(opened + 30 * HOUR)),
+            ..Default::default()
+        }),
+        profile: Some(profile.clone()),
+    };
+    let usage = |detail: Detail| UsageEventRecorded {
+        usage_event: Some(UsageEvent {
+            phone_number: phone.clone(),
+            product_code: "5G-199".into(),
+            occurred_at: Some(time::timestamp_from_micros(opened - 2 * HOUR)),
+            detail: Some(detail),
+            ..Default::default()
+        }),
+        profile: Some(profile.clone()),
+    };
+    let drop_rate =
+        QualitySample { metric: "call_drop_rate".into(), value: (mix % 50) as f64 / 1000.0, unit: String::new() };
+    let activation = Activation { success: !mix.is_multiple_of(50), failure_reason: String::new() };
+    let classified = WorkOrderClassified {
+        classification: Some(Classification {
+            work_order: name.clone(),
+            leaf: leaf.into(),
+            path: vec![category.into(), leaf.into()],
+            responsible_department: department.into(),
+            ..Default::default()
+        }),
+        work_order: Some(work_order.clone()),
+    };
+    let resolved = CaseResolved {
+        case: Some(Case {
+            work_order: name.clone(),
+            leaf: leaf.into(),
+            path: vec![category.into(), leaf.into()],
+            department: department.into(),
+            open_time: work_order.open_time,
+            resolve_time: Some(time::timestamp_from_micros(opened + (4 + mix % 60) as i64 * HOUR)),
+            resolved_on_time: !mix.is_multiple_of(10),
+            ..Default::default()
+        }),
+    };
+    [
+        vec![
+            event(sequence, &name, &WorkOrderOpened { work_order: Some(work_order) }),
+            event(sequence + 1, &phone, &survey),
+            event(sequence + 2, &phone, &usage(Detail::QualitySample(drop_rate))),
+            event(sequence + 3, &phone, &usage(Detail::Activation(activation))),
+        ],
+        vec![event(sequence, &name, &classified)],
+        vec![event(sequence, &name, &resolved)],
+    ]
+}
+
+/// Applies one batch of feed events as the consumer does: read each, then write them at once.
+async fn apply(
+    db: &Database,
+    calendar: &Calendar,
+    measures: &csm_measurement::cells::MeasureSet,
+    events: &[Event],
+) -> anyhow::Result<()> {
+    let updates = events.iter().map(facts::read).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let txn = db.writer().begin().await?;
+    store::lock_writers(&txn).await?;
+    absorb::absorb(&txn, calendar, measures, updates).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures> {
+    let dir = tempfile::Builder::new().prefix("csm-bench-measurement-").tempdir()?;
+    let db = Database::open::<store::migration::Migrator>(&DatabaseSettings::sqlite(dir.path().join("m.db"))).await?;
+    let calendar = Calendar::new("Asia/Shanghai").map_err(anyhow::Error::msg)?;
+    catalogue::seed(db.writer(), &calendar).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let measures = catalogue::measure_set(db.writer()).await?;
+    let (month_start, month_end) = calendar.month("2026-10").context("month")?;
+
+    let started = Instant::now();
+    let mut events = 0u64;
+    let chunk = (BATCH / 4) as u64;
+    let (mut intake, mut classification, mut recovery) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..orders {
+        let [a, b, c] = order_events(n, month_start, n * 4 + 1);
+        intake.extend(a);
+        classification.extend(b);
+        recovery.extend(c);
+        if (n + 1) % chunk == 0 || n + 1 == orders {
+            apply(&db, &calendar, &measures, &intake).await?;
+            events += intake.len() as u64;
+            intake.clear();
+        }
+        for feed in [&mut classification, &mut recovery] {
+            if feed.len() == BATCH || (n + 1 == orders && !feed.is_empty()) {
+                apply(&db, &calendar, &measures, feed).await?;
+                events += feed.len() as u64;
+                feed.clear();
+            }
+        }
+    }
+    let absorb_seconds = started.elapsed().as_secs_f64();
+
+    let catalogue = catalogue::load(db.reader()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let request = GetReportRequest { month: "2026-10".into(), top_causes: 10 };
+    let mut report_ms = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let report = report::build(db.reader(), &calendar, &catalogue, &request, time::now_micros())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        report_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            report.causes.iter().map(|c| c.complaints).sum::<i64>() == orders as i64,
+            "every order in the Pareto"
+        );
+    }
+    let cells = db
+        .reader()
+        .query_one_raw(Statement::from_string(db.backend(), "SELECT COUNT(*) AS n FROM cell"))
+        .await?
+        .map_or(Ok(0), |row| row.try_get::<i64>("", "n"))?;
+    let raw_sqlite_ms = raw_aggregation(db.reader(), (month_start, month_end), "order_fact").await?;
+    let raw_postgres_ms = match postgres {
+        Some(url) => Some(postgres_aggregation(&db, url, (month_start, month_end)).await?),
+        None => None,
+    };
+    db.close().await;
+    Ok(Figures {
+        orders,
+        events,
+        absorb_seconds,
+        report_ms,
+        raw_sqlite_ms,
+        raw_postgres_ms,
+        cells,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// The month report's work-order figures computed from the raw facts: per day, complaints with
+/// repeats and appeals; per day, resolutions with on-time and unreopened counts and handling
+/// hours; and complaints per root cause for the Pareto. Median of 3 runs, in ms.
+async fn raw_aggregation(db: &impl ConnectionTrait, (start, end): (i64, i64), table: &str) -> anyhow::Result<Vec<f64>> {
+    let backend = db.get_database_backend();
+    // The Beijing day of an instant (UTC+8 has no daylight saving), the same on both databases.
+    let day = |column: &str| format!("(({column} + 28800000000) / 86400000000)");
+    let queries = [
+        format!(
+            "SELECT {d} AS day, COUNT(*), SUM(CASE WHEN kind = 'repeat' THEN 1 ELSE 0 END), SUM(CASE WHEN appeal = 'regulator' THEN 1 ELSE 0 END) FROM {table} WHERE opened_at >= {start} AND opened_at < {end} GROUP BY {d}",
+            d = day("opened_at")
+        ),
+        format!(
+            "SELECT {d} AS day, COUNT(*), SUM(CASE WHEN on_time THEN 1 ELSE 0 END), SUM(CASE WHEN reopen_count = 0 THEN 1 ELSE 0 END), AVG((resolved_at - opened_at) / 3600000000.0) FROM {table} WHERE resolved_at >= {start} AND resolved_at < {end} GROUP BY {d}",
+            d = day("resolved_at")
+        ),
+        format!(
+            "SELECT path, department, COUNT(*) AS n FROM {table} WHERE opened_at >= {start} AND opened_at < {end} GROUP BY path, department ORDER BY n DESC"
+        ),
+    ];
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        for query in &queries {
+            db.query_all_raw(Statement::from_string(backend, query.clone())).await?;
+        }
+        runs.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(runs)
+}
+
+/// Copies the facts into a PostgreSQL table of their own and runs the same aggregation there.
+async fn postgres_aggregation(db: &Database, url: &str, month: (i64, i64)) -> anyhow::Result<Vec<f64>> {
+    let pg = sea_orm::Database::connect(format!("{}/postgres", url.trim_end_matches('/'))).await?;
+    let backend = sea_orm::DbBackend::Postgres;
+    pg.execute_unprepared("DROP TABLE IF EXISTS csm_bench_order_fact").await?;
+    pg.execute_unprepared(
+        "CREATE UNLOGGED TABLE csm_bench_order_fact (work_order_id TEXT PRIMARY KEY, opened_at BIGINT, kind TEXT, appeal TEXT, path TEXT, department TEXT, resolved_at BIGINT, on_time BOOLEAN, reopen_count INT)",
+    )
+    .await?;
+    let mut after = String::new();
+    loop {
+        let page = store::scan_facts(db.reader(), &after, 5_000).await?;
+        let Some((last, _)) = page.last() else { break };
+        let values: Vec<String> = page
+            .iter()
+            .map(|(id, f)| {
+                let opt = |v: Option<i64>| v.map_or("NULL".to_string(), |v| v.to_string());
+                format!(
+                    "('{id}', {}, '{}', '{}', '{}', '{}', {}, {}, {})",
+                    opt(f.opened_at),
+                    f.kind,
+                    f.appeal,
+                    f.path.join("/"),
+                    f.department,
+                    opt(f.resolved_at),
+                    f.on_time.map_or("NULL".to_string(), |b| b.to_string()),
+                    f.reopen_count
+                )
+            })
+            .collect();
+        pg.execute_raw(Statement::from_string(
+            backend,
+            format!("INSERT INTO csm_bench_order_fact VALUES {}", values.join(",")),
+        ))
+        .await?;
+        after.clone_from(last);
+        if page.len() < 5_000 {
+            break;
+        }
+    }
+    pg.execute_unprepared("ANALYZE csm_bench_order_fact").await?;
+    let runs = raw_aggregation(&pg, month, "csm_bench_order_fact").await?;
+    pg.execute_unprepared("DROP TABLE csm_bench_order_fact").await?;
+    Ok(runs)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
