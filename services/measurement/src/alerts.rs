@@ -2,17 +2,16 @@
 //! programmes whose verification window has ended, each published once on measurement's feed.
 //! It runs on the one replica holding its lease.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use csm_kit::{feed::Publisher, time};
 use csm_proto::measurement::v1::{IndicatorAlert, ProgrammeEffect, ProgrammeEffectEvaluated};
 use prost::Message;
-use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     calendar::{Calendar, Grain},
-    catalogue::{Catalogue, Entry},
+    catalogue::{self, Catalogue, Entry},
     effects,
     error::Error,
     observe::Dimension,
@@ -22,7 +21,6 @@ use crate::{
 pub struct Sweep {
     pub publisher: Publisher,
     pub calendar: Calendar,
-    pub catalogue: Arc<RwLock<Catalogue>>,
     pub interval: Duration,
     pub clock: time::Clock,
 }
@@ -41,7 +39,8 @@ impl Sweep {
     }
 
     pub async fn once(&self) -> Result<(), Error> {
-        let catalogue = self.catalogue.read().await.clone();
+        // Read afresh each time: thresholds may have been changed through another replica.
+        let catalogue = catalogue::load(self.publisher.database().reader()).await?;
         let now = self.clock.now_micros();
         for entry in catalogue.entries.iter().filter(|e| e.indicator.warning_threshold.is_some()) {
             self.check_alert(entry, now).await?;

@@ -1,7 +1,5 @@
 //! The gRPC face of measurement.
 
-use std::sync::Arc;
-
 use csm_kit::{Database, Role, auth::Policy, error::Violations, time};
 use csm_proto::measurement::v1::{
     AnalyzeDriversRequest, Audit, AuditChecklist, BenchmarkGaps, CreateIndicatorRequest, CustomerBase, DriverAnalysis,
@@ -12,7 +10,6 @@ use csm_proto::measurement::v1::{
     RenderedReport, Report, ReportFormat, ScoreIndexRequest, Series, SetCustomerBaseRequest, UpdateIndicatorRequest,
     measurement_service_server::MeasurementService,
 };
-use tokio::sync::RwLock;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -60,7 +57,6 @@ pub fn policy() -> Policy {
 pub struct MeasurementApi {
     db: Database,
     calendar: Calendar,
-    catalogue: Arc<RwLock<Catalogue>>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -70,15 +66,14 @@ fn reply<T>(result: Result<T, Error>) -> Reply<T> {
 }
 
 impl MeasurementApi {
-    pub fn new(db: Database, calendar: Calendar, catalogue: Arc<RwLock<Catalogue>>) -> Self {
-        Self { db, calendar, catalogue }
+    pub fn new(db: Database, calendar: Calendar) -> Self {
+        Self { db, calendar }
     }
 
-    /// The catalogue as stored now (another replica may have changed it).
+    /// The catalogue as stored now: another replica may have changed it. It is a few dozen
+    /// small rows, read with each call that needs it.
     async fn catalogue(&self) -> Result<Catalogue, Error> {
-        let fresh = catalogue::load(self.db.reader()).await?;
-        *self.catalogue.write().await = fresh.clone();
-        Ok(fresh)
+        catalogue::load(self.db.reader()).await
     }
 
     async fn indicator(&self, name: &str) -> Result<Indicator, Error> {
@@ -96,7 +91,6 @@ impl MeasurementApi {
         if !catalogue::add(self.db.writer(), &self.calendar, &indicator, &formula).await? {
             return Err(Error::AlreadyExists(indicator.name));
         }
-        self.catalogue().await?;
         Ok(indicator)
     }
 
@@ -124,7 +118,6 @@ impl MeasurementApi {
         violations.into_result()?;
         catalogue::validate(&current)?;
         catalogue::replace(self.db.writer(), &current).await?;
-        self.catalogue().await?;
         Ok(current)
     }
 
@@ -188,8 +181,11 @@ impl MeasurementService for MeasurementApi {
     }
 
     async fn query_series(&self, request: Request<QuerySeriesRequest>) -> Reply<Series> {
-        let catalogue = self.catalogue.read().await.clone();
-        reply(series::query(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await)
+        let result = match self.catalogue().await {
+            Ok(catalogue) => series::query(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await,
+            Err(error) => Err(error),
+        };
+        reply(result)
     }
 
     async fn set_customer_base(&self, request: Request<SetCustomerBaseRequest>) -> Reply<CustomerBase> {
@@ -210,8 +206,13 @@ impl MeasurementService for MeasurementApi {
     }
 
     async fn score_index(&self, request: Request<ScoreIndexRequest>) -> Reply<IndexScores> {
-        let catalogue = self.catalogue.read().await.clone();
-        reply(analysis::index::score(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await)
+        let result = match self.catalogue().await {
+            Ok(catalogue) => {
+                analysis::index::score(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await
+            }
+            Err(error) => Err(error),
+        };
+        reply(result)
     }
 
     async fn analyze_drivers(&self, request: Request<AnalyzeDriversRequest>) -> Reply<DriverAnalysis> {
@@ -219,8 +220,11 @@ impl MeasurementService for MeasurementApi {
     }
 
     async fn link_indicators(&self, request: Request<LinkIndicatorsRequest>) -> Reply<IndicatorLink> {
-        let catalogue = self.catalogue.read().await.clone();
-        reply(analysis::link(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await)
+        let result = match self.catalogue().await {
+            Ok(catalogue) => analysis::link(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await,
+            Err(error) => Err(error),
+        };
+        reply(result)
     }
 
     async fn import_benchmark(&self, request: Request<ImportBenchmarkRequest>) -> Reply<BenchmarkGaps> {

@@ -24,7 +24,7 @@ use std::{future::Future, sync::Arc};
 
 use csm_kit::{RunError, ServiceRuntime, time::Clock};
 use csm_proto::measurement::v1::measurement_service_server::MeasurementServiceServer;
-use tokio::{net::TcpListener, sync::RwLock};
+use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 pub use config::Config;
@@ -61,7 +61,6 @@ pub async fn run_with_clock(
             analysis::index::put(db.writer(), &calendar, &loaded, model).await.map_err(startup)?;
         }
     }
-    let catalogue = Arc::new(RwLock::new(loaded));
 
     let upstream = &config.upstream;
     runtime.follow("intake", &upstream.intake, absorb::Absorber::new(facts::Feed::Intake, calendar));
@@ -74,7 +73,6 @@ pub async fn run_with_clock(
     let sweep = alerts::Sweep {
         publisher: runtime.publisher().clone(),
         calendar,
-        catalogue: catalogue.clone(),
         interval: config.measurement.sweep_interval,
         clock,
     };
@@ -83,7 +81,7 @@ pub async fn run_with_clock(
         let sweep = sweep.clone();
         async move { sweep.run(stop).await }
     });
-    let api = api::MeasurementApi::new(db, calendar, catalogue);
+    let api = api::MeasurementApi::new(db, calendar);
     let routes = Routes::new(MeasurementServiceServer::new(api));
     runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await
 }

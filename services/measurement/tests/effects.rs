@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use csm_kit::{
     Database,
@@ -20,7 +20,6 @@ use csm_measurement::{
     facts::{OrderChange, Profile, ProgrammeWindows, Update},
     store,
 };
-use tokio::sync::RwLock;
 
 const DAY: i64 = 86_400_000_000;
 /// 2026-09-01T04:00:00Z, noon in Beijing.
@@ -110,13 +109,7 @@ async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_
     // The sweep publishes the evaluation once the window has ended, and only once.
     let publisher = Publisher::new(db.clone(), "measurement").await.unwrap();
     let clock = Clock::adjustable();
-    let sweep = Sweep {
-        publisher,
-        calendar,
-        catalogue: Arc::new(RwLock::new(catalogue)),
-        interval: Duration::from_secs(60),
-        clock: clock.clone(),
-    };
+    let sweep = Sweep { publisher, calendar, interval: Duration::from_secs(60), clock: clock.clone() };
     let head = read_head(db.reader()).await.unwrap();
     let now = clock.now_micros();
     assert!(now > BASE + 30 * DAY, "the adjustable clock starts at the real time");
