@@ -150,6 +150,17 @@ pub async fn absorb(
     }
     let mut dirty: Vec<(&String, &OrderFact)> = facts.iter().filter(|(id, _)| changed.contains(*id)).collect();
     dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // Which department answers for each leaf, for the report's Pareto (cells are split by one
+    // dimension at a time, so they cannot tell).
+    let departments: std::collections::BTreeMap<&str, &str> = dirty
+        .iter()
+        .filter_map(|(_, fact)| Some((fact.path.last()?.as_str(), fact.department.as_str())))
+        .filter(|(_, department)| !department.is_empty())
+        .collect();
+    for (leaf, department) in departments {
+        store::put_document(db, store::kind::LEAF_DEPARTMENT, leaf, department.as_bytes().to_vec(), 0, 0, false)
+            .await?;
+    }
     store::save_facts(db, &dirty).await?;
     store::insert_observations(db, &kept).await?;
     store::add_to_cells(db, deltas.into_cells()).await?;

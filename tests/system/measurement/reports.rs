@@ -115,6 +115,8 @@ async fn the_monthly_report_states_each_indicator_ranks_problems_and_renders() {
     let csat = report.indicators.iter().find(|i| i.indicator == "indicators/csat").unwrap();
     assert_eq!(csat.status, IndicatorStatus::NoData as i32);
     assert!(report.causes.last().map(|c| (c.cumulative_share - 1.0).abs() < 1e-9).unwrap_or(false));
+    let mut classified = report.causes.iter().filter(|c| c.leaf != "unclassified");
+    assert!(classified.all(|c| !c.department.is_empty()), "{:?}", report.causes);
     assert!(report.problems.windows(2).all(|w| w[0].priority >= w[1].priority));
 
     let html = analyst

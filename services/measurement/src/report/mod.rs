@@ -151,20 +151,19 @@ async fn pareto(
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let total: i64 = counts.iter().map(|(_, c)| c).sum();
     let mut cumulative = 0;
-    Ok(counts
-        .into_iter()
-        .take(top)
-        .map(|(leaf, complaints)| {
-            cumulative += complaints;
-            CauseShare {
-                leaf,
-                department: String::new(),
-                complaints,
-                share: complaints as f64 / total.max(1) as f64,
-                cumulative_share: cumulative as f64 / total.max(1) as f64,
-            }
-        })
-        .collect())
+    let mut causes = Vec::with_capacity(top);
+    for (leaf, complaints) in counts.into_iter().take(top) {
+        cumulative += complaints;
+        let department = store::get_document(db, store::kind::LEAF_DEPARTMENT, &leaf).await?;
+        causes.push(CauseShare {
+            department: department.map(|d| String::from_utf8_lossy(&d).into_owned()).unwrap_or_default(),
+            leaf,
+            complaints,
+            share: complaints as f64 / total.max(1) as f64,
+            cumulative_share: cumulative as f64 / total.max(1) as f64,
+        });
+    }
+    Ok(causes)
 }
 
 /// Programmes whose verification window touches the month: the stored evaluation when final,

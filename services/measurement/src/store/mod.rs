@@ -438,6 +438,8 @@ pub mod kind {
     pub const PROGRAMME: &str = "programme";
     pub const EFFECT: &str = "programme_effect";
     pub const ALERT: &str = "alert";
+    /// The department responsible for a root-cause leaf, as classification last said.
+    pub const LEAF_DEPARTMENT: &str = "leaf_department";
 }
 
 /// Stores a document; with `create_only`, an existing one is kept and false returned.
