@@ -3,10 +3,7 @@
 //! and writes them with one additive upsert per few hundred cells, in the transaction that moves
 //! the feed cursor.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-};
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     calendar::{Calendar, DayCache, Grain},
@@ -186,18 +183,6 @@ impl Deltas {
     pub fn into_cells(self) -> Vec<(CellKey, Tally)> {
         self.cells.into_iter().filter(|(_, t)| t.count != 0 || t.total != 0.0).collect()
     }
-}
-
-/// Cells as a sorted map, for comparing two computations.
-pub fn settled(cells: Vec<(CellKey, Tally)>) -> BTreeMap<CellKey, Tally> {
-    let mut map: BTreeMap<CellKey, Tally> = BTreeMap::new();
-    for (key, tally) in cells {
-        let entry = map.entry(key).or_default();
-        entry.count += tally.count;
-        entry.total += tally.total;
-    }
-    map.retain(|_, t| t.count != 0 || t.total.abs() > 1e-9);
-    map
 }
 
 #[cfg(test)]

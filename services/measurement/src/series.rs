@@ -123,6 +123,25 @@ pub fn range(
     Some((time::micros(start), time::micros(end)))
 }
 
+/// The window a query asks for, checked field by field into `violations`. When they are not
+/// empty the window is a placeholder the caller must not use.
+pub fn window(
+    granularity: i32,
+    group_by: i32,
+    cause_level: i32,
+    (start, end): (Option<&Timestamp>, Option<&Timestamp>),
+    violations: &mut Violations,
+) -> Window {
+    let grain = grain(granularity).unwrap_or_else(|v| {
+        violations.merge(v);
+        Grain::Day
+    });
+    let dimension = dimension(group_by, cause_level, "group_by", violations);
+    check_split(grain, dimension, violations);
+    let (start, end) = range(start, end, grain == Grain::Hour, violations).unwrap_or((0, 0));
+    Window { grain, dimension, only: None, start, end }
+}
+
 /// The indicator's values in the window, by period then dimension value.
 pub async fn compute(
     db: &impl ConnectionTrait,
@@ -181,23 +200,20 @@ pub async fn query(
     if request.indicator.is_empty() {
         violations.add("indicator", "required, for example \"indicators/complaints_opened\"");
     }
-    let grain = grain(request.granularity).unwrap_or_else(|v| {
-        violations.merge(v);
-        Grain::Day
-    });
-    let dimension = dimension(request.group_by, request.cause_level, "group_by", &mut violations);
+    let mut window = window(
+        request.granularity,
+        request.group_by,
+        request.cause_level,
+        (request.start_time.as_ref(), request.end_time.as_ref()),
+        &mut violations,
+    );
     if request.dimension_value.chars().count() > 128 {
         violations.add("dimension_value", "at most 128 characters");
     }
-    check_split(grain, dimension, &mut violations);
-    let range = range(request.start_time.as_ref(), request.end_time.as_ref(), grain == Grain::Hour, &mut violations);
     violations.into_result()?;
     let entry = catalogue.named(&request.indicator)?;
-    let Some((start, end)) = range else {
-        return Err(Violations::one("start_time", "required").into());
-    };
-    let only = (!request.dimension_value.is_empty()).then(|| request.dimension_value.clone());
-    let window = Window { grain, dimension, only, start, end };
+    window.only = (!request.dimension_value.is_empty()).then(|| request.dimension_value.clone());
+    let grain = window.grain;
     let values = compute(db, calendar, entry, &window).await?;
     Ok(Series {
         indicator: format!("indicators/{}", entry.indicator.key),

@@ -4,18 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
 use csm_kit::{
-    Database,
-    config::DatabaseSettings,
     feed::{Publisher, read_head},
     time::Clock,
 };
 use csm_measurement::{
     absorb,
     alerts::Sweep,
-    calendar::Calendar,
     catalogue, effects,
     facts::{OrderChange, Profile, ProgrammeWindows, Update},
     store,
@@ -55,12 +54,8 @@ fn order(id: usize, opened_at: i64, leaf: &str, on_time: bool) -> Update {
 
 #[tokio::test]
 async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_when_its_window_ends() {
-    let dir = tempfile::tempdir().unwrap();
-    let db =
-        Database::open::<store::migration::Migrator>(&DatabaseSettings::sqlite(dir.path().join("m.db"))).await.unwrap();
-    let calendar = Calendar::new("Asia/Shanghai").unwrap();
-    catalogue::seed(db.writer(), &calendar).await.unwrap();
-    let measures = catalogue::measure_set(db.writer()).await.unwrap();
+    let fixture = common::Fixture::new().await;
+    let (db, calendar, measures) = (&fixture.db, &fixture.calendar, &fixture.measures);
 
     // Baseline: 30 slow-repair complaints over 10 days, 15 resolved on time. After: 10, 9 on time.
     // Another cause's complaints do not count.
@@ -79,7 +74,7 @@ async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_
         baseline: (BASE - DAY / 2, BASE + 10 * DAY - DAY / 2),
         verification: (BASE + 20 * DAY - DAY / 2, BASE + 30 * DAY - DAY / 2),
     }));
-    absorb::absorb(db.writer(), &calendar, &measures, updates).await.unwrap();
+    absorb::absorb(db.writer(), calendar, measures, updates).await.unwrap();
 
     let catalogue = catalogue::load(db.reader()).await.unwrap();
     let indicators: Vec<_> = ["complaints_opened", "on_time_resolution_rate", "average_handling_hours"]
@@ -88,7 +83,7 @@ async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_
         .collect();
     let windows = effects::windows(db.reader(), "programmes/p1").await.unwrap();
     let during = BASE + 25 * DAY;
-    let effect = effects::evaluate(db.reader(), &calendar, windows.clone(), &indicators, during).await.unwrap();
+    let effect = effects::evaluate(db.reader(), calendar, windows.clone(), &indicators, during).await.unwrap();
     assert!(!effect.r#final, "the verification window is still running");
     let [opened, on_time, handling] = effect.effects.as_slice() else { panic!("{effect:?}") };
     assert_eq!((opened.before, opened.after, opened.change), (Some(30.0), Some(10.0), Some(-20.0)));
@@ -109,7 +104,7 @@ async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_
     // The sweep publishes the evaluation once the window has ended, and only once.
     let publisher = Publisher::new(db.clone(), "measurement").await.unwrap();
     let clock = Clock::adjustable();
-    let sweep = Sweep { publisher, calendar, interval: Duration::from_secs(60), clock: clock.clone() };
+    let sweep = Sweep { publisher, calendar: *calendar, interval: Duration::from_secs(60), clock: clock.clone() };
     let head = read_head(db.reader()).await.unwrap();
     let now = clock.now_micros();
     assert!(now > BASE + 30 * DAY, "the adjustable clock starts at the real time");
@@ -120,5 +115,5 @@ async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_
     assert!(after_first > head);
     let stored = store::get_document(db.reader(), store::kind::EFFECT, "programmes/p1").await.unwrap();
     assert!(stored.is_some());
-    db.close().await;
+    fixture.db.close().await;
 }

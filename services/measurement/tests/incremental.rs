@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{collections::BTreeMap, sync::Arc};
 
-use csm_kit::{Database, config::DatabaseSettings};
 use csm_measurement::{
-    absorb,
-    calendar::Calendar,
-    catalogue,
+    absorb, catalogue,
     facts::{OrderChange, Profile, Update},
     formula::Tally,
     observe::{Dims, Observation, Source},
@@ -113,18 +112,14 @@ fn settle(cells: impl IntoIterator<Item = ((i64, i16, String, i64, String), Tall
 }
 
 async fn check(updates: Vec<Update>, batch: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let db =
-        Database::open::<store::migration::Migrator>(&DatabaseSettings::sqlite(dir.path().join("m.db"))).await.unwrap();
-    let calendar = Calendar::new("Asia/Shanghai").unwrap();
-    catalogue::seed(db.writer(), &calendar).await.unwrap();
-    let measures = catalogue::measure_set(db.writer()).await.unwrap();
+    let fixture = common::Fixture::new().await;
+    let (db, calendar, measures) = (&fixture.db, &fixture.calendar, &fixture.measures);
     assert!(measures.len() > 20);
     for chunk in updates.chunks(batch) {
-        absorb::absorb(db.writer(), &calendar, &measures, chunk.to_vec()).await.unwrap();
+        absorb::absorb(db.writer(), calendar, measures, chunk.to_vec()).await.unwrap();
     }
     let incremental = settle(store::all_cells(db.writer()).await.unwrap());
-    let recounted = catalogue::recount(db.writer(), &calendar, &measures).await.unwrap();
+    let recounted = catalogue::recount(db.writer(), calendar, measures).await.unwrap();
     let recounted = settle(recounted.into_cells().into_iter().map(|(key, tally)| {
         ((key.measure, key.grain.code(), key.dimension.key().to_string(), key.period, key.value.to_string()), tally)
     }));
@@ -134,7 +129,7 @@ async fn check(updates: Vec<Update>, batch: usize) {
         assert_eq!(a.count, b.count, "count of {key:?}");
         assert!((a.total - b.total).abs() < 1e-6 * (1.0 + b.total.abs()), "total of {key:?}: {a:?} vs {b:?}");
     }
-    db.close().await;
+    fixture.db.close().await;
 }
 
 proptest! {

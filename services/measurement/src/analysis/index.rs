@@ -13,12 +13,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use super::index_tree::{self, LeafData, LeafSource, Node, NodeScore};
 use crate::{
-    calendar::{Calendar, Grain},
+    calendar::Calendar,
     catalogue::{self, Catalogue, Entry},
     error::Error,
-    formula,
-    series::{self, Window},
-    store,
+    formula, series, store,
 };
 
 fn to_node(node: &IndexNode) -> Node {
@@ -95,10 +93,7 @@ pub async fn put(
     mut model: IndexModel,
 ) -> Result<IndexModel, Error> {
     let mut violations = Violations::new();
-    let key_ok = !model.key.is_empty()
-        && model.key.len() <= 64
-        && model.key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !key_ok {
+    if !catalogue::key_ok(&model.key) {
         violations.add("model.key", "1 to 64 lower-case letters, digits or '_'");
     }
     let Some(root) = model.root.as_ref().map(to_node) else {
@@ -173,14 +168,13 @@ pub async fn score(
     request: &ScoreIndexRequest,
 ) -> Result<IndexScores, Error> {
     let mut violations = Violations::new();
-    let grain = series::grain(request.granularity).unwrap_or_else(|v| {
-        violations.merge(v);
-        Grain::Month
-    });
-    let dimension = series::dimension(request.group_by, request.cause_level, "group_by", &mut violations);
-    series::check_split(grain, dimension, &mut violations);
-    let range =
-        series::range(request.start_time.as_ref(), request.end_time.as_ref(), grain == Grain::Hour, &mut violations);
+    let window = series::window(
+        request.granularity,
+        request.group_by,
+        request.cause_level,
+        (request.start_time.as_ref(), request.end_time.as_ref()),
+        &mut violations,
+    );
     if request.model.is_empty() {
         violations.add("model", "required: \"indexModels/{key}\"");
     }
@@ -192,10 +186,7 @@ pub async fn score(
     let model = IndexModel::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("index model {key}: {e}")))?;
     let root =
         model.root.as_ref().map(to_node).ok_or_else(|| Error::Corrupt(format!("index model {key} has no root")))?;
-    let Some((start, end)) = range else {
-        return Err(Violations::one("start_time", "required").into());
-    };
-    let window = Window { grain, dimension, only: None, start, end };
+    let grain = window.grain;
 
     let ids: HashMap<String, i64> = store::load_measures(db).await?.into_iter().map(|(id, t)| (t, id)).collect();
     let mut sources = BTreeSet::new();

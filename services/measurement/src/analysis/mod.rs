@@ -11,12 +11,7 @@ use csm_kit::error::Violations;
 use csm_proto::measurement::v1::{IndicatorLink, LinkIndicatorsRequest, LinkPair};
 use sea_orm::ConnectionTrait;
 
-use crate::{
-    calendar::{Calendar, Grain},
-    catalogue::Catalogue,
-    error::Error,
-    series::{self, Window},
-};
+use crate::{calendar::Calendar, catalogue::Catalogue, error::Error, series};
 
 /// 3K linkage: how an indicator the organisation steers (KCI, KQI) moves with one the customer
 /// feels (KPI), pair by pair over periods and dimension values.
@@ -32,20 +27,16 @@ pub async fn link(
             violations.add(field, "required: \"indicators/{key}\"");
         }
     }
-    let grain = series::grain(request.granularity).unwrap_or_else(|v| {
-        violations.merge(v);
-        Grain::Day
-    });
-    let dimension = series::dimension(request.group_by, request.cause_level, "group_by", &mut violations);
-    series::check_split(grain, dimension, &mut violations);
-    let range =
-        series::range(request.start_time.as_ref(), request.end_time.as_ref(), grain == Grain::Hour, &mut violations);
+    let window = series::window(
+        request.granularity,
+        request.group_by,
+        request.cause_level,
+        (request.start_time.as_ref(), request.end_time.as_ref()),
+        &mut violations,
+    );
     violations.into_result()?;
     let (driver, outcome) = (catalogue.named(&request.driver)?, catalogue.named(&request.outcome)?);
-    let Some((start, end)) = range else {
-        return Err(Violations::one("start_time", "required").into());
-    };
-    let window = Window { grain, dimension, only: None, start, end };
+    let grain = window.grain;
     let driver_values: HashMap<(i64, String), f64> = series::compute(db, calendar, driver, &window)
         .await?
         .into_iter()

@@ -85,13 +85,15 @@ pub async fn measure_set(db: &impl ConnectionTrait) -> Result<MeasureSet, DbErr>
     Ok(MeasureSet::new(measures))
 }
 
+/// A key of the catalogue or of an index model: 1 to 64 lower-case letters, digits or '_'.
+pub fn key_ok(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// Checks an indicator given by a caller, field by field; returns its parsed formula.
 pub fn validate(indicator: &Indicator) -> Result<Formula, Violations> {
     let mut violations = Violations::new();
-    let key_ok = !indicator.key.is_empty()
-        && indicator.key.len() <= 64
-        && indicator.key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !key_ok {
+    if !key_ok(&indicator.key) {
         violations.add("indicator.key", "1 to 64 lower-case letters, digits or '_'");
     }
     if indicator.name_zh.trim().is_empty() && indicator.name_en.trim().is_empty() {
