@@ -56,10 +56,12 @@ fn event<M: Message + Name>(sequence: u64, subject: &str, payload: &M) -> Event 
     }
 }
 
-/// The events of order `n` on each feed, opened in October 2026 (Beijing).
-fn order_events(n: u64, month_start: i64, sequence: u64) -> [Vec<Event>; 3] {
+/// The events of order `n` of `orders` on each feed, opened in October 2026 (Beijing). Orders
+/// arrive as they are opened, through the month; one in ten arrives late, from any earlier day.
+fn order_events(n: u64, orders: u64, month_start: i64, sequence: u64) -> [Vec<Event>; 3] {
     let mix = n.wrapping_mul(2_654_435_761);
-    let opened = month_start + (mix % (31 * 24)) as i64 * HOUR + (mix % 3_600) as i64 * 1_000_000;
+    let on_time = month_start + (n as f64 / orders as f64 * (31 * 24 * HOUR) as f64) as i64;
+    let opened = if (mix / 7).is_multiple_of(10) { month_start + ((mix / 11) % (on_time - month_start).max(1) as u64) as i64 } else { on_time };
     let name = format!("workOrders/{n}");
     let phone = format!("138{:08}", mix % 5_000_000);
     let profile = CustomerProfile {
@@ -166,7 +168,7 @@ pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures>
     let chunk = (BATCH / 4) as u64;
     let (mut intake, mut classification, mut recovery) = (Vec::new(), Vec::new(), Vec::new());
     for n in 0..orders {
-        let [a, b, c] = order_events(n, month_start, n * 4 + 1);
+        let [a, b, c] = order_events(n, orders, month_start, n * 4 + 1);
         intake.extend(a);
         classification.extend(b);
         recovery.extend(c);
