@@ -61,7 +61,11 @@ fn event<M: Message + Name>(sequence: u64, subject: &str, payload: &M) -> Event 
 fn order_events(n: u64, orders: u64, month_start: i64, sequence: u64) -> [Vec<Event>; 3] {
     let mix = n.wrapping_mul(2_654_435_761);
     let on_time = month_start + (n as f64 / orders as f64 * (31 * 24 * HOUR) as f64) as i64;
-    let opened = if (mix / 7).is_multiple_of(10) { month_start + ((mix / 11) % (on_time - month_start).max(1) as u64) as i64 } else { on_time };
+    let opened = if (mix / 7).is_multiple_of(10) {
+        month_start + ((mix / 11) % (on_time - month_start).max(1) as u64) as i64
+    } else {
+        on_time
+    };
     let name = format!("workOrders/{n}");
     let phone = format!("138{:08}", mix % 5_000_000);
     let profile = CustomerProfile {

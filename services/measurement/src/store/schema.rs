@@ -1,7 +1,9 @@
 //! The indicator system's tables. Times are microseconds since the epoch.
 //!
-//! Applying it replaces the first, two-indicator fact table and rewinds the feed cursors, so the
-//! feeds (which keep every event) are absorbed again into the richer model.
+//! Applying it rewinds the feed cursors, so the feeds (which keep every event) are absorbed again
+//! into the richer model. The first version's `work_order_fact` table is left in place, unused,
+//! so that replicas of that version keep working during a rolling upgrade; a later release drops
+//! it.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -90,11 +92,6 @@ pub enum Document {
 }
 
 #[derive(DeriveIden)]
-enum WorkOrderFact {
-    Table,
-}
-
-#[derive(DeriveIden)]
 enum ConsumerCursor {
     Table,
     Consumer,
@@ -115,7 +112,6 @@ impl MigrationTrait for IndicatorSystem {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(WorkOrderFact::Table).if_exists().to_owned()).await?;
         manager
             .exec_stmt(
                 Query::delete()
