@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use csm_kit::{feed::Publisher, time};
-use csm_proto::measurement::v1::{IndicatorAlert, ProgrammeEffect, ProgrammeEffectEvaluated};
+use csm_proto::measurement::v1::{IndicatorAlert, ProgrammeEffectEvaluated};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +56,7 @@ impl Sweep {
 
     async fn check_alert(&self, entry: &Entry, now: i64) -> Result<(), Error> {
         let db = self.publisher.database();
-        let day = day_start(&self.calendar, now);
+        let day = self.calendar.day_start(now);
         let today =
             series::over_window(db.reader(), &self.calendar, entry, Dimension::Total, None, (day, day + 1)).await?;
         let previous = match store::get_document(db.reader(), store::kind::ALERT, &entry.indicator.key).await? {
@@ -94,8 +94,7 @@ impl Sweep {
             if store::get_document(db.reader(), store::kind::EFFECT, &programme).await?.is_some() {
                 continue;
             }
-            let windows =
-                ProgrammeEffect::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("{programme}: {e}")))?;
+            let windows = effects::decode(&programme, &body)?;
             let effect = effects::evaluate(db.reader(), &self.calendar, windows, &indicators, now).await?;
             let mut uow = self.publisher.begin().await?;
             let stored =
@@ -111,8 +110,4 @@ impl Sweep {
         }
         Ok(())
     }
-}
-
-fn day_start(calendar: &Calendar, at: i64) -> i64 {
-    calendar.start_of(calendar.date_of(at))
 }

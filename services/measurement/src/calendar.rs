@@ -125,7 +125,8 @@ impl Calendar {
         (periods, last_end)
     }
 
-    fn day_start(&self, at: i64) -> i64 {
+    /// Start of the local day an instant falls in.
+    pub fn day_start(&self, at: i64) -> i64 {
         self.start_of(self.date_of(at))
     }
 

@@ -29,7 +29,12 @@ pub async fn windows(db: &impl ConnectionTrait, programme: &str) -> Result<Progr
     let body = store::get_document(db, store::kind::PROGRAMME, programme)
         .await?
         .ok_or_else(|| Error::NotFound(programme.to_string()))?;
-    ProgrammeEffect::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("{programme}: {e}")))
+    decode(programme, &body)
+}
+
+/// A programme's stored windows (or evaluation), decoded.
+pub fn decode(programme: &str, body: &[u8]) -> Result<ProgrammeEffect, Error> {
+    ProgrammeEffect::decode(body).map_err(|e| Error::Corrupt(format!("{programme}: {e}")))
 }
 
 /// The indicators compared by default: those of the complaint-resolution process.
@@ -69,6 +74,10 @@ pub async fn evaluate(
     Ok(effect)
 }
 
+fn daily(window: &series::WindowValue) -> Vec<f64> {
+    window.daily.values().copied().collect()
+}
+
 fn compare(entry: &Entry, before: &series::WindowValue, after: &series::WindowValue) -> IndicatorEffect {
     let count = |w: &series::WindowValue, i: usize| w.tallies.get(i).map_or(0, |t| t.count.max(0) as u64);
     let test = match &entry.formula.expr {
@@ -85,7 +94,7 @@ fn compare(entry: &Entry, before: &series::WindowValue, after: &series::WindowVa
         )),
         _ => None,
     }
-    .unwrap_or_else(|| ("welch t", stats::welch_t_test(&before.daily, &after.daily)));
+    .unwrap_or_else(|| ("welch t", stats::welch_t_test(&daily(before), &daily(after))));
     let (name, result) = test;
     let p_value = result.ok().map(|r| r.p_value).filter(|p| p.is_finite());
     let change = before.value.zip(after.value).map(|(b, a)| a - b);

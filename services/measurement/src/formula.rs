@@ -143,6 +143,13 @@ pub struct Tally {
     pub total: f64,
 }
 
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.count += other.count;
+        self.total += other.total;
+    }
+}
+
 impl Formula {
     /// The value from each measure's tally (`None` where a measure saw nothing) and the customer
     /// base; undefined on a division by zero or a missing customer base.

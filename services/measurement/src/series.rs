@@ -165,21 +165,15 @@ pub async fn compute(
             let tallies =
                 gathered.entry((bucket, value)).or_insert_with(|| vec![Tally::default(); entry.measures.len()]);
             if let Some(slot) = tallies.get_mut(index) {
-                slot.count += tally.count;
-                slot.total += tally.total;
+                *slot += tally;
             }
         }
     }
-    let base = if entry.formula.uses_customers() { store::customer_base(db).await? } else { HashMap::new() };
-    let total_base: i64 = base.values().sum();
+    let base = CustomerBase::for_entry(db, entry).await?;
     let values = gathered
         .into_iter()
         .filter_map(|((period, dimension_value), tallies)| {
-            let customers = match window.dimension {
-                Dimension::Total => (total_base > 0).then_some(total_base as f64),
-                Dimension::Region => base.get(&dimension_value).map(|c| *c as f64),
-                _ => None,
-            };
+            let customers = base.customers(window.dimension, &dimension_value);
             let value = entry.formula.evaluate(&tallies, customers)?;
             let (numerator, denominator) = entry.formula.counts(&tallies);
             let sample_size = tallies.iter().map(|t| t.count).max().unwrap_or(0);
@@ -239,8 +233,30 @@ pub fn point(calendar: &Calendar, grain: Grain, value: Value) -> Point {
     }
 }
 
+/// The customer base the `customers` of a formula reads: per region, and over every region.
+struct CustomerBase(HashMap<String, i64>);
+
+impl CustomerBase {
+    /// Read only when the formula needs it.
+    async fn for_entry(db: &impl ConnectionTrait, entry: &Entry) -> Result<Self, DbErr> {
+        let base = if entry.formula.uses_customers() { store::customer_base(db).await? } else { HashMap::new() };
+        Ok(Self(base))
+    }
+
+    /// Customers of a dimension value: every region's for the unsplit total, the region's own
+    /// when split by region, none otherwise (a channel has no customer base).
+    fn customers(&self, dimension: Dimension, value: &str) -> Option<f64> {
+        match dimension {
+            Dimension::Total => Some(self.0.values().sum::<i64>() as f64).filter(|c| *c > 0.0),
+            Dimension::Region => self.0.get(value).map(|c| *c as f64),
+            _ => None,
+        }
+    }
+}
+
 /// The indicator over the days starting in `[start, end)` as one period: its value, the
-/// measures' summed tallies, and the value of each day (for tests over daily values).
+/// measures' summed tallies, and the value of each day with data (for the report's trend and for
+/// tests over daily values).
 pub async fn over_window(
     db: &impl ConnectionTrait,
     calendar: &Calendar,
@@ -258,30 +274,19 @@ pub async fn over_window(
                 store::read_cells(db, *measure, Grain::Day, dimension, (first, last_end), only).await?
             {
                 if let Some(slot) = tallies.get_mut(index) {
-                    slot.count += tally.count;
-                    slot.total += tally.total;
+                    *slot += tally;
                 }
                 let day = daily.entry(period).or_insert_with(|| vec![Tally::default(); entry.measures.len()]);
                 if let Some(slot) = day.get_mut(index) {
-                    slot.count += tally.count;
-                    slot.total += tally.total;
+                    *slot += tally;
                 }
             }
         }
     }
-    let customers = if entry.formula.uses_customers() {
-        let base = store::customer_base(db).await?;
-        match (dimension, only) {
-            (Dimension::Total, _) => Some(base.values().sum::<i64>() as f64).filter(|c| *c > 0.0),
-            (Dimension::Region, Some(region)) => base.get(region).map(|c| *c as f64),
-            _ => None,
-        }
-    } else {
-        None
-    };
+    let customers = CustomerBase::for_entry(db, entry).await?.customers(dimension, only.unwrap_or_default());
     Ok(WindowValue {
         value: entry.formula.evaluate(&tallies, customers),
-        daily: daily.values().filter_map(|t| entry.formula.evaluate(t, customers)).collect(),
+        daily: daily.into_iter().filter_map(|(day, t)| Some((day, entry.formula.evaluate(&t, customers)?))).collect(),
         days: days.len(),
         tallies,
     })
@@ -291,6 +296,7 @@ pub async fn over_window(
 pub struct WindowValue {
     pub value: Option<f64>,
     pub tallies: Vec<Tally>,
-    pub daily: Vec<f64>,
+    /// Start of each day with a value, and the value.
+    pub daily: BTreeMap<i64, f64>,
     pub days: usize,
 }

@@ -103,9 +103,7 @@ type Cells = BTreeMap<(i64, i16, String, i64, String), Tally>;
 fn settle(cells: impl IntoIterator<Item = ((i64, i16, String, i64, String), Tally)>) -> Cells {
     let mut map = Cells::new();
     for (key, tally) in cells {
-        let entry = map.entry(key).or_default();
-        entry.count += tally.count;
-        entry.total += tally.total;
+        *map.entry(key).or_default() += tally;
     }
     map.retain(|_, t| t.count != 0 || t.total.abs() > 1e-9);
     map

@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use super::index_tree::{self, LeafData, LeafSource, Node, NodeScore};
 use crate::{
     calendar::Calendar,
-    catalogue::{self, Catalogue, Entry},
+    catalogue::{self, Catalogue},
     error::Error,
     formula, series, store,
 };
@@ -147,18 +147,6 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<IndexModel>, Error> {
         .collect()
 }
 
-/// An entry reading `text` over stored measures (all of which exist once the model is stored).
-fn entry_for(text: &str, ids: &HashMap<String, i64>) -> Result<Entry, Error> {
-    let formula = formula::parse(text).map_err(|e| Error::Corrupt(format!("{text}: {e}")))?;
-    let measures = formula
-        .measures
-        .iter()
-        .map(|m| ids.get(&m.canonical()).copied())
-        .collect::<Option<Vec<i64>>>()
-        .ok_or_else(|| Error::Corrupt(format!("{text} reads a measure that is not stored")))?;
-    Ok(Entry { indicator: Default::default(), formula, measures })
-}
-
 type Key = (i64, String);
 
 pub async fn score(
@@ -188,7 +176,7 @@ pub async fn score(
         model.root.as_ref().map(to_node).ok_or_else(|| Error::Corrupt(format!("index model {key} has no root")))?;
     let grain = window.grain;
 
-    let ids: HashMap<String, i64> = store::load_measures(db).await?.into_iter().map(|(id, t)| (t, id)).collect();
+    let ids = catalogue::measure_ids(db).await?;
     let mut sources = BTreeSet::new();
     leaves(&root, &mut sources);
     let mut data: HashMap<LeafSource, BTreeMap<Key, LeafData>> = HashMap::new();
@@ -199,7 +187,7 @@ pub async fn score(
             LeafSource::Question(question) => {
                 let formulas = question_formulas(question);
                 for (index, text) in formulas.iter().enumerate() {
-                    let entry = entry_for(text, &ids)?;
+                    let entry = catalogue::resolve(Default::default(), text, &ids)?;
                     for value in series::compute(db, calendar, &entry, &window).await? {
                         let leaf = per_key.entry((value.period, value.dimension_value)).or_insert(LeafData {
                             score: 0.0,

@@ -5,6 +5,8 @@
 
 mod defaults;
 
+use std::collections::HashMap;
+
 use csm_kit::{error::Violations, time};
 use csm_proto::measurement::v1::{CoreProcess, Direction, Indicator, IndicatorKind};
 use prost::Message;
@@ -53,22 +55,31 @@ impl Catalogue {
     }
 }
 
+/// Stored measure ids by their canonical spelling.
+pub async fn measure_ids(db: &impl ConnectionTrait) -> Result<HashMap<String, i64>, DbErr> {
+    Ok(store::load_measures(db).await?.into_iter().map(|(id, text)| (text, id)).collect())
+}
+
+/// An entry for `indicator` reading `text`, over measures that must all be stored already.
+pub fn resolve(indicator: Indicator, text: &str, ids: &HashMap<String, i64>) -> Result<Entry, Error> {
+    let formula = formula::parse(text).map_err(|e| Error::Corrupt(format!("{text:?} does not parse: {e}")))?;
+    let measures = formula
+        .measures
+        .iter()
+        .map(|m| ids.get(&m.canonical()).copied())
+        .collect::<Option<Vec<i64>>>()
+        .ok_or_else(|| Error::Corrupt(format!("{text:?} reads a measure that is not stored")))?;
+    Ok(Entry { indicator, formula, measures })
+}
+
 pub async fn load(db: &impl ConnectionTrait) -> Result<Catalogue, Error> {
-    let measures: std::collections::HashMap<String, i64> =
-        store::load_measures(db).await?.into_iter().map(|(id, text)| (text, id)).collect();
+    let ids = measure_ids(db).await?;
     let mut entries = Vec::new();
-    for (key, definition, _) in store::load_indicators(db).await? {
+    for (key, definition) in store::list_documents(db, store::kind::INDICATOR, None).await? {
         let indicator = Indicator::decode(definition.as_slice())
             .map_err(|e| Error::Corrupt(format!("indicator {key} does not decode: {e}")))?;
-        let formula = formula::parse(&indicator.formula)
-            .map_err(|e| Error::Corrupt(format!("indicator {key} has a formula that does not parse: {e}")))?;
-        let ids = formula
-            .measures
-            .iter()
-            .map(|m| measures.get(&m.canonical()).copied())
-            .collect::<Option<Vec<i64>>>()
-            .ok_or_else(|| Error::Corrupt(format!("indicator {key} reads a measure that is not stored")))?;
-        entries.push(Entry { indicator, formula, measures: ids });
+        let text = indicator.formula.clone();
+        entries.push(resolve(indicator, &text, &ids)?);
     }
     Ok(Catalogue { entries })
 }
@@ -165,15 +176,10 @@ pub async fn add(
 ) -> Result<bool, Error> {
     let txn = db.begin().await?;
     store::lock_writers(&txn).await?;
-    let created = store::put_indicator(
-        &txn,
-        &indicator.key,
-        indicator.encode_to_vec(),
-        indicator.builtin,
-        true,
-        time::now_micros(),
-    )
-    .await?;
+    let now = time::now_micros();
+    let created =
+        store::put_document(&txn, store::kind::INDICATOR, &indicator.key, indicator.encode_to_vec(), 0, now, true)
+            .await?;
     if !created {
         txn.rollback().await?;
         return Ok(false);
@@ -250,7 +256,7 @@ pub async fn seed(db: &DatabaseConnection, calendar: &Calendar) -> Result<(), Er
 
 /// Replaces a stored indicator's definition (the formula is never changed).
 pub async fn replace(db: &impl ConnectionTrait, indicator: &Indicator) -> Result<(), Error> {
-    store::put_indicator(db, &indicator.key, indicator.encode_to_vec(), indicator.builtin, false, time::now_micros())
-        .await?;
+    let now = time::now_micros();
+    store::put_document(db, store::kind::INDICATOR, &indicator.key, indicator.encode_to_vec(), 0, now, false).await?;
     Ok(())
 }

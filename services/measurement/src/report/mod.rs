@@ -47,11 +47,8 @@ pub async fn build(
         let month = series::over_window(db, calendar, entry, Dimension::Total, None, (start, end)).await?;
         let previous =
             series::over_window(db, calendar, entry, Dimension::Total, None, (previous_start, start)).await?;
-        let window = Window { grain: Grain::Day, dimension: Dimension::Total, only: None, start, end };
-        let values = series::compute(db, calendar, entry, &window).await?;
         let (days, _) = calendar.periods(Grain::Day, start, end, 31);
-        let daily =
-            days.iter().map(|day| values.iter().find(|v| v.period == *day).map_or(f64::NAN, |v| v.value)).collect();
+        let daily = days.iter().map(|day| month.daily.get(day).copied().unwrap_or(f64::NAN)).collect();
         let status = status(entry, month.value);
         if let Some(problem) = problem(entry, month.value) {
             problems.push(problem);
@@ -178,8 +175,7 @@ async fn programme_effects(
     let mut effects = Vec::new();
     let indicators = effects::default_indicators(catalogue);
     for (programme, body) in store::list_documents(db, store::kind::PROGRAMME, Some((start, i64::MAX))).await? {
-        let windows =
-            ProgrammeEffect::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("{programme}: {e}")))?;
+        let windows = effects::decode(&programme, &body)?;
         let verification_start =
             windows.verification_start.as_ref().and_then(time::from_timestamp).map_or(i64::MAX, time::micros);
         if verification_start >= end {

@@ -19,7 +19,7 @@ use crate::{
     formula::Tally,
     observe::{Dimension, Dims, FieldKind, FieldValue, Observation, Source},
 };
-use schema::{Cell, CustomerBase, Document, Indicator, Measure, Observation as ObservationTable, OrderFact as Fact};
+use schema::{Cell, CustomerBase, Document, Measure, Observation as ObservationTable, OrderFact as Fact};
 
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 400;
@@ -371,47 +371,6 @@ pub async fn scan_observations(
         .collect()
 }
 
-/// Indicators as stored: key, encoded definition, builtin.
-pub async fn load_indicators(db: &impl ConnectionTrait) -> Result<Vec<(String, Vec<u8>, bool)>, DbErr> {
-    let query = Query::select()
-        .columns([Indicator::Key, Indicator::Definition, Indicator::Builtin])
-        .from(Indicator::Table)
-        .order_by(Indicator::Key, Order::Asc)
-        .to_owned();
-    fetch(db, query)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get("", "key")?, row.try_get("", "definition")?, row.try_get("", "builtin")?)))
-        .collect()
-}
-
-/// Stores an indicator; `create` refuses to replace one (reporting false).
-pub async fn put_indicator(
-    db: &impl ConnectionTrait,
-    key: &str,
-    definition: Vec<u8>,
-    builtin: bool,
-    create: bool,
-    now: i64,
-) -> Result<bool, DbErr> {
-    let mut insert = Query::insert();
-    insert
-        .into_table(Indicator::Table)
-        .columns([Indicator::Key, Indicator::Definition, Indicator::Builtin, Indicator::UpdateTime])
-        .values_panic([key.into(), definition.into(), builtin.into(), now.into()]);
-    if create {
-        insert.on_conflict(OnConflict::column(Indicator::Key).do_nothing().to_owned());
-    } else {
-        insert.on_conflict(
-            OnConflict::column(Indicator::Key)
-                .update_columns([Indicator::Definition, Indicator::UpdateTime])
-                .to_owned(),
-        );
-    }
-    let result = db.execute(&insert).await?;
-    Ok(result.rows_affected() > 0)
-}
-
 pub async fn set_customer_base(db: &impl ConnectionTrait, region: &str, customers: i64) -> Result<(), DbErr> {
     let insert = Query::insert()
         .into_table(CustomerBase::Table)
@@ -431,6 +390,8 @@ pub async fn customer_base(db: &impl ConnectionTrait) -> Result<HashMap<String, 
 
 /// Kinds of reference document.
 pub mod kind {
+    /// A catalogue indicator (encoded `Indicator`), keyed by its key.
+    pub const INDICATOR: &str = "indicator";
     pub const INDEX_MODEL: &str = "index_model";
     pub const CHECKLIST: &str = "audit_checklist";
     pub const AUDIT: &str = "audit";

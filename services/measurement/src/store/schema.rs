@@ -64,23 +64,15 @@ pub enum Observation {
 }
 
 #[derive(DeriveIden)]
-pub enum Indicator {
-    Table,
-    Key,
-    Definition,
-    Builtin,
-    UpdateTime,
-}
-
-#[derive(DeriveIden)]
 pub enum CustomerBase {
     Table,
     Region,
     Customers,
 }
 
-/// Reference data kept as encoded protobuf messages: index models, audit checklists, audits,
-/// benchmark imports, programme windows and alert states, each under a kind and key.
+/// Data kept as encoded protobuf messages, each under a kind and key: the catalogue's
+/// indicators, index models, audit checklists, audits, benchmark imports, programme windows,
+/// evaluations and alert states.
 #[derive(DeriveIden)]
 pub enum Document {
     Table,
@@ -199,17 +191,6 @@ impl MigrationTrait for IndicatorSystem {
                     .table(Observation::Table)
                     .col(Observation::Source)
                     .col(Observation::At)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(Indicator::Table)
-                    .col(string(Indicator::Key).primary_key())
-                    .col(blob(Indicator::Definition))
-                    .col(boolean(Indicator::Builtin))
-                    .col(big_integer(Indicator::UpdateTime))
                     .to_owned(),
             )
             .await?;
