@@ -19,6 +19,12 @@ pub mod telemetry;
 pub mod time;
 pub mod tls;
 
+/// Every binary built on the kit (the services, `csm`, the bench, the tests) allocates through
+/// mimalloc. Requests, feed batches and database rows are many small short-lived allocations
+/// across threads, where glibc's allocator took about a third of the writers' time in profiles.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use auth::{Principal, Role};
 pub use db::Database;
 pub use mask::Masked;
