@@ -311,7 +311,7 @@ fn print_measurement(f: &measurement::Figures) {
     let report = measurement::median(&f.report_ms);
     let sqlite = measurement::median(&f.raw_sqlite_ms);
     println!(
-        "measurement absorb (one core, SQLite, durable): {} work orders, {} events in {:.1} s = {:.0} events/s; {} cells; peak RSS {:.0} MiB",
+        "measurement absorb (one core, SQLite, durable): {} work orders, {} events absorbed in {:.1} s = {:.0} events/s; {} cells; peak RSS {:.0} MiB",
         f.orders,
         f.events,
         f.absorb_seconds,

@@ -10,7 +10,7 @@ use sea_orm::{
     ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, StatementBuilder,
     sea_query::{Expr, ExprTrait, OnConflict, Order, Query, SimpleExpr},
 };
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::{
     calendar::Grain,
@@ -254,20 +254,28 @@ pub async fn save_facts(db: &impl ConnectionTrait, facts: &[(&String, &OrderFact
     Ok(())
 }
 
+/// An observation's fields as the JSON object stored with it, written straight from the fields
+/// (every observation absorbed is encoded, so no intermediate map is built). A number that is
+/// not finite is stored as null, as JSON has no spelling for it.
+struct FieldsJson<'a>(&'a [(&'static str, FieldValue)]);
+
+impl serde::Serialize for FieldsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            match value {
+                FieldValue::Text(text) => map.serialize_entry(name, &**text)?,
+                FieldValue::Number(n) => map.serialize_entry(name, &n.is_finite().then_some(*n))?,
+                FieldValue::Bool(b) => map.serialize_entry(name, b)?,
+            }
+        }
+        map.end()
+    }
+}
+
 fn encode_fields(observation: &Observation) -> String {
-    let map: Map<String, Json> = observation
-        .fields
-        .iter()
-        .map(|(name, value)| {
-            let value = match value {
-                FieldValue::Text(text) => Json::String(text.to_string()),
-                FieldValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
-                FieldValue::Bool(b) => Json::Bool(*b),
-            };
-            ((*name).to_string(), value)
-        })
-        .collect();
-    Json::Object(map).to_string()
+    serde_json::to_string(&FieldsJson(&observation.fields)).unwrap_or_else(|_| "{}".to_string())
 }
 
 fn decode_fields(source: Source, text: &str) -> Vec<(&'static str, FieldValue)> {
@@ -488,4 +496,23 @@ pub async fn all_cells(db: &impl ConnectionTrait) -> Result<Vec<((i64, i16, Stri
             Ok((key, Tally { count: row.try_get("", "count")?, total: row.try_get("", "total")? }))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_fields_read_back_as_written_and_a_non_finite_number_is_dropped() {
+        let observation = Observation::new(Source::Usage, 0, Arc::default())
+            .text("metric", "call \"drop\" rate")
+            .number("value", 0.25)
+            .flag("success", false);
+        let text = encode_fields(&observation);
+        assert_eq!(decode_fields(Source::Usage, &text), observation.fields);
+
+        let infinite = Observation::new(Source::Usage, 0, Arc::default()).number("value", f64::INFINITY);
+        assert_eq!(encode_fields(&infinite), r#"{"value":null}"#);
+        assert!(decode_fields(Source::Usage, &encode_fields(&infinite)).is_empty());
+    }
 }
