@@ -319,6 +319,14 @@ fn print_measurement(f: &measurement::Figures) {
         f.cells,
         f.peak_rss_mib
     );
+    let series = |q: f64| f.series_us.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "QuerySeries ({} calls: every indicator by hour, and by day, week and month split four ways): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        f.series_us.len(),
+        series(0.5),
+        series(0.99),
+        f.series_us.max() as f64 / 1000.0
+    );
     println!("month report (median of 5): {report:.1} ms");
     println!(
         "same aggregation over the raw facts in SQLite (median of 3): {sqlite:.1} ms = {:.1}x the report",

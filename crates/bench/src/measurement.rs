@@ -1,14 +1,14 @@
 //! Measurement in process, on one core: absorbing the three upstream feeds (events decoded from
 //! their wire encoding and applied in batches of 8,192 per transaction as measurement's consumer
 //! applies them, SQLite with durable commits; the time counted is that of decoding and applying,
-//! not of making the events), then the month report over everything absorbed, and the same
-//! aggregation run directly over the raw work-order facts in SQLite and in PostgreSQL.
+//! not of making the events), then QuerySeries and the month report over everything absorbed, and
+//! the same aggregation run directly over the raw work-order facts in SQLite and in PostgreSQL.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use csm_kit::{Database, config::DatabaseSettings, time};
-use csm_measurement::{absorb, calendar::Calendar, catalogue, facts, report, store};
+use csm_measurement::{absorb, calendar::Calendar, catalogue, facts, report, series, store};
 use csm_proto::{
     classification::v1::{Classification, WorkOrderClassified},
     feed::v1::Event,
@@ -16,7 +16,7 @@ use csm_proto::{
         Activation, Channel, ContactType, CustomerProfile, QualitySample, SurveyAnswer, SurveyAnswered, SurveyScale,
         UsageEvent, UsageEventRecorded, WorkOrder, WorkOrderKind, WorkOrderOpened, usage_event::Detail,
     },
-    measurement::v1::GetReportRequest,
+    measurement::v1::{Dimension, GetReportRequest, Granularity, QuerySeriesRequest},
     recovery::v1::{Case, CaseResolved},
 };
 use prost::{Message, Name};
@@ -46,6 +46,8 @@ pub struct Figures {
     pub raw_postgres_ms: Option<Vec<f64>>,
     pub cells: i64,
     pub peak_rss_mib: f64,
+    /// QuerySeries latencies, in microseconds.
+    pub series_us: hdrhistogram::Histogram<u64>,
 }
 
 fn event<M: Message + Name>(sequence: u64, subject: &str, payload: &M) -> Event {
@@ -216,6 +218,7 @@ pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures>
             "every order in the Pareto"
         );
     }
+    let series_us = series_latencies(&db, &calendar, &catalogue, (month_start, month_end)).await?;
     let cells = db
         .reader()
         .query_one_raw(Statement::from_string(db.backend(), "SELECT COUNT(*) AS n FROM cell"))
@@ -236,7 +239,56 @@ pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures>
         raw_postgres_ms,
         cells,
         peak_rss_mib: peak_rss_mib(),
+        series_us,
     })
+}
+
+/// QuerySeries as its handler answers it, over the absorbed month: every indicator by hour over
+/// the first day, and by day, week and month, unsplit and split by region, root cause and
+/// department; each combination 5 times.
+async fn series_latencies(
+    db: &Database,
+    calendar: &Calendar,
+    catalogue: &catalogue::Catalogue,
+    (start, end): (i64, i64),
+) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    let mut latencies = crate::load::histogram();
+    let range = |to: i64| (Some(time::timestamp_from_micros(start)), Some(time::timestamp_from_micros(to)));
+    let mut requests = Vec::new();
+    for entry in &catalogue.entries {
+        let indicator = format!("indicators/{}", entry.indicator.key);
+        let (start_time, end_time) = range(start + 24 * HOUR);
+        requests.push(QuerySeriesRequest {
+            indicator: indicator.clone(),
+            granularity: Granularity::Hour as i32,
+            group_by: Dimension::None as i32,
+            start_time,
+            end_time,
+            ..Default::default()
+        });
+        for granularity in [Granularity::Day, Granularity::Week, Granularity::Month] {
+            for group_by in [Dimension::None, Dimension::Region, Dimension::RootCause, Dimension::Department] {
+                let (start_time, end_time) = range(end);
+                requests.push(QuerySeriesRequest {
+                    indicator: indicator.clone(),
+                    granularity: granularity as i32,
+                    group_by: group_by as i32,
+                    start_time,
+                    end_time,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    for _ in 0..5 {
+        for request in &requests {
+            let started = Instant::now();
+            let answered = series::query(db.reader(), calendar, catalogue, request).await;
+            let _ = latencies.record(started.elapsed().as_micros() as u64);
+            answered.map_err(|e| anyhow::anyhow!("{}: {e}", request.indicator))?;
+        }
+    }
+    Ok(latencies)
 }
 
 /// The month report's work-order figures computed from the raw facts: per day, complaints with
