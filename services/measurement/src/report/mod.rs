@@ -181,10 +181,12 @@ async fn programme_effects(
         if verification_start >= end {
             continue;
         }
-        let stored = store::get_document(db, store::kind::EFFECT, &programme).await?;
-        let effect = match stored.map(|b| ProgrammeEffect::decode(b.as_slice())) {
-            Some(Ok(effect)) => effect,
-            _ => effects::evaluate(db, calendar, windows, &indicators, now).await?,
+        // A stored evaluation is what was published: a report must show it or say it cannot,
+        // never quietly compute a different one in its place.
+        let effect = match store::get_document(db, store::kind::EFFECT, &programme).await? {
+            Some(body) => ProgrammeEffect::decode(body.as_slice())
+                .map_err(|e| Error::Corrupt(format!("the published evaluation of {programme} does not decode: {e}")))?,
+            None => effects::evaluate(db, calendar, windows, &indicators, now).await?,
         };
         effects.push(effect);
     }
