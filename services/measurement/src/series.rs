@@ -155,19 +155,14 @@ pub async fn compute(
     };
     let stored = window.grain.stored();
     let mut gathered: BTreeMap<(i64, String), Vec<Tally>> = BTreeMap::new();
-    for (index, measure) in entry.measures.iter().enumerate() {
-        let cells =
-            store::read_cells(db, *measure, stored, window.dimension, (first, last_end), window.only.as_deref())
-                .await?;
-        let mut bucket_of: HashMap<i64, i64> = HashMap::new();
-        for (period, value, tally) in cells {
-            let bucket = *bucket_of.entry(period).or_insert_with(|| calendar.period_of(window.grain, period));
-            let tallies =
-                gathered.entry((bucket, value)).or_insert_with(|| vec![Tally::default(); entry.measures.len()]);
-            if let Some(slot) = tallies.get_mut(index) {
-                *slot += tally;
-            }
-        }
+    let cells =
+        store::read_cells(db, &entry.measures, stored, window.dimension, (first, last_end), window.only.as_deref())
+            .await?;
+    let mut bucket_of: HashMap<i64, i64> = HashMap::new();
+    for (measure, period, value, tally) in cells {
+        let bucket = *bucket_of.entry(period).or_insert_with(|| calendar.period_of(window.grain, period));
+        let tallies = gathered.entry((bucket, value)).or_insert_with(|| vec![Tally::default(); entry.measures.len()]);
+        add_to_slots(tallies, &entry.measures, measure, tally);
     }
     let base = CustomerBase::for_entry(db, entry).await?;
     let values = gathered
@@ -269,18 +264,12 @@ pub async fn over_window(
     let mut tallies = vec![Tally::default(); entry.measures.len()];
     let mut daily: BTreeMap<i64, Vec<Tally>> = BTreeMap::new();
     if let Some(&first) = days.first() {
-        for (index, measure) in entry.measures.iter().enumerate() {
-            for (period, _, tally) in
-                store::read_cells(db, *measure, Grain::Day, dimension, (first, last_end), only).await?
-            {
-                if let Some(slot) = tallies.get_mut(index) {
-                    *slot += tally;
-                }
-                let day = daily.entry(period).or_insert_with(|| vec![Tally::default(); entry.measures.len()]);
-                if let Some(slot) = day.get_mut(index) {
-                    *slot += tally;
-                }
-            }
+        for (measure, period, _, tally) in
+            store::read_cells(db, &entry.measures, Grain::Day, dimension, (first, last_end), only).await?
+        {
+            add_to_slots(&mut tallies, &entry.measures, measure, tally);
+            let day = daily.entry(period).or_insert_with(|| vec![Tally::default(); entry.measures.len()]);
+            add_to_slots(day, &entry.measures, measure, tally);
         }
     }
     let customers = CustomerBase::for_entry(db, entry).await?.customers(dimension, only.unwrap_or_default());
@@ -290,6 +279,13 @@ pub async fn over_window(
         days: days.len(),
         tallies,
     })
+}
+
+/// Adds a cell of `measure` to the tally of each place the formula uses it.
+fn add_to_slots(tallies: &mut [Tally], measures: &[i64], measure: i64, tally: Tally) {
+    for (slot, _) in tallies.iter_mut().zip(measures).filter(|(_, id)| **id == measure) {
+        *slot += tally;
+    }
 }
 
 #[derive(Debug, Clone)]

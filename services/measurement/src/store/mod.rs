@@ -112,20 +112,26 @@ enum Alias {
     LastMeasure,
 }
 
-/// One measure's stored cells of one dimension in `[from, to)`: (period start, value, tally).
+/// The stored cells of several measures (an indicator's numerator and denominator, say) of one
+/// dimension in `[from, to)`: (measure, period start, value, tally). One statement, so the
+/// measures are read as of one moment: read one by one, a batch committing in between could
+/// show a numerator without the denominator it moved with.
 pub async fn read_cells(
     db: &impl ConnectionTrait,
-    measure: i64,
+    measures: &[i64],
     grain: Grain,
     dimension: Dimension,
     (from, to): (i64, i64),
     only: Option<&str>,
-) -> Result<Vec<(i64, String, Tally)>, DbErr> {
+) -> Result<Vec<(i64, i64, String, Tally)>, DbErr> {
+    if measures.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut query = Query::select();
     query
-        .columns([Cell::Period, Cell::Value, Cell::Count, Cell::Total])
+        .columns([Cell::Measure, Cell::Period, Cell::Value, Cell::Count, Cell::Total])
         .from(Cell::Table)
-        .and_where(Expr::col(Cell::Measure).eq(measure))
+        .and_where(Expr::col(Cell::Measure).is_in(measures.iter().copied()))
         .and_where(Expr::col(Cell::Grain).eq(grain.code()))
         .and_where(Expr::col(Cell::Dimension).eq(dimension.key()))
         .and_where(Expr::col(Cell::Period).gte(from))
@@ -140,7 +146,7 @@ pub async fn read_cells(
         .iter()
         .map(|row| {
             let tally = Tally { count: row.try_get("", "count")?, total: row.try_get("", "total")? };
-            Ok((row.try_get("", "period")?, row.try_get("", "value")?, tally))
+            Ok((row.try_get("", "measure")?, row.try_get("", "period")?, row.try_get("", "value")?, tally))
         })
         .collect()
 }
