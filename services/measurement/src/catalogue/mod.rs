@@ -176,17 +176,27 @@ pub async fn add(
 ) -> Result<bool, Error> {
     let txn = db.begin().await?;
     store::lock_writers(&txn).await?;
+    let created = add_locked(&txn, calendar, indicator, formula).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// [`add`] inside the caller's transaction, with the writers locked. An existing key writes
+/// nothing.
+async fn add_locked(
+    db: &impl ConnectionTrait,
+    calendar: &Calendar,
+    indicator: &Indicator,
+    formula: &Formula,
+) -> Result<bool, Error> {
     let now = time::now_micros();
     let created =
-        store::put_document(&txn, store::kind::INDICATOR, &indicator.key, indicator.encode_to_vec(), 0, now, true)
+        store::put_document(db, store::kind::INDICATOR, &indicator.key, indicator.encode_to_vec(), 0, now, true)
             .await?;
-    if !created {
-        txn.rollback().await?;
-        return Ok(false);
+    if created {
+        ensure_counted(db, calendar, &formula.measures).await?;
     }
-    ensure_counted(&txn, calendar, &formula.measures).await?;
-    txn.commit().await?;
-    Ok(true)
+    Ok(created)
 }
 
 /// The stored ids of `measures`, storing those that are new and counting them over everything
@@ -246,11 +256,16 @@ pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: &
 
 /// Adds the shipped indicators that are not stored yet.
 pub async fn seed(db: &DatabaseConnection, calendar: &Calendar) -> Result<(), Error> {
+    // One transaction for the whole catalogue: every start runs this, and usually finds every
+    // indicator stored already.
+    let txn = db.begin().await?;
+    store::lock_writers(&txn).await?;
     for indicator in defaults() {
         let formula = formula::parse(&indicator.formula)
             .map_err(|e| Error::Corrupt(format!("shipped indicator {} does not parse: {e}", indicator.key)))?;
-        add(db, calendar, &indicator, &formula).await?;
+        add_locked(&txn, calendar, &indicator, &formula).await?;
     }
+    txn.commit().await?;
     Ok(())
 }
 
