@@ -7,7 +7,7 @@
 //! blocks. On PostgreSQL both are the same pool.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicI64, Ordering},
@@ -31,6 +31,8 @@ pub struct Database {
     backend: DbBackend,
     /// SQLite's write-ahead log, kept short by background checkpoints (see [`checkpoint_in_background`]).
     log: Option<Arc<WriteAheadLog>>,
+    /// The SQLite file and the writer's page cache in KiB, for [`Database::open_sqlite_writer`].
+    sqlite_file: Option<(PathBuf, u32)>,
 }
 
 impl Database {
@@ -45,7 +47,7 @@ impl Database {
                 create_postgres_database(url).await?;
             }
             let pool = sea_orm::Database::connect(options(url, settings.max_connections)).await?;
-            Self { writer: pool.clone(), reader: pool, backend: DbBackend::Postgres, log: None }
+            Self { writer: pool.clone(), reader: pool, backend: DbBackend::Postgres, log: None, sqlite_file: None }
         } else {
             return Err(DbErr::Custom(format!(
                 "database url must start with sqlite:// or postgres:// (got {})",
@@ -78,13 +80,11 @@ impl Database {
     async fn open_sqlite(settings: &DatabaseSettings) -> Result<Self, DbErr> {
         let url = settings.url.as_str();
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory {
-            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-            let path = path.split('?').next().unwrap_or(path);
-            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
-            }
+        let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or(path);
+        if !in_memory && let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
         }
         let sqlite = |max: u32, cache_kib: u32| {
             let mut options = options(url, max);
@@ -117,7 +117,8 @@ impl Database {
             tokio::spawn(checkpoint_in_background(reader.clone(), log.clone()));
             log
         });
-        Ok(Self { writer, reader, backend: DbBackend::Sqlite, log })
+        let sqlite_file = (!in_memory).then(|| (PathBuf::from(path), settings.sqlite_writer_cache_mib * 1024));
+        Ok(Self { writer, reader, backend: DbBackend::Sqlite, log, sqlite_file })
     }
 
     /// For queries that only read.
@@ -153,10 +154,53 @@ impl Database {
         }
     }
 
+    /// A synchronous connection to the SQLite file, set up as the pooled writer is, for a writer
+    /// that runs whole batches on a thread of its own (see [`crate::group_commit`]). `None` on
+    /// PostgreSQL and for an in-memory database, which exists only inside its pool.
+    pub fn open_sqlite_writer(&self) -> Option<Result<rusqlite::Connection, DbErr>> {
+        let (path, cache_kib) = self.sqlite_file.as_ref()?;
+        let open = || {
+            let connection = rusqlite::Connection::open(path)?;
+            connection.busy_timeout(Duration::from_secs(10))?;
+            connection.execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;"
+            ))?;
+            connection.set_prepared_statement_cache_capacity(64);
+            Ok(connection)
+        };
+        Some(open().map_err(sqlite_error))
+    }
+
+    /// Completes the background checkpoint before a write when the log has grown long (see
+    /// [`WriteAheadLog`]), on a synchronous writer's connection.
+    pub(crate) fn rewind_sqlite_if_long(&self, connection: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+        if let Some(log) = &self.log
+            && log.frames.load(Ordering::Relaxed) > LONG_LOG_FRAMES
+        {
+            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            log.frames.store(0, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// Closes both pools, waiting for connections to be returned.
     pub async fn close(self) {
         let _ = self.reader.close().await;
         let _ = self.writer.close().await;
+    }
+}
+
+/// A synchronous SQLite connection's error as the database error the rest of the service handles:
+/// a database locked beyond the busy timeout is unavailable for now, like a pool that cannot hand
+/// out a connection.
+pub fn sqlite_error(error: rusqlite::Error) -> DbErr {
+    use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked};
+    match error.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked | CannotOpen) => {
+            DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("sqlite: {error}")))
+        }
+        _ => DbErr::Custom(format!("sqlite: {error}")),
     }
 }
 

@@ -12,7 +12,7 @@ mod server;
 mod standalone;
 
 pub use consumer::{Consumer, EventHandler, HandleError, carries, decode, id_from_event, load_cursor, time_from_event};
-pub use publisher::{Publisher, UnitOfWork, read_head};
+pub use publisher::{Outbox, Publisher, UnitOfWork, read_head};
 pub use schema::FeedMigration;
 pub use server::{FeedService, read_after};
 pub use standalone::{FeedOnly, StandaloneError, StandaloneFeed};

@@ -45,11 +45,20 @@ impl Publisher {
         self.head.subscribe()
     }
 
+    /// Wakes live subscribers once events up to `last` are committed.
+    pub(crate) fn advance(&self, last: u64) {
+        self.head.send_if_modified(|head| {
+            let advanced = last > *head;
+            *head = (*head).max(last);
+            advanced
+        });
+    }
+
     /// Starts a write transaction that can publish events.
     pub async fn begin(&self) -> Result<UnitOfWork, DbErr> {
         Ok(UnitOfWork {
             txn: self.db.begin().await?,
-            pending: Vec::new(),
+            outbox: Outbox::default(),
             publisher: self.clone(),
             stash: http::Extensions::new(),
         })
@@ -78,19 +87,93 @@ struct PendingEvent {
     payload: Vec<u8>,
 }
 
+/// Events queued by a write transaction, numbered and written just before it commits.
+#[derive(Default)]
+pub struct Outbox {
+    pending: Vec<PendingEvent>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("pending", &self.pending.len()).finish()
+    }
+}
+
+impl Outbox {
+    /// Queues `payload` as an event about `subject`, published under `trace`.
+    pub fn publish_traced<M: Name>(&mut self, trace: &TraceContext, subject: impl Into<String>, payload: &M) {
+        self.pending.push(PendingEvent {
+            subject: subject.into(),
+            event_type: M::full_name(),
+            occurred_at: time::now_micros(),
+            traceparent: trace.traceparent.clone(),
+            tracestate: trace.tracestate.clone(),
+            payload: payload.encode_to_vec(),
+        });
+    }
+
+    /// Events queued so far.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Numbers and writes the queued events in `txn` (see the module's note on numbering); returns
+    /// the last sequence, if any.
+    async fn write(self, txn: &DatabaseTransaction) -> Result<Option<u64>, DbErr> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        write_events(txn, self.pending).await.map(Some)
+    }
+
+    /// As [`Outbox::write`], in a transaction of a synchronous SQLite connection
+    /// ([`crate::group_commit::SqliteBatchWriter`]).
+    pub(crate) fn write_sqlite(self, txn: &rusqlite::Transaction<'_>) -> Result<Option<u64>, rusqlite::Error> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let count = i64::try_from(self.pending.len()).unwrap_or(i64::MAX);
+        let last: i64 = txn
+            .prepare_cached(
+                "UPDATE feed_head SET last_sequence = last_sequence + ?1 WHERE id = 1 RETURNING last_sequence",
+            )?
+            .query_row([count], |row| row.get(0))?;
+        let mut insert = txn.prepare_cached(
+            "INSERT INTO outbox_event (sequence, subject, event_type, occurred_at, traceparent, tracestate, payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (event, sequence) in self.pending.into_iter().zip(last - count + 1..) {
+            insert.execute(rusqlite::params![
+                sequence,
+                event.subject,
+                event.event_type,
+                event.occurred_at,
+                event.traceparent,
+                event.tracestate,
+                event.payload,
+            ])?;
+        }
+        Ok(u64::try_from(last).ok())
+    }
+}
+
 /// A write transaction plus the events it will publish. Dereferences to the transaction, so data
 /// access functions taking `&impl ConnectionTrait` accept `&*uow`. Dropping it without
 /// [`UnitOfWork::commit`] rolls everything back, events included.
 pub struct UnitOfWork {
     txn: DatabaseTransaction,
-    pending: Vec<PendingEvent>,
+    outbox: Outbox,
     publisher: Publisher,
     stash: http::Extensions,
 }
 
 impl std::fmt::Debug for UnitOfWork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnitOfWork").field("pending", &self.pending.len()).finish()
+        f.debug_struct("UnitOfWork").field("pending", &self.outbox.len()).finish()
     }
 }
 
@@ -124,33 +207,27 @@ impl UnitOfWork {
     /// As [`UnitOfWork::publish`], for work done on behalf of a request traced elsewhere (a batch
     /// written by another task carries each item's own trace).
     pub fn publish_traced<M: Name>(&mut self, trace: &TraceContext, subject: impl Into<String>, payload: &M) {
-        self.pending.push(PendingEvent {
-            subject: subject.into(),
-            event_type: M::full_name(),
-            occurred_at: time::now_micros(),
-            traceparent: trace.traceparent.clone(),
-            tracestate: trace.tracestate.clone(),
-            payload: payload.encode_to_vec(),
-        });
+        self.outbox.publish_traced(trace, subject, payload);
+    }
+
+    /// The transaction and its queued events, to write through one and queue into the other.
+    pub fn parts(&mut self) -> (&DatabaseTransaction, &mut Outbox) {
+        (&self.txn, &mut self.outbox)
     }
 
     /// Events queued so far.
     pub fn pending_events(&self) -> usize {
-        self.pending.len()
+        self.outbox.len()
     }
 
     /// Numbers and writes the queued events, commits, then wakes live subscribers. Returns the last
     /// sequence published, if any.
     pub async fn commit(self) -> Result<Option<u64>, DbErr> {
-        let Self { txn, pending, publisher, .. } = self;
-        let last = if pending.is_empty() { None } else { Some(write_events(&txn, pending).await?) };
+        let Self { txn, outbox, publisher, .. } = self;
+        let last = outbox.write(&txn).await?;
         txn.commit().await?;
         if let Some(last) = last {
-            publisher.head.send_if_modified(|head| {
-                let advanced = last > *head;
-                *head = (*head).max(last);
-                advanced
-            });
+            publisher.advance(last);
         }
         Ok(last)
     }

@@ -4,23 +4,28 @@
 //! of multi-row statements, all in one transaction with its feed events; so throughput does not
 //! depend on how many items share a commit.
 
-mod lookup;
 mod plan;
+mod sqlite;
+mod store_ops;
 
 use std::collections::{HashMap, HashSet};
 
-use csm_kit::{bulk, error::Violations, feed::UnitOfWork, group_commit::BatchWriter, telemetry::TraceContext};
+use csm_kit::{
+    error::Violations,
+    feed::{Outbox, UnitOfWork},
+    group_commit::{BatchWriter, SqliteBatchWriter},
+    telemetry::TraceContext,
+};
 use csm_proto::intake::v1::{
     Contact, ContactRecorded, HighFrequency, HighFrequencyStatus, HighFrequencyStatusChanged, ProductEvent,
     ProductEventRecorded, SurveyAnswer, SurveyAnswered, UsageEvent, UsageEventRecorded, WorkOrder, WorkOrderOpened,
     WorkOrderReopened,
 };
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, sea_query::OnConflict,
-};
+use sea_orm::DbErr;
 
 pub use plan::CustomerState;
 
+use self::store_ops::{Store, Table};
 use crate::{
     high_frequency::Rule,
     repeats::RepeatRule,
@@ -93,7 +98,7 @@ pub enum Event {
 }
 
 impl Event {
-    fn publish(self, trace: &TraceContext, uow: &mut UnitOfWork) {
+    fn publish(self, trace: &TraceContext, uow: &mut Outbox) {
         let subject = |name: Option<&String>| name.cloned().unwrap_or_default();
         match self {
             Event::ContactRecorded(e) => uow.publish_traced(trace, subject(e.contact.as_ref().map(|c| &c.name)), &e),
@@ -130,7 +135,7 @@ pub struct Lookups {
 }
 
 impl Lookups {
-    async fn load(db: &impl ConnectionTrait, items: &[Write], repeat: &RepeatRule) -> Result<Self, DbErr> {
+    async fn load(db: &impl Store, items: &[Write], repeat: &RepeatRule) -> Result<Self, DbErr> {
         let mut request_ids: HashMap<&str, Vec<String>> = HashMap::new();
         let mut phones = HashSet::new();
         let mut referenced = Vec::new();
@@ -163,40 +168,38 @@ impl Lookups {
             }
         }
         let ids = |kind: &str| request_ids.get(kind).cloned().unwrap_or_default();
+        let phones: Vec<String> = phones.into_iter().collect();
         let mut lookups = Self {
-            contacts: lookup::by_request::<contact::Entity>(db, contact::Column::RequestId, &ids("contact"), |r| {
-                r.request_id.as_ref()
+            contacts: by_request::<contact::Entity>(db, contact::Column::RequestId, &ids("contact"), |r| &r.request_id)
+                .await?,
+            usage: by_request::<usage_event::Entity>(db, usage_event::Column::RequestId, &ids("usage"), |r| {
+                &r.request_id
             })
             .await?,
-            usage: lookup::by_request::<usage_event::Entity>(db, usage_event::Column::RequestId, &ids("usage"), |r| {
-                r.request_id.as_ref()
+            products: by_request::<product_event::Entity>(db, product_event::Column::RequestId, &ids("product"), |r| {
+                &r.request_id
             })
             .await?,
-            products: lookup::by_request::<product_event::Entity>(
-                db,
-                product_event::Column::RequestId,
-                &ids("product"),
-                |r| r.request_id.as_ref(),
-            )
-            .await?,
-            surveys: lookup::by_request::<survey_answer::Entity>(
-                db,
-                survey_answer::Column::RequestId,
-                &ids("survey"),
-                |r| r.request_id.as_ref(),
-            )
+            surveys: by_request::<survey_answer::Entity>(db, survey_answer::Column::RequestId, &ids("survey"), |r| {
+                &r.request_id
+            })
             .await?,
             orders: HashMap::new(),
-            customers: lookup::customers_by_phone(db, &phones.into_iter().collect::<Vec<_>>()).await?,
+            customers: db
+                .find::<customer::Entity>(customer::Column::PhoneNumber, &phones)
+                .await?
+                .into_iter()
+                .map(|row| (row.phone_number.clone(), row))
+                .collect(),
         };
 
         referenced.extend(lookups.contacts.values().filter_map(|c| c.work_order_id.clone()));
-        lookups.orders = lookup::work_orders(db, &referenced).await?;
+        lookups.orders = work_orders(db, &referenced).await?;
         if !topics.is_empty() {
             let customer_ids: Vec<String> = lookups.customers.values().map(|c| c.id.clone()).collect();
             let since = earliest_complaint.saturating_sub(repeat.window());
             let topics: Vec<String> = topics.into_iter().collect();
-            for order in lookup::orders_on_topics(db, &customer_ids, &topics, since).await? {
+            for order in db.orders_on_topics(&customer_ids, &topics, since).await? {
                 lookups.orders.insert(order.id.clone(), order);
             }
         }
@@ -207,9 +210,25 @@ impl Lookups {
             .filter_map(|o| o.first_work_order_id.clone())
             .filter(|id| !lookups.orders.contains_key(id))
             .collect();
-        lookups.orders.extend(lookup::work_orders(db, &firsts).await?);
+        lookups.orders.extend(work_orders(db, &firsts).await?);
         Ok(lookups)
     }
+}
+
+/// Rows of `E` stored under any of these request ids, by request id.
+async fn by_request<E: Table>(
+    db: &impl Store,
+    column: E::Column,
+    request_ids: &[String],
+    request_id_of: fn(&E::Model) -> &Option<String>,
+) -> Result<HashMap<String, E::Model>, DbErr> {
+    let rows = db.find::<E>(column, request_ids).await?;
+    Ok(rows.into_iter().filter_map(|row| Some((request_id_of(&row).clone()?, row))).collect())
+}
+
+async fn work_orders(db: &impl Store, ids: &[String]) -> Result<HashMap<String, work_order::Model>, DbErr> {
+    let rows = db.find::<work_order::Entity>(work_order::Column::Id, ids).await?;
+    Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
 }
 
 /// Writes batches of [`Write`]s for the group commit.
@@ -225,23 +244,42 @@ impl IntakeWriter {
     }
 }
 
+impl IntakeWriter {
+    /// Decides the batch item by item, then writes what it decided and queues its events.
+    async fn write_batch(&self, db: &impl Store, outbox: &mut Outbox, items: &[Write]) -> Result<Vec<Outcome>, DbErr> {
+        let lookups = Lookups::load(db, items, &self.repeat).await?;
+        let mut plan = plan::Plan::new(lookups, self.repeat);
+        let outcomes: Vec<Outcome> = items.iter().map(|item| plan.apply(item)).collect();
+        update_high_frequency(db, &self.high_frequency, &mut plan).await?;
+        commit(db, outbox, plan).await?;
+        Ok(outcomes)
+    }
+}
+
 impl BatchWriter for IntakeWriter {
     type Item = Write;
     type Output = Outcome;
 
     async fn write(&self, uow: &mut UnitOfWork, items: &[Write]) -> Result<Vec<Outcome>, DbErr> {
-        let lookups = Lookups::load(&**uow, items, &self.repeat).await?;
-        let mut plan = plan::Plan::new(lookups, self.repeat);
-        let outcomes: Vec<Outcome> = items.iter().map(|item| plan.apply(item)).collect();
-        update_high_frequency(&**uow, &self.high_frequency, &mut plan).await?;
-        commit(uow, plan).await?;
-        Ok(outcomes)
+        let (txn, outbox) = uow.parts();
+        self.write_batch(txn, outbox, items).await
+    }
+}
+
+impl SqliteBatchWriter for IntakeWriter {
+    async fn write_sqlite(
+        &self,
+        txn: &rusqlite::Transaction<'_>,
+        outbox: &mut Outbox,
+        items: &[Write],
+    ) -> Result<Vec<Outcome>, DbErr> {
+        self.write_batch(txn, outbox, items).await
     }
 }
 
 /// Updates the high-frequency status of the customers who complained in this batch, from their
 /// stored complaints and the new ones, by event time.
-async fn update_high_frequency(db: &impl ConnectionTrait, rule: &Rule, plan: &mut plan::Plan) -> Result<(), DbErr> {
+async fn update_high_frequency(db: &impl Store, rule: &Rule, plan: &mut plan::Plan) -> Result<(), DbErr> {
     let complaining = plan.complaining_customers();
     if complaining.is_empty() {
         return Ok(());
@@ -257,13 +295,9 @@ async fn update_high_frequency(db: &impl ConnectionTrait, rule: &Rule, plan: &mu
         .values()
         .flat_map(|c| c.new_complaints.iter().copied())
         .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-    let mut stored = lookup::complaint_times(
-        db,
-        &never_qualified,
-        from.saturating_sub(rule.reach()),
-        to.saturating_add(rule.reach()),
-    )
-    .await?;
+    let mut stored = db
+        .complaint_times(&never_qualified, from.saturating_sub(rule.reach()), to.saturating_add(rule.reach()))
+        .await?;
     let now = plan.now;
     let mut changes = Vec::new();
     for state in plan.customers.values_mut().filter(|c| !c.new_complaints.is_empty()) {
@@ -316,62 +350,18 @@ pub fn status_changed(row: &customer::Model, previous: HighFrequencyStatus, now:
     }
 }
 
-/// Rows as active models to insert: every column set.
-fn active<M, A>(rows: Vec<M>) -> Vec<A>
-where
-    M: IntoActiveModel<A>,
-    A: ActiveModelTrait,
-{
-    rows.into_iter().map(|row| row.into_active_model().reset_all()).collect()
-}
-
-async fn commit(uow: &mut UnitOfWork, plan: plan::Plan) -> Result<(), DbErr> {
-    let customers: Vec<customer::ActiveModel> =
-        plan.customers.into_values().filter(|c| c.dirty).map(|c| c.row.into_active_model().reset_all()).collect();
-    let mut customers = customers.into_iter();
-    for size in bulk::statement_sizes(customers.len(), 64) {
-        let chunk: Vec<customer::ActiveModel> = customers.by_ref().take(size).collect();
-        customer::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::column(customer::Column::Id)
-                    .update_columns([
-                        customer::Column::Segment,
-                        customer::Column::VipLevel,
-                        customer::Column::Region,
-                        customer::Column::Products,
-                        customer::Column::FirstContactAt,
-                        customer::Column::LastContactAt,
-                        customer::Column::LastComplaintAt,
-                        customer::Column::HfStatus,
-                        customer::Column::HfQualifiedAt,
-                        customer::Column::HfRule,
-                        customer::Column::HfWindowStart,
-                        customer::Column::HfWindowEnd,
-                        customer::Column::HfWindowComplaints,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&**uow)
-            .await?;
-    }
-    bulk::insert_all(&**uow, active(plan.new_contacts)).await?;
-    bulk::insert_all(&**uow, active(plan.new_orders)).await?;
+async fn commit(db: &impl Store, outbox: &mut Outbox, plan: plan::Plan) -> Result<(), DbErr> {
+    db.upsert_customers(plan.customers.into_values().filter(|c| c.dirty).map(|c| c.row).collect()).await?;
+    db.insert::<contact::Entity>(plan.new_contacts).await?;
+    db.insert::<work_order::Entity>(plan.new_orders).await?;
     for order in plan.reopened.into_values() {
-        work_order::ActiveModel {
-            id: Set(order.id),
-            status: Set(order.status),
-            reopen_count: Set(order.reopen_count),
-            reopened_at: Set(order.reopened_at),
-            ..Default::default()
-        }
-        .update(&**uow)
-        .await?;
+        db.reopen(order).await?;
     }
-    bulk::insert_all(&**uow, active(plan.new_usage)).await?;
-    bulk::insert_all(&**uow, active(plan.new_products)).await?;
-    bulk::insert_all(&**uow, active(plan.new_surveys)).await?;
+    db.insert::<usage_event::Entity>(plan.new_usage).await?;
+    db.insert::<product_event::Entity>(plan.new_products).await?;
+    db.insert::<survey_answer::Entity>(plan.new_surveys).await?;
     for (trace, event) in plan.events {
-        event.publish(&trace, uow);
+        event.publish(&trace, outbox);
     }
     Ok(())
 }

@@ -8,6 +8,11 @@
 //!
 //! If a batch fails, each request in it is retried alone, so one bad item cannot fail the items it
 //! happened to share a transaction with.
+//!
+//! On an SQLite file a writer that also implements [`SqliteBatchWriter`] runs each batch on a
+//! synchronous connection of its own ([`sqlite`]), started with [`GroupCommit::start`].
+
+mod sqlite;
 
 use std::{future::Future, sync::Arc};
 
@@ -15,6 +20,8 @@ use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::feed::{Publisher, UnitOfWork};
+
+pub use sqlite::SqliteBatchWriter;
 
 /// Writes a batch of items in the caller's transaction.
 pub trait BatchWriter: Send + Sync + 'static {
@@ -80,11 +87,24 @@ impl<W: BatchWriter> GroupCommit<W> {
     /// returns to the pool are tidied on that thread too, so the next batch's transaction can start
     /// at once.
     pub fn new(publisher: Publisher, writer: W, max_batch: usize) -> (Self, impl Future<Output = ()> + Send) {
+        Self::spawn(max_batch, move |requests, max_batch| async move {
+            let writer = Arc::new(writer);
+            run(requests, max_batch, async |items: &[W::Item]| write_once(&publisher, writer.as_ref(), items).await)
+                .await;
+        })
+    }
+
+    /// Starts the writer task on a thread of its own: `work` receives the queue.
+    fn spawn<F, Fut>(max_batch: usize, work: F) -> (Self, impl Future<Output = ()> + Send)
+    where
+        F: FnOnce(mpsc::Receiver<Request<W>>, usize) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
         let (queue, requests) = mpsc::channel(4096);
         let (stopped, done) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("group-commit".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime.block_on(run(publisher, Arc::new(writer), requests, max_batch.max(1))),
+                Ok(runtime) => runtime.block_on(work(requests, max_batch.max(1))),
                 Err(error) => tracing::error!(%error, "group-commit writer could not start"),
             }
             let _ = stopped.send(());
@@ -114,11 +134,12 @@ impl<W: BatchWriter> GroupCommit<W> {
     }
 }
 
+/// Takes whatever has queued, up to `max_batch` items, and commits it with `write`, until every
+/// queue handle is dropped.
 async fn run<W: BatchWriter>(
-    publisher: Publisher,
-    writer: Arc<W>,
     mut requests: mpsc::Receiver<Request<W>>,
     max_batch: usize,
+    mut write: impl AsyncFnMut(&[W::Item]) -> Result<Vec<W::Output>, WriteFailed>,
 ) {
     while let Some(first) = requests.recv().await {
         let mut batch = vec![first];
@@ -132,18 +153,21 @@ async fn run<W: BatchWriter>(
                 Err(_) => break,
             }
         }
-        commit_batch(&publisher, writer.as_ref(), batch).await;
+        commit_batch(batch, &mut write).await;
     }
 }
 
-async fn commit_batch<W: BatchWriter>(publisher: &Publisher, writer: &W, batch: Vec<Request<W>>) {
+async fn commit_batch<W: BatchWriter>(
+    batch: Vec<Request<W>>,
+    write: &mut impl AsyncFnMut(&[W::Item]) -> Result<Vec<W::Output>, WriteFailed>,
+) {
     let mut items = Vec::new();
     let mut waiters = Vec::with_capacity(batch.len());
     for request in batch {
         waiters.push((request.items.len(), request.reply));
         items.extend(request.items);
     }
-    let outcome = write_once(publisher, writer, &items).await;
+    let outcome = write(&items).await;
     match outcome {
         Ok(outputs) => {
             let mut outputs = outputs.into_iter();
@@ -162,10 +186,21 @@ async fn commit_batch<W: BatchWriter>(publisher: &Publisher, writer: &W, batch: 
             for (count, reply) in waiters {
                 let mine = &items[start..start + count];
                 start += count;
-                let _ = reply.send(write_once(publisher, writer, mine).await);
+                let _ = reply.send(write(mine).await);
             }
         }
     }
+}
+
+/// A writer must answer every item; one that does not has a bug, and its batch is rolled back.
+fn checked<T>(outputs: Vec<T>, items: usize) -> Result<Vec<T>, WriteFailed> {
+    if outputs.len() == items {
+        return Ok(outputs);
+    }
+    Err(WriteFailed::Database(Arc::new(DbErr::Custom(format!(
+        "writer returned {} outputs for {items} items",
+        outputs.len()
+    )))))
 }
 
 async fn write_once<W: BatchWriter>(
@@ -176,20 +211,16 @@ async fn write_once<W: BatchWriter>(
     let fail = |error: DbErr| WriteFailed::Database(Arc::new(error));
     let mut uow = publisher.begin().await.map_err(fail)?;
     let outputs = match writer.write(&mut uow, items).await {
-        Ok(outputs) => outputs,
+        Ok(outputs) if outputs.len() == items.len() => outputs,
+        Ok(outputs) => {
+            let _ = uow.rollback().await;
+            return checked(outputs, items.len());
+        }
         Err(error) => {
             let _ = uow.rollback().await;
             return Err(fail(error));
         }
     };
-    if outputs.len() != items.len() {
-        let _ = uow.rollback().await;
-        return Err(fail(DbErr::Custom(format!(
-            "writer returned {} outputs for {} items",
-            outputs.len(),
-            items.len()
-        ))));
-    }
     uow.commit().await.map_err(fail)?;
     Ok(outputs)
 }

@@ -1,0 +1,133 @@
+//! [`Store`] on a synchronous SQLite connection: one prepared statement per kind of read or write,
+//! run once per key or row. SQLite answers each from its page cache in microseconds, so a batch
+//! costs its rows, not its round trips; rows map to and from the entities through serde, by column
+//! name.
+
+use std::collections::{HashMap, HashSet};
+
+use csm_kit::db::sqlite_error;
+use csm_proto::intake::v1::ContactType;
+use rusqlite::Transaction;
+use sea_orm::{DbErr, IdenStatic, Iterable};
+
+use super::store_ops::{CUSTOMER_UPDATES, Store, Table};
+use crate::store::{customer, work_order};
+
+fn serde_error(error: serde_rusqlite::Error) -> DbErr {
+    DbErr::Custom(format!("sqlite row: {error}"))
+}
+
+fn column_names<E: Table>() -> Vec<String> {
+    E::Column::iter().map(|column| column.as_str().to_string()).collect()
+}
+
+impl Store for Transaction<'_> {
+    async fn find<E: Table>(&self, column: E::Column, keys: &[String]) -> Result<Vec<E::Model>, DbErr> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT * FROM \"{}\" WHERE \"{}\" = ?1", E::default().table_name(), column.as_str());
+        let mut statement = self.prepare_cached(&sql).map_err(sqlite_error)?;
+        let mut found = Vec::new();
+        for key in keys {
+            let rows = statement.query([key]).map_err(sqlite_error)?;
+            for row in serde_rusqlite::from_rows::<E::Model>(rows) {
+                found.push(row.map_err(serde_error)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn orders_on_topics(
+        &self,
+        customer_ids: &[String],
+        topics: &[String],
+        since: i64,
+    ) -> Result<Vec<work_order::Model>, DbErr> {
+        let topics: HashSet<&str> = topics.iter().map(String::as_str).collect();
+        let mut statement = self
+            .prepare_cached("SELECT * FROM work_order WHERE customer_id = ?1 AND opened_at >= ?2")
+            .map_err(sqlite_error)?;
+        let mut found = Vec::new();
+        for customer_id in customer_ids {
+            let rows = statement.query(rusqlite::params![customer_id, since]).map_err(sqlite_error)?;
+            for row in serde_rusqlite::from_rows::<work_order::Model>(rows) {
+                let order = row.map_err(serde_error)?;
+                if order.topic.as_deref().is_some_and(|topic| topics.contains(topic)) {
+                    found.push(order);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn complaint_times(
+        &self,
+        customer_ids: &[String],
+        from: i64,
+        to: i64,
+    ) -> Result<HashMap<String, Vec<i64>>, DbErr> {
+        let mut statement = self
+            .prepare_cached(
+                "SELECT occurred_at FROM contact WHERE customer_id = ?1 AND contact_type = ?2 \
+                 AND occurred_at BETWEEN ?3 AND ?4 ORDER BY occurred_at",
+            )
+            .map_err(sqlite_error)?;
+        let mut found = HashMap::new();
+        for customer_id in customer_ids {
+            let times = statement
+                .query_map(rusqlite::params![customer_id, ContactType::Complaint.as_str_name(), from, to], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map_err(sqlite_error)?
+                .collect::<Result<Vec<i64>, _>>()
+                .map_err(sqlite_error)?;
+            if !times.is_empty() {
+                found.insert(customer_id.clone(), times);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn upsert_customers(&self, rows: Vec<customer::Model>) -> Result<(), DbErr> {
+        let updates: Vec<String> =
+            CUSTOMER_UPDATES.iter().map(|column| format!("\"{0}\" = excluded.\"{0}\"", column.as_str())).collect();
+        let sql =
+            format!("{} ON CONFLICT (\"id\") DO UPDATE SET {}", insert_sql::<customer::Entity>(), updates.join(", "));
+        write_rows::<customer::Entity>(self, &sql, rows)
+    }
+
+    async fn insert<E: Table>(&self, rows: Vec<E::Model>) -> Result<(), DbErr> {
+        write_rows::<E>(self, &insert_sql::<E>(), rows)
+    }
+
+    async fn reopen(&self, order: work_order::Model) -> Result<(), DbErr> {
+        self.prepare_cached("UPDATE work_order SET status = ?2, reopen_count = ?3, reopened_at = ?4 WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement.execute(rusqlite::params![order.id, order.status, order.reopen_count, order.reopened_at])
+            })
+            .map_err(sqlite_error)?;
+        Ok(())
+    }
+}
+
+/// `INSERT INTO e (every column) VALUES (:column, ...)`: serde names each parameter after its field,
+/// which is its column.
+fn insert_sql<E: Table>() -> String {
+    let columns = column_names::<E>();
+    let names: Vec<String> = columns.iter().map(|name| format!("\"{name}\"")).collect();
+    let params: Vec<String> = columns.iter().map(|name| format!(":{name}")).collect();
+    format!("INSERT INTO \"{}\" ({}) VALUES ({})", E::default().table_name(), names.join(", "), params.join(", "))
+}
+
+fn write_rows<E: Table>(txn: &Transaction<'_>, sql: &str, rows: Vec<E::Model>) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut statement = txn.prepare_cached(sql).map_err(sqlite_error)?;
+    for row in rows {
+        let params = serde_rusqlite::to_params_named(&row).map_err(serde_error)?;
+        statement.execute(params.to_slice().as_slice()).map_err(sqlite_error)?;
+    }
+    Ok(())
+}

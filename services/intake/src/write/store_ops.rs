@@ -1,0 +1,168 @@
+//! The reads and writes a batch needs, each one query per (chunk of a) batch, never one per item,
+//! behind a trait: through sea-orm in a pooled transaction (PostgreSQL, in-memory SQLite), or on a
+//! synchronous SQLite connection ([`super::sqlite`]).
+
+use std::collections::HashMap;
+
+use csm_kit::bulk;
+use csm_proto::intake::v1::ContactType;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::OnConflict,
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::store::{contact, customer, work_order};
+
+/// A table a batch reads by key and inserts into.
+pub trait Table:
+    EntityTrait<Model: Serialize + DeserializeOwned + IntoActiveModel<Self::ActiveModel> + Send + Sync, ActiveModel: Send>
+{
+}
+
+impl<E> Table for E
+where
+    E: EntityTrait<ActiveModel: Send>,
+    E::Model: Serialize + DeserializeOwned + IntoActiveModel<E::ActiveModel> + Send + Sync,
+{
+}
+
+/// Where a batch is read from and written to: one transaction.
+#[allow(async_fn_in_trait)] // Implemented and called within this crate only.
+pub trait Store {
+    /// Rows of `E` whose `column` (a key: unique, or indexed) holds one of `keys`.
+    async fn find<E: Table>(&self, column: E::Column, keys: &[String]) -> Result<Vec<E::Model>, DbErr>;
+
+    /// Orders of these customers on these topics opened at or after `since`: what new orders may
+    /// repeat.
+    async fn orders_on_topics(
+        &self,
+        customer_ids: &[String],
+        topics: &[String],
+        since: i64,
+    ) -> Result<Vec<work_order::Model>, DbErr>;
+
+    /// Complaint times of these customers within `[from, to]`, per customer, ascending.
+    async fn complaint_times(
+        &self,
+        customer_ids: &[String],
+        from: i64,
+        to: i64,
+    ) -> Result<HashMap<String, Vec<i64>>, DbErr>;
+
+    /// Inserts customers, or updates everything but the id and phone number of those stored.
+    async fn upsert_customers(&self, rows: Vec<customer::Model>) -> Result<(), DbErr>;
+
+    async fn insert<E: Table>(&self, rows: Vec<E::Model>) -> Result<(), DbErr>;
+
+    /// Stores a reopened order's status, reopen count and reopening time.
+    async fn reopen(&self, order: work_order::Model) -> Result<(), DbErr>;
+}
+
+/// Keys per `IN (...)` list: well under the bind limits of SQLite and PostgreSQL.
+const CHUNK: usize = 500;
+
+fn chunks(keys: &[String]) -> impl Iterator<Item = Vec<String>> + '_ {
+    keys.chunks(CHUNK).map(<[String]>::to_vec)
+}
+
+/// The customer columns an upsert updates.
+pub const CUSTOMER_UPDATES: [customer::Column; 13] = [
+    customer::Column::Segment,
+    customer::Column::VipLevel,
+    customer::Column::Region,
+    customer::Column::Products,
+    customer::Column::FirstContactAt,
+    customer::Column::LastContactAt,
+    customer::Column::LastComplaintAt,
+    customer::Column::HfStatus,
+    customer::Column::HfQualifiedAt,
+    customer::Column::HfRule,
+    customer::Column::HfWindowStart,
+    customer::Column::HfWindowEnd,
+    customer::Column::HfWindowComplaints,
+];
+
+impl Store for DatabaseTransaction {
+    async fn find<E: Table>(&self, column: E::Column, keys: &[String]) -> Result<Vec<E::Model>, DbErr> {
+        let mut found = Vec::new();
+        for chunk in chunks(keys) {
+            found.extend(E::find().filter(column.is_in(chunk)).all(self).await?);
+        }
+        Ok(found)
+    }
+
+    async fn orders_on_topics(
+        &self,
+        customer_ids: &[String],
+        topics: &[String],
+        since: i64,
+    ) -> Result<Vec<work_order::Model>, DbErr> {
+        let mut found = Vec::new();
+        for chunk in chunks(customer_ids) {
+            let rows = work_order::Entity::find()
+                .filter(work_order::Column::CustomerId.is_in(chunk))
+                .filter(work_order::Column::Topic.is_in(topics.to_vec()))
+                .filter(work_order::Column::OpenedAt.gte(since))
+                .all(self)
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    async fn complaint_times(
+        &self,
+        customer_ids: &[String],
+        from: i64,
+        to: i64,
+    ) -> Result<HashMap<String, Vec<i64>>, DbErr> {
+        let mut found: HashMap<String, Vec<i64>> = HashMap::new();
+        for chunk in chunks(customer_ids) {
+            let rows: Vec<(String, i64)> = contact::Entity::find()
+                .select_only()
+                .column(contact::Column::CustomerId)
+                .column(contact::Column::OccurredAt)
+                .filter(contact::Column::CustomerId.is_in(chunk))
+                .filter(contact::Column::ContactType.eq(ContactType::Complaint.as_str_name()))
+                .filter(contact::Column::OccurredAt.between(from, to))
+                .order_by_asc(contact::Column::OccurredAt)
+                .into_tuple()
+                .all(self)
+                .await?;
+            for (customer_id, at) in rows {
+                found.entry(customer_id).or_default().push(at);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn upsert_customers(&self, rows: Vec<customer::Model>) -> Result<(), DbErr> {
+        let mut rows = rows.into_iter().map(|row| row.into_active_model().reset_all());
+        for size in bulk::statement_sizes(rows.len(), 64) {
+            let chunk: Vec<customer::ActiveModel> = rows.by_ref().take(size).collect();
+            customer::Entity::insert_many(chunk)
+                .on_conflict(OnConflict::column(customer::Column::Id).update_columns(CUSTOMER_UPDATES).to_owned())
+                .exec_without_returning(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert<E: Table>(&self, rows: Vec<E::Model>) -> Result<(), DbErr> {
+        bulk::insert_all(self, rows.into_iter().map(|row| row.into_active_model().reset_all()).collect()).await
+    }
+
+    async fn reopen(&self, order: work_order::Model) -> Result<(), DbErr> {
+        work_order::ActiveModel {
+            id: Set(order.id),
+            status: Set(order.status),
+            reopen_count: Set(order.reopen_count),
+            reopened_at: Set(order.reopened_at),
+            ..Default::default()
+        }
+        .update(self)
+        .await?;
+        Ok(())
+    }
+}
