@@ -15,11 +15,11 @@ use std::{
     time::Duration,
 };
 
+use sea_orm::SqliteTransactionMode;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
     TransactionOptions, TransactionTrait,
 };
-use sea_orm::{SqliteTransactionMode, sqlx::sqlite::SqliteJournalMode, sqlx::sqlite::SqliteSynchronous};
 use sea_orm_migration::MigratorTrait;
 
 use crate::config::DatabaseSettings;
@@ -89,16 +89,11 @@ impl Database {
         let sqlite = |max: u32, cache_kib: u32| {
             let mut options = options(url, max);
             options.map_sqlx_sqlite_opts(move |opts| {
-                opts.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    // FULL: a commit is on disk before it is acknowledged, even across power loss.
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-                    // A negative cache_size is in KiB.
-                    .pragma("cache_size", format!("-{cache_kib}"))
-                    // Checkpoints run in the background, not inside whichever commit fills the log.
-                    .pragma("wal_autocheckpoint", "0")
+                sqlite_pragmas(cache_kib)
+                    .into_iter()
+                    .fold(opts.create_if_missing(true).busy_timeout(SQLITE_BUSY_TIMEOUT), |opts, (name, value)| {
+                        opts.pragma(name, value)
+                    })
             });
             // The connection is in-process: there is nothing to test before using it.
             options.test_before_acquire(false);
@@ -161,11 +156,12 @@ impl Database {
         let (path, cache_kib) = self.sqlite_file.as_ref()?;
         let open = || {
             let connection = rusqlite::Connection::open(path)?;
-            connection.busy_timeout(Duration::from_secs(10))?;
-            connection.execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                 PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;"
-            ))?;
+            connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
+            for (name, value) in sqlite_pragmas(*cache_kib) {
+                connection.pragma_update(None, name, value)?;
+            }
+            // Statement journals of a batch's multi-row statements stay in memory, not in temp files.
+            connection.pragma_update(None, "temp_store", "MEMORY")?;
             connection.set_prepared_statement_cache_capacity(64);
             Ok(connection)
         };
@@ -189,6 +185,23 @@ impl Database {
         let _ = self.reader.close().await;
         let _ = self.writer.close().await;
     }
+}
+
+/// How long a connection waits for SQLite's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The settings every SQLite connection gets, pooled or synchronous, with `cache_kib` of page cache.
+fn sqlite_pragmas(cache_kib: u32) -> [(&'static str, String); 5] {
+    [
+        ("journal_mode", "WAL".into()),
+        // FULL: a commit is on disk before it is acknowledged, even across power loss.
+        ("synchronous", "FULL".into()),
+        ("foreign_keys", "ON".into()),
+        // A negative cache_size is in KiB.
+        ("cache_size", format!("-{cache_kib}")),
+        // Checkpoints run in the background, not inside whichever commit fills the log.
+        ("wal_autocheckpoint", "0".into()),
+    ]
 }
 
 /// A synchronous SQLite connection's error as the database error the rest of the service handles:

@@ -87,11 +87,7 @@ impl<W: BatchWriter> GroupCommit<W> {
     /// returns to the pool are tidied on that thread too, so the next batch's transaction can start
     /// at once.
     pub fn new(publisher: Publisher, writer: W, max_batch: usize) -> (Self, impl Future<Output = ()> + Send) {
-        Self::spawn(max_batch, move |requests, max_batch| async move {
-            let writer = Arc::new(writer);
-            run(requests, max_batch, async |items: &[W::Item]| write_once(&publisher, writer.as_ref(), items).await)
-                .await;
-        })
+        Self::spawn(max_batch, move |requests, max_batch| run_pooled(publisher, writer, requests, max_batch))
     }
 
     /// Starts the writer task on a thread of its own: `work` receives the queue.
@@ -157,6 +153,16 @@ async fn run<W: BatchWriter>(
     }
 }
 
+/// [`run`] with each batch written in a transaction from the service's pool.
+async fn run_pooled<W: BatchWriter>(
+    publisher: Publisher,
+    writer: W,
+    requests: mpsc::Receiver<Request<W>>,
+    max_batch: usize,
+) {
+    run(requests, max_batch, async |items: &[W::Item]| write_once(&publisher, &writer, items).await).await;
+}
+
 async fn commit_batch<W: BatchWriter>(
     batch: Vec<Request<W>>,
     write: &mut impl AsyncFnMut(&[W::Item]) -> Result<Vec<W::Output>, WriteFailed>,
@@ -210,15 +216,11 @@ async fn write_once<W: BatchWriter>(
 ) -> Result<Vec<W::Output>, WriteFailed> {
     let fail = |error: DbErr| WriteFailed::Database(Arc::new(error));
     let mut uow = publisher.begin().await.map_err(fail)?;
-    let outputs = match writer.write(&mut uow, items).await {
-        Ok(outputs) if outputs.len() == items.len() => outputs,
-        Ok(outputs) => {
+    let outputs = match writer.write(&mut uow, items).await.map_err(fail).and_then(|o| checked(o, items.len())) {
+        Ok(outputs) => outputs,
+        Err(failed) => {
             let _ = uow.rollback().await;
-            return checked(outputs, items.len());
-        }
-        Err(error) => {
-            let _ = uow.rollback().await;
-            return Err(fail(error));
+            return Err(failed);
         }
     };
     uow.commit().await.map_err(fail)?;

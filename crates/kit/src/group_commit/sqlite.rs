@@ -13,7 +13,7 @@ use std::{future::Future, sync::Arc};
 use sea_orm::DbErr;
 use tokio::sync::mpsc;
 
-use super::{BatchWriter, GroupCommit, Request, WriteFailed, checked, run, write_once};
+use super::{BatchWriter, GroupCommit, Request, WriteFailed, checked, run, run_pooled};
 use crate::{
     db::sqlite_error,
     feed::{Outbox, Publisher},
@@ -35,12 +35,10 @@ impl<W: SqliteBatchWriter> GroupCommit<W> {
     /// database is an SQLite file.
     pub fn start(publisher: Publisher, writer: W, max_batch: usize) -> (Self, impl Future<Output = ()> + Send) {
         Self::spawn(max_batch, move |requests, max_batch| async move {
-            let writer = Arc::new(writer);
             match publisher.database().open_sqlite_writer() {
                 Some(Ok(connection)) => {
-                    let publisher = &publisher;
                     run(requests, max_batch, async |items: &[W::Item]| {
-                        write_sqlite(publisher, writer.as_ref(), &connection, items).await
+                        write_sqlite(&publisher, &writer, &connection, items).await
                     })
                     .await;
                 }
@@ -48,12 +46,7 @@ impl<W: SqliteBatchWriter> GroupCommit<W> {
                     tracing::error!(%error, "SQLite writer could not open its connection");
                     fail_all(requests, &WriteFailed::Database(Arc::new(error))).await;
                 }
-                None => {
-                    run(requests, max_batch, async |items: &[W::Item]| {
-                        write_once(&publisher, writer.as_ref(), items).await
-                    })
-                    .await;
-                }
+                None => run_pooled(publisher, writer, requests, max_batch).await,
             }
         })
     }

@@ -1,6 +1,7 @@
-//! The reads and writes a batch needs, each one query per (chunk of a) batch, never one per item,
-//! behind a trait: through sea-orm in a pooled transaction (PostgreSQL, in-memory SQLite), or on a
-//! synchronous SQLite connection ([`super::sqlite`]).
+//! The reads and writes a batch needs, behind a trait: through sea-orm in a pooled transaction
+//! (PostgreSQL, in-memory SQLite), where each is one statement per (chunk of a) batch, never one per
+//! item; or on a synchronous SQLite connection ([`super::sqlite`]), where a prepared statement per
+//! key or row costs less than building one large statement.
 
 use std::collections::HashMap;
 
