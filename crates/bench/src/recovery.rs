@@ -183,8 +183,13 @@ pub async fn dispatch(backend: Backend, rate: u64, duration: Duration) -> anyhow
             latency.record((case_at - at).max(1) as u64)?;
         }
     }
-    let measured =
-        Measured { calls: latency.len(), errors: published.len() as u64 - latency.len(), elapsed: duration, latency };
+    let measured = Measured {
+        calls: latency.len(),
+        errors: published.len() as u64 - latency.len(),
+        elapsed: duration,
+        latency,
+        started_late: None,
+    };
     let (peak, current) = service.memory_mib();
     println!(
         "recovery WorkOrderClassified -> CaseOpened, {}, {offered:.0} orders/s offered: {} cases opened of {} ({} missing); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; service RSS peak {peak:.0} MiB (now {current:.0} MiB)",
@@ -309,7 +314,8 @@ pub async fn transitions(backend: Backend, cases: u64, concurrency: usize) -> an
     }
     let elapsed = started.elapsed();
     let latency = Arc::try_unwrap(latency).map_err(|_| anyhow::anyhow!("workers still running"))?.into_inner();
-    let measured = Measured { calls: latency.len(), errors: errors.load(Ordering::Relaxed), elapsed, latency };
+    let measured =
+        Measured { calls: latency.len(), errors: errors.load(Ordering::Relaxed), elapsed, latency, started_late: None };
     let (peak, current) = service.memory_mib();
     println!(
         "recovery case transitions, {}, {concurrency} in flight, {cases} cases x 5 (accept, start, resolve, callback, close): {}; service RSS peak {peak:.0} MiB (now {current:.0} MiB)",
