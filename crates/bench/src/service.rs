@@ -119,6 +119,17 @@ impl Service {
     }
 }
 
+/// A run that fails before [`Service::stop`] still ends the service, so no process is left
+/// holding the port, the database or the terminal's output.
+impl Drop for Service {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A health check without a token, as a Kubernetes probe does.
 async fn serving(address: SocketAddr) -> bool {
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};

@@ -41,7 +41,7 @@ pub async fn run(
     let publisher = runtime.publisher().clone();
 
     let (writer, writing) =
-        GroupCommit::start(publisher.clone(), write::IntakeWriter::new(repeat, high_frequency), settings.write_batch);
+        GroupCommit::start(publisher.clone(), write::IntakeWriter::new(repeat, high_frequency), settings.write_batch)?;
     runtime.spawn(writing);
     let sweep_interval = settings.high_frequency.sweep_interval;
     let sweeping = publisher.clone();

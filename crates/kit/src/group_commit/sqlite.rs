@@ -11,9 +11,8 @@
 use std::{future::Future, sync::Arc};
 
 use sea_orm::DbErr;
-use tokio::sync::mpsc;
 
-use super::{BatchWriter, GroupCommit, Request, WriteFailed, checked, run, run_pooled};
+use super::{BatchWriter, GroupCommit, WriteFailed, checked, run, run_pooled};
 use crate::{
     db::sqlite_error,
     feed::{Outbox, Publisher},
@@ -32,30 +31,25 @@ pub trait SqliteBatchWriter: BatchWriter {
 
 impl<W: SqliteBatchWriter> GroupCommit<W> {
     /// As [`GroupCommit::new`], writing on a synchronous connection of its own when the service's
-    /// database is an SQLite file.
-    pub fn start(publisher: Publisher, writer: W, max_batch: usize) -> (Self, impl Future<Output = ()> + Send) {
-        Self::spawn(max_batch, move |requests, max_batch| async move {
-            match publisher.database().open_sqlite_writer() {
-                Some(Ok(connection)) => {
+    /// database is an SQLite file. The connection is opened here, so a service that cannot have it
+    /// fails to start rather than failing every write.
+    pub fn start(
+        publisher: Publisher,
+        writer: W,
+        max_batch: usize,
+    ) -> Result<(Self, impl Future<Output = ()> + Send), DbErr> {
+        let connection = publisher.database().open_sqlite_writer().transpose()?;
+        Ok(Self::spawn(max_batch, move |requests, max_batch| async move {
+            match connection {
+                Some(connection) => {
                     run(requests, max_batch, async |items: &[W::Item]| {
                         write_sqlite(&publisher, &writer, &connection, items).await
                     })
                     .await;
                 }
-                Some(Err(error)) => {
-                    tracing::error!(%error, "SQLite writer could not open its connection");
-                    fail_all(requests, &WriteFailed::Database(Arc::new(error))).await;
-                }
                 None => run_pooled(publisher, writer, requests, max_batch).await,
             }
-        })
-    }
-}
-
-/// Answers every request with `failed` until the queue closes.
-async fn fail_all<W: BatchWriter>(mut requests: mpsc::Receiver<Request<W>>, failed: &WriteFailed) {
-    while let Some(request) = requests.recv().await {
-        let _ = request.reply.send(Err(failed.clone()));
+        }))
     }
 }
 
