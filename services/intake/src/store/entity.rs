@@ -6,7 +6,7 @@ pub mod customer {
 
     /// A customer as known from their contacts, with their high-frequency complainant status.
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "customer")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -57,7 +57,7 @@ pub mod contact {
 
     /// A contact, whatever its channel and type, with the customer profile given with it.
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "contact")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -91,7 +91,7 @@ pub mod work_order {
 
     /// A work order (工单) as registered.
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "work_order")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -127,7 +127,7 @@ pub mod usage_event {
 
     /// A usage-lifecycle event; the whole event is kept encoded in `body`.
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "usage_event")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -150,7 +150,7 @@ pub mod product_event {
     use sea_orm::entity::prelude::*;
 
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "product_event")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -172,7 +172,7 @@ pub mod survey_answer {
     use sea_orm::entity::prelude::*;
 
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "survey_answer")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]

@@ -1,14 +1,15 @@
 //! [`Store`] on a synchronous SQLite connection: one prepared statement per kind of read or write,
 //! run once per key or row. SQLite answers each from its page cache in microseconds, so a batch
-//! costs its rows, not its round trips; rows map to and from the entities through serde, by column
-//! name.
+//! costs its rows, not its round trips. Rows are read into the entities through serde, by column
+//! name, and written from them by position, in the entity's column order.
 
 use std::collections::{HashMap, HashSet};
 
 use csm_kit::db::sqlite_error;
 use csm_proto::intake::v1::ContactType;
 use rusqlite::Transaction;
-use sea_orm::{DbErr, IdenStatic, Iterable};
+use rusqlite::types::Value as SqlValue;
+use sea_orm::{ActiveModelTrait, DbErr, IdenStatic, IntoActiveModel, Iterable, Value};
 
 use super::store_ops::{CUSTOMER_UPDATES, Store, Table};
 use crate::store::{customer, work_order};
@@ -111,23 +112,50 @@ impl Store for Transaction<'_> {
     }
 }
 
-/// `INSERT INTO e (every column) VALUES (:column, ...)`: serde names each parameter after its field,
-/// which is its column.
+/// `INSERT INTO e (every column) VALUES (?1, ...)`, the columns in the entity's order.
 fn insert_sql<E: Table>() -> String {
     let columns = column_names::<E>();
     let names: Vec<String> = columns.iter().map(|name| format!("\"{name}\"")).collect();
-    let params: Vec<String> = columns.iter().map(|name| format!(":{name}")).collect();
+    let params: Vec<String> = (1..=columns.len()).map(|n| format!("?{n}")).collect();
     format!("INSERT INTO \"{}\" ({}) VALUES ({})", E::default().table_name(), names.join(", "), params.join(", "))
 }
 
+/// Runs `sql` once per row, binding the row's values by position in the entity's column order: a
+/// row's values are moved out of it, not copied, and no parameter is looked up by name.
 fn write_rows<E: Table>(txn: &Transaction<'_>, sql: &str, rows: Vec<E::Model>) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
     let mut statement = txn.prepare_cached(sql).map_err(sqlite_error)?;
+    let columns: Vec<E::Column> = E::Column::iter().collect();
     for row in rows {
-        let params = serde_rusqlite::to_params_named(&row).map_err(serde_error)?;
-        statement.execute(params.to_slice().as_slice()).map_err(sqlite_error)?;
+        let mut row = row.into_active_model();
+        let values =
+            columns.iter().map(|column| sql_value(row.take(*column).into_value())).collect::<Result<Vec<_>, _>>()?;
+        statement.execute(rusqlite::params_from_iter(values)).map_err(sqlite_error)?;
     }
     Ok(())
+}
+
+/// A column's value as SQLite stores it; `None` (a column the row does not set) is NULL.
+fn sql_value(value: Option<Value>) -> Result<SqlValue, DbErr> {
+    fn or_null<T>(value: Option<T>, into: impl FnOnce(T) -> SqlValue) -> SqlValue {
+        value.map_or(SqlValue::Null, into)
+    }
+    Ok(match value {
+        None => SqlValue::Null,
+        Some(Value::Bool(v)) => or_null(v, |v| SqlValue::Integer(v.into())),
+        Some(Value::TinyInt(v)) => or_null(v, |v| SqlValue::Integer(v.into())),
+        Some(Value::SmallInt(v)) => or_null(v, |v| SqlValue::Integer(v.into())),
+        Some(Value::Int(v)) => or_null(v, |v| SqlValue::Integer(v.into())),
+        Some(Value::BigInt(v)) => or_null(v, SqlValue::Integer),
+        Some(Value::TinyUnsigned(v)) => or_null(v, |v| SqlValue::Integer(v.into())),
+        Some(Value::SmallUnsigned(v)) => or_null(v, |v| SqlValue::Integer(v.into())),
+        Some(Value::Unsigned(v)) => or_null(v, |v| SqlValue::Integer(v.into())),
+        Some(Value::Float(v)) => or_null(v, |v| SqlValue::Real(v.into())),
+        Some(Value::Double(v)) => or_null(v, SqlValue::Real),
+        Some(Value::String(v)) => or_null(v, SqlValue::Text),
+        Some(Value::Bytes(v)) => or_null(v, SqlValue::Blob),
+        Some(other) => return Err(DbErr::Type(format!("no SQLite form for {other:?}"))),
+    })
 }

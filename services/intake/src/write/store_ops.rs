@@ -11,20 +11,20 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, sea_query::OnConflict,
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 
 use crate::store::{contact, customer, work_order};
 
 /// A table a batch reads by key and inserts into.
 pub trait Table:
-    EntityTrait<Model: Serialize + DeserializeOwned + IntoActiveModel<Self::ActiveModel> + Send + Sync, ActiveModel: Send>
+    EntityTrait<Model: DeserializeOwned + IntoActiveModel<Self::ActiveModel> + Send + Sync, ActiveModel: Send>
 {
 }
 
 impl<E> Table for E
 where
     E: EntityTrait<ActiveModel: Send>,
-    E::Model: Serialize + DeserializeOwned + IntoActiveModel<E::ActiveModel> + Send + Sync,
+    E::Model: DeserializeOwned + IntoActiveModel<E::ActiveModel> + Send + Sync,
 {
 }
 
