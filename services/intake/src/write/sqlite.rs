@@ -29,11 +29,12 @@ impl Store for Transaction<'_> {
         }
         let sql = format!("SELECT * FROM \"{}\" WHERE \"{}\" = ?1", E::default().table_name(), column.as_str());
         let mut statement = self.prepare_cached(&sql).map_err(sqlite_error)?;
+        let columns = serde_rusqlite::columns_from_statement(&statement);
         let mut found = Vec::new();
         for key in keys {
-            let rows = statement.query([key]).map_err(sqlite_error)?;
-            for row in serde_rusqlite::from_rows::<E::Model>(rows) {
-                found.push(row.map_err(serde_error)?);
+            let mut rows = statement.query([key]).map_err(sqlite_error)?;
+            while let Some(row) = rows.next().map_err(sqlite_error)? {
+                found.push(serde_rusqlite::from_row_with_columns::<E::Model>(row, &columns).map_err(serde_error)?);
             }
         }
         Ok(found)
@@ -49,11 +50,13 @@ impl Store for Transaction<'_> {
         let mut statement = self
             .prepare_cached("SELECT * FROM work_order WHERE customer_id = ?1 AND opened_at >= ?2")
             .map_err(sqlite_error)?;
+        let columns = serde_rusqlite::columns_from_statement(&statement);
         let mut found = Vec::new();
         for customer_id in customer_ids {
-            let rows = statement.query(rusqlite::params![customer_id, since]).map_err(sqlite_error)?;
-            for row in serde_rusqlite::from_rows::<work_order::Model>(rows) {
-                let order = row.map_err(serde_error)?;
+            let mut rows = statement.query(rusqlite::params![customer_id, since]).map_err(sqlite_error)?;
+            while let Some(row) = rows.next().map_err(sqlite_error)? {
+                let order =
+                    serde_rusqlite::from_row_with_columns::<work_order::Model>(row, &columns).map_err(serde_error)?;
                 if order.topic.as_deref().is_some_and(|topic| topics.contains(topic)) {
                     found.push(order);
                 }
