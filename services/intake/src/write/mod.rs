@@ -1,7 +1,8 @@
 //! Everything intake stores goes through one group-commit writer: contacts (with their work
 //! orders, repeat links and customers), usage and product events, survey answers. A batch is read
-//! with a handful of queries, decided in memory item by item ([`plan`]), and written with a handful
-//! of multi-row statements, all in one transaction with its feed events; so throughput does not
+//! with a handful of queries, decided in memory item by item ([`plan`]), and written in one
+//! transaction with its feed events, through a [`Store`]: multi-row statements on the pool, prepared
+//! statements per row on a synchronous SQLite connection ([`store_ops`]); so throughput does not
 //! depend on how many items share a commit.
 
 mod plan;
@@ -242,9 +243,7 @@ impl IntakeWriter {
     pub fn new(repeat: RepeatRule, high_frequency: Rule) -> Self {
         Self { repeat, high_frequency }
     }
-}
 
-impl IntakeWriter {
     /// Decides the batch item by item, then writes what it decided and queues its events.
     async fn write_batch(&self, db: &impl Store, outbox: &mut Outbox, items: &[Write]) -> Result<Vec<Outcome>, DbErr> {
         let lookups = Lookups::load(db, items, &self.repeat).await?;
