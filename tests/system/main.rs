@@ -12,6 +12,7 @@ mod intake;
 mod measurement;
 mod operations;
 mod recovery;
+mod restarts;
 mod support;
 mod tls;
 mod validation;

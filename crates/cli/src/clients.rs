@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use csm_kit::client::Resilient;
 use csm_kit::client::{self, CallerInterceptor};
 use csm_proto::{
     classification::v1::classification_service_client::ClassificationServiceClient, feed::v1::feed_client::FeedClient,
@@ -9,12 +10,12 @@ use csm_proto::{
     measurement::v1::measurement_service_client::MeasurementServiceClient,
     recovery::v1::recovery_service_client::RecoveryServiceClient,
 };
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use tonic::service::interceptor::InterceptedService;
 
 use crate::system::url;
 
 /// A channel that authenticates as the holder of a token.
-pub type Authenticated = InterceptedService<Channel, CallerInterceptor>;
+pub type Authenticated = InterceptedService<Resilient, CallerInterceptor>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

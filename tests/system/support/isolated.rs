@@ -56,8 +56,13 @@ impl Isolated {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             (self.launch)(listener, stop.clone())
         };
+        let address = self.address;
         runtime.spawn(async move {
-            let _ = done.send(service.await);
+            let result = service.await;
+            if let Err(error) = &result {
+                eprintln!("the service on {address} stopped: {error}");
+            }
+            let _ = done.send(result);
         });
         self.running = Some(Running { runtime, stop, finished });
     }

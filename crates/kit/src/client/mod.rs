@@ -1,5 +1,12 @@
-//! Calling another service: a lazily connected channel, and an interceptor that adds the bearer
-//! token and the current trace context to every call.
+//! Calling another service: a lazily connected channel that rides out a server going away (see
+//! [`resilient`]), and an interceptor that adds the bearer token and the current trace context
+//! to every call. Every csm client (feed consumers, the CLI, the bench, the tests) connects here.
+
+mod methods;
+mod resilient;
+
+pub use methods::{MethodTraits, traits as method_traits};
+pub use resilient::{Resilient, RetryPolicy};
 
 use std::time::Duration;
 
@@ -7,7 +14,7 @@ use tonic::{
     Request, Status,
     metadata::{Ascii, MetadataValue},
     service::Interceptor,
-    transport::{Channel, Endpoint},
+    transport::Endpoint,
 };
 
 use crate::{
@@ -24,23 +31,24 @@ pub enum ChannelError {
     Tls(#[from] TlsError),
 }
 
-/// A channel to `url` that connects on first use and reconnects by itself.
-pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(endpoint(url)?.connect_lazy())
+/// A channel to `url` that connects on first use, reconnects by itself, and sends a call again
+/// when the server went away before it could answer and that is safe.
+pub fn channel(url: &str) -> Result<Resilient, tonic::transport::Error> {
+    Ok(Resilient::new(endpoint(url)?.connect_lazy(), RetryPolicy::default()))
 }
 
 /// A channel to `url`, over TLS configured by `tls` when the URL is `https://`. The certificate
 /// files are read now, so a channel made after a rotation uses the new ones.
-pub fn channel_with_tls(url: &str, tls: &ClientTlsSettings) -> Result<Channel, ChannelError> {
+pub fn channel_with_tls(url: &str, tls: &ClientTlsSettings) -> Result<Resilient, ChannelError> {
     let mut endpoint = endpoint(url)?;
     if url.starts_with("https://") {
         endpoint = endpoint.tls_config(tls.client_config()?)?;
     }
-    Ok(endpoint.connect_lazy())
+    Ok(Resilient::new(endpoint.connect_lazy(), RetryPolicy::default()))
 }
 
 /// A channel to the upstream whose feed a service follows.
-pub fn upstream_channel(upstream: &UpstreamSettings) -> Result<Channel, ChannelError> {
+pub fn upstream_channel(upstream: &UpstreamSettings) -> Result<Resilient, ChannelError> {
     channel_with_tls(&upstream.url, &upstream.tls)
 }
 
