@@ -91,6 +91,8 @@ pub struct DemoReport {
     pub contacts: usize,
     pub work_orders: usize,
     pub classified_by_rule: usize,
+    /// Placed by the text model in force (out of the box, the starter model).
+    pub classified_by_model: usize,
     pub sent_to_review: usize,
     pub cases: Vec<Case>,
     pub resolved: usize,
@@ -179,7 +181,7 @@ pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport,
     .await?;
 
     let mut classification = clients::classification(addresses.classification, admin)?;
-    let (mut classified_by_rule, mut sent_to_review) = (0, 0);
+    let (mut classified_by_rule, mut classified_by_model, mut sent_to_review) = (0, 0, 0);
     for name in &work_orders {
         let found = classification
             .get_classification(GetClassificationRequest { name: format!("{name}/classification") })
@@ -187,6 +189,8 @@ pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport,
             .into_inner();
         if found.method == Method::Rule as i32 {
             classified_by_rule += 1;
+        } else if found.method == Method::Model as i32 && !found.needs_review {
+            classified_by_model += 1;
         }
         if found.needs_review {
             sent_to_review += 1;
@@ -250,6 +254,7 @@ pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport,
         contacts: BATCH.len(),
         work_orders: expected,
         classified_by_rule,
+        classified_by_model,
         sent_to_review,
         cases,
         resolved,
@@ -267,8 +272,8 @@ impl fmt::Display for DemoReport {
         writeln!(f, "intake          {} contacts recorded, {} work orders opened", self.contacts, self.work_orders)?;
         writeln!(
             f,
-            "classification  {} routed by rule, {} sent to review",
-            self.classified_by_rule, self.sent_to_review
+            "classification  {} routed by rule, {} by the text model, {} sent to review",
+            self.classified_by_rule, self.classified_by_model, self.sent_to_review
         )?;
         writeln!(
             f,

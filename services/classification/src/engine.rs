@@ -15,6 +15,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use crate::{
     model::{risk::RiskModel, text::TextModel},
     rules::{RuleSet, Subject},
+    starter,
     store::{self, StoredHit, models, risk_model, taxonomy_version},
     taxonomy::{self, Leaf, Taxonomy},
 };
@@ -84,7 +85,7 @@ impl Classifier {
                 needs_review: false,
                 text_model: "",
             }
-        } else if let Some(decision) = self.predict(routing_view, subject.text) {
+        } else if let Some(decision) = self.route_by_model(routing_view, subject.text) {
             decision
         } else {
             let leaf = self.taxonomy.fallback()?;
@@ -106,6 +107,28 @@ impl Classifier {
             }
         }
         Some(Decision { views, hits })
+    }
+
+    /// The routing model's best leaf when it is clear (at or above the model's review threshold);
+    /// otherwise the deepest branch with a department whose leaves together are clear, for review
+    /// there; `None` (triage) when neither is, or without a model.
+    fn route_by_model<'a>(&'a self, view: &'a str, text: &str) -> Option<ViewDecision<'a>> {
+        let loaded = self.models.get(view)?;
+        let prediction = loaded.model.predict(text);
+        let (leaf, method, confidence) = self.taxonomy.back_off(
+            view,
+            &loaded.model.labels,
+            &prediction.probabilities,
+            loaded.model.review_threshold,
+        )?;
+        Some(ViewDecision {
+            view,
+            leaf,
+            method,
+            confidence,
+            needs_review: method != Method::Model,
+            text_model: loaded.name.as_str(),
+        })
     }
 
     /// The view's model's best leaf, marked for review below its threshold; `None` without a
@@ -161,6 +184,7 @@ impl InForce {
     /// Loads what is active, publishing the shipped taxonomy as version 1 on first start.
     pub async fn load(db: &impl ConnectionTrait) -> Result<Arc<Self>, DbErr> {
         publish_default_taxonomy(db).await?;
+        put_starter_models_in_force(db).await?;
         let names = models::names_in_force(db).await?;
         let (classifier, risk) = snapshot(db).await?;
         Ok(Arc::new(Self { classifier: RwLock::new(classifier), risk: RwLock::new(risk), names: RwLock::new(names) }))
@@ -252,6 +276,35 @@ async fn publish_default_taxonomy(db: &impl ConnectionTrait) -> Result<(), DbErr
     Ok(())
 }
 
+/// With the shipped taxonomy in force and no text model in force, trains the starter models
+/// (see [`starter`]) and puts them in force, so a fresh install routes ordinary complaint language
+/// from its first order. An operator's own taxonomy or models are never replaced.
+async fn put_starter_models_in_force(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    let Some(row) = store::active_taxonomy(db).await? else { return Ok(()) };
+    let shipped = taxonomy::parse(taxonomy::DEFAULT_DOCUMENT).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let taxonomy = taxonomy_from_row(&row)?;
+    if taxonomy.document != shipped || !models::active_text_models(db).await?.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let trained = tokio::task::spawn_blocking(starter::models)
+        .await
+        .map_err(|e| DbErr::Custom(format!("training the starter models: {e}")))?
+        .map_err(|e| DbErr::Custom(format!("the starter corpus: {e}")))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let examples = starter::training().map_or(0, |corpus| corpus.len());
+    for (view, model) in trained {
+        if taxonomy.has_view(view) {
+            let row = models::text_model_row(model, view, &taxonomy.name, examples, 0, seconds)?;
+            let name = row.name.clone();
+            models::insert_text_model(db, row).await?;
+            models::activate_text_model(db, view, &name).await?;
+            tracing::info!(model = %name, view = %view, examples, seconds, "starter text model put in force");
+        }
+    }
+    Ok(())
+}
+
 pub fn taxonomy_from_row(row: &taxonomy_version::Model) -> Result<Taxonomy, DbErr> {
     let document = serde_json::from_str(&row.document).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))?;
     Taxonomy::new(document, row.version, row.published_at).map_err(|e| DbErr::Custom(format!("{}: {e}", row.name)))
@@ -274,7 +327,7 @@ mod tests {
     fn rules_route_common_complaints_in_both_languages() {
         let c = Classifier::new(taxonomy(), HashMap::new());
         let cases = [
-            ("这个月话费莫名多扣了50元", "system.billing_error", "billing"),
+            ("这个月话费莫名乱扣了50元", "system.billing_error", "billing"),
             ("家里宽带断网三天了", "system.broadband_fault", "operations_maintenance"),
             ("I was charged for a premium SMS subscription I never ordered", "business.sp_fee", "partner_management"),
             ("Calls drop every evening at home", "system.call_quality", "network"),
@@ -310,7 +363,7 @@ mod tests {
         let model = TextModel::train(labels, &examples, TrainSettings::default());
         let loaded = LoadedTextModel { name: "textModels/1".into(), model };
         let c = Classifier::new(taxonomy(), HashMap::from([("complaint".to_string(), loaded)]));
-        let decision = c.classify(&text("营业厅排队太久")).unwrap();
+        let decision = c.classify(&text("营业厅排队太久，转人工也转不了")).unwrap();
         assert_eq!(decision.views[1].view, "complaint");
         assert_eq!(decision.views[1].leaf.key, "complaint.channel_convenience");
         assert_eq!(decision.views[1].method, Method::Model);
@@ -318,5 +371,92 @@ mod tests {
         // The routing view is still decided by its rules.
         assert_eq!(decision.routing().method, Method::Rule);
         assert_eq!(c.classify(&text("请回电")).unwrap().routing().method, Method::Fallback);
+    }
+
+    /// A routing model trained on `(text, leaf)` pairs, thirty of each, clear at 0.8.
+    fn routing_model(pairs: &[(&str, &str)]) -> LoadedTextModel {
+        let mut labels: Vec<String> = Vec::new();
+        for (_, leaf) in pairs {
+            if !labels.iter().any(|l| l == leaf) {
+                labels.push(leaf.to_string());
+            }
+        }
+        let examples: Vec<Labelled> = (0..30 * pairs.len())
+            .map(|i| {
+                let (text, leaf) = pairs[i % pairs.len()];
+                Labelled { text, label: labels.iter().position(|l| l == leaf).unwrap() }
+            })
+            .collect();
+        let settings = TrainSettings { review_threshold: Some(0.8), ..TrainSettings::default() };
+        LoadedTextModel { name: "textModels/routing".into(), model: TextModel::train(labels, &examples, settings) }
+    }
+
+    #[test]
+    fn when_no_leaf_is_clear_the_branch_that_is_takes_the_order_and_triage_gets_the_rest() {
+        let mut document = taxonomy::parse(taxonomy::DEFAULT_DOCUMENT).unwrap();
+        document.rules.clear();
+        let taxonomy = Taxonomy::new(document, 1, 0).unwrap();
+        // Coverage and call quality are told apart by nothing in these texts; both are network.
+        let model = routing_model(&[
+            ("网络很差", "system.coverage"),
+            ("网络很差", "system.call_quality"),
+            ("话费账单不对", "system.billing_error"),
+            ("营业员态度差", "service.attitude"),
+        ]);
+        let c = Classifier::new(taxonomy, HashMap::from([("cause".to_string(), model)]));
+        let decision = c.classify(&text("网络很差")).unwrap();
+        let routing = decision.routing();
+        assert_eq!(routing.method, Method::Branch);
+        assert_eq!((routing.leaf.key.as_str(), routing.leaf.department.as_str()), ("system.network", "network"));
+        assert_eq!(routing.leaf.time_limit, std::time::Duration::from_secs(72 * 3600));
+        assert!(routing.needs_review);
+        assert!(routing.confidence > 0.9, "{routing:?}");
+        // A clear leaf is routed as such.
+        let decision = c.classify(&text("话费账单不对")).unwrap();
+        let clear = decision.routing();
+        assert_eq!(
+            (clear.leaf.key.as_str(), clear.method, clear.needs_review),
+            ("system.billing_error", Method::Model, false)
+        );
+        // Torn between branches (billing is system side, attitude service side): triage.
+        let labels: Vec<String> = ["system.billing_error", "service.attitude"].map(String::from).to_vec();
+        assert_eq!(c.taxonomy.back_off("cause", &labels, &[0.55, 0.45], 0.8), None);
+        // The deepest clear branch wins: billing (0.9) before the system side as a whole.
+        let labels: Vec<String> =
+            ["system.billing_error", "system.call_record_dispute", "service.attitude"].map(String::from).to_vec();
+        let (branch, method, mass) = c.taxonomy.back_off("cause", &labels, &[0.5, 0.4, 0.1], 0.8).unwrap();
+        assert_eq!(
+            (branch.key.as_str(), branch.department.as_str(), method),
+            ("system.billing", "billing", Method::Branch)
+        );
+        assert!((mass - 0.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_starter_model_routes_everyday_complaint_words_out_of_the_box() {
+        let models: HashMap<String, LoadedTextModel> = starter::models()
+            .unwrap()
+            .iter()
+            .map(|(view, model)| {
+                (view.clone(), LoadedTextModel { name: format!("starter/{view}"), model: model.clone() })
+            })
+            .collect();
+        let c = Classifier::new(taxonomy(), models);
+        let cases = [
+            ("信号很差", "system.coverage"),
+            ("打电话断断续续", "system.call_quality"),
+            ("家里宽带老是掉线", "system.broadband_fault"),
+            ("Internet speed", "system.broadband_fault"),
+            ("billing dispute", "system.billing_error"),
+            ("Comcast data caps", "business.package_rules"),
+            ("用户来电反映本月被扣取一笔不认识的视频会员费，要求退费", "business.sp_fee"),
+            ("客服说三天内给我回电话，一周了没人理", "service.timeliness"),
+        ];
+        for (text_, leaf) in cases {
+            let decision = c.classify(&text(text_)).unwrap();
+            assert_eq!(decision.routing().leaf.key, leaf, "{text_}: {:?}", decision.routing());
+            assert_ne!(decision.routing().method, Method::Fallback, "{text_}");
+            assert_eq!(decision.views.len(), 2, "the complaint view is placed too");
+        }
     }
 }

@@ -11,7 +11,9 @@ pub mod customers;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod routing_evaluation;
 pub mod rules;
+pub mod starter;
 pub mod store;
 pub mod taxonomy;
 

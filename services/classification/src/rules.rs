@@ -2,7 +2,9 @@
 //! explains why. A rule may look at the text (terms and regular expressions), the channel, the
 //! contact type and the channel's problem code. Chinese terms match anywhere (Chinese has no
 //! spaces between words); terms in Latin letters match case-insensitively at the start of a word,
-//! so "plan" finds "plans" but not "explanation".
+//! so "plan" finds "plans" but not "explanation". A `~` in a term lets a few characters stand
+//! between its parts, as people write them: "信号~差" finds 信号差, 信号很差 and 信号特别差;
+//! "calls~drop" finds "calls keep dropping". The hit names the text that matched.
 
 use regex::Regex;
 
@@ -17,7 +19,7 @@ pub struct RuleSet {
 struct Rule {
     key: String,
     leaf: String,
-    terms: Vec<String>,
+    terms: Vec<Term>,
     patterns: Vec<Regex>,
     channels: Vec<String>,
     contact_types: Vec<String>,
@@ -58,7 +60,7 @@ impl RuleSet {
             .map(|rule| Rule {
                 key: rule.key.clone(),
                 leaf: rule.leaf.clone(),
-                terms: cleaned(&rule.terms),
+                terms: cleaned(&rule.terms).iter().map(|t| Term::new(t)).collect(),
                 patterns: rule.patterns.iter().filter_map(|p| compile_pattern(p).ok()).collect(),
                 channels: rule.channels.iter().map(|c| c.trim().to_string()).collect(),
                 contact_types: rule.contact_types.iter().map(|c| c.trim().to_string()).collect(),
@@ -86,7 +88,7 @@ impl Rule {
         {
             return None;
         }
-        let mut found: Vec<String> = self.terms.iter().filter(|t| contains_term(text, t)).cloned().collect();
+        let mut found: Vec<String> = self.terms.iter().filter_map(|t| t.find(text)).collect();
         found.extend(self.patterns.iter().filter_map(|p| p.find(subject.text)).map(|m| m.as_str().to_string()));
         let text_conditions = !self.terms.is_empty() || !self.patterns.is_empty();
         if text_conditions && found.is_empty() {
@@ -102,14 +104,52 @@ impl Rule {
     }
 }
 
-fn contains_term(text: &str, term: &str) -> bool {
-    let word_like = term.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !word_like {
-        return text.contains(term);
+/// A term: one or more parts in order, with a short gap allowed between consecutive parts.
+#[derive(Debug, Clone)]
+struct Term {
+    parts: Vec<String>,
+}
+
+/// Most characters between two parts of a term: a few Chinese characters (很, 特别, 一直), or a
+/// couple of English words.
+const CJK_GAP: usize = 4;
+const LATIN_GAP: usize = 16;
+
+impl Term {
+    fn new(term: &str) -> Self {
+        Self { parts: term.split('~').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect() }
     }
-    text.match_indices(term).any(|(at, _)| {
-        text[..at].chars().next_back().is_none_or(|before| !before.is_alphanumeric() || !before.is_ascii())
-    })
+
+    /// What the term matched in the (lower-cased) text: the term itself when it has one part,
+    /// otherwise the stretch of text from its first part to its last.
+    fn find(&self, text: &str) -> Option<String> {
+        let (first, rest) = self.parts.split_first()?;
+        if rest.is_empty() {
+            return part_starts(text, first, 0, text.len()).next().map(|_| first.clone());
+        }
+        part_starts(text, first, 0, text.len()).find_map(|start| {
+            let mut end = start + first.len();
+            for part in rest {
+                let gap = if part.starts_with(|c: char| c.is_ascii_alphanumeric()) { LATIN_GAP } else { CJK_GAP };
+                let limit = text[end..].char_indices().nth(gap).map_or(text.len(), |(i, _)| end + i);
+                let at = part_starts(text, part, end, limit).next()?;
+                end = at + part.len();
+            }
+            Some(text[start..end].to_string())
+        })
+    }
+}
+
+/// Byte offsets in `text` where `part` starts at or after `from` and no later than `until`;
+/// parts in Latin letters only at the start of a word.
+fn part_starts<'a>(text: &'a str, part: &'a str, from: usize, until: usize) -> impl Iterator<Item = usize> + 'a {
+    let word_like = part.starts_with(|c: char| c.is_ascii_alphanumeric());
+    text[from..].match_indices(part).map(move |(at, _)| from + at).take_while(move |&at| at <= until).filter(
+        move |&at| {
+            !word_like
+                || text[..at].chars().next_back().is_none_or(|before| !before.is_alphanumeric() || !before.is_ascii())
+        },
+    )
 }
 
 #[cfg(test)]
@@ -171,6 +211,23 @@ mod tests {
         assert_eq!(rules.first_match(&report).unwrap().terms, vec!["CONTACT_TYPE_FAULT_REPORT", "BB01"]);
         assert!(rules.first_match(&Subject { problem_code: "BB02", ..report }).is_none());
         assert_eq!(rules.first_match(&text("这个月多扣了50元")).unwrap().terms, vec!["多扣了50元"]);
+    }
+
+    #[test]
+    fn a_gap_lets_words_stand_between_the_parts_and_the_hit_names_the_text() {
+        let rules = RuleSet::new(&[
+            rule("coverage", "system.coverage", &["信号~差"]),
+            rule("drops", "system.call_quality", &["calls~drop"]),
+        ]);
+        for (text, matched) in
+            [("信号差", "信号差"), ("家里信号很差", "信号很差"), ("信号一直特别差", "信号一直特别差")]
+        {
+            assert_eq!(rules.first_match(&self::text(text)).unwrap().terms, vec![matched], "{text}");
+        }
+        assert!(rules.first_match(&text("信号灯亮了但网速还是差")).is_none(), "too far apart");
+        assert!(rules.first_match(&text("差一点信号")).is_none(), "out of order");
+        assert_eq!(rules.first_match(&text("My calls keep dropping")).unwrap().terms, vec!["calls keep drop"]);
+        assert!(rules.first_match(&text("recalls drop")).is_none(), "Latin parts start a word");
     }
 
     #[test]

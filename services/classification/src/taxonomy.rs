@@ -9,7 +9,7 @@ use std::{
 };
 
 use csm_kit::error::Violations;
-use csm_proto::classification::v1 as pb;
+use csm_proto::classification::v1::{self as pb, Method};
 use serde::{Deserialize, Serialize};
 
 /// The taxonomy that ships with the service, used until an administrator publishes another.
@@ -93,6 +93,9 @@ pub struct Taxonomy {
     pub document: TaxonomyDocument,
     pub published_at: i64,
     leaves: HashMap<String, Leaf>,
+    /// Routing-view branches that name a department and time limit: where a text goes when no
+    /// leaf under them is clear but the branch is.
+    branches: HashMap<String, Leaf>,
     /// Each key's position in the document, so leaves list in the order administrators wrote them.
     order: HashMap<String, usize>,
 }
@@ -100,10 +103,10 @@ pub struct Taxonomy {
 impl Taxonomy {
     /// Validates `document` as version `version`.
     pub fn new(document: TaxonomyDocument, version: i64, published_at: i64) -> Result<Self, Violations> {
-        let leaves = validate(&document)?;
+        let (leaves, branches) = validate(&document)?;
         let order = document_order(&document);
         let name = format!("taxonomies/{}/versions/{version}", document.key);
-        Ok(Self { name, document, published_at, leaves, order })
+        Ok(Self { name, document, published_at, leaves, branches, order })
     }
 
     /// A leaf of the routing view.
@@ -122,6 +125,37 @@ impl Taxonomy {
         let mut leaves: Vec<&Leaf> = self.leaves.values().filter(|leaf| leaf.view == view).collect();
         leaves.sort_by_key(|leaf| self.order.get(&leaf.key).copied().unwrap_or(usize::MAX));
         leaves
+    }
+
+    /// The routing branches that can take work themselves (a department and time limit), deepest
+    /// first.
+    pub fn branches(&self) -> Vec<&Leaf> {
+        let mut branches: Vec<&Leaf> = self.branches.values().collect();
+        branches.sort_by_key(|b| (std::cmp::Reverse(b.path.len()), self.order.get(&b.key).copied()));
+        branches
+    }
+
+    /// Where a model's probabilities over `labels` (leaves of `view`) send a text: the best leaf
+    /// when it is clear (at least `clear`); else the deepest branch with a department whose
+    /// leaves together are clear, with their summed probability; `None` (triage) when neither is,
+    /// or when the model is sure the text belongs in triage (it says nothing of its cause).
+    pub fn back_off(
+        &self,
+        view: &str,
+        labels: &[String],
+        probabilities: &[f64],
+        clear: f64,
+    ) -> Option<(&Leaf, Method, f64)> {
+        let leaves: Vec<(&Leaf, f64)> =
+            labels.iter().zip(probabilities).filter_map(|(label, &p)| Some((self.leaf_in(view, label)?, p))).collect();
+        let (best, p) = leaves.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))?;
+        if p >= clear {
+            return (best.key != self.document.fallback_leaf).then_some((best, Method::Model, p));
+        }
+        self.branches().into_iter().find_map(|branch| {
+            let mass: f64 = leaves.iter().filter(|(leaf, _)| leaf.path.contains(&branch.key)).map(|(_, p)| p).sum();
+            (mass >= clear).then_some((branch, Method::Branch, mass))
+        })
     }
 
     pub fn routing_view(&self) -> &str {
@@ -279,10 +313,14 @@ fn is_key(key: &str) -> bool {
         && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
-/// Checks the document and returns the routing leaves by key. Keys must be unique across the
+/// Leaves (or branches) by key.
+type Nodes = HashMap<String, Leaf>;
+
+/// Checks the document and returns its leaves by key, and the routing branches that name a
+/// department and time limit. Keys must be unique across the
 /// whole taxonomy; exactly one view routes; every routing leaf names a department and a positive
 /// time limit; the fallback and every rule point at routing leaves; rules have terms.
-fn validate(document: &TaxonomyDocument) -> Result<HashMap<String, Leaf>, Violations> {
+fn validate(document: &TaxonomyDocument) -> Result<(Nodes, Nodes), Violations> {
     let mut violations = Violations::new();
     if !is_key(&document.key) {
         violations.add("taxonomy.key", "lower-case letters, digits, '.', '_' or '-'");
@@ -293,6 +331,7 @@ fn validate(document: &TaxonomyDocument) -> Result<HashMap<String, Leaf>, Violat
     }
     let mut seen = HashSet::new();
     let mut leaves = HashMap::new();
+    let mut branches = HashMap::new();
     for view in &document.views {
         if !seen.insert(view.key.clone()) {
             violations.add(format!("views.{}", view.key), "duplicate key");
@@ -311,6 +350,22 @@ fn validate(document: &TaxonomyDocument) -> Result<HashMap<String, Leaf>, Violat
                 violations.add(&field, "duplicate key");
             }
             if !node.children.is_empty() {
+                let department = node.department.clone().filter(|d| !d.trim().is_empty());
+                let time_limit = node.time_limit.filter(|t| !t.is_zero());
+                if view.routing
+                    && let (Some(department), Some(time_limit)) = (department, time_limit)
+                {
+                    let branch = Leaf {
+                        view: view.key.clone(),
+                        key: node.key.clone(),
+                        path: path.clone(),
+                        name_zh: node.name_zh.clone(),
+                        name_en: node.name_en.clone(),
+                        department,
+                        time_limit,
+                    };
+                    branches.insert(node.key.clone(), branch);
+                }
                 for child in &node.children {
                     let mut child_path = path.clone();
                     child_path.push(child.key.clone());
@@ -382,7 +437,7 @@ fn validate(document: &TaxonomyDocument) -> Result<HashMap<String, Leaf>, Violat
         }
     }
     violations.into_result()?;
-    Ok(leaves)
+    Ok((leaves, branches))
 }
 
 #[cfg(test)]
@@ -411,7 +466,7 @@ mod tests {
     #[test]
     fn refuses_unrouted_leaves_duplicate_keys_and_dangling_rules() {
         let mut document = default_document();
-        document.views[0].nodes[0].children[0].department = None;
+        document.views[0].nodes[0].children[0].children[0].department = None;
         document.views[0].nodes[1].children[0].time_limit = Some(Duration::ZERO);
         document.views[0].nodes[2].key = "system".into();
         document.rules[0].leaf = "nowhere".into();

@@ -20,10 +20,11 @@ async fn models_trained_per_view_place_what_rules_miss_and_can_be_rolled_back() 
     let system = TestSystem::start().await;
     let mut classification = system.classification();
 
-    // Before any model, text no rule covers falls back for review.
+    // Out of the box, the starter model places text no rule covers.
     let before = classification.classify(classify("地下车库一格都没有")).await.unwrap().into_inner();
-    assert_eq!(before.method(), Method::Fallback);
-    assert!(before.needs_review);
+    assert_eq!((before.method(), before.leaf.as_str()), (Method::Model, "system.coverage"));
+    let starter = before.views[0].text_model.clone();
+    assert!(starter.starts_with("textModels/"), "{before:?}");
 
     let request = TrainTextModelsRequest { examples: labelled(6), activate: true, ..Default::default() };
     let first = classification.train_text_models(request).await.unwrap().into_inner().models;
@@ -80,7 +81,8 @@ async fn models_trained_per_view_place_what_rules_miss_and_can_be_rolled_back() 
         .unwrap()
         .into_inner()
         .text_models;
-    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.len(), 3, "the starter model and the two trained");
+    assert!(listed.iter().any(|m| m.name == starter && !m.active));
     assert_eq!(
         listed.iter().filter(|m| m.active).map(|m| m.name.clone()).collect::<Vec<_>>(),
         vec![second[0].name.clone()]
@@ -129,11 +131,9 @@ async fn bad_training_sets_are_refused_field_by_field_and_store_nothing() {
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("at least two leaves"), "{}", status.message());
     let stored = classification.list_text_models(ListTextModelsRequest::default()).await.unwrap().into_inner();
-    assert!(stored.text_models.is_empty());
-    let status = classification
-        .evaluate_text_models(EvaluateTextModelsRequest { examples: labelled(1), text_models: vec![] })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(stored.text_models.len(), 2, "only the starter models of the two views");
+    let request = EvaluateTextModelsRequest { examples: labelled(1), text_models: vec!["textModels/nowhere".into()] };
+    let status = classification.evaluate_text_models(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
     system.stop().await;
 }

@@ -71,23 +71,9 @@ impl ClassificationApi {
             .await
             .map_err(|e| Error::Internal(format!("training stopped: {e}")))?;
             let (model, examples) = trained;
-            let body = postcard::to_allocvec(&model).map_err(|e| Error::Internal(e.to_string()))?;
             let corrections = corrections_by_view.get(&view).copied().unwrap_or(0);
-            rows.push(text_model::Model {
-                name: format!("{}{}", models::TEXT_MODELS, uuid::Uuid::now_v7()),
-                view,
-                taxonomy_version: taxonomy.name.clone(),
-                created_at: time::now_micros(),
-                active: false,
-                examples: examples as i64,
-                corrections,
-                features: model.feature_count() as i64,
-                leaves: serde_json::to_string(&model.labels).map_err(|e| Error::Internal(e.to_string()))?,
-                review_threshold: model.review_threshold,
-                temperature: model.temperature,
-                training_seconds: started.elapsed().as_secs_f64(),
-                body,
-            });
+            let seconds = started.elapsed().as_secs_f64();
+            rows.push(models::text_model_row(&model, &view, &taxonomy.name, examples, corrections, seconds)?);
         }
         let uow = self.publisher.begin().await?;
         for row in &rows {
@@ -178,13 +164,13 @@ fn train_settings(request: &TrainTextModelsRequest) -> Result<TrainSettings, Err
         if !(0.0..=1.0).contains(&request.review_threshold) {
             violations.add("review_threshold", "must be between 0 and 1");
         }
-        settings.review_threshold = request.review_threshold;
+        settings.review_threshold = Some(request.review_threshold);
     }
     if request.c != 0.0 {
         if !(request.c.is_finite() && request.c > 0.0) {
             violations.add("c", "must be positive");
         }
-        settings.c = request.c as f32;
+        settings.c = Some(request.c as f32);
     }
     if request.examples.len() >= 5_000 {
         // Large sets carry many one-off n-grams that only add noise and size.

@@ -1,7 +1,9 @@
-//! Text to features without a word segmenter. Chinese has no spaces between words, so runs of
-//! CJK characters give character 1- to 3-grams; Latin-script text gives word unigrams and bigrams
-//! plus character 3- to 5-grams inside each word, which tolerate typos and inflections
-//! ("overcharged", "overcharging"). Each n-gram is reduced to a 64-bit hash, so featurising
+//! Text to features without a word segmenter. Chinese has no spaces between words, so CJK
+//! characters give character 1- to 3-grams; the n-grams run across digits, Latin words and
+//! punctuation (a number counts as one symbol, a word as one, punctuation as nothing), so
+//! "多扣了50元" yields 了#元 and "用wifi上网" yields 用wifi上 rather than breaking at each. Latin-script
+//! text gives word unigrams and bigrams plus character 3- to 5-grams inside each word, which
+//! tolerate typos and inflections ("overcharged", "overcharging"). Each n-gram is reduced to a 64-bit hash, so featurising
 //! allocates nothing per n-gram and a vocabulary stores numbers, not strings.
 
 use std::hash::{BuildHasherDefault, Hasher};
@@ -10,12 +12,17 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub fn ngrams(text: &str, out: &mut Vec<u64>) {
     let chars: Vec<char> = text.chars().map(normalise).collect();
     let mut previous_word: Option<u64> = None;
+    // The symbols CJK n-grams run over: each CJK character, each number, each Latin word.
+    let mut symbols: Vec<Symbol> = Vec::new();
     let mut at = 0;
     while at < chars.len() {
         let c = chars[at];
         let end = run_end(&chars, at);
         if is_cjk(c) {
-            cjk_ngrams(&chars[at..end], out);
+            symbols.extend(chars[at..end].iter().map(|&c| Symbol { hash: step(CJK, c), cjk: true }));
+            previous_word = None;
+        } else if c.is_numeric() && chars[at..end].iter().all(|c| c.is_numeric()) {
+            symbols.push(Symbol { hash: NUMBER, cjk: false });
             previous_word = None;
         } else if c.is_alphanumeric() {
             let word = &chars[at..end];
@@ -26,9 +33,18 @@ pub fn ngrams(text: &str, out: &mut Vec<u64>) {
             }
             previous_word = Some(word_hash);
             word_char_ngrams(word, out);
+            symbols.push(Symbol { hash: word_hash, cjk: false });
         }
         at = end;
     }
+    cjk_ngrams(&symbols, out);
+}
+
+/// One symbol of the sequence CJK n-grams run over.
+#[derive(Debug, Clone, Copy)]
+struct Symbol {
+    hash: u64,
+    cjk: bool,
 }
 
 /// Kind seeds keep a character n-gram apart from a word with the same letters.
@@ -36,6 +52,8 @@ const CJK: u64 = 0x9e37_79b9_7f4a_7c15;
 const WORD: u64 = 0xc2b2_ae3d_27d4_eb4f;
 const BIGRAM: u64 = 0x1656_67b1_9e37_79f9;
 const IN_WORD: u64 = 0x27d4_eb2f_1656_67c5;
+/// Any number, inside a CJK n-gram.
+const NUMBER: u64 = 0x85eb_ca77_c2b2_ae63;
 
 fn run_end(chars: &[char], start: usize) -> usize {
     let kind = |c: char| {
@@ -51,12 +69,19 @@ fn run_end(chars: &[char], start: usize) -> usize {
     chars[start..].iter().position(|&c| kind(c) != first).map_or(chars.len(), |n| start + n)
 }
 
-fn cjk_ngrams(run: &[char], out: &mut Vec<u64>) {
-    for start in 0..run.len() {
+/// 1- to 3-grams of the symbols that hold a CJK character: CJK unigrams, and longer n-grams
+/// with at least one CJK character in them (an n-gram of words alone is left to the word
+/// features).
+fn cjk_ngrams(symbols: &[Symbol], out: &mut Vec<u64>) {
+    for start in 0..symbols.len() {
         let mut hash = CJK;
-        for (n, &c) in run[start..].iter().take(3).enumerate() {
-            hash = step(hash, c);
-            out.push(hash ^ n as u64);
+        let mut any_cjk = false;
+        for (n, symbol) in symbols[start..].iter().take(3).enumerate() {
+            hash = mix(hash, symbol.hash);
+            any_cjk |= symbol.cjk;
+            if any_cjk && (n > 0 || symbol.cjk) {
+                out.push(hash ^ n as u64);
+            }
         }
     }
 }
@@ -139,6 +164,16 @@ mod tests {
         // 4 unigrams, 3 bigrams, 2 trigrams.
         assert_eq!(grams("宽带断网").len(), 9);
         assert_eq!(grams("宽带断网"), grams("宽带断网！"));
+    }
+
+    #[test]
+    fn chinese_ngrams_run_across_numbers_words_and_punctuation() {
+        let shared = |a: &str, b: &str| grams(a).iter().filter(|g| grams(b).contains(g)).count();
+        // Any amount is the same symbol, so 扣了#元 is shared whatever the number.
+        assert!(shared("多扣了50元", "多扣了128元") > shared("多扣了50元", "多扣了元"));
+        // Punctuation does not cut the run: 信号差，打 gives the bigram 差打.
+        assert_eq!(grams("信号差，打不通").len(), grams("信号差打不通").len());
+        assert!(grams("用wifi上网").len() > grams("用上网").len());
     }
 
     #[test]

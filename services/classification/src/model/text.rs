@@ -2,6 +2,11 @@
 //! (see `features`), one linear support-vector machine per leaf trained one-versus-rest by dual
 //! coordinate descent (the method of LIBLINEAR), and a softmax over the margins whose temperature
 //! is fitted on held-out examples, so that a confidence of 0.8 is right about 80% of the time.
+//!
+//! The settings that matter differ between a few hundred examples and a hundred thousand: how
+//! strongly to regularise, and whether to weigh classes by their rarity (so that a small class is
+//! not absorbed into a large one). Unless the caller fixes them, both are chosen on the held-out
+//! fifth that calibration sets aside anyway, by the mean of accuracy and macro-F1 there.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,20 +15,46 @@ use super::features::{self, PrehashedMap};
 /// Training settings; the defaults suit short complaint texts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainSettings {
-    /// Inverse regularisation strength of the SVM.
-    pub c: f32,
+    /// Inverse regularisation strength of the SVM; `None` chooses it on held-out examples.
+    pub c: Option<f32>,
+    /// Weigh each class by its rarity; `None` chooses on held-out examples.
+    pub balanced: Option<bool>,
     /// Most passes over the data per leaf.
     pub max_epochs: usize,
     /// n-grams seen in fewer examples are dropped (1 keeps everything).
     pub min_df: u32,
-    /// Below this confidence a result is marked for human review.
-    pub review_threshold: f64,
+    /// Below this confidence a result is marked for human review (and routing backs off to a
+    /// branch); `None` takes [`default_review_threshold`] for the number of classes.
+    pub review_threshold: Option<f64>,
 }
 
 impl Default for TrainSettings {
     fn default() -> Self {
-        Self { c: 0.5, max_epochs: 40, min_df: 1, review_threshold: 0.5 }
+        Self { c: None, balanced: None, max_epochs: 40, min_df: 1, review_threshold: None }
     }
+}
+
+/// The regularisation strengths tried when none is given, weakest regularisation last.
+const C_CANDIDATES: [f32; 4] = [0.1, 0.3, 1.0, 3.0];
+
+/// When neither setting is given and no held-out fold can be set aside.
+const SMALL_SET_SETTINGS: (f32, bool) = (1.0, true);
+
+/// How far from chance (1 / classes) towards certainty a confidence must be to count as clear:
+/// with two classes 0.7, with sixteen 0.44. A fixed 0.5 would never ask for review with two
+/// classes and would ask for it far too often with many.
+pub fn default_review_threshold(classes: usize) -> f64 {
+    let chance = 1.0 / classes.max(1) as f64;
+    chance + (1.0 - chance) * 0.4
+}
+
+/// What training chose, for the record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chosen {
+    pub c: f32,
+    pub balanced: bool,
+    /// The held-out score (mean of accuracy and macro-F1) that chose them, when there was a fold.
+    pub held_out_score: Option<f64>,
 }
 
 /// One labelled text; `label` indexes `TextModel::labels`.
@@ -49,6 +80,24 @@ pub struct TextModel {
     index: PrehashedMap<u32>,
 }
 
+/// A fit on the training part, with its held-out score.
+struct Candidate {
+    score: f64,
+    c: f32,
+    balanced: bool,
+    weights: Vec<f32>,
+    alphas: Vec<Vec<f32>>,
+}
+
+/// One candidate's settings for the SVMs.
+#[derive(Debug, Clone, Copy)]
+struct SvmSettings {
+    c: f32,
+    max_epochs: usize,
+    /// Weigh each class by its rarity.
+    balanced: bool,
+}
+
 /// A prediction: the best label, its calibrated probability, and the full distribution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
@@ -68,11 +117,17 @@ const CALIBRATION_FIT_MAX: usize = 50_000;
 impl TextModel {
     /// Trains on `examples`; `labels` names every class an example may carry.
     pub fn train(labels: Vec<String>, examples: &[Labelled<'_>], settings: TrainSettings) -> Self {
+        Self::train_reporting(labels, examples, settings).0
+    }
+
+    /// Trains, and says which settings were chosen.
+    pub fn train_reporting(labels: Vec<String>, examples: &[Labelled<'_>], settings: TrainSettings) -> (Self, Chosen) {
         let documents: Vec<Vec<(u64, u32)>> = in_parallel(examples, |e| term_counts(e.text));
         let (hashes, idf) = vocabulary(&documents, settings.min_df);
+        let classes = labels.len();
         let mut model = Self {
+            review_threshold: settings.review_threshold.unwrap_or_else(|| default_review_threshold(classes)),
             labels,
-            review_threshold: settings.review_threshold,
             temperature: 1.0,
             hashes,
             idf,
@@ -82,32 +137,63 @@ impl TextModel {
         model.build_index();
         let vectors: Vec<Sparse> = in_parallel(&documents, |d| model.vectorise(d));
         let targets: Vec<usize> = examples.iter().map(|e| e.label).collect();
-        let classes = model.labels.len();
         let features = model.hashes.len();
+        let svm = |c: f32, balanced: bool| SvmSettings { c, max_epochs: settings.max_epochs, balanced };
 
-        // Calibrate on a held-out fifth, then train on everything with the temperature found,
-        // starting from the dual solution of the calibration fit. Large sets calibrate on a
-        // sample, which bounds training at little cost in calibration.
+        // Choose the settings and calibrate on a held-out fifth, then train on everything with
+        // them, starting from the dual solution of the chosen fit. Large sets fit on a sample,
+        // which bounds training at little cost in calibration.
         let (mut fit, held_out) = split(examples.len());
         fit.truncate(CALIBRATION_FIT_MAX);
         let mut start = vec![Vec::new(); classes];
+        let mut chosen = Chosen {
+            c: settings.c.unwrap_or(SMALL_SET_SETTINGS.0),
+            balanced: settings.balanced.unwrap_or(SMALL_SET_SETTINGS.1),
+            held_out_score: None,
+        };
         if held_out.len() >= 20 {
             let fit_vectors: Vec<&Sparse> = fit.iter().map(|&i| &vectors[i]).collect();
             let fit_targets: Vec<usize> = fit.iter().map(|&i| targets[i]).collect();
-            let (weights, fit_alphas) = train_svms(&fit_vectors, &fit_targets, classes, features, settings, &start);
-            model.weights = weights;
-            let margins: Vec<Vec<f64>> = held_out.iter().map(|&i| model.margins(&vectors[i])).collect();
             let truth: Vec<usize> = held_out.iter().map(|&i| targets[i]).collect();
-            model.temperature = fit_temperature(&margins, &truth);
-            for (class, alphas) in fit_alphas.into_iter().enumerate() {
-                let mut full = vec![0.0f32; vectors.len()];
-                fit.iter().zip(alphas).for_each(|(&i, a)| full[i] = a);
-                start[class] = full;
+            let cs: Vec<f32> = settings.c.map_or(C_CANDIDATES.to_vec(), |c| vec![c]);
+            let weighings: Vec<bool> = settings.balanced.map_or(vec![false, true], |b| vec![b]);
+            let mut best: Option<Candidate> = None;
+            for &balanced in &weighings {
+                // Each strength starts from the last one's solution: they are close.
+                let mut warm: Vec<Vec<f32>> = vec![Vec::new(); classes];
+                for &c in &cs {
+                    let (weights, alphas) =
+                        train_svms(&fit_vectors, &fit_targets, classes, features, svm(c, balanced), &warm);
+                    model.weights = weights;
+                    let predicted: Vec<usize> = held_out.iter().map(|&i| argmax(&model.margins(&vectors[i]))).collect();
+                    let score = held_out_score(classes, &truth, &predicted);
+                    if best.as_ref().is_none_or(|b| score > b.score) {
+                        best = Some(Candidate {
+                            score,
+                            c,
+                            balanced,
+                            weights: model.weights.clone(),
+                            alphas: alphas.clone(),
+                        });
+                    }
+                    warm = alphas;
+                }
+            }
+            if let Some(Candidate { score, c, balanced, weights, alphas: fit_alphas }) = best {
+                chosen = Chosen { c, balanced, held_out_score: Some(score) };
+                model.weights = weights;
+                let margins: Vec<Vec<f64>> = held_out.iter().map(|&i| model.margins(&vectors[i])).collect();
+                model.temperature = fit_temperature(&margins, &truth);
+                for (class, alphas) in fit_alphas.into_iter().enumerate() {
+                    let mut full = vec![0.0f32; vectors.len()];
+                    fit.iter().zip(alphas).for_each(|(&i, a)| full[i] = a);
+                    start[class] = full;
+                }
             }
         }
         let all: Vec<&Sparse> = vectors.iter().collect();
-        model.weights = train_svms(&all, &targets, classes, features, settings, &start).0;
-        model
+        model.weights = train_svms(&all, &targets, classes, features, svm(chosen.c, chosen.balanced), &start).0;
+        (model, chosen)
     }
 
     /// Rebuilds the lookup index after deserialising.
@@ -224,9 +310,24 @@ fn train_svms(
     targets: &[usize],
     classes: usize,
     features: usize,
-    settings: TrainSettings,
+    settings: SvmSettings,
     start: &[Vec<f32>],
 ) -> (Vec<f32>, Vec<Vec<f32>>) {
+    // Balanced: each class's examples weigh n / (classes x its count), as in LIBLINEAR's and
+    // scikit-learn's "balanced" class weights.
+    let mut counts = vec![0usize; classes];
+    targets.iter().for_each(|&t| counts[t] += 1);
+    let costs: Vec<f32> = (0..classes)
+        .map(|class| {
+            let weight = if settings.balanced && counts[class] > 0 {
+                targets.len() as f32 / (classes as f32 * counts[class] as f32)
+            } else {
+                1.0
+            };
+            settings.c * weight
+        })
+        .collect();
+    let costs = &costs;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(classes.max(1));
     let per_class: Vec<Solved> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -236,7 +337,7 @@ fn train_svms(
                         .step_by(threads)
                         .map(|class| {
                             let initial = start.get(class).map_or(&[][..], Vec::as_slice);
-                            (class, train_one(vectors, targets, class, features, settings, initial))
+                            (class, train_one(vectors, targets, class, features, costs, settings.max_epochs, initial))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -266,10 +367,12 @@ fn train_one(
     targets: &[usize],
     class: usize,
     features: usize,
-    settings: TrainSettings,
+    costs: &[f32],
+    max_epochs: usize,
     start: &[f32],
 ) -> Solved {
-    let diagonal = 0.5 / settings.c;
+    // The squared hinge's diagonal term, 1 / (2 C_i), with C_i the cost of example i's class.
+    let diagonal: Vec<f32> = targets.iter().map(|&t| 0.5 / costs[t]).collect();
     let mut w = vec![0.0f32; features + 1];
     let mut alpha = if start.len() == vectors.len() { start.to_vec() } else { vec![0.0f32; vectors.len()] };
     // w = sum of alpha_i y_i x_i, for a warm start.
@@ -278,13 +381,14 @@ fn train_one(
         vectors[i].iter().for_each(|&(f, v)| w[f as usize] += step * v);
         w[features] += step;
     }
-    let q: Vec<f32> = vectors.iter().map(|x| x.iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + diagonal).collect();
+    let q: Vec<f32> =
+        vectors.iter().zip(&diagonal).map(|(x, d)| x.iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + d).collect();
     let mut order: Vec<usize> = (0..vectors.len()).collect();
     let mut active = order.len();
     // Squared hinge has no upper bound on alpha, so only the lower bound shrinks.
     let mut max_old = f32::INFINITY;
     let mut epoch = 0;
-    while epoch < settings.max_epochs {
+    while epoch < max_epochs {
         shuffle(&mut order[..active], epoch as u64 * 7919 + class as u64 + 1);
         let (mut max_pg, mut min_pg) = (f32::NEG_INFINITY, f32::INFINITY);
         let mut s = 0;
@@ -293,7 +397,7 @@ fn train_one(
             let y = if targets[i] == class { 1.0 } else { -1.0 };
             let x = vectors[i];
             let dot = x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>() + w[features];
-            let g = y * dot - 1.0 + diagonal * alpha[i];
+            let g = y * dot - 1.0 + diagonal[i] * alpha[i];
             let pg = if alpha[i] == 0.0 {
                 if g > max_old {
                     active -= 1;
@@ -327,6 +431,18 @@ fn train_one(
         max_old = if max_pg <= 0.0 { f32::INFINITY } else { max_pg };
     }
     (w, alpha)
+}
+
+fn argmax(values: &[f64]) -> usize {
+    values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
+}
+
+/// The mean of accuracy and macro-F1, so that neither the large classes nor the small ones
+/// decide alone.
+fn held_out_score(classes: usize, truth: &[usize], predicted: &[usize]) -> f64 {
+    let outcomes: Vec<(usize, usize, f64)> = truth.iter().zip(predicted).map(|(&t, &p)| (t, p, 1.0)).collect();
+    let figures = super::metrics::classification(classes, &outcomes);
+    (figures.accuracy + figures.macro_f1) / 2.0
 }
 
 pub fn softmax(margins: &[f64], temperature: f64) -> Vec<f64> {

@@ -3,9 +3,36 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entity::{risk_model, taxonomy_version, text_model};
+use crate::model::text::TextModel;
 
 pub const TEXT_MODELS: &str = "textModels/";
 pub const RISK_MODELS: &str = "riskModels/";
+
+/// The stored row of a freshly trained model of `view` for `taxonomy_version`, not yet active.
+pub fn text_model_row(
+    model: &TextModel,
+    view: &str,
+    taxonomy_version: &str,
+    examples: usize,
+    corrections: i64,
+    training_seconds: f64,
+) -> Result<text_model::Model, DbErr> {
+    Ok(text_model::Model {
+        name: format!("{TEXT_MODELS}{}", uuid::Uuid::now_v7()),
+        view: view.to_string(),
+        taxonomy_version: taxonomy_version.to_string(),
+        created_at: csm_kit::time::now_micros(),
+        active: false,
+        examples: examples as i64,
+        corrections,
+        features: model.feature_count() as i64,
+        leaves: serde_json::to_string(&model.labels).map_err(|e| DbErr::Custom(e.to_string()))?,
+        review_threshold: model.review_threshold,
+        temperature: model.temperature,
+        training_seconds,
+        body: postcard::to_allocvec(model).map_err(|e| DbErr::Custom(e.to_string()))?,
+    })
+}
 
 pub async fn insert_text_model(db: &impl ConnectionTrait, row: text_model::Model) -> Result<(), DbErr> {
     text_model::Entity::insert(text_model::ActiveModel::from(row)).exec_without_returning(db).await?;
