@@ -276,7 +276,7 @@ async fn a_taxonomy_published_on_one_replica_is_in_force_on_the_other() {
     let mut taxonomy = first.get_taxonomy(GetTaxonomyRequest { name: String::new() }).await.unwrap().into_inner();
     taxonomy.name = before.split("/versions/").next().unwrap().to_string();
     let published = first
-        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(taxonomy), validate_only: false })
+        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(taxonomy), validate_only: false, stage: false })
         .await
         .unwrap()
         .into_inner()

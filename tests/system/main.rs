@@ -12,7 +12,7 @@ mod intake;
 mod measurement;
 mod operations;
 mod recovery;
-mod restarts;
+pub mod restarts;
 mod support;
 mod tls;
 mod validation;

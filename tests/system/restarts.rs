@@ -42,7 +42,8 @@ fn common(backend: &Backend, service: &str, auth: &AuthSettings) -> CommonSettin
     }
 }
 
-fn launch(service: &'static str, backend: &Backend, auth: &AuthSettings, token: &str) -> Launch {
+/// A launch of one service alone on `backend`, its upstreams nowhere.
+pub fn launch(service: &'static str, backend: &Backend, auth: &AuthSettings, token: &str) -> Launch {
     let common = common(backend, service, auth);
     let up = nowhere(token);
     Box::new(move |listener, stop: CancellationToken| {

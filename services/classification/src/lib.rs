@@ -16,6 +16,7 @@ pub mod rules;
 pub mod starter;
 pub mod store;
 pub mod taxonomy;
+pub mod training;
 
 use std::future::Future;
 
@@ -52,9 +53,19 @@ pub async fn run(
         &config.upstream.intake,
         customers::CustomerFeaturesHandler::new(in_force.clone(), config.risk.cooldown),
     );
-    let api = api::ClassificationApi::new(runtime.publisher().clone(), in_force, config.problems);
+    let trainer = training::Trainer::new(runtime.publisher().clone(), in_force.clone());
+    let runner = trainer.clone();
+    runtime.spawn_exclusive("training", move |held| trainer_task(runner.clone(), held));
+    let api = api::ClassificationApi::new(runtime.publisher().clone(), in_force, config.problems, trainer);
     let server = ClassificationServiceServer::new(api)
         .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(api::MAX_MESSAGE_BYTES);
     runtime.serve(Routes::new(server), api::SERVICE, api::policy(), listener, shutdown).await
+}
+
+fn trainer_task(
+    trainer: std::sync::Arc<training::Trainer>,
+    held: tokio_util::sync::CancellationToken,
+) -> impl Future<Output = ()> {
+    trainer.run(held)
 }

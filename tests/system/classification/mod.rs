@@ -5,8 +5,10 @@
 mod corrections;
 mod problems;
 mod risk;
+mod routing;
 mod taxonomies;
 mod text_models;
+mod training_jobs;
 
 use std::collections::HashMap;
 

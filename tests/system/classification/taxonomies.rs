@@ -92,7 +92,7 @@ async fn invalid_taxonomies_are_refused_field_by_field_and_change_nothing() {
         ..Default::default()
     });
     let status = classification
-        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(bad), validate_only: false })
+        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(bad), validate_only: false, stage: false })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -102,13 +102,17 @@ async fn invalid_taxonomies_are_refused_field_by_field_and_change_nothing() {
     let mut two_routing = operator_taxonomy();
     two_routing.views.push(TaxonomyView { key: "second".into(), routing: true, ..two_routing.views[0].clone() });
     let status = classification
-        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(two_routing), validate_only: false })
+        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(two_routing), validate_only: false, stage: false })
         .await
         .unwrap_err();
     assert!(status.message().contains("exactly one view must route"), "{}", status.message());
     // A dry run checks without publishing.
     let checked = classification
-        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(operator_taxonomy()), validate_only: true })
+        .publish_taxonomy(PublishTaxonomyRequest {
+            taxonomy: Some(operator_taxonomy()),
+            validate_only: true,
+            stage: false,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -123,7 +127,11 @@ async fn a_published_taxonomy_classifies_new_orders_with_ordered_rules_until_rol
     let system = TestSystem::start().await;
     let mut classification = system.classification();
     let published = classification
-        .publish_taxonomy(PublishTaxonomyRequest { taxonomy: Some(operator_taxonomy()), validate_only: false })
+        .publish_taxonomy(PublishTaxonomyRequest {
+            taxonomy: Some(operator_taxonomy()),
+            validate_only: false,
+            stage: false,
+        })
         .await
         .unwrap()
         .into_inner();

@@ -5,6 +5,10 @@ mod corrections;
 mod risk_models;
 mod taxonomies;
 mod text_models;
+mod training_jobs;
+
+pub use risk_models::{fit_risk, prepare_risk, risk_model_proto};
+pub use text_models::{evaluate, text_model_proto};
 
 use std::sync::Arc;
 
@@ -12,12 +16,12 @@ use csm_kit::{Role, auth::Policy, feed::Publisher};
 use csm_proto::classification::v1::{classification_service_server::ClassificationService, *};
 use tonic::{Request, Response, Status};
 
-use crate::{config::ProblemSettings, engine::InForce};
+use crate::{config::ProblemSettings, engine::InForce, training::Trainer};
 
 pub use csm_proto::classification::v1::classification_service_server::SERVICE_NAME as SERVICE;
 
 /// Texts longer than this are refused, whether to classify or to train on.
-const MAX_TEXT_CHARS: usize = 10_000;
+pub(crate) const MAX_TEXT_CHARS: usize = 10_000;
 
 /// Training sets travel in one message; this bounds how large one may be.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -45,6 +49,14 @@ pub fn policy() -> Policy {
         .allow(SERVICE, "ListRiskModels", &[Analyst, Administrator])
         .audit(SERVICE, "ActivateRiskModel", &[Administrator])
         .allow(SERVICE, "ScoreCustomer", &staff)
+        .audit(SERVICE, "CreateTrainingJob", &[Administrator])
+        .audit(SERVICE, "AddTrainingExamples", &[Administrator])
+        .audit(SERVICE, "StartTrainingJob", &[Administrator])
+        .allow(SERVICE, "GetTrainingJob", &[Analyst, Administrator])
+        .allow(SERVICE, "ListTrainingJobs", &[Analyst, Administrator])
+        .audit(SERVICE, "CancelTrainingJob", &[Administrator])
+        .allow(SERVICE, "WaitTrainingJob", &[Analyst, Administrator])
+        .allow(SERVICE, "EvaluateRouting", &[Analyst, Administrator])
         .allow_feed()
 }
 
@@ -53,11 +65,12 @@ pub struct ClassificationApi {
     publisher: Publisher,
     in_force: Arc<InForce>,
     problems: ProblemSettings,
+    trainer: Arc<Trainer>,
 }
 
 impl ClassificationApi {
-    pub fn new(publisher: Publisher, in_force: Arc<InForce>, problems: ProblemSettings) -> Self {
-        Self { publisher, in_force, problems }
+    pub fn new(publisher: Publisher, in_force: Arc<InForce>, problems: ProblemSettings, trainer: Arc<Trainer>) -> Self {
+        Self { publisher, in_force, problems, trainer }
     }
 }
 
@@ -126,7 +139,8 @@ impl ClassificationService for ClassificationApi {
         &self,
         request: Request<TrainTextModelsRequest>,
     ) -> Result<Response<TrainTextModelsResponse>, Status> {
-        Ok(Response::new(self.train_text(request.into_inner()).await?))
+        let by = caller(&request)?;
+        Ok(Response::new(self.train_text(request.into_inner(), &by).await?))
     }
 
     async fn evaluate_text_models(
@@ -151,7 +165,8 @@ impl ClassificationService for ClassificationApi {
     }
 
     async fn train_risk_model(&self, request: Request<TrainRiskModelRequest>) -> Result<Response<RiskModel>, Status> {
-        Ok(Response::new(self.train_risk(request.into_inner()).await?))
+        let by = caller(&request)?;
+        Ok(Response::new(self.train_risk(request.into_inner(), &by).await?))
     }
 
     async fn evaluate_risk_model(
@@ -177,5 +192,60 @@ impl ClassificationService for ClassificationApi {
 
     async fn score_customer(&self, request: Request<ScoreCustomerRequest>) -> Result<Response<RiskScore>, Status> {
         Ok(Response::new(self.score(request.get_ref()).await?))
+    }
+
+    async fn create_training_job(
+        &self,
+        request: Request<CreateTrainingJobRequest>,
+    ) -> Result<Response<TrainingJob>, Status> {
+        let by = caller(&request)?;
+        Ok(Response::new(self.create_job(request.into_inner(), &by).await?))
+    }
+
+    async fn add_training_examples(
+        &self,
+        request: Request<AddTrainingExamplesRequest>,
+    ) -> Result<Response<TrainingJob>, Status> {
+        Ok(Response::new(self.add_examples(request.into_inner()).await?))
+    }
+
+    async fn start_training_job(
+        &self,
+        request: Request<StartTrainingJobRequest>,
+    ) -> Result<Response<TrainingJob>, Status> {
+        Ok(Response::new(self.start_job(&request.get_ref().name).await?))
+    }
+
+    async fn get_training_job(&self, request: Request<GetTrainingJobRequest>) -> Result<Response<TrainingJob>, Status> {
+        Ok(Response::new(self.job(&request.get_ref().name).await?))
+    }
+
+    async fn list_training_jobs(
+        &self,
+        request: Request<ListTrainingJobsRequest>,
+    ) -> Result<Response<ListTrainingJobsResponse>, Status> {
+        Ok(Response::new(self.jobs(request.get_ref().page_size).await?))
+    }
+
+    async fn cancel_training_job(
+        &self,
+        request: Request<CancelTrainingJobRequest>,
+    ) -> Result<Response<TrainingJob>, Status> {
+        Ok(Response::new(self.cancel_job(&request.get_ref().name).await?))
+    }
+
+    async fn wait_training_job(
+        &self,
+        request: Request<WaitTrainingJobRequest>,
+    ) -> Result<Response<TrainingJob>, Status> {
+        let request = request.into_inner();
+        Ok(Response::new(self.wait_job(&request.name, request.timeout).await?))
+    }
+
+    async fn evaluate_routing(
+        &self,
+        request: Request<EvaluateRoutingRequest>,
+    ) -> Result<Response<RoutingEvaluation>, Status> {
+        Ok(Response::new(self.evaluate_routing(request.into_inner()).await?))
     }
 }

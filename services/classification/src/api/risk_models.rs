@@ -6,6 +6,7 @@ use csm_kit::{error::Violations, time};
 use csm_proto::classification::v1::{
     CalibrationBin, CustomerFeatures, EvaluateRiskModelRequest, ListRiskModelsResponse, RiskEvaluation, RiskExample,
     RiskFactor, RiskModel as RiskModelProto, RiskScore, ScoreCustomerRequest, TrainRiskModelRequest,
+    create_training_job_request,
 };
 
 use super::ClassificationApi;
@@ -20,60 +21,11 @@ use crate::{
 };
 
 impl ClassificationApi {
-    pub(super) async fn train_risk(&self, request: TrainRiskModelRequest) -> Result<RiskModelProto, Error> {
-        let mut violations = Violations::new();
-        let settings = RiskSettings {
-            l2: if request.l2 == 0.0 { RiskSettings::default().l2 } else { request.l2 },
-            min_level_count: if request.min_level_count == 0 {
-                RiskSettings::default().min_level_count
-            } else {
-                usize::try_from(request.min_level_count).unwrap_or(0)
-            },
-        };
-        if !(settings.l2.is_finite() && settings.l2 > 0.0) {
-            violations.add("l2", "must be positive");
-        }
-        if request.min_level_count < 0 {
-            violations.add("min_level_count", "must not be negative");
-        }
-        let threshold = if request.threshold == 0.0 { 0.5 } else { request.threshold };
-        if !(threshold > 0.0 && threshold < 1.0) {
-            violations.add("threshold", "must be between 0 and 1");
-        }
-        let examples = examples(&request.examples, &mut violations);
-        let positives = examples.iter().filter(|(_, y)| *y).count();
-        if examples.len() < 10 {
-            violations.add("examples", "needs at least 10 examples");
-        } else if positives == 0 || positives == examples.len() {
-            violations.add("examples", "needs both dissatisfied and satisfied customers");
-        }
-        violations.into_result()?;
-
-        let started = Instant::now();
-        let count = examples.len();
-        let model = tokio::task::spawn_blocking(move || RiskModel::train(&examples, settings))
-            .await
-            .map_err(|e| Error::Internal(format!("training stopped: {e}")))?;
-        let row = risk_model::Model {
-            name: format!("{}{}", models::RISK_MODELS, uuid::Uuid::now_v7()),
-            created_at: time::now_micros(),
-            active: false,
-            examples: count as i64,
-            positives: positives as i64,
-            threshold,
-            factor_departments: serde_json::to_string(&request.factor_departments)
-                .map_err(|e| Error::Internal(e.to_string()))?,
-            training_seconds: started.elapsed().as_secs_f64(),
-            body: postcard::to_allocvec(&model).map_err(|e| Error::Internal(e.to_string()))?,
-        };
-        let db = self.publisher.database().writer();
-        models::insert_risk_model(db, row.clone()).await?;
-        if request.activate {
-            models::activate_risk_model(db, &row.name).await?;
-            self.in_force.reload(self.publisher.database().reader()).await?;
-        }
-        tracing::info!(model = %row.name, examples = count, seconds = row.training_seconds, "risk model trained");
-        Ok(risk_model_proto(&row, request.activate))
+    /// Runs as a training job and waits for it.
+    pub(super) async fn train_risk(&self, request: TrainRiskModelRequest, by: &str) -> Result<RiskModelProto, Error> {
+        let training = create_training_job_request::Training::RiskModel(request);
+        let job = self.run_job_to_end(training, by).await?;
+        job.trained_risk_model.ok_or_else(|| Error::Internal(format!("{} stored no risk model", job.name)))
     }
 
     pub(super) async fn evaluate_risk(&self, request: EvaluateRiskModelRequest) -> Result<RiskEvaluation, Error> {
@@ -168,6 +120,69 @@ impl ClassificationApi {
     }
 }
 
+/// A validated request to fit a risk model.
+#[derive(Debug)]
+pub struct PreparedRisk {
+    examples: Vec<(Features, bool)>,
+    settings: RiskSettings,
+    threshold: f64,
+    factor_departments: String,
+}
+
+/// Checks a request (with the examples sent in parts), field by field.
+pub fn prepare_risk(request: &TrainRiskModelRequest, parts: Vec<RiskExample>) -> Result<PreparedRisk, Error> {
+    let mut violations = Violations::new();
+    let settings = RiskSettings {
+        l2: if request.l2 == 0.0 { RiskSettings::default().l2 } else { request.l2 },
+        min_level_count: if request.min_level_count == 0 {
+            RiskSettings::default().min_level_count
+        } else {
+            usize::try_from(request.min_level_count).unwrap_or(0)
+        },
+    };
+    if !(settings.l2.is_finite() && settings.l2 > 0.0) {
+        violations.add("l2", "must be positive");
+    }
+    if request.min_level_count < 0 {
+        violations.add("min_level_count", "must not be negative");
+    }
+    let threshold = if request.threshold == 0.0 { 0.5 } else { request.threshold };
+    if !(threshold > 0.0 && threshold < 1.0) {
+        violations.add("threshold", "must be between 0 and 1");
+    }
+    let mut given = request.examples.clone();
+    given.extend(parts);
+    let examples = examples(&given, &mut violations);
+    let positives = examples.iter().filter(|(_, y)| *y).count();
+    if examples.len() < 10 {
+        violations.add("examples", "needs at least 10 examples");
+    } else if positives == 0 || positives == examples.len() {
+        violations.add("examples", "needs both dissatisfied and satisfied customers");
+    }
+    violations.into_result()?;
+    let factor_departments =
+        serde_json::to_string(&request.factor_departments).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(PreparedRisk { examples, settings, threshold, factor_departments })
+}
+
+/// Fits the model (CPU work: run it on the blocking pool) and makes its stored row.
+pub fn fit_risk(prepared: PreparedRisk) -> Result<risk_model::Model, Error> {
+    let started = Instant::now();
+    let model = RiskModel::train(&prepared.examples, prepared.settings);
+    let positives = prepared.examples.iter().filter(|(_, y)| *y).count();
+    Ok(risk_model::Model {
+        name: format!("{}{}", models::RISK_MODELS, uuid::Uuid::now_v7()),
+        created_at: time::now_micros(),
+        active: false,
+        examples: prepared.examples.len() as i64,
+        positives: positives as i64,
+        threshold: prepared.threshold,
+        factor_departments: prepared.factor_departments,
+        training_seconds: started.elapsed().as_secs_f64(),
+        body: postcard::to_allocvec(&model).map_err(|e| Error::Internal(e.to_string()))?,
+    })
+}
+
 fn examples(examples: &[RiskExample], violations: &mut Violations) -> Vec<(Features, bool)> {
     let mut out = Vec::with_capacity(examples.len());
     for (i, example) in examples.iter().enumerate() {
@@ -190,7 +205,7 @@ fn features_from(given: &CustomerFeatures) -> Features {
     }
 }
 
-fn risk_model_proto(row: &risk_model::Model, active: bool) -> RiskModelProto {
+pub fn risk_model_proto(row: &risk_model::Model, active: bool) -> RiskModelProto {
     let model: Option<RiskModel> = postcard::from_bytes(&row.body).ok();
     let mut features: Vec<String> =
         model.as_ref().map(|m| m.feature_names().map(str::to_string).collect()).unwrap_or_default();

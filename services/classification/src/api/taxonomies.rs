@@ -7,7 +7,7 @@ use super::ClassificationApi;
 use crate::{
     engine,
     error::Error,
-    store,
+    store::{self, models},
     taxonomy::{self, Taxonomy as Validated},
 };
 
@@ -41,6 +41,12 @@ impl ClassificationApi {
             return Ok(validated.to_proto());
         }
         let row = store::taxonomy_row(&validated, version, false)?;
+        if request.stage {
+            // Staged: stored, not in force, and nothing published until it is activated.
+            store::insert_taxonomy_version(db, row).await.map_err(|_| Error::Conflict(validated.name.clone()))?;
+            tracing::info!(taxonomy = %validated.name, by, "taxonomy staged");
+            return Ok(validated.to_proto());
+        }
         let mut uow = self.publisher.begin().await?;
         store::insert_taxonomy_version(&*uow, row).await.map_err(|_| Error::Conflict(validated.name.clone()))?;
         store::activate_taxonomy(&*uow, &validated.name).await?;
@@ -80,6 +86,10 @@ impl ClassificationApi {
         taxonomy.active = true;
         let mut uow = self.publisher.begin().await?;
         store::activate_taxonomy(&*uow, name).await?;
+        // The version's own models come into force with it.
+        for model in models::models_of_version(&*uow, name).await? {
+            models::activate_text_model(&*uow, &model.view, &model.name).await?;
+        }
         uow.publish(
             name.to_string(),
             &TaxonomyActivated { taxonomy: Some(taxonomy.clone()), activated_by: by.to_string() },

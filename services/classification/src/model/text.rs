@@ -8,6 +8,8 @@
 //! not absorbed into a large one). Unless the caller fixes them, both are chosen on the held-out
 //! fifth that calibration sets aside anyway, by the mean of accuracy and macro-F1 there.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 use super::features::{self, PrehashedMap};
@@ -89,6 +91,18 @@ struct Candidate {
     alphas: Vec<Vec<f32>>,
 }
 
+/// What every class's SVM is fitted on.
+#[derive(Clone, Copy)]
+struct Problem<'a> {
+    vectors: &'a [&'a Sparse],
+    targets: &'a [usize],
+    features: usize,
+    /// C per class (weighted when balanced).
+    costs: &'a [f32],
+    max_epochs: usize,
+    cancelled: &'a AtomicBool,
+}
+
 /// One candidate's settings for the SVMs.
 #[derive(Debug, Clone, Copy)]
 struct SvmSettings {
@@ -117,11 +131,19 @@ const CALIBRATION_FIT_MAX: usize = 50_000;
 impl TextModel {
     /// Trains on `examples`; `labels` names every class an example may carry.
     pub fn train(labels: Vec<String>, examples: &[Labelled<'_>], settings: TrainSettings) -> Self {
-        Self::train_reporting(labels, examples, settings).0
+        let never = AtomicBool::new(false);
+        let trained = Self::train_reporting(labels, examples, settings, &never);
+        trained.map(|(model, _)| model).unwrap_or_else(unreachable_cancel)
     }
 
-    /// Trains, and says which settings were chosen.
-    pub fn train_reporting(labels: Vec<String>, examples: &[Labelled<'_>], settings: TrainSettings) -> (Self, Chosen) {
+    /// Trains, and says which settings were chosen; `None` when `cancelled` was set meanwhile
+    /// (checked between passes over the data, so a cancel takes effect within one pass).
+    pub fn train_reporting(
+        labels: Vec<String>,
+        examples: &[Labelled<'_>],
+        settings: TrainSettings,
+        cancelled: &AtomicBool,
+    ) -> Option<(Self, Chosen)> {
         let documents: Vec<Vec<(u64, u32)>> = in_parallel(examples, |e| term_counts(e.text));
         let (hashes, idf) = vocabulary(&documents, settings.min_df);
         let classes = labels.len();
@@ -163,7 +185,10 @@ impl TextModel {
                 let mut warm: Vec<Vec<f32>> = vec![Vec::new(); classes];
                 for &c in &cs {
                     let (weights, alphas) =
-                        train_svms(&fit_vectors, &fit_targets, classes, features, svm(c, balanced), &warm);
+                        train_svms(&fit_vectors, &fit_targets, classes, features, svm(c, balanced), &warm, cancelled);
+                    if cancelled.load(Ordering::Relaxed) {
+                        return None;
+                    }
                     model.weights = weights;
                     let predicted: Vec<usize> = held_out.iter().map(|&i| argmax(&model.margins(&vectors[i]))).collect();
                     let score = held_out_score(classes, &truth, &predicted);
@@ -192,8 +217,9 @@ impl TextModel {
             }
         }
         let all: Vec<&Sparse> = vectors.iter().collect();
-        model.weights = train_svms(&all, &targets, classes, features, svm(chosen.c, chosen.balanced), &start).0;
-        (model, chosen)
+        model.weights =
+            train_svms(&all, &targets, classes, features, svm(chosen.c, chosen.balanced), &start, cancelled).0;
+        (!cancelled.load(Ordering::Relaxed)).then_some((model, chosen))
     }
 
     /// Rebuilds the lookup index after deserialising.
@@ -312,6 +338,7 @@ fn train_svms(
     features: usize,
     settings: SvmSettings,
     start: &[Vec<f32>],
+    cancelled: &AtomicBool,
 ) -> (Vec<f32>, Vec<Vec<f32>>) {
     // Balanced: each class's examples weigh n / (classes x its count), as in LIBLINEAR's and
     // scikit-learn's "balanced" class weights.
@@ -327,7 +354,7 @@ fn train_svms(
             settings.c * weight
         })
         .collect();
-    let costs = &costs;
+    let problem = &Problem { vectors, targets, features, costs: &costs, max_epochs: settings.max_epochs, cancelled };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(classes.max(1));
     let per_class: Vec<Solved> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -337,7 +364,7 @@ fn train_svms(
                         .step_by(threads)
                         .map(|class| {
                             let initial = start.get(class).map_or(&[][..], Vec::as_slice);
-                            (class, train_one(vectors, targets, class, features, costs, settings.max_epochs, initial))
+                            (class, train_one(problem, class, initial))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -362,15 +389,8 @@ fn train_svms(
 /// Dual coordinate descent (Hsieh et al., 2008) for one class against the rest, with LIBLINEAR's
 /// shrinking: an example far outside the margin leaves the active set until the end, when all
 /// are checked once more. The last weight is the bias, on a constant feature of 1.
-fn train_one(
-    vectors: &[&Sparse],
-    targets: &[usize],
-    class: usize,
-    features: usize,
-    costs: &[f32],
-    max_epochs: usize,
-    start: &[f32],
-) -> Solved {
+fn train_one(problem: &Problem<'_>, class: usize, start: &[f32]) -> Solved {
+    let Problem { vectors, targets, features, costs, max_epochs, cancelled } = *problem;
     // The squared hinge's diagonal term, 1 / (2 C_i), with C_i the cost of example i's class.
     let diagonal: Vec<f32> = targets.iter().map(|&t| 0.5 / costs[t]).collect();
     let mut w = vec![0.0f32; features + 1];
@@ -388,7 +408,7 @@ fn train_one(
     // Squared hinge has no upper bound on alpha, so only the lower bound shrinks.
     let mut max_old = f32::INFINITY;
     let mut epoch = 0;
-    while epoch < max_epochs {
+    while epoch < max_epochs && !cancelled.load(Ordering::Relaxed) {
         shuffle(&mut order[..active], epoch as u64 * 7919 + class as u64 + 1);
         let (mut max_pg, mut min_pg) = (f32::NEG_INFINITY, f32::INFINITY);
         let mut s = 0;
@@ -431,6 +451,20 @@ fn train_one(
         max_old = if max_pg <= 0.0 { f32::INFINITY } else { max_pg };
     }
     (w, alpha)
+}
+
+/// Training with a flag nobody sets always finishes.
+#[cold]
+fn unreachable_cancel() -> TextModel {
+    TextModel {
+        labels: Vec::new(),
+        review_threshold: 1.0,
+        temperature: 1.0,
+        hashes: Vec::new(),
+        idf: Vec::new(),
+        weights: Vec::new(),
+        index: PrehashedMap::default(),
+    }
 }
 
 fn argmax(values: &[f64]) -> usize {

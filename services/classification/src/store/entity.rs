@@ -86,6 +86,60 @@ pub mod text_model {
         pub temperature: f64,
         pub training_seconds: f64,
         pub body: Vec<u8>,
+        /// "trainingJobs/{id}"; empty for the starter model.
+        pub training_job: String,
+        /// When it was last put in force (microseconds), 0 if never: a taxonomy version put back in
+        /// force brings back the models last in force with it.
+        pub activated_at: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod training_job {
+    use sea_orm::entity::prelude::*;
+
+    /// A training job; `request` is the CreateTrainingJobRequest as protobuf, `result` the
+    /// TrainingJob's outputs (models, comparison) as protobuf.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "training_job")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub request_id: String,
+        /// "text_models", "risk_model" or "retrain_from_corrections".
+        pub kind: String,
+        /// A TrainingJobState name.
+        pub state: String,
+        pub request: Vec<u8>,
+        pub examples: i64,
+        pub created_by: String,
+        pub created_at: i64,
+        pub started_at: i64,
+        pub ended_at: i64,
+        pub error: String,
+        pub outcome: String,
+        pub result: Vec<u8>,
+        pub activated: bool,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod training_job_part {
+    use sea_orm::entity::prelude::*;
+
+    /// One part of a job's examples, an AddTrainingExamplesRequest as protobuf.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "training_job_part")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub job: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub part: i32,
+        pub body: Vec<u8>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -5,6 +5,7 @@ pub mod entity;
 pub mod migration;
 pub mod models;
 pub mod statistics;
+pub mod training;
 
 use csm_kit::time;
 use csm_proto::classification::v1::{Classification, Method, RuleHit, ViewClassification};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use entity::{
     classification, correction, customer_features, emerging_problem, risk_model, taxonomy_version, text_model,
+    training_job, training_job_part,
 };
 
 use crate::taxonomy::{Taxonomy, duration_to_proto};

@@ -31,6 +31,8 @@ pub fn text_model_row(
         temperature: model.temperature,
         training_seconds,
         body: postcard::to_allocvec(model).map_err(|e| DbErr::Custom(e.to_string()))?,
+        training_job: String::new(),
+        activated_at: 0,
     })
 }
 
@@ -86,14 +88,41 @@ pub async fn active_text_models(db: &impl ConnectionTrait) -> Result<Vec<text_mo
     text_model::Entity::find().filter(text_model::Column::Active.eq(true)).all(db).await
 }
 
-/// Puts `name` in force for `view`, retiring the view's other models, in one statement.
+/// Puts `name` in force for `view`, retiring the view's other models.
 pub async fn activate_text_model(db: &impl ConnectionTrait, view: &str, name: &str) -> Result<(), DbErr> {
     text_model::Entity::update_many()
         .col_expr(text_model::Column::Active, text_model::Column::Name.eq(name))
         .filter(text_model::Column::View.eq(view))
         .exec(db)
         .await?;
+    text_model::Entity::update_many()
+        .col_expr(text_model::Column::ActivatedAt, csm_kit::time::now_micros().into())
+        .filter(text_model::Column::Name.eq(name))
+        .exec(db)
+        .await?;
     Ok(())
+}
+
+/// Per view, the model of `taxonomy_version` to bring into force with it: the one last in force
+/// with it, else the newest trained for it.
+pub async fn models_of_version(
+    db: &impl ConnectionTrait,
+    taxonomy_version: &str,
+) -> Result<Vec<text_model::Model>, DbErr> {
+    let rows = text_model::Entity::find()
+        .filter(text_model::Column::TaxonomyVersion.eq(taxonomy_version))
+        .order_by_desc(text_model::Column::ActivatedAt)
+        .order_by_desc(text_model::Column::CreatedAt)
+        .order_by_desc(text_model::Column::Name)
+        .all(db)
+        .await?;
+    let mut chosen: Vec<text_model::Model> = Vec::new();
+    for row in rows {
+        if !chosen.iter().any(|c| c.view == row.view) {
+            chosen.push(row);
+        }
+    }
+    Ok(chosen)
 }
 
 pub async fn insert_risk_model(db: &impl ConnectionTrait, row: risk_model::Model) -> Result<(), DbErr> {

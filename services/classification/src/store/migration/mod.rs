@@ -4,6 +4,7 @@ use csm_kit::{feed::FeedMigration, lease::LeaseMigration};
 use sea_orm_migration::{prelude::*, schema::*};
 
 mod models;
+mod training;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTaxonomiesAndClassifications),
             Box::new(models::ModelsAndCorrections),
             Box::new(LeaseMigration),
+            Box::new(training::TrainingJobs),
         ]
     }
 }

@@ -1,0 +1,114 @@
+//! Training jobs and the parts of their examples.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use super::entity::{training_job, training_job_part};
+
+pub const TRAINING_JOBS: &str = "trainingJobs/";
+
+/// Job states as stored (the TrainingJobState names without their prefix).
+pub mod state {
+    pub const COLLECTING: &str = "COLLECTING";
+    pub const PENDING: &str = "PENDING";
+    pub const RUNNING: &str = "RUNNING";
+    pub const SUCCEEDED: &str = "SUCCEEDED";
+    pub const FAILED: &str = "FAILED";
+    pub const CANCELLED: &str = "CANCELLED";
+
+    /// A job in this state will not change again.
+    pub fn ended(state: &str) -> bool {
+        matches!(state, SUCCEEDED | FAILED | CANCELLED)
+    }
+}
+
+pub async fn insert_job(db: &impl ConnectionTrait, row: training_job::Model) -> Result<(), DbErr> {
+    training_job::Entity::insert(training_job::ActiveModel::from(row)).exec_without_returning(db).await?;
+    Ok(())
+}
+
+pub async fn job(db: &impl ConnectionTrait, name: &str) -> Result<Option<training_job::Model>, DbErr> {
+    training_job::Entity::find_by_id(name.to_string()).one(db).await
+}
+
+pub async fn job_by_request(db: &impl ConnectionTrait, request_id: &str) -> Result<Option<training_job::Model>, DbErr> {
+    training_job::Entity::find().filter(training_job::Column::RequestId.eq(request_id)).one(db).await
+}
+
+/// Newest first.
+pub async fn list_jobs(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<training_job::Model>, DbErr> {
+    training_job::Entity::find()
+        .order_by_desc(training_job::Column::CreatedAt)
+        .order_by_desc(training_job::Column::Name)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The job that has waited longest.
+pub async fn next_pending(db: &impl ConnectionTrait) -> Result<Option<training_job::Model>, DbErr> {
+    training_job::Entity::find()
+        .filter(training_job::Column::State.eq(state::PENDING))
+        .order_by_asc(training_job::Column::CreatedAt)
+        .order_by_asc(training_job::Column::Name)
+        .one(db)
+        .await
+}
+
+/// Saves a job's changed fields.
+pub async fn update_job(db: &impl ConnectionTrait, row: training_job::Model) -> Result<(), DbErr> {
+    let mut active = row.into_active_model();
+    for column in [
+        training_job::Column::State,
+        training_job::Column::Examples,
+        training_job::Column::StartedAt,
+        training_job::Column::EndedAt,
+        training_job::Column::Error,
+        training_job::Column::Outcome,
+        training_job::Column::Result,
+        training_job::Column::Activated,
+    ] {
+        let value = sea_orm::ActiveModelTrait::get(&active, column).into_value();
+        if let Some(value) = value {
+            active.set(column, value);
+        }
+    }
+    active.update(db).await?;
+    Ok(())
+}
+
+/// Jobs left RUNNING by a replica that stopped mid-way: nothing of them was stored (a job stores
+/// its models in the transaction that ends it), so they are failed.
+pub async fn fail_interrupted(db: &impl ConnectionTrait, now: i64) -> Result<u64, DbErr> {
+    let result = training_job::Entity::update_many()
+        .col_expr(training_job::Column::State, state::FAILED.into())
+        .col_expr(training_job::Column::Error, "interrupted by a restart of the service; nothing was stored".into())
+        .col_expr(training_job::Column::EndedAt, now.into())
+        .filter(training_job::Column::State.eq(state::RUNNING))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Appends a part of a job's examples; returns how many parts it now has.
+pub async fn add_part(db: &impl ConnectionTrait, job: &str, body: Vec<u8>) -> Result<i32, DbErr> {
+    let parts = training_job_part::Entity::find().filter(training_job_part::Column::Job.eq(job)).count(db).await?;
+    let part = i32::try_from(parts).map_err(|_| DbErr::Custom("too many parts".into()))?;
+    let row = training_job_part::ActiveModel { job: Set(job.to_string()), part: Set(part), body: Set(body) };
+    training_job_part::Entity::insert(row).exec_without_returning(db).await?;
+    Ok(part + 1)
+}
+
+/// A job's parts, in order.
+pub async fn parts(db: &impl ConnectionTrait, job: &str) -> Result<Vec<Vec<u8>>, DbErr> {
+    training_job_part::Entity::find()
+        .filter(training_job_part::Column::Job.eq(job))
+        .order_by_asc(training_job_part::Column::Part)
+        .select_only()
+        .column(training_job_part::Column::Body)
+        .into_tuple()
+        .all(db)
+        .await
+}
