@@ -206,6 +206,80 @@ pub fn export(examples: usize, out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes the starter corpus as `train` rows and its evaluation set as `test` rows.
+pub fn export_starter(language: Option<&str>, train_rows: Option<usize>, out: &mut impl Write) -> anyhow::Result<()> {
+    let chinese = |text: &str| text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let wanted = |text: &str| match language {
+        Some("zh") => chinese(text),
+        Some("en") => !chinese(text),
+        _ => true,
+    };
+    let mut train: Vec<csm_classification::starter::Example> =
+        csm_classification::starter::training()?.into_iter().filter(|e| wanted(&e.text)).collect();
+    if let Some(rows) = train_rows {
+        // An even share per leaf, taken from a fixed shuffle.
+        let mut rng = StdRng::seed_from_u64(11);
+        for i in (1..train.len()).rev() {
+            train.swap(i, rng.random_range(0..=i));
+        }
+        let leaves: std::collections::BTreeSet<String> = train.iter().map(|e| e.cause.clone()).collect();
+        let share = rows.div_ceil(leaves.len().max(1));
+        let mut kept: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        train.retain(|e| {
+            let n = kept.entry(e.cause.clone()).or_default();
+            *n += 1;
+            *n <= share
+        });
+    }
+    for e in &train {
+        writeln!(out, "train\t{}\t{}", e.cause, e.text.replace(['\t', '\n'], " "))?;
+    }
+    for examples in csm_classification::starter::evaluation()?.values() {
+        for e in examples.iter().filter(|e| wanted(&e.text)) {
+            writeln!(out, "test\t{}\t{}", e.cause, e.text.replace(['\t', '\n'], " "))?;
+        }
+    }
+    Ok(())
+}
+
+/// Trains on a TSV file's `train` rows and scores its `test` rows.
+pub fn run_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    let mut leaves: Vec<String> = Vec::new();
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let mut fields = line.splitn(3, '\t');
+        let (Some(split), Some(leaf), Some(body)) = (fields.next(), fields.next(), fields.next()) else { continue };
+        let label = match leaves.iter().position(|l| l == leaf) {
+            Some(i) => i,
+            None => {
+                leaves.push(leaf.to_string());
+                leaves.len() - 1
+            }
+        };
+        if split == "train" { train.push((body.to_string(), label)) } else { test.push((body.to_string(), label)) }
+    }
+    let labelled: Vec<Labelled> = train.iter().map(|(text, label)| Labelled { text, label: *label }).collect();
+    let started = Instant::now();
+    let model = TextModel::train(leaves.clone(), &labelled, TrainSettings::default());
+    let seconds = started.elapsed().as_secs_f64();
+    let outcomes: Vec<(usize, usize, f64)> = test
+        .iter()
+        .map(|(text, gold)| {
+            let p = model.predict(text);
+            (*gold, p.label, p.confidence)
+        })
+        .collect();
+    let figures = metrics::classification(leaves.len(), &outcomes);
+    Ok(format!(
+        "csm text model: trained on {} in {seconds:.2} s; accuracy {:.3}, macro-F1 {:.3} on {} test rows",
+        train.len(),
+        figures.accuracy,
+        figures.macro_f1,
+        test.len()
+    ))
+}
+
 fn unreachable_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, u64::MAX, 1).unwrap_or_else(|_| std::process::exit(2))
 }

@@ -90,6 +90,19 @@ enum ClassificationScenario {
         #[arg(long, default_value_t = 100_000)]
         examples: usize,
     },
+    /// Write the starter corpus (train) and its independent evaluation set (test) as TSV, of one
+    /// language, optionally only the first N training rows of every leaf's share (a small set).
+    Starter {
+        /// "zh" or "en"; both when absent.
+        #[arg(long)]
+        language: Option<String>,
+        /// Keep about this many training rows in all, spread over the leaves.
+        #[arg(long)]
+        train_rows: Option<usize>,
+    },
+    /// Train on the `train` rows of a `split<TAB>leaf<TAB>text` file and score the `test` rows, as
+    /// the scikit-learn baseline does on the same file.
+    File { path: std::path::PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,6 +316,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Target::Classification { scenario: ClassificationScenario::Export { examples } } => {
             Ok(classification::export(examples, &mut std::io::stdout().lock())?)
+        }
+        Target::Classification { scenario: ClassificationScenario::Starter { language, train_rows } } => {
+            classification::export_starter(language.as_deref(), train_rows, &mut std::io::stdout().lock())
+        }
+        Target::Classification { scenario: ClassificationScenario::File { path } } => {
+            println!("{}", classification::run_file(&path)?);
+            Ok(())
         }
     }
 }

@@ -19,10 +19,10 @@ pub fn ngrams(text: &str, out: &mut Vec<u64>) {
         let c = chars[at];
         let end = run_end(&chars, at);
         if is_cjk(c) {
-            symbols.extend(chars[at..end].iter().map(|&c| Symbol { hash: step(CJK, c), cjk: true }));
+            symbols.extend(chars[at..end].iter().map(|&c| Symbol::Cjk(c)));
             previous_word = None;
         } else if c.is_numeric() && chars[at..end].iter().all(|c| c.is_numeric()) {
-            symbols.push(Symbol { hash: NUMBER, cjk: false });
+            symbols.push(Symbol::Other(NUMBER));
             previous_word = None;
         } else if c.is_alphanumeric() {
             let word = &chars[at..end];
@@ -33,18 +33,19 @@ pub fn ngrams(text: &str, out: &mut Vec<u64>) {
             }
             previous_word = Some(word_hash);
             word_char_ngrams(word, out);
-            symbols.push(Symbol { hash: word_hash, cjk: false });
+            symbols.push(Symbol::Other(word_hash));
         }
         at = end;
     }
     cjk_ngrams(&symbols, out);
 }
 
-/// One symbol of the sequence CJK n-grams run over.
+/// One symbol of the sequence CJK n-grams run over: a CJK character, or a number or word (its
+/// hash).
 #[derive(Debug, Clone, Copy)]
-struct Symbol {
-    hash: u64,
-    cjk: bool,
+enum Symbol {
+    Cjk(char),
+    Other(u64),
 }
 
 /// Kind seeds keep a character n-gram apart from a word with the same letters.
@@ -77,9 +78,15 @@ fn cjk_ngrams(symbols: &[Symbol], out: &mut Vec<u64>) {
         let mut hash = CJK;
         let mut any_cjk = false;
         for (n, symbol) in symbols[start..].iter().take(3).enumerate() {
-            hash = mix(hash, symbol.hash);
-            any_cjk |= symbol.cjk;
-            if any_cjk && (n > 0 || symbol.cjk) {
+            // Characters fold in as they always have, so an n-gram of characters alone keeps the
+            // hash models trained before numbers and words joined the run still know.
+            hash = match *symbol {
+                Symbol::Cjk(c) => step(hash, c),
+                Symbol::Other(other) => mix(hash, other),
+            };
+            let cjk = matches!(symbol, Symbol::Cjk(_));
+            any_cjk |= cjk;
+            if any_cjk && (n > 0 || cjk) {
                 out.push(hash ^ n as u64);
             }
         }
@@ -164,6 +171,25 @@ mod tests {
         // 4 unigrams, 3 bigrams, 2 trigrams.
         assert_eq!(grams("宽带断网").len(), 9);
         assert_eq!(grams("宽带断网"), grams("宽带断网！"));
+    }
+
+    #[test]
+    fn character_ngrams_hash_as_they_did_before_numbers_and_words_joined_the_run() {
+        // How 1- to 3-grams of a run of characters were hashed when runs stopped at anything
+        // else: models trained then still find their features.
+        let earlier = |run: &[char]| {
+            let mut out = Vec::new();
+            for start in 0..run.len() {
+                let mut hash = CJK;
+                for (n, &c) in run[start..].iter().take(3).enumerate() {
+                    hash = step(hash, c);
+                    out.push(hash ^ n as u64);
+                }
+            }
+            out
+        };
+        let run: Vec<char> = "宽带断网".chars().collect();
+        assert_eq!(grams("宽带断网"), earlier(&run));
     }
 
     #[test]

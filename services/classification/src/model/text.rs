@@ -39,6 +39,10 @@ impl Default for TrainSettings {
 /// The regularisation strengths tried when none is given, weakest regularisation last.
 const C_CANDIDATES: [f32; 4] = [0.1, 0.3, 1.0, 3.0];
 
+/// With this many examples or more to choose on, only the middle strengths are tried: large sets
+/// are not sensitive to the extremes, and each candidate costs a fit.
+const LARGE_CHOICE: usize = 8_000;
+
 /// When neither setting is given and no held-out fold can be set aside.
 const SMALL_SET_SETTINGS: (f32, bool) = (1.0, true);
 
@@ -82,13 +86,14 @@ pub struct TextModel {
     index: PrehashedMap<u32>,
 }
 
-/// A fit on the training part, with its held-out score.
+/// Settings tried, with their held-out score, the held-out margins (for the temperature) and
+/// each fold's dual solution.
 struct Candidate {
     score: f64,
     c: f32,
     balanced: bool,
-    weights: Vec<f32>,
-    alphas: Vec<Vec<f32>>,
+    margins: Vec<Vec<f64>>,
+    alphas: Vec<Vec<Vec<f32>>>,
 }
 
 /// What every class's SVM is fitted on.
@@ -125,8 +130,10 @@ type Sparse = Vec<(u32, f32)>;
 /// One class's solution: its weights (the bias last) and its dual variables.
 type Solved = (Vec<f32>, Vec<f32>);
 
-/// Most examples the calibration model is fitted on.
-const CALIBRATION_FIT_MAX: usize = 50_000;
+/// Most examples the candidates (and the calibration) are fitted on, and scored on: enough to
+/// choose settings and fit one temperature, and it bounds training time for large sets.
+const CALIBRATION_FIT_MAX: usize = 12_000;
+const HELD_OUT_MAX: usize = 5_000;
 
 impl TextModel {
     /// Trains on `examples`; `labels` names every class an example may carry.
@@ -162,57 +169,60 @@ impl TextModel {
         let features = model.hashes.len();
         let svm = |c: f32, balanced: bool| SvmSettings { c, max_epochs: settings.max_epochs, balanced };
 
-        // Choose the settings and calibrate on a held-out fifth, then train on everything with
-        // them, starting from the dual solution of the chosen fit. Large sets fit on a sample,
-        // which bounds training at little cost in calibration.
-        let (mut fit, held_out) = split(examples.len());
-        fit.truncate(CALIBRATION_FIT_MAX);
+        // Choose the settings and calibrate on held-out examples, then train on everything with
+        // them. Small sets are scored by five-fold cross-validation, where one held-out fifth
+        // would be too few examples to tell the candidates apart; larger ones on a held-out fifth
+        // (fitted on a sample, which bounds training), whose dual solution starts the last fit.
+        let folds = folds(examples.len());
         let mut start = vec![Vec::new(); classes];
         let mut chosen = Chosen {
             c: settings.c.unwrap_or(SMALL_SET_SETTINGS.0),
             balanced: settings.balanced.unwrap_or(SMALL_SET_SETTINGS.1),
             held_out_score: None,
         };
-        if held_out.len() >= 20 {
-            let fit_vectors: Vec<&Sparse> = fit.iter().map(|&i| &vectors[i]).collect();
-            let fit_targets: Vec<usize> = fit.iter().map(|&i| targets[i]).collect();
-            let truth: Vec<usize> = held_out.iter().map(|&i| targets[i]).collect();
-            let cs: Vec<f32> = settings.c.map_or(C_CANDIDATES.to_vec(), |c| vec![c]);
+        if let Some(first) = folds.first() {
+            let sizes = first.0.len();
+            let candidates = if sizes >= LARGE_CHOICE { &C_CANDIDATES[1..3] } else { &C_CANDIDATES[..] };
+            let cs: Vec<f32> = settings.c.map_or(candidates.to_vec(), |c| vec![c]);
             let weighings: Vec<bool> = settings.balanced.map_or(vec![false, true], |b| vec![b]);
+            let truth: Vec<usize> = folds.iter().flat_map(|(_, held)| held.iter().map(|&i| targets[i])).collect();
             let mut best: Option<Candidate> = None;
             for &balanced in &weighings {
                 // Each strength starts from the last one's solution: they are close.
-                let mut warm: Vec<Vec<f32>> = vec![Vec::new(); classes];
+                let mut warm: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); classes]; folds.len()];
                 for &c in &cs {
-                    let (weights, alphas) =
-                        train_svms(&fit_vectors, &fit_targets, classes, features, svm(c, balanced), &warm, cancelled);
-                    if cancelled.load(Ordering::Relaxed) {
-                        return None;
+                    let mut margins = Vec::with_capacity(truth.len());
+                    let mut alphas_by_fold = Vec::with_capacity(folds.len());
+                    for (fold, (fit, held)) in folds.iter().enumerate() {
+                        let fit_vectors: Vec<&Sparse> = fit.iter().map(|&i| &vectors[i]).collect();
+                        let fit_targets: Vec<usize> = fit.iter().map(|&i| targets[i]).collect();
+                        let problem = svm(c, balanced);
+                        let (weights, alphas) =
+                            train_svms(&fit_vectors, &fit_targets, classes, features, problem, &warm[fold], cancelled);
+                        if cancelled.load(Ordering::Relaxed) {
+                            return None;
+                        }
+                        model.weights = weights;
+                        margins.extend(held.iter().map(|&i| model.margins(&vectors[i])));
+                        alphas_by_fold.push(alphas);
                     }
-                    model.weights = weights;
-                    let predicted: Vec<usize> = held_out.iter().map(|&i| argmax(&model.margins(&vectors[i]))).collect();
+                    let predicted: Vec<usize> = margins.iter().map(|m| argmax(m)).collect();
                     let score = held_out_score(classes, &truth, &predicted);
                     if best.as_ref().is_none_or(|b| score > b.score) {
-                        best = Some(Candidate {
-                            score,
-                            c,
-                            balanced,
-                            weights: model.weights.clone(),
-                            alphas: alphas.clone(),
-                        });
+                        best = Some(Candidate { score, c, balanced, margins, alphas: alphas_by_fold.clone() });
                     }
-                    warm = alphas;
+                    warm = alphas_by_fold;
                 }
             }
-            if let Some(Candidate { score, c, balanced, weights, alphas: fit_alphas }) = best {
+            if let Some(Candidate { score, c, balanced, margins, alphas }) = best {
                 chosen = Chosen { c, balanced, held_out_score: Some(score) };
-                model.weights = weights;
-                let margins: Vec<Vec<f64>> = held_out.iter().map(|&i| model.margins(&vectors[i])).collect();
                 model.temperature = fit_temperature(&margins, &truth);
-                for (class, alphas) in fit_alphas.into_iter().enumerate() {
-                    let mut full = vec![0.0f32; vectors.len()];
-                    fit.iter().zip(alphas).for_each(|(&i, a)| full[i] = a);
-                    start[class] = full;
+                if let ([(fit, _)], [fit_alphas]) = (folds.as_slice(), alphas.as_slice()) {
+                    for (class, alphas) in fit_alphas.iter().enumerate() {
+                        let mut full = vec![0.0f32; vectors.len()];
+                        fit.iter().zip(alphas).for_each(|(&i, &a)| full[i] = a);
+                        start[class] = full;
+                    }
                 }
             }
         }
@@ -295,6 +305,33 @@ fn vocabulary(documents: &[Vec<(u64, u32)>], min_df: u32) -> (Vec<u64>, Vec<f32>
     let mut kept: Vec<(u64, u32)> = df.into_iter().filter(|&(_, d)| d >= min_df.max(1)).collect();
     kept.sort_unstable();
     kept.into_iter().map(|(hash, d)| (hash, ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)).unzip()
+}
+
+/// Below this many examples, settings are chosen by cross-validation.
+const CROSS_VALIDATE_BELOW: usize = 2_000;
+
+/// The (fit, held-out) index sets settings are chosen on: five folds for small sets, one
+/// held-out fifth (both parts capped) for larger ones, none when too few to hold any out.
+fn folds(n: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+    if n < 100 {
+        let (fit, held_out) = split(n);
+        return if held_out.len() >= 20 { vec![(fit, held_out)] } else { Vec::new() };
+    }
+    if n < CROSS_VALIDATE_BELOW {
+        let mut order: Vec<usize> = (0..n).collect();
+        shuffle(&mut order, 0x5eed);
+        return (0..5)
+            .map(|k| {
+                let (held, fit): (Vec<(usize, usize)>, Vec<(usize, usize)>) =
+                    order.iter().copied().enumerate().partition(|(position, _)| position % 5 == k);
+                (fit.into_iter().map(|(_, i)| i).collect(), held.into_iter().map(|(_, i)| i).collect())
+            })
+            .collect();
+    }
+    let (mut fit, mut held_out) = split(n);
+    fit.truncate(CALIBRATION_FIT_MAX);
+    held_out.truncate(HELD_OUT_MAX);
+    vec![(fit, held_out)]
 }
 
 /// A deterministic 80/20 split of `0..n`.
