@@ -322,9 +322,10 @@ fn folds(n: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
         shuffle(&mut order, 0x5eed);
         return (0..5)
             .map(|k| {
-                let (held, fit): (Vec<(usize, usize)>, Vec<(usize, usize)>) =
-                    order.iter().copied().enumerate().partition(|(position, _)| position % 5 == k);
-                (fit.into_iter().map(|(_, i)| i).collect(), held.into_iter().map(|(_, i)| i).collect())
+                let in_fold = |position: &usize| position % 5 == k;
+                let held: Vec<usize> = (0..n).filter(in_fold).map(|p| order[p]).collect();
+                let fit: Vec<usize> = (0..n).filter(|p| !in_fold(p)).map(|p| order[p]).collect();
+                (fit, held)
             })
             .collect();
     }
