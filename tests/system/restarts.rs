@@ -157,6 +157,65 @@ async fn a_client_submitting_through_a_rolling_restart_of_intake_gets_no_error_a
     backend.cleanup().await;
 }
 
+/// A graceful stop answers every call it took: with calls arriving on a plain tonic channel (which
+/// sends nothing twice), every call fails only if the server never saw it, and every call answered
+/// is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_answers_every_call_it_took() {
+    let backend = Backend::from_env();
+    let (tokens, auth) = tokens();
+    let mut intake = Isolated::start(LOCALHOST.into(), launch("intake", &backend, &auth, tokens.service()));
+    let gateway = tokens.of("channel-gateway").unwrap().to_string();
+    let channel = tonic::transport::Endpoint::from_shared(url(intake.address)).unwrap().connect_lazy();
+    let interceptor = csm_kit::client::CallerInterceptor::new(&gateway).unwrap();
+    let client =
+        csm_proto::intake::v1::intake_service_client::IntakeServiceClient::with_interceptor(channel, interceptor);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut callers = Vec::new();
+    for caller in 0..8 {
+        let (mut client, answered, stopping) = (client.clone(), answered.clone(), stopping.clone());
+        callers.push(tokio::spawn(async move {
+            let mut refused = 0;
+            for i in 0.. {
+                let request = complaint(&format!("136{caller:02}{i:06}"), "宽带断网三天了");
+                match client.submit_contact(request).await {
+                    Ok(_) => {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(status) => {
+                        assert!(
+                            csm_kit::client::never_reached_server(&status),
+                            "a call the server took was answered with an error: {status:?}"
+                        );
+                        refused += 1;
+                        if stopping.load(Ordering::SeqCst) && refused > 3 {
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    while answered.load(Ordering::SeqCst) < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stopping.store(true, Ordering::SeqCst);
+    intake.stop().await;
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    intake.start_again();
+    let mut feed = clients::feed(intake.address, tokens.administrator()).unwrap();
+    assert_eq!(
+        feed_head(&mut feed).await as usize,
+        2 * answered.load(Ordering::SeqCst),
+        "every answered submission was stored, and nothing else"
+    );
+    intake.stop().await;
+    backend.cleanup().await;
+}
+
 /// Reads each service with a caller of its own while the service rolls; any error fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_rolls_while_calls_flow_without_an_error() {

@@ -6,7 +6,7 @@ mod methods;
 mod resilient;
 
 pub use methods::{MethodTraits, traits as method_traits};
-pub use resilient::{Resilient, RetryPolicy};
+pub use resilient::{Resilient, RetryPolicy, never_reached_server};
 
 use std::time::Duration;
 

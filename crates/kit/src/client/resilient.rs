@@ -150,6 +150,13 @@ fn status_in_headers(response: &http::Response<Body>) -> Option<Code> {
     response.headers().get("grpc-status").map(|value| Code::from_bytes(value.as_bytes()))
 }
 
+/// Whether a failed call never reached the server (refused by GOAWAY or REFUSED_STREAM, or no
+/// connection could be made): safe to send again whatever it was. For callers with channels of
+/// their own, and for tests that hold a server to "no call it took is answered with an error".
+pub fn never_reached_server(status: &Status) -> bool {
+    went_away(status).is_some_and(|gone| gone == Gone::Unseen)
+}
+
 /// How a connection failed a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Gone {
@@ -159,38 +166,55 @@ enum Gone {
     MidCall,
 }
 
+/// What the error's chain says of the connection: any sign the server never saw the call wins
+/// over signs it went away mid-call, wherever they sit in the chain.
 fn went_away(error: &(dyn StdError + 'static)) -> Option<Gone> {
+    let mut found = None;
     let mut cause = Some(error);
     while let Some(error) = cause {
-        if let Some(h2) = error.downcast_ref::<h2::Error>() {
-            if h2.is_go_away() && h2.is_remote() || h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
-                return Some(Gone::Unseen);
-            }
-            // A reset from the server's side (a server that stops mid-call cancels its streams),
-            // or the connection failing under the call.
-            if h2.is_io() || h2.is_go_away() || h2.is_reset() && h2.is_remote() {
-                return Some(Gone::MidCall);
-            }
-        }
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            match io.kind() {
-                ConnectionRefused | NotConnected | AddrNotAvailable => return Some(Gone::Unseen),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => return Some(Gone::MidCall),
-                _ => {}
-            }
-        }
-        if let Some(hyper) = error.downcast_ref::<hyper::Error>()
-            && (hyper.is_closed() || hyper.is_incomplete_message() || hyper.is_canceled())
-        {
-            return Some(Gone::MidCall);
-        }
-        if let Some(status) = error.downcast_ref::<Status>()
-            && status.code() == Code::Unavailable
-        {
-            return Some(Gone::MidCall);
+        match gone(error) {
+            Some(Gone::Unseen) => return Some(Gone::Unseen),
+            Some(Gone::MidCall) => found = Some(Gone::MidCall),
+            None => {}
         }
         cause = error.source();
+    }
+    found
+}
+
+/// What one error of a chain says.
+fn gone(error: &(dyn StdError + 'static)) -> Option<Gone> {
+    if let Some(h2) = error.downcast_ref::<h2::Error>() {
+        if h2.is_go_away() && h2.is_remote() || h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
+            return Some(Gone::Unseen);
+        }
+        // A reset from the server's side (a server that stops mid-call cancels its streams), or
+        // the connection failing under the call.
+        if h2.is_io() || h2.is_go_away() || h2.is_reset() && h2.is_remote() {
+            return Some(Gone::MidCall);
+        }
+    }
+    if let Some(io) = error.downcast_ref::<std::io::Error>() {
+        use std::io::ErrorKind::*;
+        match io.kind() {
+            ConnectionRefused | NotConnected | AddrNotAvailable => return Some(Gone::Unseen),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => return Some(Gone::MidCall),
+            _ => {}
+        }
+    }
+    if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+        // Canceled: the request was still queued for a connection that closed, never sent.
+        if hyper.is_canceled() {
+            return Some(Gone::Unseen);
+        }
+        if hyper.is_closed() || hyper.is_incomplete_message() {
+            return Some(Gone::MidCall);
+        }
+    }
+    if let Some(status) = error.downcast_ref::<Status>()
+        && status.code() == Code::Unavailable
+    {
+        return Some(Gone::MidCall);
     }
     None
 }
