@@ -35,6 +35,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     // How often this replica looks for a taxonomy or model put in force by another one.
     let check_in_force = config.common.feed.poll_interval;
+    let request_timeout = config.common.server.request_timeout;
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("classification", config.common).await?;
     let in_force = engine::InForce::load(runtime.database().writer()).await?;
     tracing::info!(taxonomy = %in_force.classifier().taxonomy.name, "taxonomy in force");
@@ -53,7 +54,7 @@ pub async fn run(
         &config.upstream.intake,
         customers::CustomerFeaturesHandler::new(in_force.clone(), config.risk.cooldown),
     );
-    let trainer = training::Trainer::new(runtime.publisher().clone(), in_force.clone());
+    let trainer = training::Trainer::new(runtime.publisher().clone(), in_force.clone(), request_timeout);
     let runner = trainer.clone();
     runtime.spawn_exclusive("training", move |held| trainer_task(runner.clone(), held));
     let api = api::ClassificationApi::new(runtime.publisher().clone(), in_force, config.problems, trainer);

@@ -23,7 +23,7 @@ use crate::{
     training::{enough_leaves, job_proto, taxonomy_for, text_examples_by_view, train_settings},
 };
 
-/// The longest a WaitTrainingJob call waits.
+/// The longest a WaitTrainingJob call waits, unless the server's request timeout is shorter.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
 impl ClassificationApi {
@@ -199,7 +199,9 @@ impl ClassificationApi {
                 .saturating_add(Duration::from_nanos(d.nanos.unsigned_abs().into())),
             None => MAX_WAIT,
         };
-        let timeout = if timeout.is_zero() { MAX_WAIT } else { timeout.min(MAX_WAIT) };
+        // Answered with the job as it is before the server's own request timeout cuts the call.
+        let longest = MAX_WAIT.min(self.trainer.longest_wait());
+        let timeout = if timeout.is_zero() { longest } else { timeout.min(longest) };
         Ok(job_proto(&self.trainer.wait(name, timeout).await?))
     }
 

@@ -43,6 +43,8 @@ pub struct Trainer {
     publisher: Publisher,
     in_force: Arc<InForce>,
     wake: Notify,
+    /// Four fifths of the server's request timeout: the longest a call may wait for a job.
+    longest_wait: Duration,
 }
 
 /// What a finished job stores, all in the transaction that ends it.
@@ -81,8 +83,14 @@ impl From<Error> for Stopped {
 const CHECK_EVERY: Duration = Duration::from_millis(200);
 
 impl Trainer {
-    pub fn new(publisher: Publisher, in_force: Arc<InForce>) -> Arc<Self> {
-        Arc::new(Self { publisher, in_force, wake: Notify::new() })
+    pub fn new(publisher: Publisher, in_force: Arc<InForce>, request_timeout: Duration) -> Arc<Self> {
+        let longest_wait = request_timeout.mul_f64(0.8);
+        Arc::new(Self { publisher, in_force, wake: Notify::new(), longest_wait })
+    }
+
+    /// The longest a call may wait for a job before the server's request timeout would cut it.
+    pub fn longest_wait(&self) -> Duration {
+        self.longest_wait
     }
 
     pub fn publisher(&self) -> &Publisher {
