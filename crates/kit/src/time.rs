@@ -69,6 +69,15 @@ pub fn from_timestamp(ts: &Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(ts.seconds, nanos)
 }
 
+/// A protobuf duration as a span, or `None` when it is negative or malformed (nanos out of
+/// range or of the other sign). Callers' durations come through here: prost's own conversion
+/// negates the seconds of a negative duration, which overflows for `i64::MIN`.
+pub fn duration_from_proto(d: &prost_types::Duration) -> Option<std::time::Duration> {
+    let seconds = u64::try_from(d.seconds).ok()?;
+    let nanos = u32::try_from(d.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    Some(std::time::Duration::new(seconds, nanos))
+}
+
 pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
 }
@@ -81,6 +90,17 @@ pub fn timestamp_from_micros(us: i64) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_at_the_edges_convert_or_are_refused_without_a_panic() {
+        let d = |seconds, nanos| duration_from_proto(&prost_types::Duration { seconds, nanos });
+        assert_eq!(d(i64::MIN, 0), None);
+        assert_eq!(d(-1, 0), None);
+        assert_eq!(d(0, -1), None);
+        assert_eq!(d(1, 1_000_000_000), None);
+        assert_eq!(d(i64::MAX, 999_999_999), Some(std::time::Duration::new(i64::MAX as u64, 999_999_999)));
+        assert_eq!(d(90, 5), Some(std::time::Duration::new(90, 5)));
+    }
 
     #[test]
     fn micros_round_trip_through_timestamps() {

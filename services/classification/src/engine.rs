@@ -276,14 +276,17 @@ async fn publish_default_taxonomy(db: &impl ConnectionTrait) -> Result<(), DbErr
     Ok(())
 }
 
-/// With the shipped taxonomy in force and no text model in force, trains the starter models
-/// (see [`starter`]) and puts them in force, so a fresh install routes ordinary complaint language
-/// from its first order. An operator's own taxonomy or models are never replaced.
+/// With the shipped taxonomy in force, puts a starter model (see [`starter`]) in force for every
+/// view that has none, so a fresh install routes ordinary complaint language from its first
+/// order. An operator's own taxonomy or models are never replaced.
 async fn put_starter_models_in_force(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     let Some(row) = store::active_taxonomy(db).await? else { return Ok(()) };
     let shipped = taxonomy::parse(taxonomy::DEFAULT_DOCUMENT).map_err(|e| DbErr::Custom(e.to_string()))?;
     let taxonomy = taxonomy_from_row(&row)?;
-    if taxonomy.document != shipped || !models::active_text_models(db).await?.is_empty() {
+    let active = models::active_text_models(db).await?;
+    let missing: Vec<&str> =
+        starter::VIEWS.into_iter().filter(|view| !active.iter().any(|m| m.view == *view)).collect();
+    if taxonomy.document != shipped || missing.is_empty() {
         return Ok(());
     }
     let started = std::time::Instant::now();
@@ -294,8 +297,9 @@ async fn put_starter_models_in_force(db: &impl ConnectionTrait) -> Result<(), Db
     let seconds = started.elapsed().as_secs_f64();
     let examples = starter::training().map_or(0, |corpus| corpus.len());
     for (view, model) in trained {
-        if taxonomy.has_view(view) {
-            let row = models::text_model_row(model, view, &taxonomy.name, examples, 0, seconds)?;
+        if missing.contains(&view.as_str()) && taxonomy.has_view(view) {
+            let mut row = models::text_model_row(model, view, &taxonomy.name, examples, 0, seconds)?;
+            row.training_job = starter::STARTER_JOB.to_string();
             let name = row.name.clone();
             models::insert_text_model(db, row).await?;
             models::activate_text_model(db, view, &name).await?;

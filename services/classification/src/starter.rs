@@ -34,7 +34,7 @@ impl Example {
 }
 
 /// The training corpus: a file per routing leaf, and files of one style across the leaves.
-const TRAINING: [(&str, &str); 20] = [
+const TRAINING: [(&str, &str); 22] = [
     ("system.billing_error", include_str!("../taxonomy/starter/train/system.billing_error.jsonl")),
     ("system.call_record_dispute", include_str!("../taxonomy/starter/train/system.call_record_dispute.jsonl")),
     ("system.data_usage_dispute", include_str!("../taxonomy/starter/train/system.data_usage_dispute.jsonl")),
@@ -54,6 +54,8 @@ const TRAINING: [(&str, &str); 20] = [
     ("titles.en", include_str!("../taxonomy/starter/train/titles.en.jsonl")),
     ("messages.zh", include_str!("../taxonomy/starter/train/messages.zh.jsonl")),
     ("tickets.zh", include_str!("../taxonomy/starter/train/tickets.zh.jsonl")),
+    ("complaints.zh", include_str!("../taxonomy/starter/train/complaints.zh.jsonl")),
+    ("complaints.en", include_str!("../taxonomy/starter/train/complaints.en.jsonl")),
     // Texts that say nothing of their cause ("请回电", "Comcast"): the model learns to send
     // these to triage instead of guessing a leaf.
     ("unclear", include_str!("../taxonomy/starter/train/unclear.jsonl")),
@@ -64,6 +66,10 @@ const EVALUATION: [(&str, &str); 2] = [
     ("zh", include_str!("../taxonomy/starter/evaluation/zh.jsonl")),
     ("en", include_str!("../taxonomy/starter/evaluation/en.jsonl")),
 ];
+
+/// What a starter model's `training_job` says: trained on the shipped corpus, which retraining
+/// from corrections can read back.
+pub const STARTER_JOB: &str = "starter";
 
 /// The views the starter corpus labels.
 pub const VIEWS: [&str; 2] = ["cause", "complaint"];

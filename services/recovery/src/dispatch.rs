@@ -176,10 +176,8 @@ pub fn route(context: &Context, row: &mut case::Model, classification: &Classifi
         return Err(HandleError::Reject(format!("{} names no department", classification.name)));
     }
     let fallback_deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
-    let time_limit = classification
-        .time_limit
-        .and_then(|limit| std::time::Duration::try_from(limit).ok())
-        .map_or(0, time::duration_micros);
+    let time_limit =
+        classification.time_limit.and_then(|limit| time::duration_from_proto(&limit)).map_or(0, time::duration_micros);
     let department = &classification.responsible_department;
     place(row, classification);
     row.time_limit = time_limit;

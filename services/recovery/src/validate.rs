@@ -61,8 +61,8 @@ pub fn duration(
     let Some(value) = value else {
         return default;
     };
-    match Duration::try_from(*value) {
-        Ok(d) if !d.is_zero() && d <= max => d,
+    match csm_kit::time::duration_from_proto(value) {
+        Some(d) if !d.is_zero() && d <= max => d,
         _ => {
             violations.add(field, format!("a positive duration of at most {} days", max.as_secs() / 86_400));
             default

@@ -8,7 +8,7 @@ mod risk;
 mod routing;
 mod taxonomies;
 mod text_models;
-mod training_jobs;
+pub mod training_jobs;
 
 use std::collections::HashMap;
 

@@ -8,8 +8,7 @@ use std::{collections::HashMap, time::Duration};
 use csm_proto::classification::v1::{
     ActivateTaxonomyRequest, ClassifyRequest, CorrectClassificationRequest, CreateTrainingJobRequest,
     EvaluateRoutingRequest, GetClassificationRequest, GetTaxonomyRequest, LabelledText, Method, PublishTaxonomyRequest,
-    RetrainFromCorrectionsRequest, TrainTextModelsRequest, TrainingJobState, WaitTrainingJobRequest,
-    create_training_job_request::Training,
+    RetrainFromCorrectionsRequest, TrainTextModelsRequest, TrainingJobState, create_training_job_request::Training,
 };
 use tonic::Code;
 
@@ -220,8 +219,7 @@ async fn retraining_from_corrections_refuses_a_model_made_worse_by_careless_corr
     let before = client.classify(classify("家里没信号")).await.unwrap().into_inner().views[0].text_model.clone();
 
     let job = client.create_training_job(retrain(40)).await.unwrap().into_inner();
-    let timeout = Some(prost_types::Duration { seconds: 60, nanos: 0 });
-    let done = client.wait_training_job(WaitTrainingJobRequest { name: job.name, timeout }).await.unwrap().into_inner();
+    let done = super::training_jobs::wait(&mut client, &job.name).await;
     assert_eq!(done.state(), TrainingJobState::Succeeded, "{done:?}");
     assert!(!done.activated, "{}", done.outcome);
     assert!(done.outcome.contains("not put in force"), "{}", done.outcome);

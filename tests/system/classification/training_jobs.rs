@@ -26,9 +26,19 @@ fn text_job(examples: Vec<LabelledText>, activate: bool, collect: bool) -> Creat
     }
 }
 
-async fn wait(client: &mut ClassificationServiceClient<Authenticated>, name: &str) -> TrainingJob {
+/// Waits for the job's end as a caller does: WaitTrainingJob answers within the server's request
+/// timeout, so it is asked again until the job has ended (thirty times at most).
+pub async fn wait(client: &mut ClassificationServiceClient<Authenticated>, name: &str) -> TrainingJob {
     let timeout = Some(prost_types::Duration { seconds: 60, nanos: 0 });
-    client.wait_training_job(WaitTrainingJobRequest { name: name.into(), timeout }).await.unwrap().into_inner()
+    for _ in 0..30 {
+        let request = WaitTrainingJobRequest { name: name.into(), timeout };
+        let job = client.wait_training_job(request).await.unwrap().into_inner();
+        if !matches!(job.state(), TrainingJobState::Collecting | TrainingJobState::Pending | TrainingJobState::Running)
+        {
+            return job;
+        }
+    }
+    panic!("{name} did not end in thirty waits");
 }
 
 async fn stored_models(client: &mut ClassificationServiceClient<Authenticated>) -> usize {

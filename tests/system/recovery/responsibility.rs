@@ -47,6 +47,15 @@ async fn the_accepting_department_owns_the_case_asks_for_help_and_only_a_supervi
     assert_eq!(task.name, retried.name, "a retried request asks only once");
     let asked = task.create_time.unwrap().seconds;
     assert_eq!(task.deadline.unwrap().seconds - asked, 4 * 3600);
+    // Durations at the edges are refused by name, never reach a panic, and store nothing.
+    for (seconds, nanos) in [(i64::MIN, 0), (-1, 0), (0, -5), (1, 1_000_000_000), (i64::MAX, 0)] {
+        let mut edge = help.clone();
+        edge.request_id = format!("help-edge-{seconds}-{nanos}");
+        edge.time_limit = Some(prost_types::Duration { seconds, nanos });
+        let refused = desk.as_("dept-billing").request_help(edge).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{seconds} s {nanos} ns: {refused:?}");
+        assert!(refused.message().contains("time_limit"), "{}", refused.message());
+    }
     let mut own_ask = help.clone();
     own_ask.department = "billing".into();
     own_ask.request_id = String::new();

@@ -21,8 +21,20 @@ pub struct MethodTraits {
 
 /// Method names that only read. Everything else changes state, and is sent again only when the
 /// server never saw it or when its request carries a request id.
-const READ_PREFIXES: [&str; 11] =
-    ["Get", "List", "Query", "Classify", "Score", "Analyze", "Render", "Subscribe", "Check", "Watch", "Evaluate"];
+const READ_PREFIXES: [&str; 12] = [
+    "Get",
+    "List",
+    "Query",
+    "Classify",
+    "Score",
+    "Analyze",
+    "Render",
+    "Subscribe",
+    "Check",
+    "Watch",
+    "Wait",
+    "Evaluate",
+];
 
 /// Evaluations that store what they computed, and so are not plain reads.
 const STORING_EVALUATIONS: [&str; 1] = ["EvaluateProgramme"];

@@ -131,21 +131,27 @@ impl ClassificationApi {
         if added == 0 {
             return Err(Violations::one("text_examples", "no examples in this part").into());
         }
+        // Counted first: on a job no longer collecting nothing is added, and concurrent parts
+        // take their turns on the job's row.
         let uow = self.publisher.begin().await?;
+        if !training::count_examples(&*uow, &row.name, added as i64).await? {
+            return Err(Error::precondition(&request.name, "the job no longer collects examples"));
+        }
         training::add_part(&*uow, &row.name, request.encode_to_vec()).await?;
-        row.examples += added as i64;
-        training::update_job(&*uow, row.clone()).await?;
         uow.commit().await?;
+        row.examples += added as i64;
         let _ = db;
         Ok(job_proto(&row))
     }
 
     pub(super) async fn start_job(&self, name: &str) -> Result<TrainingJob, Error> {
-        let mut row = self.collecting(name).await?;
-        row.state = state::PENDING.into();
-        training::update_job(self.publisher.database().writer(), row.clone()).await?;
+        self.collecting(name).await?;
+        let db = self.publisher.database().writer();
+        if !training::transition(db, name, &[state::COLLECTING], state::PENDING, Vec::new()).await? {
+            return Err(Error::precondition(name, "the job no longer collects examples"));
+        }
         self.trainer.wake();
-        Ok(job_proto(&row))
+        self.job(name).await
     }
 
     async fn collecting(&self, name: &str) -> Result<training_job::Model, Error> {
@@ -174,16 +180,19 @@ impl ClassificationApi {
     }
 
     pub(super) async fn cancel_job(&self, name: &str) -> Result<TrainingJob, Error> {
-        let mut row = self.job_row(name).await?;
-        if state::ended(&row.state) {
-            return Err(Error::precondition(name, format!("the job has already ended ({})", row.state)));
+        let row = self.job_row(name).await?;
+        let open = [state::COLLECTING, state::PENDING, state::RUNNING];
+        let columns = vec![
+            (training_job::Column::Error, "cancelled".into()),
+            (training_job::Column::EndedAt, time::now_micros().into()),
+        ];
+        let db = self.publisher.database().writer();
+        if !training::transition(db, name, &open, state::CANCELLED, columns).await? {
+            let now = self.job_row(name).await.map_or(row.state, |r| r.state);
+            return Err(Error::precondition(name, format!("the job has already ended ({now})")));
         }
-        row.state = state::CANCELLED.into();
-        row.error = "cancelled".into();
-        row.ended_at = time::now_micros();
-        training::update_job(self.publisher.database().writer(), row.clone()).await?;
         tracing::info!(job = %name, "training job cancelled");
-        Ok(job_proto(&row))
+        self.job(name).await
     }
 
     pub(super) async fn wait_job(

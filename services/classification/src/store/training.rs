@@ -1,8 +1,7 @@
 //! Training jobs and the parts of their examples.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::entity::{training_job, training_job_part};
@@ -57,26 +56,47 @@ pub async fn next_pending(db: &impl ConnectionTrait) -> Result<Option<training_j
         .await
 }
 
-/// Saves a job's changed fields.
-pub async fn update_job(db: &impl ConnectionTrait, row: training_job::Model) -> Result<(), DbErr> {
-    let mut active = row.into_active_model();
-    for column in [
-        training_job::Column::State,
-        training_job::Column::Examples,
-        training_job::Column::StartedAt,
-        training_job::Column::EndedAt,
-        training_job::Column::Error,
-        training_job::Column::Outcome,
-        training_job::Column::Result,
-        training_job::Column::Activated,
-    ] {
-        let value = sea_orm::ActiveModelTrait::get(&active, column).into_value();
-        if let Some(value) = value {
-            active.set(column, value);
-        }
+/// A job's state alone, for polling without reading its examples.
+pub async fn state_of(db: &impl ConnectionTrait, name: &str) -> Result<Option<String>, DbErr> {
+    training_job::Entity::find_by_id(name.to_string())
+        .select_only()
+        .column(training_job::Column::State)
+        .into_tuple()
+        .one(db)
+        .await
+}
+
+/// Moves a job from one of `from` to `to`, setting `columns` too; whether it was in one of them.
+/// Every change of state goes through here, so two changes racing cannot undo each other.
+pub async fn transition(
+    db: &impl ConnectionTrait,
+    name: &str,
+    from: &[&str],
+    to: &str,
+    columns: Vec<(training_job::Column, sea_orm::Value)>,
+) -> Result<bool, DbErr> {
+    let mut update = training_job::Entity::update_many()
+        .col_expr(training_job::Column::State, to.into())
+        .filter(training_job::Column::Name.eq(name))
+        .filter(training_job::Column::State.is_in(from.iter().copied()));
+    for (column, value) in columns {
+        update = update.col_expr(column, sea_orm::sea_query::Expr::value(value));
     }
-    active.update(db).await?;
-    Ok(())
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Counts `added` more examples on a job still collecting them; whether it was.
+pub async fn count_examples(db: &impl ConnectionTrait, name: &str, added: i64) -> Result<bool, DbErr> {
+    let result = training_job::Entity::update_many()
+        .col_expr(
+            training_job::Column::Examples,
+            sea_orm::sea_query::ExprTrait::add(sea_orm::sea_query::Expr::col(training_job::Column::Examples), added),
+        )
+        .filter(training_job::Column::Name.eq(name))
+        .filter(training_job::Column::State.eq(state::COLLECTING))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Jobs left RUNNING by a replica that stopped mid-way: nothing of them was stored (a job stores

@@ -20,7 +20,7 @@ use csm_proto::classification::v1::{
     CreateTrainingJobRequest, TrainingJob, TrainingJobState, create_training_job_request,
 };
 use prost::Message;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::DbErr;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -116,7 +116,8 @@ impl Trainer {
         }
         while !stop.is_cancelled() {
             match training::next_pending(db).await {
-                Ok(Some(job)) => self.execute(job, &stop).await,
+                Ok(Some(job)) if !stop.is_cancelled() => self.execute(job, &stop).await,
+                Ok(Some(_)) => return,
                 Ok(None) => {
                     tokio::select! {
                         () = self.wake.notified() => {}
@@ -136,15 +137,22 @@ impl Trainer {
     async fn execute(&self, mut job: training_job::Model, stop: &CancellationToken) {
         let db = self.publisher.database().writer();
         let started = time::now_micros();
-        let claimed = training_job::Entity::update_many()
-            .col_expr(training_job::Column::State, state::RUNNING.into())
-            .col_expr(training_job::Column::StartedAt, started.into())
-            .filter(training_job::Column::Name.eq(job.name.as_str()))
-            .filter(training_job::Column::State.eq(state::PENDING))
-            .exec(db)
-            .await;
-        if !matches!(claimed, Ok(ref result) if result.rows_affected == 1) {
-            return;
+        let claimed = training::transition(
+            db,
+            &job.name,
+            &[state::PENDING],
+            state::RUNNING,
+            vec![(training_job::Column::StartedAt, started.into())],
+        )
+        .await;
+        match claimed {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot claim a training job; trying again shortly");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return;
+            }
         }
         job.state = state::RUNNING.into();
         job.started_at = started;
@@ -156,24 +164,42 @@ impl Trainer {
             outcome = self.work(&job, cancelled.clone()) => outcome,
             () = watching => Err(Stopped::Cancelled),
         };
+        let outcome =
+            if cancelled.load(Ordering::Relaxed) && outcome.is_err() { Err(Stopped::Cancelled) } else { outcome };
         cancelled.store(true, Ordering::Relaxed);
-        let ended = match outcome {
-            Ok(done) => self.finish(&job, done).await,
-            Err(Stopped::Cancelled) if stop.is_cancelled() => {
-                self.end(&job, state::FAILED, "stopped with the service before it finished; nothing was stored").await
+        // The end is recorded whatever happens to the database meanwhile: a job left RUNNING
+        // would keep its waiters waiting until the next restart.
+        let mut outcome = Some(outcome);
+        for attempt in 1.. {
+            let ended = match outcome.take() {
+                Some(Ok(done)) => self.finish(&job, done).await,
+                Some(Err(Stopped::Cancelled)) | None if stop.is_cancelled() => {
+                    self.fail(&job, "stopped with the service before it finished; nothing was stored").await
+                }
+                // Cancelled by a caller: the cancel already ended the job.
+                Some(Err(Stopped::Cancelled)) => Ok(()),
+                Some(Err(Stopped::Failed(reason))) => {
+                    tracing::warn!(error = %reason, "training job failed");
+                    self.fail(&job, &reason).await
+                }
+                None => self.fail(&job, "its end could not be recorded; nothing was stored").await,
+            };
+            match ended {
+                Ok(()) => return,
+                Err(error) if attempt < 10 => {
+                    tracing::warn!(%error, attempt, "cannot record the end of a training job; retrying");
+                    tokio::time::sleep(Duration::from_secs(attempt)).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot record the end of a training job; the next lease holder will");
+                    return;
+                }
             }
-            Err(Stopped::Cancelled) => self.end(&job, state::CANCELLED, "cancelled").await,
-            Err(Stopped::Failed(reason)) => {
-                tracing::warn!(error = %reason, "training job failed");
-                self.end(&job, state::FAILED, &reason).await
-            }
-        };
-        if let Err(error) = ended {
-            tracing::warn!(%error, "cannot record the end of a training job");
         }
     }
 
-    /// Resolves when the job is cancelled (through any replica) or the service stops.
+    /// Sets `cancelled` when the job is cancelled (through any replica) or the service stops,
+    /// and then waits for ever: the work notices the flag within a pass and returns.
     async fn watch_for_cancel(&self, name: &str, cancelled: Arc<AtomicBool>, stop: CancellationToken) {
         let db = self.publisher.database().reader();
         loop {
@@ -181,14 +207,13 @@ impl Trainer {
                 () = tokio::time::sleep(CHECK_EVERY) => {}
                 () = stop.cancelled() => break,
             }
-            if let Ok(Some(row)) = training::job(db, name).await
-                && row.state == state::CANCELLED
+            if let Ok(Some(state)) = training::state_of(db, name).await
+                && state == state::CANCELLED
             {
                 break;
             }
         }
         cancelled.store(true, Ordering::Relaxed);
-        // Let the work notice and return; the select above then takes whichever ends first.
         std::future::pending::<()>().await;
     }
 
@@ -212,12 +237,14 @@ impl Trainer {
     }
 
     /// Stores what the job trained and ends it, in one transaction; a job cancelled meanwhile
-    /// stores nothing.
+    /// stores nothing. Models are put in force only with the taxonomy they were trained for.
     async fn finish(&self, job: &training_job::Model, mut done: Done) -> Result<(), DbErr> {
         let uow = self.publisher.begin().await?;
-        let still_running = training::job(&*uow, &job.name).await?.is_some_and(|row| row.state == state::RUNNING);
-        if !still_running {
-            return Ok(());
+        let in_force = crate::store::active_taxonomy(&*uow).await?.map(|row| row.name).unwrap_or_default();
+        let stale = done.activate && done.text_models.iter().any(|row| row.taxonomy_version != in_force);
+        if stale {
+            done.activate = false;
+            done.outcome.push_str("; not put in force: another taxonomy version came into force meanwhile");
         }
         for part in std::mem::take(&mut done.parts) {
             training::add_part(&*uow, &job.name, part).await?;
@@ -239,13 +266,23 @@ impl Trainer {
         done.result.trained_text_models = done.text_models.iter().map(crate::api::text_model_proto).collect();
         done.result.trained_risk_model =
             done.risk_model.as_ref().map(|row| crate::api::risk_model_proto(row, done.activate));
-        let mut row = job.clone();
-        row.state = state::SUCCEEDED.into();
-        row.ended_at = time::now_micros();
-        row.outcome = done.outcome.clone();
-        row.activated = done.activate;
-        row.result = done.result.encode_to_vec();
-        training::update_job(&*uow, row).await?;
+        let ended = training::transition(
+            &*uow,
+            &job.name,
+            &[state::RUNNING],
+            state::SUCCEEDED,
+            vec![
+                (training_job::Column::EndedAt, time::now_micros().into()),
+                (training_job::Column::Outcome, done.outcome.clone().into()),
+                (training_job::Column::Activated, done.activate.into()),
+                (training_job::Column::Result, done.result.encode_to_vec().into()),
+            ],
+        )
+        .await?;
+        if !ended {
+            // Cancelled (or failed by another replica) meanwhile: nothing of it is kept.
+            return Ok(());
+        }
         uow.commit().await?;
         if done.activate {
             self.in_force.reload(self.publisher.database().reader()).await?;
@@ -254,16 +291,14 @@ impl Trainer {
         Ok(())
     }
 
-    async fn end(&self, job: &training_job::Model, to: &str, error: &str) -> Result<(), DbErr> {
+    /// Fails a running job (a cancelled one stays cancelled).
+    async fn fail(&self, job: &training_job::Model, error: &str) -> Result<(), DbErr> {
         let db = self.publisher.database().writer();
-        let mut row = training::job(db, &job.name).await?.unwrap_or_else(|| job.clone());
-        if state::ended(&row.state) && row.state != state::CANCELLED {
-            return Ok(());
-        }
-        row.state = to.into();
-        row.error = error.into();
-        row.ended_at = time::now_micros();
-        training::update_job(db, row).await
+        let columns = vec![
+            (training_job::Column::Error, error.into()),
+            (training_job::Column::EndedAt, time::now_micros().into()),
+        ];
+        training::transition(db, &job.name, &[state::RUNNING], state::FAILED, columns).await.map(drop)
     }
 
     /// Waits until the job has ended or `timeout` passed, and returns it as it is then.
@@ -271,9 +306,9 @@ impl Trainer {
         let db = self.publisher.database().reader();
         let until = tokio::time::Instant::now() + timeout;
         loop {
-            let row = training::job(db, name).await?.ok_or_else(|| Error::NotFound(name.to_string()))?;
-            if state::ended(&row.state) || tokio::time::Instant::now() >= until {
-                return Ok(row);
+            let state = training::state_of(db, name).await?.ok_or_else(|| Error::NotFound(name.to_string()))?;
+            if state::ended(&state) || tokio::time::Instant::now() >= until {
+                return training::job(db, name).await?.ok_or_else(|| Error::NotFound(name.to_string()));
             }
             tokio::time::sleep(CHECK_EVERY).await;
         }

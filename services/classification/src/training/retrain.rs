@@ -99,6 +99,7 @@ pub async fn from_corrections(
         });
     }
 
+    let originals_kept = originals.clone();
     let mut all = originals;
     all.extend(corrections.iter().cloned());
     let started = std::time::Instant::now();
@@ -124,7 +125,8 @@ pub async fn from_corrections(
         text_models: vec![stored],
         activate,
         result: TrainingJob { comparison, ..TrainingJob::default() },
-        parts: parts_of(&view, &all),
+        // The originals alone: the next retraining adds the corrections (the latest of each) again.
+        parts: parts_of(&view, &originals_kept),
         ..Done::default()
     })
 }

@@ -25,6 +25,9 @@ pub use crate::api::prepare_risk;
 
 use crate::api::MAX_TEXT_CHARS;
 
+/// From this many examples on, n-grams seen only once are dropped.
+const LARGE_SET: usize = 5_000;
+
 /// The examples sent in parts, decoded.
 pub fn job_examples(parts: &[Vec<u8>]) -> Result<(Vec<LabelledText>, Vec<RiskExample>), Stopped> {
     let mut text = Vec::new();
@@ -56,10 +59,14 @@ pub async fn text_models(
     parts: &[Vec<u8>],
     cancelled: Arc<AtomicBool>,
 ) -> Result<Done, Stopped> {
-    let settings = train_settings(&request)?;
+    let mut settings = train_settings(&request)?;
     let (taxonomy, in_force) = taxonomy_for(trainer, &request.taxonomy_version).await?;
     let mut examples = request.examples;
     examples.extend(job_examples(parts)?.0);
+    if examples.len() >= LARGE_SET {
+        // Large sets carry many one-off n-grams that only add noise and size.
+        settings.min_df = 2;
+    }
     let mut by_view = text_examples_by_view(&taxonomy, &examples, "examples")?;
     let mut corrections_by_view: BTreeMap<String, i64> = BTreeMap::new();
     if request.include_corrections {
@@ -113,7 +120,7 @@ pub async fn train(
         TextModel::train_reporting(leaves.clone(), &labelled, settings, &cancelled)
     })
     .await
-    .map_err(|e| Stopped::Failed(format!("training stopped: {e}")))?;
+    .map_err(stopped)?;
     trained.map(|(model, _)| model).ok_or(Stopped::Cancelled)
 }
 
@@ -123,14 +130,18 @@ pub async fn risk_model(
     cancelled: Arc<AtomicBool>,
 ) -> Result<Done, Stopped> {
     let prepared = prepare_risk(&request, job_examples(parts)?.1)?;
-    let row = tokio::task::spawn_blocking(move || crate::api::fit_risk(prepared))
-        .await
-        .map_err(|e| Stopped::Failed(format!("training stopped: {e}")))??;
+    let row = tokio::task::spawn_blocking(move || crate::api::fit_risk(prepared)).await.map_err(stopped)??;
     if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Stopped::Cancelled);
     }
     let outcome = format!("trained {} on {} examples", row.name, row.examples);
     Ok(Done { risk_model: Some(row), activate: request.activate, outcome, ..Done::default() })
+}
+
+/// A training task that did not return: cancelled with its runtime (the service is going away, and
+/// the job is left for the next holder of the lease to mark), or failed.
+fn stopped(error: tokio::task::JoinError) -> Stopped {
+    if error.is_cancelled() { Stopped::Cancelled } else { Stopped::Failed(format!("training stopped: {error}")) }
 }
 
 /// Settings from a request, checked; zero means "choose" or the default.
@@ -144,14 +155,10 @@ pub fn train_settings(request: &TrainTextModelsRequest) -> Result<TrainSettings,
         settings.review_threshold = Some(request.review_threshold);
     }
     if request.c != 0.0 {
-        if !(request.c.is_finite() && request.c > 0.0) {
-            violations.add("c", "must be positive");
+        if !(1e-4..=1e4).contains(&request.c) {
+            violations.add("c", "must be between 0.0001 and 10000");
         }
         settings.c = Some(request.c as f32);
-    }
-    if request.examples.len() >= 5_000 {
-        // Large sets carry many one-off n-grams that only add noise and size.
-        settings.min_df = 2;
     }
     violations.into_result()?;
     Ok(settings)
@@ -213,6 +220,10 @@ pub async fn examples_of(
     taxonomy: &Taxonomy,
 ) -> Result<Option<Vec<(String, String)>>, Stopped> {
     if row.training_job.is_empty() {
+        // Trained before jobs kept their examples.
+        return Ok(None);
+    }
+    if row.training_job == crate::starter::STARTER_JOB {
         let shipped =
             crate::taxonomy::parse(crate::taxonomy::DEFAULT_DOCUMENT).map_err(|e| Error::Internal(e.to_string()))?;
         if taxonomy.document != shipped {
@@ -239,11 +250,13 @@ pub async fn examples_of(
         _ => return Ok(None),
     };
     examples.extend(job_examples(&store::training::parts(db, &job.name).await?)?.0);
+    // Leaves the taxonomy in force no longer has are left out.
     Ok(Some(
         examples
             .into_iter()
             .filter_map(|e| {
                 let leaf = e.leaves.get(&row.view)?.clone();
+                taxonomy.leaf_in(&row.view, &leaf)?;
                 Some((e.text, leaf))
             })
             .collect(),
