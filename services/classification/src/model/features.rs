@@ -10,6 +10,14 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 /// Appends the hash of every n-gram of `text` to `out`.
 pub fn ngrams(text: &str, out: &mut Vec<u64>) {
+    let mut in_word = Vec::new();
+    featurise(text, out, &mut in_word);
+    out.extend(in_word);
+}
+
+/// Appends the hashes of `text`'s n-grams to `out`, those of in-word character n-grams to
+/// `in_word`, so that training can weigh that kind apart.
+pub fn featurise(text: &str, out: &mut Vec<u64>, in_word: &mut Vec<u64>) {
     let chars: Vec<char> = text.chars().map(normalise).collect();
     let mut previous_word: Option<u64> = None;
     // The symbols CJK n-grams run over: each CJK character, each number, each Latin word.
@@ -32,7 +40,7 @@ pub fn ngrams(text: &str, out: &mut Vec<u64>) {
                 out.push(mix(previous, word_hash) ^ BIGRAM);
             }
             previous_word = Some(word_hash);
-            word_char_ngrams(word, out);
+            word_char_ngrams(word, in_word);
             symbols.push(Symbol::Other(word_hash));
         }
         at = end;
