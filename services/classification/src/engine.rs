@@ -229,6 +229,17 @@ impl InForce {
         self.risk.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
+    /// Reloads at once if the database names something else in force than the snapshots (a job
+    /// on this or another replica put a model in force), so a caller told a model is in force
+    /// finds it so here.
+    pub async fn catch_up(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let names = models::names_in_force(db).await?;
+        if names != *self.names.read().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            self.reload(db).await?;
+        }
+        Ok(())
+    }
+
     /// Rebuilds the snapshots from what the database says is active.
     pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
         let names = models::names_in_force(db).await?;

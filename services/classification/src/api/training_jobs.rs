@@ -211,7 +211,11 @@ impl ClassificationApi {
         // Answered with the job as it is before the server's own request timeout cuts the call.
         let longest = MAX_WAIT.min(self.trainer.longest_wait());
         let timeout = if timeout.is_zero() { longest } else { timeout.min(longest) };
-        Ok(job_proto(&self.trainer.wait(name, timeout).await?))
+        let job = self.trainer.wait(name, timeout).await?;
+        if job.activated {
+            self.in_force.catch_up(self.publisher.database().reader()).await?;
+        }
+        Ok(job_proto(&job))
     }
 
     /// Creates a job and waits for its end: the synchronous TrainTextModels and TrainRiskModel.
@@ -225,6 +229,9 @@ impl ClassificationApi {
                     self.trainer.wait(&name, MAX_WAIT).await?;
                 }
                 true if job.state == csm_proto::classification::v1::TrainingJobState::Succeeded as i32 => {
+                    if job.activated {
+                        self.in_force.catch_up(self.publisher.database().reader()).await?;
+                    }
                     return Ok(job);
                 }
                 true => return Err(Error::precondition(&name, format!("training did not finish: {}", job.error))),
