@@ -35,6 +35,7 @@ impl From<Error> for Status {
                     "taxonomies" => "Taxonomy",
                     "textModels" => "TextModel",
                     "riskModels" => "RiskModel",
+                    "trainingJobs" => "TrainingJob",
                     "customers" | "phoneNumbers" => "Customer",
                     _ => "Classification",
                 };
