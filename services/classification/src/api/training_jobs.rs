@@ -35,9 +35,11 @@ impl ClassificationApi {
             return Ok(job_proto(&existing));
         }
         let (kind, examples) = self.check(&request).await?;
+        let id = uuid::Uuid::now_v7();
         let row = training_job::Model {
-            name: format!("{TRAINING_JOBS}{}", uuid::Uuid::now_v7()),
-            request_id: request.request_id.clone(),
+            name: format!("{TRAINING_JOBS}{id}"),
+            // Unique: a job created without a key gets one of its own.
+            request_id: if request.request_id.is_empty() { format!("job:{id}") } else { request.request_id.clone() },
             kind: kind.into(),
             state: if request.collect_examples { state::COLLECTING } else { state::PENDING }.into(),
             request: request.encode_to_vec(),
@@ -51,7 +53,13 @@ impl ClassificationApi {
             result: Vec::new(),
             activated: false,
         };
-        training::insert_job(db, row.clone()).await?;
+        if let Err(error) = training::insert_job(db, row.clone()).await {
+            // The same key created through another replica meanwhile: that job is the answer.
+            return match training::job_by_request(db, &row.request_id).await? {
+                Some(existing) => Ok(job_proto(&existing)),
+                None => Err(error.into()),
+            };
+        }
         self.trainer.wake();
         tracing::info!(job = %row.name, kind, examples, by, "training job created");
         Ok(job_proto(&row))

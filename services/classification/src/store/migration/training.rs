@@ -85,6 +85,7 @@ impl MigrationTrait for TrainingJobs {
                     .name("training_job_by_request")
                     .table(TrainingJob::Table)
                     .col(TrainingJob::RequestId)
+                    .unique()
                     .to_owned(),
             )
             .await?;
