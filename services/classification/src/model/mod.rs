@@ -4,4 +4,5 @@
 pub mod features;
 pub mod metrics;
 pub mod risk;
+mod svm;
 pub mod text;
