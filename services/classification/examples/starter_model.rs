@@ -20,9 +20,9 @@ fn main() -> anyhow::Result<()> {
     let taxonomy =
         || -> anyhow::Result<Taxonomy> { Ok(Taxonomy::new(taxonomy::parse(taxonomy::DEFAULT_DOCUMENT)?, 1, 0)?) };
     let started = Instant::now();
-    let models = starter::models().map_err(anyhow::Error::msg)?;
-    let corpus = starter::training()?;
-    println!("trained on {} texts in {:.2} s", corpus.len(), started.elapsed().as_secs_f64());
+    let trained = starter::models().map_err(anyhow::Error::msg)?;
+    let models = &trained.models;
+    println!("trained on {} texts in {:.2} s", trained.examples, started.elapsed().as_secs_f64());
     let loaded = |only_rules: bool| -> HashMap<String, LoadedTextModel> {
         if only_rules {
             return HashMap::new();

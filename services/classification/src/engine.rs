@@ -306,8 +306,8 @@ async fn put_starter_models_in_force(db: &impl ConnectionTrait) -> Result<(), Db
         .map_err(|e| DbErr::Custom(format!("training the starter models: {e}")))?
         .map_err(|e| DbErr::Custom(format!("the starter corpus: {e}")))?;
     let seconds = started.elapsed().as_secs_f64();
-    let examples = starter::training().map_or(0, |corpus| corpus.len());
-    for (view, model) in trained {
+    let examples = trained.examples;
+    for (view, model) in &trained.models {
         if missing.contains(&view.as_str()) && taxonomy.has_view(view) {
             let mut row = models::text_model_row(model, view, &taxonomy.name, examples, 0, seconds)?;
             row.training_job = starter::STARTER_JOB.to_string();
@@ -451,6 +451,7 @@ mod tests {
     fn the_starter_model_routes_everyday_complaint_words_out_of_the_box() {
         let models: HashMap<String, LoadedTextModel> = starter::models()
             .unwrap()
+            .models
             .iter()
             .map(|(view, model)| {
                 (view.clone(), LoadedTextModel { name: format!("starter/{view}"), model: model.clone() })

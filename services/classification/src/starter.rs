@@ -131,20 +131,30 @@ pub fn train_view(view: &str, examples: &[Example], settings: TrainSettings) -> 
     TextModel::train(labels, &labelled, settings)
 }
 
-/// The starter models of both views, trained once per process: training is deterministic, so
-/// every service started in this process (the all-in-one mode, the tests) shares them.
-pub fn models() -> Result<&'static [(String, TextModel)], String> {
-    static MODELS: OnceLock<Result<Vec<(String, TextModel)>, String>> = OnceLock::new();
+/// The starter models of both views and the number of texts they learned from, trained once per
+/// process: training is deterministic, so every service started in this process (the all-in-one
+/// mode, the tests) shares them.
+pub fn models() -> Result<&'static Trained, String> {
+    static MODELS: OnceLock<Result<Trained, String>> = OnceLock::new();
     MODELS
         .get_or_init(|| {
             let corpus = training().map_err(|e| e.to_string())?;
-            Ok(VIEWS
+            let models = VIEWS
                 .iter()
                 .map(|view| (view.to_string(), train_view(view, &corpus, TrainSettings::default())))
-                .collect())
+                .collect();
+            Ok(Trained { examples: corpus.len(), models })
         })
-        .as_deref()
+        .as_ref()
         .map_err(Clone::clone)
+}
+
+/// What [`models`] trains.
+#[derive(Debug)]
+pub struct Trained {
+    pub examples: usize,
+    /// By view.
+    pub models: Vec<(String, TextModel)>,
 }
 
 #[cfg(test)]

@@ -20,13 +20,7 @@ impl ClassificationApi {
     /// A taxonomy version by name ("" for the one in force), and whether it is in force. The one
     /// in force comes from the snapshot, without reading the database.
     pub(super) async fn taxonomy_version(&self, name: &str) -> Result<(Validated, bool), Error> {
-        let classifier = self.in_force.classifier();
-        if name.is_empty() || name == classifier.taxonomy.name {
-            return Ok((classifier.taxonomy.clone(), true));
-        }
-        let db = self.publisher.database().reader();
-        let row = store::taxonomy_by_name(db, name).await?.ok_or_else(|| Error::NotFound(name.to_string()))?;
-        Ok((engine::taxonomy_from_row(&row)?, row.active))
+        crate::training::taxonomy_for(&self.trainer, name).await
     }
 
     pub(super) async fn publish(&self, request: &PublishTaxonomyRequest, by: &str) -> Result<Taxonomy, Error> {

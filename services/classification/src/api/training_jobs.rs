@@ -115,7 +115,6 @@ impl ClassificationApi {
     }
 
     pub(super) async fn add_examples(&self, request: AddTrainingExamplesRequest) -> Result<TrainingJob, Error> {
-        let db = self.publisher.database().writer();
         let mut row = self.collecting(&request.name).await?;
         let create =
             CreateTrainingJobRequest::decode(row.request.as_slice()).map_err(|e| Error::Internal(e.to_string()))?;
@@ -148,7 +147,6 @@ impl ClassificationApi {
         training::add_part(&*uow, &row.name, request.encode_to_vec()).await?;
         uow.commit().await?;
         row.examples += added as i64;
-        let _ = db;
         Ok(job_proto(&row))
     }
 
@@ -230,21 +228,19 @@ impl ClassificationApi {
     pub(super) async fn run_job_to_end(&self, training: Training, by: &str) -> Result<TrainingJob, Error> {
         let request = CreateTrainingJobRequest { training: Some(training), ..Default::default() };
         let name = self.create_job(request, by).await?.name;
-        loop {
-            let job = self.job(&name).await?;
-            match state::ended(&job_state(&job)) {
-                false => {
-                    self.trainer.wait(&name, MAX_WAIT).await?;
-                }
-                true if job.state == csm_proto::classification::v1::TrainingJobState::Succeeded as i32 => {
-                    if job.activated {
-                        self.in_force.catch_up(self.publisher.database().reader()).await?;
-                    }
-                    return Ok(job);
-                }
-                true => return Err(Error::precondition(&name, format!("training did not finish: {}", job.error))),
+        let row = loop {
+            let row = self.trainer.wait(&name, MAX_WAIT).await?;
+            if state::ended(&row.state) {
+                break row;
             }
+        };
+        if row.state != state::SUCCEEDED {
+            return Err(Error::precondition(&name, format!("training did not finish: {}", row.error)));
         }
+        if row.activated {
+            self.in_force.catch_up(self.publisher.database().reader()).await?;
+        }
+        Ok(job_proto(&row))
     }
 
     pub(super) async fn evaluate_routing(&self, request: EvaluateRoutingRequest) -> Result<RoutingEvaluation, Error> {
@@ -331,9 +327,4 @@ impl ClassificationApi {
             departments: groups(&figures.departments),
         })
     }
-}
-
-/// The stored state name of a job's state.
-fn job_state(job: &TrainingJob) -> String {
-    job.state().as_str_name().trim_start_matches("TRAINING_JOB_STATE_").to_string()
 }
