@@ -65,13 +65,18 @@ impl Database {
     /// that version no longer reads, so the replica refuses to start instead.
     async fn migrate<M: MigratorTrait>(&self, settings: &DatabaseSettings) -> Result<(), DbErr> {
         if self.backend != DbBackend::Postgres {
-            return migrate_unlocked::<M>(&self.writer).await;
+            // SQLite runs DDL in transactions, but the migrator only opens them on PostgreSQL:
+            // one transaction around the whole upgrade means a process stopped half-way leaves
+            // the schema as it was, never a table without the record of its migration.
+            let upgrade = self.writer.begin().await?;
+            migrate_unlocked::<M, _>(&upgrade).await?;
+            return upgrade.commit().await;
         }
         // Advisory locks belong to a session, so the lock, the migrations and the unlock share
         // one connection of their own.
         let session = sea_orm::Database::connect(options(&settings.url, 1)).await?;
         session.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
-        let migrated = migrate_unlocked::<M>(&session).await;
+        let migrated = migrate_unlocked::<M, _>(&session).await;
         let unlocked = session.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await;
         let _ = session.close().await;
         migrated.and(unlocked.map(drop))
@@ -270,7 +275,11 @@ async fn checkpoint_in_background(reader: DatabaseConnection, log: Arc<WriteAhea
 const MIGRATION_LOCK: i64 = 0x0063_736d_2d6d_6967;
 
 /// Refuses a schema from a newer version, then applies what is pending.
-async fn migrate_unlocked<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
+async fn migrate_unlocked<M: MigratorTrait, C>(db: &C) -> Result<(), DbErr>
+where
+    C: ConnectionTrait,
+    for<'c> &'c C: sea_orm::IntoDatabaseExecutor<'c>,
+{
     M::install(db).await?;
     let known: Vec<String> = M::migrations().iter().map(|m| m.name().to_string()).collect();
     let unknown: Vec<String> =

@@ -93,3 +93,44 @@ async fn replicas_starting_together_on_postgres_migrate_once() {
     db.close().await;
     fresh.drop().await;
 }
+
+/// A migration that creates its table and then fails, as a process killed between the two would
+/// leave it.
+struct HalfDone;
+
+impl sea_orm_migration::MigrationName for HalfDone {
+    fn name(&self) -> &str {
+        "m20991231_000000_half_done"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for HalfDone {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        manager.get_connection().execute_unprepared("CREATE TABLE half_done (id INTEGER PRIMARY KEY)").await?;
+        Err(sea_orm::DbErr::Custom("stopped half-way".into()))
+    }
+}
+
+/// The same version, stopped half-way through its migrations.
+struct Interrupted;
+
+impl MigratorTrait for Interrupted {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(FeedMigration), Box::new(LeaseMigration), Box::new(HalfDone)]
+    }
+}
+
+#[tokio::test]
+async fn a_start_stopped_half_way_through_its_migrations_leaves_a_database_that_starts() {
+    let fresh = Fresh::new();
+    let stopped = Database::open::<Interrupted>(&fresh.settings()).await.unwrap_err().to_string();
+    assert!(stopped.contains("stopped half-way"), "{stopped}");
+    // Nothing of the interrupted start is left: the next start applies every migration afresh.
+    let db = Database::open::<After>(&fresh.settings()).await.unwrap();
+    assert_eq!(After::get_applied_migrations(db.writer()).await.unwrap().len(), 2);
+    let leftover = db.writer().execute_unprepared("SELECT * FROM half_done").await;
+    assert!(leftover.is_err(), "the half-done migration's table was rolled back");
+    db.close().await;
+    fresh.drop().await;
+}
