@@ -8,6 +8,7 @@ use std::{
 
 use csm_kit::{
     RunError,
+    calendar::CalendarSettings,
     config::{AuthSettings, CommonSettings, DatabaseSettings, FeedSettings, ServerSettings, UpstreamSettings},
 };
 use tokio::{net::TcpListener, task::JoinSet};
@@ -86,14 +87,15 @@ pub struct SystemSpec {
     /// Bearer token with the service role, used by each service to follow the others' feeds.
     pub service_token: String,
     pub feed: FeedSettings,
-    pub time_zone: String,
+    /// The operator's calendar, the same for the four services.
+    pub calendar: CalendarSettings,
     /// Connections per service database pool.
     pub pool_size: u32,
-    /// Recovery's rules (working time, escalation, callbacks, care).
+    /// Recovery's rules (escalation, callbacks, care).
     pub recovery: csm_recovery::config::RecoverySettings,
     /// The clock recovery judges deadlines by.
     pub clock: csm_kit::time::Clock,
-    /// Measurement's settings (time zone aside, which `time_zone` sets).
+    /// Measurement's settings.
     pub measurement: csm_measurement::config::MeasurementSettings,
 }
 
@@ -148,7 +150,7 @@ impl SystemSpec {
             auth,
             service_token: service_token.to_string(),
             feed: FeedSettings::default(),
-            time_zone: csm_measurement::config::MeasurementSettings::default().time_zone,
+            calendar: CalendarSettings::default(),
             pool_size: DatabaseSettings::default().max_connections,
             recovery: csm_recovery::config::RecoverySettings::default(),
             clock: csm_kit::time::Clock::system(),
@@ -163,6 +165,7 @@ impl SystemSpec {
             database: DatabaseSettings { url: database.to_string(), ..DatabaseSettings::default() },
             auth: self.auth.clone(),
             feed: self.feed.clone(),
+            calendar: self.calendar.clone(),
             ..CommonSettings::default()
         }
     }
@@ -219,10 +222,7 @@ impl SystemSpec {
                 classification: upstream(addresses.classification),
                 recovery: upstream(addresses.recovery),
             },
-            measurement: csm_measurement::config::MeasurementSettings {
-                time_zone: self.time_zone.clone(),
-                ..self.measurement.clone()
-            },
+            measurement: self.measurement.clone(),
         };
         let clock = self.clock.clone();
         tasks.spawn(named(

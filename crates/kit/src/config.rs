@@ -1,4 +1,6 @@
-//! Configuration: built-in defaults, then an optional TOML file, then environment variables.
+//! Configuration: built-in defaults, then the file the four services share (when
+//! `CSM_SHARED_CONFIG` names one: the operator's calendar and organisation, kept once for all),
+//! then the service's own optional TOML file, then environment variables.
 //!
 //! Environment variables start with `CSM_` and use `__` between levels, so `database.url` is set by
 //! `CSM_DATABASE__URL` and `server.listen` by `CSM_SERVER__LISTEN`. The file comes from `--config`
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     auth::Role,
+    calendar::CalendarSettings,
     tls::{ClientTlsSettings, ServerTlsSettings},
 };
 
@@ -22,11 +25,23 @@ pub fn load<T>(file: Option<&Path>) -> Result<T, Box<figment::Error>>
 where
     T: Serialize + DeserializeOwned + Default,
 {
+    let shared = std::env::var_os("CSM_SHARED_CONFIG").filter(|path| !path.is_empty()).map(PathBuf::from);
+    load_files(shared.as_deref(), file)
+}
+
+/// [`load`] with the shared file named rather than taken from `CSM_SHARED_CONFIG`.
+pub fn load_files<T>(shared: Option<&Path>, file: Option<&Path>) -> Result<T, Box<figment::Error>>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
     let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(shared) = shared {
+        figment = figment.merge(Toml::file_exact(shared));
+    }
     if let Some(file) = file {
         figment = figment.merge(Toml::file_exact(file));
     }
-    figment.merge(Env::prefixed("CSM_").split("__").ignore(&["config"])).extract().map_err(Box::new)
+    figment.merge(Env::prefixed("CSM_").split("__").ignore(&["config", "shared_config"])).extract().map_err(Box::new)
 }
 
 /// The configuration file of a service binary: `--config <path>` (or `--config=<path>`) on the
@@ -236,6 +251,37 @@ impl Default for FeedSettings {
     }
 }
 
+/// The operator's organisation as every service names it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrganisationSettings {
+    /// The departments work can be owned by (部门), by the keys taxonomies, tokens and indicators
+    /// use. The default is the departments of the shipped taxonomy.
+    pub departments: Vec<String>,
+}
+
+impl Default for OrganisationSettings {
+    fn default() -> Self {
+        let departments = [
+            "billing",
+            "information_security",
+            "it_systems",
+            "marketing",
+            "network",
+            "operations_maintenance",
+            "partner_management",
+            "service_centre",
+        ];
+        Self { departments: departments.map(String::from).to_vec() }
+    }
+}
+
+impl OrganisationSettings {
+    pub fn knows(&self, department: &str) -> bool {
+        self.departments.iter().any(|known| known == department)
+    }
+}
+
 /// The sections every service's configuration has.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -245,6 +291,10 @@ pub struct CommonSettings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub feed: FeedSettings,
+    /// The operator's calendar: time zone, holidays and departments' working time, shared by
+    /// every service for deadlines and for cutting days.
+    pub calendar: CalendarSettings,
+    pub organisation: OrganisationSettings,
     /// TLS for calls to every upstream with an `https://` URL (CA, and this service's own
     /// certificate for servers requiring mutual TLS).
     pub client_tls: ClientTlsSettings,
@@ -286,6 +336,29 @@ mod tests {
         assert_eq!(sample.common.auth.tokens[0].roles, vec![Role::Administrator]);
         assert_eq!(sample.extra, "x");
         assert_eq!(sample.common.feed.apply_batch, 256);
+    }
+
+    #[test]
+    fn the_shared_file_gives_every_service_one_calendar_and_a_service_file_still_wins() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s/base/config");
+        let shared = root.join("shared.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("svc.toml");
+        std::fs::write(&own, "[server]\nrequest_timeout = \"3s\"\n").unwrap();
+        let sample: Sample = load_files(Some(&shared), Some(&own)).unwrap();
+        assert_eq!(sample.common.calendar.time_zone, "Asia/Shanghai");
+        assert!(sample.common.organisation.knows("operations_maintenance"));
+        assert_eq!(sample.common.server.request_timeout, Duration::from_secs(3));
+        crate::calendar::OperatorCalendar::from_settings(&sample.common.calendar).unwrap();
+
+        std::fs::write(&own, "[calendar]\ntime_zone = \"Europe/Berlin\"\n").unwrap();
+        let sample: Sample = load_files(Some(&shared), Some(&own)).unwrap();
+        assert_eq!(sample.common.calendar.time_zone, "Europe/Berlin");
+        for service in ["intake", "classification", "recovery", "measurement"] {
+            let file = root.join(format!("{service}.toml"));
+            let sample: Sample = load_files(Some(&shared), Some(&file)).unwrap();
+            assert_eq!(sample.common.calendar.time_zone, "Asia/Shanghai", "{service}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod calendar;
 pub mod client;
 pub mod config;
 pub mod db;

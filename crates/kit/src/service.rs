@@ -11,6 +11,7 @@ use tonic::service::Routes;
 use crate::{
     Database, Host, RunError, ServiceDefinition,
     auth::{Authenticator, Policy},
+    calendar::OperatorCalendar,
     config::{CommonSettings, UpstreamSettings},
     feed::{Consumer, EventHandler, FeedService, Publisher},
     lease::{self, Lease},
@@ -22,19 +23,26 @@ pub struct ServiceRuntime {
     name: &'static str,
     common: CommonSettings,
     authenticator: Authenticator,
+    calendar: OperatorCalendar,
     db: Database,
     publisher: Publisher,
     host: Host,
 }
 
 impl ServiceRuntime {
-    /// Checks the credentials configuration, opens the database applying migrations `M`, and
-    /// readies the feed of service `name` (for example "intake").
+    /// Checks the credentials configuration and the operator's calendar, opens the database
+    /// applying migrations `M`, and readies the feed of service `name` (for example "intake").
     pub async fn open<M: MigratorTrait>(name: &'static str, common: CommonSettings) -> Result<Self, RunError> {
         let authenticator = Authenticator::from_settings(&common.auth)?;
+        let calendar = OperatorCalendar::from_settings(&common.calendar).map_err(RunError::Config)?;
         let db = Database::open::<M>(&common.database).await?;
         let publisher = Publisher::new(db.clone(), name).await?;
-        Ok(Self { name, common, authenticator, db, publisher, host: Host::new() })
+        Ok(Self { name, common, authenticator, calendar, db, publisher, host: Host::new() })
+    }
+
+    /// The operator's calendar every deadline and every day of this service is counted on.
+    pub fn calendar(&self) -> &OperatorCalendar {
+        &self.calendar
     }
 
     pub fn database(&self) -> &Database {

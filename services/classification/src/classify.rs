@@ -1,14 +1,15 @@
 //! Classifying work orders as intake opens them, with the snapshot in force (see `engine`): the
 //! routing leaf gives the root cause, the responsible department and the deadline (the time limit
-//! counted from when the customer raised the problem). Each order also counts towards its leaf's
-//! day, where a sudden rise is published as an emerging problem.
+//! counted on the department's working hours from when the customer raised the problem). Each order also counts towards its leaf's
+//! day in the operator's calendar, where a sudden rise is published as an emerging problem.
 
 use std::sync::Arc;
 
 use csm_kit::{
     Masked,
+    calendar::{LocalDays, OperatorCalendar},
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event, time_from_event},
-    time::{self, DAY_MICROS},
+    time,
 };
 use csm_proto::{
     classification::v1::{Classification, EmergingProblem, WorkOrderClassified},
@@ -31,11 +32,12 @@ use crate::{
 pub struct WorkOrderOpenedHandler {
     in_force: Arc<InForce>,
     problems: ProblemSettings,
+    calendar: OperatorCalendar,
 }
 
 impl WorkOrderOpenedHandler {
-    pub fn new(in_force: Arc<InForce>, problems: ProblemSettings) -> Self {
-        Self { in_force, problems }
+    pub fn new(in_force: Arc<InForce>, problems: ProblemSettings, calendar: OperatorCalendar) -> Self {
+        Self { in_force, problems, calendar }
     }
 }
 
@@ -62,7 +64,7 @@ impl EventHandler for WorkOrderOpenedHandler {
         let opened_micros = time::micros(opened_at);
         let placed =
             Placed { text: &work_order.text, phone: &work_order.phone_number, channel, opened_at: opened_micros };
-        let row = new_row(&id, &classifier.taxonomy.name, &decision, &placed)?;
+        let row = new_row(&id, &classifier.taxonomy.name, &decision, &placed, &self.calendar)?;
         let leaf = decision.routing().leaf;
         let classification = Classification::from(&row);
         store::insert_classification(&**uow, row).await?;
@@ -79,7 +81,9 @@ impl EventHandler for WorkOrderOpenedHandler {
             subject,
             &WorkOrderClassified { classification: Some(classification), work_order: Some(work_order) },
         );
-        if let Some(emerging) = count_and_detect(&**uow, &self.problems, leaf, opened_micros, &phone).await? {
+        if let Some(emerging) =
+            count_and_detect(&**uow, &self.problems, self.calendar.days(), leaf, opened_micros, &phone).await?
+        {
             tracing::info!(leaf = %emerging.leaf, orders = emerging.work_orders, "emerging problem");
             uow.publish(format!("leaves/{}", emerging.leaf), &emerging);
         }
@@ -102,6 +106,7 @@ pub fn new_row(
     taxonomy_version: &str,
     decision: &Decision<'_>,
     placed: &Placed<'_>,
+    calendar: &OperatorCalendar,
 ) -> Result<classification::Model, HandleError> {
     let routing = decision.routing();
     let views: Vec<StoredView> = decision.views.iter().map(stored_view).collect();
@@ -130,13 +135,19 @@ pub fn new_row(
         first_method: method,
         corrected: false,
     };
-    route_to(&mut row, routing.leaf).map_err(|e| HandleError::Reject(format!("time limit out of range: {e}")))?;
+    route_to(&mut row, routing.leaf, calendar)
+        .map_err(|e| HandleError::Reject(format!("time limit out of range: {e}")))?;
     Ok(row)
 }
 
 /// Points `row` at a routing leaf: its path and names, the responsible department, the time limit
-/// and the deadline it gives from when the customer raised the problem.
-pub fn route_to(row: &mut classification::Model, leaf: &Leaf) -> Result<(), chrono::OutOfRangeError> {
+/// and the deadline it gives from when the customer raised the problem, counted on the
+/// department's working hours as recovery counts it.
+pub fn route_to(
+    row: &mut classification::Model,
+    leaf: &Leaf,
+    calendar: &OperatorCalendar,
+) -> Result<(), chrono::OutOfRangeError> {
     let limit = chrono::Duration::from_std(leaf.time_limit)?;
     row.leaf = leaf.key.clone();
     row.path = leaf.path.join("/");
@@ -144,7 +155,7 @@ pub fn route_to(row: &mut classification::Model, leaf: &Leaf) -> Result<(), chro
     row.leaf_name_en = leaf.name_en.clone();
     row.department = leaf.department.clone();
     row.time_limit_secs = limit.num_seconds();
-    row.deadline = row.opened_at.saturating_add(limit.num_microseconds().unwrap_or(i64::MAX));
+    row.deadline = calendar.deadline(&leaf.department, row.opened_at, limit.num_microseconds().unwrap_or(i64::MAX));
     Ok(())
 }
 
@@ -162,16 +173,18 @@ pub fn stored_view(view: &ViewDecision<'_>) -> StoredView {
     }
 }
 
-/// Counts the order towards its leaf's day (when the customer raised it) and returns the
-/// emerging-problem event when this order makes the day stand out for the first time.
+/// Counts the order towards its leaf's day (the operator's local day when the customer raised
+/// it) and returns the emerging-problem event when this order makes the day stand out for the
+/// first time.
 async fn count_and_detect(
     db: &impl ConnectionTrait,
     settings: &ProblemSettings,
+    days: LocalDays,
     leaf: &Leaf,
     opened_at: i64,
     phone: &str,
 ) -> Result<Option<EmergingProblem>, HandleError> {
-    let day = opened_at.div_euclid(DAY_MICROS);
+    let day = days.day_number(opened_at);
     let (orders, customers) = statistics::count_order(db, &leaf.key, day, phone).await?;
     if orders < settings.emerging_min_orders {
         return Ok(None);
@@ -195,7 +208,7 @@ async fn count_and_detect(
         leaf_name_zh: leaf.name_zh.clone(),
         leaf_name_en: leaf.name_en.clone(),
         responsible_department: leaf.department.clone(),
-        day: Some(time::timestamp_from_micros(day * DAY_MICROS)),
+        day: Some(time::timestamp_from_micros(days.start_of_day_number(day))),
         work_orders: orders,
         distinct_customers: customers,
         baseline,

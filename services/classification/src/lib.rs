@@ -47,7 +47,7 @@ pub async fn run(
     runtime.follow(
         "intake",
         &config.upstream.intake,
-        classify::WorkOrderOpenedHandler::new(in_force.clone(), config.problems),
+        classify::WorkOrderOpenedHandler::new(in_force.clone(), config.problems, runtime.calendar().clone()),
     );
     runtime.follow(
         "intake-customers",
@@ -57,7 +57,8 @@ pub async fn run(
     let trainer = training::Trainer::new(runtime.publisher().clone(), in_force.clone(), request_timeout);
     let runner = trainer.clone();
     runtime.spawn_exclusive("training", move |held| trainer_task(runner.clone(), held));
-    let api = api::ClassificationApi::new(runtime.publisher().clone(), in_force, config.problems, trainer);
+    let calendar = runtime.calendar().clone();
+    let api = api::ClassificationApi::new(runtime.publisher().clone(), in_force, config.problems, calendar, trainer);
     let server = ClassificationServiceServer::new(api)
         .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(api::MAX_MESSAGE_BYTES);

@@ -478,6 +478,17 @@ mod tests {
     }
 
     #[test]
+    fn every_department_of_the_default_taxonomy_is_one_the_organisation_has() {
+        let taxonomy = Taxonomy::new(default_document(), 1, 0).unwrap();
+        let organisation = csm_kit::config::OrganisationSettings::default();
+        let leaves = taxonomy.leaves_of(taxonomy.routing_view());
+        assert!(leaves.len() >= 20);
+        for leaf in leaves {
+            assert!(organisation.knows(&leaf.department), "{}: {}", leaf.key, leaf.department);
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let text = DEFAULT_DOCUMENT.replace("fallback_leaf", "fallback");
         assert!(parse(&text).is_err());

@@ -1,6 +1,6 @@
 //! The gRPC face of measurement.
 
-use csm_kit::{Database, Role, auth::Policy, error::Violations, time};
+use csm_kit::{Database, Role, auth::Policy, config::OrganisationSettings, error::Violations, time};
 use csm_proto::measurement::v1::{
     AnalyzeDriversRequest, Audit, AuditChecklist, BenchmarkGaps, CreateIndicatorRequest, CustomerBase, DriverAnalysis,
     EvaluateProgrammeRequest, GetBenchmarkGapsRequest, GetIndicatorRequest, GetReportRequest, ImportBenchmarkRequest,
@@ -57,6 +57,8 @@ pub fn policy() -> Policy {
 pub struct MeasurementApi {
     db: Database,
     calendar: Calendar,
+    /// The departments an indicator may be owned by.
+    organisation: OrganisationSettings,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -66,8 +68,8 @@ fn reply<T>(result: Result<T, Error>) -> Reply<T> {
 }
 
 impl MeasurementApi {
-    pub fn new(db: Database, calendar: Calendar) -> Self {
-        Self { db, calendar }
+    pub fn new(db: Database, calendar: Calendar, organisation: OrganisationSettings) -> Self {
+        Self { db, calendar, organisation }
     }
 
     /// The catalogue as stored now: another replica may have changed it. It is a few dozen
@@ -85,7 +87,7 @@ impl MeasurementApi {
         if indicator.importance == 0.0 {
             indicator.importance = 1.0;
         }
-        let formula = catalogue::validate(&indicator)?;
+        let formula = catalogue::validate(&indicator, &self.organisation)?;
         indicator.name = format!("indicators/{}", indicator.key);
         indicator.builtin = false;
         if !catalogue::add(self.db.writer(), &self.calendar, &indicator, &formula).await? {
@@ -116,7 +118,7 @@ impl MeasurementApi {
             }
         }
         violations.into_result()?;
-        catalogue::validate(&current)?;
+        catalogue::validate(&current, &self.organisation)?;
         catalogue::replace(self.db.writer(), &current).await?;
         Ok(current)
     }

@@ -1,12 +1,12 @@
 //! Periods are cut in the operator's time zone, not in UTC: a complaint made at 07:30 in Beijing
-//! belongs to that Beijing day, although it is still the previous day in UTC.
+//! belongs to that Beijing day, although it is still the previous day in UTC. The days are the
+//! operator's calendar's (`csm_kit::calendar`), the same days classification counts by.
 //!
 //! Cells are kept by the hour and by the day; weeks (ISO, Monday first) and months are sums of
 //! their days, which is exact because they start at a local midnight.
 
-use chrono::{DateTime, Datelike, Days, Duration, Months, NaiveDate, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
-use csm_kit::time;
+use chrono::{DateTime, Datelike, Days, Duration, Months, NaiveDate, Timelike, Utc};
+use csm_kit::{calendar::LocalDays, time};
 
 /// A period length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,7 +36,7 @@ const DAY_MICROS: i64 = 24 * HOUR_MICROS;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Calendar {
-    zone: Tz,
+    days: LocalDays,
 }
 
 /// The local day last seen, so that most events need no time-zone conversion.
@@ -47,32 +47,28 @@ pub struct DayCache {
 }
 
 impl Calendar {
+    /// Periods cut on the operator's days.
+    pub fn of(days: LocalDays) -> Self {
+        Self { days }
+    }
+
     /// A calendar for an IANA zone name such as "Asia/Shanghai".
     pub fn new(zone: &str) -> Result<Self, String> {
-        let zone =
-            zone.parse::<Tz>().map_err(|e| format!("measurement.time_zone {zone:?} is not an IANA time zone: {e}"))?;
-        Ok(Self { zone })
+        LocalDays::new(zone).map(Self::of)
     }
 
     pub fn zone_name(&self) -> &'static str {
-        self.zone.name()
+        self.days.zone_name()
     }
 
     /// The local date of an instant.
     pub fn date_of(&self, at: i64) -> NaiveDate {
-        time::from_micros(at).with_timezone(&self.zone).date_naive()
+        self.days.date_of(at)
     }
 
     /// When a local day starts, as an instant.
     pub fn start_of(&self, day: NaiveDate) -> i64 {
-        let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let start = self
-            .zone
-            .from_local_datetime(&midnight)
-            .earliest()
-            .map(|local| local.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc.from_utc_datetime(&midnight));
-        time::micros(start)
+        self.days.start_of(day)
     }
 
     /// Start of the hour and of the day an instant falls in.
@@ -87,7 +83,7 @@ impl Calendar {
             return (cache.start + (at - cache.start) / HOUR_MICROS * HOUR_MICROS, cache.start);
         }
         // A day with a daylight-saving change: ask the zone.
-        let local = time::from_micros(at).with_timezone(&self.zone);
+        let local = time::from_micros(at).with_timezone(&self.days.zone());
         let hour = local.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0));
         (hour.map_or(at, |h| time::micros(h.with_timezone(&Utc))), cache.start)
     }
@@ -127,7 +123,7 @@ impl Calendar {
 
     /// Start of the local day an instant falls in.
     pub fn day_start(&self, at: i64) -> i64 {
-        self.start_of(self.date_of(at))
+        self.days.day_start(at)
     }
 
     /// The start of the period after the one starting at `start`.
@@ -147,7 +143,7 @@ impl Calendar {
 
     /// How a period is labelled: "2026-11-24T09", "2026-11-24", "2026-W48", "2026-11".
     pub fn label(&self, grain: Grain, start: i64) -> String {
-        let local = time::from_micros(start).with_timezone(&self.zone);
+        let local = time::from_micros(start).with_timezone(&self.days.zone());
         match grain {
             Grain::Hour => local.format("%Y-%m-%dT%H").to_string(),
             Grain::Day => local.format("%Y-%m-%d").to_string(),

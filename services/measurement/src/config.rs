@@ -1,5 +1,5 @@
-//! Measurement's configuration: the shared sections, the feeds it follows, and the reporting
-//! time zone periods are cut in.
+//! Measurement's configuration: the shared sections (the operator's calendar, whose time zone
+//! periods are cut in, among them), the feeds it follows, and its sweep.
 
 use csm_kit::config::{CommonSettings, DatabaseSettings, FeedSettings, ServerSettings, UpstreamSettings};
 use std::time::Duration;
@@ -26,8 +26,6 @@ pub struct Upstreams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MeasurementSettings {
-    /// IANA time zone in which hours, days, weeks and months are cut.
-    pub time_zone: String,
     /// How often indicator alerts and ended programmes are checked.
     #[serde(with = "humantime_serde")]
     pub sweep_interval: Duration,
@@ -35,7 +33,7 @@ pub struct MeasurementSettings {
 
 impl Default for MeasurementSettings {
     fn default() -> Self {
-        Self { time_zone: "Asia/Shanghai".into(), sweep_interval: Duration::from_secs(60) }
+        Self { sweep_interval: Duration::from_secs(60) }
     }
 }
 

@@ -45,8 +45,9 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()> + Send,
     clock: Clock,
 ) -> Result<(), RunError> {
-    let calendar = calendar::Calendar::new(&config.measurement.time_zone).map_err(RunError::Config)?;
+    let organisation = config.common.organisation.clone();
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("measurement", config.common).await?;
+    let calendar = calendar::Calendar::of(runtime.calendar().days());
     let db = runtime.database().clone();
     let startup = |e: error::Error| RunError::Config(format!("measurement could not load its catalogue: {e}"));
     catalogue::seed(db.writer(), &calendar).await.map_err(startup)?;
@@ -81,7 +82,7 @@ pub async fn run_with_clock(
         let sweep = sweep.clone();
         async move { sweep.run(stop).await }
     });
-    let api = api::MeasurementApi::new(db, calendar);
+    let api = api::MeasurementApi::new(db, calendar, organisation);
     let routes = Routes::new(MeasurementServiceServer::new(api));
     runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await
 }

@@ -45,9 +45,6 @@ impl Default for Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RecoverySettings {
-    /// Working-time calendars by department; the entry `default` applies to departments without
-    /// their own. With no calendar, time limits run round the clock.
-    pub working_time: BTreeMap<String, WorkingTimeSettings>,
     /// Steps an overdue case or programme escalates through, each once it has been overdue for
     /// `after`.
     pub escalation: Vec<EscalationStep>,
@@ -66,7 +63,6 @@ impl Default for RecoverySettings {
     fn default() -> Self {
         let step = |after: u64, to: &str| EscalationStep { after: Duration::from_secs(after), to: to.into() };
         Self {
-            working_time: BTreeMap::new(),
             escalation: vec![
                 step(0, "department head"),
                 step(DAY, "service quality office"),
@@ -76,33 +72,6 @@ impl Default for RecoverySettings {
             sweep_interval: Duration::from_secs(60),
             help_time_limit: Duration::from_secs(DAY),
             care_department: "service_centre".into(),
-        }
-    }
-}
-
-/// When a department works: these weekdays, between `start` and `end` local time, except holidays.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WorkingTimeSettings {
-    /// IANA time zone, for example "Asia/Shanghai".
-    pub time_zone: String,
-    /// Weekdays worked: "mon" ... "sun".
-    pub days: Vec<String>,
-    /// "HH:MM".
-    pub start: String,
-    pub end: String,
-    /// Dates not worked, "YYYY-MM-DD".
-    pub holidays: Vec<String>,
-}
-
-impl Default for WorkingTimeSettings {
-    fn default() -> Self {
-        Self {
-            time_zone: "Asia/Shanghai".into(),
-            days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
-            start: "09:00".into(),
-            end: "18:00".into(),
-            holidays: Vec::new(),
         }
     }
 }

@@ -182,7 +182,7 @@ pub fn route(context: &Context, row: &mut case::Model, classification: &Classifi
     place(row, classification);
     row.time_limit = time_limit;
     row.deadline = if time_limit > 0 {
-        context.rules.calendars.of(department).add(row.opened_at, time_limit)
+        context.rules.calendar.deadline(department, row.opened_at, time_limit)
     } else {
         time::micros(fallback_deadline)
     };

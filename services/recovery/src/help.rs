@@ -81,7 +81,7 @@ impl Cases {
             request: text,
             requested_by: caller.subject.clone(),
             created_at: now,
-            deadline: self.context().rules.calendars.of(&department).add(now, time::duration_micros(limit)),
+            deadline: self.context().rules.calendar.deadline(&department, now, time::duration_micros(limit)),
             completed_at: None,
             reply: None,
             completed_by: None,

@@ -8,7 +8,6 @@
 //! be dissatisfied complete the loop; everything is audited and published on recovery's feed.
 
 pub mod api;
-pub mod calendar;
 pub mod care;
 pub mod cases;
 pub mod config;
@@ -53,8 +52,8 @@ pub async fn run_with_clock(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    let rules = Arc::new(rules::Rules::from_settings(&config.recovery)?);
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("recovery", config.common).await?;
+    let rules = Arc::new(rules::Rules::from_settings(&config.recovery, runtime.calendar().clone())?);
     let context = rules::Context { publisher: runtime.publisher().clone(), clock, rules };
     runtime.follow("intake", &config.upstream.intake, dispatch::WorkOrderOpenedHandler { context: context.clone() });
     runtime.follow(

@@ -5,18 +5,17 @@ use std::{sync::Arc, time::Duration};
 
 use csm_kit::{
     RunError,
+    calendar::OperatorCalendar,
     feed::Publisher,
     time::{Clock, duration_micros},
 };
 
-use crate::{
-    calendar::Calendars,
-    config::{CallbackSettings, EscalationStep, RecoverySettings},
-};
+use crate::config::{CallbackSettings, EscalationStep, RecoverySettings};
 
 #[derive(Debug)]
 pub struct Rules {
-    pub calendars: Calendars,
+    /// The operator's calendar, from the common settings: departments' working hours.
+    pub calendar: OperatorCalendar,
     pub escalation: Vec<EscalationStep>,
     pub callback: CallbackSettings,
     pub help_time_limit: Duration,
@@ -24,8 +23,7 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub fn from_settings(settings: &RecoverySettings) -> Result<Self, RunError> {
-        let calendars = Calendars::from_settings(&settings.working_time).map_err(RunError::Config)?;
+    pub fn from_settings(settings: &RecoverySettings, calendar: OperatorCalendar) -> Result<Self, RunError> {
         let mut escalation = settings.escalation.clone();
         escalation.sort_by_key(|step| step.after);
         if escalation.iter().any(|step| step.to.trim().is_empty()) {
@@ -38,7 +36,7 @@ impl Rules {
             return Err(RunError::Config("recovery.sweep_interval must be positive".into()));
         }
         Ok(Self {
-            calendars,
+            calendar,
             escalation,
             callback: settings.callback.clone(),
             help_time_limit: settings.help_time_limit,

@@ -31,8 +31,8 @@ fn due_after_resolution(case: &csm_proto::recovery::v1::Case) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_callback_falls_due_by_contact_type_and_leaf() {
-    let desk = Desk::start_with(|rules| {
-        rules.callback.per_leaf.insert("vip_line_down".into(), Duration::from_secs(4 * 3600).into());
+    let desk = Desk::start_with(|config| {
+        config.recovery.callback.per_leaf.insert("vip_line_down".into(), Duration::from_secs(4 * 3600).into());
     })
     .await;
     let fault = resolved(&desk, ContactType::FaultReport, "broadband_outage").await;

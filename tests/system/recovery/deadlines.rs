@@ -87,8 +87,8 @@ async fn an_overdue_case_climbs_the_escalation_ladder_one_step_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadlines_count_working_time_where_a_calendar_is_configured() {
-    let desk = Desk::start_with(|rules| {
-        rules.working_time.insert("billing".into(), csm_recovery::config::WorkingTimeSettings::default());
+    let desk = Desk::start_with(|config| {
+        config.common.calendar.working_time.insert("billing".into(), csm_kit::calendar::WorkingTimeSettings::default());
     })
     .await;
     // Raised on Friday 27 November 2026 at 16:00 in Shanghai with an 8-hour limit: 2 hours on

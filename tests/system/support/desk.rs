@@ -40,7 +40,7 @@ impl Desk {
         Self::start_with(|_| {}).await
     }
 
-    pub async fn start_with(tweak: impl FnOnce(&mut csm_recovery::config::RecoverySettings)) -> Self {
+    pub async fn start_with(tweak: impl FnOnce(&mut csm_recovery::Config)) -> Self {
         show_service_logs();
         let stop = CancellationToken::new();
 
@@ -63,7 +63,7 @@ impl Desk {
         config.upstream.intake = upstream_settings.clone();
         config.upstream.classification = upstream_settings;
         config.recovery.sweep_interval = Duration::from_millis(50);
-        tweak(&mut config.recovery);
+        tweak(&mut config);
         let clock = Clock::adjustable();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");

@@ -120,6 +120,11 @@ pub struct TestSystem {
 
 impl TestSystem {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// The system with `tweak` applied to its specification (the operator's calendar, say).
+    pub async fn start_with(tweak: impl FnOnce(&mut SystemSpec)) -> Self {
         show_service_logs();
         let backend = Backend::from_env();
         let (tokens, auth) = tokens();
@@ -131,6 +136,7 @@ impl TestSystem {
         spec.feed = quick_feed();
         spec.pool_size = 4;
         spec.measurement.sweep_interval = Duration::from_millis(200);
+        tweak(&mut spec);
         let system = spec.start().await.expect("system starts");
         Self { system, tokens, backend }
     }

@@ -1,11 +1,7 @@
 //! Classifications: read one, preview a text, correct one, and the figures built on them (the
 //! correction rate, common and emerging leaves).
 
-use csm_kit::{
-    error::Violations,
-    names,
-    time::{self, DAY_MICROS},
-};
+use csm_kit::{error::Violations, names, time};
 use csm_proto::classification::v1::{
     Classification, ClassificationCorrected, ClassifyRequest, CorrectClassificationRequest, CorrectionStatistics,
     GetCorrectionStatisticsRequest, LeafStatistics, ListLeafStatisticsRequest, ListLeafStatisticsResponse, Method,
@@ -48,7 +44,7 @@ impl ClassificationApi {
             .ok_or_else(|| Error::precondition(&classifier.taxonomy.name, "the taxonomy has no fallback leaf"))?;
         let now = time::now_micros();
         let placed = Placed { text: &request.text, phone: "", channel: &request.channel, opened_at: now };
-        let row = classify::new_row("", &classifier.taxonomy.name, &decision, &placed)
+        let row = classify::new_row("", &classifier.taxonomy.name, &decision, &placed, &self.calendar)
             .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(Classification { name: String::new(), work_order: String::new(), ..Classification::from(&row) })
     }
@@ -99,7 +95,7 @@ impl ClassificationApi {
         after.views = serde_json::to_string(&views).map_err(|e| Error::Internal(e.to_string()))?;
         after.corrected = true;
         if view == taxonomy.routing_view() {
-            classify::route_to(&mut after, &leaf).map_err(|e| Error::Internal(e.to_string()))?;
+            classify::route_to(&mut after, &leaf, &self.calendar).map_err(|e| Error::Internal(e.to_string()))?;
             after.method = Method::Corrected.as_str_name().to_string();
             after.confidence = 1.0;
             after.needs_review = false;
@@ -183,7 +179,8 @@ impl ClassificationApi {
         if from >= to {
             return Err(Violations::one("end_time", "must be after start_time").into());
         }
-        let (first_day, end_day) = (from.div_euclid(DAY_MICROS), (to - 1).div_euclid(DAY_MICROS) + 1);
+        let days = self.calendar.days();
+        let (first_day, end_day) = (days.day_number(from), days.day_number(to - 1) + 1);
         let periods = statistics::leaf_periods(self.publisher.database().reader(), first_day, end_day).await?;
         let taxonomy = self.in_force.classifier().taxonomy.clone();
         let mut leaves: Vec<LeafStatistics> = periods

@@ -12,7 +12,7 @@ pub use text_models::{evaluate, text_model_proto};
 
 use std::sync::Arc;
 
-use csm_kit::{Role, auth::Policy, feed::Publisher};
+use csm_kit::{Role, auth::Policy, calendar::OperatorCalendar, feed::Publisher};
 use csm_proto::classification::v1::{classification_service_server::ClassificationService, *};
 use tonic::{Request, Response, Status};
 
@@ -65,12 +65,19 @@ pub struct ClassificationApi {
     publisher: Publisher,
     in_force: Arc<InForce>,
     problems: ProblemSettings,
+    calendar: OperatorCalendar,
     trainer: Arc<Trainer>,
 }
 
 impl ClassificationApi {
-    pub fn new(publisher: Publisher, in_force: Arc<InForce>, problems: ProblemSettings, trainer: Arc<Trainer>) -> Self {
-        Self { publisher, in_force, problems, trainer }
+    pub fn new(
+        publisher: Publisher,
+        in_force: Arc<InForce>,
+        problems: ProblemSettings,
+        calendar: OperatorCalendar,
+        trainer: Arc<Trainer>,
+    ) -> Self {
+        Self { publisher, in_force, problems, calendar, trainer }
     }
 }
 

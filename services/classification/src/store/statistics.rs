@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer};
 
-/// Counts one more order of `leaf` on `day` (a UTC day numbered from the epoch) from `phone`;
+/// Counts one more order of `leaf` on `day` (the operator's local day, numbered from 1970-01-01) from `phone`;
 /// returns the day's orders and distinct customers so far.
 pub async fn count_order(db: &impl ConnectionTrait, leaf: &str, day: i64, phone: &str) -> Result<(i64, i64), DbErr> {
     let new_customer =

@@ -49,7 +49,7 @@ const DEFAULTS: &[Shipped] = &[
         formula: "count(work_orders where appeal = \"regulator\") / customers * 1000000", target: Some(1.0), warning: Some(2.0), owner: "service_centre", process: Complaints, stage: "intake", importance: 5.0,
         description: "Complaints escalated to the telecom regulator (越级投诉) per million customers." },
     Shipped { key: "fault_repair_hours", zh: "故障修复时长", en: "Fault-repair duration", kind: Kci, unit: "hours", direction: Lower,
-        formula: "avg(cases.handling_hours where contact_type = \"fault_report\")", target: Some(24.0), warning: Some(48.0), owner: "operations_and_maintenance", process: Usage, stage: "use", importance: 2.0,
+        formula: "avg(cases.handling_hours where contact_type = \"fault_report\")", target: Some(24.0), warning: Some(48.0), owner: "operations_maintenance", process: Usage, stage: "use", importance: 2.0,
         description: "Hours from a fault report to its repair." },
     Shipped { key: "callback_within_due_rate", zh: "24小时回访及时率", en: "Callback within 24 h rate", kind: Kci, unit: "ratio", direction: Higher,
         formula: "count(callbacks where within_due = true) / count(callbacks)", target: Some(0.95), warning: Some(0.9), owner: "service_centre", process: Complaints, stage: "callback", importance: 1.0,
@@ -112,4 +112,20 @@ pub fn defaults() -> Vec<Indicator> {
             builtin: true,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use csm_kit::config::OrganisationSettings;
+
+    #[test]
+    fn every_shipped_indicator_is_valid_and_owned_by_a_department_of_the_organisation() {
+        let organisation = OrganisationSettings::default();
+        for indicator in super::defaults() {
+            if let Err(violations) = super::super::validate(&indicator, &organisation) {
+                panic!("{}: {violations:?}", indicator.key);
+            }
+            assert!(organisation.knows(&indicator.owner_department), "{}", indicator.key);
+        }
+    }
 }

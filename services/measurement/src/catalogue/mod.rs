@@ -7,7 +7,7 @@ mod defaults;
 
 use std::collections::HashMap;
 
-use csm_kit::{error::Violations, time};
+use csm_kit::{config::OrganisationSettings, error::Violations, time};
 use csm_proto::measurement::v1::{CoreProcess, Direction, Indicator, IndicatorKind};
 use prost::Message;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
@@ -101,9 +101,16 @@ pub fn key_ok(key: &str) -> bool {
     !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// Checks an indicator given by a caller, field by field; returns its parsed formula.
-pub fn validate(indicator: &Indicator) -> Result<Formula, Violations> {
+/// Checks an indicator given by a caller, field by field; returns its parsed formula. Its owner,
+/// when it names one, is a department of the operator's organisation.
+pub fn validate(indicator: &Indicator, organisation: &OrganisationSettings) -> Result<Formula, Violations> {
     let mut violations = Violations::new();
+    if !indicator.owner_department.is_empty() && !organisation.knows(&indicator.owner_department) {
+        violations.add(
+            "indicator.owner_department",
+            format!("not a department of the organisation (one of {})", organisation.departments.join(", ")),
+        );
+    }
     if !key_ok(&indicator.key) {
         violations.add("indicator.key", "1 to 64 lower-case letters, digits or '_'");
     }

@@ -58,7 +58,7 @@ pub struct Planned {
 /// Moves the deadline on by the counted time the case spent pending on the customer.
 fn settle_pause(context: &Context, row: &mut case::Model, now: i64) {
     if let Some(paused_at) = row.paused_at.take() {
-        let calendar = context.rules.calendars.of(&row.department);
+        let calendar = context.rules.calendar.hours_of(&row.department);
         row.deadline = calendar.add(row.deadline, calendar.between(paused_at, now));
         row.pause_reason = None;
     }
@@ -76,7 +76,7 @@ fn reopen(context: &Context, row: &mut case::Model, now: i64) {
     row.resolved_on_time = None;
     row.callback_due = None;
     if row.time_limit > 0 {
-        row.deadline = context.rules.calendars.of(&row.department).add(now, row.time_limit);
+        row.deadline = context.rules.calendar.deadline(&row.department, now, row.time_limit);
     }
 }
 
