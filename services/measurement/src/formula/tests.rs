@@ -1,0 +1,60 @@
+//! Formulas read and evaluated end to end: ratios, NPS, shared measures and the mistakes named.
+
+use super::*;
+
+fn tally(count: i64, total: f64) -> Tally {
+    Tally { count, total }
+}
+
+#[test]
+fn a_ratio_of_counts_reads_as_counts() {
+    let formula = parse("count(cases where on_time = true) / count(cases)").unwrap();
+    assert_eq!(formula.measures.len(), 2);
+    assert_eq!(formula.measures[0].canonical(), "cases where on_time = true");
+    let tallies = [tally(3, 0.0), tally(4, 0.0)];
+    assert_eq!(formula.evaluate(&tallies, None), Some(0.75));
+    assert_eq!(formula.counts(&tallies), (3, 4));
+    assert_eq!(formula.evaluate(&[tally(0, 0.0), tally(0, 0.0)], None), None);
+}
+
+#[test]
+fn nps_is_promoters_less_detractors() {
+    let formula = parse(
+        r#"100 * (count(surveys where indicator = "nps" and score >= 9) - count(surveys where score <= 6 and indicator = "nps")) / count(surveys where indicator = "nps")"#,
+    )
+    .unwrap();
+    assert_eq!(formula.measures.len(), 3);
+    let value = formula.evaluate(&[tally(5, 0.0), tally(2, 0.0), tally(10, 0.0)], None).unwrap();
+    assert!((value - 30.0).abs() < 1e-9);
+}
+
+#[test]
+fn the_same_aggregate_is_one_measure_whatever_the_order_of_its_conditions() {
+    let formula = parse(r#"count(usage where type = "activation" and success = true) / count(usage where success = true and type = "activation")"#).unwrap();
+    assert_eq!(formula.measures.len(), 1);
+    let formula = parse(r#"avg(usage.value where metric in ("a", "b")) + customers"#).unwrap();
+    assert_eq!(formula.measures[0].canonical(), r#"usage.value where metric in ("a", "b")"#);
+    assert_eq!(formula.evaluate(&[tally(2, 5.0)], Some(1.0)), Some(3.5));
+    assert_eq!(formula.evaluate(&[tally(2, 5.0)], None), None);
+}
+
+#[test]
+fn mistakes_are_named_with_where_they_are() {
+    let cases = [
+        ("count(orders)", "unknown source"),
+        ("count(cases where colour = \"red\")", "has no field"),
+        ("sum(cases)", "need a field"),
+        ("count(cases.handling_hours)", "without a field"),
+        ("count(cases where on_time = 1)", "true or false"),
+        ("count(cases where contact_type > \"a\")", "compare it with = or !="),
+        ("count(cases", "expected \")\""),
+        ("1 + 2", "at least one"),
+        ("count(cases) $", "unexpected character"),
+        ("avg(surveys.question)", "not a number"),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err();
+        assert!(error.message.contains(expected), "{text}: {error}");
+    }
+    assert_eq!(parse("count(orders)").unwrap_err().at, 6);
+}
