@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     care::Care,
-    cases::{Cases, change::CaseWriter},
+    cases::{Cases, write::CaseWriter},
     programmes::Programmes,
     rules::Context,
 };

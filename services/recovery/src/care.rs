@@ -21,8 +21,8 @@ use prost::Name;
 use uuid::Uuid;
 
 use crate::{
+    access::confined,
     error::Error,
-    help::confined,
     rules::Context,
     store::{
         care::{self, CareFilter},

@@ -8,7 +8,7 @@ use csm_proto::recovery::v1::{ProgrammeEscalated, ProgrammeStatus};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cases::change,
+    cases::{change, write},
     error::Error,
     programmes::{self, status_name},
     rules::Context,
@@ -50,7 +50,7 @@ pub async fn sweep(context: &Context) -> Result<usize, Error> {
             for case in &due {
                 let reached = context.rules.escalation_level(case.deadline, now).max(level);
                 let planned = change::plan_escalation(case, reached, context.rules.escalate_to(reached));
-                if change::write(context, &mut uow, planned, "escalation", None).await?.is_some() {
+                if write::write(context, &mut uow, planned, "escalation", None).await?.is_some() {
                     taken += 1;
                 }
             }

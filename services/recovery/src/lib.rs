@@ -7,21 +7,18 @@
 //! actions (服务补救), remediation programmes (整改) and proactive care of customers predicted to
 //! be dissatisfied complete the loop; everything is audited and published on recovery's feed.
 
-pub mod api;
-pub mod care;
-pub mod cases;
+mod access;
+mod api;
+mod care;
+mod cases;
 pub mod config;
-pub mod dispatch;
-pub mod error;
-pub mod escalation;
-pub mod help;
-pub mod lifecycle;
-pub mod programmes;
-pub mod reclassify;
-pub mod recovery_actions;
-pub mod rules;
-pub mod store;
-pub mod validate;
+mod error;
+mod escalation;
+mod lifecycle;
+mod programmes;
+mod rules;
+mod store;
+mod validate;
 
 use std::{future::Future, sync::Arc};
 
@@ -55,11 +52,15 @@ pub async fn run_with_clock(
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("recovery", config.common).await?;
     let rules = Arc::new(rules::Rules::from_settings(&config.recovery, runtime.calendar().clone())?);
     let context = rules::Context { publisher: runtime.publisher().clone(), clock, rules };
-    runtime.follow("intake", &config.upstream.intake, dispatch::WorkOrderOpenedHandler { context: context.clone() });
+    runtime.follow(
+        "intake",
+        &config.upstream.intake,
+        cases::dispatch::WorkOrderOpenedHandler { context: context.clone() },
+    );
     runtime.follow(
         "classification",
         &config.upstream.classification,
-        dispatch::WorkOrderClassifiedHandler { context: context.clone() },
+        cases::dispatch::WorkOrderClassifiedHandler { context: context.clone() },
     );
     runtime.follow(
         "classification-risk",
@@ -70,7 +71,7 @@ pub async fn run_with_clock(
     let sweeping = context.clone();
     runtime.spawn_exclusive("escalation-sweep", move |held| escalation::run(sweeping.clone(), sweep_interval, held));
     let (changes, writing) =
-        GroupCommit::new(context.publisher.clone(), cases::change::CaseWriter::new(context.clone()), CHANGE_BATCH);
+        GroupCommit::new(context.publisher.clone(), cases::write::CaseWriter::new(context.clone()), CHANGE_BATCH);
     runtime.spawn(writing);
     let routes = Routes::new(RecoveryServiceServer::new(api::RecoveryApi::new(context, changes)));
     runtime.serve(routes, api::SERVICE, api::policy(), listener, shutdown).await

@@ -13,8 +13,8 @@ use csm_proto::recovery::v1::{
 use uuid::Uuid;
 
 use crate::{
+    access::confined,
     error::Error,
-    help::confined,
     rules::Context,
     store::{
         programme, programme_action,

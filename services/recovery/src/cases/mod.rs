@@ -1,26 +1,37 @@
-//! Working cases: what a department, an agent or a supervisor sees of them, and every change
-//! they go through (see [`change`]).
+//! Cases (工单处理) and what hangs off them, in one room:
+//! - this file: reading cases as a department, an agent or a supervisor may see them;
+//! - [`view`]: a case and its sub-tasks as the API and the feed show them;
+//! - [`change`]: planning every change a case goes through, and [`write`]: writing it (case,
+//!   audit entry and events in one transaction, API changes in a group commit);
+//! - [`requests`]: the changes callers ask for; [`dispatch`] and [`reclassify`]: the changes the
+//!   upstream feeds bring; [`routing`]: where a classification sends a case;
+//! - [`help`]: sub-tasks for other departments; [`recovery_actions`]: service recovery.
 //!
-//! A caller confined to a department (the department role without a wider one) sees the cases
-//! dispatched to or owned by its department, and those it was asked to help on. Following
-//! AIP-211, such a caller gets PERMISSION_DENIED for any case outside its reach, whether or not
-//! the case exists, so nothing leaks across departments.
+//! A caller confined to a department sees the cases dispatched to or owned by its department, and
+//! those it was asked to help on (see [`crate::access`]).
 
 pub mod change;
+pub mod dispatch;
+mod help;
+mod reclassify;
+mod recovery_actions;
+mod requests;
+mod routing;
+pub mod view;
+pub mod write;
 
-use change::CaseWriter;
+pub use view::case_view;
+use view::sub_task_view;
+use write::CaseWriter;
 
 use csm_kit::{Principal, error::Violations, group_commit::GroupCommit, names, paging, time};
 use csm_proto::recovery::v1::{
-    CallbackOutcome, Case, CaseHistoryEntry, CaseStatus, ListCaseHistoryResponse, ListCasesRequest, ListCasesResponse,
-    SubTask,
+    Case, CaseHistoryEntry, CaseStatus, ListCaseHistoryResponse, ListCasesRequest, ListCasesResponse,
 };
-use prost_types::Duration;
 
 use crate::{
+    access::confined,
     error::Error,
-    help,
-    lifecycle::{clock_running, tmf621_status},
     rules::Context,
     store::{self, CaseFilter, case, sub_task, sub_tasks},
 };
@@ -52,7 +63,7 @@ impl Cases {
     /// The case as callers see it, with its sub-tasks.
     pub fn view(&self, row: &case::Model, tasks: &[sub_task::Model]) -> Case {
         let now = self.context.now();
-        case_view(row, now, tasks.iter().map(|task| help::sub_task_view(task, now)).collect())
+        case_view(row, now, tasks.iter().map(|task| sub_task_view(task, now)).collect())
     }
 
     pub async fn list(&self, request: &ListCasesRequest, caller: &Principal) -> Result<ListCasesResponse, Error> {
@@ -71,7 +82,7 @@ impl Cases {
         };
         violations.into_result()?;
 
-        let department = help::confined(caller, &request.department, "cases")?;
+        let department = confined(caller, &request.department, "cases")?;
         let now = self.context.now();
         let filter = CaseFilter {
             department,
@@ -141,49 +152,5 @@ impl Cases {
             (None, Some(found)) => Ok(found),
             (None, None) => Err(Error::not_found("Case", name)),
         }
-    }
-}
-
-/// A stored case as the API shows it at `now`.
-pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
-    let status = store::status_of(row);
-    let dispatched = row.dispatched_at.is_some();
-    let timestamp = time::timestamp_from_micros;
-    Case {
-        name: format!("{}{}", store::CASES, row.id),
-        work_order: format!("{}{}", store::WORK_ORDERS, row.work_order_id),
-        phone_number: row.phone_number.clone(),
-        status: status as i32,
-        department: row.department.clone(),
-        leaf: row.leaf.clone(),
-        path: if row.path.is_empty() { Vec::new() } else { row.path.split('/').map(str::to_string).collect() },
-        taxonomy_version: row.taxonomy_version.clone(),
-        open_time: Some(timestamp(row.opened_at)),
-        dispatch_time: row.dispatched_at.map(timestamp),
-        deadline: (dispatched && row.deadline != store::NO_DEADLINE).then(|| timestamp(row.deadline)),
-        resolve_time: row.resolved_at.map(timestamp),
-        resolution: row.resolution.clone().unwrap_or_default(),
-        resolved_by: row.resolved_by.clone().unwrap_or_default(),
-        resolved_on_time: row.resolved_on_time.unwrap_or(false),
-        text: row.text.clone(),
-        channel: row.channel.clone(),
-        owner_department: row.owner_department.clone().unwrap_or_default(),
-        tmf621_status: tmf621_status(status).to_string(),
-        time_limit: (row.time_limit > 0).then(|| Duration {
-            seconds: row.time_limit / 1_000_000,
-            nanos: i32::try_from((row.time_limit % 1_000_000) * 1000).unwrap_or(0),
-        }),
-        promised_time: row.promised_at.map(timestamp),
-        paused_since: row.paused_at.map(timestamp),
-        pause_reason: row.pause_reason.clone().unwrap_or_default(),
-        escalation_level: row.escalation_level,
-        callback_due_time: row.callback_due.map(timestamp),
-        callback_outcome: row.callback_outcome.as_deref().and_then(CallbackOutcome::from_str_name).unwrap_or_default()
-            as i32,
-        callback_time: row.callback_at.map(timestamp),
-        reopen_count: row.reopen_count,
-        contact_type: row.contact_type.clone(),
-        sub_tasks,
-        overdue: clock_running(status) && dispatched && now > row.deadline,
     }
 }

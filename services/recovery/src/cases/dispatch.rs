@@ -7,7 +7,8 @@
 //! limit (on the department's working-time calendar, if it has one), and publishes CaseOpened.
 //! Intake's WorkOrderReopened (the customer raised the same problem again) reopens the case of
 //! the first order if it was already resolved. A corrected classification is applied by
-//! [`crate::reclassify`].
+//! [`super::reclassify`]. Every change is planned as a [`Planned`] and written by
+//! [`write_from_feed`], as the API's are.
 
 use csm_kit::{
     Masked,
@@ -15,22 +16,23 @@ use csm_kit::{
     time,
 };
 use csm_proto::{
-    classification::v1::{Classification, ClassificationCorrected, WorkOrderClassified},
+    classification::v1::{ClassificationCorrected, WorkOrderClassified},
     feed::v1::Event,
     intake::v1::{Channel, ContactType, WorkOrder, WorkOrderOpened, WorkOrderReopened},
-    recovery::v1::{CaseOpened, CaseStatus, ReopenCause, Transition},
+    recovery::v1::{CaseStatus, ReopenCause, Transition},
 };
 use prost::Name;
 use uuid::Uuid;
 
+use super::{
+    change::{self, Planned, StepInput},
+    reclassify, routing,
+    write::write_from_feed,
+};
 use crate::{
-    cases::{
-        case_view,
-        change::{self, StepInput},
-    },
     lifecycle::Step,
     rules::Context,
-    store::{self, HistoryEntry, NO_DEADLINE, case},
+    store::{self, NO_DEADLINE, case},
 };
 
 const FROM_INTAKE: &str = "intake";
@@ -95,20 +97,8 @@ impl EventHandler for WorkOrderOpenedHandler {
         if store::case_by_work_order(&**uow, &row.work_order_id).await?.is_some() {
             return Ok(());
         }
-        let case_id = row.id.clone();
-        store::insert_case(&**uow, row).await?;
-        let entry = HistoryEntry {
-            case_id: &case_id,
-            from: None,
-            to: CaseStatus::AwaitingDispatch,
-            action: "registered",
-            actor: FROM_INTAKE,
-            reason: "work order registered",
-            at: self.context.now(),
-            request_id: None,
-        };
-        store::record_history(&**uow, entry).await?;
-        Ok(())
+        let planned = Planned::registration(row, "work order registered");
+        write_from_feed(&self.context, uow, planned, FROM_INTAKE).await.map(drop)
     }
 }
 
@@ -132,18 +122,8 @@ async fn reopen_on_repeat(
     let status = store::status_of(&current);
     let step = Step::Transition(Transition::Reopen);
     if step.target(status).is_none() {
-        let entry = HistoryEntry {
-            case_id: &current.id,
-            from: Some(status),
-            to: status,
-            action: "repeat_order",
-            actor: FROM_INTAKE,
-            reason: &reason,
-            at: context.now(),
-            request_id: None,
-        };
-        store::record_history(&**uow, entry).await?;
-        return Ok(());
+        let planned = Planned::note(&current, "repeat_order", reason);
+        return write_from_feed(context, uow, planned, FROM_INTAKE).await.map(drop);
     }
     let input = StepInput {
         reason,
@@ -153,41 +133,7 @@ async fn reopen_on_repeat(
     };
     let planned =
         change::plan(context, &current, step, &input, context.now()).map_err(|e| HandleError::Reject(e.to_string()))?;
-    match change::write(context, uow, planned, FROM_INTAKE, None).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(HandleError::Retry(format!("case {} changed while reopening", current.id))),
-        Err(e) => Err(HandleError::Retry(e.to_string())),
-    }
-}
-
-/// Records on `row` the cause `classification` places it under: the routing leaf, its path and
-/// the taxonomy version.
-pub fn place(row: &mut case::Model, classification: &Classification) {
-    row.leaf = classification.leaf.clone();
-    row.path = classification.path.join("/");
-    row.taxonomy_version = classification.taxonomy_version.clone();
-}
-
-/// Places `row` under `classification` and hands it to the department responsible, with the
-/// leaf's time limit counted from the order's open time on that department's calendar (or, for a
-/// leaf without one, the deadline classification gave).
-pub fn route(context: &Context, row: &mut case::Model, classification: &Classification) -> Result<(), HandleError> {
-    if classification.responsible_department.is_empty() {
-        return Err(HandleError::Reject(format!("{} names no department", classification.name)));
-    }
-    let fallback_deadline = time_from_event(classification.deadline.as_ref(), "classification deadline")?;
-    let time_limit =
-        classification.time_limit.and_then(|limit| time::duration_from_proto(&limit)).map_or(0, time::duration_micros);
-    let department = &classification.responsible_department;
-    place(row, classification);
-    row.time_limit = time_limit;
-    row.deadline = if time_limit > 0 {
-        context.rules.calendar.deadline(department, row.opened_at, time_limit)
-    } else {
-        time::micros(fallback_deadline)
-    };
-    row.department = department.clone();
-    Ok(())
+    write_from_feed(context, uow, planned, FROM_INTAKE).await.map(drop)
 }
 
 /// Applies classification's WorkOrderClassified: dispatches the case to its department.
@@ -205,52 +151,31 @@ impl EventHandler for WorkOrderClassifiedHandler {
 
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         if carries::<ClassificationCorrected>(event) {
-            return crate::reclassify::apply(&self.context, uow, event).await;
+            return reclassify::apply(&self.context, uow, event).await;
         }
         let classified: WorkOrderClassified = decode(event)?;
         let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
             return Err(HandleError::Reject("WorkOrderClassified without classification or work order".into()));
         };
-        let now = self.context.now();
-
         let id = id_from_event(&work_order.name, store::WORK_ORDERS)?;
-        let (mut row, from) = match store::case_by_work_order(&**uow, &id).await? {
+        let current = match store::case_by_work_order(&**uow, &id).await? {
             Some(existing) if store::status_of(&existing) != CaseStatus::AwaitingDispatch => return Ok(()),
-            Some(existing) => (existing, Some(CaseStatus::AwaitingDispatch)),
-            None => (new_case(&work_order)?, None),
+            existing => existing,
         };
-        row.status = store::status_name(CaseStatus::Dispatched);
-        route(&self.context, &mut row, &classification)?;
-        row.dispatched_at = Some(now);
-        if from.is_some() {
-            let read_version = row.version;
-            row.version += 1;
-            if !store::save_case(&**uow, read_version, row.clone()).await? {
-                return Err(HandleError::Retry(format!("case {} changed while dispatching", row.id)));
-            }
-        } else {
-            store::insert_case(&**uow, row.clone()).await?;
-        }
+        let mut row = match &current {
+            Some(existing) => existing.clone(),
+            None => new_case(&work_order)?,
+        };
+        routing::route(&self.context, &mut row, &classification)?;
         let reason = format!("classified as {}", classification.leaf);
-        let entry = HistoryEntry {
-            case_id: &row.id,
-            from,
-            to: CaseStatus::Dispatched,
-            action: "dispatched",
-            actor: FROM_CLASSIFICATION,
-            reason: &reason,
-            at: now,
-            request_id: None,
-        };
-        store::record_history(&**uow, entry).await?;
-        let case = case_view(&row, now, Vec::new());
+        let planned = Planned::dispatch(current.as_ref(), row, self.context.now(), reason);
+        let row = write_from_feed(&self.context, uow, planned, FROM_CLASSIFICATION).await?;
         tracing::debug!(
-            case = %case.name,
-            phone = %Masked(&case.phone_number),
-            department = %case.department,
+            case = %format!("{}{}", store::CASES, row.id),
+            phone = %Masked(&row.phone_number),
+            department = %row.department,
             "case dispatched"
         );
-        uow.publish(case.name.clone(), &CaseOpened { case: Some(case) });
         Ok(())
     }
 }

@@ -10,8 +10,8 @@ use csm_proto::recovery::v1::{
 };
 use uuid::Uuid;
 
+use super::Cases;
 use crate::{
-    cases::Cases,
     error::Error,
     store::{
         self, recovery_action,

@@ -8,28 +8,15 @@ use csm_proto::recovery::v1::{
 };
 use uuid::Uuid;
 
+use super::{Cases, view::sub_task_view};
 use crate::{
-    cases::Cases,
+    access::confined,
     error::Error,
     store::{self, sub_task, sub_tasks},
     validate,
 };
 
 const MAX_HELP_DAYS: u64 = 90;
-
-pub fn sub_task_view(row: &sub_task::Model, now: i64) -> SubTask {
-    SubTask {
-        name: format!("{}{}/subTasks/{}", store::CASES, row.case_id, row.id),
-        department: row.department.clone(),
-        request: row.request.clone(),
-        deadline: Some(time::timestamp_from_micros(row.deadline)),
-        create_time: Some(time::timestamp_from_micros(row.created_at)),
-        complete_time: row.completed_at.map(time::timestamp_from_micros),
-        reply: row.reply.clone().unwrap_or_default(),
-        overdue: row.completed_at.is_none() && now > row.deadline,
-        requested_by: row.requested_by.clone(),
-    }
-}
 
 /// "cases/{case}/subTasks/{id}" split into its two ids.
 fn parse_name(name: &str) -> Result<(&str, &str), Violations> {
@@ -187,17 +174,5 @@ impl Cases {
             sub_tasks: rows.iter().map(|row| sub_task_view(row, now)).collect(),
             next_page_token,
         })
-    }
-}
-
-/// The department a listing is confined to: a department caller's own (naming another is
-/// refused), or the one asked for by a wider caller.
-pub fn confined(caller: &Principal, requested: &str, what: &str) -> Result<Option<String>, Error> {
-    match caller.confined_department() {
-        Some(own) if !requested.is_empty() && requested != own => {
-            Err(Error::PermissionDenied(format!("a {own} caller may list only its own department's {what}")))
-        }
-        Some(own) => Ok(Some(own.to_string())),
-        None => Ok((!requested.is_empty()).then(|| requested.to_string())),
     }
 }

@@ -13,18 +13,14 @@ use csm_kit::{
     Masked,
     feed::{HandleError, UnitOfWork, decode, id_from_event},
 };
-use csm_proto::{
-    classification::v1::ClassificationCorrected,
-    feed::v1::Event,
-    recovery::v1::{CaseStatus, CaseStatusChanged},
-};
+use csm_proto::{classification::v1::ClassificationCorrected, feed::v1::Event, recovery::v1::CaseStatus};
 
-use crate::{
-    cases::case_view,
-    dispatch::{place, route},
-    rules::Context,
-    store::{self, HistoryEntry},
+use super::{
+    change::Planned,
+    routing::{place, route},
+    write::write_from_feed,
 };
+use crate::{rules::Context, store};
 
 /// Applies one ClassificationCorrected from classification's feed.
 pub async fn apply(context: &Context, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
@@ -51,7 +47,6 @@ pub async fn apply(context: &Context, uow: &mut UnitOfWork, event: &Event) -> Re
     }
     let now = context.now();
     let mut row = current.clone();
-    row.version += 1;
     let department = after.responsible_department.clone();
     let reason = if status == CaseStatus::Dispatched {
         let from = row.department.clone();
@@ -70,31 +65,13 @@ pub async fn apply(context: &Context, uow: &mut UnitOfWork, event: &Event) -> Re
         )
     };
     let reason = if corrected.reason.is_empty() { reason } else { format!("{reason} ({})", corrected.reason) };
-    if !store::save_case(&**uow, current.version, row.clone()).await? {
-        return Err(HandleError::Retry(format!("case {} changed while applying a correction", row.id)));
-    }
-    let entry = HistoryEntry {
-        case_id: &row.id,
-        from: Some(status),
-        to: status,
-        action: "reclassified",
-        actor: &corrected.corrected_by,
-        reason: &reason,
-        at: now,
-        request_id: None,
-    };
-    store::record_history(&**uow, entry).await?;
-    let case = case_view(&row, now, Vec::new());
-    tracing::info!(case = %case.name, phone = %Masked(&case.phone_number), department = %case.department, "case reclassified");
-    uow.publish(
-        case.name.clone(),
-        &CaseStatusChanged {
-            case: Some(case),
-            from_status: status as i32,
-            action: "reclassified".into(),
-            actor: corrected.corrected_by,
-            reason,
-        },
+    let planned = Planned::reclassification(&current, row, reason);
+    let row = write_from_feed(context, uow, planned, &corrected.corrected_by).await?;
+    tracing::info!(
+        case = %format!("{}{}", store::CASES, row.id),
+        phone = %Masked(&row.phone_number),
+        department = %row.department,
+        "case reclassified"
     );
     Ok(())
 }

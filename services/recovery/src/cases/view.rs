@@ -1,0 +1,69 @@
+//! A stored case and its sub-tasks as the API and the feed show them at a moment: the TMF621
+//! status beside recovery's own, whether the deadline has passed, the time limit as a duration.
+
+use csm_kit::time;
+use csm_proto::recovery::v1::{CallbackOutcome, Case, SubTask};
+use prost_types::Duration;
+
+use crate::{
+    lifecycle::{clock_running, tmf621_status},
+    store::{self, case, sub_task},
+};
+
+/// A stored case as the API shows it at `now`.
+pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
+    let status = store::status_of(row);
+    let dispatched = row.dispatched_at.is_some();
+    let timestamp = time::timestamp_from_micros;
+    Case {
+        name: format!("{}{}", store::CASES, row.id),
+        work_order: format!("{}{}", store::WORK_ORDERS, row.work_order_id),
+        phone_number: row.phone_number.clone(),
+        status: status as i32,
+        department: row.department.clone(),
+        leaf: row.leaf.clone(),
+        path: if row.path.is_empty() { Vec::new() } else { row.path.split('/').map(str::to_string).collect() },
+        taxonomy_version: row.taxonomy_version.clone(),
+        open_time: Some(timestamp(row.opened_at)),
+        dispatch_time: row.dispatched_at.map(timestamp),
+        deadline: (dispatched && row.deadline != store::NO_DEADLINE).then(|| timestamp(row.deadline)),
+        resolve_time: row.resolved_at.map(timestamp),
+        resolution: row.resolution.clone().unwrap_or_default(),
+        resolved_by: row.resolved_by.clone().unwrap_or_default(),
+        resolved_on_time: row.resolved_on_time.unwrap_or(false),
+        text: row.text.clone(),
+        channel: row.channel.clone(),
+        owner_department: row.owner_department.clone().unwrap_or_default(),
+        tmf621_status: tmf621_status(status).to_string(),
+        time_limit: (row.time_limit > 0).then(|| Duration {
+            seconds: row.time_limit / 1_000_000,
+            nanos: i32::try_from((row.time_limit % 1_000_000) * 1000).unwrap_or(0),
+        }),
+        promised_time: row.promised_at.map(timestamp),
+        paused_since: row.paused_at.map(timestamp),
+        pause_reason: row.pause_reason.clone().unwrap_or_default(),
+        escalation_level: row.escalation_level,
+        callback_due_time: row.callback_due.map(timestamp),
+        callback_outcome: row.callback_outcome.as_deref().and_then(CallbackOutcome::from_str_name).unwrap_or_default()
+            as i32,
+        callback_time: row.callback_at.map(timestamp),
+        reopen_count: row.reopen_count,
+        contact_type: row.contact_type.clone(),
+        sub_tasks,
+        overdue: clock_running(status) && dispatched && now > row.deadline,
+    }
+}
+
+pub fn sub_task_view(row: &sub_task::Model, now: i64) -> SubTask {
+    SubTask {
+        name: format!("{}{}/subTasks/{}", store::CASES, row.case_id, row.id),
+        department: row.department.clone(),
+        request: row.request.clone(),
+        deadline: Some(time::timestamp_from_micros(row.deadline)),
+        create_time: Some(time::timestamp_from_micros(row.created_at)),
+        complete_time: row.completed_at.map(time::timestamp_from_micros),
+        reply: row.reply.clone().unwrap_or_default(),
+        overdue: row.completed_at.is_none() && now > row.deadline,
+        requested_by: row.requested_by.clone(),
+    }
+}
