@@ -3,68 +3,21 @@
 
 use csm_kit::{Principal, error::Violations, feed::Publisher, names, time};
 use csm_proto::intake::v1::{
-    AddCustomerTagRequest, ComplaintWindow, ContactSummary, ContactType, ContactTypeCount, Customer, CustomerTag,
-    CustomerTagsChanged, GetCustomerRequest, HighFrequency, HighFrequencyRule, HighFrequencyStatus,
-    RemoveCustomerTagRequest, WorkOrder, WorkOrderKind,
+    AddCustomerTagRequest, ContactSummary, ContactType, ContactTypeCount, Customer, CustomerTag, CustomerTagsChanged,
+    GetCustomerRequest, RemoveCustomerTagRequest, WorkOrder, WorkOrderKind,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::OnConflict,
 };
 
 use crate::{
     error::Error,
+    high_frequency,
     store::{self, contact, customer, customer_tag, survey_answer, work_order},
     tags::TagRules,
     validate,
 };
-
-const DAY: i64 = time::DAY_MICROS;
-
-/// The window that first met a threshold, as stored on the customer.
-pub fn window_of(row: &customer::Model) -> Option<ComplaintWindow> {
-    Some(ComplaintWindow {
-        rule: row.hf_rule.as_deref().and_then(HighFrequencyRule::from_str_name).unwrap_or_default() as i32,
-        start_time: Some(time::timestamp_from_micros(row.hf_window_start?)),
-        end_time: Some(time::timestamp_from_micros(row.hf_window_end?)),
-        complaints: row.hf_window_complaints?,
-    })
-}
-
-/// Complaints in the last 7 and 30 days as of `now`.
-pub fn high_frequency(row: &customer::Model, last_7: i64, last_30: i64) -> HighFrequency {
-    HighFrequency {
-        status: HighFrequencyStatus::from_str_name(&row.hf_status).unwrap_or_default() as i32,
-        qualify_time: row.hf_qualified_at.map(time::timestamp_from_micros),
-        qualifying_window: window_of(row),
-        last_complaint_time: row.last_complaint_at.map(time::timestamp_from_micros),
-        complaints_last_7_days: last_7,
-        complaints_last_30_days: last_30,
-    }
-}
-
-/// Complaints of each customer in the last 7 and 30 days as of `now`, one query for all.
-pub async fn recent_complaints(
-    db: &impl ConnectionTrait,
-    customer_ids: &[String],
-    now: i64,
-) -> Result<std::collections::HashMap<String, (i64, i64)>, DbErr> {
-    let week = now - 7 * DAY;
-    let rows: Vec<(String, i64, i64)> = contact::Entity::find()
-        .select_only()
-        .column(contact::Column::CustomerId)
-        // COUNT of a CASE without ELSE counts the rows that match: BIGINT on every database.
-        .expr_as(Expr::expr(Expr::case(contact::Column::OccurredAt.gte(week), 1i64)).count(), "week")
-        .expr_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "month")
-        .filter(contact::Column::CustomerId.is_in(customer_ids.to_vec()))
-        .filter(contact::Column::ContactType.eq(ContactType::Complaint.as_str_name()))
-        .filter(contact::Column::OccurredAt.gte(now - 30 * DAY))
-        .group_by(contact::Column::CustomerId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|(id, week, month)| (id, (week, month))).collect())
-}
 
 #[derive(Debug, Clone)]
 pub struct Customers {
@@ -198,8 +151,10 @@ impl Customers {
             .iter()
             .map(WorkOrder::from)
             .collect();
-        let (week, month) =
-            recent_complaints(db, std::slice::from_ref(&row.id), now).await?.remove(&row.id).unwrap_or((0, 0));
+        let complaints = high_frequency::recent_complaints(db, std::slice::from_ref(&row.id), now)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
         let tags = store::tags_of(db, &row.id).await?;
 
         let summary = ContactSummary {
@@ -211,8 +166,8 @@ impl Customers {
                     count: *count,
                 })
                 .collect(),
-            complaints_last_7_days: week,
-            complaints_last_30_days: month,
+            complaints_last_7_days: complaints.last_7_days,
+            complaints_last_30_days: complaints.last_30_days,
             work_orders: orders_by_kind.iter().map(|(_, n)| n).sum(),
             repeat_work_orders: orders_by_kind
                 .iter()
@@ -232,7 +187,7 @@ impl Customers {
             first_contact_time: Some(time::timestamp_from_micros(row.first_contact_at)),
             last_contact_time: Some(time::timestamp_from_micros(row.last_contact_at)),
             summary: Some(summary),
-            high_frequency: Some(high_frequency(&row, week, month)),
+            high_frequency: Some(high_frequency::view(&row, complaints)),
         })
     }
 }

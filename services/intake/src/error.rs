@@ -6,8 +6,6 @@ use csm_kit::{
 };
 use tonic::Status;
 
-use crate::write::Refusal;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid request: {0}")]
@@ -20,15 +18,6 @@ pub enum Error {
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
     WriteFailed(#[from] WriteFailed),
-}
-
-impl From<Refusal> for Error {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::RequestIdReused(id) => Error::RequestIdReused(id),
-            Refusal::Invalid(violations) => Error::Invalid(violations),
-        }
-    }
 }
 
 impl From<Error> for Status {

@@ -14,13 +14,13 @@ use csm_kit::{
 use csm_proto::{
     classification::v1::WorkOrderClassified,
     feed::v1::Event,
-    intake::v1::{WorkOrder, WorkOrderKind, WorkOrderReopened, WorkOrderStatus},
+    intake::v1::{WorkOrder, WorkOrderKind},
 };
 use prost::Name;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::{
-    repeats::{Earlier, RepeatRule, topic_of_leaf},
+    repeats::{self, Earlier, RepeatRule, topic_of_leaf},
     store::{self, work_order},
 };
 
@@ -32,16 +32,6 @@ pub struct LeafHandler {
 impl LeafHandler {
     pub fn new(repeat: RepeatRule) -> Self {
         Self { repeat }
-    }
-}
-
-fn earlier(order: &work_order::Model) -> Earlier {
-    Earlier {
-        id: order.id.clone(),
-        customer_id: order.customer_id.clone(),
-        topic: order.topic.clone(),
-        opened_at: order.opened_at,
-        first_work_order_id: order.first_work_order_id.clone(),
     }
 }
 
@@ -79,7 +69,7 @@ impl EventHandler for LeafHandler {
 
         // This order repeats an earlier one.
         if order.first_work_order_id.is_none() {
-            let earlier_orders: Vec<Earlier> = neighbours.iter().map(earlier).collect();
+            let earlier_orders: Vec<Earlier> = neighbours.iter().map(Earlier::from).collect();
             if let Some(repeated) =
                 self.repeat.repeated(&earlier_orders, &order.customer_id, &topic, order.opened_at, &order.id)
             {
@@ -89,7 +79,7 @@ impl EventHandler for LeafHandler {
         }
         // Later orders standing alone repeat this one's problem.
         let first = order.first_work_order_id.clone().unwrap_or_else(|| order.id.clone());
-        let this = earlier(&order);
+        let this = Earlier::from(&order);
         for mut later in
             neighbours.into_iter().filter(|n| n.opened_at >= order.opened_at && n.first_work_order_id.is_none())
         {
@@ -102,17 +92,21 @@ impl EventHandler for LeafHandler {
     }
 }
 
-/// Makes `repeat` a repeat of `first_id`, reopens the first order and publishes the link.
+/// Makes `repeat` a repeat of `first_id`, reopens the first order and publishes the link, by the
+/// rule of [`repeats`]; what is stored is written here, in the follower's transaction.
 async fn link(uow: &mut UnitOfWork, repeat: &mut work_order::Model, first_id: &str) -> Result<(), HandleError> {
-    let Some(first) = store::work_order_by_id(&**uow, first_id).await? else {
+    let Some(mut first) = store::work_order_by_id(&**uow, first_id).await? else {
         return Ok(());
     };
-    repeat.kind = WorkOrderKind::Repeat.as_str_name().to_string();
-    repeat.first_work_order_id = Some(first.id.clone());
-    let mut repeat_update = repeat.clone().into_active_model();
-    repeat_update.kind = Set(repeat.kind.clone());
-    repeat_update.first_work_order_id = Set(repeat.first_work_order_id.clone());
-    repeat_update.update(&**uow).await?;
+    repeats::link_to_first(repeat, &first.id);
+    work_order::ActiveModel {
+        id: Set(repeat.id.clone()),
+        kind: Set(repeat.kind.clone()),
+        first_work_order_id: Set(repeat.first_work_order_id.clone()),
+        ..Default::default()
+    }
+    .update(&**uow)
+    .await?;
     // Orders that repeated this one belong to the earlier problem now.
     work_order::Entity::update_many()
         .col_expr(work_order::Column::FirstWorkOrderId, sea_orm::sea_query::Expr::value(first.id.clone()))
@@ -120,20 +114,16 @@ async fn link(uow: &mut UnitOfWork, repeat: &mut work_order::Model, first_id: &s
         .exec(&**uow)
         .await?;
 
-    let mut reopened = first.clone();
-    reopened.status = WorkOrderStatus::Reopened.as_str_name().to_string();
-    reopened.reopen_count += 1;
-    reopened.reopened_at = Some(time::now_micros());
-    let mut first_update = first.into_active_model();
-    first_update.status = Set(reopened.status.clone());
-    first_update.reopen_count = Set(reopened.reopen_count);
-    first_update.reopened_at = Set(reopened.reopened_at);
-    first_update.update(&**uow).await?;
-
-    let first_order = WorkOrder::from(&reopened);
-    uow.publish(
-        first_order.name.clone(),
-        &WorkOrderReopened { first_work_order: Some(first_order), repeat_work_order: Some(WorkOrder::from(&*repeat)) },
-    );
+    let reopened = repeats::reopen_first(&mut first, &WorkOrder::from(&*repeat), time::now_micros());
+    work_order::ActiveModel {
+        id: Set(first.id.clone()),
+        status: Set(first.status.clone()),
+        reopen_count: Set(first.reopen_count),
+        reopened_at: Set(first.reopened_at),
+        ..Default::default()
+    }
+    .update(&**uow)
+    .await?;
+    uow.publish(store::name(store::WORK_ORDERS, &first.id), &reopened);
     Ok(())
 }

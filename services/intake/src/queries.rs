@@ -10,8 +10,8 @@ use csm_proto::intake::v1::{
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::{
-    customers,
     error::Error,
+    high_frequency,
     store::{self, customer, work_order},
     validate,
 };
@@ -167,18 +167,15 @@ impl Queries {
         let next_page_token =
             paging::next_page(&mut rows, page_size, &filters, |last| (last.last_complaint_at.unwrap_or(0), &last.id));
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let counts = customers::recent_complaints(self.db.reader(), &ids, time::now_micros()).await?;
+        let recent = high_frequency::recent_complaints(self.db.reader(), &ids, time::now_micros()).await?;
         Ok(ListHighFrequencyComplainantsResponse {
             complainants: rows
                 .iter()
-                .map(|row| {
-                    let (week, month) = counts.get(&row.id).copied().unwrap_or((0, 0));
-                    HighFrequencyComplainant {
-                        customer: store::name(store::CUSTOMERS, &row.id),
-                        phone_number: row.phone_number.clone(),
-                        profile: Some(store::profile(&row.segment, row.vip_level, &row.region, &row.products)),
-                        high_frequency: Some(customers::high_frequency(row, week, month)),
-                    }
+                .map(|row| HighFrequencyComplainant {
+                    customer: store::name(store::CUSTOMERS, &row.id),
+                    phone_number: row.phone_number.clone(),
+                    profile: Some(store::profile(&row.segment, row.vip_level, &row.region, &row.products)),
+                    high_frequency: Some(high_frequency::view(row, recent.get(&row.id).copied().unwrap_or_default())),
                 })
                 .collect(),
             next_page_token,

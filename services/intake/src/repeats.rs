@@ -3,6 +3,16 @@
 //! or the classification leaf once known) within the repeat window (30 days by default, inclusive),
 //! or an earlier order the caller names. The repeat is linked to the *first* order of the problem,
 //! which is reopened.
+//!
+//! This is the one home of the rule and of what a link does to the orders. Repeats are recognised
+//! on two paths, when a complaint opens its order (the writer's plan) and when classification's
+//! feed gives an order its root-cause leaf ([`crate::leaves`]); both read orders as [`Earlier`],
+//! ask [`RepeatRule::repeated`], and link with [`link_to_first`] and [`reopen_first`], so the two
+//! cannot disagree.
+
+use csm_proto::intake::v1::{WorkOrder, WorkOrderKind, WorkOrderReopened, WorkOrderStatus};
+
+use crate::store::work_order;
 
 /// What identifies a problem: the channel's problem code, else the root-cause leaf.
 pub fn topic_of_code(problem_code: &str) -> String {
@@ -29,6 +39,33 @@ impl Earlier {
     pub fn first(&self) -> &str {
         self.first_work_order_id.as_deref().unwrap_or(&self.id)
     }
+}
+
+impl From<&work_order::Model> for Earlier {
+    fn from(order: &work_order::Model) -> Self {
+        Earlier {
+            id: order.id.clone(),
+            customer_id: order.customer_id.clone(),
+            topic: order.topic.clone(),
+            opened_at: order.opened_at,
+            first_work_order_id: order.first_work_order_id.clone(),
+        }
+    }
+}
+
+/// Makes `order` a repeat of the problem whose first order is `first_id`.
+pub fn link_to_first(order: &mut work_order::Model, first_id: &str) {
+    order.kind = WorkOrderKind::Repeat.as_str_name().to_string();
+    order.first_work_order_id = Some(first_id.to_string());
+}
+
+/// Reopens `first`, the first order of a problem, for its repeat `repeat` at `now`: it counts one
+/// more reopening. Returns the event announcing the link.
+pub fn reopen_first(first: &mut work_order::Model, repeat: &WorkOrder, now: i64) -> WorkOrderReopened {
+    first.status = WorkOrderStatus::Reopened.as_str_name().to_string();
+    first.reopen_count += 1;
+    first.reopened_at = Some(now);
+    WorkOrderReopened { first_work_order: Some(WorkOrder::from(&*first)), repeat_work_order: Some(repeat.clone()) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,5 +149,50 @@ mod tests {
         let earlier = [order("a", "leaf:x", 10 * DAY, None)];
         assert!(rule().repeated(&earlier, "c", "leaf:x", 5 * DAY, "").is_none());
         assert!(rule().repeated(&earlier, "c", "leaf:x", 10 * DAY, "a").is_none());
+    }
+
+    fn stored(id: &str) -> work_order::Model {
+        work_order::Model {
+            id: id.into(),
+            contact_id: format!("contact-{id}"),
+            customer_id: "c".into(),
+            kind: WorkOrderKind::New.as_str_name().into(),
+            status: WorkOrderStatus::Open.as_str_name().into(),
+            channel: "CHANNEL_HOTLINE_AGENT".into(),
+            contact_type: "CONTACT_TYPE_COMPLAINT".into(),
+            phone_number: "13900000000".into(),
+            text: "宽带断了".into(),
+            problem_code: None,
+            topic: Some("leaf:x".into()),
+            appeal: None,
+            segment: None,
+            vip_level: None,
+            region: None,
+            products: None,
+            opened_at: 0,
+            created_at: 0,
+            first_work_order_id: None,
+            reopen_count: 0,
+            reopened_at: None,
+        }
+    }
+
+    #[test]
+    fn a_link_makes_a_repeat_and_reopens_the_first_order_once_more_each_time() {
+        let mut first = stored("a");
+        let mut repeat = stored("b");
+        link_to_first(&mut repeat, &first.id);
+        assert_eq!(Earlier::from(&repeat).first(), "a");
+        assert_eq!(repeat.kind, WorkOrderKind::Repeat.as_str_name());
+
+        let event = reopen_first(&mut first, &WorkOrder::from(&repeat), 5 * DAY);
+        assert_eq!(
+            (first.status.as_str(), first.reopen_count, first.reopened_at),
+            (WorkOrderStatus::Reopened.as_str_name(), 1, Some(5 * DAY))
+        );
+        assert_eq!(event.first_work_order.unwrap().name, "workOrders/a");
+        assert_eq!(event.repeat_work_order.unwrap().name, "workOrders/b");
+        reopen_first(&mut first, &WorkOrder::from(&repeat), 6 * DAY);
+        assert_eq!((first.reopen_count, first.reopened_at), (2, Some(6 * DAY)));
     }
 }

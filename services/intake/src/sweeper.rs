@@ -11,7 +11,10 @@ use sea_orm::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{high_frequency::Rule, store::customer, write::status_changed};
+use crate::{
+    high_frequency::{Rule, status_changed},
+    store::customer,
+};
 
 /// Customers checked per transaction.
 const BATCH: u64 = 500;
@@ -40,7 +43,7 @@ pub async fn sweep(publisher: &Publisher, rule: &Rule) -> Result<usize, DbErr> {
         let mut uow = publisher.begin().await?;
         let stale = customer::Entity::find()
             .filter(customer::Column::HfStatus.eq(HighFrequencyStatus::Active.as_str_name()))
-            .filter(customer::Column::LastComplaintAt.lt(now.saturating_sub(rule.inactive_after)))
+            .filter(customer::Column::LastComplaintAt.lt(rule.active_since(now)))
             .limit(BATCH)
             .all(&*uow)
             .await?;

@@ -1,15 +1,28 @@
-//! Everything intake stores goes through one group-commit writer: contacts (with their work
-//! orders, repeat links and customers), usage and product events, survey answers. A batch is read
-//! with a handful of queries, decided in memory item by item ([`plan`]), and written in one
-//! transaction with its feed events, through a [`Store`]: multi-row statements on the pool, prepared
-//! statements per row on a synchronous SQLite connection ([`store_ops`]); so throughput does not
-//! depend on how many items share a commit.
+//! The group-commit writer: one task writes what callers submit, many requests sharing one
+//! transaction. Through it go every contact (with the work order a complaint or fault report opens,
+//! a repeat's link to the first order of its problem and that order's reopening (重复投诉), and the
+//! customer it creates or updates, high-frequency status included (高频次投诉客户)), usage and
+//! product events, and survey answers. A batch is read with a handful of queries ([`lookups`]),
+//! decided in memory item by item ([`plan`]), and written in one transaction with its feed events,
+//! through a [`Store`]: multi-row statements on the pool, prepared statements per row on a
+//! synchronous SQLite connection ([`store_ops`]); so throughput does not depend on how many items
+//! share a commit.
+//!
+//! Three kinds of change are written elsewhere, each in a transaction of its own with its feed
+//! events, because batching would gain nothing or break what they are committed with:
+//! - customer tags ([`crate::customers`]): a rare staff action on one customer, answered with the
+//!   customer as stored after it;
+//! - what a work order's root-cause leaf links ([`crate::leaves`]): its topic, repeat links and
+//!   reopenings are written in the transaction of classification's feed follower, which moves the
+//!   follower's cursor past the event; through the writer the change and the cursor would commit
+//!   apart;
+//! - complainants becoming inactive as time passes ([`crate::sweeper`]): a periodic task on one
+//!   replica, in batches of its own.
 
+mod lookups;
 mod plan;
 mod sqlite;
 mod store_ops;
-
-use std::collections::{HashMap, HashSet};
 
 use csm_kit::{
     error::Violations,
@@ -18,19 +31,17 @@ use csm_kit::{
     telemetry::TraceContext,
 };
 use csm_proto::intake::v1::{
-    Contact, ContactRecorded, HighFrequency, HighFrequencyStatus, HighFrequencyStatusChanged, ProductEvent,
-    ProductEventRecorded, SurveyAnswer, SurveyAnswered, UsageEvent, UsageEventRecorded, WorkOrder, WorkOrderOpened,
-    WorkOrderReopened,
+    Contact, ContactRecorded, HighFrequencyStatusChanged, ProductEvent, ProductEventRecorded, SurveyAnswer,
+    SurveyAnswered, UsageEvent, UsageEventRecorded, WorkOrder, WorkOrderOpened, WorkOrderReopened,
 };
 use sea_orm::DbErr;
 
-pub use plan::CustomerState;
-
-use self::store_ops::{Store, Table};
+use self::{lookups::Lookups, store_ops::Store};
 use crate::{
-    high_frequency::Rule,
+    error::Error,
+    high_frequency::{self, Rule},
     repeats::RepeatRule,
-    store::{self, contact, customer, product_event, survey_answer, usage_event, work_order},
+    store::{contact, product_event, survey_answer, usage_event, work_order},
     validate::{NewContact, NewProductEvent, NewSurveyAnswer, NewUsageEvent},
 };
 
@@ -83,6 +94,15 @@ pub enum Refusal {
     Invalid(Violations),
 }
 
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::RequestIdReused(id) => Error::RequestIdReused(id),
+            Refusal::Invalid(violations) => Error::Invalid(violations),
+        }
+    }
+}
+
 pub type Outcome = Result<Written, Refusal>;
 
 /// A feed event of the batch, published in the order the plan made it.
@@ -121,115 +141,6 @@ impl Event {
             }
         }
     }
-}
-
-/// What is stored that the batch's decisions depend on.
-#[derive(Debug, Default)]
-pub struct Lookups {
-    contacts: HashMap<String, contact::Model>,
-    usage: HashMap<String, usage_event::Model>,
-    products: HashMap<String, product_event::Model>,
-    surveys: HashMap<String, survey_answer::Model>,
-    /// Orders referenced, repeatable, or first orders of those; and orders of duplicates.
-    orders: HashMap<String, work_order::Model>,
-    customers: HashMap<String, customer::Model>,
-}
-
-impl Lookups {
-    async fn load(db: &impl Store, items: &[Write], repeat: &RepeatRule) -> Result<Self, DbErr> {
-        let mut request_ids: HashMap<&str, Vec<String>> = HashMap::new();
-        let mut phones = HashSet::new();
-        let mut referenced = Vec::new();
-        let mut topics = HashSet::new();
-        let mut earliest_complaint = i64::MAX;
-        for write in items {
-            let (kind, request_id) = match &write.item {
-                Item::Contact { contact, .. } => {
-                    phones.insert(contact.phone_number.clone());
-                    referenced.extend(contact.related_work_order_id.clone());
-                    if let (true, Some(code)) = (contact.opens_work_order(), &contact.problem_code) {
-                        topics.insert(crate::repeats::topic_of_code(code));
-                        earliest_complaint = earliest_complaint.min(csm_kit::time::micros(contact.occurred_at));
-                    }
-                    ("contact", &contact.request_id)
-                }
-                Item::Usage(event) => {
-                    phones.insert(event.event.phone_number.clone());
-                    ("usage", &event.request_id)
-                }
-                Item::Product(event) => ("product", &event.request_id),
-                Item::Survey(answer) => {
-                    phones.insert(answer.answer.phone_number.clone());
-                    referenced.extend(answer.work_order_id.clone());
-                    ("survey", &answer.request_id)
-                }
-            };
-            if let Some(request_id) = request_id {
-                request_ids.entry(kind).or_default().push(request_id.clone());
-            }
-        }
-        let ids = |kind: &str| request_ids.get(kind).cloned().unwrap_or_default();
-        let phones: Vec<String> = phones.into_iter().collect();
-        let mut lookups = Self {
-            contacts: by_request::<contact::Entity>(db, contact::Column::RequestId, &ids("contact"), |r| &r.request_id)
-                .await?,
-            usage: by_request::<usage_event::Entity>(db, usage_event::Column::RequestId, &ids("usage"), |r| {
-                &r.request_id
-            })
-            .await?,
-            products: by_request::<product_event::Entity>(db, product_event::Column::RequestId, &ids("product"), |r| {
-                &r.request_id
-            })
-            .await?,
-            surveys: by_request::<survey_answer::Entity>(db, survey_answer::Column::RequestId, &ids("survey"), |r| {
-                &r.request_id
-            })
-            .await?,
-            orders: HashMap::new(),
-            customers: db
-                .find::<customer::Entity>(customer::Column::PhoneNumber, &phones)
-                .await?
-                .into_iter()
-                .map(|row| (row.phone_number.clone(), row))
-                .collect(),
-        };
-
-        referenced.extend(lookups.contacts.values().filter_map(|c| c.work_order_id.clone()));
-        lookups.orders = work_orders(db, &referenced).await?;
-        if !topics.is_empty() {
-            let customer_ids: Vec<String> = lookups.customers.values().map(|c| c.id.clone()).collect();
-            let since = earliest_complaint.saturating_sub(repeat.window());
-            let topics: Vec<String> = topics.into_iter().collect();
-            for order in db.orders_on_topics(&customer_ids, &topics, since).await? {
-                lookups.orders.insert(order.id.clone(), order);
-            }
-        }
-        // The first orders of the problems these orders belong to, which a repeat reopens.
-        let firsts: Vec<String> = lookups
-            .orders
-            .values()
-            .filter_map(|o| o.first_work_order_id.clone())
-            .filter(|id| !lookups.orders.contains_key(id))
-            .collect();
-        lookups.orders.extend(work_orders(db, &firsts).await?);
-        Ok(lookups)
-    }
-}
-
-/// Rows of `E` stored under any of these request ids, by request id.
-async fn by_request<E: Table>(
-    db: &impl Store,
-    column: E::Column,
-    request_ids: &[String],
-    request_id_of: fn(&E::Model) -> &Option<String>,
-) -> Result<HashMap<String, E::Model>, DbErr> {
-    let rows = db.find::<E>(column, request_ids).await?;
-    Ok(rows.into_iter().filter_map(|row| Some((request_id_of(&row).clone()?, row))).collect())
-}
-
-async fn work_orders(db: &impl Store, ids: &[String]) -> Result<HashMap<String, work_order::Model>, DbErr> {
-    let rows = db.find::<work_order::Entity>(work_order::Column::Id, ids).await?;
-    Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
 }
 
 /// Writes batches of [`Write`]s for the group commit.
@@ -276,8 +187,8 @@ impl SqliteBatchWriter for IntakeWriter {
     }
 }
 
-/// Updates the high-frequency status of the customers who complained in this batch, from their
-/// stored complaints and the new ones, by event time.
+/// Records the complaints of this batch on their customers by the high-frequency rule, reading
+/// the stored complaints of those not yet qualified; queues an event for each status that changed.
 async fn update_high_frequency(db: &impl Store, rule: &Rule, plan: &mut plan::Plan) -> Result<(), DbErr> {
     let complaining = plan.complaining_customers();
     if complaining.is_empty() {
@@ -300,53 +211,16 @@ async fn update_high_frequency(db: &impl Store, rule: &Rule, plan: &mut plan::Pl
     let now = plan.now;
     let mut changes = Vec::new();
     for state in plan.customers.values_mut().filter(|c| !c.new_complaints.is_empty()) {
-        let previous = HighFrequencyStatus::from_str_name(&state.row.hf_status).unwrap_or(HighFrequencyStatus::None);
-        let newest = state.new_complaints.iter().copied().max().unwrap_or(i64::MIN);
-        let last = state.row.last_complaint_at.map_or(newest, |l| l.max(newest));
-        state.row.last_complaint_at = Some(last);
         state.dirty = true;
-        if state.row.hf_qualified_at.is_none() {
-            let mut times = stored.remove(&state.row.id).unwrap_or_default();
-            times.extend(state.new_complaints.iter().copied());
-            times.sort_unstable();
-            let Some(window) = rule.first_window(&times) else {
-                continue;
-            };
-            state.row.hf_qualified_at = Some(window.end);
-            state.row.hf_rule = Some(window.rule.as_str_name().to_string());
-            state.row.hf_window_start = Some(window.start);
-            state.row.hf_window_end = Some(window.end);
-            state.row.hf_window_complaints = Some(window.complaints);
-        }
-        let status = rule.status_at(last, now);
-        if status != previous {
-            state.row.hf_status = status.as_str_name().to_string();
-            changes.push((previous, state.row.clone(), state.trace.clone()));
+        let stored = stored.remove(&state.row.id).unwrap_or_default();
+        if let Some(previous) = rule.record_complaints(&mut state.row, &state.new_complaints, stored, now) {
+            changes.push((state.trace.clone(), high_frequency::status_changed(&state.row, previous, now)));
         }
     }
-    for (previous, row, trace) in changes {
-        plan.events.push((trace, Event::HighFrequencyStatusChanged(status_changed(&row, previous, now))));
+    for (trace, changed) in changes {
+        plan.events.push((trace, Event::HighFrequencyStatusChanged(changed)));
     }
     Ok(())
-}
-
-/// The event announcing a customer's new high-frequency status.
-pub fn status_changed(row: &customer::Model, previous: HighFrequencyStatus, now: i64) -> HighFrequencyStatusChanged {
-    HighFrequencyStatusChanged {
-        customer: store::name(store::CUSTOMERS, &row.id),
-        phone_number: row.phone_number.clone(),
-        previous_status: previous as i32,
-        high_frequency: Some(HighFrequency {
-            status: HighFrequencyStatus::from_str_name(&row.hf_status).unwrap_or_default() as i32,
-            qualify_time: row.hf_qualified_at.map(csm_kit::time::timestamp_from_micros),
-            qualifying_window: crate::customers::window_of(row),
-            last_complaint_time: row.last_complaint_at.map(csm_kit::time::timestamp_from_micros),
-            complaints_last_7_days: 0,
-            complaints_last_30_days: 0,
-        }),
-        change_time: Some(csm_kit::time::timestamp_from_micros(now)),
-        profile: Some(store::profile(&row.segment, row.vip_level, &row.region, &row.products)),
-    }
 }
 
 async fn commit(db: &impl Store, outbox: &mut Outbox, plan: plan::Plan) -> Result<(), DbErr> {

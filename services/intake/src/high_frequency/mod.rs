@@ -4,10 +4,18 @@
 //!
 //! A customer who has met a threshold stays a high-frequency complainant, active while they keep
 //! complaining and inactive once they have not complained for the activity period.
+//!
+//! This module is the one place a customer's status is decided: the writer records new
+//! complaints through [`Rule::record_complaints`], the sweeper finds the lapsed through
+//! [`Rule::active_since`], and [`view`] is the one place the status is shown.
+
+mod view;
 
 use csm_proto::intake::v1::{HighFrequencyRule, HighFrequencyStatus};
 
-use crate::config::HighFrequencySettings;
+pub use view::{RecentComplaints, recent_complaints, status_changed, view};
+
+use crate::{config::HighFrequencySettings, store::customer};
 
 /// A run of complaints that met a threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +34,7 @@ pub struct Rule {
     week_complaints: usize,
     month: i64,
     month_complaints: usize,
-    pub inactive_after: i64,
+    inactive_after: i64,
 }
 
 impl Rule {
@@ -59,13 +67,54 @@ impl Rule {
         earliest.map(|((start, end, complaints), rule)| Window { rule, start, end, complaints })
     }
 
+    /// The start of the activity period at `now`: a complainant whose last complaint is earlier
+    /// is inactive.
+    pub fn active_since(&self, now: i64) -> i64 {
+        now.saturating_sub(self.inactive_after)
+    }
+
     /// Active when the last complaint is within the activity period of `now`.
     pub fn status_at(&self, last_complaint: i64, now: i64) -> HighFrequencyStatus {
-        if now.saturating_sub(last_complaint) <= self.inactive_after {
+        if last_complaint >= self.active_since(now) {
             HighFrequencyStatus::Active
         } else {
             HighFrequencyStatus::Inactive
         }
+    }
+
+    /// Records on the customer `row` its complaints made at `new` (not empty), as of `now`: the
+    /// time of its last complaint; its qualifying window, looked for only until it first qualifies,
+    /// among `stored` (its stored complaint times within [`Rule::reach`] of the new ones) and the
+    /// new times; and its status, which only a customer that has qualified has. Returns the
+    /// previous status when the status changed.
+    pub fn record_complaints(
+        &self,
+        row: &mut customer::Model,
+        new: &[i64],
+        stored: Vec<i64>,
+        now: i64,
+    ) -> Option<HighFrequencyStatus> {
+        let previous = HighFrequencyStatus::from_str_name(&row.hf_status).unwrap_or(HighFrequencyStatus::None);
+        let newest = new.iter().copied().max().unwrap_or(i64::MIN);
+        let last = row.last_complaint_at.map_or(newest, |l| l.max(newest));
+        row.last_complaint_at = Some(last);
+        if row.hf_qualified_at.is_none() {
+            let mut times = stored;
+            times.extend_from_slice(new);
+            times.sort_unstable();
+            let window = self.first_window(&times)?;
+            row.hf_qualified_at = Some(window.end);
+            row.hf_rule = Some(window.rule.as_str_name().to_string());
+            row.hf_window_start = Some(window.start);
+            row.hf_window_end = Some(window.end);
+            row.hf_window_complaints = Some(window.complaints);
+        }
+        let status = self.status_at(last, now);
+        if status == previous {
+            return None;
+        }
+        row.hf_status = status.as_str_name().to_string();
+        Some(previous)
     }
 }
 
@@ -162,5 +211,57 @@ mod tests {
         let rule = rule();
         assert_eq!(rule.status_at(0, 90 * DAY), HighFrequencyStatus::Active);
         assert_eq!(rule.status_at(0, 90 * DAY + 1), HighFrequencyStatus::Inactive);
+    }
+
+    fn customer() -> customer::Model {
+        customer::Model {
+            id: "c".into(),
+            phone_number: "13900000000".into(),
+            segment: None,
+            vip_level: None,
+            region: None,
+            products: None,
+            first_contact_at: 0,
+            last_contact_at: 0,
+            last_complaint_at: None,
+            hf_status: HighFrequencyStatus::None.as_str_name().into(),
+            hf_qualified_at: None,
+            hf_rule: None,
+            hf_window_start: None,
+            hf_window_end: None,
+            hf_window_complaints: None,
+        }
+    }
+
+    #[test]
+    fn recording_complaints_qualifies_once_and_reports_each_change() {
+        let rule = rule();
+        let mut row = customer();
+        assert_eq!(rule.record_complaints(&mut row, &[DAY], vec![0], 2 * DAY), None, "two are not enough");
+        assert_eq!((row.last_complaint_at, row.hf_qualified_at), (Some(DAY), None));
+
+        let changed = rule.record_complaints(&mut row, &[2 * DAY], vec![0, DAY], 2 * DAY);
+        assert_eq!(changed, Some(HighFrequencyStatus::None));
+        assert_eq!(row.hf_status, HighFrequencyStatus::Active.as_str_name());
+        assert_eq!(
+            (row.hf_qualified_at, row.hf_window_start, row.hf_window_complaints),
+            (Some(2 * DAY), Some(0), Some(3))
+        );
+
+        assert_eq!(rule.record_complaints(&mut row, &[3 * DAY], Vec::new(), 3 * DAY), None, "still active");
+        assert_eq!(row.hf_qualified_at, Some(2 * DAY), "the qualifying window stays the first");
+
+        row.hf_status = HighFrequencyStatus::Inactive.as_str_name().into();
+        let changed = rule.record_complaints(&mut row, &[200 * DAY], Vec::new(), 200 * DAY);
+        assert_eq!(changed, Some(HighFrequencyStatus::Inactive), "active again");
+        assert_eq!(row.last_complaint_at, Some(200 * DAY));
+    }
+
+    #[test]
+    fn the_sweep_boundary_is_the_status_boundary() {
+        let rule = rule();
+        let now = 100 * DAY;
+        assert_eq!(rule.status_at(rule.active_since(now), now), HighFrequencyStatus::Active);
+        assert_eq!(rule.status_at(rule.active_since(now) - 1, now), HighFrequencyStatus::Inactive);
     }
 }

@@ -1,0 +1,173 @@
+//! Deciding a batch in memory: each item in order, seeing the effects of the items before it
+//! (a repeat of an order opened earlier in the same batch, a customer created by an earlier item).
+//! Nothing here touches the database; [`super::commit`] writes what the plan decided. This file
+//! holds the plan and what every kind of item shares (replayed request ids, customers, orders);
+//! contacts and the work orders they open are decided in [`contact`], usage and product events and
+//! survey answers in [`events`].
+
+mod contact;
+mod events;
+
+use std::collections::{HashMap, HashSet};
+
+use csm_kit::{error::Violations, telemetry::TraceContext, time};
+use csm_proto::intake::v1::HighFrequencyStatus;
+use uuid::Uuid;
+
+use super::{Event, Item, Outcome, Refusal, Stored, Write, Written, lookups::Lookups};
+use crate::{
+    repeats::{Earlier, RepeatRule},
+    store::{self, customer, product_event, survey_answer, usage_event, work_order},
+};
+
+/// A customer touched by the batch.
+pub struct CustomerState {
+    pub row: customer::Model,
+    pub dirty: bool,
+    /// Times of complaints this batch adds.
+    pub new_complaints: Vec<i64>,
+    /// The trace of the latest of them, for the status change they may cause.
+    pub trace: TraceContext,
+}
+
+pub struct Plan {
+    pub now: i64,
+    repeat: RepeatRule,
+    lookups: Lookups,
+    pub customers: HashMap<String, CustomerState>,
+    /// Orders on a topic, per (customer id, topic): what later complaints may repeat.
+    candidates: HashMap<(String, String), Vec<Earlier>>,
+    /// Request ids seen earlier in this batch, with the fingerprint and the result.
+    seen: HashMap<(&'static str, String), (String, Stored)>,
+    pub new_contacts: Vec<store::contact::Model>,
+    pub new_orders: Vec<work_order::Model>,
+    /// Stored orders reopened by this batch, by id.
+    pub reopened: HashMap<String, work_order::Model>,
+    pub new_usage: Vec<usage_event::Model>,
+    pub new_products: Vec<product_event::Model>,
+    pub new_surveys: Vec<survey_answer::Model>,
+    /// Feed events in the order they were decided, each with the trace of its item.
+    pub events: Vec<(TraceContext, Event)>,
+    /// The trace of the item being applied.
+    trace: TraceContext,
+}
+
+fn new_id() -> String {
+    Uuid::now_v7().to_string()
+}
+
+impl Plan {
+    pub fn new(lookups: Lookups, repeat: RepeatRule) -> Self {
+        let mut candidates: HashMap<(String, String), Vec<Earlier>> = HashMap::new();
+        for order in lookups.orders.values() {
+            if let Some(topic) = &order.topic {
+                candidates.entry((order.customer_id.clone(), topic.clone())).or_default().push(Earlier::from(order));
+            }
+        }
+        Self {
+            now: time::now_micros(),
+            repeat,
+            lookups,
+            customers: HashMap::new(),
+            candidates,
+            seen: HashMap::new(),
+            new_contacts: Vec::new(),
+            new_orders: Vec::new(),
+            reopened: HashMap::new(),
+            new_usage: Vec::new(),
+            new_products: Vec::new(),
+            new_surveys: Vec::new(),
+            events: Vec::new(),
+            trace: TraceContext::default(),
+        }
+    }
+
+    pub fn apply(&mut self, write: &Write) -> Outcome {
+        self.trace = write.trace.clone();
+        match &write.item {
+            Item::Contact { contact, caller } => self.contact(contact, caller),
+            Item::Usage(event) => self.usage(event),
+            Item::Product(event) => self.product(event),
+            Item::Survey(answer) => self.survey(answer),
+        }
+    }
+
+    fn push(&mut self, event: Event) {
+        self.events.push((self.trace.clone(), event));
+    }
+
+    /// An earlier result for the same request id, in this batch or stored: the same result for
+    /// the same request, a refusal for a different one.
+    fn replay(
+        &self,
+        kind: &'static str,
+        request_id: &Option<String>,
+        fingerprint: &str,
+        stored: impl FnOnce(&Lookups, &str) -> Option<(String, Stored)>,
+    ) -> Option<Outcome> {
+        let request_id = request_id.as_ref()?;
+        let earlier =
+            self.seen.get(&(kind, request_id.clone())).cloned().or_else(|| stored(&self.lookups, request_id))?;
+        Some(if earlier.0 == fingerprint {
+            Ok(Written { stored: earlier.1, duplicate: true })
+        } else {
+            Err(Refusal::RequestIdReused(request_id.clone()))
+        })
+    }
+
+    fn remember(&mut self, kind: &'static str, request_id: &Option<String>, fingerprint: &str, stored: &Stored) {
+        if let Some(request_id) = request_id {
+            self.seen.insert((kind, request_id.clone()), (fingerprint.to_string(), stored.clone()));
+        }
+    }
+
+    /// The customer of `phone`, created on first sight.
+    fn customer(&mut self, phone: &str, at: i64) -> &mut CustomerState {
+        let stored = self.lookups.customers.remove(phone);
+        self.customers.entry(phone.to_string()).or_insert_with(|| match stored {
+            Some(row) => {
+                CustomerState { row, dirty: false, new_complaints: Vec::new(), trace: TraceContext::default() }
+            }
+            None => CustomerState {
+                row: customer::Model {
+                    id: new_id(),
+                    phone_number: phone.to_string(),
+                    segment: None,
+                    vip_level: None,
+                    region: None,
+                    products: None,
+                    first_contact_at: at,
+                    last_contact_at: at,
+                    last_complaint_at: None,
+                    hf_status: HighFrequencyStatus::None.as_str_name().to_string(),
+                    hf_qualified_at: None,
+                    hf_rule: None,
+                    hf_window_start: None,
+                    hf_window_end: None,
+                    hf_window_complaints: None,
+                },
+                dirty: true,
+                new_complaints: Vec::new(),
+                trace: TraceContext::default(),
+            },
+        })
+    }
+
+    /// An order stored or opened earlier in this batch.
+    fn order(&self, id: &str) -> Option<&work_order::Model> {
+        self.new_orders
+            .iter()
+            .find(|o| o.id == id)
+            .or_else(|| self.reopened.get(id))
+            .or_else(|| self.lookups.orders.get(id))
+    }
+
+    /// Customers this batch gave new complaints, which may change their high-frequency status.
+    pub fn complaining_customers(&self) -> HashSet<String> {
+        self.customers.values().filter(|c| !c.new_complaints.is_empty()).map(|c| c.row.id.clone()).collect()
+    }
+}
+
+fn invalid(field: &str, description: impl Into<String>) -> Refusal {
+    Refusal::Invalid(Violations::one(field, description))
+}
