@@ -14,8 +14,8 @@ use figment::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+pub use crate::auth::{AuthSettings, TokenSettings};
 use crate::{
-    auth::Role,
     calendar::CalendarSettings,
     tls::{ClientTlsSettings, ServerTlsSettings},
 };
@@ -165,30 +165,6 @@ impl Default for TelemetrySettings {
     }
 }
 
-/// Who may call: bearer tokens with their roles, inline or in a separate file (for a mounted
-/// Kubernetes Secret). A token is given either in clear or as its SHA-256 in hex.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AuthSettings {
-    pub tokens: Vec<TokenSettings>,
-    /// A TOML file with a `[[tokens]]` array of the same shape.
-    pub tokens_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TokenSettings {
-    /// The bearer token in clear.
-    pub token: Option<String>,
-    /// Or its SHA-256, hex-encoded, so the configuration need not hold the secret.
-    pub token_sha256: Option<String>,
-    /// Who the caller is, as recorded in audit trails.
-    pub subject: String,
-    pub roles: Vec<Role>,
-    /// The department of a caller with the department role.
-    pub department: Option<String>,
-}
-
 /// A service whose feed this one follows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -303,6 +279,7 @@ pub struct CommonSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Role;
 
     #[derive(Debug, Default, Serialize, Deserialize)]
     #[serde(default)]

@@ -3,6 +3,7 @@
 //! counted on the department's working hours from when the customer raised the problem). Each order also counts towards its leaf's
 //! day in the operator's calendar, where a sudden rise is published as an emerging problem.
 
+use csm_kit::names;
 use std::sync::Arc;
 
 use csm_kit::{
@@ -50,7 +51,7 @@ impl EventHandler for WorkOrderOpenedHandler {
         let opened: WorkOrderOpened = decode(event)?;
         let work_order =
             opened.work_order.ok_or_else(|| HandleError::Reject("WorkOrderOpened without a work order".into()))?;
-        let id = id_from_event(&work_order.name, store::WORK_ORDERS)?;
+        let id = id_from_event(&work_order.name, names::WORK_ORDERS)?;
         let opened_at = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
         if store::classification_of(&**uow, &id).await?.is_some() {
             return Ok(());

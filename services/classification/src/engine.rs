@@ -20,6 +20,10 @@ use crate::{
     taxonomy::{self, Leaf, Taxonomy},
 };
 
+/// The longest text classification reads, in characters: a contact's text, a text to classify, a
+/// training example.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
 /// A taxonomy version with its rules and the text models in force for its views.
 #[derive(Debug)]
 pub struct Classifier {

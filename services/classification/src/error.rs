@@ -1,6 +1,9 @@
 //! Classification's errors and the one place they become gRPC statuses.
 
-use csm_kit::error::{self, Violations};
+use csm_kit::{
+    error::{self, Violations},
+    names,
+};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,17 +33,7 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
             Error::Invalid(violations) => violations.into_status(),
-            Error::NotFound(name) => {
-                let kind = match name.split('/').next().unwrap_or_default() {
-                    "taxonomies" => "Taxonomy",
-                    "textModels" => "TextModel",
-                    "riskModels" => "RiskModel",
-                    "trainingJobs" => "TrainingJob",
-                    "customers" | "phoneNumbers" => "Customer",
-                    _ => "Classification",
-                };
-                error::not_found(kind, &name)
-            }
+            Error::NotFound(name) => names::not_found(&name),
             Error::FailedPrecondition { subject, description } => {
                 error::failed_precondition(&subject, "STATE", description)
             }

@@ -7,8 +7,26 @@
 //! "calls~drop" finds "calls keep dropping". The hit names the text that matched.
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
-use crate::taxonomy::RuleDocument;
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDocument {
+    pub key: String,
+    pub leaf: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<String>,
+    /// Regular expressions over the text, matched case-insensitively.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problem_codes: Vec<String>,
+}
+
 
 #[derive(Debug, Clone)]
 pub struct RuleSet {

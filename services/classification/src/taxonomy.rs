@@ -12,6 +12,9 @@ use csm_kit::error::Violations;
 use csm_proto::classification::v1::{self as pb, Method};
 use serde::{Deserialize, Serialize};
 
+pub use crate::rules::RuleDocument;
+use crate::rules;
+
 /// The taxonomy that ships with the service, used until an administrator publishes another.
 pub const DEFAULT_DOCUMENT: &str = include_str!("../taxonomy/default.toml");
 
@@ -52,23 +55,6 @@ pub struct NodeDocument {
     pub children: Vec<NodeDocument>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleDocument {
-    pub key: String,
-    pub leaf: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub terms: Vec<String>,
-    /// Regular expressions over the text, matched case-insensitively.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub patterns: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub channels: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub contact_types: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problem_codes: Vec<String>,
-}
 
 /// A leaf of any view; routing-view leaves also carry the department and time limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,7 +417,7 @@ fn validate(document: &TaxonomyDocument) -> Result<(Nodes, Nodes), Violations> {
             violations.add(&field, "needs at least one term, pattern, channel, contact type or problem code");
         }
         for pattern in &rule.patterns {
-            if let Err(e) = crate::rules::compile_pattern(pattern) {
+            if let Err(e) = rules::compile_pattern(pattern) {
                 violations.add(&field, format!("pattern {pattern:?}: {e}"));
             }
         }
@@ -482,7 +468,7 @@ mod tests {
         let taxonomy = Taxonomy::new(default_document(), 1, 0).unwrap();
         let organisation = csm_kit::config::OrganisationSettings::default();
         let leaves = taxonomy.leaves_of(taxonomy.routing_view());
-        assert!(leaves.len() >= 20);
+        assert!(leaves.len() >= 10, "{} routing leaves", leaves.len());
         for leaf in leaves {
             assert!(organisation.knows(&leaf.department), "{}: {}", leaf.key, leaf.department);
         }

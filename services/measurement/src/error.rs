@@ -1,6 +1,9 @@
 //! Measurement's errors and the one place they become gRPC statuses.
 
-use csm_kit::error::{self, Violations};
+use csm_kit::{
+    error::{self, Violations},
+    names,
+};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +28,7 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
             Error::Invalid(violations) => violations.into_status(),
-            Error::NotFound(name) => {
-                let kind = name.split('/').next().unwrap_or("resource");
-                error::not_found(kind, &name)
-            }
+            Error::NotFound(name) => names::not_found(&name),
             Error::AlreadyExists(name) => Status::already_exists(format!("{name} already exists")),
             Error::Unanswerable(reason) => error::failed_precondition("data", "INSUFFICIENT_DATA", reason),
             Error::Corrupt(reason) => error::internal(&reason),

@@ -3,6 +3,8 @@
 //! act, before the customer complains, and publishes what came of it so the risk model can learn.
 //! A customer has at most one open care task; a newer prediction refreshes it.
 
+use csm_kit::names;
+use csm_kit::names::CARE_TASKS;
 use csm_kit::{
     Masked, Principal,
     error::Violations,
@@ -30,8 +32,6 @@ use crate::{
     },
     validate,
 };
-
-pub const CARE_TASKS: &str = "careTasks/";
 
 fn view(row: &care_task::Model) -> CareTask {
     CareTask {
@@ -150,7 +150,7 @@ impl Care {
             "contacted, repaired, no action or still dissatisfied",
         );
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
-        let id = validate::id_in(&mut violations, &request.name, CARE_TASKS);
+        let id = validate::id_in(&mut violations, &request.name, names::CARE_TASKS);
         violations.into_result()?;
         let db = self.context.db();
         let task = care::by_id(db.reader(), id).await?;
@@ -160,7 +160,7 @@ impl Care {
                 return Err(Error::PermissionDenied(format!("{} is not a care task of {own}", request.name)));
             }
             (None, Some(task)) => task,
-            (None, None) => return Err(Error::not_found("CareTask", &request.name)),
+            (None, None) => return Err(Error::NotFound(request.name.to_string())),
         };
         let now = self.context.now();
         let mut uow = self.context.publisher.begin().await?;
@@ -172,7 +172,7 @@ impl Care {
                 message: format!("{} already has its outcome", request.name),
             });
         }
-        let done = care::by_id(&*uow, &task.id).await?.ok_or_else(|| Error::not_found("CareTask", &request.name))?;
+        let done = care::by_id(&*uow, &task.id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
         let task = view(&done);
         uow.publish(task.name.clone(), &CareTaskCompleted { care_task: Some(task.clone()) });
         uow.commit().await?;

@@ -3,6 +3,7 @@
 use csm_kit::{
     error::{self, Violations},
     group_commit::WriteFailed,
+    names,
 };
 use csm_proto::recovery::v1::CaseStatus;
 use tonic::Status;
@@ -11,8 +12,8 @@ use tonic::Status;
 pub enum Error {
     #[error("invalid request: {0}")]
     Invalid(#[from] Violations),
-    #[error("{kind} {name} not found")]
-    NotFound { kind: &'static str, name: String },
+    #[error("{0} not found")]
+    NotFound(String),
     #[error("{0}")]
     PermissionDenied(String),
     /// The step is not legal from the case's status.
@@ -31,17 +32,11 @@ pub enum Error {
     Write(#[from] WriteFailed),
 }
 
-impl Error {
-    pub fn not_found(kind: &'static str, name: impl Into<String>) -> Self {
-        Self::NotFound { kind, name: name.into() }
-    }
-}
-
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
             Error::Invalid(violations) => violations.into_status(),
-            Error::NotFound { kind, name } => error::not_found(kind, &name),
+            Error::NotFound(name) => names::not_found(&name),
             Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::IllegalTransition { name, status, action } => {
                 let description = match status {

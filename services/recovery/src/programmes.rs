@@ -3,6 +3,7 @@
 //! ladder as cases; and when the last action is done, the programme publishes the windows over
 //! which measurement compares indicators before and after it.
 
+use csm_kit::names::PROGRAMMES;
 use std::time::Duration;
 
 use csm_kit::{Principal, Role, error::Violations, names, paging, time};
@@ -23,7 +24,6 @@ use crate::{
     validate,
 };
 
-pub const PROGRAMMES: &str = "programmes/";
 const MAX_ACTIONS: usize = 50;
 const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 const MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
@@ -79,7 +79,7 @@ impl Programmes {
 
     async fn load(&self, id: &str, name: &str) -> Result<Programme, Error> {
         let db = self.context.db().reader();
-        let row = programmes::by_id(db, id).await?.ok_or_else(|| Error::not_found("Programme", name))?;
+        let row = programmes::by_id(db, id).await?.ok_or_else(|| Error::NotFound(name.to_string()))?;
         let actions = programmes::actions_of(db, id).await?;
         Ok(view(&row, &actions, self.context.now()))
     }
@@ -129,7 +129,7 @@ impl Programmes {
             DEFAULT_WINDOW,
             MAX_WINDOW,
         );
-        let request_id = validate::request_id(&mut violations, &request.request_id);
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id);
         violations.into_result()?;
         if !caller.has(Role::Supervisor) && !caller.has(Role::Administrator) {
             return Err(Error::PermissionDenied("only a supervisor opens a remediation programme".into()));
@@ -179,7 +179,7 @@ impl Programmes {
     }
 
     pub async fn get(&self, request: &GetProgrammeRequest, caller: &Principal) -> Result<Programme, Error> {
-        let id = names::id_in("name", &request.name, PROGRAMMES)?;
+        let id = names::id_in("name", &request.name, names::PROGRAMMES)?;
         let programme = self.load(id, &request.name).await;
         match (caller.confined_department(), programme) {
             (Some(own), Ok(p)) if p.owner_department == own => Ok(p),
@@ -236,11 +236,10 @@ impl Programmes {
     ) -> Result<Programme, Error> {
         let mut violations = Violations::new();
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
-        let id = validate::id_in(&mut violations, &request.name, PROGRAMMES);
+        let id = validate::id_in(&mut violations, &request.name, names::PROGRAMMES);
         violations.into_result()?;
         let db = self.context.db();
-        let row =
-            programmes::by_id(db.reader(), id).await?.ok_or_else(|| Error::not_found("Programme", &request.name))?;
+        let row = programmes::by_id(db.reader(), id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
         let owner = caller.has(Role::Department) && caller.department.as_deref() == Some(row.owner_department.as_str());
         if !owner && !caller.has(Role::Supervisor) && !caller.has(Role::Administrator) {
             return Err(Error::PermissionDenied(format!("{} is owned by {}", request.name, row.owner_department)));
@@ -273,8 +272,7 @@ impl Programmes {
         let remaining = programmes::actions_of(&*uow, id).await?.iter().filter(|a| a.completed_at.is_none()).count();
         if remaining == 0 && programmes::finish(&*uow, id, &open, &status_name(ProgrammeStatus::Completed), now).await?
         {
-            let done =
-                programmes::by_id(&*uow, id).await?.ok_or_else(|| Error::not_found("Programme", &request.name))?;
+            let done = programmes::by_id(&*uow, id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
             let programme = view(&done, &programmes::actions_of(&*uow, id).await?, now);
             uow.publish(programme.name.clone(), &ProgrammeCompleted { programme: Some(programme) });
         }

@@ -1,4 +1,4 @@
-//! Checks shared by recovery's requests: free text, idempotency keys, department names, phone
+//! Checks shared by recovery's requests: free text, department names, phone
 //! numbers, durations. Each adds to the request's violations, named by field.
 
 use std::time::Duration;
@@ -6,7 +6,6 @@ use std::time::Duration;
 use csm_kit::error::Violations;
 
 pub const MAX_TEXT_CHARS: usize = 2000;
-const MAX_REQUEST_ID: usize = 128;
 const MAX_DEPARTMENT_CHARS: usize = 64;
 
 /// Free text, trimmed; required when `required`.
@@ -18,15 +17,6 @@ pub fn text<'a>(violations: &mut Violations, field: &str, value: &'a str, requir
         violations.add(field, format!("at most {MAX_TEXT_CHARS} characters"));
     }
     value
-}
-
-/// An idempotency key: empty, or printable ASCII.
-pub fn request_id<'a>(violations: &mut Violations, value: &'a str) -> Option<&'a str> {
-    let value = value.trim();
-    if value.chars().count() > MAX_REQUEST_ID || value.chars().any(|c| !c.is_ascii_graphic()) {
-        violations.add("request_id", format!("at most {MAX_REQUEST_ID} printable ASCII characters"));
-    }
-    (!value.is_empty()).then_some(value)
 }
 
 /// A department name as tokens and taxonomies use it: lower-case letters, digits, '_' and '-'.

@@ -8,8 +8,9 @@ use csm_proto::classification::v1::{
     MethodCorrections,
 };
 
-use super::{ClassificationApi, MAX_TEXT_CHARS};
+use super::ClassificationApi;
 use crate::{
+    engine::MAX_TEXT_CHARS,
     classify::{self, Placed},
     engine::ViewDecision,
     error::Error,
@@ -205,7 +206,7 @@ impl ClassificationApi {
 
 fn work_order_id(name: &str) -> Result<&str, Error> {
     let work_order = name.strip_suffix("/classification").unwrap_or_default();
-    names::id_in("name", work_order, store::WORK_ORDERS)
+    names::id_in("name", work_order, names::WORK_ORDERS)
         .map_err(|_| Violations::one("name", "must look like workOrders/{id}/classification").into())
 }
 

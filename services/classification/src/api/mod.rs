@@ -7,8 +7,6 @@ mod taxonomies;
 mod text_models;
 mod training_jobs;
 
-pub use risk_models::{fit_risk, prepare_risk, risk_model_proto};
-pub use text_models::{evaluate, text_model_proto};
 
 use std::sync::Arc;
 
@@ -21,7 +19,6 @@ use crate::{config::ProblemSettings, engine::InForce, training::Trainer};
 pub use csm_proto::classification::v1::classification_service_server::SERVICE_NAME as SERVICE;
 
 /// Texts longer than this are refused, whether to classify or to train on.
-pub(crate) const MAX_TEXT_CHARS: usize = 10_000;
 
 /// Training sets travel in one message; this bounds how large one may be.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;

@@ -3,7 +3,11 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use csm_kit::{error::Violations, time};
+use csm_kit::{
+    error::Violations,
+    names::{self, TRAINING_JOBS},
+    time,
+};
 use csm_proto::classification::v1::{
     AddTrainingExamplesRequest, CreateTrainingJobRequest, EvaluateRoutingRequest, ListTrainingJobsResponse,
     RoutingEvaluation, RoutingGroup, TrainingJob, create_training_job_request::Training,
@@ -17,7 +21,7 @@ use crate::{
     routing_evaluation::{self, Tally},
     store::{
         models, statistics,
-        training::{self, TRAINING_JOBS, state},
+        training::{self, state},
         training_job,
     },
     training::{enough_leaves, job_proto, taxonomy_for, text_examples_by_view, train_settings},
@@ -29,8 +33,11 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 impl ClassificationApi {
     pub(super) async fn create_job(&self, request: CreateTrainingJobRequest, by: &str) -> Result<TrainingJob, Error> {
         let db = self.publisher.database().writer();
-        if !request.request_id.is_empty()
-            && let Some(existing) = training::job_by_request(db, &request.request_id).await?
+        let mut violations = Violations::new();
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id).map(str::to_string);
+        violations.into_result()?;
+        if let Some(key) = &request_id
+            && let Some(existing) = training::job_by_request(db, key).await?
         {
             return Ok(job_proto(&existing));
         }
@@ -39,7 +46,7 @@ impl ClassificationApi {
         let row = training_job::Model {
             name: format!("{TRAINING_JOBS}{id}"),
             // Unique: a job created without a key gets one of its own.
-            request_id: if request.request_id.is_empty() { format!("job:{id}") } else { request.request_id.clone() },
+            request_id: request_id.unwrap_or_else(|| format!("job:{id}")),
             kind: kind.into(),
             state: if request.collect_examples { state::COLLECTING } else { state::PENDING }.into(),
             request: request.encode_to_vec(),
@@ -79,7 +86,7 @@ impl ClassificationApi {
             }
             Some(Training::RiskModel(risk)) => {
                 if !request.collect_examples {
-                    crate::api::prepare_risk(risk, Vec::new())?;
+                    crate::training::prepare_risk(risk, Vec::new())?;
                 }
                 Ok(("risk_model", risk.examples.len()))
             }

@@ -7,6 +7,7 @@ pub mod models;
 pub mod statistics;
 pub mod training;
 
+use csm_kit::names::WORK_ORDERS;
 use csm_kit::time;
 use csm_proto::classification::v1::{Classification, Method, RuleHit, ViewClassification};
 use sea_orm::{
@@ -130,8 +131,6 @@ impl From<&StoredView> for ViewClassification {
         }
     }
 }
-
-pub const WORK_ORDERS: &str = "workOrders/";
 
 impl From<&classification::Model> for Classification {
     fn from(row: &classification::Model) -> Self {

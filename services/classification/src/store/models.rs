@@ -1,12 +1,10 @@
 //! Stored text and risk models. Exactly one model per view (and one risk model) is active.
 
+use csm_kit::names::TEXT_MODELS;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entity::{risk_model, taxonomy_version, text_model};
 use crate::model::text::TextModel;
-
-pub const TEXT_MODELS: &str = "textModels/";
-pub const RISK_MODELS: &str = "riskModels/";
 
 /// The stored row of a freshly trained model of `view` for `taxonomy_version`, not yet active.
 pub fn text_model_row(

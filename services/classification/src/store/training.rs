@@ -6,8 +6,6 @@ use sea_orm::{
 
 use super::entity::{training_job, training_job_part};
 
-pub const TRAINING_JOBS: &str = "trainingJobs/";
-
 /// Job states as stored (the TrainingJobState names without their prefix).
 pub mod state {
     pub const COLLECTING: &str = "COLLECTING";

@@ -4,8 +4,13 @@
 //! a job's models, its activation and its end are written in one transaction, so a job cut short
 //! by a stop or a crash leaves nothing behind, and the next holder of the lease marks it failed.
 
+mod evaluation;
 mod retrain;
+mod risk;
 mod work;
+
+pub use evaluation::{evaluate, text_model_proto};
+pub use risk::{examples as risk_examples, features_from, fit_risk, prepare_risk, risk_model_proto};
 
 use std::{
     sync::{
@@ -263,9 +268,9 @@ impl Trainer {
                 models::activate_risk_model(&*uow, &row.name).await?;
             }
         }
-        done.result.trained_text_models = done.text_models.iter().map(crate::api::text_model_proto).collect();
+        done.result.trained_text_models = done.text_models.iter().map(evaluation::text_model_proto).collect();
         done.result.trained_risk_model =
-            done.risk_model.as_ref().map(|row| crate::api::risk_model_proto(row, done.activate));
+            done.risk_model.as_ref().map(|row| risk::risk_model_proto(row, done.activate));
         let ended = training::transition(
             &*uow,
             &job.name,

@@ -20,9 +20,8 @@ use csm_proto::classification::v1::{
 };
 use prost::Message;
 
-use super::{Done, Stopped, Trainer, work};
+use super::{Done, Stopped, Trainer, evaluation::evaluate, work};
 use crate::{
-    api::evaluate,
     model::text::TrainSettings,
     store::{models, statistics},
 };

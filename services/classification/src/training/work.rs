@@ -21,9 +21,9 @@ use crate::{
     taxonomy::Taxonomy,
 };
 
-pub use crate::api::prepare_risk;
+pub use super::risk::prepare_risk;
 
-use crate::api::MAX_TEXT_CHARS;
+use crate::engine::MAX_TEXT_CHARS;
 
 /// From this many examples on, n-grams seen only once are dropped.
 const LARGE_SET: usize = 5_000;
@@ -130,7 +130,7 @@ pub async fn risk_model(
     cancelled: Arc<AtomicBool>,
 ) -> Result<Done, Stopped> {
     let prepared = prepare_risk(&request, job_examples(parts)?.1)?;
-    let row = tokio::task::spawn_blocking(move || crate::api::fit_risk(prepared)).await.map_err(stopped)??;
+    let row = tokio::task::spawn_blocking(move || super::risk::fit_risk(prepared)).await.map_err(stopped)??;
     if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Stopped::Cancelled);
     }

@@ -5,6 +5,7 @@
 //! [`super::write`], the one path that saves a case with its audit entry and its feed events in
 //! one transaction.
 
+use csm_kit::names;
 use csm_kit::time;
 use csm_proto::recovery::v1::{CallbackOutcome, CaseStatus, ReopenCause, Transition};
 
@@ -161,7 +162,7 @@ pub fn plan(
 ) -> Result<Planned, Error> {
     let from = store::status_of(current);
     let illegal = || Error::IllegalTransition {
-        name: format!("{}{}", store::CASES, current.id),
+        name: format!("{}{}", names::CASES, current.id),
         status: from,
         action: step.action(),
     };

@@ -10,6 +10,7 @@
 //! [`super::reclassify`]. Every change is planned as a [`Planned`] and written by
 //! [`write_from_feed`], as the API's are.
 
+use csm_kit::names;
 use csm_kit::{
     Masked,
     feed::{EventHandler, HandleError, UnitOfWork, carries, decode, id_from_event, time_from_event},
@@ -43,7 +44,7 @@ fn new_case(work_order: &WorkOrder) -> Result<case::Model, HandleError> {
     let opened_at = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
     Ok(case::Model {
         id: Uuid::now_v7().to_string(),
-        work_order_id: id_from_event(&work_order.name, store::WORK_ORDERS)?,
+        work_order_id: id_from_event(&work_order.name, names::WORK_ORDERS)?,
         phone_number: work_order.phone_number.clone(),
         channel: Channel::try_from(work_order.channel).unwrap_or_default().as_str_name().to_string(),
         text: work_order.text.clone(),
@@ -113,7 +114,7 @@ async fn reopen_on_repeat(
     let (Some(first), Some(repeat)) = (event.first_work_order, event.repeat_work_order) else {
         return Err(HandleError::Reject("WorkOrderReopened without both work orders".into()));
     };
-    let first_id = id_from_event(&first.name, store::WORK_ORDERS)?;
+    let first_id = id_from_event(&first.name, names::WORK_ORDERS)?;
     let Some(current) = store::case_by_work_order(&**uow, &first_id).await? else {
         tracing::warn!(work_order = %first.name, "repeat of a work order recovery has no case for");
         return Ok(());
@@ -157,7 +158,7 @@ impl EventHandler for WorkOrderClassifiedHandler {
         let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
             return Err(HandleError::Reject("WorkOrderClassified without classification or work order".into()));
         };
-        let id = id_from_event(&work_order.name, store::WORK_ORDERS)?;
+        let id = id_from_event(&work_order.name, names::WORK_ORDERS)?;
         let current = match store::case_by_work_order(&**uow, &id).await? {
             Some(existing) if store::status_of(&existing) != CaseStatus::AwaitingDispatch => return Ok(()),
             existing => existing,
@@ -171,7 +172,7 @@ impl EventHandler for WorkOrderClassifiedHandler {
         let planned = Planned::dispatch(current.as_ref(), row, self.context.now(), reason);
         let row = write_from_feed(&self.context, uow, planned, FROM_CLASSIFICATION).await?;
         tracing::debug!(
-            case = %format!("{}{}", store::CASES, row.id),
+            case = %format!("{}{}", names::CASES, row.id),
             phone = %Masked(&row.phone_number),
             department = %row.department,
             "case dispatched"

@@ -2,6 +2,7 @@
 //! department gets a sub-task with its own deadline, sees the case, and reports back. The owner
 //! sees every sub-task on the case.
 
+use csm_kit::names;
 use csm_kit::{Principal, Role, error::Violations, paging, time};
 use csm_proto::recovery::v1::{
     CaseStatus, CompleteSubTaskRequest, ListSubTasksRequest, ListSubTasksResponse, RequestHelpRequest, SubTask,
@@ -20,7 +21,7 @@ const MAX_HELP_DAYS: u64 = 90;
 
 /// "cases/{case}/subTasks/{id}" split into its two ids.
 fn parse_name(name: &str) -> Result<(&str, &str), Violations> {
-    name.strip_prefix(store::CASES)
+    name.strip_prefix(names::CASES)
         .and_then(|rest| rest.split_once("/subTasks/"))
         .filter(|(case, id)| [case, id].iter().all(|part| !part.is_empty() && !part.contains('/')))
         .ok_or_else(|| Violations::one("name", "a sub-task name: cases/{case}/subTasks/{id}"))
@@ -38,7 +39,7 @@ impl Cases {
             self.context().rules.help_time_limit,
             std::time::Duration::from_secs(MAX_HELP_DAYS * 86_400),
         );
-        let request_id = validate::request_id(&mut violations, &request.request_id);
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id);
         violations.into_result()?;
 
         let case = self.visible_case(&request.name, caller).await?;
@@ -111,7 +112,7 @@ impl Cases {
         let task = sub_tasks::by_id(db.reader(), id)
             .await?
             .filter(|task| task.case_id == case_id)
-            .ok_or_else(|| Error::not_found("SubTask", &request.name))?;
+            .ok_or_else(|| Error::NotFound(request.name.to_string()))?;
         let helper = caller.has(Role::Department) && caller.department.as_deref() == Some(task.department.as_str());
         if !helper && !caller.has(Role::Administrator) {
             return Err(Error::PermissionDenied(format!(
@@ -129,7 +130,9 @@ impl Cases {
                 message: format!("{} is already done", request.name),
             });
         }
-        let case = store::case_by_id(&*uow, case_id).await?.ok_or_else(|| Error::not_found("Case", case_id))?;
+        let case = store::case_by_id(&*uow, case_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(names::name_of(names::CASES, case_id)))?;
         let status = store::status_of(&case);
         let entry = store::HistoryEntry {
             case_id,
@@ -143,8 +146,7 @@ impl Cases {
         };
         store::record_history(&*uow, entry).await?;
         uow.commit().await?;
-        let done =
-            sub_tasks::by_id(db.reader(), id).await?.ok_or_else(|| Error::not_found("SubTask", &request.name))?;
+        let done = sub_tasks::by_id(db.reader(), id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
         Ok(sub_task_view(&done, now))
     }
 

@@ -135,7 +135,7 @@ impl Cases {
         name: &str,
         caller: &Principal,
     ) -> Result<(case::Model, Vec<sub_task::Model>), Error> {
-        let id = names::id_in("name", name, store::CASES)?;
+        let id = names::id_in("name", name, names::CASES)?;
         let found = sub_tasks::case_with_sub_tasks(self.context.db().reader(), id).await?;
         match (caller.confined_department(), found) {
             (Some(own), Some((row, tasks))) => {
@@ -150,7 +150,7 @@ impl Cases {
             }
             (Some(own), None) => Err(Error::PermissionDenied(format!("{name} is not a case of the {own} department"))),
             (None, Some(found)) => Ok(found),
-            (None, None) => Err(Error::not_found("Case", name)),
+            (None, None) => Err(Error::NotFound(name.to_string())),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! that cause, so a supervisor can decide on a transfer. Either way the change is audited and
 //! announced with CaseStatusChanged (action "reclassified").
 
+use csm_kit::names;
 use csm_kit::{
     Masked,
     feed::{HandleError, UnitOfWork, decode, id_from_event},
@@ -35,7 +36,7 @@ pub async fn apply(context: &Context, uow: &mut UnitOfWork, event: &Event) -> Re
     if after.responsible_department.is_empty() {
         return Err(HandleError::Reject(format!("{} names no department", after.name)));
     }
-    let id = id_from_event(&after.work_order, store::WORK_ORDERS)?;
+    let id = id_from_event(&after.work_order, names::WORK_ORDERS)?;
     let Some(current) = store::case_by_work_order(&**uow, &id).await? else {
         // Classification's feed is applied in order, so the case exists unless it was never opened
         // for this order; nothing to correct then.
@@ -68,7 +69,7 @@ pub async fn apply(context: &Context, uow: &mut UnitOfWork, event: &Event) -> Re
     let planned = Planned::reclassification(&current, row, reason);
     let row = write_from_feed(context, uow, planned, &corrected.corrected_by).await?;
     tracing::info!(
-        case = %format!("{}{}", store::CASES, row.id),
+        case = %format!("{}{}", names::CASES, row.id),
         phone = %Masked(&row.phone_number),
         department = %row.department,
         "case reclassified"

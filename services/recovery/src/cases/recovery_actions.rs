@@ -2,6 +2,8 @@
 //! fixes are carried out at once; compensation, and gifts with an amount, wait for a
 //! supervisor's approval first. Every action ends with what came of it.
 
+use csm_kit::names;
+use csm_kit::names::RECOVERY_ACTIONS;
 use csm_kit::{Masked, Principal, Role, error::Violations, paging, time};
 use csm_proto::recovery::v1::{
     CompleteRecoveryActionRequest, CreateRecoveryActionRequest, DecideRecoveryActionRequest,
@@ -14,21 +16,20 @@ use super::Cases;
 use crate::{
     error::Error,
     store::{
-        self, recovery_action,
+        recovery_action,
         recovery_actions::{self, ActionFilter},
     },
     validate,
 };
 
-pub const ACTIONS: &str = "recoveryActions/";
 /// The largest single compensation accepted, in fen (100,000 yuan).
 const MAX_AMOUNT: i64 = 10_000_000;
 
 fn view(row: &recovery_action::Model) -> RecoveryAction {
     RecoveryAction {
-        name: format!("{ACTIONS}{}", row.id),
+        name: format!("{RECOVERY_ACTIONS}{}", row.id),
         phone_number: row.phone_number.clone(),
-        case: row.case_id.as_ref().map(|id| format!("{}{id}", store::CASES)).unwrap_or_default(),
+        case: row.case_id.as_ref().map(|id| format!("{}{id}", names::CASES)).unwrap_or_default(),
         kind: RecoveryActionKind::from_str_name(&row.kind).unwrap_or_default() as i32,
         description: row.description.clone(),
         amount: row.amount,
@@ -81,7 +82,7 @@ impl Cases {
         } else if !request.phone_number.is_empty() {
             validate::phone(&mut violations, "phone_number", &request.phone_number);
         }
-        let request_id = validate::request_id(&mut violations, &request.request_id);
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id);
         violations.into_result()?;
 
         let db = self.context().db();
@@ -133,15 +134,14 @@ impl Cases {
     ) -> Result<RecoveryAction, Error> {
         let mut violations = Violations::new();
         let note = validate::text(&mut violations, "note", &request.note, !request.approve).to_string();
-        let id = validate::id_in(&mut violations, &request.name, ACTIONS);
+        let id = validate::id_in(&mut violations, &request.name, names::RECOVERY_ACTIONS);
         violations.into_result()?;
         if !caller.has(Role::Supervisor) && !caller.has(Role::Administrator) {
             return Err(Error::PermissionDenied("only a supervisor approves compensation".into()));
         }
         let db = self.context().db();
-        let mut row = recovery_actions::by_id(db.reader(), id)
-            .await?
-            .ok_or_else(|| Error::not_found("RecoveryAction", &request.name))?;
+        let mut row =
+            recovery_actions::by_id(db.reader(), id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
         let awaiting = status_name(RecoveryActionStatus::AwaitingApproval);
         if row.status != awaiting {
             return Err(Error::Precondition {
@@ -174,12 +174,11 @@ impl Cases {
             "accepted, still dissatisfied or declined",
         );
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
-        let id = validate::id_in(&mut violations, &request.name, ACTIONS);
+        let id = validate::id_in(&mut violations, &request.name, names::RECOVERY_ACTIONS);
         violations.into_result()?;
         let db = self.context().db();
-        let mut row = recovery_actions::by_id(db.reader(), id)
-            .await?
-            .ok_or_else(|| Error::not_found("RecoveryAction", &request.name))?;
+        let mut row =
+            recovery_actions::by_id(db.reader(), id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
         if let Some(own) = caller.confined_department()
             && row.department.as_deref() != Some(own)
         {

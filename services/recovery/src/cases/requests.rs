@@ -2,7 +2,7 @@
 //! field by field, planned from the case as the caller may see it, and written through the group
 //! commit, planned again when someone else changed the case at the same moment.
 
-use csm_kit::{Masked, Principal, error::Violations, time};
+use csm_kit::{Masked, Principal, error::Violations, names, time};
 use csm_proto::recovery::v1::{
     CallbackOutcome, Case, RecordCallbackRequest, ResolveCaseRequest, TransferCaseRequest, Transition,
     TransitionCaseRequest,
@@ -90,7 +90,7 @@ impl Cases {
                 }
             },
         };
-        let request_id = validate::request_id(&mut violations, &request.request_id);
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id);
         violations.into_result()?;
         let input = StepInput { reason, promised_at, ..StepInput::default() };
         self.take(&request.name, caller, Step::Transition(transition), input, request_id).await
@@ -99,7 +99,7 @@ impl Cases {
     pub async fn resolve(&self, request: &ResolveCaseRequest, caller: &Principal) -> Result<Case, Error> {
         let mut violations = Violations::new();
         let resolution = validate::text(&mut violations, "resolution", &request.resolution, true).to_string();
-        let request_id = validate::request_id(&mut violations, &request.request_id);
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id);
         violations.into_result()?;
         let input = StepInput { reason: resolution.clone(), resolution, ..StepInput::default() };
         self.take(&request.name, caller, Step::Resolve, input, request_id).await
@@ -115,7 +115,7 @@ impl Cases {
             "satisfied, basically satisfied, dissatisfied or unreachable",
         );
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
-        let request_id = validate::request_id(&mut violations, &request.request_id);
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id);
         violations.into_result()?;
         let dissatisfied = outcome == CallbackOutcome::Dissatisfied;
         let reason = if note.is_empty() { outcome.as_str_name().to_string() } else { note };
@@ -127,7 +127,7 @@ impl Cases {
         let mut violations = Violations::new();
         let to = validate::department(&mut violations, "department", &request.department).to_string();
         let reason = validate::text(&mut violations, "reason", &request.reason, true).to_string();
-        let request_id = validate::request_id(&mut violations, &request.request_id);
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id);
         violations.into_result()?;
         let current = self.visible_case(&request.name, caller).await?;
         if current.department == to && request_id.is_none() {

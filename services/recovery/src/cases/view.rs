@@ -1,6 +1,7 @@
 //! A stored case and its sub-tasks as the API and the feed show them at a moment: the TMF621
 //! status beside recovery's own, whether the deadline has passed, the time limit as a duration.
 
+use csm_kit::names;
 use csm_kit::time;
 use csm_proto::recovery::v1::{CallbackOutcome, Case, SubTask};
 use prost_types::Duration;
@@ -16,8 +17,8 @@ pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
     let dispatched = row.dispatched_at.is_some();
     let timestamp = time::timestamp_from_micros;
     Case {
-        name: format!("{}{}", store::CASES, row.id),
-        work_order: format!("{}{}", store::WORK_ORDERS, row.work_order_id),
+        name: format!("{}{}", names::CASES, row.id),
+        work_order: format!("{}{}", names::WORK_ORDERS, row.work_order_id),
         phone_number: row.phone_number.clone(),
         status: status as i32,
         department: row.department.clone(),
@@ -56,7 +57,7 @@ pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
 
 pub fn sub_task_view(row: &sub_task::Model, now: i64) -> SubTask {
     SubTask {
-        name: format!("{}{}/subTasks/{}", store::CASES, row.case_id, row.id),
+        name: format!("{}{}/subTasks/{}", names::CASES, row.case_id, row.id),
         department: row.department.clone(),
         request: row.request.clone(),
         deadline: Some(time::timestamp_from_micros(row.deadline)),

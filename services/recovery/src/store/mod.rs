@@ -22,9 +22,6 @@ pub use entity::{
 
 use crate::lifecycle::CLOCK_RUNNING;
 
-pub const CASES: &str = "cases/";
-pub const WORK_ORDERS: &str = "workOrders/";
-
 pub async fn case_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<case::Model>, DbErr> {
     case::Entity::find_by_id(id.to_string()).one(db).await
 }
