@@ -1,5 +1,9 @@
 //! Customers as staff see them: profile, tags, a summary of their contact history, and their
-//! high-frequency complainant status. Tags are checked against the derogatory labels first.
+//! high-frequency complainant status (as [`crate::high_frequency::view`] shows it).
+//!
+//! Tags are checked against the derogatory labels first ([`crate::tags`]). Adding or removing one
+//! is written here, not through the group-commit writer: a rare staff action on one customer, in a
+//! transaction of its own with its CustomerTagsChanged event.
 
 use csm_kit::{Principal, error::Violations, feed::Publisher, names, time};
 use csm_proto::intake::v1::{

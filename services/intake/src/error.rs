@@ -1,4 +1,6 @@
-//! Intake's errors and the one place they become gRPC statuses.
+//! Intake's errors and the one place they become gRPC statuses. This module depends on nothing
+//! else of intake's: the modules with refusals of their own convert them into [`Error`] where they
+//! define them (the writer's `Refusal` in [`crate::write`]), so no import cycle runs through here.
 
 use csm_kit::{
     error::{self, Violations},

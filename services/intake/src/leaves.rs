@@ -5,7 +5,12 @@
 //! it one). The order then joins the problem it belongs to: if an earlier order of the customer on
 //! the same topic lies within the repeat window, this order is a repeat of that problem's first
 //! order; and later orders of the customer on the same topic, still standing alone, become repeats
-//! of this order's problem. Each link reopens the first order and publishes WorkOrderReopened.
+//! of this order's problem. Each link reopens the first order and publishes WorkOrderReopened, by
+//! the rule of [`crate::repeats`] that the writer's plan follows too.
+//!
+//! The topic, links and reopenings are written in the follower's transaction, with its cursor
+//! moved past the event, not through the group-commit writer: so an event is applied exactly once,
+//! with everything it changed and published, or not at all.
 
 use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event},

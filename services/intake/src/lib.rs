@@ -2,21 +2,30 @@
 //! comes from; complaints and fault reports open work orders (工单), repeats of the same problem are
 //! linked to its first order, and high-frequency complainants are recognised. Usage and product
 //! lifecycle events and survey answers come in here too. Everything is published on intake's feed.
+//!
+//! Where each concept lives: what a request may contain in `validate`; contacts, events and
+//! survey answers are stored by the group-commit writer (`write`, which also says what is written
+//! elsewhere and why); repeat complaints (重复投诉) and the reopening of a problem's first order in
+//! `repeats`, whether recognised when a complaint arrives or when classification's feed gives an
+//! order its root-cause leaf (`leaves`); the high-frequency complainant rule (高频次投诉客户) and
+//! how the status is shown in `high_frequency`, kept current as time passes by `sweeper`;
+//! customers and their tags in `customers` and `tags`, listings in `queries`; tables in `store`;
+//! the gRPC handlers in `api`, whose errors become statuses in `error`.
 
-pub mod api;
+mod api;
 pub mod config;
-pub mod customers;
-pub mod error;
-pub mod high_frequency;
-pub mod ingest;
-pub mod leaves;
-pub mod queries;
-pub mod repeats;
-pub mod store;
-pub mod sweeper;
-pub mod tags;
-pub mod validate;
-pub mod write;
+mod customers;
+mod error;
+mod high_frequency;
+mod ingest;
+mod leaves;
+mod queries;
+mod repeats;
+mod store;
+mod sweeper;
+mod tags;
+mod validate;
+mod write;
 
 use std::future::Future;
 

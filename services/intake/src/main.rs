@@ -1,3 +1,6 @@
+//! The intake service as a program: its configuration file from the command line, telemetry, and
+//! [`csm_intake::run`] until a termination signal.
+
 use csm_kit::{config, server::terminate_signal, telemetry};
 
 #[tokio::main]

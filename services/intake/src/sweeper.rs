@@ -1,6 +1,9 @@
-//! Marks active high-frequency complainants inactive once they have not complained for the
-//! activity period. Time passing changes the status without any event arriving, so it is checked
-//! periodically.
+//! Marks active high-frequency complainants (高频次投诉客户) inactive once they have not complained
+//! for the activity period ([`Rule::active_since`]). Time passing changes the status without any
+//! event arriving, so it is checked periodically, on one replica at a time. Each round writes its
+//! changes and their HighFrequencyStatusChanged events in transactions of its own (a few hundred
+//! customers each), not through the group-commit writer: nothing is submitted, so nothing waits
+//! on a shared commit.
 
 use std::time::Duration;
 

@@ -7,13 +7,13 @@
 //!
 //! This module is the one place a customer's status is decided: the writer records new
 //! complaints through [`Rule::record_complaints`], the sweeper finds the lapsed through
-//! [`Rule::active_since`], and [`view`] is the one place the status is shown.
+//! [`Rule::active_since`], and [`view()`] is the one place the status is shown.
 
 mod view;
 
 use csm_proto::intake::v1::{HighFrequencyRule, HighFrequencyStatus};
 
-pub use view::{RecentComplaints, recent_complaints, status_changed, view};
+pub use view::{recent_complaints, status_changed, view};
 
 use crate::{config::HighFrequencySettings, store::customer};
 

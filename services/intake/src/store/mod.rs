@@ -1,6 +1,6 @@
 //! Intake's storage: tables, migrations, and the conversions between stored rows and the contract.
 
-pub mod entity;
+mod entity;
 pub mod migration;
 
 use csm_kit::time;

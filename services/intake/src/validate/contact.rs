@@ -19,15 +19,6 @@ pub struct Profile {
 }
 
 impl Profile {
-    pub fn to_proto(&self) -> CustomerProfile {
-        CustomerProfile {
-            segment: self.segment.clone().unwrap_or_default(),
-            vip_level: self.vip_level.unwrap_or(0),
-            region: self.region.clone().unwrap_or_default(),
-            products: self.products.clone(),
-        }
-    }
-
     /// The products as stored: comma-separated.
     pub fn products_column(&self) -> Option<String> {
         (!self.products.is_empty()).then(|| self.products.join(","))
