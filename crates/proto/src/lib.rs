@@ -9,3 +9,61 @@ include!(concat!(env!("OUT_DIR"), "/csm.rs"));
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/csm_descriptor.bin"));
 
 pub use csm::{classification, feed, intake, measurement, recovery};
+
+/// A contract enum as a database column keeps it: its name in the contract
+/// (`CASE_STATUS_RESOLVED`), stable when values are renumbered and readable in SQL. Every service
+/// stores enums this one way.
+pub trait StoredEnum: Sized {
+    /// The text stored for this value.
+    fn stored(self) -> String;
+    /// The value a stored text stands for; the unspecified value for a text this version does not
+    /// know (a newer version's value, or a hand edit).
+    fn from_stored(text: &str) -> Self;
+}
+
+macro_rules! stored_enums {
+    ($($enum:path),* $(,)?) => {$(
+        impl StoredEnum for $enum {
+            fn stored(self) -> String {
+                self.as_str_name().to_string()
+            }
+
+            fn from_stored(text: &str) -> Self {
+                Self::from_str_name(text).unwrap_or_default()
+            }
+        }
+    )*};
+}
+
+stored_enums!(
+    classification::v1::Method,
+    classification::v1::TrainingJobState,
+    intake::v1::AppealBody,
+    intake::v1::Channel,
+    intake::v1::ContactType,
+    intake::v1::DisputeOutcome,
+    intake::v1::HighFrequencyRule,
+    intake::v1::HighFrequencyStatus,
+    intake::v1::IngestOutcome,
+    intake::v1::ProductStage,
+    intake::v1::SurveyScale,
+    intake::v1::WorkOrderKind,
+    intake::v1::WorkOrderStatus,
+    measurement::v1::CoreProcess,
+    measurement::v1::Dimension,
+    measurement::v1::Direction,
+    measurement::v1::DriverQuadrant,
+    measurement::v1::Granularity,
+    measurement::v1::IndicatorKind,
+    measurement::v1::IndicatorStatus,
+    measurement::v1::ReportFormat,
+    recovery::v1::CallbackOutcome,
+    recovery::v1::CareOutcome,
+    recovery::v1::CaseStatus,
+    recovery::v1::ProgrammeStatus,
+    recovery::v1::RecoveryActionKind,
+    recovery::v1::RecoveryActionStatus,
+    recovery::v1::RecoveryOutcome,
+    recovery::v1::ReopenCause,
+    recovery::v1::Transition,
+);

@@ -12,6 +12,7 @@ use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event, time_from_event},
     time,
 };
+use csm_proto::StoredEnum;
 use csm_proto::{
     classification::v1::{Classification, EmergingProblem, WorkOrderClassified},
     feed::v1::Event,
@@ -111,7 +112,7 @@ pub fn new_row(
 ) -> Result<classification::Model, HandleError> {
     let routing = decision.routing();
     let views: Vec<StoredView> = decision.views.iter().map(stored_view).collect();
-    let method = routing.method.as_str_name().to_string();
+    let method = routing.method.stored();
     let mut row = classification::Model {
         work_order_id: work_order_id.to_string(),
         taxonomy_version: taxonomy_version.to_string(),
@@ -167,7 +168,7 @@ pub fn stored_view(view: &ViewDecision<'_>) -> StoredView {
         path: view.leaf.path.clone(),
         name_zh: view.leaf.name_zh.clone(),
         name_en: view.leaf.name_en.clone(),
-        method: view.method.as_str_name().to_string(),
+        method: view.method.stored(),
         confidence: view.confidence,
         needs_review: view.needs_review,
         text_model: view.text_model.to_string(),

@@ -27,7 +27,6 @@ pub struct RuleDocument {
     pub problem_codes: Vec<String>,
 }
 
-
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     rules: Vec<Rule>,

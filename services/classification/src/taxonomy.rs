@@ -12,8 +12,8 @@ use csm_kit::error::Violations;
 use csm_proto::classification::v1::{self as pb, Method};
 use serde::{Deserialize, Serialize};
 
-pub use crate::rules::RuleDocument;
 use crate::rules;
+pub use crate::rules::RuleDocument;
 
 /// The taxonomy that ships with the service, used until an administrator publishes another.
 pub const DEFAULT_DOCUMENT: &str = include_str!("../taxonomy/default.toml");
@@ -54,7 +54,6 @@ pub struct NodeDocument {
     #[serde(default)]
     pub children: Vec<NodeDocument>,
 }
-
 
 /// A leaf of any view; routing-view leaves also carry the department and time limit.
 #[derive(Debug, Clone, PartialEq, Eq)]

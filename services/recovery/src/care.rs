@@ -11,6 +11,7 @@ use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork, decode},
     paging, time,
 };
+use csm_proto::StoredEnum;
 use csm_proto::{
     classification::v1::AtRiskCustomer,
     feed::v1::Event,
@@ -42,7 +43,7 @@ fn view(row: &care_task::Model) -> CareTask {
         factors: serde_json::from_str(&row.factors).unwrap_or_default(),
         model_version: row.model_version.clone(),
         create_time: Some(time::timestamp_from_micros(row.created_at)),
-        outcome: row.outcome.as_deref().and_then(CareOutcome::from_str_name).unwrap_or_default() as i32,
+        outcome: row.outcome.as_deref().map_or_else(Default::default, CareOutcome::from_stored) as i32,
         note: row.note.clone().unwrap_or_default(),
         complete_time: row.completed_at.map(time::timestamp_from_micros),
         completed_by: row.completed_by.clone().unwrap_or_default(),

@@ -4,13 +4,14 @@
 //! (CaseEscalated, ProgrammeEscalated) for whoever must be told.
 
 use csm_kit::feed::UnitOfWork;
+use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{ProgrammeEscalated, ProgrammeStatus};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     cases::{change, write},
     error::Error,
-    programmes::{self, status_name},
+    programmes,
     rules::Context,
     store::{self, programmes as programme_store},
 };
@@ -72,7 +73,7 @@ async fn escalate_programmes(
     before: i64,
     level: i32,
 ) -> Result<usize, Error> {
-    let open = status_name(ProgrammeStatus::Open);
+    let open = ProgrammeStatus::Open.stored();
     let due = programme_store::overdue(&**uow, &open, before, level, BATCH).await?;
     let mut raised = 0;
     for row in due {

@@ -7,6 +7,7 @@ use csm_kit::names::PROGRAMMES;
 use std::time::Duration;
 
 use csm_kit::{Principal, Role, error::Violations, names, paging, time};
+use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{
     CompleteProgrammeActionRequest, CreateProgrammeRequest, GetProgrammeRequest, ListProgrammesRequest,
     ListProgrammesResponse, Programme, ProgrammeAction, ProgrammeCompleted, ProgrammeCreated, ProgrammeStatus,
@@ -29,21 +30,17 @@ const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 const MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
 const MAX_TITLE_CHARS: usize = 200;
 
-pub fn status_name(status: ProgrammeStatus) -> String {
-    status.as_str_name().to_string()
-}
-
 /// The programme as callers see it at `now`.
 pub fn view(row: &programme::Model, actions: &[programme_action::Model], now: i64) -> Programme {
     let timestamp = time::timestamp_from_micros;
-    let open = row.status == status_name(ProgrammeStatus::Open);
+    let open = row.status == ProgrammeStatus::Open.stored();
     Programme {
         name: format!("{PROGRAMMES}{}", row.id),
         title: row.title.clone(),
         leaf: row.leaf.clone(),
         shortfall: row.shortfall.clone(),
         owner_department: row.owner_department.clone(),
-        status: ProgrammeStatus::from_str_name(&row.status).unwrap_or_default() as i32,
+        status: ProgrammeStatus::from_stored(&row.status) as i32,
         deadline: Some(timestamp(row.deadline)),
         actions: actions
             .iter()
@@ -148,7 +145,7 @@ impl Programmes {
             leaf,
             shortfall,
             owner_department: owner,
-            status: status_name(ProgrammeStatus::Open),
+            status: ProgrammeStatus::Open.stored(),
             deadline,
             created_at: now,
             created_by: caller.subject.clone(),
@@ -200,7 +197,7 @@ impl Programmes {
         });
         let status = match ProgrammeStatus::try_from(request.status) {
             Ok(ProgrammeStatus::Unspecified) => None,
-            Ok(status) => Some(status_name(status)),
+            Ok(status) => Some(status.stored()),
             Err(_) => {
                 violations.add("status", format!("unknown programme status {}", request.status));
                 None
@@ -248,7 +245,7 @@ impl Programmes {
         let Some(action) = actions.iter().find(|a| a.position == request.action_index) else {
             return Err(Violations::one("action_index", format!("between 0 and {}", actions.len() - 1)).into());
         };
-        let open = status_name(ProgrammeStatus::Open);
+        let open = ProgrammeStatus::Open.stored();
         if row.status != open {
             return Err(Error::Precondition {
                 name: request.name.clone(),
@@ -270,8 +267,7 @@ impl Programmes {
             return Err(Error::Conflict(request.name.clone()));
         }
         let remaining = programmes::actions_of(&*uow, id).await?.iter().filter(|a| a.completed_at.is_none()).count();
-        if remaining == 0 && programmes::finish(&*uow, id, &open, &status_name(ProgrammeStatus::Completed), now).await?
-        {
+        if remaining == 0 && programmes::finish(&*uow, id, &open, &ProgrammeStatus::Completed.stored(), now).await? {
             let done = programmes::by_id(&*uow, id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
             let programme = view(&done, &programmes::actions_of(&*uow, id).await?, now);
             uow.publish(programme.name.clone(), &ProgrammeCompleted { programme: Some(programme) });

@@ -2,6 +2,7 @@
 //! correction rate, common and emerging leaves).
 
 use csm_kit::{error::Violations, names, time};
+use csm_proto::StoredEnum;
 use csm_proto::classification::v1::{
     Classification, ClassificationCorrected, ClassifyRequest, CorrectClassificationRequest, CorrectionStatistics,
     GetCorrectionStatisticsRequest, LeafStatistics, ListLeafStatisticsRequest, ListLeafStatisticsResponse, Method,
@@ -10,8 +11,8 @@ use csm_proto::classification::v1::{
 
 use super::ClassificationApi;
 use crate::{
-    engine::MAX_TEXT_CHARS,
     classify::{self, Placed},
+    engine::MAX_TEXT_CHARS,
     engine::ViewDecision,
     error::Error,
     rules::Subject,
@@ -97,7 +98,7 @@ impl ClassificationApi {
         after.corrected = true;
         if view == taxonomy.routing_view() {
             classify::route_to(&mut after, &leaf, &self.calendar).map_err(|e| Error::Internal(e.to_string()))?;
-            after.method = Method::Corrected.as_str_name().to_string();
+            after.method = Method::Corrected.stored();
             after.confidence = 1.0;
             after.needs_review = false;
         }
@@ -154,7 +155,7 @@ impl ClassificationApi {
             by_method: counts
                 .into_iter()
                 .map(|(method, total, fixed)| MethodCorrections {
-                    method: Method::from_str_name(&method).unwrap_or_default() as i32,
+                    method: Method::from_stored(&method) as i32,
                     classifications: total,
                     corrected: fixed,
                     correction_rate: rate(fixed, total),

@@ -7,7 +7,6 @@ mod taxonomies;
 mod text_models;
 mod training_jobs;
 
-
 use std::sync::Arc;
 
 use csm_kit::{Role, auth::Policy, calendar::OperatorCalendar, feed::Publisher};

@@ -4,9 +4,8 @@ use csm_kit::names;
 
 use csm_kit::error::Violations;
 use csm_proto::classification::v1::{
-    CalibrationBin, CustomerFeatures, EvaluateRiskModelRequest, ListRiskModelsResponse, RiskEvaluation,
-    RiskFactor, RiskModel as RiskModelProto, RiskScore, ScoreCustomerRequest, TrainRiskModelRequest,
-    create_training_job_request,
+    CalibrationBin, CustomerFeatures, EvaluateRiskModelRequest, ListRiskModelsResponse, RiskEvaluation, RiskFactor,
+    RiskModel as RiskModelProto, RiskScore, ScoreCustomerRequest, TrainRiskModelRequest, create_training_job_request,
 };
 
 use super::ClassificationApi;

@@ -2,19 +2,13 @@
 
 use csm_kit::error::Violations;
 use csm_proto::classification::v1::{
-    EvaluateTextModelsRequest, EvaluateTextModelsResponse, ListTextModelsResponse,
-    TextModel as TextModelProto, TrainTextModelsRequest, TrainTextModelsResponse,
-    create_training_job_request,
+    EvaluateTextModelsRequest, EvaluateTextModelsResponse, ListTextModelsResponse, TextModel as TextModelProto,
+    TrainTextModelsRequest, TrainTextModelsResponse, create_training_job_request,
 };
 
 use super::ClassificationApi;
 use crate::training::{evaluate, text_model_proto};
-use crate::{
-    engine,
-    error::Error,
-    model::text::TextModel,
-    store::models,
-};
+use crate::{engine, error::Error, model::text::TextModel, store::models};
 
 impl ClassificationApi {
     /// Runs as a training job and waits for it.

@@ -9,6 +9,7 @@ pub mod training;
 
 use csm_kit::names::WORK_ORDERS;
 use csm_kit::time;
+use csm_proto::StoredEnum;
 use csm_proto::classification::v1::{Classification, Method, RuleHit, ViewClassification};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
@@ -124,7 +125,7 @@ impl From<&StoredView> for ViewClassification {
             path: view.path.clone(),
             leaf_name_zh: view.name_zh.clone(),
             leaf_name_en: view.name_en.clone(),
-            method: Method::from_str_name(&view.method).unwrap_or_default() as i32,
+            method: Method::from_stored(&view.method) as i32,
             confidence: view.confidence,
             needs_review: view.needs_review,
             text_model: view.text_model.clone(),
@@ -149,7 +150,7 @@ impl From<&classification::Model> for Classification {
                 u64::try_from(row.time_limit_secs).unwrap_or(0),
             ))),
             deadline: Some(time::timestamp_from_micros(row.deadline)),
-            method: Method::from_str_name(&row.method).unwrap_or_default() as i32,
+            method: Method::from_stored(&row.method) as i32,
             confidence: row.confidence,
             hits: hits.into_iter().map(|h| RuleHit { rule: h.rule, matched_terms: h.matched_terms }).collect(),
             needs_review: row.needs_review,

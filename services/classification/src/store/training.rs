@@ -8,12 +8,14 @@ use super::entity::{training_job, training_job_part};
 
 /// Job states as stored (the TrainingJobState names without their prefix).
 pub mod state {
-    pub const COLLECTING: &str = "COLLECTING";
-    pub const PENDING: &str = "PENDING";
-    pub const RUNNING: &str = "RUNNING";
-    pub const SUCCEEDED: &str = "SUCCEEDED";
-    pub const FAILED: &str = "FAILED";
-    pub const CANCELLED: &str = "CANCELLED";
+    //! The states as stored: each `TrainingJobState`'s name in the contract, as `StoredEnum`
+    //! stores every enum (spelt out here because the conditional updates compare them in SQL).
+    pub const COLLECTING: &str = "TRAINING_JOB_STATE_COLLECTING";
+    pub const PENDING: &str = "TRAINING_JOB_STATE_PENDING";
+    pub const RUNNING: &str = "TRAINING_JOB_STATE_RUNNING";
+    pub const SUCCEEDED: &str = "TRAINING_JOB_STATE_SUCCEEDED";
+    pub const FAILED: &str = "TRAINING_JOB_STATE_FAILED";
+    pub const CANCELLED: &str = "TRAINING_JOB_STATE_CANCELLED";
 
     /// A job in this state will not change again.
     pub fn ended(state: &str) -> bool {
@@ -129,4 +131,27 @@ pub async fn parts(db: &impl ConnectionTrait, job: &str) -> Result<Vec<Vec<u8>>,
         .into_tuple()
         .all(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use csm_proto::{StoredEnum, classification::v1::TrainingJobState as S};
+
+    use super::state;
+
+    #[test]
+    fn states_are_stored_by_their_contract_names() {
+        let pairs = [
+            (state::COLLECTING, S::Collecting),
+            (state::PENDING, S::Pending),
+            (state::RUNNING, S::Running),
+            (state::SUCCEEDED, S::Succeeded),
+            (state::FAILED, S::Failed),
+            (state::CANCELLED, S::Cancelled),
+        ];
+        for (stored, value) in pairs {
+            assert_eq!(stored, value.stored());
+            assert_eq!(S::from_stored(stored), value);
+        }
+    }
 }

@@ -21,6 +21,7 @@ use std::{
 };
 
 use csm_kit::{feed::Publisher, time};
+use csm_proto::StoredEnum;
 use csm_proto::classification::v1::{
     CreateTrainingJobRequest, TrainingJob, TrainingJobState, create_training_job_request,
 };
@@ -269,8 +270,7 @@ impl Trainer {
             }
         }
         done.result.trained_text_models = done.text_models.iter().map(evaluation::text_model_proto).collect();
-        done.result.trained_risk_model =
-            done.risk_model.as_ref().map(|row| risk::risk_model_proto(row, done.activate));
+        done.result.trained_risk_model = done.risk_model.as_ref().map(|row| risk::risk_model_proto(row, done.activate));
         let ended = training::transition(
             &*uow,
             &job.name,
@@ -353,5 +353,5 @@ pub fn job_proto(row: &training_job::Model) -> TrainingJob {
 }
 
 fn state_proto(stored: &str) -> TrainingJobState {
-    TrainingJobState::from_str_name(&format!("TRAINING_JOB_STATE_{stored}")).unwrap_or_default()
+    TrainingJobState::from_stored(stored)
 }

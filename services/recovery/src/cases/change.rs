@@ -7,6 +7,7 @@
 
 use csm_kit::names;
 use csm_kit::time;
+use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{CallbackOutcome, CaseStatus, ReopenCause, Transition};
 
 use crate::{
@@ -94,7 +95,7 @@ impl Planned {
     /// `row`, routed by [`super::routing::route`], dispatched to its department at `now`: a case
     /// registered before (`current`) or a new one. Announced with CaseOpened.
     pub fn dispatch(current: Option<&case::Model>, mut row: case::Model, now: i64, reason: String) -> Self {
-        row.status = store::status_name(CaseStatus::Dispatched);
+        row.status = CaseStatus::Dispatched.stored();
         row.dispatched_at = Some(now);
         let mut planned = match current {
             Some(current) => Self::update(current, row, "dispatched", reason),
@@ -168,7 +169,7 @@ pub fn plan(
     };
     let to = step.target(from).ok_or_else(illegal)?;
     let mut row = current.clone();
-    row.status = store::status_name(to);
+    row.status = to.stored();
     row.version += 1;
     let mut announcements = vec![Announcement::StatusChanged];
     match step {
@@ -204,7 +205,7 @@ pub fn plan(
         Step::Callback { dissatisfied } => {
             let outcome = input.callback_outcome.unwrap_or_default();
             let within_due_time = row.callback_due.is_none_or(|due| now <= due);
-            row.callback_outcome = Some(outcome.as_str_name().to_string());
+            row.callback_outcome = Some(outcome.stored());
             row.callback_at = Some(now);
             announcements = vec![Announcement::CallbackRecorded { outcome, within_due_time }];
             if dissatisfied {

@@ -16,6 +16,7 @@ use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork, carries, decode, id_from_event, time_from_event},
     time,
 };
+use csm_proto::StoredEnum;
 use csm_proto::{
     classification::v1::{ClassificationCorrected, WorkOrderClassified},
     feed::v1::Event,
@@ -46,9 +47,9 @@ fn new_case(work_order: &WorkOrder) -> Result<case::Model, HandleError> {
         id: Uuid::now_v7().to_string(),
         work_order_id: id_from_event(&work_order.name, names::WORK_ORDERS)?,
         phone_number: work_order.phone_number.clone(),
-        channel: Channel::try_from(work_order.channel).unwrap_or_default().as_str_name().to_string(),
+        channel: Channel::try_from(work_order.channel).unwrap_or_default().stored(),
         text: work_order.text.clone(),
-        status: store::status_name(CaseStatus::AwaitingDispatch),
+        status: CaseStatus::AwaitingDispatch.stored(),
         department: String::new(),
         leaf: String::new(),
         path: String::new(),
@@ -62,7 +63,7 @@ fn new_case(work_order: &WorkOrder) -> Result<case::Model, HandleError> {
         resolved_on_time: None,
         resolve_request_id: None,
         owner_department: None,
-        contact_type: ContactType::try_from(work_order.contact_type).unwrap_or_default().as_str_name().to_string(),
+        contact_type: ContactType::try_from(work_order.contact_type).unwrap_or_default().stored(),
         time_limit: 0,
         promised_at: None,
         paused_at: None,

@@ -25,6 +25,7 @@ use view::sub_task_view;
 use write::CaseWriter;
 
 use csm_kit::{Principal, error::Violations, group_commit::GroupCommit, names, paging, time};
+use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{
     Case, CaseHistoryEntry, CaseStatus, ListCaseHistoryResponse, ListCasesRequest, ListCasesResponse,
 };
@@ -112,9 +113,8 @@ impl Cases {
             .await?
             .into_iter()
             .map(|entry| CaseHistoryEntry {
-                from_status: entry.from_status.as_deref().and_then(CaseStatus::from_str_name).unwrap_or_default()
-                    as i32,
-                to_status: CaseStatus::from_str_name(&entry.to_status).unwrap_or_default() as i32,
+                from_status: entry.from_status.as_deref().map_or_else(Default::default, CaseStatus::from_stored) as i32,
+                to_status: CaseStatus::from_stored(&entry.to_status) as i32,
                 action: entry.action,
                 actor: entry.actor,
                 reason: entry.reason,

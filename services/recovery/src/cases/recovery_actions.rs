@@ -5,6 +5,7 @@
 use csm_kit::names;
 use csm_kit::names::RECOVERY_ACTIONS;
 use csm_kit::{Masked, Principal, Role, error::Violations, paging, time};
+use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{
     CompleteRecoveryActionRequest, CreateRecoveryActionRequest, DecideRecoveryActionRequest,
     ListRecoveryActionsRequest, ListRecoveryActionsResponse, RecoveryAction, RecoveryActionCompleted,
@@ -30,23 +31,19 @@ fn view(row: &recovery_action::Model) -> RecoveryAction {
         name: format!("{RECOVERY_ACTIONS}{}", row.id),
         phone_number: row.phone_number.clone(),
         case: row.case_id.as_ref().map(|id| format!("{}{id}", names::CASES)).unwrap_or_default(),
-        kind: RecoveryActionKind::from_str_name(&row.kind).unwrap_or_default() as i32,
+        kind: RecoveryActionKind::from_stored(&row.kind) as i32,
         description: row.description.clone(),
         amount: row.amount,
-        status: RecoveryActionStatus::from_str_name(&row.status).unwrap_or_default() as i32,
+        status: RecoveryActionStatus::from_stored(&row.status) as i32,
         created_by: row.created_by.clone(),
         create_time: Some(time::timestamp_from_micros(row.created_at)),
         decided_by: row.decided_by.clone().unwrap_or_default(),
         decision_note: row.decision_note.clone().unwrap_or_default(),
-        outcome: row.outcome.as_deref().and_then(RecoveryOutcome::from_str_name).unwrap_or_default() as i32,
+        outcome: row.outcome.as_deref().map_or_else(Default::default, RecoveryOutcome::from_stored) as i32,
         outcome_note: row.outcome_note.clone().unwrap_or_default(),
         complete_time: row.completed_at.map(time::timestamp_from_micros),
         department: row.department.clone().unwrap_or_default(),
     }
-}
-
-fn status_name(status: RecoveryActionStatus) -> String {
-    status.as_str_name().to_string()
 }
 
 impl Cases {
@@ -105,14 +102,15 @@ impl Cases {
             id: Uuid::now_v7().to_string(),
             phone_number: phone,
             case_id,
-            kind: kind.as_str_name().to_string(),
+            kind: kind.stored(),
             description,
             amount: request.amount,
-            status: status_name(if needs_approval {
+            status: (if needs_approval {
                 RecoveryActionStatus::AwaitingApproval
             } else {
                 RecoveryActionStatus::Planned
-            }),
+            })
+            .stored(),
             created_by: caller.subject.clone(),
             department: caller.confined_department().map(str::to_string),
             created_at: self.context().now(),
@@ -142,7 +140,7 @@ impl Cases {
         let db = self.context().db();
         let mut row =
             recovery_actions::by_id(db.reader(), id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
-        let awaiting = status_name(RecoveryActionStatus::AwaitingApproval);
+        let awaiting = RecoveryActionStatus::AwaitingApproval.stored();
         if row.status != awaiting {
             return Err(Error::Precondition {
                 name: request.name.clone(),
@@ -151,7 +149,7 @@ impl Cases {
             });
         }
         row.status =
-            status_name(if request.approve { RecoveryActionStatus::Planned } else { RecoveryActionStatus::Rejected });
+            (if request.approve { RecoveryActionStatus::Planned } else { RecoveryActionStatus::Rejected }).stored();
         row.decided_by = Some(caller.subject.clone());
         row.decision_note = Some(note);
         if !recovery_actions::save_from(db.writer(), &awaiting, row.clone()).await? {
@@ -184,7 +182,7 @@ impl Cases {
         {
             return Err(Error::PermissionDenied(format!("{} was not recorded by the {own} department", request.name)));
         }
-        let planned = status_name(RecoveryActionStatus::Planned);
+        let planned = RecoveryActionStatus::Planned.stored();
         if row.status != planned {
             return Err(Error::Precondition {
                 name: request.name.clone(),
@@ -192,8 +190,8 @@ impl Cases {
                 message: format!("{} is {}; only a planned action can be completed", request.name, row.status),
             });
         }
-        row.status = status_name(RecoveryActionStatus::Done);
-        row.outcome = Some(outcome.as_str_name().to_string());
+        row.status = RecoveryActionStatus::Done.stored();
+        row.outcome = Some(outcome.stored());
         row.outcome_note = Some(note);
         row.completed_at = Some(self.context().now());
         let mut uow = self.context().publisher.begin().await?;

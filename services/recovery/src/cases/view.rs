@@ -3,6 +3,7 @@
 
 use csm_kit::names;
 use csm_kit::time;
+use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{CallbackOutcome, Case, SubTask};
 use prost_types::Duration;
 
@@ -45,7 +46,7 @@ pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
         pause_reason: row.pause_reason.clone().unwrap_or_default(),
         escalation_level: row.escalation_level,
         callback_due_time: row.callback_due.map(timestamp),
-        callback_outcome: row.callback_outcome.as_deref().and_then(CallbackOutcome::from_str_name).unwrap_or_default()
+        callback_outcome: row.callback_outcome.as_deref().map_or_else(Default::default, CallbackOutcome::from_stored)
             as i32,
         callback_time: row.callback_at.map(timestamp),
         reopen_count: row.reopen_count,

@@ -10,6 +10,7 @@ pub mod programmes;
 pub mod recovery_actions;
 pub mod sub_tasks;
 
+use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::CaseStatus;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -77,8 +78,8 @@ pub async fn record_histories(db: &impl ConnectionTrait, rows: Vec<case_transiti
 pub fn history_row(entry: HistoryEntry<'_>) -> case_transition::ActiveModel {
     case_transition::ActiveModel {
         case_id: Set(entry.case_id.to_string()),
-        from_status: Set(entry.from.map(status_name)),
-        to_status: Set(status_name(entry.to)),
+        from_status: Set(entry.from.map(StoredEnum::stored)),
+        to_status: Set(entry.to.stored()),
         actor: Set(entry.actor.to_string()),
         reason: Set(entry.reason.to_string()),
         at: Set(entry.at),
@@ -128,14 +129,14 @@ pub async fn list_cases(
         query = query.filter(case::Column::Department.eq(department.as_str()));
     }
     if let Some(status) = filter.status {
-        query = query.filter(case::Column::Status.eq(status_name(status)));
+        query = query.filter(case::Column::Status.eq(status.stored()));
     }
     if let Some(phone) = &filter.phone_number {
         query = query.filter(case::Column::PhoneNumber.eq(phone.as_str()));
     }
     if let Some(now) = filter.overdue_at {
         query = query
-            .filter(case::Column::Status.is_in(CLOCK_RUNNING.map(status_name)))
+            .filter(case::Column::Status.is_in(CLOCK_RUNNING.map(StoredEnum::stored)))
             .filter(case::Column::Deadline.lt(now));
     }
     if let Some((deadline, id)) = after {
@@ -156,7 +157,7 @@ pub async fn overdue_cases(
     limit: u64,
 ) -> Result<Vec<case::Model>, DbErr> {
     case::Entity::find()
-        .filter(case::Column::Status.is_in(CLOCK_RUNNING.map(status_name)))
+        .filter(case::Column::Status.is_in(CLOCK_RUNNING.map(StoredEnum::stored)))
         .filter(case::Column::Deadline.lt(before))
         .filter(case::Column::EscalationLevel.lt(below_level))
         .order_by_asc(case::Column::Deadline)
@@ -165,10 +166,6 @@ pub async fn overdue_cases(
         .await
 }
 
-pub fn status_name(status: CaseStatus) -> String {
-    status.as_str_name().to_string()
-}
-
 pub fn status_of(row: &case::Model) -> CaseStatus {
-    CaseStatus::from_str_name(&row.status).unwrap_or_default()
+    CaseStatus::from_stored(&row.status)
 }

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(models::ModelsAndCorrections),
             Box::new(LeaseMigration),
             Box::new(training::TrainingJobs),
+            Box::new(training::TrainingJobStateNames),
         ]
     }
 }

@@ -102,3 +102,27 @@ impl MigrationTrait for TrainingJobs {
             .await
     }
 }
+
+/// A training job's state is stored as every other enum is, by its name in the contract
+/// (`TRAINING_JOB_STATE_PENDING`), not by a short name of its own.
+pub struct TrainingJobStateNames;
+
+impl MigrationName for TrainingJobStateNames {
+    fn name(&self) -> &str {
+        "m20261202_000002_training_job_state_names"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for TrainingJobStateNames {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "UPDATE training_job SET state = 'TRAINING_JOB_STATE_' || state \
+                 WHERE state NOT LIKE 'TRAINING_JOB_STATE_%'",
+            )
+            .await
+            .map(drop)
+    }
+}
