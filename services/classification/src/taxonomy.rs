@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use csm_kit::error::Violations;
+use csm_kit::{error::Violations, names};
 use csm_proto::classification::v1::{self as pb, Method};
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +90,7 @@ impl Taxonomy {
     pub fn new(document: TaxonomyDocument, version: i64, published_at: i64) -> Result<Self, Violations> {
         let (leaves, branches) = validate(&document)?;
         let order = document_order(&document);
-        let name = format!("taxonomies/{}/versions/{version}", document.key);
+        let name = format!("{}{}/versions/{version}", names::TAXONOMIES, document.key);
         Ok(Self { name, document, published_at, leaves, branches, order })
     }
 
@@ -216,7 +216,7 @@ fn rule_to_proto(rule: &RuleDocument) -> pb::Rule {
 /// version suffix is ignored, since publishing assigns the next one).
 pub fn document_from_proto(taxonomy: &pb::Taxonomy) -> Result<TaxonomyDocument, Violations> {
     let mut violations = Violations::new();
-    let key = taxonomy.name.strip_prefix("taxonomies/").map(|rest| rest.split('/').next().unwrap_or_default());
+    let key = taxonomy.name.strip_prefix(names::TAXONOMIES).map(|rest| rest.split('/').next().unwrap_or_default());
     let key = match key {
         Some(key) if !key.is_empty() => key.to_string(),
         _ => {

@@ -62,7 +62,7 @@ impl IntakeApi {
     }
 
     async fn work_order(&self, name: &str) -> Result<WorkOrder, Error> {
-        let id = names::id_in("name", name, store::WORK_ORDERS)?;
+        let id = names::id_in("name", name, names::WORK_ORDERS)?;
         let db = self.queries_db();
         store::work_order_by_id(db, id)
             .await?

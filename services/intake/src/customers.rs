@@ -6,6 +6,7 @@
 //! transaction of its own with its CustomerTagsChanged event.
 
 use csm_kit::{Principal, error::Violations, feed::Publisher, names, time};
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{
     AddCustomerTagRequest, ContactSummary, ContactType, ContactTypeCount, Customer, CustomerTag, CustomerTagsChanged,
     GetCustomerRequest, RemoveCustomerTagRequest, WorkOrder, WorkOrderKind,
@@ -43,7 +44,7 @@ impl Customers {
         let found = match (name.trim(), phone_number.trim()) {
             ("", "") => return Err(Violations::one("name", "give the customer's name or phone number").into()),
             ("", phone) => store::customer_by_phone(self.db(), &validate::normalise_phone(phone)).await?,
-            (name, _) => store::customer_by_id(self.db(), names::id_in("name", name, store::CUSTOMERS)?).await?,
+            (name, _) => store::customer_by_id(self.db(), names::id_in("name", name, names::CUSTOMERS)?).await?,
         };
         found.ok_or_else(|| {
             Error::NotFound(if name.is_empty() {
@@ -105,9 +106,9 @@ impl Customers {
     async fn publish_tags(&self, uow: &mut csm_kit::feed::UnitOfWork, row: &customer::Model) -> Result<(), DbErr> {
         let tags = store::tags_of(&**uow, &row.id).await?;
         uow.publish(
-            store::name(store::CUSTOMERS, &row.id),
+            names::name_of(names::CUSTOMERS, &row.id),
             &CustomerTagsChanged {
-                customer: store::name(store::CUSTOMERS, &row.id),
+                customer: names::name_of(names::CUSTOMERS, &row.id),
                 phone_number: row.phone_number.clone(),
                 tags: tags.iter().map(CustomerTag::from).collect(),
             },
@@ -166,7 +167,7 @@ impl Customers {
             by_type: by_type
                 .iter()
                 .map(|(kind, count)| ContactTypeCount {
-                    contact_type: ContactType::from_str_name(kind).unwrap_or_default() as i32,
+                    contact_type: ContactType::from_stored(kind) as i32,
                     count: *count,
                 })
                 .collect(),
@@ -184,7 +185,7 @@ impl Customers {
             recent_work_orders: recent,
         };
         Ok(Customer {
-            name: store::name(store::CUSTOMERS, &row.id),
+            name: names::name_of(names::CUSTOMERS, &row.id),
             phone_number: row.phone_number.clone(),
             profile: Some(store::profile(&row.segment, row.vip_level, &row.region, &row.products)),
             tags: tags.iter().map(CustomerTag::from).collect(),

@@ -5,6 +5,7 @@
 use csm_kit::{
     error::{self, Violations},
     group_commit::WriteFailed,
+    names,
 };
 use tonic::Status;
 
@@ -26,14 +27,11 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
             Error::Invalid(violations) => violations.into_status(),
-            Error::NotFound(name) => {
-                let kind = match name.split('/').next() {
-                    Some("contacts") => "Contact",
-                    Some("workOrders") => "WorkOrder",
-                    _ => "Customer",
-                };
-                error::not_found(kind, &name)
-            }
+            Error::NotFound(name) => match names::resource_type(&name) {
+                // A customer asked for by phone number rather than by name.
+                "Resource" => error::not_found("Customer", &name),
+                _ => names::not_found(&name),
+            },
             Error::RequestIdReused(id) => Status::already_exists(format!(
                 "request_id {id} was already used for a different request; use a new request_id"
             )),

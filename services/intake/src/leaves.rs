@@ -14,7 +14,7 @@
 
 use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event},
-    time,
+    names, time,
 };
 use csm_proto::{
     classification::v1::WorkOrderClassified,
@@ -50,7 +50,7 @@ impl EventHandler for LeafHandler {
         let Some(classification) = classified.classification else {
             return Err(HandleError::Reject("WorkOrderClassified without classification".into()));
         };
-        let id = id_from_event(&classification.work_order, store::WORK_ORDERS)?;
+        let id = id_from_event(&classification.work_order, names::WORK_ORDERS)?;
         let Some(mut order) = store::work_order_by_id(&**uow, &id).await? else {
             return Err(HandleError::Reject(format!("{} is not an intake work order", classification.work_order)));
         };
@@ -129,6 +129,6 @@ async fn link(uow: &mut UnitOfWork, repeat: &mut work_order::Model, first_id: &s
     }
     .update(&**uow)
     .await?;
-    uow.publish(store::name(store::WORK_ORDERS, &first.id), &reopened);
+    uow.publish(names::name_of(names::WORK_ORDERS, &first.id), &reopened);
     Ok(())
 }

@@ -79,7 +79,7 @@ impl Queries {
                     .map(|c| c.id)
                     .unwrap_or_default(),
             ),
-            (name, _) => match names::id_in("customer", name, store::CUSTOMERS) {
+            (name, _) => match names::id_in("customer", name, names::CUSTOMERS) {
                 Ok(id) => Some(id.to_string()),
                 Err(e) => {
                     v.merge(e);
@@ -172,7 +172,7 @@ impl Queries {
             complainants: rows
                 .iter()
                 .map(|row| HighFrequencyComplainant {
-                    customer: store::name(store::CUSTOMERS, &row.id),
+                    customer: names::name_of(names::CUSTOMERS, &row.id),
                     phone_number: row.phone_number.clone(),
                     profile: Some(store::profile(&row.segment, row.vip_level, &row.region, &row.products)),
                     high_frequency: Some(high_frequency::view(row, recent.get(&row.id).copied().unwrap_or_default())),

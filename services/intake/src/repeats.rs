@@ -10,6 +10,7 @@
 //! ask [`RepeatRule::repeated`], and link with [`link_to_first`] and [`reopen_first`], so the two
 //! cannot disagree.
 
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{WorkOrder, WorkOrderKind, WorkOrderReopened, WorkOrderStatus};
 
 use crate::store::work_order;
@@ -55,14 +56,14 @@ impl From<&work_order::Model> for Earlier {
 
 /// Makes `order` a repeat of the problem whose first order is `first_id`.
 pub fn link_to_first(order: &mut work_order::Model, first_id: &str) {
-    order.kind = WorkOrderKind::Repeat.as_str_name().to_string();
+    order.kind = WorkOrderKind::Repeat.stored();
     order.first_work_order_id = Some(first_id.to_string());
 }
 
 /// Reopens `first`, the first order of a problem, for its repeat `repeat` at `now`: it counts one
 /// more reopening. Returns the event announcing the link.
 pub fn reopen_first(first: &mut work_order::Model, repeat: &WorkOrder, now: i64) -> WorkOrderReopened {
-    first.status = WorkOrderStatus::Reopened.as_str_name().to_string();
+    first.status = WorkOrderStatus::Reopened.stored();
     first.reopen_count += 1;
     first.reopened_at = Some(now);
     WorkOrderReopened { first_work_order: Some(WorkOrder::from(&*first)), repeat_work_order: Some(repeat.clone()) }

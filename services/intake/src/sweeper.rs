@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use csm_kit::{feed::Publisher, time};
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::HighFrequencyStatus;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
@@ -52,10 +53,10 @@ pub async fn sweep(publisher: &Publisher, rule: &Rule) -> Result<usize, DbErr> {
             .await?;
         let count = stale.len();
         for mut row in stale {
-            row.hf_status = HighFrequencyStatus::Inactive.as_str_name().to_string();
+            row.hf_status = HighFrequencyStatus::Inactive.stored();
             let event = status_changed(&row, HighFrequencyStatus::Active, now);
             let mut update = row.into_active_model();
-            update.hf_status = Set(HighFrequencyStatus::Inactive.as_str_name().to_string());
+            update.hf_status = Set(HighFrequencyStatus::Inactive.stored());
             update.update(&*uow).await?;
             uow.publish(event.customer.clone(), &event);
         }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use csm_kit::{feed::Publisher, time};
+use csm_kit::{feed::Publisher, names, time};
 use csm_proto::measurement::v1::{IndicatorAlert, ProgrammeEffectEvaluated};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -69,7 +69,7 @@ impl Sweep {
             return Ok(());
         }
         let alert = IndicatorAlert {
-            indicator: format!("indicators/{}", entry.indicator.key),
+            indicator: names::name_of(names::INDICATORS, &entry.indicator.key),
             period: self.calendar.label(Grain::Day, day),
             value: today.value.unwrap_or(f64::NAN),
             warning_threshold: entry.indicator.warning_threshold.unwrap_or_default(),

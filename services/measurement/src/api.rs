@@ -1,6 +1,6 @@
 //! The gRPC face of measurement.
 
-use csm_kit::{Database, Role, auth::Policy, config::OrganisationSettings, error::Violations, time};
+use csm_kit::{Database, Role, auth::Policy, config::OrganisationSettings, error::Violations, names, time};
 use csm_proto::measurement::v1::{
     AnalyzeDriversRequest, Audit, AuditChecklist, BenchmarkGaps, CreateIndicatorRequest, CustomerBase, DriverAnalysis,
     EvaluateProgrammeRequest, GetBenchmarkGapsRequest, GetIndicatorRequest, GetReportRequest, ImportBenchmarkRequest,
@@ -88,7 +88,7 @@ impl MeasurementApi {
             indicator.importance = 1.0;
         }
         let formula = catalogue::validate(&indicator, &self.organisation)?;
-        indicator.name = format!("indicators/{}", indicator.key);
+        indicator.name = names::name_of(names::INDICATORS, &indicator.key);
         indicator.builtin = false;
         if !catalogue::add(self.db.writer(), &self.calendar, &indicator, &formula).await? {
             return Err(Error::AlreadyExists(indicator.name));

@@ -6,6 +6,7 @@
 //!
 //! When the programme addresses a root cause, each indicator is taken for that root cause.
 
+use csm_kit::names;
 use csm_kit::time;
 use csm_proto::measurement::v1::{CoreProcess, IndicatorEffect, ProgrammeEffect};
 use prost::Message;
@@ -100,7 +101,7 @@ fn compare(entry: &Entry, before: &series::WindowValue, after: &series::WindowVa
     let change = before.value.zip(after.value).map(|(b, a)| a - b);
     let improved = change.is_some_and(|c| if entry.higher_is_better() { c > 0.0 } else { c < 0.0 });
     IndicatorEffect {
-        indicator: format!("indicators/{}", entry.indicator.key),
+        indicator: names::name_of(names::INDICATORS, &entry.indicator.key),
         before: before.value,
         after: after.value,
         change,

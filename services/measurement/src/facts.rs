@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use csm_kit::{
     feed::{HandleError, carries, decode, id_from_event, time_from_event},
-    time,
+    names, time,
 };
 use csm_proto::{
     classification::v1::{Classification, ClassificationCorrected, WorkOrderClassified},
@@ -248,7 +248,7 @@ fn snake(name: &str, prefix: &str) -> String {
 }
 
 fn opened(work_order: &WorkOrder) -> Result<(String, OrderChange), HandleError> {
-    let id = id_from_event(&work_order.name, "workOrders/")?;
+    let id = id_from_event(&work_order.name, names::WORK_ORDERS)?;
     let open_time = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
     let kind = WorkOrderKind::try_from(work_order.kind).unwrap_or_default();
     let appeal = match AppealBody::try_from(work_order.appeal).unwrap_or_default() {
@@ -278,7 +278,7 @@ fn classified(classification: &Classification, corrected: bool) -> OrderChange {
 }
 
 fn case_id(case: &Case) -> Result<String, HandleError> {
-    id_from_event(&case.work_order, "workOrders/")
+    id_from_event(&case.work_order, names::WORK_ORDERS)
 }
 
 fn case_path(case: &Case) -> Vec<String> {
@@ -311,7 +311,7 @@ pub fn read(event: &Event) -> Result<Update, HandleError> {
     }
     if carries::<ClassificationCorrected>(event) {
         let after = decode::<ClassificationCorrected>(event)?.after.ok_or_else(|| missing("after"))?;
-        let work_order_id = id_from_event(&after.work_order, "workOrders/")?;
+        let work_order_id = id_from_event(&after.work_order, names::WORK_ORDERS)?;
         return Ok(Update::Order { work_order_id, changes: vec![classified(&after, true)] });
     }
     if carries::<CaseResolved>(event) {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use csm_kit::{error::Violations, time};
+use csm_kit::{error::Violations, names, time};
 use csm_proto::measurement::v1::{
     Audit, AuditChecklist, AuditItemScore, BenchmarkGap, BenchmarkGaps, ImportBenchmarkRequest, ListAuditsRequest,
     ListAuditsResponse, OutletSummary, RecordAuditRequest,
@@ -81,7 +81,7 @@ pub async fn benchmark_gaps(db: &impl ConnectionTrait, competitor: &str, period:
     let key = format!("{competitor}/{period}");
     let body = store::get_document(db, store::kind::BENCHMARK, &key)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("benchmarks/{key}")))?;
+        .ok_or_else(|| Error::NotFound(names::name_of(names::BENCHMARKS, &key)))?;
     BenchmarkGaps::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("benchmark {key}: {e}")))
 }
 
@@ -103,7 +103,7 @@ pub async fn put_checklist(db: &impl ConnectionTrait, mut checklist: AuditCheckl
         }
     }
     violations.into_result()?;
-    checklist.name = format!("auditChecklists/{}", checklist.key);
+    checklist.name = names::name_of(names::AUDIT_CHECKLISTS, &checklist.key);
     checklist.total_points = checklist.items.iter().map(|i| i.points).sum();
     let now = time::now_micros();
     store::put_document(db, store::kind::CHECKLIST, &checklist.key, checklist.encode_to_vec(), 0, now, false).await?;
@@ -111,10 +111,10 @@ pub async fn put_checklist(db: &impl ConnectionTrait, mut checklist: AuditCheckl
 }
 
 async fn checklist(db: &impl ConnectionTrait, name: &str) -> Result<AuditChecklist, Error> {
-    let key = name.strip_prefix("auditChecklists/").unwrap_or(name);
+    let key = name.strip_prefix(names::AUDIT_CHECKLISTS).unwrap_or(name);
     let body = store::get_document(db, store::kind::CHECKLIST, key)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("auditChecklists/{key}")))?;
+        .ok_or_else(|| Error::NotFound(names::name_of(names::AUDIT_CHECKLISTS, &key)))?;
     AuditChecklist::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("checklist {key}: {e}")))
 }
 
@@ -176,7 +176,7 @@ pub async fn record_audit(db: &impl ConnectionTrait, request: &RecordAuditReques
         .collect();
     let at = visit.map(time::micros).unwrap_or_default();
     let audit = Audit {
-        name: format!("audits/{}", request.request_id),
+        name: names::name_of(names::AUDITS, &request.request_id),
         checklist: checklist.name.clone(),
         outlet: request.outlet.clone(),
         visit_time: request.visit_time,

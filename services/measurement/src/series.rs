@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use csm_kit::{error::Violations, time};
+use csm_kit::{error::Violations, names, time};
 use csm_proto::measurement::v1::{Dimension as ProtoDimension, Granularity, Point, QuerySeriesRequest, Series};
 use prost_types::Timestamp;
 use sea_orm::{ConnectionTrait, DbErr};
@@ -205,7 +205,7 @@ pub async fn query(
     let grain = window.grain;
     let values = compute(db, calendar, entry, &window).await?;
     Ok(Series {
-        indicator: format!("indicators/{}", entry.indicator.key),
+        indicator: names::name_of(names::INDICATORS, &entry.indicator.key),
         granularity: granularity(grain) as i32,
         group_by: ProtoDimension::try_from(request.group_by)
             .ok()

@@ -11,6 +11,7 @@
 
 mod view;
 
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{HighFrequencyRule, HighFrequencyStatus};
 
 pub use view::{recent_complaints, status_changed, view};
@@ -104,7 +105,7 @@ impl Rule {
             times.sort_unstable();
             let window = self.first_window(&times)?;
             row.hf_qualified_at = Some(window.end);
-            row.hf_rule = Some(window.rule.as_str_name().to_string());
+            row.hf_rule = Some(window.rule.stored());
             row.hf_window_start = Some(window.start);
             row.hf_window_end = Some(window.end);
             row.hf_window_complaints = Some(window.complaints);
@@ -113,7 +114,7 @@ impl Rule {
         if status == previous {
             return None;
         }
-        row.hf_status = status.as_str_name().to_string();
+        row.hf_status = status.stored();
         Some(previous)
     }
 }

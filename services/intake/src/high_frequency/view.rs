@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
+use csm_kit::names;
 use csm_kit::time;
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{
     ComplaintWindow, ContactType, HighFrequency, HighFrequencyRule, HighFrequencyStatus, HighFrequencyStatusChanged,
 };
@@ -50,7 +52,7 @@ pub async fn recent_complaints(
 /// The customer's high-frequency status as stored, with its `recent` complaints.
 pub fn view(row: &customer::Model, recent: RecentComplaints) -> HighFrequency {
     HighFrequency {
-        status: HighFrequencyStatus::from_str_name(&row.hf_status).unwrap_or_default() as i32,
+        status: HighFrequencyStatus::from_stored(&row.hf_status) as i32,
         qualify_time: row.hf_qualified_at.map(time::timestamp_from_micros),
         qualifying_window: window_of(row),
         last_complaint_time: row.last_complaint_at.map(time::timestamp_from_micros),
@@ -63,7 +65,7 @@ pub fn view(row: &customer::Model, recent: RecentComplaints) -> HighFrequency {
 /// It carries no recent complaint counts (zero): those are read when a customer is looked at.
 pub fn status_changed(row: &customer::Model, previous: HighFrequencyStatus, now: i64) -> HighFrequencyStatusChanged {
     HighFrequencyStatusChanged {
-        customer: store::name(store::CUSTOMERS, &row.id),
+        customer: names::name_of(names::CUSTOMERS, &row.id),
         phone_number: row.phone_number.clone(),
         previous_status: previous as i32,
         high_frequency: Some(view(row, RecentComplaints::default())),

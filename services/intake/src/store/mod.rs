@@ -3,7 +3,9 @@
 mod entity;
 pub mod migration;
 
+use csm_kit::names;
 use csm_kit::time;
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{
     AppealBody, Channel, Contact, ContactType, CustomerProfile, CustomerTag, WorkOrder, WorkOrderKind, WorkOrderStatus,
 };
@@ -11,19 +13,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 pub use entity::{contact, customer, customer_tag, product_event, survey_answer, usage_event, work_order};
 
-pub const CONTACTS: &str = "contacts/";
-pub const WORK_ORDERS: &str = "workOrders/";
-pub const CUSTOMERS: &str = "customers/";
-pub const USAGE_EVENTS: &str = "usageEvents/";
-pub const PRODUCT_EVENTS: &str = "productEvents/";
-pub const SURVEY_ANSWERS: &str = "surveyAnswers/";
-
-pub fn name(collection: &str, id: &str) -> String {
-    format!("{collection}{id}")
-}
-
 fn optional_name(collection: &str, id: Option<&String>) -> String {
-    id.map(|id| name(collection, id)).unwrap_or_default()
+    id.map(|id| names::name_of(collection, id)).unwrap_or_default()
 }
 
 pub async fn work_order_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<work_order::Model>, DbErr> {
@@ -67,17 +58,17 @@ fn appeal(stored: &Option<String>) -> i32 {
 impl From<&contact::Model> for Contact {
     fn from(row: &contact::Model) -> Self {
         Contact {
-            name: name(CONTACTS, &row.id),
-            channel: Channel::from_str_name(&row.channel).unwrap_or_default() as i32,
+            name: names::name_of(names::CONTACTS, &row.id),
+            channel: Channel::from_stored(&row.channel) as i32,
             phone_number: row.phone_number.clone(),
-            contact_type: ContactType::from_str_name(&row.contact_type).unwrap_or_default() as i32,
+            contact_type: ContactType::from_stored(&row.contact_type) as i32,
             text: row.text.clone(),
             occurred_at: Some(time::timestamp_from_micros(row.occurred_at)),
             create_time: Some(time::timestamp_from_micros(row.created_at)),
             problem_code: row.problem_code.clone().unwrap_or_default(),
             request_id: row.request_id.clone().unwrap_or_default(),
-            work_order: optional_name(WORK_ORDERS, row.work_order_id.as_ref()),
-            customer: name(CUSTOMERS, &row.customer_id),
+            work_order: optional_name(names::WORK_ORDERS, row.work_order_id.as_ref()),
+            customer: names::name_of(names::CUSTOMERS, &row.customer_id),
             appeal: appeal(&row.appeal),
             customer_profile: Some(profile(&row.segment, row.vip_level, &row.region, &row.products)),
         }
@@ -87,19 +78,19 @@ impl From<&contact::Model> for Contact {
 impl From<&work_order::Model> for WorkOrder {
     fn from(row: &work_order::Model) -> Self {
         WorkOrder {
-            name: name(WORK_ORDERS, &row.id),
-            contact: name(CONTACTS, &row.contact_id),
-            kind: WorkOrderKind::from_str_name(&row.kind).unwrap_or_default() as i32,
-            status: WorkOrderStatus::from_str_name(&row.status).unwrap_or_default() as i32,
-            channel: Channel::from_str_name(&row.channel).unwrap_or_default() as i32,
-            contact_type: ContactType::from_str_name(&row.contact_type).unwrap_or_default() as i32,
+            name: names::name_of(names::WORK_ORDERS, &row.id),
+            contact: names::name_of(names::CONTACTS, &row.contact_id),
+            kind: WorkOrderKind::from_stored(&row.kind) as i32,
+            status: WorkOrderStatus::from_stored(&row.status) as i32,
+            channel: Channel::from_stored(&row.channel) as i32,
+            contact_type: ContactType::from_stored(&row.contact_type) as i32,
             phone_number: row.phone_number.clone(),
             text: row.text.clone(),
             problem_code: row.problem_code.clone().unwrap_or_default(),
             open_time: Some(time::timestamp_from_micros(row.opened_at)),
             create_time: Some(time::timestamp_from_micros(row.created_at)),
-            first_work_order: optional_name(WORK_ORDERS, row.first_work_order_id.as_ref()),
-            customer: name(CUSTOMERS, &row.customer_id),
+            first_work_order: optional_name(names::WORK_ORDERS, row.first_work_order_id.as_ref()),
+            customer: names::name_of(names::CUSTOMERS, &row.customer_id),
             appeal: appeal(&row.appeal),
             topic: row.topic.clone().unwrap_or_default(),
             reopen_count: row.reopen_count,

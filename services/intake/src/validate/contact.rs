@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use csm_kit::{error::Violations, names};
 use csm_proto::intake::v1::{AppealBody, Channel, ContactType, CustomerProfile, SubmitContactRequest};
 
-use super::{Rules, code, fingerprint, request_id};
+use super::{Rules, code, fingerprint};
 
 const MAX_PROFILE_KEY: usize = 32;
 const MAX_PRODUCTS: usize = 16;
@@ -66,7 +66,7 @@ fn appeal_of_channel(channel: Channel) -> Option<AppealBody> {
 impl Rules {
     pub fn contact(&self, request: &SubmitContactRequest, now: DateTime<Utc>) -> Result<NewContact, Violations> {
         let mut violations = Violations::new();
-        let request_id = request_id(&request.request_id, &mut violations);
+        let request_id = names::request_id(&mut violations, "request_id", &request.request_id).map(str::to_string);
 
         let channel = Channel::try_from(request.channel).unwrap_or(Channel::Unspecified);
         if channel == Channel::Unspecified {
@@ -97,7 +97,7 @@ impl Rules {
             violations.add("related_work_order", "only a complaint or fault report can repeat an earlier order");
             None
         } else {
-            match names::id_in("related_work_order", related, "workOrders/") {
+            match names::id_in("related_work_order", related, names::WORK_ORDERS) {
                 Ok(id) => Some(id.to_string()),
                 Err(v) => {
                     violations.merge(v);

@@ -7,7 +7,7 @@ use csm_proto::intake::v1::{
     ProductEvent, ProductStage, SurveyAnswer, SurveyScale, UsageEvent, usage_event::Detail,
 };
 
-use super::{Rules, code, fingerprint, free_text, key, request_id};
+use super::{Rules, code, fingerprint, free_text, key};
 
 const MAX_REASON_CHARS: usize = 500;
 const MAX_COMMENT_CHARS: usize = 2000;
@@ -68,7 +68,7 @@ impl Rules {
         now: DateTime<Utc>,
     ) -> Result<NewUsageEvent, Violations> {
         let mut v = Violations::new();
-        let request_id = request_id(&request.request_id, &mut v);
+        let request_id = names::request_id(&mut v, "request_id", &request.request_id).map(str::to_string);
         let Some(given) = request.usage_event.as_ref() else {
             v.add("usage_event", "required");
             return Err(v);
@@ -159,7 +159,7 @@ impl Rules {
         now: DateTime<Utc>,
     ) -> Result<NewProductEvent, Violations> {
         let mut v = Violations::new();
-        let request_id = request_id(&request.request_id, &mut v);
+        let request_id = names::request_id(&mut v, "request_id", &request.request_id).map(str::to_string);
         let Some(given) = request.product_event.as_ref() else {
             v.add("product_event", "required");
             return Err(v);
@@ -193,7 +193,7 @@ impl Rules {
         now: DateTime<Utc>,
     ) -> Result<NewSurveyAnswer, Violations> {
         let mut v = Violations::new();
-        let request_id = request_id(&request.request_id, &mut v);
+        let request_id = names::request_id(&mut v, "request_id", &request.request_id).map(str::to_string);
         let Some(given) = request.survey_answer.as_ref() else {
             v.add("survey_answer", "required");
             return Err(v);
@@ -226,7 +226,7 @@ impl Rules {
         answer.indicator = key("survey_answer.indicator", &given.indicator, false, &mut v).unwrap_or_default();
         let work_order_id = match given.work_order.trim() {
             "" => None,
-            name => match names::id_in("survey_answer.work_order", name, "workOrders/") {
+            name => match names::id_in("survey_answer.work_order", name, names::WORK_ORDERS) {
                 Ok(id) => Some(id.to_string()),
                 Err(e) => {
                     v.merge(e);

@@ -17,7 +17,6 @@ pub use events::{NewProductEvent, NewSurveyAnswer, NewUsageEvent};
 use crate::config::IntakeSettings;
 
 /// Longest accepted idempotency key, code or key.
-const MAX_REQUEST_ID: usize = 128;
 const MAX_CODE: usize = 64;
 
 /// The rules, compiled once from the settings.
@@ -74,17 +73,6 @@ impl Rules {
             },
         }
     }
-}
-
-/// The idempotency key, checked; empty means none.
-fn request_id(raw: &str, violations: &mut Violations) -> Option<String> {
-    let request_id = raw.trim();
-    if request_id.chars().count() > MAX_REQUEST_ID {
-        violations.add("request_id", format!("at most {MAX_REQUEST_ID} characters"));
-    } else if request_id.chars().any(|c| !c.is_ascii_graphic()) {
-        violations.add("request_id", "only printable ASCII without spaces (a UUID is ideal)");
-    }
-    (!request_id.is_empty()).then(|| request_id.to_string())
 }
 
 /// A code supplied by another system (problem code, product code, ...): letters, digits, '.', '-'

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use csm_kit::{error::Violations, time};
+use csm_kit::{error::Violations, names, time};
 use csm_proto::measurement::v1::{
     FuzzyEvaluation, IndexModel, IndexNode, IndexScore, IndexScores, NodeScore as ProtoNodeScore, ScoreIndexRequest,
 };
@@ -23,7 +23,9 @@ fn to_node(node: &IndexNode) -> Node {
     let source = if !node.question.is_empty() {
         Some(LeafSource::Question(node.question.clone()))
     } else if !node.indicator.is_empty() {
-        Some(LeafSource::Indicator(node.indicator.strip_prefix("indicators/").unwrap_or(&node.indicator).to_string()))
+        Some(LeafSource::Indicator(
+            node.indicator.strip_prefix(names::INDICATORS).unwrap_or(&node.indicator).to_string(),
+        ))
     } else {
         None
     };
@@ -39,7 +41,7 @@ fn to_node(node: &IndexNode) -> Node {
 pub fn to_proto(node: &Node) -> IndexNode {
     let (question, indicator) = match &node.source {
         Some(LeafSource::Question(q)) => (q.clone(), String::new()),
-        Some(LeafSource::Indicator(key)) => (String::new(), format!("indicators/{key}")),
+        Some(LeafSource::Indicator(key)) => (String::new(), names::name_of(names::INDICATORS, &key)),
         None => (String::new(), String::new()),
     };
     IndexNode {
@@ -76,7 +78,7 @@ pub fn examples() -> Vec<IndexModel> {
     ]
     .into_iter()
     .map(|(key, title, root)| IndexModel {
-        name: format!("indexModels/{key}"),
+        name: names::name_of(names::INDEX_MODELS, &key),
         key: key.into(),
         title: title.into(),
         root: Some(to_proto(&root)),
@@ -126,7 +128,7 @@ pub async fn put(
             }
         }
     }
-    model.name = format!("indexModels/{}", model.key);
+    model.name = names::name_of(names::INDEX_MODELS, &model.key);
     model.update_time = Some(time::timestamp_from_micros(time::now_micros()));
     let txn = db.begin().await?;
     store::lock_writers(&txn).await?;
@@ -167,10 +169,10 @@ pub async fn score(
         violations.add("model", "required: \"indexModels/{key}\"");
     }
     violations.into_result()?;
-    let key = request.model.strip_prefix("indexModels/").unwrap_or(&request.model);
+    let key = request.model.strip_prefix(names::INDEX_MODELS).unwrap_or(&request.model);
     let body = store::get_document(db, store::kind::INDEX_MODEL, key)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("indexModels/{key}")))?;
+        .ok_or_else(|| Error::NotFound(names::name_of(names::INDEX_MODELS, &key)))?;
     let model = IndexModel::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("index model {key}: {e}")))?;
     let root =
         model.root.as_ref().map(to_node).ok_or_else(|| Error::Corrupt(format!("index model {key} has no root")))?;

@@ -8,6 +8,7 @@ pub mod stats;
 use std::collections::HashMap;
 
 use csm_kit::error::Violations;
+use csm_kit::names;
 use csm_proto::measurement::v1::{IndicatorLink, LinkIndicatorsRequest, LinkPair};
 use sea_orm::ConnectionTrait;
 
@@ -59,8 +60,8 @@ pub async fn link(
     let correlation = stats::pearson(&xs, &ys).map_err(unanswerable)?;
     let regression = stats::simple_regression(&xs, &ys).map_err(unanswerable)?;
     Ok(IndicatorLink {
-        driver: format!("indicators/{}", driver.indicator.key),
-        outcome: format!("indicators/{}", outcome.indicator.key),
+        driver: names::name_of(names::INDICATORS, &driver.indicator.key),
+        outcome: names::name_of(names::INDICATORS, &outcome.indicator.key),
         pairs: points.len() as i64,
         correlation: correlation.r,
         correlation_p_value: correlation.p_value,

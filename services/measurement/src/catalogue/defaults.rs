@@ -2,6 +2,7 @@
 //! data like any indicator an administrator adds; targets and thresholds are starting points an
 //! operator changes with `UpdateIndicator`.
 
+use csm_kit::names;
 use csm_proto::measurement::v1::{CoreProcess, Direction, Indicator, IndicatorKind};
 
 struct Shipped {
@@ -94,7 +95,7 @@ pub fn defaults() -> Vec<Indicator> {
     DEFAULTS
         .iter()
         .map(|d| Indicator {
-            name: format!("indicators/{}", d.key),
+            name: names::name_of(names::INDICATORS, &d.key),
             key: d.key.into(),
             name_zh: d.zh.into(),
             name_en: d.en.into(),

@@ -7,7 +7,7 @@ mod defaults;
 
 use std::collections::HashMap;
 
-use csm_kit::{config::OrganisationSettings, error::Violations, time};
+use csm_kit::{config::OrganisationSettings, error::Violations, names, time};
 use csm_proto::measurement::v1::{CoreProcess, Direction, Indicator, IndicatorKind};
 use prost::Message;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
@@ -50,8 +50,8 @@ impl Catalogue {
 
     /// The entry named "indicators/{key}".
     pub fn named(&self, name: &str) -> Result<&Entry, Error> {
-        let key = name.strip_prefix("indicators/").unwrap_or(name);
-        self.get(key).ok_or_else(|| Error::NotFound(format!("indicators/{key}")))
+        let key = name.strip_prefix(names::INDICATORS).unwrap_or(name);
+        self.get(key).ok_or_else(|| Error::NotFound(names::name_of(names::INDICATORS, &key)))
     }
 }
 

@@ -4,7 +4,7 @@
 
 pub mod render;
 
-use csm_kit::{error::Violations, time};
+use csm_kit::{error::Violations, names, time};
 use csm_proto::measurement::v1::{
     CauseShare, CoreProcess, GetReportRequest, IndicatorKind, IndicatorState, IndicatorStatus, ProgrammeEffect,
     RenderedReport, Report, ReportFormat, ReportProblem,
@@ -54,7 +54,7 @@ pub async fn build(
             problems.push(problem);
         }
         indicators.push(IndicatorState {
-            indicator: format!("indicators/{}", entry.indicator.key),
+            indicator: names::name_of(names::INDICATORS, &entry.indicator.key),
             name_zh: entry.indicator.name_zh.clone(),
             name_en: entry.indicator.name_en.clone(),
             kind: kind_label(entry.indicator.kind).to_string(),
@@ -118,7 +118,7 @@ fn problem(entry: &Entry, value: Option<f64>) -> Option<ReportProblem> {
     let gap = if target == 0.0 { (value - target).abs() } else { ((value - target) / target).abs() };
     let importance = if entry.indicator.importance > 0.0 { entry.indicator.importance } else { 1.0 };
     Some(ReportProblem {
-        indicator: format!("indicators/{}", entry.indicator.key),
+        indicator: names::name_of(names::INDICATORS, &entry.indicator.key),
         name: if entry.indicator.name_zh.is_empty() {
             entry.indicator.name_en.clone()
         } else {
@@ -249,7 +249,7 @@ fn view(report: &Report, calendar: &Calendar) -> render::ReportView {
             .indicators
             .iter()
             .map(|i| render::IndicatorLine {
-                key: i.indicator.trim_start_matches("indicators/").to_string(),
+                key: i.indicator.trim_start_matches(names::INDICATORS).to_string(),
                 name_zh: i.name_zh.clone(),
                 name_en: i.name_en.clone(),
                 kind: i.kind.clone(),
@@ -275,7 +275,7 @@ fn view(report: &Report, calendar: &Calendar) -> render::ReportView {
             .problems
             .iter()
             .map(|p| render::Problem {
-                indicator: p.indicator.trim_start_matches("indicators/").to_string(),
+                indicator: p.indicator.trim_start_matches(names::INDICATORS).to_string(),
                 name: p.name.clone(),
                 importance: p.importance,
                 gap: p.gap,
@@ -304,8 +304,8 @@ fn view(report: &Report, calendar: &Calendar) -> render::ReportView {
                     title: e.title.clone(),
                     indicator: names
                         .get(i.indicator.as_str())
-                        .map_or(i.indicator.trim_start_matches("indicators/"), |s| {
-                            s.indicator.trim_start_matches("indicators/")
+                        .map_or(i.indicator.trim_start_matches(names::INDICATORS), |s| {
+                            s.indicator.trim_start_matches(names::INDICATORS)
                         })
                         .to_string(),
                     before: i.before,

@@ -3,6 +3,7 @@
 //! (重复投诉), and the reopening of that problem's first order, by the rule of [`crate::repeats`].
 
 use csm_kit::time;
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{
     AppealBody, Contact, ContactRecorded, ContactType, WorkOrder, WorkOrderKind, WorkOrderOpened, WorkOrderStatus,
 };
@@ -67,10 +68,10 @@ impl Plan {
                 id: new_id(),
                 contact_id: contact_id.clone(),
                 customer_id: customer_id.clone(),
-                kind: WorkOrderKind::New.as_str_name().to_string(),
-                status: WorkOrderStatus::Open.as_str_name().to_string(),
-                channel: new.channel.as_str_name().to_string(),
-                contact_type: new.contact_type.as_str_name().to_string(),
+                kind: WorkOrderKind::New.stored(),
+                status: WorkOrderStatus::Open.stored(),
+                channel: new.channel.stored(),
+                contact_type: new.contact_type.stored(),
                 phone_number: new.phone_number.clone(),
                 text: new.text.clone(),
                 problem_code: new.problem_code.clone(),
@@ -99,9 +100,9 @@ impl Plan {
             request_id: new.request_id.clone(),
             request_fingerprint: new.fingerprint.clone(),
             customer_id,
-            channel: new.channel.as_str_name().to_string(),
+            channel: new.channel.stored(),
             phone_number: new.phone_number.clone(),
-            contact_type: new.contact_type.as_str_name().to_string(),
+            contact_type: new.contact_type.stored(),
             text: new.text.clone(),
             problem_code: new.problem_code.clone(),
             appeal: appeal_column(new),
@@ -154,7 +155,7 @@ impl Plan {
 }
 
 fn appeal_column(new: &NewContact) -> Option<String> {
-    (new.appeal != AppealBody::Unspecified).then(|| new.appeal.as_str_name().to_string())
+    (new.appeal != AppealBody::Unspecified).then(|| new.appeal.stored())
 }
 
 /// The latest values a channel gave win; what it did not give is kept.

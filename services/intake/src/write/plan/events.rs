@@ -2,7 +2,9 @@
 //! product events) attached to their customer; a survey answer may name a work order of the same
 //! customer.
 
+use csm_kit::names;
 use csm_kit::time;
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{
     CustomerProfile, ProductEvent, ProductEventRecorded, SurveyAnswer, SurveyAnswered, UsageEvent, UsageEventRecorded,
 };
@@ -29,8 +31,8 @@ impl Plan {
         let (customer_id, profile) = (customer.row.id.clone(), profile_of(&customer.row));
         let mut event = new.event.clone();
         let id = new_id();
-        event.name = store::name(store::USAGE_EVENTS, &id);
-        event.customer = store::name(store::CUSTOMERS, &customer_id);
+        event.name = names::name_of(names::USAGE_EVENTS, &id);
+        event.customer = names::name_of(names::CUSTOMERS, &customer_id);
         event.create_time = Some(time::timestamp_from_micros(self.now));
         self.new_usage.push(usage_event::Model {
             id,
@@ -62,14 +64,14 @@ impl Plan {
         }
         let mut event = new.event.clone();
         let id = new_id();
-        event.name = store::name(store::PRODUCT_EVENTS, &id);
+        event.name = names::name_of(names::PRODUCT_EVENTS, &id);
         event.create_time = Some(time::timestamp_from_micros(self.now));
         self.new_products.push(product_event::Model {
             id,
             request_id: new.request_id.clone(),
             request_fingerprint: new.fingerprint.clone(),
             product_code: event.product_code.clone(),
-            stage: event.stage().as_str_name().to_string(),
+            stage: event.stage().stored(),
             occurred_at: time::micros(new.occurred_at),
             created_at: self.now,
             body: event.encode_to_vec(),
@@ -105,15 +107,15 @@ impl Plan {
         let (customer_id, profile) = (customer.row.id.clone(), profile_of(&customer.row));
         let mut answer = new.answer.clone();
         let id = new_id();
-        answer.name = store::name(store::SURVEY_ANSWERS, &id);
-        answer.customer = store::name(store::CUSTOMERS, &customer_id);
+        answer.name = names::name_of(names::SURVEY_ANSWERS, &id);
+        answer.customer = names::name_of(names::CUSTOMERS, &customer_id);
         answer.create_time = Some(time::timestamp_from_micros(self.now));
         self.new_surveys.push(survey_answer::Model {
             id,
             request_id: new.request_id.clone(),
             request_fingerprint: new.fingerprint.clone(),
             customer_id,
-            scale: answer.scale().as_str_name().to_string(),
+            scale: answer.scale().stored(),
             score: answer.score,
             question: answer.question.clone(),
             work_order_id: new.work_order_id.clone(),

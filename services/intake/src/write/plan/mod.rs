@@ -11,6 +11,7 @@ mod events;
 use std::collections::{HashMap, HashSet};
 
 use csm_kit::{error::Violations, telemetry::TraceContext, time};
+use csm_proto::StoredEnum;
 use csm_proto::intake::v1::HighFrequencyStatus;
 use uuid::Uuid;
 
@@ -139,7 +140,7 @@ impl Plan {
                     first_contact_at: at,
                     last_contact_at: at,
                     last_complaint_at: None,
-                    hf_status: HighFrequencyStatus::None.as_str_name().to_string(),
+                    hf_status: HighFrequencyStatus::None.stored(),
                     hf_qualified_at: None,
                     hf_rule: None,
                     hf_window_start: None,
