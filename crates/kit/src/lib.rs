@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod feed;
 pub mod group_commit;
+pub mod handler;
 pub mod lease;
 pub mod mask;
 pub mod names;

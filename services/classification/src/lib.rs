@@ -4,19 +4,19 @@
 //! model; sudden rises of a leaf are published as emerging problems; and what intake says about
 //! each customer feeds a model that predicts dissatisfaction before the customer complains.
 
-pub mod api;
-pub mod classify;
+mod api;
+mod classify;
 pub mod config;
-pub mod customers;
+mod customers;
 pub mod engine;
-pub mod error;
+mod error;
 pub mod model;
 pub mod routing_evaluation;
 pub mod rules;
 pub mod starter;
-pub mod store;
+mod store;
 pub mod taxonomy;
-pub mod training;
+mod training;
 
 use std::future::Future;
 

@@ -1,7 +1,7 @@
 //! The gRPC face of intake: who may call what, and the handlers that turn calls into domain work.
 
 use chrono::Utc;
-use csm_kit::{Principal, Role, auth::Policy, group_commit::GroupCommit, names};
+use csm_kit::{Principal, Role, auth::Policy, group_commit::GroupCommit, handler::serve, names};
 use csm_proto::intake::v1::{
     AddCustomerTagRequest, CreateProductEventRequest, CreateSurveyAnswerRequest, CreateUsageEventRequest, Customer,
     GetCustomerRequest, GetWorkOrderRequest, IngestRequest, ListHighFrequencyComplainantsRequest,
@@ -74,11 +74,39 @@ impl IntakeApi {
     fn queries_db(&self) -> &sea_orm::DatabaseConnection {
         self.queries.database().reader()
     }
-}
 
-/// The stored resource of the expected kind.
-fn expect<T>(stored: Stored, pick: fn(Stored) -> Option<T>) -> Result<T, Status> {
-    pick(stored).ok_or_else(|| Status::internal("writer returned another kind of resource"))
+    /// Records a contact (and the work order it opens, if any).
+    async fn submit(&self, request: &SubmitContactRequest, caller: &Principal) -> Result<SubmitContactResponse, Error> {
+        let contact = self.rules.contact(request, Utc::now())?;
+        match self.store(Item::Contact { contact, caller: caller.subject.clone() }).await? {
+            Stored::Contact { contact, work_order } => Ok(SubmitContactResponse { contact: Some(contact), work_order }),
+            other => Err(Error::unexpected(&other)),
+        }
+    }
+
+    async fn record_usage(&self, request: &CreateUsageEventRequest) -> Result<UsageEvent, Error> {
+        let event = self.rules.usage_event(request, Utc::now())?;
+        match self.store(Item::Usage(event)).await? {
+            Stored::Usage(event) => Ok(event),
+            other => Err(Error::unexpected(&other)),
+        }
+    }
+
+    async fn record_product(&self, request: &CreateProductEventRequest) -> Result<ProductEvent, Error> {
+        let event = self.rules.product_event(request, Utc::now())?;
+        match self.store(Item::Product(event)).await? {
+            Stored::Product(event) => Ok(event),
+            other => Err(Error::unexpected(&other)),
+        }
+    }
+
+    async fn record_survey(&self, request: &CreateSurveyAnswerRequest) -> Result<SurveyAnswer, Error> {
+        let answer = self.rules.survey_answer(request, Utc::now())?;
+        match self.store(Item::Survey(answer)).await? {
+            Stored::Survey(answer) => Ok(answer),
+            other => Err(Error::unexpected(&other)),
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -87,77 +115,61 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<SubmitContactRequest>,
     ) -> Result<Response<SubmitContactResponse>, Status> {
-        let caller = Principal::of(&request)?;
-        let contact = self.rules.contact(request.get_ref(), Utc::now()).map_err(Error::from)?;
-        let stored = self.store(Item::Contact { contact, caller: caller.subject.clone() }).await?;
-        let response = expect(stored, |s| match s {
-            Stored::Contact { contact, work_order } => {
-                Some(SubmitContactResponse { contact: Some(contact), work_order })
-            }
-            _ => None,
-        })?;
-        Ok(Response::new(response))
+        serve(request, async |caller, body| self.submit(&body, &caller).await).await
     }
 
     async fn get_work_order(&self, request: Request<GetWorkOrderRequest>) -> Result<Response<WorkOrder>, Status> {
-        Ok(Response::new(self.work_order(&request.get_ref().name).await?))
+        serve(request, async |_, body| self.work_order(&body.name).await).await
     }
 
     async fn list_work_orders(
         &self,
         request: Request<ListWorkOrdersRequest>,
     ) -> Result<Response<ListWorkOrdersResponse>, Status> {
-        Ok(Response::new(self.queries.work_orders(request.get_ref()).await?))
+        serve(request, async |_, body| self.queries.work_orders(&body).await).await
     }
 
     async fn get_customer(&self, request: Request<GetCustomerRequest>) -> Result<Response<Customer>, Status> {
-        Ok(Response::new(self.customers.get(request.get_ref()).await?))
+        serve(request, async |_, body| self.customers.get(&body).await).await
     }
 
     async fn add_customer_tag(&self, request: Request<AddCustomerTagRequest>) -> Result<Response<Customer>, Status> {
-        let caller = Principal::of(&request)?;
-        Ok(Response::new(self.customers.add_tag(request.get_ref(), &caller).await?))
+        serve(request, async |caller, body| self.customers.add_tag(&body, &caller).await).await
     }
 
     async fn remove_customer_tag(
         &self,
         request: Request<RemoveCustomerTagRequest>,
     ) -> Result<Response<Customer>, Status> {
-        Ok(Response::new(self.customers.remove_tag(request.get_ref()).await?))
+        serve(request, async |_, body| self.customers.remove_tag(&body).await).await
     }
 
     async fn list_high_frequency_complainants(
         &self,
         request: Request<ListHighFrequencyComplainantsRequest>,
     ) -> Result<Response<ListHighFrequencyComplainantsResponse>, Status> {
-        Ok(Response::new(self.queries.high_frequency(request.get_ref()).await?))
+        serve(request, async |_, body| self.queries.high_frequency(&body).await).await
     }
 
     async fn create_usage_event(
         &self,
         request: Request<CreateUsageEventRequest>,
     ) -> Result<Response<UsageEvent>, Status> {
-        let event = self.rules.usage_event(request.get_ref(), Utc::now()).map_err(Error::from)?;
-        let stored = self.store(Item::Usage(event)).await?;
-        Ok(Response::new(expect(stored, |s| if let Stored::Usage(e) = s { Some(e) } else { None })?))
+        serve(request, async |_, body| self.record_usage(&body).await).await
     }
 
     async fn create_product_event(
         &self,
         request: Request<CreateProductEventRequest>,
     ) -> Result<Response<ProductEvent>, Status> {
-        let event = self.rules.product_event(request.get_ref(), Utc::now()).map_err(Error::from)?;
-        let stored = self.store(Item::Product(event)).await?;
-        Ok(Response::new(expect(stored, |s| if let Stored::Product(e) = s { Some(e) } else { None })?))
+        serve(request, async |_, body| self.record_product(&body).await).await
     }
 
     async fn create_survey_answer(
         &self,
         request: Request<CreateSurveyAnswerRequest>,
     ) -> Result<Response<SurveyAnswer>, Status> {
-        let answer = self.rules.survey_answer(request.get_ref(), Utc::now()).map_err(Error::from)?;
-        let stored = self.store(Item::Survey(answer)).await?;
-        Ok(Response::new(expect(stored, |s| if let Stored::Survey(a) = s { Some(a) } else { None })?))
+        serve(request, async |_, body| self.record_survey(&body).await).await
     }
 
     type IngestStream = ingest::ResultStream;

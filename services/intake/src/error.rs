@@ -21,6 +21,16 @@ pub enum Error {
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
     WriteFailed(#[from] WriteFailed),
+    /// A bug: the writer stored something other than what it was given.
+    #[error("the writer returned {0} for another kind of item")]
+    Unexpected(String),
+}
+
+impl Error {
+    pub fn unexpected(stored: &impl std::fmt::Debug) -> Self {
+        let kind = format!("{stored:?}");
+        Self::Unexpected(kind.split(['(', ' ', '{']).next().unwrap_or_default().to_string())
+    }
 }
 
 impl From<Error> for Status {
@@ -37,6 +47,7 @@ impl From<Error> for Status {
             )),
             Error::Database(db) => error::database(&db),
             Error::WriteFailed(failed) => failed.into_status(),
+            unexpected @ Error::Unexpected(_) => error::internal(&unexpected),
         }
     }
 }

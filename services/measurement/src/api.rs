@@ -1,6 +1,8 @@
 //! The gRPC face of measurement.
 
-use csm_kit::{Database, Role, auth::Policy, config::OrganisationSettings, error::Violations, names, time};
+use csm_kit::{
+    Database, Role, auth::Policy, config::OrganisationSettings, error::Violations, handler::serve, names, time,
+};
 use csm_proto::measurement::v1::{
     AnalyzeDriversRequest, Audit, AuditChecklist, BenchmarkGaps, CreateIndicatorRequest, CustomerBase, DriverAnalysis,
     EvaluateProgrammeRequest, GetBenchmarkGapsRequest, GetIndicatorRequest, GetReportRequest, ImportBenchmarkRequest,
@@ -62,10 +64,6 @@ pub struct MeasurementApi {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
-
-fn reply<T>(result: Result<T, Error>) -> Reply<T> {
-    result.map(Response::new).map_err(Status::from)
-}
 
 impl MeasurementApi {
     pub fn new(db: Database, calendar: Calendar, organisation: OrganisationSettings) -> Self {
@@ -160,115 +158,124 @@ impl MeasurementApi {
     }
 }
 
+impl MeasurementApi {
+    async fn indicators(&self) -> Result<ListIndicatorsResponse, Error> {
+        let catalogue = self.catalogue().await?;
+        Ok(ListIndicatorsResponse { indicators: catalogue.entries.into_iter().map(|e| e.indicator).collect() })
+    }
+
+    async fn series(&self, request: &QuerySeriesRequest) -> Result<Series, Error> {
+        series::query(self.db.reader(), &self.calendar, &self.catalogue().await?, request).await
+    }
+
+    async fn put_index_model(&self, request: PutIndexModelRequest) -> Result<IndexModel, Error> {
+        let catalogue = self.catalogue().await?;
+        analysis::index::put(self.db.writer(), &self.calendar, &catalogue, request.model.unwrap_or_default()).await
+    }
+
+    async fn index_models(&self) -> Result<ListIndexModelsResponse, Error> {
+        Ok(ListIndexModelsResponse { models: analysis::index::list(self.db.reader()).await? })
+    }
+
+    async fn score_index(&self, request: &ScoreIndexRequest) -> Result<IndexScores, Error> {
+        analysis::index::score(self.db.reader(), &self.calendar, &self.catalogue().await?, request).await
+    }
+
+    async fn link_indicators(&self, request: &LinkIndicatorsRequest) -> Result<IndicatorLink, Error> {
+        analysis::link(self.db.reader(), &self.calendar, &self.catalogue().await?, request).await
+    }
+
+    async fn render_report(&self, request: RenderReportRequest) -> Result<RenderedReport, Error> {
+        let format = ReportFormat::try_from(request.format).unwrap_or_default();
+        if format == ReportFormat::Unspecified {
+            return Err(Violations::one("format", "CSV or HTML").into());
+        }
+        let report = self.report(&request.report.unwrap_or_default()).await?;
+        report::render(&report, format, &self.calendar)
+    }
+}
+
 #[tonic::async_trait]
 impl MeasurementService for MeasurementApi {
-    async fn list_indicators(&self, _: Request<ListIndicatorsRequest>) -> Reply<ListIndicatorsResponse> {
-        reply(
-            self.catalogue()
-                .await
-                .map(|c| ListIndicatorsResponse { indicators: c.entries.into_iter().map(|e| e.indicator).collect() }),
-        )
+    async fn list_indicators(&self, request: Request<ListIndicatorsRequest>) -> Reply<ListIndicatorsResponse> {
+        serve(request, async |_, _| self.indicators().await).await
     }
 
     async fn get_indicator(&self, request: Request<GetIndicatorRequest>) -> Reply<Indicator> {
-        reply(self.indicator(&request.get_ref().name).await)
+        serve(request, async |_, body| self.indicator(&body.name).await).await
     }
 
     async fn create_indicator(&self, request: Request<CreateIndicatorRequest>) -> Reply<Indicator> {
-        reply(self.create_indicator(request.into_inner()).await)
+        serve(request, async |_, body| self.create_indicator(body).await).await
     }
 
     async fn update_indicator(&self, request: Request<UpdateIndicatorRequest>) -> Reply<Indicator> {
-        reply(self.update_indicator(request.into_inner()).await)
+        serve(request, async |_, body| self.update_indicator(body).await).await
     }
 
     async fn query_series(&self, request: Request<QuerySeriesRequest>) -> Reply<Series> {
-        let result = match self.catalogue().await {
-            Ok(catalogue) => series::query(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await,
-            Err(error) => Err(error),
-        };
-        reply(result)
+        serve(request, async |_, body| self.series(&body).await).await
     }
 
     async fn set_customer_base(&self, request: Request<SetCustomerBaseRequest>) -> Reply<CustomerBase> {
-        reply(self.set_customer_base(request.into_inner()).await)
+        serve(request, async |_, body| self.set_customer_base(body).await).await
     }
 
     async fn put_index_model(&self, request: Request<PutIndexModelRequest>) -> Reply<IndexModel> {
-        let model = request.into_inner().model.unwrap_or_default();
-        let result = match self.catalogue().await {
-            Ok(catalogue) => analysis::index::put(self.db.writer(), &self.calendar, &catalogue, model).await,
-            Err(error) => Err(error),
-        };
-        reply(result)
+        serve(request, async |_, body| self.put_index_model(body).await).await
     }
 
-    async fn list_index_models(&self, _: Request<ListIndexModelsRequest>) -> Reply<ListIndexModelsResponse> {
-        reply(analysis::index::list(self.db.reader()).await.map(|models| ListIndexModelsResponse { models }))
+    async fn list_index_models(&self, request: Request<ListIndexModelsRequest>) -> Reply<ListIndexModelsResponse> {
+        serve(request, async |_, _| self.index_models().await).await
     }
 
     async fn score_index(&self, request: Request<ScoreIndexRequest>) -> Reply<IndexScores> {
-        let result = match self.catalogue().await {
-            Ok(catalogue) => {
-                analysis::index::score(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await
-            }
-            Err(error) => Err(error),
-        };
-        reply(result)
+        serve(request, async |_, body| self.score_index(&body).await).await
     }
 
     async fn analyze_drivers(&self, request: Request<AnalyzeDriversRequest>) -> Reply<DriverAnalysis> {
-        reply(analysis::drivers::analyze(self.db.reader(), request.get_ref()).await)
+        serve(request, async |_, body| analysis::drivers::analyze(self.db.reader(), &body).await).await
     }
 
     async fn link_indicators(&self, request: Request<LinkIndicatorsRequest>) -> Reply<IndicatorLink> {
-        let result = match self.catalogue().await {
-            Ok(catalogue) => analysis::link(self.db.reader(), &self.calendar, &catalogue, request.get_ref()).await,
-            Err(error) => Err(error),
-        };
-        reply(result)
+        serve(request, async |_, body| self.link_indicators(&body).await).await
     }
 
     async fn import_benchmark(&self, request: Request<ImportBenchmarkRequest>) -> Reply<BenchmarkGaps> {
-        reply(reference::import_benchmark(self.db.writer(), request.get_ref()).await)
+        serve(request, async |_, body| reference::import_benchmark(self.db.writer(), &body).await).await
     }
 
     async fn get_benchmark_gaps(&self, request: Request<GetBenchmarkGapsRequest>) -> Reply<BenchmarkGaps> {
-        let request = request.get_ref();
-        reply(reference::benchmark_gaps(self.db.reader(), &request.competitor, &request.period).await)
+        serve(request, async |_, body| {
+            reference::benchmark_gaps(self.db.reader(), &body.competitor, &body.period).await
+        })
+        .await
     }
 
     async fn put_audit_checklist(&self, request: Request<PutAuditChecklistRequest>) -> Reply<AuditChecklist> {
-        let checklist = request.into_inner().checklist.unwrap_or_default();
-        reply(reference::put_checklist(self.db.writer(), checklist).await)
+        serve(request, async |_, body| {
+            reference::put_checklist(self.db.writer(), body.checklist.unwrap_or_default()).await
+        })
+        .await
     }
 
     async fn record_audit(&self, request: Request<RecordAuditRequest>) -> Reply<Audit> {
-        reply(reference::record_audit(self.db.writer(), request.get_ref()).await)
+        serve(request, async |_, body| reference::record_audit(self.db.writer(), &body).await).await
     }
 
     async fn list_audits(&self, request: Request<ListAuditsRequest>) -> Reply<ListAuditsResponse> {
-        reply(reference::list_audits(self.db.reader(), request.get_ref()).await)
+        serve(request, async |_, body| reference::list_audits(self.db.reader(), &body).await).await
     }
 
     async fn evaluate_programme(&self, request: Request<EvaluateProgrammeRequest>) -> Reply<ProgrammeEffect> {
-        reply(self.evaluate_programme(request.into_inner()).await)
+        serve(request, async |_, body| self.evaluate_programme(body).await).await
     }
 
     async fn get_report(&self, request: Request<GetReportRequest>) -> Reply<Report> {
-        reply(self.report(request.get_ref()).await)
+        serve(request, async |_, body| self.report(&body).await).await
     }
 
     async fn render_report(&self, request: Request<RenderReportRequest>) -> Reply<RenderedReport> {
-        let request = request.into_inner();
-        let format = ReportFormat::try_from(request.format).unwrap_or_default();
-        if format == ReportFormat::Unspecified {
-            return Err(Violations::one("format", "CSV or HTML").into_status());
-        }
-        let result = match self.report(&request.report.unwrap_or_default()).await {
-            Ok(report) => report::render(&report, format, &self.calendar),
-            Err(error) => Err(error),
-        };
-        reply(result)
+        serve(request, async |_, body| self.render_report(body).await).await
     }
 }

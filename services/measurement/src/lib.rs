@@ -4,8 +4,8 @@
 
 pub mod absorb;
 pub mod alerts;
-pub mod analysis;
-pub mod api;
+mod analysis;
+mod api;
 pub mod calendar;
 pub mod catalogue;
 pub mod cells;
@@ -15,7 +15,7 @@ pub mod error;
 pub mod facts;
 pub mod formula;
 pub mod observe;
-pub mod reference;
+mod reference;
 pub mod report;
 pub mod series;
 pub mod store;

@@ -114,7 +114,7 @@ async fn checklist(db: &impl ConnectionTrait, name: &str) -> Result<AuditCheckli
     let key = name.strip_prefix(names::AUDIT_CHECKLISTS).unwrap_or(name);
     let body = store::get_document(db, store::kind::CHECKLIST, key)
         .await?
-        .ok_or_else(|| Error::NotFound(names::name_of(names::AUDIT_CHECKLISTS, &key)))?;
+        .ok_or_else(|| Error::NotFound(names::name_of(names::AUDIT_CHECKLISTS, key)))?;
     AuditChecklist::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("checklist {key}: {e}")))
 }
 

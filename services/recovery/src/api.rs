@@ -1,7 +1,7 @@
 //! The gRPC face of recovery. Roles are checked per method here; finer rules (which department
 //! may take which step on which case) are checked where the step is taken.
 
-use csm_kit::{Principal, Role, auth::Policy, group_commit::GroupCommit};
+use csm_kit::{Role, auth::Policy, group_commit::GroupCommit, handler::serve};
 use csm_proto::recovery::v1::{
     CareTask, Case, CompleteProgrammeActionRequest, CompleteRecoveryActionRequest, CompleteSubTaskRequest,
     CreateProgrammeRequest, CreateRecoveryActionRequest, DecideRecoveryActionRequest, GetCaseRequest,
@@ -67,124 +67,115 @@ impl RecoveryApi {
     }
 }
 
-/// Authenticates, runs one operation, and turns its error into a status.
-macro_rules! serve {
-    ($request:ident, |$caller:ident, $body:ident| $call:expr) => {{
-        let $caller = Principal::of(&$request)?;
-        let $body = $request.get_ref();
-        Ok(Response::new($call.await?))
-    }};
-}
-
 #[tonic::async_trait]
 impl RecoveryService for RecoveryApi {
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
-        serve!(request, |caller, body| self.cases.get(&body.name, &caller))
+        serve(request, async |caller, body| self.cases.get(&body.name, &caller).await).await
     }
 
     async fn list_cases(&self, request: Request<ListCasesRequest>) -> Result<Response<ListCasesResponse>, Status> {
-        serve!(request, |caller, body| self.cases.list(body, &caller))
+        serve(request, async |caller, body| self.cases.list(&body, &caller).await).await
     }
 
     async fn list_case_history(
         &self,
         request: Request<ListCaseHistoryRequest>,
     ) -> Result<Response<ListCaseHistoryResponse>, Status> {
-        serve!(request, |caller, body| self.cases.history(&body.name, &caller))
+        serve(request, async |caller, body| self.cases.history(&body.name, &caller).await).await
     }
 
     async fn transition_case(&self, request: Request<TransitionCaseRequest>) -> Result<Response<Case>, Status> {
-        serve!(request, |caller, body| self.cases.transition(body, &caller))
+        serve(request, async |caller, body| self.cases.transition(&body, &caller).await).await
     }
 
     async fn resolve_case(&self, request: Request<ResolveCaseRequest>) -> Result<Response<Case>, Status> {
-        serve!(request, |caller, body| self.cases.resolve(body, &caller))
+        serve(request, async |caller, body| self.cases.resolve(&body, &caller).await).await
     }
 
     async fn record_callback(&self, request: Request<RecordCallbackRequest>) -> Result<Response<Case>, Status> {
-        serve!(request, |caller, body| self.cases.record_callback(body, &caller))
+        serve(request, async |caller, body| self.cases.record_callback(&body, &caller).await).await
     }
 
     async fn transfer_case(&self, request: Request<TransferCaseRequest>) -> Result<Response<Case>, Status> {
-        serve!(request, |caller, body| self.cases.transfer(body, &caller))
+        serve(request, async |caller, body| self.cases.transfer(&body, &caller).await).await
     }
 
     async fn request_help(&self, request: Request<RequestHelpRequest>) -> Result<Response<SubTask>, Status> {
-        serve!(request, |caller, body| self.cases.request_help(body, &caller))
+        serve(request, async |caller, body| self.cases.request_help(&body, &caller).await).await
     }
 
     async fn complete_sub_task(&self, request: Request<CompleteSubTaskRequest>) -> Result<Response<SubTask>, Status> {
-        serve!(request, |caller, body| self.cases.complete_sub_task(body, &caller))
+        serve(request, async |caller, body| self.cases.complete_sub_task(&body, &caller).await).await
     }
 
     async fn list_sub_tasks(
         &self,
         request: Request<ListSubTasksRequest>,
     ) -> Result<Response<ListSubTasksResponse>, Status> {
-        serve!(request, |caller, body| self.cases.list_sub_tasks(body, &caller))
+        serve(request, async |caller, body| self.cases.list_sub_tasks(&body, &caller).await).await
     }
 
     async fn create_recovery_action(
         &self,
         request: Request<CreateRecoveryActionRequest>,
     ) -> Result<Response<RecoveryAction>, Status> {
-        serve!(request, |caller, body| self.cases.create_recovery_action(body, &caller))
+        serve(request, async |caller, body| self.cases.create_recovery_action(&body, &caller).await).await
     }
 
     async fn decide_recovery_action(
         &self,
         request: Request<DecideRecoveryActionRequest>,
     ) -> Result<Response<RecoveryAction>, Status> {
-        serve!(request, |caller, body| self.cases.decide_recovery_action(body, &caller))
+        serve(request, async |caller, body| self.cases.decide_recovery_action(&body, &caller).await).await
     }
 
     async fn complete_recovery_action(
         &self,
         request: Request<CompleteRecoveryActionRequest>,
     ) -> Result<Response<RecoveryAction>, Status> {
-        serve!(request, |caller, body| self.cases.complete_recovery_action(body, &caller))
+        serve(request, async |caller, body| self.cases.complete_recovery_action(&body, &caller).await).await
     }
 
     async fn list_recovery_actions(
         &self,
         request: Request<ListRecoveryActionsRequest>,
     ) -> Result<Response<ListRecoveryActionsResponse>, Status> {
-        serve!(request, |caller, body| self.cases.list_recovery_actions(body, &caller))
+        serve(request, async |caller, body| self.cases.list_recovery_actions(&body, &caller).await).await
     }
 
     async fn create_programme(&self, request: Request<CreateProgrammeRequest>) -> Result<Response<Programme>, Status> {
-        serve!(request, |caller, body| self.programmes.create(body, &caller))
+        serve(request, async |caller, body| self.programmes.create(&body, &caller).await).await
     }
 
     async fn get_programme(&self, request: Request<GetProgrammeRequest>) -> Result<Response<Programme>, Status> {
-        serve!(request, |caller, body| self.programmes.get(body, &caller))
+        serve(request, async |caller, body| self.programmes.get(&body, &caller).await).await
     }
 
     async fn list_programmes(
         &self,
         request: Request<ListProgrammesRequest>,
     ) -> Result<Response<ListProgrammesResponse>, Status> {
-        serve!(request, |caller, body| self.programmes.list(body, &caller))
+        serve(request, async |caller, body| self.programmes.list(&body, &caller).await).await
     }
 
     async fn complete_programme_action(
         &self,
         request: Request<CompleteProgrammeActionRequest>,
     ) -> Result<Response<Programme>, Status> {
-        serve!(request, |caller, body| self.programmes.complete_action(body, &caller))
+        serve(request, async |caller, body| self.programmes.complete_action(&body, &caller).await).await
     }
 
     async fn list_care_tasks(
         &self,
         request: Request<ListCareTasksRequest>,
     ) -> Result<Response<ListCareTasksResponse>, Status> {
-        serve!(request, |caller, body| self.care.list(body, &caller))
+        serve(request, async |caller, body| self.care.list(&body, &caller).await).await
     }
 
     async fn record_care_outcome(
         &self,
         request: Request<RecordCareOutcomeRequest>,
     ) -> Result<Response<CareTask>, Status> {
-        serve!(request, |caller, body| self.care.record_outcome(body, &caller))
+        serve(request, async |caller, body| self.care.record_outcome(&body, &caller).await).await
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use entity::{
     classification, correction, customer_features, emerging_problem, risk_model, taxonomy_version, text_model,
-    training_job, training_job_part,
+    training_job,
 };
 
 use crate::taxonomy::{Taxonomy, duration_to_proto};

@@ -6,10 +6,9 @@ use sea_orm::{
 
 use super::entity::{training_job, training_job_part};
 
-/// Job states as stored (the TrainingJobState names without their prefix).
+/// Job states as stored: each `TrainingJobState`'s name in the contract, as `StoredEnum` stores
+/// every enum (spelt out here because the conditional updates compare them in SQL).
 pub mod state {
-    //! The states as stored: each `TrainingJobState`'s name in the contract, as `StoredEnum`
-    //! stores every enum (spelt out here because the conditional updates compare them in SQL).
     pub const COLLECTING: &str = "TRAINING_JOB_STATE_COLLECTING";
     pub const PENDING: &str = "TRAINING_JOB_STATE_PENDING";
     pub const RUNNING: &str = "TRAINING_JOB_STATE_RUNNING";

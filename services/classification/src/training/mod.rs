@@ -10,7 +10,7 @@ mod risk;
 mod work;
 
 pub use evaluation::{evaluate, text_model_proto};
-pub use risk::{examples as risk_examples, features_from, fit_risk, prepare_risk, risk_model_proto};
+pub use risk::{examples as risk_examples, features_from, prepare_risk, risk_model_proto};
 
 use std::{
     sync::{

@@ -41,7 +41,7 @@ fn to_node(node: &IndexNode) -> Node {
 pub fn to_proto(node: &Node) -> IndexNode {
     let (question, indicator) = match &node.source {
         Some(LeafSource::Question(q)) => (q.clone(), String::new()),
-        Some(LeafSource::Indicator(key)) => (String::new(), names::name_of(names::INDICATORS, &key)),
+        Some(LeafSource::Indicator(key)) => (String::new(), names::name_of(names::INDICATORS, key)),
         None => (String::new(), String::new()),
     };
     IndexNode {
@@ -78,7 +78,7 @@ pub fn examples() -> Vec<IndexModel> {
     ]
     .into_iter()
     .map(|(key, title, root)| IndexModel {
-        name: names::name_of(names::INDEX_MODELS, &key),
+        name: names::name_of(names::INDEX_MODELS, key),
         key: key.into(),
         title: title.into(),
         root: Some(to_proto(&root)),
@@ -172,7 +172,7 @@ pub async fn score(
     let key = request.model.strip_prefix(names::INDEX_MODELS).unwrap_or(&request.model);
     let body = store::get_document(db, store::kind::INDEX_MODEL, key)
         .await?
-        .ok_or_else(|| Error::NotFound(names::name_of(names::INDEX_MODELS, &key)))?;
+        .ok_or_else(|| Error::NotFound(names::name_of(names::INDEX_MODELS, key)))?;
     let model = IndexModel::decode(body.as_slice()).map_err(|e| Error::Corrupt(format!("index model {key}: {e}")))?;
     let root =
         model.root.as_ref().map(to_node).ok_or_else(|| Error::Corrupt(format!("index model {key} has no root")))?;

@@ -95,7 +95,7 @@ pub fn defaults() -> Vec<Indicator> {
     DEFAULTS
         .iter()
         .map(|d| Indicator {
-            name: names::name_of(names::INDICATORS, &d.key),
+            name: names::name_of(names::INDICATORS, d.key),
             key: d.key.into(),
             name_zh: d.zh.into(),
             name_en: d.en.into(),

@@ -51,7 +51,7 @@ impl Catalogue {
     /// The entry named "indicators/{key}".
     pub fn named(&self, name: &str) -> Result<&Entry, Error> {
         let key = name.strip_prefix(names::INDICATORS).unwrap_or(name);
-        self.get(key).ok_or_else(|| Error::NotFound(names::name_of(names::INDICATORS, &key)))
+        self.get(key).ok_or_else(|| Error::NotFound(names::name_of(names::INDICATORS, key)))
     }
 }
 

@@ -16,8 +16,8 @@ mod validation;
 mod tests;
 
 pub use examples::{provincial_example, value_image_composite};
-pub use scoring::{DEFAULT_GRADE_SCORES, Fuzzy, NodeScore, fuzzy_evaluate, weighted_score};
-pub use validation::{Violation, validate};
+pub use scoring::{DEFAULT_GRADE_SCORES, NodeScore, fuzzy_evaluate, weighted_score};
+pub use validation::validate;
 
 /// Where a leaf's score comes from: a survey question (mean answer normalised to 0-100) or an indicator key of the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::*;
+use super::{scoring::*, validation::*, *};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9

@@ -3,7 +3,7 @@
 
 use std::f64::consts::PI;
 
-use super::*;
+use super::{correlation::*, distributions::*, regression::*, significance::*, *};
 
 /// Reference values come from scipy 1.17.1 / statsmodels 0.15.0 (see each test).
 fn close(actual: f64, expected: f64, tol: f64) {

@@ -2,7 +2,7 @@
 //! per second with per-call latency, and accuracy on a held-out fifth, over a synthetic corpus of
 //! complaints in Chinese and English labelled with the default taxonomy's routing leaves. The
 //! corpus can be exported so that a TF-IDF + linear SVM baseline (scikit-learn) runs on the same
-//! split: `crates/bench/baseline/tfidf_svm.py`.
+//! split: `tools/bench/baseline/tfidf_svm.py`.
 
 use std::{io::Write, time::Instant};
 

@@ -3,7 +3,7 @@ corpus `csm-bench classification export` writes, with the same train / test spli
 
     pip install scikit-learn
     target/release/csm-bench classification export --examples 100000 > /tmp/corpus.tsv
-    python3 crates/bench/baseline/tfidf_svm.py /tmp/corpus.tsv
+    python3 tools/bench/baseline/tfidf_svm.py /tmp/corpus.tsv
 
 Chinese has no spaces, so the word analyser sees whole sentences as tokens; the character
 analyser (1- to 3-grams) is the fair baseline for Chinese text, and both are reported.
