@@ -1,0 +1,23 @@
+//! Recovery's schema, applied at start-up: the tables' names in `tables`, each migration in a file
+//! of its own.
+
+mod cases;
+mod lifecycle;
+mod tables;
+
+use csm_kit::{feed::FeedMigration, lease::LeaseMigration};
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(FeedMigration),
+            Box::new(cases::CreateCases),
+            Box::new(lifecycle::CaseLifecycle),
+            Box::new(LeaseMigration),
+        ]
+    }
+}
