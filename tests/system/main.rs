@@ -8,6 +8,7 @@ mod access;
 mod calendar;
 mod classification;
 mod feed;
+mod hostile;
 mod idempotency;
 mod intake;
 mod measurement;

@@ -15,8 +15,20 @@ use tonic_reflection::pb::v1::{
 
 use crate::support::{Backend, TestSystem, complaint, tokens};
 
+/// One reflection request on `address`, its one answer.
+async fn reflect(address: std::net::SocketAddr, request: MessageRequest) -> MessageResponse {
+    let channel = csm_kit::client::channel(&url(address)).unwrap();
+    let request = ServerReflectionRequest { host: String::new(), message_request: Some(request) };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    responses.next().await.unwrap().unwrap().message_response.expect("an answer")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reflection_lists_each_services_contract() {
+async fn reflection_lists_only_the_services_of_its_port_and_carries_the_error_details() {
     let t = TestSystem::start().await;
     let a = t.system.addresses;
     for (address, expected) in [
@@ -25,24 +37,28 @@ async fn reflection_lists_each_services_contract() {
         (a.recovery, "csm.recovery.v1.RecoveryService"),
         (a.measurement, "csm.measurement.v1.MeasurementService"),
     ] {
-        let channel = csm_kit::client::channel(&url(address)).unwrap();
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut responses = ServerReflectionClient::new(channel)
-            .server_reflection_info(tokio_stream::once(request))
-            .await
-            .unwrap()
-            .into_inner();
-        let response = responses.next().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        let MessageResponse::ListServicesResponse(list) =
+            reflect(address, MessageRequest::ListServices(String::new())).await
+        else {
             panic!("unexpected reflection answer");
         };
-        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        for name in [expected, "csm.feed.v1.Feed", "grpc.health.v1.Health"] {
-            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
-        }
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        let mut wanted = vec![
+            expected,
+            "csm.feed.v1.Feed",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ];
+        wanted.sort();
+        assert_eq!(names, wanted, "only what this port serves");
+        // Stock tools can show the rich details of an error.
+        let found = reflect(address, MessageRequest::FileContainingSymbol("google.rpc.BadRequest".into())).await;
+        assert!(
+            matches!(found, MessageResponse::FileDescriptorResponse(ref files) if !files.file_descriptor_proto.is_empty()),
+            "{found:?}"
+        );
     }
     t.stop().await;
 }

@@ -55,7 +55,9 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let path = request.uri().path().to_string();
-        if Policy::is_open(&path) {
+        // Health and reflection are open; a method this server does not serve goes on to the
+        // router, which answers UNIMPLEMENTED as gRPC expects, token or not.
+        if Policy::is_open(&path) || !self.layer.policy.governs(&path) {
             return Box::pin(self.inner.call(request));
         }
         let decision =

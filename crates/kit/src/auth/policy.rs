@@ -45,6 +45,12 @@ impl Policy {
         self.allow(SERVICE_NAME, "Subscribe", &roles).allow(SERVICE_NAME, "GetFeedState", &roles)
     }
 
+    /// Whether `path` is a method of this server: [`Policy::verify`] makes sure every method
+    /// served has an entry, so a path without one is served nowhere here.
+    pub(super) fn governs(&self, path: &str) -> bool {
+        self.methods.contains_key(path)
+    }
+
     pub(super) fn is_open(path: &str) -> bool {
         OPEN_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
     }

@@ -7,28 +7,25 @@
 //! waits the drain delay, ends feed subscriptions and consumers, lets calls in flight finish, and
 //! then returns.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+mod invalid_message;
+mod reflection;
+mod shed;
+mod trace;
 
-use http::{Request, Response};
-use tokio::{net::TcpListener, sync::Semaphore};
+pub use invalid_message::InvalidMessageLayer;
+pub use shed::{Shed, ShedLayer};
+use std::{future::Future, time::Duration};
+
+use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic::{Status, service::Routes, transport::server::TcpIncoming};
+use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
-use tower::{Layer, Service, ServiceBuilder};
-use tower_http::{classify::GrpcFailureClass, trace::TraceLayer};
-use tracing::{Span, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tower::ServiceBuilder;
+use tower_http::trace::TraceLayer;
 
 use crate::{
     auth::{AuthLayer, Authenticator, Policy},
     config::ServerSettings,
-    telemetry,
     tls::ReloadingTls,
 };
 
@@ -129,14 +126,7 @@ impl Host {
         for service in &grpc_services {
             health.set_service_status(*service, ServingStatus::Serving).await;
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(csm_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(csm_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        let (reflection, reflection_alpha) = reflection::services(&grpc_services)?;
         let health_only = match settings.health_listen {
             Some(address) => Some((
                 TcpListener::bind(address).await.map_err(|source| ServeError::HealthBind { address, source })?,
@@ -147,7 +137,8 @@ impl Host {
         let routes = routes.add_service(health_service).add_service(reflection).add_service(reflection_alpha);
 
         let layers = ServiceBuilder::new()
-            .layer(TraceLayer::new_for_grpc().make_span_with(request_span).on_failure(log_failure))
+            .layer(TraceLayer::new_for_grpc().make_span_with(trace::request_span).on_failure(trace::log_failure))
+            .layer(InvalidMessageLayer)
             .layer(AuthLayer::new(authenticator, policy))
             .layer(ShedLayer::new(settings.max_concurrent_requests));
 
@@ -219,114 +210,6 @@ pub async fn terminate_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
-    }
-}
-
-/// One span per call, continuing the caller's trace when it sent one.
-fn request_span<B>(request: &Request<B>) -> Span {
-    let path = request.uri().path();
-    let mut parts = path.trim_start_matches('/').splitn(2, '/');
-    let service = parts.next().unwrap_or_default();
-    let method = parts.next().unwrap_or_default();
-    let span = tracing::info_span!(
-        "grpc.request",
-        otel.name = %path,
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.service = %service,
-        rpc.method = %method,
-        enduser.id = Empty,
-    );
-    let _ = span.set_parent(telemetry::extract_from_headers(request.headers()));
-    span
-}
-
-/// Errors the caller caused are routine; errors of the service deserve attention.
-fn log_failure(failure: GrpcFailureClass, latency: Duration, _span: &Span) {
-    use tonic::Code;
-    match failure {
-        GrpcFailureClass::Code(code) => {
-            let code = Code::from_i32(code.get());
-            match code {
-                Code::Internal | Code::Unknown | Code::DataLoss | Code::Unavailable | Code::DeadlineExceeded => {
-                    tracing::warn!(code = ?code, ?latency, "call failed");
-                }
-                _ => tracing::debug!(code = ?code, ?latency, "call refused"),
-            }
-        }
-        GrpcFailureClass::Error(error) => tracing::warn!(%error, ?latency, "call failed"),
-    }
-}
-
-/// Refuses calls beyond a fixed number in flight with RESOURCE_EXHAUSTED instead of queueing them,
-/// so an overloaded replica answers at once and the caller can back off or go elsewhere. Health
-/// checks and reflection are never shed, so probes keep working under load.
-#[derive(Debug, Clone)]
-pub struct ShedLayer {
-    permits: Arc<Semaphore>,
-    limit: usize,
-}
-
-impl ShedLayer {
-    pub fn new(limit: usize) -> Self {
-        let limit = limit.max(1);
-        Self { permits: Arc::new(Semaphore::new(limit)), limit }
-    }
-}
-
-impl<S> Layer<S> for ShedLayer {
-    type Service = Shed<S>;
-
-    fn layer(&self, inner: S) -> Shed<S> {
-        Shed { inner, layer: self.clone() }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Shed<S> {
-    inner: S,
-    layer: ShedLayer,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B, ResBody> Service<Request<B>> for Shed<S>
-where
-    S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResBody: Default + Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let path = request.uri().path();
-        if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
-            return Box::pin(self.inner.call(request));
-        }
-        match self.layer.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let response = self.inner.call(request);
-                Box::pin(async move {
-                    let response = response.await;
-                    drop(permit);
-                    response
-                })
-            }
-            Err(_) => {
-                let status = Status::resource_exhausted(format!(
-                    "server busy: {} calls in flight; retry with backoff",
-                    self.layer.limit
-                ));
-                Box::pin(std::future::ready(Ok(status.into_http())))
-            }
-        }
     }
 }
 
