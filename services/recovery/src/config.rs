@@ -55,6 +55,9 @@ pub struct RecoverySettings {
     /// How long a department asked for help has, unless the owner says otherwise.
     #[serde(with = "humantime_serde")]
     pub help_time_limit: Duration,
+    /// Compensation or a gift above this amount (fen) needs two approvers, neither of them the
+    /// one who asked for it; at or below it, one approver other than the requester.
+    pub second_approval_above: i64,
     /// The department that receives a proactive-care task when the prediction names none.
     pub care_department: String,
 }
@@ -71,6 +74,7 @@ impl Default for RecoverySettings {
             callback: CallbackSettings::default(),
             sweep_interval: Duration::from_secs(60),
             help_time_limit: Duration::from_secs(DAY),
+            second_approval_above: 50_000,
             care_department: "service_centre".into(),
         }
     }

@@ -19,6 +19,7 @@ pub struct Rules {
     pub escalation: Vec<EscalationStep>,
     pub callback: CallbackSettings,
     pub help_time_limit: Duration,
+    pub second_approval_above: i64,
     pub care_department: String,
 }
 
@@ -40,6 +41,7 @@ impl Rules {
             escalation,
             callback: settings.callback.clone(),
             help_time_limit: settings.help_time_limit,
+            second_approval_above: settings.second_approval_above,
             care_department: settings.care_department.clone(),
         })
     }

@@ -88,3 +88,40 @@ async fn compensation_waits_for_a_supervisor_and_every_action_records_its_outcom
     assert_eq!(names, [gift.name.as_str(), compensation.name.as_str(), apology.name.as_str()]);
     desk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compensation_takes_four_eyes_and_a_large_amount_two_approvers() {
+    let desk = Desk::start().await;
+    let case = desk.dispatched("13800138001", "billing").await;
+    step(&desk, "dept-billing", &case.name, Transition::Accept, "").await.unwrap();
+    let compensation = |amount: i64| CreateRecoveryActionRequest {
+        case: case.name.clone(),
+        kind: RecoveryActionKind::Compensation as i32,
+        description: "补偿多扣话费".into(),
+        amount,
+        ..Default::default()
+    };
+    let approve = |name: &str| DecideRecoveryActionRequest { name: name.into(), approve: true, note: "同意".into() };
+
+    // A supervisor who asks for compensation does not approve it; another one does.
+    let own = desk.as_("supervisor").create_recovery_action(compensation(5_000)).await.unwrap().into_inner();
+    let refused = desk.as_("supervisor").decide_recovery_action(approve(&own.name)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{}", refused.message());
+    let approved = desk.admin().decide_recovery_action(approve(&own.name)).await.unwrap().into_inner();
+    assert_eq!(
+        (approved.status, approved.decided_by.as_str()),
+        (RecoveryActionStatus::Planned as i32, "administrator")
+    );
+
+    // 800 yuan is above the default threshold of 500: two different approvers.
+    let large = desk.as_("dept-billing").create_recovery_action(compensation(80_000)).await.unwrap().into_inner();
+    let first = desk.as_("supervisor").decide_recovery_action(approve(&large.name)).await.unwrap().into_inner();
+    assert_eq!(first.status, RecoveryActionStatus::AwaitingApproval as i32, "one approval is not enough");
+    assert_eq!((first.first_approved_by.as_str(), first.decided_by.as_str()), ("supervisor", ""));
+    let refused = desk.as_("supervisor").decide_recovery_action(approve(&large.name)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "the same approver twice");
+    let second = desk.admin().decide_recovery_action(approve(&large.name)).await.unwrap().into_inner();
+    assert_eq!(second.status, RecoveryActionStatus::Planned as i32);
+    assert_eq!((second.first_approved_by.as_str(), second.decided_by.as_str()), ("supervisor", "administrator"));
+    desk.stop().await;
+}

@@ -38,6 +38,7 @@ fn view(row: &recovery_action::Model) -> RecoveryAction {
         created_by: row.created_by.clone(),
         create_time: Some(time::timestamp_from_micros(row.created_at)),
         decided_by: row.decided_by.clone().unwrap_or_default(),
+        first_approved_by: row.first_approved_by.clone().unwrap_or_default(),
         decision_note: row.decision_note.clone().unwrap_or_default(),
         outcome: row.outcome.as_deref().map_or_else(Default::default, RecoveryOutcome::from_stored) as i32,
         outcome_note: row.outcome_note.clone().unwrap_or_default(),
@@ -115,6 +116,7 @@ impl Cases {
             department: caller.confined_department().map(str::to_string),
             created_at: self.context().now(),
             decided_by: None,
+            first_approved_by: None,
             decision_note: None,
             outcome: None,
             outcome_note: None,
@@ -148,11 +150,30 @@ impl Cases {
                 message: format!("{} is {} and awaits no decision", request.name, row.status),
             });
         }
-        row.status =
-            (if request.approve { RecoveryActionStatus::Planned } else { RecoveryActionStatus::Rejected }).stored();
-        row.decided_by = Some(caller.subject.clone());
+        // Four eyes: nobody approves what they asked for, and a large amount needs two approvers.
+        if request.approve && row.created_by == caller.subject {
+            return Err(Error::PermissionDenied(format!(
+                "{} asked for {}; another supervisor must approve it",
+                caller.subject, request.name
+            )));
+        }
+        if request.approve && row.first_approved_by.as_deref() == Some(caller.subject.as_str()) {
+            return Err(Error::PermissionDenied(format!(
+                "{} approved {} already; the second approval must come from someone else",
+                caller.subject, request.name
+            )));
+        }
+        let first_read = row.first_approved_by.clone();
+        let needs_second = row.amount > self.context().rules.second_approval_above;
+        if request.approve && needs_second && row.first_approved_by.is_none() {
+            row.first_approved_by = Some(caller.subject.clone());
+        } else {
+            row.status =
+                (if request.approve { RecoveryActionStatus::Planned } else { RecoveryActionStatus::Rejected }).stored();
+            row.decided_by = Some(caller.subject.clone());
+        }
         row.decision_note = Some(note);
-        if !recovery_actions::save_from(db.writer(), &awaiting, row.clone()).await? {
+        if !recovery_actions::save_decision(db.writer(), &awaiting, first_read.as_deref(), row.clone()).await? {
             return Err(Error::Conflict(request.name.clone()));
         }
         Ok(view(&row))

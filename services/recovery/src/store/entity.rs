@@ -126,6 +126,7 @@ pub mod recovery_action {
         pub department: Option<String>,
         pub created_at: i64,
         pub decided_by: Option<String>,
+        pub first_approved_by: Option<String>,
         pub decision_note: Option<String>,
         pub outcome: Option<String>,
         pub outcome_note: Option<String>,

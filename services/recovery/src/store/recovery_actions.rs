@@ -26,16 +26,39 @@ pub async fn save_from(
     expected_status: &str,
     row: recovery_action::Model,
 ) -> Result<bool, DbErr> {
+    save_if(db, expected_status, None, row).await
+}
+
+/// [`save_from`], also on the condition that the first approval is still as `first_approver`
+/// was read, so two approvers deciding at once cannot both count as the first.
+pub async fn save_decision(
+    db: &impl ConnectionTrait,
+    expected_status: &str,
+    first_approver: Option<&str>,
+    row: recovery_action::Model,
+) -> Result<bool, DbErr> {
+    save_if(db, expected_status, Some(first_approver), row).await
+}
+
+async fn save_if(
+    db: &impl ConnectionTrait,
+    expected_status: &str,
+    first_approver: Option<Option<&str>>,
+    row: recovery_action::Model,
+) -> Result<bool, DbErr> {
     let id = row.id.clone();
     let mut model = row.into_active_model().reset_all();
     model.id = sea_orm::ActiveValue::NotSet;
-    let result = recovery_action::Entity::update_many()
+    let mut update = recovery_action::Entity::update_many()
         .set(model)
         .filter(recovery_action::Column::Id.eq(id))
-        .filter(recovery_action::Column::Status.eq(expected_status))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .filter(recovery_action::Column::Status.eq(expected_status));
+    update = match first_approver {
+        None => update,
+        Some(None) => update.filter(recovery_action::Column::FirstApprovedBy.is_null()),
+        Some(Some(first)) => update.filter(recovery_action::Column::FirstApprovedBy.eq(first)),
+    };
+    Ok(update.exec(db).await?.rows_affected == 1)
 }
 
 /// Which actions a listing returns.

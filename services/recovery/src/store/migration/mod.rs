@@ -1,6 +1,7 @@
 //! Recovery's schema, applied at start-up: the tables' names in `tables`, each migration in a file
 //! of its own.
 
+mod approvals;
 mod cases;
 mod lifecycle;
 mod tables;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(cases::CreateCases),
             Box::new(lifecycle::CaseLifecycle),
             Box::new(LeaseMigration),
+            Box::new(approvals::SecondApproval),
         ]
     }
 }

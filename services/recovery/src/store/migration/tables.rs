@@ -81,6 +81,7 @@ pub enum RecoveryAction {
     Department,
     CreatedAt,
     DecidedBy,
+    FirstApprovedBy,
     DecisionNote,
     Outcome,
     OutcomeNote,
