@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use bytes::{Buf, BufMut};
 use csm_cli::system::url;
 use csm_kit::{Role, config::TokenSettings};
+use csm_proto::feed::v1::SubscribeRequest;
 use prost::Message;
 use tonic::{
     Code, Request, Status,
@@ -165,4 +166,31 @@ async fn a_method_a_port_does_not_serve_is_unimplemented_with_or_without_a_token
     }
     assert_healthy(&t).await;
     t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_bounded_and_subscribers_beyond_the_cap_are_turned_away() {
+    let desk = crate::support::desk::Desk::start_with(|config| config.common.feed.max_subscribers = 2).await;
+    let mut feed = desk.feed();
+    let subscribe = |event_types: Vec<String>| SubscribeRequest { after_sequence: 0, event_types };
+
+    let many: Vec<String> = (0..40_001).map(|i| format!("csm.intake.v1.Event{i}")).collect();
+    let refused = feed.subscribe(subscribe(many)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("event_types"), "{}", refused.message());
+    let refused = feed.subscribe(subscribe(vec!["not a type; DROP TABLE".into()])).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+
+    let first = feed.subscribe(subscribe(Vec::new())).await.unwrap();
+    let _second = feed.subscribe(subscribe(Vec::new())).await.unwrap();
+    let refused = feed.subscribe(subscribe(Vec::new())).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    // A subscriber that leaves makes room for the next.
+    drop(first);
+    crate::support::eventually("a subscription slot to free", std::time::Duration::from_secs(10), || {
+        let mut feed = feed.clone();
+        async move { feed.subscribe(subscribe(Vec::new())).await.ok() }
+    })
+    .await;
+    desk.stop().await;
 }

@@ -212,6 +212,9 @@ pub struct FeedSettings {
     /// this, and when it dies, within this and a third.
     #[serde(with = "humantime_serde")]
     pub lease_term: Duration,
+    /// Subscriptions a replica serves at once; one more is refused with RESOURCE_EXHAUSTED, so
+    /// replaying followers cannot crowd out the calls the service is there for.
+    pub max_subscribers: usize,
 }
 
 impl Default for FeedSettings {
@@ -223,6 +226,7 @@ impl Default for FeedSettings {
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             lease_term: Duration::from_secs(15),
+            max_subscribers: 64,
         }
     }
 }

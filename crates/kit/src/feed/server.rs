@@ -2,20 +2,30 @@
 //! new events as they commit. A subscription is woken by commits in this process and also checks the
 //! outbox every `poll_interval`, which is how it sees commits made by another replica.
 
-use std::pin::Pin;
+use std::{pin::Pin, sync::Arc};
 
 use csm_proto::feed::v1::{
     Event, FeedState, GetFeedStateRequest, SubscribeRequest,
     feed_server::{Feed, FeedServer},
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::{publisher::Publisher, schema::outbox_event};
-use crate::{config::FeedSettings, db::Database, error, time};
+use crate::{
+    config::FeedSettings,
+    db::Database,
+    error::{self, Violations},
+    time,
+};
+
+/// Event types one subscription may ask for at most.
+pub const MAX_EVENT_TYPES: usize = 64;
+/// The longest event type name (a message's full name).
+const MAX_EVENT_TYPE_CHARS: usize = 200;
 
 /// The `csm.feed.v1.Feed` service of one publishing service.
 #[derive(Debug, Clone)]
@@ -25,6 +35,8 @@ pub struct FeedService {
     head: watch::Receiver<u64>,
     settings: FeedSettings,
     stop: CancellationToken,
+    /// One permit per subscription served.
+    subscribers: Arc<Semaphore>,
 }
 
 impl FeedService {
@@ -35,6 +47,7 @@ impl FeedService {
             db: publisher.database().clone(),
             source: publisher.source(),
             head: publisher.watch_head(),
+            subscribers: Arc::new(Semaphore::new(settings.max_subscribers.max(1))),
             settings,
             stop,
         }
@@ -88,9 +101,17 @@ impl Feed for FeedService {
 
     async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<EventStream>, Status> {
         let SubscribeRequest { after_sequence, event_types } = request.into_inner();
+        check_event_types(&event_types)?;
+        let permit = self.subscribers.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "this replica serves {} subscriptions already; retry later or on another replica",
+                self.settings.max_subscribers
+            ))
+        })?;
         let (tx, rx) = mpsc::channel(self.settings.read_batch.clamp(16, 4096) as usize);
         let this = self.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(status) = this.follow(after_sequence, event_types, &tx).await {
                 let _ = tx.send(Err(status)).await;
             }
@@ -102,6 +123,28 @@ impl Feed for FeedService {
         let last = super::publisher::read_head(self.db.reader()).await.map_err(|e| error::database(&e))?;
         Ok(Response::new(FeedState { last_sequence: last, source: self.source.to_string() }))
     }
+}
+
+/// The event types of a subscription: a bounded list of message names.
+fn check_event_types(event_types: &[String]) -> Result<(), Status> {
+    if event_types.len() > MAX_EVENT_TYPES {
+        return Err(Violations::one("event_types", format!("at most {MAX_EVENT_TYPES} event types")).into_status());
+    }
+    let mut violations = Violations::new();
+    for (i, name) in event_types.iter().enumerate() {
+        let well_formed = !name.is_empty()
+            && name.len() <= MAX_EVENT_TYPE_CHARS
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+        if !well_formed {
+            violations.add(
+                format!("event_types[{i}]"),
+                format!(
+                    "a message name such as csm.intake.v1.WorkOrderOpened, at most {MAX_EVENT_TYPE_CHARS} characters"
+                ),
+            );
+        }
+    }
+    violations.into_result().map_err(Violations::into_status)
 }
 
 impl FeedService {
@@ -128,6 +171,8 @@ impl FeedService {
                 }
             }
             if full {
+                // A subscriber replaying a long history takes turns with the calls on this runtime.
+                tokio::task::yield_now().await;
                 continue;
             }
             tokio::select! {
