@@ -128,3 +128,51 @@ async fn a_department_sees_and_resolves_only_its_own_cases() {
     assert_eq!(resolved.status, CaseStatus::Resolved as i32);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_reads_only_its_own_work_orders_and_customers_in_intake() {
+    use csm_proto::intake::v1::{GetCustomerRequest, GetWorkOrderRequest, ListWorkOrdersRequest};
+
+    let t = TestSystem::start().await;
+    let mut intake = t.intake();
+    let billing_order = intake
+        .submit_contact(complaint("13800138000", "这个月话费多扣了"))
+        .await
+        .unwrap()
+        .into_inner()
+        .work_order
+        .unwrap();
+    let network_order =
+        intake.submit_contact(complaint("13900139000", "家里没信号")).await.unwrap().into_inner().work_order.unwrap();
+    t.dispatched_cases(2).await;
+    let mut billing = t.intake_as("dept-billing");
+    // Intake learns each order's department from classification's feed.
+    crate::support::eventually(
+        "intake to learn the billing order's department",
+        std::time::Duration::from_secs(20),
+        || {
+            let mut billing = billing.clone();
+            let name = billing_order.name.clone();
+            async move { billing.get_work_order(GetWorkOrderRequest { name }).await.ok() }
+        },
+    )
+    .await;
+
+    for name in [network_order.name.clone(), "workOrders/missing".into()] {
+        let status = billing.get_work_order(GetWorkOrderRequest { name: name.clone() }).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{name}");
+    }
+    let listed = billing.list_work_orders(ListWorkOrdersRequest::default()).await.unwrap().into_inner().work_orders;
+    assert_eq!(listed.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), [billing_order.name.as_str()]);
+    let own = GetCustomerRequest { phone_number: "13800138000".into(), ..Default::default() };
+    assert_eq!(billing.get_customer(own).await.unwrap().into_inner().phone_number, "13800138000");
+    for phone in ["13900139000", "13700137000"] {
+        let other = GetCustomerRequest { phone_number: phone.into(), ..Default::default() };
+        let status = billing.get_customer(other).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{phone}");
+    }
+    // Wider roles see every department's orders.
+    let all = t.intake_as("agent").list_work_orders(ListWorkOrdersRequest::default()).await.unwrap().into_inner();
+    assert_eq!(all.work_orders.len(), 2);
+    t.stop().await;
+}

@@ -61,14 +61,19 @@ impl IntakeApi {
         Ok(self.writer.write(Write::traced(item)).await??.stored)
     }
 
-    async fn work_order(&self, name: &str) -> Result<WorkOrder, Error> {
+    /// The work order `name`, if `caller` may see it: a department caller sees only the orders
+    /// whose root cause its department is responsible for, and is refused the others whether or
+    /// not they exist (AIP-211), so nothing leaks across departments.
+    async fn work_order(&self, name: &str, caller: &Principal) -> Result<WorkOrder, Error> {
         let id = names::id_in("name", name, names::WORK_ORDERS)?;
         let db = self.queries_db();
-        store::work_order_by_id(db, id)
-            .await?
-            .as_ref()
-            .map(WorkOrder::from)
-            .ok_or_else(|| Error::NotFound(name.to_string()))
+        let found = store::work_order_by_id(db, id).await?;
+        if let Some(own) = caller.confined_department()
+            && found.as_ref().and_then(|order| order.department.as_deref()) != Some(own)
+        {
+            return Err(Error::PermissionDenied(format!("{name} is not a work order of the {own} department")));
+        }
+        found.as_ref().map(WorkOrder::from).ok_or_else(|| Error::NotFound(name.to_string()))
     }
 
     fn queries_db(&self) -> &sea_orm::DatabaseConnection {
@@ -119,18 +124,18 @@ impl IntakeService for IntakeApi {
     }
 
     async fn get_work_order(&self, request: Request<GetWorkOrderRequest>) -> Result<Response<WorkOrder>, Status> {
-        serve(request, async |_, body| self.work_order(&body.name).await).await
+        serve(request, async |caller, body| self.work_order(&body.name, &caller).await).await
     }
 
     async fn list_work_orders(
         &self,
         request: Request<ListWorkOrdersRequest>,
     ) -> Result<Response<ListWorkOrdersResponse>, Status> {
-        serve(request, async |_, body| self.queries.work_orders(&body).await).await
+        serve(request, async |caller, body| self.queries.work_orders(&body, &caller).await).await
     }
 
     async fn get_customer(&self, request: Request<GetCustomerRequest>) -> Result<Response<Customer>, Status> {
-        serve(request, async |_, body| self.customers.get(&body).await).await
+        serve(request, async |caller, body| self.customers.get(&body, &caller).await).await
     }
 
     async fn add_customer_tag(&self, request: Request<AddCustomerTagRequest>) -> Result<Response<Customer>, Status> {

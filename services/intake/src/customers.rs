@@ -55,9 +55,20 @@ impl Customers {
         })
     }
 
-    pub async fn get(&self, request: &GetCustomerRequest) -> Result<Customer, Error> {
-        let row = self.find(&request.name, &request.phone_number).await?;
-        self.view(row).await
+    /// The customer, for a department caller only if one of the customer's work orders is its
+    /// department's (refused alike when the customer does not exist).
+    pub async fn get(&self, request: &GetCustomerRequest, caller: &Principal) -> Result<Customer, Error> {
+        let found = self.find(&request.name, &request.phone_number).await;
+        if let Some(own) = caller.confined_department() {
+            let reaches = match &found {
+                Ok(row) => store::customer_has_order_of(self.db(), &row.id, own).await?,
+                Err(_) => false,
+            };
+            if !reaches {
+                return Err(Error::PermissionDenied(format!("not a customer of the {own} department")));
+            }
+        }
+        self.view(found?).await
     }
 
     pub async fn add_tag(&self, request: &AddCustomerTagRequest, caller: &Principal) -> Result<Customer, Error> {

@@ -15,6 +15,9 @@ pub enum Error {
     Invalid(#[from] Violations),
     #[error("{0} not found")]
     NotFound(String),
+    /// A department caller asked for what another department's customers said.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("request_id {0} was already used for a different request")]
     RequestIdReused(String),
     #[error("database: {0}")]
@@ -42,6 +45,7 @@ impl From<Error> for Status {
                 "Resource" => error::not_found("Customer", &name),
                 _ => names::not_found(&name),
             },
+            Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::RequestIdReused(id) => Status::already_exists(format!(
                 "request_id {id} was already used for a different request; use a new request_id"
             )),

@@ -54,6 +54,18 @@ impl EventHandler for LeafHandler {
         let Some(mut order) = store::work_order_by_id(&**uow, &id).await? else {
             return Err(HandleError::Reject(format!("{} is not an intake work order", classification.work_order)));
         };
+        if !classification.responsible_department.is_empty()
+            && order.department.as_deref() != Some(classification.responsible_department.as_str())
+        {
+            order.department = Some(classification.responsible_department.clone());
+            work_order::ActiveModel {
+                id: Set(order.id.clone()),
+                department: Set(order.department.clone()),
+                ..Default::default()
+            }
+            .update(&**uow)
+            .await?;
+        }
         if order.topic.is_some() || classification.leaf.is_empty() {
             return Ok(());
         }

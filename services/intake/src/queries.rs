@@ -1,7 +1,7 @@
 //! Listings: work orders newest first, and high-frequency complainants most recently complaining
 //! first; both paginated with tokens tied to their filters.
 
-use csm_kit::{Database, error::Violations, names, paging, time};
+use csm_kit::{Database, Principal, error::Violations, names, paging, time};
 use csm_proto::intake::v1::{
     Channel, HighFrequencyComplainant, HighFrequencyStatus, ListHighFrequencyComplainantsRequest,
     ListHighFrequencyComplainantsResponse, ListWorkOrdersRequest, ListWorkOrdersResponse, WorkOrder, WorkOrderKind,
@@ -54,7 +54,13 @@ impl Queries {
         &self.db
     }
 
-    pub async fn work_orders(&self, request: &ListWorkOrdersRequest) -> Result<ListWorkOrdersResponse, Error> {
+    /// Work orders by the request's filters; a department caller's list holds only the orders its
+    /// department is responsible for.
+    pub async fn work_orders(
+        &self,
+        request: &ListWorkOrdersRequest,
+        caller: &Principal,
+    ) -> Result<ListWorkOrdersResponse, Error> {
         let mut v = Violations::new();
         let page_size = paging::page_size(request.page_size, 50, 500).unwrap_or_else(|e| {
             v.merge(e);
@@ -89,7 +95,9 @@ impl Queries {
         };
         v.into_result()?;
 
+        let department = caller.confined_department();
         let filters = paging::fingerprint(&[
+            department.unwrap_or_default(),
             customer_id.as_deref().unwrap_or_default(),
             &request.status.to_string(),
             &request.kind.to_string(),
@@ -98,6 +106,9 @@ impl Queries {
         ]);
         let after = paging::decode_keyset(&request.page_token, &filters)?;
         let mut query = work_order::Entity::find();
+        if let Some(own) = department {
+            query = query.filter(work_order::Column::Department.eq(own));
+        }
         if let Some(id) = &customer_id {
             query = query.filter(work_order::Column::CustomerId.eq(id.as_str()));
         }

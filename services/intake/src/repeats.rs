@@ -165,6 +165,7 @@ mod tests {
             text: "宽带断了".into(),
             problem_code: None,
             topic: Some("leaf:x".into()),
+            department: None,
             appeal: None,
             segment: None,
             vip_level: None,

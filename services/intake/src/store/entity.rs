@@ -107,6 +107,8 @@ pub mod work_order {
         pub problem_code: Option<String>,
         /// "code:…" or "leaf:…"; what makes two orders the same problem.
         pub topic: Option<String>,
+        /// The department responsible for the order's root cause, once classification has told.
+        pub department: Option<String>,
         pub appeal: Option<String>,
         pub segment: Option<String>,
         pub vip_level: Option<i32>,

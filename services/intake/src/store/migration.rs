@@ -8,7 +8,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(FeedMigration), Box::new(CreateIntakeTables), Box::new(LeaseMigration)]
+        vec![
+            Box::new(FeedMigration),
+            Box::new(CreateIntakeTables),
+            Box::new(LeaseMigration),
+            Box::new(OrderDepartments),
+        ]
     }
 }
 
@@ -75,6 +80,7 @@ enum Contact {
 #[derive(DeriveIden)]
 enum WorkOrder {
     Table,
+    Department,
     ContactId,
     Kind,
     Status,
@@ -301,5 +307,36 @@ impl MigrationTrait for CreateIntakeTables {
             manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// The department responsible for each work order's root cause, learned from classification, so
+/// that a department caller reads only its own orders and customers.
+struct OrderDepartments;
+
+impl MigrationName for OrderDepartments {
+    fn name(&self) -> &str {
+        "m20261202_000004_order_departments"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OrderDepartments {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter().table(WorkOrder::Table).add_column(string_null(WorkOrder::Department)).to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("work_order_by_department")
+                    .table(WorkOrder::Table)
+                    .col(WorkOrder::Department)
+                    .col(Shared::CustomerId)
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -25,6 +25,20 @@ pub async fn customer_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Optio
     customer::Entity::find_by_id(id.to_string()).one(db).await
 }
 
+/// Whether the customer has a work order `department` is responsible for.
+pub async fn customer_has_order_of(
+    db: &impl ConnectionTrait,
+    customer_id: &str,
+    department: &str,
+) -> Result<bool, DbErr> {
+    let order = work_order::Entity::find()
+        .filter(work_order::Column::CustomerId.eq(customer_id))
+        .filter(work_order::Column::Department.eq(department))
+        .one(db)
+        .await?;
+    Ok(order.is_some())
+}
+
 pub async fn customer_by_phone(db: &impl ConnectionTrait, phone: &str) -> Result<Option<customer::Model>, DbErr> {
     customer::Entity::find().filter(customer::Column::PhoneNumber.eq(phone)).one(db).await
 }

@@ -76,6 +76,7 @@ impl Plan {
                 text: new.text.clone(),
                 problem_code: new.problem_code.clone(),
                 topic: topic.clone(),
+                department: None,
                 appeal: appeal_column(new),
                 segment: new.profile.segment.clone(),
                 vip_level: new.profile.vip_level,
