@@ -194,3 +194,32 @@ async fn subscriptions_are_bounded_and_subscribers_beyond_the_cap_are_turned_awa
     .await;
     desk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_message_is_refused_from_its_prefix_except_where_bulk_data_is_the_point() {
+    use csm_proto::classification::v1::{
+        ClassifyRequest, CreateTrainingJobRequest, LabelledText, TrainTextModelsRequest, create_training_job_request,
+    };
+    let t = start().await;
+    let mut classification = csm_cli::clients::classification(t.system.addresses.classification, EVERY_ROLE).unwrap();
+    // Two MiB of text to a method that reads one complaint.
+    let huge = "话费".repeat(2 * 1024 * 1024 / 6);
+    let refused =
+        classification.classify(ClassifyRequest { text: huge.clone(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    // The same amount as a training set is what CreateTrainingJob is for.
+    let examples: Vec<LabelledText> = (0..40_000)
+        .map(|i| LabelledText {
+            text: format!("宽带又断网了第{i}次，师傅一直没来修，请尽快处理"),
+            leaves: [("cause".to_string(), "system.broadband_fault".to_string())].into(),
+        })
+        .collect();
+    let training =
+        create_training_job_request::Training::TextModels(TrainTextModelsRequest { examples, ..Default::default() });
+    let request = CreateTrainingJobRequest { training: Some(training), collect_examples: true, ..Default::default() };
+    assert!(request.encoded_len() > 4 * 1024 * 1024, "{} bytes", request.encoded_len());
+    let answer = classification.create_training_job(request).await;
+    assert!(!matches!(&answer, Err(status) if status.code() == Code::ResourceExhausted), "{answer:?}");
+    assert_healthy(&t).await;
+    t.stop().await;
+}

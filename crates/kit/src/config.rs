@@ -71,6 +71,11 @@ pub struct ServerSettings {
     /// Calls served at once; beyond this, calls are refused with RESOURCE_EXHAUSTED rather than
     /// queued, so a caller can back off or go to another replica.
     pub max_concurrent_requests: usize,
+    /// The longest request message a method takes, refused from its length prefix before it is
+    /// read; methods that take bulk data (as each service's policy marks them) take up to
+    /// `max_bulk_message_bytes`.
+    pub max_message_bytes: usize,
+    pub max_bulk_message_bytes: usize,
     /// After shutdown begins, health reports NOT_SERVING for this long before the server stops
     /// accepting calls, so load balancers stop sending traffic first.
     #[serde(with = "humantime_serde")]
@@ -90,6 +95,8 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 512,
+            max_message_bytes: 1024 * 1024,
+            max_bulk_message_bytes: 64 * 1024 * 1024,
             drain_delay: Duration::ZERO,
             tls: ServerTlsSettings::default(),
             health_listen: None,

@@ -15,9 +15,14 @@ pub struct FieldViolation {
     pub description: String,
 }
 
-/// Every problem found in a request, so a caller can fix them all at once.
+/// Every problem found in a request, so a caller can fix them all at once: the first
+/// [`MAX_REPORTED`] of them, and how many more there were, so a hostile request with a hundred
+/// thousand bad items costs no more to answer than one with a hundred.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations(Vec<FieldViolation>, usize);
+
+/// Violations reported by name at most; the rest are counted.
+pub const MAX_REPORTED: usize = 100;
 
 impl Violations {
     pub fn new() -> Self {
@@ -32,12 +37,19 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        if self.0.len() < MAX_REPORTED {
+            self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        } else {
+            self.1 += 1;
+        }
     }
 
     /// Adds every violation of `other`.
     pub fn merge(&mut self, other: Violations) {
-        self.0.extend(other.0);
+        for violation in other.0 {
+            self.add(violation.field, violation.description);
+        }
+        self.1 += other.1;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,6 +86,9 @@ impl fmt::Display for Violations {
                 f.write_str("; ")?;
             }
             write!(f, "{}: {}", violation.field, violation.description)?;
+        }
+        if self.1 > 0 {
+            write!(f, "; and {} more", self.1)?;
         }
         Ok(())
     }
@@ -135,6 +150,20 @@ mod tests {
         let details = status.get_error_details();
         let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
         assert_eq!(fields, vec!["phone_number", "text"]);
+    }
+
+    #[test]
+    fn a_flood_of_violations_is_answered_with_the_first_hundred_and_a_count() {
+        let mut violations = Violations::new();
+        for i in 0..100_000 {
+            violations.add(format!("items[{i}]"), "required");
+        }
+        let mut more = Violations::new();
+        more.add("name", "required");
+        violations.merge(more);
+        let status = violations.into_status();
+        assert!(status.message().ends_with("; and 99901 more"), "{}", &status.message()[status.message().len() - 40..]);
+        assert_eq!(status.get_error_details().bad_request().unwrap().field_violations.len(), MAX_REPORTED);
     }
 
     #[test]

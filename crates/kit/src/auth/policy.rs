@@ -13,6 +13,7 @@ use super::{Principal, Role};
 pub struct Policy {
     methods: HashMap<String, Vec<Role>>,
     pub(super) audited: HashSet<String>,
+    bulk: HashSet<String>,
 }
 
 /// Paths served without a token: health checks (Kubernetes probes) and reflection.
@@ -36,6 +37,19 @@ impl Policy {
     pub fn audit(mut self, service: &str, method: &str, roles: &[Role]) -> Self {
         self.audited.insert(format!("/{service}/{method}"));
         self.allow(service, method, roles)
+    }
+
+    /// Marks `methods` of `service` as taking bulk data (training sets, imports): their request
+    /// messages may be as large as `server.max_bulk_message_bytes`, every other method's only
+    /// `server.max_message_bytes`.
+    pub fn bulk(mut self, service: &str, methods: &[&str]) -> Self {
+        self.bulk.extend(methods.iter().map(|method| format!("/{service}/{method}")));
+        self
+    }
+
+    /// The paths of the methods that take bulk data.
+    pub fn bulk_paths(&self) -> HashSet<String> {
+        self.bulk.clone()
     }
 
     /// Allows the feed of a service to other services and administrators.

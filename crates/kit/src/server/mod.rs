@@ -8,11 +8,13 @@
 //! then returns.
 
 mod invalid_message;
+mod message_size;
 mod reflection;
 mod shed;
 mod trace;
 
 pub use invalid_message::InvalidMessageLayer;
+pub use message_size::MessageSizeLayer;
 pub use shed::{Shed, ShedLayer};
 use std::{future::Future, time::Duration};
 
@@ -139,6 +141,11 @@ impl Host {
         let layers = ServiceBuilder::new()
             .layer(TraceLayer::new_for_grpc().make_span_with(trace::request_span).on_failure(trace::log_failure))
             .layer(InvalidMessageLayer)
+            .layer(MessageSizeLayer::new(
+                settings.max_message_bytes,
+                settings.max_bulk_message_bytes,
+                policy.bulk_paths(),
+            ))
             .layer(AuthLayer::new(authenticator, policy))
             .layer(ShedLayer::new(settings.max_concurrent_requests));
 

@@ -51,6 +51,19 @@ pub fn policy() -> Policy {
         .audit(SERVICE, "CancelTrainingJob", &[Administrator])
         .allow(SERVICE, "WaitTrainingJob", &[Analyst, Administrator])
         .allow(SERVICE, "EvaluateRouting", &[Analyst, Administrator])
+        // Labelled sets travel in these; every other method takes small messages.
+        .bulk(
+            SERVICE,
+            &[
+                "TrainTextModels",
+                "EvaluateTextModels",
+                "TrainRiskModel",
+                "EvaluateRiskModel",
+                "CreateTrainingJob",
+                "AddTrainingExamples",
+                "EvaluateRouting",
+            ],
+        )
         .allow_feed()
 }
 

@@ -24,8 +24,7 @@ pub fn validate(root: &Node) -> Vec<Violation> {
     let mut walk = Walk { seen: HashSet::new(), count: 0, out: Vec::new() };
     check(root, "root", 1, &mut walk);
     if walk.count > MAX_NODES {
-        let count = walk.count;
-        walk.out.push(violation("root", format!("tree has {count} nodes, at most {MAX_NODES} allowed")));
+        walk.out.push(violation("root", format!("tree has more than {MAX_NODES} nodes, at most {MAX_NODES} allowed")));
     }
     walk.out
 }
@@ -43,6 +42,10 @@ struct Walk {
 
 fn check(node: &Node, path: &str, depth: usize, walk: &mut Walk) {
     walk.count += 1;
+    if walk.count > MAX_NODES {
+        // Past the limit the tree is refused anyway: walking the rest of a hostile one is waste.
+        return;
+    }
     let out = &mut walk.out;
     let key_field = format!("{path}.key");
     let key_ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-');
