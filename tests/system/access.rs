@@ -176,3 +176,62 @@ async fn a_department_reads_only_its_own_work_orders_and_customers_in_intake() {
     assert_eq!(all.work_orders.len(), 2);
     t.stop().await;
 }
+
+/// What each role may call, by service, from the services' own policies: the README's security
+/// section is this text, so the two cannot drift apart. Audited methods are marked with `*`.
+fn role_summary() -> String {
+    use std::collections::BTreeSet;
+
+    use csm_kit::Role::{self, *};
+
+    let policies =
+        [csm_intake::policy(), csm_classification::policy(), csm_recovery::policy(), csm_measurement::policy()];
+    let mut entries = BTreeSet::new();
+    for policy in &policies {
+        for (path, roles, audited) in policy.entries() {
+            let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or_default();
+            let service = service.split('.').nth(1).unwrap_or(service).to_string();
+            entries.insert((service, method.to_string(), roles, audited));
+        }
+    }
+    let roles: [Role; 7] = [ChannelSystem, Agent, Department, Supervisor, Analyst, Administrator, Service];
+    let mut text = String::new();
+    for role in roles {
+        let mut by_service: Vec<(String, Vec<String>)> = Vec::new();
+        for (service, method, allowed, audited) in &entries {
+            if !allowed.contains(&role) {
+                continue;
+            }
+            let method = if *audited { format!("{method}*") } else { method.clone() };
+            match by_service.last_mut() {
+                Some((last, methods)) if last == service => methods.push(method),
+                _ => by_service.push((service.clone(), vec![method])),
+            }
+        }
+        let parts: Vec<String> =
+            by_service.iter().map(|(service, methods)| format!("{service}: {}", methods.join(", "))).collect();
+        text.push_str(&format!("- `{role}`: {}\n", parts.join("; ")));
+    }
+    text
+}
+
+#[test]
+fn the_readme_says_what_each_role_may_call_as_the_policies_do() {
+    const BEGIN: &str = "<!-- roles: generated from the services' policies by tests/system/access.rs -->\n";
+    const END: &str = "<!-- end of roles -->";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme.find(BEGIN).expect("the README's roles block") + BEGIN.len();
+    let end = readme[start..].find(END).expect("the end of the roles block") + start;
+    let generated = role_summary();
+    if std::env::var_os("CSM_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, format!("{}{generated}{}", &readme[..start], &readme[end..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[start..end],
+        generated,
+        "the README's roles differ from the policies; regenerate with \
+         CSM_UPDATE_DOCS=1 cargo test -p csm-tests --test system the_readme_says"
+    );
+}

@@ -25,6 +25,7 @@ use csm_proto::classification::v1::classification_service_server::Classification
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+pub use api::policy;
 pub use config::Config;
 
 /// Runs classification on `listener` until `shutdown` completes, following intake's feed.

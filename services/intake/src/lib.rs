@@ -34,6 +34,7 @@ use csm_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+pub use api::policy;
 pub use config::Config;
 
 /// Runs intake on `listener` until `shutdown` completes.

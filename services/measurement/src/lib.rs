@@ -27,6 +27,7 @@ use csm_proto::measurement::v1::measurement_service_server::MeasurementServiceSe
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+pub use api::policy;
 pub use config::Config;
 
 /// Runs measurement on `listener` until `shutdown` completes, following the three other feeds.

@@ -27,6 +27,7 @@ use csm_proto::recovery::v1::recovery_service_server::RecoveryServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+pub use api::policy;
 pub use config::Config;
 
 /// Case changes written in one transaction at most.

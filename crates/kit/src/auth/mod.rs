@@ -24,7 +24,7 @@ pub use policy::Policy;
 pub use tokens::{AuthConfigError, AuthSettings, Authenticator, TokenSettings};
 
 /// What a caller may do. A caller may hold several roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// A channel system (hotline, app, store, ...) that submits contacts.

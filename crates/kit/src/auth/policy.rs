@@ -47,6 +47,18 @@ impl Policy {
         self
     }
 
+    /// Every method this policy names, by path, with the roles allowed on it and whether calls
+    /// are audited; sorted, for the security table the docs are generated from.
+    pub fn entries(&self) -> Vec<(String, Vec<Role>, bool)> {
+        let mut entries: Vec<(String, Vec<Role>, bool)> = self
+            .methods
+            .iter()
+            .map(|(path, roles)| (path.clone(), roles.clone(), self.audited.contains(path)))
+            .collect();
+        entries.sort();
+        entries
+    }
+
     /// The paths of the methods that take bulk data.
     pub fn bulk_paths(&self) -> HashSet<String> {
         self.bulk.clone()
