@@ -228,16 +228,6 @@ pub struct OperatorCalendar {
     default: WorkingHours,
 }
 
-impl Default for OperatorCalendar {
-    fn default() -> Self {
-        Self::from_settings(&CalendarSettings::default()).unwrap_or_else(|_| Self {
-            days: LocalDays { zone: Tz::UTC },
-            by_department: BTreeMap::new(),
-            default: WorkingHours::RoundTheClock,
-        })
-    }
-}
-
 impl OperatorCalendar {
     /// The calendar the settings describe; an error names the setting at fault.
     pub fn from_settings(settings: &CalendarSettings) -> Result<Self, String> {
