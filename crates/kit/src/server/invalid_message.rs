@@ -7,6 +7,7 @@
 
 use std::task::{Context, Poll};
 
+use futures_util::{TryFutureExt, future::MapOk};
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
@@ -33,32 +34,33 @@ pub struct InvalidMessage<S> {
 impl<S, B, ResBody> Service<Request<B>> for InvalidMessage<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Future = MapOk<S::Future, fn(Response<ResBody>) -> Response<ResBody>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let call = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = call.await?;
-            let headers = response.headers_mut();
-            let internal = headers.get("grpc-status").is_some_and(|status| status == "13");
-            let undecodable = headers
-                .get("grpc-message")
-                .and_then(|message| message.to_str().ok())
-                .is_some_and(|message| UNDECODABLE.iter().any(|start| message.starts_with(start)));
-            if internal && undecodable {
-                headers.insert("grpc-status", HeaderValue::from_static("3"));
-            }
-            Ok(response)
-        })
+        self.inner.call(request).map_ok(as_invalid_argument)
     }
+}
+
+/// The response, its status INVALID_ARGUMENT if it is tonic's INTERNAL for a message that did
+/// not decode.
+fn as_invalid_argument<ResBody>(mut response: Response<ResBody>) -> Response<ResBody> {
+    let headers = response.headers_mut();
+    let internal = headers.get("grpc-status").is_some_and(|status| status == "13");
+    let undecodable = headers
+        .get("grpc-message")
+        .and_then(|message| message.to_str().ok())
+        .is_some_and(|message| UNDECODABLE.iter().any(|start| message.starts_with(start)));
+    if internal && undecodable {
+        headers.insert("grpc-status", HeaderValue::from_static("3"));
+    }
+    response
 }
 
 #[cfg(test)]
