@@ -85,7 +85,7 @@ impl IntakeApi {
         let contact = self.rules.contact(request, Utc::now())?;
         match self.store(Item::Contact { contact, caller: caller.subject.clone() }).await? {
             Stored::Contact { contact, work_order } => Ok(SubmitContactResponse { contact: Some(contact), work_order }),
-            other => Err(Error::unexpected(&other)),
+            other => Err(Error::Unexpected(other.kind())),
         }
     }
 
@@ -93,7 +93,7 @@ impl IntakeApi {
         let event = self.rules.usage_event(request, Utc::now())?;
         match self.store(Item::Usage(event)).await? {
             Stored::Usage(event) => Ok(event),
-            other => Err(Error::unexpected(&other)),
+            other => Err(Error::Unexpected(other.kind())),
         }
     }
 
@@ -101,7 +101,7 @@ impl IntakeApi {
         let event = self.rules.product_event(request, Utc::now())?;
         match self.store(Item::Product(event)).await? {
             Stored::Product(event) => Ok(event),
-            other => Err(Error::unexpected(&other)),
+            other => Err(Error::Unexpected(other.kind())),
         }
     }
 
@@ -109,7 +109,7 @@ impl IntakeApi {
         let answer = self.rules.survey_answer(request, Utc::now())?;
         match self.store(Item::Survey(answer)).await? {
             Stored::Survey(answer) => Ok(answer),
-            other => Err(Error::unexpected(&other)),
+            other => Err(Error::Unexpected(other.kind())),
         }
     }
 }

@@ -26,14 +26,7 @@ pub enum Error {
     WriteFailed(#[from] WriteFailed),
     /// A bug: the writer stored something other than what it was given.
     #[error("the writer returned {0} for another kind of item")]
-    Unexpected(String),
-}
-
-impl Error {
-    pub fn unexpected(stored: &impl std::fmt::Debug) -> Self {
-        let kind = format!("{stored:?}");
-        Self::Unexpected(kind.split(['(', ' ', '{']).next().unwrap_or_default().to_string())
-    }
+    Unexpected(&'static str),
 }
 
 impl From<Error> for Status {

@@ -80,6 +80,18 @@ pub enum Stored {
     Survey(SurveyAnswer),
 }
 
+impl Stored {
+    /// What kind of item this is, for an error that names it without its content.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Stored::Contact { .. } => "a contact",
+            Stored::Usage(_) => "a usage event",
+            Stored::Product(_) => "a product event",
+            Stored::Survey(_) => "a survey answer",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
     pub stored: Stored,
