@@ -78,6 +78,14 @@ pub fn duration_from_proto(d: &prost_types::Duration) -> Option<std::time::Durat
     Some(std::time::Duration::new(seconds, nanos))
 }
 
+/// A span as a protobuf duration (saturating beyond `i64::MAX` seconds).
+pub fn duration_to_proto(span: std::time::Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(span.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(span.subsec_nanos()).unwrap_or(0),
+    }
+}
+
 pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
 }

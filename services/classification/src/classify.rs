@@ -3,17 +3,16 @@
 //! counted on the department's working hours from when the customer raised the problem). Each order also counts towards its leaf's
 //! day in the operator's calendar, where a sudden rise is published as an emerging problem.
 
-use csm_kit::names;
 use std::sync::Arc;
 
 use csm_kit::{
     Masked,
     calendar::{LocalDays, OperatorCalendar},
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event, time_from_event},
-    time,
+    names, time,
 };
-use csm_proto::StoredEnum;
 use csm_proto::{
+    StoredEnum,
     classification::v1::{Classification, EmergingProblem, WorkOrderClassified},
     feed::v1::Event,
     intake::v1::{Channel, ContactType, WorkOrderOpened},

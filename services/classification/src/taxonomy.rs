@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use csm_kit::{error::Violations, names};
+use csm_kit::{error::Violations, names, time};
 use csm_proto::classification::v1::{self as pb, Method};
 use serde::{Deserialize, Serialize};
 
@@ -188,15 +188,8 @@ fn node_to_proto(node: &NodeDocument) -> pb::TaxonomyNode {
         name_zh: node.name_zh.clone(),
         name_en: node.name_en.clone(),
         responsible_department: node.department.clone().unwrap_or_default(),
-        time_limit: node.time_limit.map(duration_to_proto),
+        time_limit: node.time_limit.map(time::duration_to_proto),
         children: node.children.iter().map(node_to_proto).collect(),
-    }
-}
-
-pub fn duration_to_proto(duration: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(duration.subsec_nanos()).unwrap_or(0),
     }
 }
 

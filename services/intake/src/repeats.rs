@@ -10,8 +10,10 @@
 //! ask [`RepeatRule::repeated`], and link with [`link_to_first`] and [`reopen_first`], so the two
 //! cannot disagree.
 
-use csm_proto::StoredEnum;
-use csm_proto::intake::v1::{WorkOrder, WorkOrderKind, WorkOrderReopened, WorkOrderStatus};
+use csm_proto::{
+    StoredEnum,
+    intake::v1::{WorkOrder, WorkOrderKind, WorkOrderReopened, WorkOrderStatus},
+};
 
 use crate::store::work_order;
 

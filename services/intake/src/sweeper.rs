@@ -8,8 +8,7 @@
 use std::time::Duration;
 
 use csm_kit::{feed::Publisher, time};
-use csm_proto::StoredEnum;
-use csm_proto::intake::v1::HighFrequencyStatus;
+use csm_proto::{StoredEnum, intake::v1::HighFrequencyStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
 };

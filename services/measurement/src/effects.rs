@@ -6,8 +6,7 @@
 //!
 //! When the programme addresses a root cause, each indicator is taken for that root cause.
 
-use csm_kit::names;
-use csm_kit::time;
+use csm_kit::{names, time};
 use csm_proto::measurement::v1::{CoreProcess, IndicatorEffect, ProgrammeEffect};
 use prost::Message;
 use sea_orm::ConnectionTrait;

@@ -3,16 +3,16 @@
 //! act, before the customer complains, and publishes what came of it so the risk model can learn.
 //! A customer has at most one open care task; a newer prediction refreshes it.
 
-use csm_kit::names;
-use csm_kit::names::CARE_TASKS;
 use csm_kit::{
     Masked, Principal,
     error::Violations,
     feed::{EventHandler, HandleError, UnitOfWork, decode},
+    names,
+    names::CARE_TASKS,
     paging, time,
 };
-use csm_proto::StoredEnum;
 use csm_proto::{
+    StoredEnum,
     classification::v1::AtRiskCustomer,
     feed::v1::Event,
     recovery::v1::{

@@ -4,8 +4,10 @@
 //! (CaseEscalated, ProgrammeEscalated) for whoever must be told.
 
 use csm_kit::feed::UnitOfWork;
-use csm_proto::StoredEnum;
-use csm_proto::recovery::v1::{ProgrammeEscalated, ProgrammeStatus};
+use csm_proto::{
+    StoredEnum,
+    recovery::v1::{ProgrammeEscalated, ProgrammeStatus},
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{

@@ -3,10 +3,9 @@
 //! ladder as cases; and when the last action is done, the programme publishes the windows over
 //! which measurement compares indicators before and after it.
 
-use csm_kit::names::PROGRAMMES;
 use std::time::Duration;
 
-use csm_kit::{Principal, Role, error::Violations, names, paging, time};
+use csm_kit::{Principal, Role, error::Violations, names, names::PROGRAMMES, paging, time};
 use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{
     CompleteProgrammeActionRequest, CreateProgrammeRequest, GetProgrammeRequest, ListProgrammesRequest,

@@ -1,8 +1,7 @@
 //! The dissatisfaction-risk model: train on past outcomes, evaluate, roll back, score a customer.
 
-use csm_kit::names;
+use csm_kit::{error::Violations, names};
 
-use csm_kit::error::Violations;
 use csm_proto::classification::v1::{
     CalibrationBin, CustomerFeatures, EvaluateRiskModelRequest, ListRiskModelsResponse, RiskEvaluation, RiskFactor,
     RiskModel as RiskModelProto, RiskScore, ScoreCustomerRequest, TrainRiskModelRequest, create_training_job_request,

@@ -7,10 +7,11 @@ pub mod models;
 pub mod statistics;
 pub mod training;
 
-use csm_kit::names::WORK_ORDERS;
-use csm_kit::time;
-use csm_proto::StoredEnum;
-use csm_proto::classification::v1::{Classification, Method, RuleHit, ViewClassification};
+use csm_kit::{names::WORK_ORDERS, time};
+use csm_proto::{
+    StoredEnum,
+    classification::v1::{Classification, Method, RuleHit, ViewClassification},
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
@@ -22,7 +23,7 @@ pub use entity::{
     training_job,
 };
 
-use crate::taxonomy::{Taxonomy, duration_to_proto};
+use crate::taxonomy::Taxonomy;
 
 pub async fn active_taxonomy(db: &impl ConnectionTrait) -> Result<Option<taxonomy_version::Model>, DbErr> {
     taxonomy_version::Entity::find().filter(taxonomy_version::Column::Active.eq(true)).one(db).await
@@ -146,7 +147,7 @@ impl From<&classification::Model> for Classification {
             leaf_name_zh: row.leaf_name_zh.clone(),
             leaf_name_en: row.leaf_name_en.clone(),
             responsible_department: row.department.clone(),
-            time_limit: Some(duration_to_proto(std::time::Duration::from_secs(
+            time_limit: Some(time::duration_to_proto(std::time::Duration::from_secs(
                 u64::try_from(row.time_limit_secs).unwrap_or(0),
             ))),
             deadline: Some(time::timestamp_from_micros(row.deadline)),

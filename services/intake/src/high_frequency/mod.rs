@@ -11,8 +11,10 @@
 
 mod view;
 
-use csm_proto::StoredEnum;
-use csm_proto::intake::v1::{HighFrequencyRule, HighFrequencyStatus};
+use csm_proto::{
+    StoredEnum,
+    intake::v1::{HighFrequencyRule, HighFrequencyStatus},
+};
 
 pub use view::{recent_complaints, status_changed, view};
 

@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 
-use csm_kit::names;
-use csm_kit::time;
+use csm_kit::{names, time};
 use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{
     ComplaintWindow, ContactType, HighFrequency, HighFrequencyRule, HighFrequencyStatus, HighFrequencyStatusChanged,

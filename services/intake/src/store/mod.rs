@@ -3,8 +3,7 @@
 mod entity;
 pub mod migration;
 
-use csm_kit::names;
-use csm_kit::time;
+use csm_kit::{names, time};
 use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{
     AppealBody, Channel, Contact, ContactType, CustomerProfile, CustomerTag, WorkOrder, WorkOrderKind, WorkOrderStatus,

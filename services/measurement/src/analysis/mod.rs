@@ -7,8 +7,7 @@ pub mod stats;
 
 use std::collections::HashMap;
 
-use csm_kit::error::Violations;
-use csm_kit::names;
+use csm_kit::{error::Violations, names};
 use csm_proto::measurement::v1::{IndicatorLink, LinkIndicatorsRequest, LinkPair};
 use sea_orm::ConnectionTrait;
 

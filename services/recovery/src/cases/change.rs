@@ -5,10 +5,11 @@
 //! [`super::write`], the one path that saves a case with its audit entry and its feed events in
 //! one transaction.
 
-use csm_kit::names;
-use csm_kit::time;
-use csm_proto::StoredEnum;
-use csm_proto::recovery::v1::{CallbackOutcome, CaseStatus, ReopenCause, Transition};
+use csm_kit::{names, time};
+use csm_proto::{
+    StoredEnum,
+    recovery::v1::{CallbackOutcome, CaseStatus, ReopenCause, Transition},
+};
 
 use crate::{
     error::Error,

@@ -10,14 +10,13 @@
 //! [`super::reclassify`]. Every change is planned as a [`Planned`] and written by
 //! [`write_from_feed`], as the API's are.
 
-use csm_kit::names;
 use csm_kit::{
     Masked,
     feed::{EventHandler, HandleError, UnitOfWork, carries, decode, id_from_event, time_from_event},
-    time,
+    names, time,
 };
-use csm_proto::StoredEnum;
 use csm_proto::{
+    StoredEnum,
     classification::v1::{ClassificationCorrected, WorkOrderClassified},
     feed::v1::Event,
     intake::v1::{Channel, ContactType, WorkOrder, WorkOrderOpened, WorkOrderReopened},

@@ -2,8 +2,7 @@
 //! department gets a sub-task with its own deadline, sees the case, and reports back. The owner
 //! sees every sub-task on the case.
 
-use csm_kit::names;
-use csm_kit::{Principal, Role, error::Violations, paging, time};
+use csm_kit::{Principal, Role, error::Violations, names, paging, time};
 use csm_proto::recovery::v1::{
     CaseStatus, CompleteSubTaskRequest, ListSubTasksRequest, ListSubTasksResponse, RequestHelpRequest, SubTask,
 };

@@ -9,10 +9,10 @@
 //! that cause, so a supervisor can decide on a transfer. Either way the change is audited and
 //! announced with CaseStatusChanged (action "reclassified").
 
-use csm_kit::names;
 use csm_kit::{
     Masked,
     feed::{HandleError, UnitOfWork, decode, id_from_event},
+    names,
 };
 use csm_proto::{classification::v1::ClassificationCorrected, feed::v1::Event, recovery::v1::CaseStatus};
 

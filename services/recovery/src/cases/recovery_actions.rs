@@ -2,9 +2,7 @@
 //! fixes are carried out at once; compensation, and gifts with an amount, wait for a
 //! supervisor's approval first. Every action ends with what came of it.
 
-use csm_kit::names;
-use csm_kit::names::RECOVERY_ACTIONS;
-use csm_kit::{Masked, Principal, Role, error::Violations, paging, time};
+use csm_kit::{Masked, Principal, Role, error::Violations, names, names::RECOVERY_ACTIONS, paging, time};
 use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{
     CompleteRecoveryActionRequest, CreateRecoveryActionRequest, DecideRecoveryActionRequest,

@@ -1,11 +1,11 @@
 //! A stored case and its sub-tasks as the API and the feed show them at a moment: the TMF621
 //! status beside recovery's own, whether the deadline has passed, the time limit as a duration.
 
-use csm_kit::names;
-use csm_kit::time;
-use csm_proto::StoredEnum;
-use csm_proto::recovery::v1::{CallbackOutcome, Case, SubTask};
-use prost_types::Duration;
+use csm_kit::{names, time};
+use csm_proto::{
+    StoredEnum,
+    recovery::v1::{CallbackOutcome, Case, SubTask},
+};
 
 use crate::{
     lifecycle::{clock_running, tmf621_status},
@@ -37,10 +37,10 @@ pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
         channel: row.channel.clone(),
         owner_department: row.owner_department.clone().unwrap_or_default(),
         tmf621_status: tmf621_status(status).to_string(),
-        time_limit: (row.time_limit > 0).then(|| Duration {
-            seconds: row.time_limit / 1_000_000,
-            nanos: i32::try_from((row.time_limit % 1_000_000) * 1000).unwrap_or(0),
-        }),
+        time_limit: u64::try_from(row.time_limit)
+            .ok()
+            .filter(|micros| *micros > 0)
+            .map(|micros| time::duration_to_proto(std::time::Duration::from_micros(micros))),
         promised_time: row.promised_at.map(timestamp),
         paused_since: row.paused_at.map(timestamp),
         pause_reason: row.pause_reason.clone().unwrap_or_default(),

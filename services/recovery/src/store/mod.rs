@@ -10,8 +10,7 @@ pub mod programmes;
 pub mod recovery_actions;
 pub mod sub_tasks;
 
-use csm_proto::StoredEnum;
-use csm_proto::recovery::v1::CaseStatus;
+use csm_proto::{StoredEnum, recovery::v1::CaseStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,

@@ -2,8 +2,7 @@
 //! product events) attached to their customer; a survey answer may name a work order of the same
 //! customer.
 
-use csm_kit::names;
-use csm_kit::time;
+use csm_kit::{names, time};
 use csm_proto::StoredEnum;
 use csm_proto::intake::v1::{
     CustomerProfile, ProductEvent, ProductEventRecorded, SurveyAnswer, SurveyAnswered, UsageEvent, UsageEventRecorded,

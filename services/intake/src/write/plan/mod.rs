@@ -11,8 +11,7 @@ mod events;
 use std::collections::{HashMap, HashSet};
 
 use csm_kit::{error::Violations, telemetry::TraceContext, time};
-use csm_proto::StoredEnum;
-use csm_proto::intake::v1::HighFrequencyStatus;
+use csm_proto::{StoredEnum, intake::v1::HighFrequencyStatus};
 use uuid::Uuid;
 
 use super::{Event, Item, Outcome, Refusal, Stored, Write, Written, lookups::Lookups};
