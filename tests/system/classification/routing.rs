@@ -171,7 +171,9 @@ async fn a_staged_taxonomy_comes_into_force_with_its_models_and_rolls_back_with_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retraining_from_corrections_refuses_a_model_made_worse_by_careless_corrections() {
-    let system = TestSystem::start().await;
+    // The job trains two models while the other tests train theirs on two cores: a term long
+    // enough that a renewal delayed by that load does not take the training lease away mid-job.
+    let system = TestSystem::start_with(|spec| spec.feed.lease_term = std::time::Duration::from_secs(6)).await;
     let mut client = system.classification();
     let mut intake = system.intake();
     let retrain = |min_corrections: i64| CreateTrainingJobRequest {
