@@ -71,6 +71,10 @@ pub struct ServerSettings {
     /// Calls served at once; beyond this, calls are refused with RESOURCE_EXHAUSTED rather than
     /// queued, so a caller can back off or go to another replica.
     pub max_concurrent_requests: usize,
+    /// Calls one caller may have in flight at once (a caller is its bearer token, else the address
+    /// it connects from); beyond this its calls are refused with RESOURCE_EXHAUSTED, before the
+    /// server-wide limit is consulted, so one busy caller cannot take every slot from the others.
+    pub max_concurrent_requests_per_caller: usize,
     /// The longest request message a method takes, refused from its length prefix before it is
     /// read; methods that take bulk data (as each service's policy marks them) take up to
     /// `max_bulk_message_bytes`.
@@ -95,6 +99,7 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 512,
+            max_concurrent_requests_per_caller: 128,
             max_message_bytes: 1024 * 1024,
             max_bulk_message_bytes: 64 * 1024 * 1024,
             drain_delay: Duration::ZERO,

@@ -1,12 +1,13 @@
 //! Assembling and running a service the same way everywhere.
 //!
 //! Every server gets, outermost first: a request span continuing the caller's W3C trace,
-//! authentication and authorisation, load shedding at a fixed number of calls in flight
-//! (RESOURCE_EXHAUSTED beyond it), and the request timeout; plus the gRPC health service and server
+//! authentication and authorisation, load shedding at a fixed number of calls in flight and a
+//! share of them per caller (RESOURCE_EXHAUSTED beyond either), and the request timeout; plus the gRPC health service and server
 //! reflection. Shutdown (SIGTERM, Ctrl-C, or the future a test passes) turns health to NOT_SERVING,
 //! waits the drain delay, ends feed subscriptions and consumers, lets calls in flight finish, and
 //! then returns.
 
+mod callers;
 mod invalid_message;
 mod message_size;
 mod reflection;
@@ -147,7 +148,7 @@ impl Host {
                 policy.bulk_paths(),
             ))
             .layer(AuthLayer::new(authenticator, policy))
-            .layer(ShedLayer::new(settings.max_concurrent_requests));
+            .layer(ShedLayer::new(settings.max_concurrent_requests, settings.max_concurrent_requests_per_caller));
 
         let address = listener.local_addr().ok();
         tracing::info!(service = name, address = ?address, tls = tls.is_some(), "serving");
@@ -258,7 +259,7 @@ mod tests {
                 }
             }
         });
-        let mut shed = ShedLayer::new(1).layer(inner);
+        let mut shed = ShedLayer::new(1, 1).layer(inner);
         let first = tokio::spawn(shed.call(call("/csm.intake.v1.IntakeService/SubmitContact")));
 
         let refused = shed.call(call("/csm.intake.v1.IntakeService/SubmitContact")).await.unwrap();
@@ -273,6 +274,109 @@ mod tests {
         gate.add_permits(1);
         let again = shed.call(call("/csm.intake.v1.IntakeService/SubmitContact")).await.unwrap();
         assert_eq!(grpc_status(&again), None);
+    }
+
+    fn call_as(token: &str) -> Request<()> {
+        Request::builder()
+            .uri("/csm.measurement.v1.MeasurementService/RenderReport")
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .unwrap()
+    }
+
+    /// A service whose calls wait at the returned gate until the test lets them through; health
+    /// checks pass straight through.
+    fn gated() -> (
+        Arc<Semaphore>,
+        impl tower::Service<Request<()>, Response = Response<String>, Error = Infallible, Future: Send> + Clone,
+    ) {
+        let gate = Arc::new(Semaphore::new(0));
+        let inner = tower::service_fn({
+            let gate = gate.clone();
+            move |request: Request<()>| {
+                let gate = gate.clone();
+                async move {
+                    if !request.uri().path().starts_with("/grpc.health.") {
+                        let _pass = gate.acquire().await;
+                    }
+                    Ok::<_, Infallible>(Response::new(String::new()))
+                }
+            }
+        });
+        (gate, inner)
+    }
+
+    #[tokio::test]
+    async fn a_caller_beyond_its_share_is_refused_while_another_is_still_served() {
+        let (gate, inner) = gated();
+        let layer = ShedLayer::new(10, 2);
+        let mut shed = layer.layer(inner);
+        let busy: Vec<_> = (0..2).map(|_| tokio::spawn(shed.call(call_as("busy")))).collect();
+
+        let refused = shed.call(call_as("busy")).await.unwrap();
+        let status = tonic::Status::from_header_map(refused.headers()).unwrap();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(status.message().contains("this caller has 2 calls in flight"), "{}", status.message());
+        // Another caller still gets a slot, and health checks pass as ever.
+        let other = tokio::spawn(shed.call(call_as("quiet")));
+        let health = shed.call(call("/grpc.health.v1.Health/Check")).await.unwrap();
+        assert_eq!(grpc_status(&health), None);
+        gate.add_permits(3);
+        for call in busy {
+            assert_eq!(grpc_status(&call.await.unwrap().unwrap()), None);
+        }
+        assert_eq!(grpc_status(&other.await.unwrap().unwrap()), None);
+        assert_eq!(layer.callers_in_flight(), 0, "callers with nothing in flight are forgotten");
+    }
+
+    #[tokio::test]
+    async fn a_callers_slot_comes_back_when_its_call_ends_or_is_abandoned() {
+        let (gate, inner) = gated();
+        let layer = ShedLayer::new(10, 1);
+        let mut shed = layer.layer(inner);
+
+        // A call the caller gives up on (its future dropped) gives its slot back.
+        let abandoned = shed.call(call_as("busy"));
+        let refused = shed.call(call_as("busy")).await.unwrap();
+        assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
+        assert_eq!(layer.callers_in_flight(), 1);
+        drop(abandoned);
+        assert_eq!(layer.callers_in_flight(), 0);
+
+        // A call that ends gives its slot back.
+        let first = tokio::spawn(shed.call(call_as("busy")));
+        gate.add_permits(1);
+        assert_eq!(grpc_status(&first.await.unwrap().unwrap()), None);
+        assert_eq!(layer.callers_in_flight(), 0);
+        gate.add_permits(1);
+        let again = shed.call(call_as("busy")).await.unwrap();
+        assert_eq!(grpc_status(&again), None);
+    }
+
+    #[tokio::test]
+    async fn without_a_token_callers_are_told_apart_by_their_address() {
+        let (gate, inner) = gated();
+        let mut shed = ShedLayer::new(10, 1).layer(inner);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = listener.local_addr().unwrap();
+        // What tonic records of a connection from `host`, in the request as tonic puts it there.
+        let from = async |host: [u8; 4]| {
+            use tonic::transport::server::Connected;
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(std::net::SocketAddr::from((host, 0))).unwrap();
+            let _client = socket.connect(server).await.unwrap();
+            let (accepted, _) = listener.accept().await.unwrap();
+            let mut request = call("/csm.intake.v1.IntakeService/SubmitContact");
+            request.extensions_mut().insert(accepted.connect_info());
+            request
+        };
+        let held = tokio::spawn(shed.call(from([127, 0, 0, 2]).await));
+        let refused = shed.call(from([127, 0, 0, 2]).await).await.unwrap();
+        assert_eq!(grpc_status(&refused), Some("8"), "another connection from the same host is the same caller");
+        let elsewhere = tokio::spawn(shed.call(from([127, 0, 0, 3]).await));
+        gate.add_permits(2);
+        assert_eq!(grpc_status(&held.await.unwrap().unwrap()), None);
+        assert_eq!(grpc_status(&elsewhere.await.unwrap().unwrap()), None);
     }
 
     #[tokio::test]
