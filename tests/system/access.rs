@@ -10,7 +10,7 @@ use csm_proto::{
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-use crate::support::{TestSystem, complaint};
+use crate::support::{TestSystem, complaint, complaint_days_ago};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_without_a_valid_token_are_unauthenticated() {
@@ -174,6 +174,50 @@ async fn a_department_reads_only_its_own_work_orders_and_customers_in_intake() {
     // Wider roles see every department's orders.
     let all = t.intake_as("agent").list_work_orders(ListWorkOrdersRequest::default()).await.unwrap().into_inner();
     assert_eq!(all.work_orders.len(), 2);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_lists_only_the_high_frequency_complainants_it_has_orders_of() {
+    use csm_proto::intake::v1::ListHighFrequencyComplainantsRequest;
+
+    let t = TestSystem::start().await;
+    let mut intake = t.intake();
+    // Three complaints within seven days make each a high-frequency complainant.
+    for days_ago in [5.0, 3.0, 1.0] {
+        intake.submit_contact(complaint_days_ago("13800138000", "这个月话费多扣了", days_ago)).await.unwrap();
+        intake.submit_contact(complaint_days_ago("13900139000", "家里没信号", days_ago)).await.unwrap();
+    }
+    let listed = |subject: &'static str| {
+        let mut client = t.intake_as(subject);
+        async move {
+            let response = client
+                .list_high_frequency_complainants(ListHighFrequencyComplainantsRequest::default())
+                .await
+                .unwrap()
+                .into_inner();
+            let mut phones: Vec<String> = response.complainants.into_iter().map(|c| c.phone_number).collect();
+            phones.sort();
+            phones
+        }
+    };
+    assert_eq!(listed("agent").await, ["13800138000", "13900139000"]);
+    // Intake learns each order's department from classification's feed.
+    crate::support::eventually(
+        "intake to learn the billing orders' department",
+        std::time::Duration::from_secs(20),
+        || async { listed("dept-billing").await.contains(&"13800138000".to_string()).then_some(()) },
+    )
+    .await;
+    assert_eq!(listed("dept-billing").await, ["13800138000"], "only the customer of billing's orders");
+    crate::support::eventually(
+        "intake to learn the network orders' department",
+        std::time::Duration::from_secs(20),
+        || async { listed("dept-network").await.contains(&"13900139000".to_string()).then_some(()) },
+    )
+    .await;
+    assert_eq!(listed("dept-network").await, ["13900139000"]);
+    assert!(listed("dept-marketing").await.is_empty(), "a department with no orders sees no one");
     t.stop().await;
 }
 

@@ -153,7 +153,7 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<ListHighFrequencyComplainantsRequest>,
     ) -> Result<Response<ListHighFrequencyComplainantsResponse>, Status> {
-        serve(request, async |_, body| self.queries.high_frequency(&body).await).await
+        serve(request, async |caller, body| self.queries.high_frequency(&body, &caller).await).await
     }
 
     async fn create_usage_event(

@@ -7,7 +7,7 @@ use csm_proto::intake::v1::{
     ListHighFrequencyComplainantsResponse, ListWorkOrdersRequest, ListWorkOrdersResponse, WorkOrder, WorkOrderKind,
     WorkOrderStatus,
 };
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Query};
 
 use crate::{
     error::Error,
@@ -140,9 +140,12 @@ impl Queries {
         Ok(ListWorkOrdersResponse { work_orders: rows.iter().map(WorkOrder::from).collect(), next_page_token })
     }
 
+    /// High-frequency complainants by status and region; a department caller's list holds only
+    /// the customers with a work order its department is responsible for (as GetCustomer allows).
     pub async fn high_frequency(
         &self,
         request: &ListHighFrequencyComplainantsRequest,
+        caller: &Principal,
     ) -> Result<ListHighFrequencyComplainantsResponse, Error> {
         let mut v = Violations::new();
         let page_size = paging::page_size(request.page_size, 50, 500).unwrap_or_else(|e| {
@@ -158,11 +161,21 @@ impl Queries {
             Some(status) => vec![status],
         };
         v.into_result()?;
-        let filters = paging::fingerprint(&[&request.status.to_string(), request.region.trim()]);
+        let department = caller.confined_department();
+        let filters =
+            paging::fingerprint(&[department.unwrap_or_default(), &request.status.to_string(), request.region.trim()]);
         let after = paging::decode_keyset(&request.page_token, &filters)?;
 
         let mut query =
             customer::Entity::find().filter(customer::Column::HfStatus.is_in(statuses.iter().map(|s| s.as_str_name())));
+        if let Some(own) = department {
+            let customers_of_own = Query::select()
+                .column(work_order::Column::CustomerId)
+                .from(work_order::Entity)
+                .and_where(work_order::Column::Department.eq(own))
+                .to_owned();
+            query = query.filter(customer::Column::Id.in_subquery(customers_of_own));
+        }
         if !request.region.trim().is_empty() {
             query = query.filter(customer::Column::Region.eq(request.region.trim()));
         }
