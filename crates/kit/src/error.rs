@@ -16,13 +16,31 @@ pub struct FieldViolation {
 }
 
 /// Every problem found in a request, so a caller can fix them all at once: the first
-/// [`MAX_REPORTED`] of them, and how many more there were, so a hostile request with a hundred
-/// thousand bad items costs no more to answer than one with a hundred.
+/// [`MAX_REPORTED`] of them, each clipped to [`MAX_TEXT`] bytes, and how many more there
+/// were, so a hostile request with a hundred thousand bad items costs no more to answer than one
+/// with twenty, and the answer fits in the 16 KiB of headers a gRPC client accepts by default (a
+/// larger one reaches the caller as a protocol error instead of its status).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Violations(Vec<FieldViolation>, usize);
 
 /// Violations reported by name at most; the rest are counted.
-pub const MAX_REPORTED: usize = 100;
+pub const MAX_REPORTED: usize = 20;
+
+/// Bytes of a field path or description reported at most; longer ones are cut at a character
+/// boundary and end in "…".
+pub const MAX_TEXT: usize = 160;
+
+/// Bytes of the status message listing the violations; the details carry all that were kept.
+const MESSAGE_BUDGET: usize = 600;
+
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_TEXT {
+        let end = (0..=MAX_TEXT).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
 
 impl Violations {
     pub fn new() -> Self {
@@ -38,7 +56,7 @@ impl Violations {
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         if self.0.len() < MAX_REPORTED {
-            self.0.push(FieldViolation { field: field.into(), description: description.into() });
+            self.0.push(FieldViolation { field: clip(field.into()), description: clip(description.into()) });
         } else {
             self.1 += 1;
         }
@@ -81,14 +99,22 @@ impl Violations {
 
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, violation) in self.0.iter().enumerate() {
-            if i > 0 {
+        let mut written = 0;
+        let mut shown = 0;
+        for violation in &self.0 {
+            if shown > 0 && written + violation.field.len() + violation.description.len() > MESSAGE_BUDGET {
+                break;
+            }
+            if shown > 0 {
                 f.write_str("; ")?;
             }
             write!(f, "{}: {}", violation.field, violation.description)?;
+            written += violation.field.len() + violation.description.len() + 4;
+            shown += 1;
         }
-        if self.1 > 0 {
-            write!(f, "; and {} more", self.1)?;
+        let more = self.1 + self.0.len() - shown;
+        if more > 0 {
+            write!(f, "; and {more} more")?;
         }
         Ok(())
     }
@@ -153,17 +179,21 @@ mod tests {
     }
 
     #[test]
-    fn a_flood_of_violations_is_answered_with_the_first_hundred_and_a_count() {
+    fn a_flood_of_violations_is_answered_with_the_first_twenty_and_a_count_within_a_clients_header_budget() {
         let mut violations = Violations::new();
         for i in 0..100_000 {
-            violations.add(format!("items[{i}]"), "required");
+            violations.add(format!("items[{i}].{}", "name".repeat(1_000)), "满".repeat(10_000));
         }
         let mut more = Violations::new();
         more.add("name", "required");
         violations.merge(more);
         let status = violations.into_status();
-        assert!(status.message().ends_with("; and 99901 more"), "{}", &status.message()[status.message().len() - 40..]);
+        assert!(status.message().ends_with("; and 100000 more"), "{}", status.message());
         assert_eq!(status.get_error_details().bad_request().unwrap().field_violations.len(), MAX_REPORTED);
+        let response = status.into_http::<tonic::body::Body>();
+        let header_bytes: usize =
+            response.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+        assert!(header_bytes < 16 * 1024, "{header_bytes} bytes of headers");
     }
 
     #[test]

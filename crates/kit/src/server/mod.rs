@@ -8,13 +8,13 @@
 //! then returns.
 
 mod callers;
-mod invalid_message;
+mod error_answer;
 mod message_size;
 mod reflection;
 mod shed;
 mod trace;
 
-pub use invalid_message::InvalidMessageLayer;
+pub use error_answer::ErrorAnswerLayer;
 pub use message_size::MessageSizeLayer;
 pub use shed::{Shed, ShedLayer};
 use std::{future::Future, time::Duration};
@@ -141,7 +141,7 @@ impl Host {
 
         let layers = ServiceBuilder::new()
             .layer(TraceLayer::new_for_grpc().make_span_with(trace::request_span).on_failure(trace::log_failure))
-            .layer(InvalidMessageLayer)
+            .layer(ErrorAnswerLayer)
             .layer(MessageSizeLayer::new(
                 settings.max_message_bytes,
                 settings.max_bulk_message_bytes,

@@ -1,6 +1,8 @@
-//! Hostile callers: bytes that are no message, methods a port does not serve. Every refusal is the
-//! caller's mistake with the right code, never INTERNAL, UNKNOWN or CANCELLED, and the service
-//! stays healthy.
+//! Hostile callers: bytes that are no message, methods a port does not serve, boundary values in
+//! every field. Every refusal is the caller's mistake with the right code, never INTERNAL, UNKNOWN
+//! or CANCELLED, and the service stays healthy.
+
+mod boundaries;
 
 use std::net::SocketAddr;
 
@@ -13,6 +15,7 @@ use tonic::{
     Code, Request, Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     metadata::MetadataValue,
+    transport::Channel,
 };
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
@@ -62,6 +65,11 @@ impl Decoder for Raw {
 
 async fn call_raw(address: SocketAddr, path: &str, token: &str, body: Vec<u8>) -> Result<Vec<u8>, Status> {
     let channel = tonic::transport::Endpoint::from_shared(url(address)).unwrap().connect().await.unwrap();
+    call_on(channel, path, token, body).await
+}
+
+/// One call of `path` with `body` as its encoded request, over a channel the caller keeps.
+async fn call_on(channel: Channel, path: &str, token: &str, body: Vec<u8>) -> Result<Vec<u8>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let mut request = Request::new(body);
