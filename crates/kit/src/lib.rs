@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod calendar;
 pub mod client;
 pub mod config;
+pub mod cpu;
 pub mod db;
 pub mod error;
 pub mod feed;

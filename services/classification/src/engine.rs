@@ -305,9 +305,9 @@ async fn put_starter_models_in_force(db: &impl ConnectionTrait) -> Result<(), Db
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let trained = tokio::task::spawn_blocking(starter::models)
+    let trained = csm_kit::cpu::run("starter model training", starter::models)
         .await
-        .map_err(|e| DbErr::Custom(format!("training the starter models: {e}")))?
+        .map_err(|e| DbErr::Custom(e.to_string()))?
         .map_err(|e| DbErr::Custom(format!("the starter corpus: {e}")))?;
     let seconds = started.elapsed().as_secs_f64();
     let examples = trained.examples;

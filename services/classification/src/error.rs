@@ -23,6 +23,14 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<csm_kit::cpu::CpuError> for Error {
+    /// CPU-bound work (an evaluation, a fit) that panicked or could not run: INTERNAL, its cause
+    /// logged.
+    fn from(error: csm_kit::cpu::CpuError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
 impl Error {
     pub fn precondition(subject: impl Into<String>, description: impl Into<String>) -> Self {
         Self::FailedPrecondition { subject: subject.into(), description: description.into() }

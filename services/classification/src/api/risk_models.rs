@@ -32,8 +32,12 @@ impl ClassificationApi {
             violations.add("examples", "required");
         }
         violations.into_result()?;
-        let outcomes: Vec<(bool, f64)> = examples.iter().map(|(f, y)| (*y, loaded.model.score(f))).collect();
-        let figures = metrics::risk(&outcomes, loaded.threshold);
+        let scoring = loaded.clone();
+        let figures = csm_kit::cpu::run("risk model evaluation", move || {
+            let outcomes: Vec<(bool, f64)> = examples.iter().map(|(f, y)| (*y, scoring.model.score(f))).collect();
+            metrics::risk(&outcomes, scoring.threshold)
+        })
+        .await?;
         Ok(RiskEvaluation {
             risk_model: loaded.name.clone(),
             examples: figures.examples as i64,

@@ -51,9 +51,8 @@ impl ClassificationApi {
             if examples.is_empty() {
                 return Err(Violations::one("examples", format!("none is labelled in view {view}")).into());
             }
-            let evaluation = tokio::task::spawn_blocking(move || evaluate(&name, &view, &model, &examples))
-                .await
-                .map_err(|e| Error::Internal(format!("evaluation stopped: {e}")))?;
+            let evaluation =
+                csm_kit::cpu::run("text model evaluation", move || evaluate(&name, &view, &model, &examples)).await?;
             evaluations.push(evaluation);
         }
         Ok(EvaluateTextModelsResponse { evaluations })

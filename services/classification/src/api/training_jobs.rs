@@ -299,12 +299,11 @@ impl ClassificationApi {
         let model_name = model.as_ref().map(|m| m.name.clone()).unwrap_or_default();
         let taxonomy_name = taxonomy.name.clone();
         let models: HashMap<String, LoadedTextModel> = model.into_iter().map(|m| (view.clone(), m)).collect();
-        let figures = tokio::task::spawn_blocking(move || {
+        let figures = csm_kit::cpu::run("routing evaluation", move || {
             let classifier = Classifier::new(taxonomy, models);
             routing_evaluation::evaluate(&classifier, examples.iter().map(|(t, l)| (t.as_str(), l.as_str())))
         })
-        .await
-        .map_err(|e| Error::Internal(format!("evaluation stopped: {e}")))?;
+        .await?;
         let groups = |tallies: &std::collections::BTreeMap<String, Tally>| -> Vec<RoutingGroup> {
             tallies
                 .iter()

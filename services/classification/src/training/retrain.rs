@@ -77,8 +77,14 @@ pub async fn from_corrections(
     let mut with_corrections = fit;
     with_corrections.extend(corrections.iter().cloned());
     let candidate = work::train(leaves_of(&with_corrections), with_corrections, settings, cancelled.clone()).await?;
-    let before = evaluate(&in_force.name, &view, &baseline, &held_out);
-    let after = evaluate("new", &view, &candidate, &held_out);
+    let (before, after) = {
+        let (name, view, held_out) = (in_force.name.clone(), view.clone(), held_out.clone());
+        csm_kit::cpu::run("text model evaluation", move || {
+            (evaluate(&name, &view, &baseline, &held_out), evaluate("new", &view, &candidate, &held_out))
+        })
+        .await
+        .map_err(|e| Stopped::Failed(e.to_string()))?
+    };
     // One held-out example either way is not a difference.
     let tolerance = 1.0 / held_out.len().max(1) as f64;
     let not_worse = after.accuracy >= before.accuracy - tolerance && after.macro_f1 >= before.macro_f1 - tolerance;

@@ -6,7 +6,10 @@ use std::{
     time::Instant,
 };
 
-use csm_kit::error::Violations;
+use csm_kit::{
+    cpu::{self, CpuError},
+    error::Violations,
+};
 use csm_proto::classification::v1::{
     AddTrainingExamplesRequest, LabelledText, RiskExample, TrainRiskModelRequest, TrainTextModelsRequest,
 };
@@ -105,14 +108,14 @@ pub async fn text_models(
     Ok(Done { text_models: rows, activate: request.activate && in_force, outcome, ..Done::default() })
 }
 
-/// Trains one view's model on the blocking pool; `Cancelled` if the job was cancelled meanwhile.
+/// Trains one view's model in the kit's CPU pool; `Cancelled` if the job was cancelled meanwhile.
 pub async fn train(
     leaves: Vec<String>,
     examples: Vec<(String, String)>,
     settings: TrainSettings,
     cancelled: Arc<AtomicBool>,
 ) -> Result<TextModel, Stopped> {
-    let trained = tokio::task::spawn_blocking(move || {
+    let trained = cpu::run("text model training", move || {
         let labelled: Vec<Labelled> = examples
             .iter()
             .map(|(text, leaf)| Labelled { text, label: leaves.iter().position(|l| l == leaf).unwrap_or(0) })
@@ -130,7 +133,7 @@ pub async fn risk_model(
     cancelled: Arc<AtomicBool>,
 ) -> Result<Done, Stopped> {
     let prepared = prepare_risk(&request, job_examples(parts)?.1)?;
-    let row = tokio::task::spawn_blocking(move || super::risk::fit_risk(prepared)).await.map_err(stopped)??;
+    let row = cpu::run("risk model fitting", move || super::risk::fit_risk(prepared)).await.map_err(stopped)??;
     if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Stopped::Cancelled);
     }
@@ -138,10 +141,13 @@ pub async fn risk_model(
     Ok(Done { risk_model: Some(row), activate: request.activate, outcome, ..Done::default() })
 }
 
-/// A training task that did not return: cancelled with its runtime (the service is going away, and
-/// the job is left for the next holder of the lease to mark), or failed.
-fn stopped(error: tokio::task::JoinError) -> Stopped {
-    if error.is_cancelled() { Stopped::Cancelled } else { Stopped::Failed(format!("training stopped: {error}")) }
+/// Training that did not return: stopped with its runtime (the service is going away, and the job
+/// is left for the next holder of the lease to mark), or failed.
+fn stopped(error: CpuError) -> Stopped {
+    match error {
+        CpuError::Stopped { .. } => Stopped::Cancelled,
+        panicked @ CpuError::Panicked { .. } => Stopped::Failed(panicked.to_string()),
+    }
 }
 
 /// Settings from a request, checked; zero means "choose" or the default.
