@@ -191,7 +191,8 @@ impl MeasurementApi {
             return Err(Violations::one("format", "CSV or HTML").into());
         }
         let report = self.report(&request.report.unwrap_or_default()).await?;
-        report::render(&report, format, &self.calendar)
+        let calendar = self.calendar;
+        csm_kit::cpu::run("report rendering", move || report::render(&report, format, &calendar)).await?
     }
 }
 

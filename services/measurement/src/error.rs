@@ -22,6 +22,9 @@ pub enum Error {
     Corrupt(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// CPU-bound work (an analysis, a rendering) that panicked or could not run.
+    #[error(transparent)]
+    Cpu(#[from] csm_kit::cpu::CpuError),
 }
 
 impl From<Error> for Status {
@@ -33,6 +36,7 @@ impl From<Error> for Status {
             Error::Unanswerable(reason) => error::failed_precondition("data", "INSUFFICIENT_DATA", reason),
             Error::Corrupt(reason) => error::internal(&reason),
             Error::Database(db) => error::database(&db),
+            Error::Cpu(cpu) => error::internal(&cpu),
         }
     }
 }

@@ -117,7 +117,7 @@ async fn check(updates: Vec<Update>, batch: usize) {
         absorb::absorb(db.writer(), calendar, measures, chunk.to_vec()).await.unwrap();
     }
     let incremental = settle(store::all_cells(db.writer()).await.unwrap());
-    let recounted = catalogue::recount(db.writer(), calendar, measures).await.unwrap();
+    let recounted = catalogue::recount(db.writer(), calendar, measures.clone()).await.unwrap();
     let recounted = settle(recounted.into_cells().into_iter().map(|(key, tally)| {
         ((key.measure, key.grain.code(), key.dimension.key().to_string(), key.period, key.value.to_string()), tally)
     }));

@@ -81,6 +81,17 @@ pub async fn analyze(db: &impl ConnectionTrait, request: &AnalyzeDriversRequest)
             _ => break,
         }
     }
+    let outcome = request.outcome_question.clone();
+    csm_kit::cpu::run("driver analysis", move || fit(outcome, drivers, respondents, (p_enter, p_remove))).await?
+}
+
+/// The stepwise regression over the complete respondents, and the drivers it names.
+fn fit(
+    outcome_question: String,
+    drivers: Vec<String>,
+    respondents: BTreeMap<(String, i64), Answers>,
+    (p_enter, p_remove): (f64, f64),
+) -> Result<DriverAnalysis, Error> {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for (outcome, scores) in respondents.into_values() {
         if let (Some(outcome), Some(scores)) = (outcome, scores.into_iter().collect::<Option<Vec<f64>>>()) {
@@ -123,7 +134,7 @@ pub async fn analyze(db: &impl ConnectionTrait, request: &AnalyzeDriversRequest)
         })
         .collect();
     Ok(DriverAnalysis {
-        outcome_question: request.outcome_question.clone(),
+        outcome_question,
         respondents: y.len() as i64,
         r_squared: stepwise.model.r_squared,
         adjusted_r_squared: stepwise.model.adjusted_r_squared,

@@ -87,6 +87,51 @@ pub fn examples() -> Vec<IndexModel> {
     .collect()
 }
 
+/// A model's tree as checked: what is wrong with it, the indicators its leaves read, and the
+/// measures of its questions (or why they cannot be read).
+struct CheckedTree {
+    violations: Violations,
+    indicators: Vec<String>,
+    measures: Result<Vec<formula::Measure>, Violations>,
+}
+
+/// Checks the tree's shape and its questions, and parses the formulas that will read them: work
+/// for the CPU pool, as a tree may have hundreds of nodes.
+fn check_tree(root: &IndexNode) -> CheckedTree {
+    let root = to_node(root);
+    let mut violations = Violations::new();
+    for violation in index_tree::validate(&root) {
+        violations.add(format!("model.{}", violation.field), violation.description);
+    }
+    let mut sources = BTreeSet::new();
+    leaves(&root, &mut sources);
+    let mut indicators = Vec::new();
+    for source in &sources {
+        match source {
+            LeafSource::Question(q) if q.len() > 64 || q.contains('"') || q.trim().is_empty() => {
+                violations.add("model.root", format!("question {q:?}: 1 to 64 characters, without '\"'"));
+            }
+            LeafSource::Indicator(key) => indicators.push(key.clone()),
+            LeafSource::Question(_) => {}
+        }
+    }
+    let measures = if violations.is_empty() { question_measures(&sources) } else { Ok(Vec::new()) };
+    CheckedTree { violations, indicators, measures }
+}
+
+fn question_measures(sources: &BTreeSet<LeafSource>) -> Result<Vec<formula::Measure>, Violations> {
+    let mut measures = Vec::new();
+    for source in sources {
+        if let LeafSource::Question(question) = source {
+            for text in question_formulas(question) {
+                let parsed = formula::parse(&text).map_err(|e| Violations::one("model.root", e.to_string()))?;
+                measures.extend(parsed.measures);
+            }
+        }
+    }
+    Ok(measures)
+}
+
 /// Checks and stores a model; the measures of its questions are counted over the history.
 pub async fn put(
     db: &DatabaseConnection,
@@ -98,36 +143,22 @@ pub async fn put(
     if !catalogue::key_ok(&model.key) {
         violations.add("model.key", "1 to 64 lower-case letters, digits or '_'");
     }
-    let Some(root) = model.root.as_ref().map(to_node) else {
+    let Some(root) = model.root.take() else {
         violations.add("model.root", "required");
         return Err(violations.into_result().err().unwrap_or_default().into());
     };
-    for violation in index_tree::validate(&root) {
-        violations.add(format!("model.{}", violation.field), violation.description);
-    }
-    let mut sources = BTreeSet::new();
-    leaves(&root, &mut sources);
-    for source in &sources {
-        match source {
-            LeafSource::Question(q) if q.len() > 64 || q.contains('"') || q.trim().is_empty() => {
-                violations.add("model.root", format!("question {q:?}: 1 to 64 characters, without '\"'"));
-            }
-            LeafSource::Indicator(key) if catalogue.get(key).is_none() => {
-                violations.add("model.root", format!("indicators/{key} is not in the catalogue"));
-            }
-            _ => {}
-        }
+    let (root, checked) = csm_kit::cpu::run("index tree check", move || {
+        let checked = check_tree(&root);
+        (root, checked)
+    })
+    .await?;
+    model.root = Some(root);
+    violations.merge(checked.violations);
+    for key in checked.indicators.iter().filter(|key| catalogue.get(key).is_none()) {
+        violations.add("model.root", format!("indicators/{key} is not in the catalogue"));
     }
     violations.into_result()?;
-    let mut measures = Vec::new();
-    for source in &sources {
-        if let LeafSource::Question(question) = source {
-            for text in question_formulas(question) {
-                let parsed = formula::parse(&text).map_err(|e| Violations::one("model.root", e.to_string()))?;
-                measures.extend(parsed.measures);
-            }
-        }
-    }
+    let measures = checked.measures?;
     model.name = names::name_of(names::INDEX_MODELS, &model.key);
     model.update_time = Some(time::timestamp_from_micros(time::now_micros()));
     let txn = db.begin().await?;
@@ -224,25 +255,28 @@ pub async fn score(
         keys.extend(per_key.keys().cloned());
         data.insert(source, per_key);
     }
-    let scores = keys
-        .into_iter()
-        .map(|key| {
-            let lookup = |source: &LeafSource| data.get(source).and_then(|m| m.get(&key)).cloned();
-            let root_score = index_tree::weighted_score(&root, &lookup);
-            let fuzzy = index_tree::fuzzy_evaluate(&root, &lookup, index_tree::DEFAULT_GRADE_SCORES);
-            IndexScore {
-                period: calendar.label(grain, key.0),
-                period_start: Some(time::timestamp_from_micros(key.0)),
-                dimension_value: key.1,
-                root: Some(node_score(&root_score)),
-                fuzzy: fuzzy.map(|f| FuzzyEvaluation {
-                    membership: f.membership.to_vec(),
-                    grade: f.grade as i32 + 1,
-                    score: f.score,
-                }),
-            }
-        })
-        .collect();
+    let calendar = *calendar;
+    let scores = csm_kit::cpu::run("index scoring", move || {
+        keys.into_iter()
+            .map(|key| {
+                let lookup = |source: &LeafSource| data.get(source).and_then(|m| m.get(&key)).cloned();
+                let root_score = index_tree::weighted_score(&root, &lookup);
+                let fuzzy = index_tree::fuzzy_evaluate(&root, &lookup, index_tree::DEFAULT_GRADE_SCORES);
+                IndexScore {
+                    period: calendar.label(grain, key.0),
+                    period_start: Some(time::timestamp_from_micros(key.0)),
+                    dimension_value: key.1,
+                    root: Some(node_score(&root_score)),
+                    fuzzy: fuzzy.map(|f| FuzzyEvaluation {
+                        membership: f.membership.to_vec(),
+                        grade: f.grade as i32 + 1,
+                        score: f.score,
+                    }),
+                }
+            })
+            .collect()
+    })
+    .await?;
     Ok(IndexScores { model: model.name, time_zone: calendar.zone_name().to_string(), scores })
 }
 

@@ -5,9 +5,9 @@
 
 mod defaults;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
-use csm_kit::{config::OrganisationSettings, error::Violations, names, time};
+use csm_kit::{config::OrganisationSettings, cpu, error::Violations, names, time};
 use csm_proto::measurement::v1::{CoreProcess, Direction, Indicator, IndicatorKind};
 use prost::Message;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
@@ -212,7 +212,7 @@ pub async fn ensure_counted(
     db: &impl ConnectionTrait,
     calendar: &Calendar,
     measures: &[formula::Measure],
-) -> Result<Vec<i64>, DbErr> {
+) -> Result<Vec<i64>, Error> {
     let expressions: Vec<String> = measures.iter().map(formula::Measure::canonical).collect();
     let ids = store::ensure_measures(db, &expressions).await?;
     let new: Vec<(i64, formula::Measure)> = ids
@@ -222,39 +222,57 @@ pub async fn ensure_counted(
         .map(|((id, _), measure)| (*id, measure.clone()))
         .collect();
     if !new.is_empty() {
-        let deltas = recount(db, calendar, &MeasureSet::new(new)).await?;
+        let deltas = recount(db, calendar, MeasureSet::new(new)).await?;
         store::add_to_cells(db, deltas.into_cells()).await?;
     }
     Ok(ids.into_iter().map(|(id, _)| id).collect())
 }
 
-/// Counts `measures` from scratch over every stored fact and observation.
-pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: &MeasureSet) -> Result<Deltas, DbErr> {
+/// Counts `measures` from scratch over every stored fact and observation, each page read counted
+/// in the kit's CPU pool.
+pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: MeasureSet) -> Result<Deltas, Error> {
     const PAGE: u64 = 2_000;
+    let (measures, calendar) = (Arc::new(measures), *calendar);
     let mut deltas = Deltas::default();
     let mut after = String::new();
     loop {
         let facts = store::scan_facts(db, &after, PAGE).await?;
-        for (_, fact) in &facts {
-            for observation in fact.observations() {
-                deltas.add(measures, calendar, &observation, 1);
-            }
+        let next = facts.last().filter(|_| facts.len() as u64 == PAGE).map(|(id, _)| id.clone());
+        if !facts.is_empty() {
+            let measures = measures.clone();
+            deltas = cpu::run("recounting measures", move || {
+                for (_, fact) in &facts {
+                    for observation in fact.observations() {
+                        deltas.add(&measures, &calendar, &observation, 1);
+                    }
+                }
+                deltas
+            })
+            .await?;
         }
-        match facts.last() {
-            Some((id, _)) if facts.len() as u64 == PAGE => after.clone_from(id),
-            _ => break,
+        match next {
+            Some(id) => after = id,
+            None => break,
         }
     }
     for source in [Source::Surveys, Source::Usage, Source::HighFrequency] {
         let mut after = 0;
         loop {
             let rows = store::scan_observations(db, source, after, None, PAGE).await?;
-            for row in &rows {
-                deltas.add(measures, calendar, &row.observation, 1);
+            let next = rows.last().filter(|_| rows.len() as u64 == PAGE).map(|row| row.id);
+            if !rows.is_empty() {
+                let measures = measures.clone();
+                deltas = cpu::run("recounting measures", move || {
+                    for row in &rows {
+                        deltas.add(&measures, &calendar, &row.observation, 1);
+                    }
+                    deltas
+                })
+                .await?;
             }
-            match rows.last() {
-                Some(row) if rows.len() as u64 == PAGE => after = row.id,
-                _ => break,
+            match next {
+                Some(id) => after = id,
+                None => break,
             }
         }
     }
