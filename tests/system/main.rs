@@ -11,6 +11,7 @@ mod feed;
 mod hostile;
 mod idempotency;
 mod intake;
+mod isolation;
 mod measurement;
 mod operations;
 mod recovery;

@@ -86,6 +86,9 @@ pub struct SystemSpec {
     pub auth: AuthSettings,
     /// Bearer token with the service role, used by each service to follow the others' feeds.
     pub service_token: String,
+    /// How every service's server protects itself (limits, timeouts); each listens on its own
+    /// port whatever `listen` says here.
+    pub server: ServerSettings,
     pub feed: FeedSettings,
     /// The operator's calendar, the same for the four services.
     pub calendar: CalendarSettings,
@@ -149,6 +152,7 @@ impl SystemSpec {
             databases: Databases::sqlite_in(data_dir),
             auth,
             service_token: service_token.to_string(),
+            server: ServerSettings::default(),
             feed: FeedSettings::default(),
             calendar: CalendarSettings::default(),
             pool_size: DatabaseSettings::default().max_connections,
@@ -161,7 +165,7 @@ impl SystemSpec {
     /// The shared settings of one service of this system.
     pub fn common(&self, listen: SocketAddr, database: &str) -> CommonSettings {
         CommonSettings {
-            server: ServerSettings { listen, ..ServerSettings::default() },
+            server: ServerSettings { listen, ..self.server.clone() },
             database: DatabaseSettings { url: database.to_string(), ..DatabaseSettings::default() },
             auth: self.auth.clone(),
             feed: self.feed.clone(),
