@@ -99,8 +99,10 @@ async fn boundary_values_in_every_field_of_every_method_are_refused_cleanly_and_
     eprintln!(
         "boundaries: seed {seed}, {total} calls generated in {generated:.1?} and sent in {first_pass:.1?}, \
          {replayed} refusals replayed in {:.1?} \
-         with the feed heads watched ({answered_otherwise} answered otherwise then); answers {codes:?}",
-        replaying.elapsed()
+         with the feed heads watched ({answered_otherwise} answered otherwise then); answers {codes:?}; peak memory of the four services and \
+         this test together: {}",
+        replaying.elapsed(),
+        peak_memory()
     );
     assert!(failures.is_empty(), "{} of {total} calls failed:\n{}", failures.len(), failures.join("\n"));
     t.stop().await;
@@ -167,6 +169,12 @@ async fn replay_refusals_and_check_nothing_is_stored(channel: Channel, refusals:
         }
     }
     (failures, answered_otherwise)
+}
+
+/// The process's peak resident set, as Linux reports it.
+fn peak_memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|line| line.strip_prefix("VmHWM:")).map_or("unknown".into(), |kb| kb.trim().to_string())
 }
 
 async fn head(channel: Channel) -> u64 {
