@@ -12,6 +12,7 @@ mod hostile;
 mod idempotency;
 mod intake;
 mod measurement;
+mod metrics;
 mod operations;
 mod recovery;
 pub mod restarts;
