@@ -169,6 +169,9 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: Option<String>,
     /// Where Prometheus scrapes `GET /metrics`, e.g. `0.0.0.0:9464`; none by default.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Whether metrics are recorded at all (true by default); off, every instrument does nothing,
+    /// which is how their cost is measured.
+    pub metrics: bool,
 }
 
 impl Default for TelemetrySettings {
@@ -178,6 +181,7 @@ impl Default for TelemetrySettings {
             log_filter: "info,sqlx=warn,sea_orm_migration=warn".into(),
             otlp_endpoint: None,
             metrics_address: None,
+            metrics: true,
         }
     }
 }

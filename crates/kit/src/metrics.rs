@@ -83,12 +83,21 @@ pub enum MetricsError {
 static METRICS: OnceLock<Metrics> = OnceLock::new();
 
 /// Builds the process's instruments, pushing them over OTLP to `otlp_endpoint` every 15 s when
-/// given. The first call decides; later ones (another service of `csm up`) share what it built.
-pub fn install(service_name: &str, otlp_endpoint: Option<&str>) -> Result<&'static Metrics, MetricsError> {
+/// given, or instruments that record nothing when not `enabled`. The first call decides; later
+/// ones (another service of `csm up`) share what it built.
+pub fn install(
+    service_name: &str,
+    otlp_endpoint: Option<&str>,
+    enabled: bool,
+) -> Result<&'static Metrics, MetricsError> {
     if let Some(metrics) = METRICS.get() {
         return Ok(metrics);
     }
     let registry = prometheus::Registry::new();
+    if !enabled {
+        // A provider without readers hands out instruments that drop every measurement.
+        return Ok(METRICS.get_or_init(|| Metrics::new(registry, SdkMeterProvider::default())));
+    }
     let reader =
         opentelemetry_prometheus::exporter().with_registry(registry.clone()).scope_info_enabled(false).build()?;
     let mut builder = SdkMeterProvider::builder()
@@ -108,7 +117,7 @@ pub fn install(service_name: &str, otlp_endpoint: Option<&str>) -> Result<&'stat
 
 /// The process's instruments; built without OTLP export if nothing installed them yet.
 pub fn get() -> &'static Metrics {
-    match install("csm", None) {
+    match install("csm", None, true) {
         Ok(metrics) => metrics,
         // Only the OTLP exporter can fail to build, and none is asked for here.
         Err(_) => METRICS.get_or_init(|| Metrics::new(prometheus::Registry::new(), SdkMeterProvider::default())),

@@ -51,7 +51,7 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
         .clone()
         .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
         .filter(|e| !e.is_empty());
-    crate::metrics::install(service_name, endpoint.as_deref())?;
+    crate::metrics::install(service_name, endpoint.as_deref(), settings.metrics)?;
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service_name.to_string()).build());
     if let Some(endpoint) = &endpoint {
