@@ -13,6 +13,7 @@ mod idempotency;
 mod intake;
 mod isolation;
 mod measurement;
+mod metrics;
 mod operations;
 mod recovery;
 pub mod restarts;

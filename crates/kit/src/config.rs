@@ -164,7 +164,14 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// A `tracing` filter such as `info,csm_intake=debug`; `RUST_LOG` overrides it.
     pub log_filter: String,
+    /// OTLP/gRPC collector for traces and metrics, e.g. `http://otel-collector:4317`;
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is read when unset.
     pub otlp_endpoint: Option<String>,
+    /// Where Prometheus scrapes `GET /metrics`, e.g. `0.0.0.0:9464`; none by default.
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// Whether metrics are recorded at all (true by default); off, every instrument does nothing,
+    /// which is how their cost is measured.
+    pub metrics: bool,
 }
 
 impl Default for TelemetrySettings {
@@ -173,6 +180,8 @@ impl Default for TelemetrySettings {
             log_format: LogFormat::Text,
             log_filter: "info,sqlx=warn,sea_orm_migration=warn".into(),
             otlp_endpoint: None,
+            metrics_address: None,
+            metrics: true,
         }
     }
 }

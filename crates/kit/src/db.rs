@@ -22,6 +22,8 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+use opentelemetry::KeyValue;
+
 use crate::config::DatabaseSettings;
 
 #[derive(Debug, Clone)]
@@ -185,10 +187,53 @@ impl Database {
         Ok(())
     }
 
+    /// Reports the pools' connections in use and idle as `db.client.connection.count`, labelled
+    /// with `service`, the pool (`writer`, `reader`, or `pool` where one serves both) and `state`.
+    pub fn observe_pools(&self, service: &'static str) {
+        let pools: Vec<(&'static str, PoolUsage)> = if self.backend == DbBackend::Postgres {
+            vec![("pool", usage(&self.writer, self.backend))]
+        } else {
+            vec![("writer", usage(&self.writer, self.backend)), ("reader", usage(&self.reader, self.backend))]
+        };
+        crate::metrics::observe_gauge(
+            "db.client.connection.count",
+            "{connection}",
+            "database connections open, by pool and state (used, idle)",
+            move |observe| {
+                for (pool, usage) in &pools {
+                    if let Some((size, idle)) = usage() {
+                        let labels = |state: &'static str| {
+                            [
+                                KeyValue::new("service", service),
+                                KeyValue::new("db.client.connection.pool.name", *pool),
+                                KeyValue::new("db.client.connection.state", state),
+                            ]
+                        };
+                        observe(idle as i64, &labels("idle"));
+                        observe(i64::from(size) - idle as i64, &labels("used"));
+                    }
+                }
+            },
+        );
+    }
+
     /// Closes both pools, waiting for connections to be returned.
     pub async fn close(self) {
         let _ = self.reader.close().await;
         let _ = self.writer.close().await;
+    }
+}
+
+/// A pool's connections open and idle, or nothing once it is closed.
+type PoolUsage = Box<dyn Fn() -> Option<(u32, usize)> + Send + Sync>;
+
+fn usage(connection: &DatabaseConnection, backend: DbBackend) -> PoolUsage {
+    if backend == DbBackend::Postgres {
+        let pool = connection.get_postgres_connection_pool().clone();
+        Box::new(move || (!pool.is_closed()).then(|| (pool.size(), pool.num_idle())))
+    } else {
+        let pool = connection.get_sqlite_connection_pool().clone();
+        Box::new(move || (!pool.is_closed()).then(|| (pool.size(), pool.num_idle())))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod group_commit;
 pub mod handler;
 pub mod lease;
 pub mod mask;
+pub mod metrics;
 pub mod names;
 pub mod paging;
 pub mod server;

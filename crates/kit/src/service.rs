@@ -36,6 +36,7 @@ impl ServiceRuntime {
         let authenticator = Authenticator::from_settings(&common.auth)?;
         let calendar = OperatorCalendar::from_settings(&common.calendar).map_err(RunError::Config)?;
         let db = Database::open::<M>(&common.database).await?;
+        db.observe_pools(name);
         let publisher = Publisher::new(db.clone(), name).await?;
         Ok(Self { name, common, authenticator, calendar, db, publisher, host: Host::new() })
     }
@@ -104,6 +105,11 @@ impl ServiceRuntime {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RunError> {
+        if let Some(address) = self.common.telemetry.metrics_address {
+            crate::metrics::serve(address, self.host.stop_token())
+                .await
+                .map_err(|e| RunError::Config(e.to_string()))?;
+        }
         let feed = FeedService::new(&self.publisher, self.common.feed.clone(), self.host.stop_token());
         let definition = ServiceDefinition {
             name: self.name,

@@ -1,4 +1,4 @@
-//! Logs and traces: `tracing` everywhere, OpenTelemetry spans exported over OTLP/gRPC when an
+//! Logs, traces and the metrics provider: `tracing` everywhere, OpenTelemetry spans exported over OTLP/gRPC when an
 //! endpoint is configured, and W3C trace context carried across gRPC calls and inside feed events,
 //! so one complaint can be followed through all four services.
 
@@ -23,6 +23,7 @@ pub struct TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
+        crate::metrics::get().flush();
         if let Err(error) = self.provider.shutdown() {
             eprintln!("trace export did not shut down cleanly: {error}");
         }
@@ -33,6 +34,8 @@ impl Drop for TelemetryGuard {
 pub enum TelemetryError {
     #[error("OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     #[error("log filter: {0}")]
     Filter(#[from] tracing_subscriber::filter::ParseError),
 }
@@ -48,6 +51,7 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
         .clone()
         .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
         .filter(|e| !e.is_empty());
+    crate::metrics::install(service_name, endpoint.as_deref(), settings.metrics)?;
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service_name.to_string()).build());
     if let Some(endpoint) = &endpoint {

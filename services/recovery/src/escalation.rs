@@ -65,6 +65,9 @@ pub async fn sweep(context: &Context) -> Result<usize, Error> {
             }
         }
     }
+    let metrics = csm_kit::metrics::get();
+    metrics.escalations.add(taken as u64, &[]);
+    metrics.cases_overdue.record(store::count_overdue_cases(context.db().reader(), now).await?, &[]);
     Ok(taken)
 }
 

@@ -22,6 +22,7 @@ mod load;
 mod measurement;
 mod recovery;
 mod service;
+mod telemetry;
 
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,30 @@ enum Target {
     Measurement {
         #[command(subcommand)]
         scenario: MeasurementScenario,
+    },
+    /// What metrics and traces cost.
+    Telemetry {
+        #[command(subcommand)]
+        scenario: TelemetryScenario,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TelemetryScenario {
+    /// One Prometheus scrape of the process's metrics with this many series in them.
+    Scrape {
+        #[arg(long, default_value_t = 10_000)]
+        series: u64,
+    },
+    /// Intake's SubmitContact throughput with metrics on and scraped, against metrics off.
+    Cost {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value = "10s", value_parser = humantime)]
+        duration: Duration,
+        /// Pairs of runs, alternating which goes first.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -293,6 +318,13 @@ async fn main() -> anyhow::Result<()> {
     let backend = cli.postgres.map_or(Backend::Sqlite, Backend::Postgres);
     match cli.target {
         Target::Intake { scenario } => intake(scenario, backend).await,
+        Target::Telemetry { scenario: TelemetryScenario::Scrape { series } } => {
+            telemetry::scrape(series);
+            Ok(())
+        }
+        Target::Telemetry { scenario: TelemetryScenario::Cost { concurrency, duration, rounds } } => {
+            telemetry::cost(backend, concurrency, duration, rounds).await
+        }
         Target::Recovery { scenario: RecoveryScenario::Dispatch { rate, duration } } => {
             recovery::dispatch(backend, rate, duration).await
         }

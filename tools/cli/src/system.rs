@@ -9,7 +9,10 @@ use std::{
 use csm_kit::{
     RunError,
     calendar::CalendarSettings,
-    config::{AuthSettings, CommonSettings, DatabaseSettings, FeedSettings, ServerSettings, UpstreamSettings},
+    config::{
+        AuthSettings, CommonSettings, DatabaseSettings, FeedSettings, ServerSettings, TelemetrySettings,
+        UpstreamSettings,
+    },
 };
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -100,6 +103,8 @@ pub struct SystemSpec {
     pub clock: csm_kit::time::Clock,
     /// Measurement's settings.
     pub measurement: csm_measurement::config::MeasurementSettings,
+    /// Where the process serves its metrics (all four services on one endpoint), if anywhere.
+    pub metrics_address: Option<SocketAddr>,
 }
 
 /// The addresses the services listen on.
@@ -159,6 +164,7 @@ impl SystemSpec {
             recovery: csm_recovery::config::RecoverySettings::default(),
             clock: csm_kit::time::Clock::system(),
             measurement: csm_measurement::config::MeasurementSettings::default(),
+            metrics_address: None,
         }
     }
 
@@ -170,6 +176,7 @@ impl SystemSpec {
             auth: self.auth.clone(),
             feed: self.feed.clone(),
             calendar: self.calendar.clone(),
+            telemetry: TelemetrySettings { metrics_address: self.metrics_address, ..TelemetrySettings::default() },
             ..CommonSettings::default()
         }
     }

@@ -11,8 +11,9 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use csm_proto::feed::v1::{Event, SubscribeRequest, feed_client::FeedClient};
+use csm_proto::feed::v1::{Event, GetFeedStateRequest, SubscribeRequest, feed_client::FeedClient};
 use futures_util::FutureExt;
+use opentelemetry::KeyValue;
 use prost::Name;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QuerySelect, sea_query::OnConflict};
 use tokio_util::sync::CancellationToken;
@@ -214,6 +215,7 @@ impl<H: EventHandler> Consumer<H> {
             let interceptor = CallerInterceptor::new(&self.upstream.token).map_err(|e| e.to_string())?;
             let mut client = FeedClient::with_interceptor(channel, interceptor).max_decoding_message_size(64 << 20);
             let request = SubscribeRequest { after_sequence: cursor, event_types: self.handler.event_types() };
+            let mut lag = Lag::new(self.publisher.source(), &self.name);
             let mut stream = tokio::select! {
                 response = client.subscribe(request) => response.map_err(|s| s.to_string())?.into_inner(),
                 () = stop.cancelled() => return Ok(SessionEnd::Stopped),
@@ -229,10 +231,15 @@ impl<H: EventHandler> Consumer<H> {
                 progressed = true;
                 let mut batch = vec![first];
                 let mut broken = None;
+                // Whether more events were already waiting when the batch was cut.
+                let mut busy = true;
                 while batch.len() < self.settings.apply_batch {
                     match stream.message().now_or_never() {
                         Some(Ok(Some(event))) => batch.push(event),
-                        Some(Ok(None)) | None => break,
+                        Some(Ok(None)) | None => {
+                            busy = false;
+                            break;
+                        }
                         Some(Err(status)) => {
                             broken = Some(status.to_string());
                             break;
@@ -241,9 +248,14 @@ impl<H: EventHandler> Consumer<H> {
                 }
                 // A correct upstream never repeats itself; this keeps a faulty one from doing harm.
                 batch.retain(|event| event.sequence > cursor);
-                if let Some(last) = batch.last().map(|e| e.sequence) {
+                if let Some(last) = batch.last() {
                     self.apply(&batch).await.map_err(|e| format!("applying events: {e}"))?;
-                    cursor = last;
+                    cursor = last.sequence;
+                    if busy && lag.head_is_stale() {
+                        let head = client.get_feed_state(GetFeedStateRequest {}).await;
+                        lag.head_read(head.ok().map(|state| state.into_inner().last_sequence));
+                    }
+                    lag.record(busy.then_some(last), cursor);
                 }
                 if let Some(reason) = broken {
                     return Ok(SessionEnd::Disconnected(reason));
@@ -287,6 +299,7 @@ impl<H: EventHandler> Consumer<H> {
                     save_cursor(&*uow, &self.name, last.sequence).await?;
                 }
                 uow.commit().await?;
+                crate::metrics::get().feed_applied.add(rest.len() as u64, &self.attributes());
                 return Ok(());
             };
             uow.rollback().await?;
@@ -310,11 +323,18 @@ impl<H: EventHandler> Consumer<H> {
             save_dead_letter(&*uow, &self.name, dead, &reason).await?;
             save_cursor(&*uow, &self.name, dead.sequence).await?;
             uow.commit().await?;
+            let metrics = crate::metrics::get();
+            metrics.feed_applied.add(offset as u64, &self.attributes());
+            metrics.feed_dead_letters.add(1, &self.attributes());
             rest = &rest[offset + 1..];
             if rest.is_empty() {
                 return Ok(());
             }
         }
+    }
+
+    fn attributes(&self) -> [KeyValue; 2] {
+        [KeyValue::new("service", self.publisher.source()), KeyValue::new("consumer", self.name.clone())]
     }
 
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
@@ -330,5 +350,46 @@ impl<H: EventHandler> Consumer<H> {
         let span = tracing::info_span!("feed.apply", consumer = %self.name, sequence = event.sequence, event_type);
         telemetry::continue_trace(&span, &event.traceparent, &event.tracestate);
         self.handler.handle(uow, event).instrument(span).await
+    }
+}
+
+/// How far a consumer is behind its upstream, for the lag gauges: nothing when it has applied all
+/// that was waiting; otherwise the age of the last event applied and the events published after
+/// it, the upstream head read at most every two seconds.
+struct Lag {
+    attributes: [KeyValue; 2],
+    head: u64,
+    head_read: Option<std::time::Instant>,
+}
+
+impl Lag {
+    fn new(service: &'static str, consumer: &str) -> Self {
+        Self {
+            attributes: [KeyValue::new("service", service), KeyValue::new("consumer", consumer.to_string())],
+            head: 0,
+            head_read: None,
+        }
+    }
+
+    fn head_is_stale(&self) -> bool {
+        self.head_read.is_none_or(|at| at.elapsed() >= Duration::from_secs(2))
+    }
+
+    fn head_read(&mut self, head: Option<u64>) {
+        self.head = head.unwrap_or(self.head);
+        self.head_read = Some(std::time::Instant::now());
+    }
+
+    fn record(&self, busy_after: Option<&Event>, cursor: u64) {
+        let metrics = crate::metrics::get();
+        let Some(last) = busy_after else {
+            metrics.feed_lag_seconds.record(0.0, &self.attributes);
+            metrics.feed_lag_events.record(0, &self.attributes);
+            return;
+        };
+        let occurred = last.occurred_at.as_ref().map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000);
+        let age = (time::now_micros() - occurred).max(0) as f64 / 1e6;
+        metrics.feed_lag_seconds.record(age, &self.attributes);
+        metrics.feed_lag_events.record(self.head.saturating_sub(cursor), &self.attributes);
     }
 }

@@ -52,6 +52,8 @@ impl Publisher {
             *head = (*head).max(last);
             advanced
         });
+        let head = *self.head.borrow();
+        crate::metrics::get().feed_head.record(head, &[opentelemetry::KeyValue::new("service", self.source)]);
     }
 
     /// Starts a write transaction that can publish events.

@@ -173,7 +173,11 @@ async fn commit_batch<W: BatchWriter>(
         waiters.push((request.items.len(), request.reply));
         items.extend(request.items);
     }
+    let started = std::time::Instant::now();
     let outcome = write(&items).await;
+    let metrics = crate::metrics::get();
+    metrics.group_commit_batch.record(items.len() as u64, &[]);
+    metrics.group_commit_duration.record(started.elapsed().as_secs_f64(), &[]);
     match outcome {
         Ok(outputs) => {
             let mut outputs = outputs.into_iter();

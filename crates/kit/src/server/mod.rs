@@ -7,6 +7,7 @@
 //! waits the drain delay, ends feed subscriptions and consumers, lets calls in flight finish, and
 //! then returns.
 
+mod call_metrics;
 mod callers;
 mod error_answer;
 mod message_size;
@@ -14,6 +15,7 @@ mod reflection;
 mod shed;
 mod trace;
 
+pub use call_metrics::CallMetricsLayer;
 pub use error_answer::ErrorAnswerLayer;
 pub use message_size::MessageSizeLayer;
 pub use shed::{Shed, ShedLayer};
@@ -141,6 +143,7 @@ impl Host {
 
         let layers = ServiceBuilder::new()
             .layer(TraceLayer::new_for_grpc().make_span_with(trace::request_span).on_failure(trace::log_failure))
+            .layer(CallMetricsLayer)
             .layer(ErrorAnswerLayer)
             .layer(MessageSizeLayer::new(
                 settings.max_message_bytes,

@@ -78,6 +78,7 @@ where
         }
         let caller = self.layer.callers.caller_of(&request);
         let Some(slot) = self.layer.callers.enter(caller) else {
+            crate::metrics::get().shed.add(1, &[opentelemetry::KeyValue::new("scope", "caller")]);
             let status = Status::resource_exhausted(format!(
                 "this caller has {} calls in flight, its share of the server \
                  (server.max_concurrent_requests_per_caller); retry with backoff",
@@ -96,6 +97,7 @@ where
                 })
             }
             Err(_) => {
+                crate::metrics::get().shed.add(1, &[opentelemetry::KeyValue::new("scope", "server")]);
                 let status = Status::resource_exhausted(format!(
                     "server busy: {} calls in flight; retry with backoff",
                     self.layer.limit

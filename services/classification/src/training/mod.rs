@@ -173,6 +173,15 @@ impl Trainer {
         let outcome =
             if cancelled.load(Ordering::Relaxed) && outcome.is_err() { Err(Stopped::Cancelled) } else { outcome };
         cancelled.store(true, Ordering::Relaxed);
+        let ended_as = match &outcome {
+            Ok(_) => "succeeded",
+            Err(Stopped::Cancelled) => "cancelled",
+            Err(Stopped::Failed(_)) => "failed",
+        };
+        let metrics = csm_kit::metrics::get();
+        let labels = [csm_kit::metrics::KeyValue::new("state", ended_as)];
+        metrics.training_jobs.add(1, &labels);
+        metrics.training_duration.record((time::now_micros() - started).max(0) as f64 / 1e6, &labels);
         // The end is recorded whatever happens to the database meanwhile: a job left RUNNING
         // would keep its waiters waiting until the next restart.
         let mut outcome = Some(outcome);

@@ -13,7 +13,7 @@ pub mod sub_tasks;
 use csm_proto::{StoredEnum, recovery::v1::CaseStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 pub use entity::{
@@ -162,6 +162,15 @@ pub async fn overdue_cases(
         .order_by_asc(case::Column::Deadline)
         .limit(limit)
         .all(db)
+        .await
+}
+
+/// Open cases whose deadline passed before `now`.
+pub async fn count_overdue_cases(db: &impl ConnectionTrait, now: i64) -> Result<u64, DbErr> {
+    case::Entity::find()
+        .filter(case::Column::Status.is_in(CLOCK_RUNNING.map(StoredEnum::stored)))
+        .filter(case::Column::Deadline.lt(now))
+        .count(db)
         .await
 }
 

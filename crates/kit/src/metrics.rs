@@ -1,0 +1,286 @@
+//! Metrics, from one place for every service: OpenTelemetry instruments, read in Prometheus' text
+//! format on the metrics port (`telemetry.metrics_address`) and pushed over OTLP as well when an
+//! endpoint is configured. Names follow the OpenTelemetry conventions (`rpc.server.call.duration`,
+//! `db.client.connection.count`); the Prometheus form replaces dots with underscores and adds the
+//! unit (`rpc_server_call_duration_seconds`). docs/operations.md says what each one means.
+//!
+//! The instruments live for the whole process, so `csm up` (four services in one process) serves
+//! them all on one port; the `rpc_service` and `consumer` labels tell the services apart.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
+
+pub use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _, UpDownCounter};
+use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
+use prometheus::{Encoder, TextEncoder};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Call latencies from a tenth of a millisecond to a minute, in seconds.
+const CALL_SECONDS: &[f64] =
+    &[0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+/// Group-commit batch sizes.
+const BATCH_ITEMS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
+/// Training runs, seconds.
+const TRAINING_SECONDS: &[f64] = &[0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0];
+
+/// Every instrument the kit and the services record into.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: prometheus::Registry,
+    provider: SdkMeterProvider,
+    meter: Meter,
+    /// `rpc.server.call.duration`: each call's time to its last byte, by service, method and
+    /// gRPC status code; its count is the request rate, split by status the error rate.
+    pub call_duration: Histogram<f64>,
+    /// `rpc.server.active_calls`: calls in flight, the signal to scale replicas on.
+    pub active_calls: UpDownCounter<i64>,
+    /// `csm.rpc.server.shed`: calls refused RESOURCE_EXHAUSTED because the server (`scope=server`)
+    /// or the caller's share (`scope=caller`) was full.
+    pub shed: Counter<u64>,
+    /// `csm.feed.consumer.applied`: events a consumer applied.
+    pub feed_applied: Counter<u64>,
+    /// `csm.feed.consumer.dead_letters`: events a consumer set aside as dead letters.
+    pub feed_dead_letters: Counter<u64>,
+    /// `csm.feed.consumer.lag.events`: events published upstream after the consumer's cursor (0
+    /// when it is waiting for new ones).
+    pub feed_lag_events: Gauge<u64>,
+    /// `csm.feed.consumer.lag`: how old the last applied event was when more were waiting; 0 when
+    /// caught up.
+    pub feed_lag_seconds: Gauge<f64>,
+    /// `csm.feed.head`: the sequence of a service's last published event.
+    pub feed_head: Gauge<u64>,
+    /// `csm.group_commit.batch.size`: writes committed together.
+    pub group_commit_batch: Histogram<u64>,
+    /// `csm.group_commit.duration`: one group commit, statements and flush.
+    pub group_commit_duration: Histogram<f64>,
+    /// `csm.training.jobs`: training jobs ended, by kind and state.
+    pub training_jobs: Counter<u64>,
+    /// `csm.training.duration`: a training job from start to end.
+    pub training_duration: Histogram<f64>,
+    /// `csm.recovery.cases.overdue`: open cases past their deadline, as of the last escalation
+    /// sweep.
+    pub cases_overdue: Gauge<u64>,
+    /// `csm.recovery.escalations`: escalation steps taken (cases and programmes).
+    pub escalations: Counter<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("metrics registry: {0}")]
+    Registry(#[from] opentelemetry_sdk::error::OTelSdkError),
+    #[error("OTLP metrics exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("metrics address {address}: {source}")]
+    Bind { address: SocketAddr, source: std::io::Error },
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// Builds the process's instruments, pushing them over OTLP to `otlp_endpoint` every 15 s when
+/// given, or instruments that record nothing when not `enabled`. The first call decides; later
+/// ones (another service of `csm up`) share what it built.
+pub fn install(
+    service_name: &str,
+    otlp_endpoint: Option<&str>,
+    enabled: bool,
+) -> Result<&'static Metrics, MetricsError> {
+    if let Some(metrics) = METRICS.get() {
+        return Ok(metrics);
+    }
+    let registry = prometheus::Registry::new();
+    if !enabled {
+        // A provider without readers hands out instruments that drop every measurement.
+        return Ok(METRICS.get_or_init(|| Metrics::new(registry, SdkMeterProvider::default())));
+    }
+    let reader =
+        opentelemetry_prometheus::exporter().with_registry(registry.clone()).scope_info_enabled(false).build()?;
+    let mut builder = SdkMeterProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service_name.to_string()).build())
+        .with_reader(reader);
+    if let Some(endpoint) = otlp_endpoint {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter = opentelemetry_otlp::MetricExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
+        let periodic = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
+            .with_interval(Duration::from_secs(15))
+            .build();
+        builder = builder.with_reader(periodic);
+    }
+    let provider = builder.build();
+    Ok(METRICS.get_or_init(|| Metrics::new(registry, provider)))
+}
+
+/// The process's instruments; built without OTLP export if nothing installed them yet.
+pub fn get() -> &'static Metrics {
+    match install("csm", None, true) {
+        Ok(metrics) => metrics,
+        // Only the OTLP exporter can fail to build, and none is asked for here.
+        Err(_) => METRICS.get_or_init(|| Metrics::new(prometheus::Registry::new(), SdkMeterProvider::default())),
+    }
+}
+
+impl Metrics {
+    fn new(registry: prometheus::Registry, provider: SdkMeterProvider) -> Self {
+        let meter = provider.meter("csm");
+        Self {
+            call_duration: meter
+                .f64_histogram("rpc.server.call.duration")
+                .with_unit("s")
+                .with_description("gRPC calls served, by method and status code, and how long each took")
+                .with_boundaries(CALL_SECONDS.to_vec())
+                .build(),
+            active_calls: meter
+                .i64_up_down_counter("rpc.server.active_calls")
+                .with_unit("{call}")
+                .with_description("gRPC calls in flight")
+                .build(),
+            shed: meter
+                .u64_counter("csm.rpc.server.shed")
+                .with_unit("{call}")
+                .with_description("calls refused because the server or the caller's share was full")
+                .build(),
+            feed_applied: meter
+                .u64_counter("csm.feed.consumer.applied")
+                .with_unit("{event}")
+                .with_description("events applied by a feed consumer")
+                .build(),
+            feed_dead_letters: meter
+                .u64_counter("csm.feed.consumer.dead_letters")
+                .with_unit("{event}")
+                .with_description("events a feed consumer rejected and kept as dead letters")
+                .build(),
+            feed_lag_events: meter
+                .u64_gauge("csm.feed.consumer.lag.events")
+                .with_unit("{event}")
+                .with_description("events published upstream after a busy consumer's cursor")
+                .build(),
+            feed_lag_seconds: meter
+                .f64_gauge("csm.feed.consumer.lag")
+                .with_unit("s")
+                .with_description("age of the event a busy consumer applied last; 0 when caught up")
+                .build(),
+            feed_head: meter
+                .u64_gauge("csm.feed.head")
+                .with_unit("{event}")
+                .with_description("sequence of the last event a service published")
+                .build(),
+            group_commit_batch: meter
+                .u64_histogram("csm.group_commit.batch.size")
+                .with_unit("{write}")
+                .with_description("writes committed in one transaction")
+                .with_boundaries(BATCH_ITEMS.to_vec())
+                .build(),
+            group_commit_duration: meter
+                .f64_histogram("csm.group_commit.duration")
+                .with_unit("s")
+                .with_description("time to write and commit one group of writes")
+                .with_boundaries(CALL_SECONDS.to_vec())
+                .build(),
+            training_jobs: meter
+                .u64_counter("csm.training.jobs")
+                .with_unit("{job}")
+                .with_description("training jobs ended, by kind and final state")
+                .build(),
+            training_duration: meter
+                .f64_histogram("csm.training.duration")
+                .with_unit("s")
+                .with_description("training jobs from start to end")
+                .with_boundaries(TRAINING_SECONDS.to_vec())
+                .build(),
+            cases_overdue: meter
+                .u64_gauge("csm.recovery.cases.overdue")
+                .with_unit("{case}")
+                .with_description("open cases past their deadline at the last escalation sweep")
+                .build(),
+            escalations: meter
+                .u64_counter("csm.recovery.escalations")
+                .with_unit("{step}")
+                .with_description("escalation steps taken on overdue cases and programmes")
+                .build(),
+            meter,
+            registry,
+            provider,
+        }
+    }
+
+    /// The meter, for an instrument only one service records (overdue cases, say).
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Every metric in Prometheus' text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(%error, "metrics could not be encoded");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Pushes what is pending over OTLP, if configured; called as the process stops.
+    pub fn flush(&self) {
+        let _ = self.provider.force_flush();
+    }
+}
+
+/// Observable gauges registered by the services, kept for the life of the process.
+static OBSERVED: Mutex<Vec<opentelemetry::metrics::ObservableGauge<i64>>> = Mutex::new(Vec::new());
+
+/// Registers a gauge read when metrics are collected: `read` gets a function to report each value
+/// with its labels.
+pub fn observe_gauge(
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    read: impl Fn(&dyn Fn(i64, &[KeyValue])) + Send + Sync + 'static,
+) {
+    let gauge = get()
+        .meter
+        .i64_observable_gauge(name)
+        .with_unit(unit)
+        .with_description(description)
+        .with_callback(move |observer| read(&|value, labels| observer.observe(value, labels)))
+        .build();
+    if let Ok(mut observed) = OBSERVED.lock() {
+        observed.push(gauge);
+    }
+}
+
+/// Addresses the metrics are served on, by the address asked for: the services of one process
+/// share one endpoint.
+static SERVING: Mutex<Option<HashMap<SocketAddr, SocketAddr>>> = Mutex::new(None);
+
+/// Serves `GET /metrics` on `address` until `stop`, unless this process already does; returns the
+/// bound address (useful with port 0).
+pub async fn serve(address: SocketAddr, stop: CancellationToken) -> Result<SocketAddr, MetricsError> {
+    if let Some(bound) = serving_on(address) {
+        return Ok(bound);
+    }
+    let listener = TcpListener::bind(address).await.map_err(|source| MetricsError::Bind { address, source })?;
+    let bound = listener.local_addr().map_err(|source| MetricsError::Bind { address, source })?;
+    if let Ok(mut serving) = SERVING.lock() {
+        serving.get_or_insert_with(HashMap::new).insert(address, bound);
+    }
+    let app = axum::Router::new().route("/metrics", axum::routing::get(async || get().render()));
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+        if let Ok(mut serving) = SERVING.lock() {
+            serving.get_or_insert_with(HashMap::new).remove(&address);
+        }
+        if let Err(error) = served {
+            tracing::warn!(%error, %bound, "metrics endpoint stopped");
+        }
+    });
+    tracing::info!(%bound, "metrics served at /metrics");
+    Ok(bound)
+}
+
+/// Where this process serves the metrics asked for on `address`, if it does.
+pub fn serving_on(address: SocketAddr) -> Option<SocketAddr> {
+    SERVING.lock().ok().and_then(|serving| serving.as_ref().and_then(|s| s.get(&address).copied()))
+}
