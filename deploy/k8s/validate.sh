@@ -22,7 +22,7 @@ validator_version=1.37.0
 read -r -a k8s_versions <<<"${CSM_K8S_VERSIONS:-1.30.0 1.37.0}"
 # Custom resources the schemas do not cover; any other kind without a schema is an error (a
 # misspelt apiVersion of a built-in kind lands here).
-schemaless='^(Cluster postgresql\.cnpg\.io/v1|Certificate cert-manager\.io/v1|Issuer cert-manager\.io/v1)$'
+schemaless='^(Cluster postgresql\.cnpg\.io/v1|Certificate cert-manager\.io/v1|Issuer cert-manager\.io/v1|PodMonitor monitoring\.coreos\.com/v1|PrometheusRule monitoring\.coreos\.com/v1)$'
 
 fail() { echo "validate.sh: $*" >&2; exit 1; }
 
