@@ -181,7 +181,12 @@ impl<H: EventHandler> Consumer<H> {
         loop {
             let (end, progressed) = self.session(&stop).await;
             let reason = match end {
-                SessionEnd::Stopped => return,
+                SessionEnd::Stopped => {
+                    // Another replica follows from here on (or none, when stopping); a lag this
+                    // one reported last must not linger in its metrics.
+                    Lag::new(self.publisher.source(), &self.name).record(None, 0);
+                    return;
+                }
                 SessionEnd::Disconnected(reason) => reason,
             };
             if progressed {
