@@ -96,6 +96,12 @@ pub struct DatabaseSettings {
     pub create_if_missing: bool,
     /// On SQLite, the page cache of the writing connection, in MiB.
     pub sqlite_writer_cache_mib: u32,
+    /// On PostgreSQL, how long one attempt to reach the server at start-up may take.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// On PostgreSQL, how many times the server is tried at start-up (each failure logged, 1 s,
+    /// 2 s, ... up to 5 s apart) before the service gives up naming it.
+    pub connect_attempts: u32,
 }
 
 impl DatabaseSettings {
@@ -112,6 +118,8 @@ impl Default for DatabaseSettings {
             max_connections: 8,
             create_if_missing: true,
             sqlite_writer_cache_mib: 32,
+            connect_timeout: Duration::from_secs(5),
+            connect_attempts: 3,
         }
     }
 }
