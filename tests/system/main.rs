@@ -15,6 +15,7 @@ mod measurement;
 mod operations;
 mod recovery;
 pub mod restarts;
+mod startup;
 mod support;
 mod tls;
 mod validation;
