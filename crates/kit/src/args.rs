@@ -117,7 +117,8 @@ where
     };
     let started = async {
         let listener = bind(config.common().server.listen).await?;
-        run(config, listener, Box::pin(terminate_signal())).await
+        // A service's future is large; on the heap it does not weigh on main's.
+        Box::pin(run(config, listener, Box::pin(terminate_signal()))).await
     };
     match started.await {
         Ok(()) => ExitCode::SUCCESS,

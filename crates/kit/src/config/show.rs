@@ -42,10 +42,8 @@ fn mask(value: &mut Value, key: Option<&str>) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|item| mask(item, key)),
-        Value::String(text) if key.is_some_and(|key| SECRET_KEYS.contains(&key)) => {
-            if !text.is_empty() {
-                *text = MASK.into();
-            }
+        Value::String(text) if !text.is_empty() && key.is_some_and(|key| SECRET_KEYS.contains(&key)) => {
+            *text = MASK.into();
         }
         Value::String(text) => {
             if let Some(masked) = mask_url_password(text) {
