@@ -17,6 +17,7 @@ mod metrics;
 mod operations;
 mod recovery;
 pub mod restarts;
+mod startup;
 mod support;
 mod tls;
 mod validation;

@@ -204,6 +204,7 @@ async fn a_service_whose_certificate_cannot_be_read_does_not_start() {
         common: CommonSettings {
             server: ServerSettings { tls: missing, ..ServerSettings::default() },
             database: DatabaseSettings { url: backend.url("intake"), ..DatabaseSettings::default() },
+            auth: csm_kit::config::AuthSettings { development: true, ..Default::default() },
             ..CommonSettings::default()
         },
         ..Default::default()

@@ -18,7 +18,7 @@ const MAX_DAYS: u64 = 3660;
 
 /// The `[calendar]` section every service reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CalendarSettings {
     /// IANA time zone in which days (and hours, weeks, months) are cut and working hours read.
     pub time_zone: String,
@@ -38,7 +38,7 @@ impl Default for CalendarSettings {
 /// When a department works: these weekdays, between `start` and `end` local time, except the
 /// calendar's holidays and its own.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorkingTimeSettings {
     /// Weekdays worked: "mon" ... "sun".
     pub days: Vec<String>,

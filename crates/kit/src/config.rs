@@ -6,13 +6,20 @@
 //! `CSM_DATABASE__URL` and `server.listen` by `CSM_SERVER__LISTEN`. The file comes from `--config`
 //! or `CSM_CONFIG`. Durations are written the human way: `"500ms"`, `"10s"`, `"2m"`.
 
-use std::{net::SocketAddr, path::Path, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
-use figment::{
-    Figment,
-    providers::{Env, Format, Serialized, Toml},
-};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
+
+mod load;
+mod show;
+pub use load::{ConfigError, load, load_files};
+pub use show::{Format, render};
+
+/// A service's whole configuration: the common sections (flattened) and its own.
+pub trait ServiceConfig: Serialize + serde::de::DeserializeOwned + Default {
+    fn common(&self) -> &CommonSettings;
+    fn common_mut(&mut self) -> &mut CommonSettings;
+}
 
 pub use crate::auth::{AuthSettings, TokenSettings};
 use crate::{
@@ -20,48 +27,9 @@ use crate::{
     tls::{ClientTlsSettings, ServerTlsSettings},
 };
 
-/// Loads a service's configuration from its defaults, the file (if any) and the environment.
-pub fn load<T>(file: Option<&Path>) -> Result<T, Box<figment::Error>>
-where
-    T: Serialize + DeserializeOwned + Default,
-{
-    let shared = std::env::var_os("CSM_SHARED_CONFIG").filter(|path| !path.is_empty()).map(PathBuf::from);
-    load_files(shared.as_deref(), file)
-}
-
-/// [`load`] with the shared file named rather than taken from `CSM_SHARED_CONFIG`.
-pub fn load_files<T>(shared: Option<&Path>, file: Option<&Path>) -> Result<T, Box<figment::Error>>
-where
-    T: Serialize + DeserializeOwned + Default,
-{
-    let mut figment = Figment::from(Serialized::defaults(T::default()));
-    if let Some(shared) = shared {
-        figment = figment.merge(Toml::file_exact(shared));
-    }
-    if let Some(file) = file {
-        figment = figment.merge(Toml::file_exact(file));
-    }
-    figment.merge(Env::prefixed("CSM_").split("__").ignore(&["config", "shared_config"])).extract().map_err(Box::new)
-}
-
-/// The configuration file of a service binary: `--config <path>` (or `--config=<path>`) on the
-/// command line, else `CSM_CONFIG`, else none (defaults and environment only).
-pub fn file_from_args() -> Option<PathBuf> {
-    let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--config" {
-            return args.next().map(PathBuf::from);
-        }
-        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
-            return Some(PathBuf::from(path));
-        }
-    }
-    std::env::var_os("CSM_CONFIG").map(PathBuf::from)
-}
-
 /// How the gRPC server listens and protects itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -118,7 +86,7 @@ impl ServerSettings {
 
 /// Where a service keeps its data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` (created when missing) or `postgres://user@host:5432/database`.
     pub url: String,
@@ -128,6 +96,12 @@ pub struct DatabaseSettings {
     pub create_if_missing: bool,
     /// On SQLite, the page cache of the writing connection, in MiB.
     pub sqlite_writer_cache_mib: u32,
+    /// On PostgreSQL, how long one attempt to reach the server at start-up may take.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// On PostgreSQL, how many times the server is tried at start-up (each failure logged, 1 s,
+    /// 2 s, ... up to 5 s apart) before the service gives up naming it.
+    pub connect_attempts: u32,
 }
 
 impl DatabaseSettings {
@@ -144,6 +118,8 @@ impl Default for DatabaseSettings {
             max_connections: 8,
             create_if_missing: true,
             sqlite_writer_cache_mib: 32,
+            connect_timeout: Duration::from_secs(5),
+            connect_attempts: 3,
         }
     }
 }
@@ -159,7 +135,7 @@ pub enum LogFormat {
 /// Logs and traces. OpenTelemetry export is switched on by `otlp_endpoint` or the standard
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` variable.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// A `tracing` filter such as `info,csm_intake=debug`; `RUST_LOG` overrides it.
@@ -188,7 +164,7 @@ impl Default for TelemetrySettings {
 
 /// A service whose feed this one follows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpstreamSettings {
     /// `http://host:port` of the upstream service.
     pub url: String,
@@ -213,7 +189,7 @@ impl UpstreamSettings {
 
 /// How a feed is served and followed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FeedSettings {
     /// Events read from the outbox per query when serving a subscriber.
     pub read_batch: u64,
@@ -254,7 +230,7 @@ impl Default for FeedSettings {
 
 /// The operator's organisation as every service names it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OrganisationSettings {
     /// The departments work can be owned by (部门), by the keys taxonomies, tokens and indicators
     /// use. The default is the departments of the shipped taxonomy.
@@ -356,11 +332,7 @@ mod tests {
         std::fs::write(&own, "[calendar]\ntime_zone = \"Europe/Berlin\"\n").unwrap();
         let sample: Sample = load_files(Some(&shared), Some(&own)).unwrap();
         assert_eq!(sample.common.calendar.time_zone, "Europe/Berlin");
-        for service in ["intake", "classification", "recovery", "measurement"] {
-            let file = root.join(format!("{service}.toml"));
-            let sample: Sample = load_files(Some(&shared), Some(&file)).unwrap();
-            assert_eq!(sample.common.calendar.time_zone, "Asia/Shanghai", "{service}");
-        }
+        // Each service's own file is loaded with its own configuration by the system tests (startup.rs).
     }
 
     #[test]

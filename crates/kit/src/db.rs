@@ -26,6 +26,8 @@ use opentelemetry::KeyValue;
 
 use crate::config::DatabaseSettings;
 
+mod reach;
+
 #[derive(Debug, Clone)]
 pub struct Database {
     writer: DatabaseConnection,
@@ -45,10 +47,13 @@ impl Database {
         let database = if url.starts_with("sqlite:") {
             Self::open_sqlite(settings).await?
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            reach::wait_for_postgres(settings).await?;
             if settings.create_if_missing {
-                create_postgres_database(url).await?;
+                create_postgres_database(url).await.map_err(reach::naming_server(url))?;
             }
-            let pool = sea_orm::Database::connect(options(url, settings.max_connections)).await?;
+            let pool = sea_orm::Database::connect(options(url, settings.max_connections))
+                .await
+                .map_err(reach::naming_server(url))?;
             Self { writer: pool.clone(), reader: pool, backend: DbBackend::Postgres, log: None, sqlite_file: None }
         } else {
             return Err(DbErr::Custom(format!(
@@ -106,13 +111,16 @@ impl Database {
             options.test_before_acquire(false);
             options
         };
+        let naming_file = |error: DbErr| DbErr::Custom(format!("opening SQLite database {path}: {error}"));
         // The single writer keeps the pages it updates (indexes, recent rows) in memory.
-        let writer = sea_orm::Database::connect(sqlite(1, settings.sqlite_writer_cache_mib * 1024)).await?;
+        let writer = sea_orm::Database::connect(sqlite(1, settings.sqlite_writer_cache_mib * 1024))
+            .await
+            .map_err(naming_file)?;
         // An in-memory database exists once per connection, so it is read through the writer.
         let reader = if in_memory {
             writer.clone()
         } else {
-            sea_orm::Database::connect(sqlite(settings.max_connections.max(1), 8 * 1024)).await?
+            sea_orm::Database::connect(sqlite(settings.max_connections.max(1), 8 * 1024)).await.map_err(naming_file)?
         };
         let log = (!in_memory).then(|| {
             let log = Arc::new(WriteAheadLog::default());

@@ -1,6 +1,7 @@
 //! The runtime kit every csm service is assembled with, so all four start, serve, protect
 //! themselves, publish and follow events, and stop in the same way.
 
+pub mod args;
 pub mod auth;
 pub mod bulk;
 pub mod calendar;

@@ -29,7 +29,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 /// A server's certificate; TLS is on when `cert_file` is set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerTlsSettings {
     /// PEM certificate chain, leaf first.
     pub cert_file: Option<PathBuf>,
@@ -61,7 +61,7 @@ impl ServerTlsSettings {
 
 /// How this service calls another over TLS (an upstream whose URL starts with `https://`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClientTlsSettings {
     /// PEM certificates of the authorities the server's certificate must be signed by; the
     /// system's roots are not trusted.

@@ -51,7 +51,7 @@ fn auth() -> Authenticator {
             roles: vec![Role::Service],
             ..TokenSettings::default()
         }],
-        tokens_file: None,
+        ..AuthSettings::default()
     })
     .unwrap()
 }

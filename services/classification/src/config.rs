@@ -17,14 +17,14 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Upstreams {
     pub intake: UpstreamSettings,
 }
 
 /// Common (共性) versus special complaints, and sudden rises.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProblemSettings {
     /// A leaf is common when at least this many distinct customers raise it on one day.
     pub common_customers: i64,
@@ -42,7 +42,7 @@ impl Default for ProblemSettings {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RiskSettings {
     /// A customer flagged at risk is not flagged again within this time.
     #[serde(with = "humantime_serde")]
@@ -67,5 +67,15 @@ impl Default for Config {
             problems: ProblemSettings::default(),
             risk: RiskSettings::default(),
         }
+    }
+}
+
+impl csm_kit::config::ServiceConfig for Config {
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonSettings {
+        &mut self.common
     }
 }

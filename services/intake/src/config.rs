@@ -22,7 +22,7 @@ pub struct Config {
 /// waits for it. With an empty URL intake follows nothing, and recognises repeats by problem code
 /// and named earlier orders only.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Upstreams {
     pub classification: UpstreamSettings,
 }
@@ -42,7 +42,7 @@ impl Default for Config {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct IntakeSettings {
     /// A normalised phone number (digits only, country prefix removed) must match this pattern.
     /// The default accepts mainland China mobile numbers: 11 digits starting 13 to 19.
@@ -91,7 +91,7 @@ impl Default for IntakeSettings {
 /// `week`, or at least `month_complaints` within `month`, both inclusive, by when the complaints
 /// were made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HighFrequencySettings {
     #[serde(with = "humantime_serde")]
     pub week: Duration,
@@ -117,5 +117,15 @@ impl Default for HighFrequencySettings {
             inactive_after: Duration::from_secs(90 * DAY),
             sweep_interval: Duration::from_secs(600),
         }
+    }
+}
+
+impl csm_kit::config::ServiceConfig for Config {
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonSettings {
+        &mut self.common
     }
 }

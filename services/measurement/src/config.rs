@@ -16,7 +16,7 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Upstreams {
     pub intake: UpstreamSettings,
     pub classification: UpstreamSettings,
@@ -24,7 +24,7 @@ pub struct Upstreams {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MeasurementSettings {
     /// How often indicator alerts and ended programmes are checked.
     #[serde(with = "humantime_serde")]
@@ -55,5 +55,15 @@ impl Default for Config {
             },
             measurement: MeasurementSettings::default(),
         }
+    }
+}
+
+impl csm_kit::config::ServiceConfig for Config {
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonSettings {
+        &mut self.common
     }
 }

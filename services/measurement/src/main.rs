@@ -1,10 +1,7 @@
-use csm_kit::{config, server::terminate_signal, telemetry};
+//! The measurement service as a program: the kit's command line (`--help`, `--config`, `check-config`)
+//! and start-up around [`csm_measurement::run`], until a termination signal.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config: csm_measurement::Config = config::load(config::file_from_args().as_deref())?;
-    let _telemetry = telemetry::init("csm-measurement", &config.common.telemetry)?;
-    let listener = tokio::net::TcpListener::bind(config.common.server.listen).await?;
-    csm_measurement::run(config, listener, terminate_signal()).await?;
-    Ok(())
+async fn main() -> std::process::ExitCode {
+    csm_kit::args::run_service("csm-measurement", env!("CARGO_PKG_VERSION"), csm_measurement::run).await
 }

@@ -19,7 +19,7 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Upstreams {
     pub intake: UpstreamSettings,
     pub classification: UpstreamSettings,
@@ -43,7 +43,7 @@ impl Default for Config {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RecoverySettings {
     /// Steps an overdue case or programme escalates through, each once it has been overdue for
     /// `after`.
@@ -81,6 +81,7 @@ impl Default for RecoverySettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EscalationStep {
     #[serde(with = "humantime_serde")]
     pub after: Duration,
@@ -90,7 +91,7 @@ pub struct EscalationStep {
 
 /// How soon after resolution the customer must be called back (回访).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CallbackSettings {
     #[serde(with = "humantime_serde")]
     pub within: Duration,
@@ -108,5 +109,15 @@ impl Default for CallbackSettings {
             fault_report_within: Duration::from_secs(DAY),
             per_leaf: BTreeMap::new(),
         }
+    }
+}
+
+impl csm_kit::config::ServiceConfig for Config {
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonSettings {
+        &mut self.common
     }
 }

@@ -1,10 +1,7 @@
-use csm_kit::{config, server::terminate_signal, telemetry};
+//! The recovery service as a program: the kit's command line (`--help`, `--config`, `check-config`)
+//! and start-up around [`csm_recovery::run`], until a termination signal.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config: csm_recovery::Config = config::load(config::file_from_args().as_deref())?;
-    let _telemetry = telemetry::init("csm-recovery", &config.common.telemetry)?;
-    let listener = tokio::net::TcpListener::bind(config.common.server.listen).await?;
-    csm_recovery::run(config, listener, terminate_signal()).await?;
-    Ok(())
+async fn main() -> std::process::ExitCode {
+    csm_kit::args::run_service("csm-recovery", env!("CARGO_PKG_VERSION"), csm_recovery::run).await
 }

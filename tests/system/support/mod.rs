@@ -107,7 +107,7 @@ pub fn quick_feed() -> FeedSettings {
 /// Tokens for every role, and the settings that accept them.
 pub fn tokens() -> (DevTokens, AuthSettings) {
     let tokens = DevTokens::generate();
-    let auth = AuthSettings { tokens: tokens.tokens.clone(), tokens_file: None };
+    let auth = AuthSettings { tokens: tokens.tokens.clone(), ..AuthSettings::default() };
     (tokens, auth)
 }
 

@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn auth_from(tokens_file: PathBuf) -> AuthSettings {
-    AuthSettings { tokens: Vec::new(), tokens_file: Some(tokens_file) }
+    AuthSettings { tokens_file: Some(tokens_file), ..AuthSettings::default() }
 }
 
 async fn up(data_dir: PathBuf, host: IpAddr, base_port: u16) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ fn settings(token: &str, roles: Vec<Role>, department: Option<&str>) -> AuthSett
             roles,
             department: department.map(str::to_string),
         }],
-        tokens_file: None,
+        ..AuthSettings::default()
     }
 }
 

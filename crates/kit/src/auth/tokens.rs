@@ -12,15 +12,19 @@ use super::{Principal, Role};
 /// Who may call: bearer tokens with their roles, inline or in a separate file (for a mounted
 /// Kubernetes Secret). A token is given either in clear or as its SHA-256 in hex.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     pub tokens: Vec<TokenSettings>,
     /// A TOML file with a `[[tokens]]` array of the same shape.
     pub tokens_file: Option<PathBuf>,
+    /// Start even with no token configured (every call but health is then refused). Without it,
+    /// a service with no tokens refuses to start: nobody could call it, which is a mistake in
+    /// production.
+    pub development: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TokenSettings {
     /// The bearer token in clear.
     pub token: Option<String>,
@@ -43,6 +47,11 @@ pub enum AuthConfigError {
     MissingDepartment { subject: String },
     #[error("token for {subject}: no roles")]
     NoRoles { subject: String },
+    #[error(
+        "no bearer tokens configured: set auth.tokens or auth.tokens_file (CSM_AUTH__TOKENS_FILE), or ask for \
+         development mode explicitly with auth.development = true (--development)"
+    )]
+    NoTokens,
     #[error("two tokens are identical (subjects {0} and {1})")]
     Duplicate(String, String),
     #[error("reading tokens file {path}: {source}")]
@@ -60,6 +69,7 @@ pub struct Authenticator {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokensFile {
     #[serde(default)]
     tokens: Vec<TokenSettings>,
@@ -91,6 +101,12 @@ impl Authenticator {
             if let Some(existing) = by_digest.insert(digest, principal.clone()) {
                 return Err(AuthConfigError::Duplicate(existing.subject.clone(), principal.subject.clone()));
             }
+        }
+        if by_digest.is_empty() && !settings.development {
+            return Err(AuthConfigError::NoTokens);
+        }
+        if by_digest.is_empty() {
+            tracing::warn!("development mode: no bearer tokens configured, every call but health will be refused");
         }
         Ok(Self { by_digest })
     }

@@ -57,6 +57,8 @@ pub enum RunError {
     Auth(#[from] crate::auth::AuthConfigError),
     #[error("configuration: {0}")]
     Config(String),
+    #[error("binding {key} {address}: {source}")]
+    Bind { key: &'static str, address: std::net::SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Serve(#[from] ServeError),
 }

@@ -1,0 +1,186 @@
+//! A misconfigured service refuses to start, naming what is wrong: an unknown key or section, a
+//! value it cannot read, an unreachable database, an address in use, a database file it cannot
+//! open, no tokens without development mode; and the service binaries' shared command line.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use csm_kit::{
+    RunError,
+    args::{ServiceArgs, ServiceCommand},
+    config::{self, CommonSettings, ConfigError, DatabaseSettings, Format},
+};
+
+use crate::support::{Backend, tokens};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn intake_file(text: &str) -> Result<csm_intake::Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    config::load_files(None, Some(&write(dir.path(), "intake.toml", text)))
+}
+
+#[test]
+fn unknown_keys_and_sections_are_refused_naming_them() {
+    let error = intake_file("[server]\nrequest_timeuot = \"5s\"\n").unwrap_err().to_string();
+    assert!(error.contains("unknown key server.request_timeuot"), "{error}");
+    assert!(error.contains("intake.toml"), "the file is named: {error}");
+
+    let error = intake_file("[servre]\nlisten = \"0.0.0.0:50051\"\n").unwrap_err().to_string();
+    assert!(error.contains("unknown section [servre]"), "{error}");
+
+    // A section of another service is unknown here too.
+    let error = intake_file("[recovery]\nsweep_interval = \"1m\"\n").unwrap_err().to_string();
+    assert!(error.contains("unknown section [recovery]"), "{error}");
+
+    let error = intake_file("[intake.high_frequency]\nweek_complaint = 3\n").unwrap_err().to_string();
+    assert!(error.contains("unknown key intake.high_frequency.week_complaint"), "{error}");
+
+    // In the shared file, named as such.
+    let dir = tempfile::tempdir().unwrap();
+    let shared = write(dir.path(), "shared.toml", "[calendar]\ntimezone = \"Asia/Shanghai\"\n");
+    let error = config::load_files::<csm_recovery::Config>(Some(&shared), None).unwrap_err().to_string();
+    assert!(error.contains("unknown key calendar.timezone") && error.contains("shared.toml"), "{error}");
+}
+
+#[test]
+fn a_value_that_cannot_be_read_names_its_key_and_value() {
+    let error = intake_file("[server]\nrequest_timeout = \"10 sekunden\"\n").unwrap_err().to_string();
+    assert!(error.contains("server.request_timeout = \"10 sekunden\""), "{error}");
+    let error = intake_file("[intake]\nrepeat_window = \"a month\"\n").unwrap_err().to_string();
+    assert!(error.contains("intake.repeat_window = \"a month\""), "{error}");
+}
+
+#[test]
+fn the_shipped_kubernetes_files_load_with_each_service() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s/base/config");
+    let shared = root.join("shared.toml");
+    let file = |service: &str| root.join(format!("{service}.toml"));
+    let intake: csm_intake::Config = config::load_files(Some(&shared), Some(&file("intake"))).unwrap();
+    assert_eq!(intake.common.server.drain_delay, Duration::from_secs(5));
+    config::load_files::<csm_classification::Config>(Some(&shared), Some(&file("classification"))).unwrap();
+    config::load_files::<csm_recovery::Config>(Some(&shared), Some(&file("recovery"))).unwrap();
+    let measurement: csm_measurement::Config = config::load_files(Some(&shared), Some(&file("measurement"))).unwrap();
+    assert_eq!(measurement.common.calendar.time_zone, "Asia/Shanghai");
+}
+
+/// Runs intake with `common` on a free port, stopping at once if it starts.
+async fn start_intake(common: CommonSettings) -> Result<(), RunError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = csm_intake::Config { common, ..Default::default() };
+    csm_intake::run(config, listener, async {}).await
+}
+
+fn sqlite_common(dir: &Path) -> CommonSettings {
+    CommonSettings { database: DatabaseSettings::sqlite(dir.join("intake.db")), ..CommonSettings::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_postgresql_is_named_within_seconds() {
+    let mut common = sqlite_common(Path::new("unused"));
+    common.auth = tokens().1;
+    common.database = DatabaseSettings {
+        url: "postgres://csm:secret@127.0.0.1:1/csm_intake".into(),
+        connect_timeout: Duration::from_secs(1),
+        connect_attempts: 2,
+        ..DatabaseSettings::default()
+    };
+    let started = Instant::now();
+    let error = start_intake(common).await.unwrap_err().to_string();
+    let took = started.elapsed();
+    assert!(error.contains("PostgreSQL at 127.0.0.1:1") && error.contains("refused"), "{error}");
+    assert!(!error.contains("secret"), "{error}");
+    // Two attempts one second apart, not the pool's 30 s.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_file_that_cannot_be_opened_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut common = CommonSettings { auth: tokens().1, ..CommonSettings::default() };
+    // A directory where the file should be.
+    common.database = DatabaseSettings::sqlite(dir.path());
+    let error = start_intake(common).await.unwrap_err().to_string();
+    assert!(error.contains(&format!("opening SQLite database {}", dir.path().display())), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_in_use_is_named() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = taken.local_addr().unwrap();
+    let error = csm_kit::args::bind(address).await.unwrap_err().to_string();
+    assert!(error.contains(&format!("server.listen {address}")) && error.contains("in use"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_tokens_are_refused_unless_development_mode_is_asked_for() {
+    let backend = Backend::from_env();
+    let mut common = CommonSettings {
+        database: DatabaseSettings { url: backend.url("intake"), max_connections: 2, ..DatabaseSettings::default() },
+        ..CommonSettings::default()
+    };
+    let error = start_intake(common.clone()).await.unwrap_err().to_string();
+    assert!(error.contains("no bearer tokens configured") && error.contains("auth.development = true"), "{error}");
+
+    common.auth.development = true;
+    start_intake(common).await.unwrap();
+}
+
+fn parse(args: &[&str]) -> Result<ServiceArgs, clap::Error> {
+    ServiceArgs::parse_from_for("csm-intake", "9.9.9", std::iter::once("csm-intake").chain(args.iter().copied()))
+}
+
+#[test]
+fn the_service_command_line_answers_help_and_version_and_refuses_unknown_flags() {
+    let help = parse(&["--help"]).unwrap_err();
+    assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+    let help = help.to_string();
+    assert!(help.contains("--config <FILE>") && help.contains("check-config"), "{help}");
+    assert!(parse(&["--version"]).unwrap_err().to_string().contains("csm-intake 9.9.9"));
+    let error = parse(&["--listen", "0.0.0.0:1"]).unwrap_err();
+    assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+    assert_eq!(error.exit_code(), 2);
+}
+
+#[test]
+fn check_config_shows_the_configuration_in_force_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "intake.toml",
+        r#"
+        [database]
+        url = "postgres://csm:hunter2@db:5432/csm_intake"
+        [upstream.classification]
+        token = "feed-token-1"
+        [[auth.tokens]]
+        token = "bearer-token-1"
+        subject = "ops"
+        roles = ["administrator"]
+        "#,
+    );
+    let args = parse(&["--config", file.to_str().unwrap(), "check-config", "--format", "json"]).unwrap();
+    assert_eq!(args.command, Some(ServiceCommand::CheckConfig { format: Format::Json }));
+    let config: csm_intake::Config = args.load().unwrap();
+    csm_kit::args::check(&config).unwrap();
+    let shown = config::render(&config, Format::Toml).unwrap();
+    for secret in ["hunter2", "feed-token-1", "bearer-token-1"] {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+    }
+    assert!(shown.contains("postgres://csm:***@db:5432/csm_intake"), "{shown}");
+    assert!(shown.contains("[intake.high_frequency]"), "{shown}");
+
+    // Without tokens the check refuses, as the service would.
+    let args = parse(&["check-config"]).unwrap();
+    let config: csm_intake::Config = args.load().unwrap();
+    let error = csm_kit::args::check(&config).unwrap_err().to_string();
+    assert!(error.contains("no bearer tokens configured"), "{error}");
+    let args = parse(&["--development", "check-config"]).unwrap();
+    csm_kit::args::check(&args.load::<csm_intake::Config>().unwrap()).unwrap();
+}
