@@ -126,14 +126,7 @@ fn install(
     let registry = tracing_subscriber::registry().with(otel);
     let installed = match settings.log_format {
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_filter(filter)).try_init(),
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .event_format(json_log::JsonWithTrace::new())
-                    .with_filter(filter),
-            )
-            .try_init(),
+        LogFormat::Json => registry.with(json_log::layer(std::io::stdout).with_filter(filter)).try_init(),
     };
     if installed.is_ok() {
         tracing::info!(service = process_name, otlp = export_to, "telemetry ready");
