@@ -9,23 +9,34 @@ use opentelemetry::{
     propagation::{Extractor, Injector, TextMapPropagator},
     trace::TracerProvider as _,
 };
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{SdkTracerProvider, SpanExporter, TracerProviderBuilder},
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{LogFormat, TelemetrySettings};
 
+mod json_log;
+mod services;
+
+pub use services::SERVICE_FIELD;
+
 /// Flushes and stops trace export when dropped; keep it alive for the life of the process.
 #[derive(Debug)]
 pub struct TelemetryGuard {
-    provider: SdkTracerProvider,
+    providers: Vec<SdkTracerProvider>,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         crate::metrics::get().flush();
-        if let Err(error) = self.provider.shutdown() {
-            eprintln!("trace export did not shut down cleanly: {error}");
+        for provider in &self.providers {
+            if let Err(error) = provider.shutdown() {
+                eprintln!("trace export did not shut down cleanly: {error}");
+            }
         }
     }
 }
@@ -40,29 +51,74 @@ pub enum TelemetryError {
     Filter(#[from] tracing_subscriber::filter::ParseError),
 }
 
-/// Installs the process-wide subscriber. Must run inside the Tokio runtime (the OTLP exporter
-/// needs it). Spans always carry OpenTelemetry context, so trace context propagates even when
-/// nothing is exported. Calling it again in the same process keeps the first subscriber.
+/// Installs the process-wide subscriber of a process that is one service: every span carries its
+/// `service_name`. Must run inside the Tokio runtime (the OTLP exporter needs it). Spans always
+/// carry OpenTelemetry context, so trace context propagates even when nothing is exported. Calling
+/// it again in the same process keeps the first subscriber.
 pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    init_services(service_name, &[], settings)
+}
 
+/// [`init`] for a process running several services (`csm up`): `services` pairs the name a service
+/// runs under (its feed's name, "intake") with the `service.name` its spans are exported with
+/// ("csm-intake"); spans of no service (see [`SERVICE_FIELD`]) carry `process_name`.
+pub fn init_services(
+    process_name: &str,
+    services: &[(&str, &str)],
+    settings: &TelemetrySettings,
+) -> Result<TelemetryGuard, TelemetryError> {
     let endpoint = settings
         .otlp_endpoint
         .clone()
         .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
         .filter(|e| !e.is_empty());
-    crate::metrics::install(service_name, endpoint.as_deref(), settings.metrics)?;
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(Resource::builder().with_service_name(service_name.to_string()).build());
-    if let Some(endpoint) = &endpoint {
+    crate::metrics::install(process_name, endpoint.as_deref(), settings.metrics)?;
+    let export = |builder: TracerProviderBuilder| -> Result<TracerProviderBuilder, TelemetryError> {
+        let Some(endpoint) = &endpoint else { return Ok(builder) };
         use opentelemetry_otlp::WithExportConfig;
         let exporter =
             opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
-        builder = builder.with_batch_exporter(exporter);
+        Ok(builder.with_batch_exporter(exporter))
+    };
+    install(process_name, services, settings, export, endpoint.as_deref().unwrap_or("off"))
+}
+
+/// [`init_services`] exporting every span to a clone of `exporter` as soon as it ends, one clone
+/// per service told its service's resource: for tests that look at the spans.
+pub fn init_with_exporter<E: SpanExporter + Clone + 'static>(
+    process_name: &str,
+    services: &[(&str, &str)],
+    settings: &TelemetrySettings,
+    exporter: E,
+) -> Result<TelemetryGuard, TelemetryError> {
+    let export = |builder: TracerProviderBuilder| Ok(builder.with_simple_exporter(exporter.clone()));
+    install(process_name, services, settings, export, "in process")
+}
+
+fn install(
+    process_name: &str,
+    services: &[(&str, &str)],
+    settings: &TelemetrySettings,
+    export: impl Fn(TracerProviderBuilder) -> Result<TracerProviderBuilder, TelemetryError>,
+    export_to: &str,
+) -> Result<TelemetryGuard, TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let provider = |service_name: &str| -> Result<SdkTracerProvider, TelemetryError> {
+        let resource = Resource::builder().with_service_name(service_name.to_string()).build();
+        Ok(export(SdkTracerProvider::builder().with_resource(resource))?.build())
+    };
+    let own = provider(process_name)?;
+    let mut providers = vec![own.clone()];
+    let mut tracers = Vec::new();
+    for (service, service_name) in services {
+        let provider = provider(service_name)?;
+        tracers.push((service.to_string(), provider.tracer(service_name.to_string())));
+        providers.push(provider);
     }
-    let provider = builder.build();
-    opentelemetry::global::set_tracer_provider(provider.clone());
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_string()));
+    opentelemetry::global::set_tracer_provider(own.clone());
+    let tracer = services::ServiceTracer::new(own.tracer(process_name.to_string()), tracers);
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
 
     // The log filter decides what is printed; spans reach OpenTelemetry regardless, so quiet logs
     // never break trace propagation across services.
@@ -74,14 +130,12 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
     let registry = tracing_subscriber::registry().with(otel);
     let installed = match settings.log_format {
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_filter(filter)).try_init(),
-        LogFormat::Json => {
-            registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_filter(filter)).try_init()
-        }
+        LogFormat::Json => registry.with(json_log::layer(std::io::stdout).with_filter(filter)).try_init(),
     };
     if installed.is_ok() {
-        tracing::info!(service = service_name, otlp = endpoint.as_deref().unwrap_or("off"), "telemetry ready");
+        tracing::info!(service = process_name, otlp = export_to, "telemetry ready");
     }
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { providers })
 }
 
 /// W3C trace context, as carried in events: empty when the cause was not traced.

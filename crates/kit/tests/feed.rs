@@ -110,6 +110,10 @@ async fn serve(publisher: Publisher, address: SocketAddr, stop: CancellationToke
 struct Recorder;
 
 impl EventHandler for Recorder {
+    fn work(&self) -> &'static str {
+        "record"
+    }
+
     fn event_types(&self) -> Vec<String> {
         Vec::new()
     }

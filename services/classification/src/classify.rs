@@ -43,6 +43,10 @@ impl WorkOrderOpenedHandler {
 }
 
 impl EventHandler for WorkOrderOpenedHandler {
+    fn work(&self) -> &'static str {
+        "classify"
+    }
+
     fn event_types(&self) -> Vec<String> {
         vec![WorkOrderOpened::full_name()]
     }

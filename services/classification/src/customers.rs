@@ -53,6 +53,10 @@ struct Change {
 }
 
 impl EventHandler for CustomerFeaturesHandler {
+    fn work(&self) -> &'static str {
+        "profile"
+    }
+
     fn event_types(&self) -> Vec<String> {
         vec![
             WorkOrderOpened::full_name(),

@@ -41,6 +41,10 @@ impl LeafHandler {
 }
 
 impl EventHandler for LeafHandler {
+    fn work(&self) -> &'static str {
+        "learn"
+    }
+
     fn event_types(&self) -> Vec<String> {
         vec![WorkOrderClassified::full_name()]
     }

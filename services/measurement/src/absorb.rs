@@ -54,6 +54,10 @@ impl Absorber {
 }
 
 impl EventHandler for Absorber {
+    fn work(&self) -> &'static str {
+        "absorb"
+    }
+
     fn event_types(&self) -> Vec<String> {
         facts::event_types(self.feed)
     }

@@ -57,6 +57,10 @@ pub struct AtRiskCustomerHandler {
 }
 
 impl EventHandler for AtRiskCustomerHandler {
+    fn work(&self) -> &'static str {
+        "care"
+    }
+
     fn event_types(&self) -> Vec<String> {
         vec![AtRiskCustomer::full_name()]
     }

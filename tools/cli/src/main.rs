@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use csm_cli::{
     demo,
-    system::{Addresses, Ports, SystemSpec, url},
+    system::{Addresses, Ports, SystemSpec, TRACE_IDENTITIES, url},
     tokens::DevTokens,
 };
 use csm_kit::{
@@ -73,7 +73,7 @@ fn auth_from(tokens_file: PathBuf) -> AuthSettings {
 }
 
 async fn up(data_dir: PathBuf, host: IpAddr, base_port: u16) -> anyhow::Result<()> {
-    let _telemetry = telemetry::init("csm", &TelemetrySettings::default())?;
+    let _telemetry = telemetry::init_services("csm", &TRACE_IDENTITIES, &TelemetrySettings::default())?;
     let tokens_file = data_dir.join("tokens.toml");
     let tokens =
         DevTokens::load_or_create(&tokens_file).with_context(|| format!("tokens in {}", tokens_file.display()))?;
@@ -114,7 +114,7 @@ async fn demo_against(intake: SocketAddr, tokens_file: &Path) -> anyhow::Result<
 
 async fn run_demo(keep: bool) -> anyhow::Result<()> {
     let quiet = TelemetrySettings { log_filter: "warn".into(), ..TelemetrySettings::default() };
-    let _telemetry = telemetry::init("csm", &quiet)?;
+    let _telemetry = telemetry::init_services("csm", &TRACE_IDENTITIES, &quiet)?;
     let dir = tempfile::Builder::new().prefix("csm-demo-").tempdir()?;
     let tokens_file = dir.path().join("tokens.toml");
     let tokens = DevTokens::load_or_create(&tokens_file)?;

@@ -29,6 +29,16 @@ mod tests {
     }
 }
 
+/// The four services as each runs (its feed's name) and as its traces name it (`service.name`,
+/// as its own binary does): what `csm up` hands to [`csm_kit::telemetry::init_services`] so each
+/// service keeps its identity in one process.
+pub const TRACE_IDENTITIES: [(&str, &str); 4] = [
+    ("intake", "csm-intake"),
+    ("classification", "csm-classification"),
+    ("recovery", "csm-recovery"),
+    ("measurement", "csm-measurement"),
+];
+
 /// One database URL per service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Databases {

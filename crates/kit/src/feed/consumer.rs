@@ -52,6 +52,10 @@ pub trait EventHandler: Send + Sync + 'static {
     /// Full names of the payload types to receive; the subscription filters on them.
     fn event_types(&self) -> Vec<String>;
 
+    /// What handling an event does, in one verb ("classify", "dispatch", "absorb"): each event's
+    /// span is named `{work} {event type}`.
+    fn work(&self) -> &'static str;
+
     /// Applies `event`. Writes go through `uow`; events published on it commit with the cursor.
     fn handle<'a>(
         &'a self,
@@ -349,12 +353,16 @@ impl<H: EventHandler> Consumer<H> {
         }
     }
 
-    /// Runs the handler for one event inside a span that continues the event's trace.
+    /// Runs the handler for one event inside a consumer span named for the work (`classify
+    /// WorkOrderOpened`) that continues the event's trace; see [`work_span`].
     async fn handle_one(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
-        let event_type = event.payload.as_ref().map(|p| p.type_url.as_str()).unwrap_or_default();
-        let span = tracing::info_span!("feed.apply", consumer = %self.name, sequence = event.sequence, event_type);
-        telemetry::continue_trace(&span, &event.traceparent, &event.tracestate);
-        self.handler.handle(uow, event).instrument(span).await
+        let span = work_span(self.publisher.source(), &self.name, self.handler.work(), event);
+        let result = self.handler.handle(uow, event).instrument(span.clone()).await;
+        if let Err(error) = &result {
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_description", error.to_string());
+        }
+        result
     }
 }
 
@@ -397,4 +405,30 @@ impl Lag {
         metrics.feed_lag_seconds.record(age, &self.attributes);
         metrics.feed_lag_events.record(self.head.saturating_sub(cursor), &self.attributes);
     }
+}
+
+/// The span of handling one event: named `{work} {event type}`, kind consumer, with the
+/// OpenTelemetry messaging attributes (the feed followed is the destination, the sequence the
+/// message id, the consumer's cursor name the consumer group) and `csm.service`, the service
+/// doing the work. It continues the trace of the request that caused the event.
+fn work_span(service: &str, consumer: &str, work: &str, event: &Event) -> tracing::Span {
+    let type_name = event.payload.as_ref().map(|p| p.type_url.as_str()).unwrap_or_default();
+    let short = type_name.rsplit(['/', '.']).next().unwrap_or_default();
+    let span = tracing::info_span!(
+        "feed.apply",
+        otel.name = %format_args!("{work} {short}"),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+        csm.service = service,
+        messaging.system = "csm.feed",
+        messaging.operation.type = "process",
+        messaging.destination.name = %event.source,
+        messaging.message.id = %event.sequence,
+        messaging.consumer.group.name = consumer,
+        csm.event_type = short,
+        csm.subject = %event.subject,
+    );
+    telemetry::continue_trace(&span, &event.traceparent, &event.tracestate);
+    span
 }

@@ -144,7 +144,13 @@ impl Host {
         let routes = routes.add_service(health_service).add_service(reflection).add_service(reflection_alpha);
 
         let layers = ServiceBuilder::new()
-            .layer(TraceLayer::new_for_grpc().make_span_with(trace::request_span).on_failure(trace::log_failure))
+            .layer(
+                TraceLayer::new_for_grpc()
+                    .make_span_with(trace::RequestSpan { service: name })
+                    .on_response(trace::RecordStatus)
+                    .on_eos(trace::record_trailers)
+                    .on_failure(trace::log_failure),
+            )
             .layer(CallMetricsLayer)
             .layer(ErrorAnswerLayer)
             .layer(MessageSizeLayer::new(

@@ -83,6 +83,10 @@ pub struct WorkOrderOpenedHandler {
 }
 
 impl EventHandler for WorkOrderOpenedHandler {
+    fn work(&self) -> &'static str {
+        "register"
+    }
+
     fn event_types(&self) -> Vec<String> {
         vec![WorkOrderOpened::full_name(), WorkOrderReopened::full_name()]
     }
@@ -144,6 +148,10 @@ pub struct WorkOrderClassifiedHandler {
 }
 
 impl EventHandler for WorkOrderClassifiedHandler {
+    fn work(&self) -> &'static str {
+        "dispatch"
+    }
+
     /// Corrections come on the same cursor, so a correction is never applied before the
     /// classification it corrects.
     fn event_types(&self) -> Vec<String> {
