@@ -1,5 +1,5 @@
 //! Metrics, from one place for every service: OpenTelemetry instruments, read in Prometheus' text
-//! format on the metrics port (`telemetry.metrics_address`) and pushed over OTLP as well when an
+//! format (written by [`exposition`]) on the metrics port (`telemetry.metrics_address`) and pushed over OTLP as well when an
 //! endpoint is configured. Names follow the OpenTelemetry conventions (`rpc.server.call.duration`,
 //! `db.client.connection.count`); the Prometheus form replaces dots with underscores and adds the
 //! unit (`rpc_server_call_duration_seconds`). docs/operations.md says what each one means.
@@ -17,7 +17,6 @@ use std::{
 pub use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _, UpDownCounter};
 use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
-use prometheus::{Encoder, TextEncoder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -30,9 +29,13 @@ const BATCH_ITEMS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0
 const TRAINING_SECONDS: &[f64] = &[0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0];
 
 /// Every instrument the kit and the services record into.
+mod exposition;
+
+use exposition::Exposition;
+
 #[derive(Debug)]
 pub struct Metrics {
-    registry: prometheus::Registry,
+    exposition: Exposition,
     provider: SdkMeterProvider,
     meter: Meter,
     /// `rpc.server.call.duration`: each call's time to its last byte, by service, method and
@@ -72,8 +75,6 @@ pub struct Metrics {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("metrics registry: {0}")]
-    Registry(#[from] opentelemetry_sdk::error::OTelSdkError),
     #[error("OTLP metrics exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("metrics address {address}: {source}")]
@@ -93,16 +94,14 @@ pub fn install(
     if let Some(metrics) = METRICS.get() {
         return Ok(metrics);
     }
-    let registry = prometheus::Registry::new();
+    let exposition = Exposition::new();
     if !enabled {
         // A provider without readers hands out instruments that drop every measurement.
-        return Ok(METRICS.get_or_init(|| Metrics::new(registry, SdkMeterProvider::default())));
+        return Ok(METRICS.get_or_init(|| Metrics::new(exposition, SdkMeterProvider::default())));
     }
-    let reader =
-        opentelemetry_prometheus::exporter().with_registry(registry.clone()).scope_info_enabled(false).build()?;
     let mut builder = SdkMeterProvider::builder()
         .with_resource(Resource::builder().with_service_name(service_name.to_string()).build())
-        .with_reader(reader);
+        .with_reader(exposition.clone());
     if let Some(endpoint) = otlp_endpoint {
         use opentelemetry_otlp::WithExportConfig;
         let exporter = opentelemetry_otlp::MetricExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
@@ -112,7 +111,7 @@ pub fn install(
         builder = builder.with_reader(periodic);
     }
     let provider = builder.build();
-    Ok(METRICS.get_or_init(|| Metrics::new(registry, provider)))
+    Ok(METRICS.get_or_init(|| Metrics::new(exposition, provider)))
 }
 
 /// The process's instruments; built without OTLP export if nothing installed them yet.
@@ -120,12 +119,12 @@ pub fn get() -> &'static Metrics {
     match install("csm", None, true) {
         Ok(metrics) => metrics,
         // Only the OTLP exporter can fail to build, and none is asked for here.
-        Err(_) => METRICS.get_or_init(|| Metrics::new(prometheus::Registry::new(), SdkMeterProvider::default())),
+        Err(_) => METRICS.get_or_init(|| Metrics::new(Exposition::new(), SdkMeterProvider::default())),
     }
 }
 
 impl Metrics {
-    fn new(registry: prometheus::Registry, provider: SdkMeterProvider) -> Self {
+    fn new(exposition: Exposition, provider: SdkMeterProvider) -> Self {
         let meter = provider.meter("csm");
         Self {
             call_duration: meter
@@ -203,7 +202,7 @@ impl Metrics {
                 .with_description("escalation steps taken on overdue cases and programmes")
                 .build(),
             meter,
-            registry,
+            exposition,
             provider,
         }
     }
@@ -215,11 +214,7 @@ impl Metrics {
 
     /// Every metric in Prometheus' text exposition format.
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
-            tracing::warn!(%error, "metrics could not be encoded");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        self.exposition.render()
     }
 
     /// Pushes what is pending over OTLP, if configured; called as the process stops.
