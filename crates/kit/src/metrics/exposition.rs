@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::{
     error::OTelSdkResult,
     metrics::{
@@ -101,9 +101,9 @@ fn write_data<T: Copy>(out: &mut String, metric: &Metric, data: &MetricData<T>, 
                 let mut cumulative = 0;
                 for (bound, count) in point.bounds().zip(point.bucket_counts()) {
                     cumulative += count;
-                    sample(out, &bucket, point.attributes(), Some(&format_value(bound)), cumulative as f64);
+                    sample(out, &bucket, point.attributes(), Some(bound), cumulative as f64);
                 }
-                sample(out, &bucket, point.attributes(), Some("+Inf"), point.count() as f64);
+                sample(out, &bucket, point.attributes(), Some(f64::INFINITY), point.count() as f64);
                 sample(out, &format!("{base}_sum"), point.attributes(), None, value(point.sum()));
                 sample(out, &format!("{base}_count"), point.attributes(), None, point.count() as f64);
             }
@@ -139,52 +139,74 @@ fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// One sample line, written without allocating: label names sanitised and values escaped as
+/// they are copied.
 fn sample<'a>(
     out: &mut String,
     name: &str,
     attributes: impl Iterator<Item = &'a KeyValue>,
-    le: Option<&str>,
+    le: Option<f64>,
     value: f64,
 ) {
     out.push_str(name);
-    let mut first = true;
-    let mut label = |out: &mut String, key: &str, value: &str| {
-        out.push(if first { '{' } else { ',' });
-        first = false;
-        out.push_str(&sanitize(key));
+    let mut open = false;
+    for attribute in attributes {
+        out.push(if open { ',' } else { '{' });
+        open = true;
+        push_sanitized(out, attribute.key.as_str());
         out.push_str("=\"");
-        for c in value.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
+        match &attribute.value {
+            Value::String(text) => push_escaped(out, text.as_str()),
+            Value::I64(number) => {
+                let _ = write!(out, "{number}");
             }
+            Value::Bool(flag) => {
+                let _ = write!(out, "{flag}");
+            }
+            other => push_escaped(out, &other.as_str()),
         }
         out.push('"');
-    };
-    for attribute in attributes {
-        label(out, attribute.key.as_str(), &attribute.value.as_str());
     }
     if let Some(le) = le {
-        label(out, "le", le);
+        out.push(if open { ',' } else { '{' });
+        open = true;
+        out.push_str("le=\"");
+        push_value(out, le);
+        out.push('"');
     }
-    if !first {
+    if open {
         out.push('}');
     }
     out.push(' ');
-    out.push_str(&format_value(value));
+    push_value(out, value);
     out.push('\n');
 }
 
-fn format_value(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".into()
-    } else if value.is_infinite() {
-        if value > 0.0 { "+Inf".into() } else { "-Inf".into() }
-    } else {
-        value.to_string()
+fn push_sanitized(out: &mut String, name: &str) {
+    out.extend(name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == ':' { c } else { '_' }));
+}
+
+fn push_escaped(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
     }
+}
+
+fn push_value(out: &mut String, value: f64) {
+    let _ = if value.is_nan() {
+        out.write_str("NaN")
+    } else if value.is_infinite() {
+        out.write_str(if value > 0.0 { "+Inf" } else { "-Inf" })
+    } else if value.fract() == 0.0 && value.abs() < 1e15 {
+        write!(out, "{}", value as i64)
+    } else {
+        write!(out, "{value}")
+    };
 }
 
 #[cfg(test)]
