@@ -6,7 +6,10 @@
 
 use std::{
     fmt::Write as _,
-    sync::{Arc, Weak},
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -24,11 +27,16 @@ use opentelemetry_sdk::{
 #[derive(Debug, Clone)]
 pub struct Exposition {
     reader: Arc<ManualReader>,
+    /// The length of the last page, so the next one is written without growing its buffer.
+    last_length: Arc<AtomicUsize>,
 }
 
 impl Exposition {
     pub fn new() -> Self {
-        Self { reader: Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build()) }
+        Self {
+            reader: Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build()),
+            last_length: Arc::new(AtomicUsize::new(64 * 1024)),
+        }
     }
 
     /// Every series in the text format, or an empty page when collection fails.
@@ -38,12 +46,13 @@ impl Exposition {
             tracing::warn!(%error, "metrics could not be collected");
             return String::new();
         }
-        let mut out = String::with_capacity(64 * 1024);
+        let mut out = String::with_capacity(self.last_length.load(Ordering::Relaxed) + 4 * 1024);
         for scope in collected.scope_metrics() {
             for metric in scope.metrics() {
                 write_metric(&mut out, metric);
             }
         }
+        self.last_length.store(out.len(), Ordering::Relaxed);
         out
     }
 }
