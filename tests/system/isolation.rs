@@ -68,15 +68,17 @@ async fn an_unrelated_call_stays_fast_while_heavy_calls_and_replaying_subscriber
         assert_eq!(figures.submitted.len(), figures.calls, "every SubmitContact succeeded: {figures}");
         assert_eq!(figures.read.len(), figures.calls, "every GetIndicator succeeded: {figures}");
     }
-    // Bounds with a wide margin for a debug build sharing two cores with other tests: measured
-    // there, SubmitContact took a median of 60 to 100 ms under this load (12 to 15 ms idle) and at
-    // most about 300 ms; GetIndicator, on the server the heavy caller fills, up to 165 and 600 ms.
+    // Bounds with a wide margin for a debug build sharing two cores with other tests, on SQLite or
+    // PostgreSQL: measured there, SubmitContact took a median of 60 to 100 ms under this load on
+    // SQLite (12 to 15 ms idle) and 283 ms on PostgreSQL, at most about 450 ms; GetIndicator, on
+    // the server the heavy caller fills, up to 165 and 600 ms. Starved, as before callers had
+    // shares, the same calls waited seconds.
     let (median, max) = (percentile(&loaded.submitted, 0.5), percentile(&loaded.submitted, 1.0));
-    assert!(median < Duration::from_millis(250), "SubmitContact under load: {loaded}");
-    assert!(max < Duration::from_secs(2), "SubmitContact under load: {loaded}");
+    assert!(median < Duration::from_millis(1_000), "SubmitContact under load: {loaded}");
+    assert!(max < Duration::from_secs(3), "SubmitContact under load: {loaded}");
     let (median, max) = (percentile(&loaded.read, 0.5), percentile(&loaded.read, 1.0));
-    assert!(median < Duration::from_millis(600), "GetIndicator under load: {loaded}");
-    assert!(max < Duration::from_secs(3), "GetIndicator under load: {loaded}");
+    assert!(median < Duration::from_millis(1_500), "GetIndicator under load: {loaded}");
+    assert!(max < Duration::from_secs(4), "GetIndicator under load: {loaded}");
     t.stop().await;
 }
 

@@ -149,8 +149,29 @@ pub fn internal(cause: &dyn fmt::Display) -> Status {
     Status::internal("internal error; the service logged the cause")
 }
 
+/// PostgreSQL's SQLSTATEs for text it cannot hold: a NUL character (22021, "invalid byte sequence
+/// for encoding UTF8: 0x00") or one the server encoding lacks (22P05). The request carried it, so
+/// it is the caller's to fix; SQLite stores such text as it is.
+const TEXT_THE_DATABASE_CANNOT_HOLD: [&str; 2] = ["22021", "22P05"];
+
+fn sql_state(error: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            e.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned())
+        }
+        _ => None,
+    }
+}
+
 /// UNAVAILABLE for a database that cannot be reached right now: the caller may retry.
+/// INVALID_ARGUMENT for text the database cannot hold (a NUL character on PostgreSQL).
 pub fn database(error: &sea_orm::DbErr) -> Status {
+    if sql_state(error).is_some_and(|state| TEXT_THE_DATABASE_CANNOT_HOLD.contains(&state.as_str())) {
+        return Status::invalid_argument(
+            "a text in the request holds a NUL character (\\0) or one the database cannot store; remove it",
+        );
+    }
     match error {
         sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
             tracing::warn!(error = %error, "database unavailable");
