@@ -44,6 +44,11 @@ pub fn traits(path: &str) -> MethodTraits {
     table().get(path).copied().unwrap_or_default()
 }
 
+/// The path of every method of the contracts and of the health service.
+pub fn paths() -> impl Iterator<Item = &'static str> {
+    table().keys().map(String::as_str)
+}
+
 fn table() -> &'static HashMap<String, MethodTraits> {
     static TABLE: OnceLock<HashMap<String, MethodTraits>> = OnceLock::new();
     TABLE.get_or_init(|| {

@@ -5,7 +5,7 @@
 mod methods;
 mod resilient;
 
-pub use methods::{MethodTraits, traits as method_traits};
+pub use methods::{MethodTraits, paths as method_paths, traits as method_traits};
 pub use resilient::{Resilient, RetryPolicy, never_reached_server};
 
 use std::time::Duration;

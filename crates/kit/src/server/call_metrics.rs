@@ -8,44 +8,44 @@
 //! paths cannot create series without bound.
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     pin::Pin,
-    sync::LazyLock,
+    sync::{Arc, LazyLock},
     task::{Context, Poll},
     time::Instant,
 };
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use opentelemetry::KeyValue;
-use prost::Message;
 use tower::{Layer, Service};
 
 use crate::metrics;
 
-/// Every method path of the contracts, health checks and reflection.
-static KNOWN: LazyLock<HashSet<String>> = LazyLock::new(|| {
-    let mut known = HashSet::new();
-    if let Ok(set) = prost_types::FileDescriptorSet::decode(csm_proto::FILE_DESCRIPTOR_SET) {
-        for file in &set.file {
-            for service in &file.service {
-                for method in &service.method {
-                    known.insert(format!("/{}.{}/{}", file.package(), service.name(), method.name()));
-                }
-            }
-        }
-    }
-    for path in [
-        "/grpc.health.v1.Health/Check",
-        "/grpc.health.v1.Health/Watch",
+/// The labels of every method of the contracts, health checks and reflection, built once; their
+/// texts are shared, so labelling a call allocates nothing.
+static LABELS: LazyLock<HashMap<&'static str, [KeyValue; 3]>> = LazyLock::new(|| {
+    let reflection = [
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-    ] {
-        known.insert(path.to_string());
-    }
-    known
+    ];
+    crate::client::method_paths()
+        .chain(reflection)
+        .filter_map(|path| {
+            let (service, method) = path.trim_start_matches('/').split_once('/')?;
+            Some((path, labels(Arc::from(service), Arc::from(method))))
+        })
+        .collect()
 });
+
+/// The labels of any other path.
+static UNKNOWN: LazyLock<[KeyValue; 3]> = LazyLock::new(|| labels(Arc::from("unknown"), Arc::from("unknown")));
+
+fn labels(service: Arc<str>, method: Arc<str>) -> [KeyValue; 3] {
+    [KeyValue::new("rpc.system", "grpc"), KeyValue::new("rpc.service", service), KeyValue::new("rpc.method", method)]
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallMetricsLayer;
@@ -63,8 +63,6 @@ pub struct CallMetrics<S> {
     inner: S,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, B, ResBody> Service<Request<B>> for CallMetrics<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
@@ -74,7 +72,7 @@ where
 {
     type Response = Response<tonic::body::Body>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+    type Future = BoxFuture<'static, Result<Self::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -102,18 +100,10 @@ struct Call {
 
 impl Call {
     fn start(path: &str) -> Self {
-        let (service, method) = match KNOWN.contains(path) {
-            true => path.trim_start_matches('/').split_once('/').unwrap_or(("unknown", "unknown")),
-            false => ("unknown", "unknown"),
-        };
         metrics::get().active_calls.add(1, &[]);
         Self {
             started: Instant::now(),
-            attributes: [
-                KeyValue::new("rpc.system", "grpc"),
-                KeyValue::new("rpc.service", service.to_string()),
-                KeyValue::new("rpc.method", method.to_string()),
-            ],
+            attributes: LABELS.get(path).unwrap_or(&UNKNOWN).clone(),
             code: None,
             recorded: false,
         }
