@@ -256,20 +256,7 @@ mod tests {
 
     #[tokio::test]
     async fn calls_beyond_the_limit_are_refused_at_once_but_health_never_is() {
-        // Service calls wait at the gate; health checks pass straight through.
-        let gate = Arc::new(Semaphore::new(0));
-        let inner = tower::service_fn({
-            let gate = gate.clone();
-            move |request: Request<()>| {
-                let gate = gate.clone();
-                async move {
-                    if !request.uri().path().starts_with("/grpc.health.") {
-                        let _pass = gate.acquire().await;
-                    }
-                    Ok::<_, Infallible>(Response::new(String::new()))
-                }
-            }
-        });
+        let (gate, inner) = gated();
         let mut shed = ShedLayer::new(1, 1).layer(inner);
         let first = tokio::spawn(shed.call(call("/csm.intake.v1.IntakeService/SubmitContact")));
 

@@ -2,11 +2,11 @@
 //! RESOURCE_EXHAUSTED beyond either.
 
 use std::{
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
+use futures_util::future::BoxFuture;
 use http::{Request, Response};
 use tokio::sync::Semaphore;
 use tonic::Status;
@@ -54,8 +54,6 @@ pub struct Shed<S> {
     layer: ShedLayer,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, B, ResBody> Service<Request<B>> for Shed<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
@@ -65,7 +63,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
