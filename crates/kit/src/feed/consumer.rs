@@ -400,8 +400,9 @@ impl Lag {
             metrics.feed_lag_events.record(0, &self.attributes);
             return;
         };
-        let occurred = last.occurred_at.as_ref().map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000);
-        let age = (time::now_micros() - occurred).max(0) as f64 / 1e6;
+        // A time out of range (from a faulty upstream) counts as no age rather than overflowing.
+        let occurred = last.occurred_at.as_ref().and_then(time::from_timestamp).map(time::micros);
+        let age = occurred.map_or(0, |at| time::now_micros().saturating_sub(at).max(0)) as f64 / 1e6;
         metrics.feed_lag_seconds.record(age, &self.attributes);
         metrics.feed_lag_events.record(self.head.saturating_sub(cursor), &self.attributes);
     }
