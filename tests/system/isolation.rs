@@ -10,7 +10,7 @@ use csm_cli::clients;
 use csm_proto::{
     classification::v1::{EvaluateTextModelsRequest, LabelledText},
     feed::v1::SubscribeRequest,
-    intake::v1::{ContactType, IngestOutcome, IngestRequest, ingest_request::Item},
+    intake::v1::{ContactType, ingest_request::Item},
     measurement::v1::{
         GetIndicatorRequest, GetReportRequest, IndexModel, IndexNode, PutIndexModelRequest, RenderReportRequest,
         ReportFormat,
@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
-use crate::support::{TestSystem, complaint};
+use crate::support::{TestSystem, complaint, ingest};
 
 /// Calls one caller may have in flight at each server in this test.
 const SHARE: usize = 4;
@@ -85,7 +85,7 @@ async fn an_unrelated_call_stays_fast_while_heavy_calls_and_replaying_subscriber
 /// Contacts through intake's bulk ingest: mostly inquiries, which open no work order, so the
 /// other services have little to do with them; a few complaints for the reports.
 async fn seed(t: &TestSystem) {
-    let requests: Vec<IngestRequest> = (0..CONTACTS)
+    let contacts = (0..CONTACTS)
         .map(|i| {
             let mut contact = complaint(&format!("137{i:08}"), "请问本月套餐余量还有多少");
             if i % 100 != 0 {
@@ -93,16 +93,10 @@ async fn seed(t: &TestSystem) {
             } else {
                 contact.text = "这个月话费多扣了".into();
             }
-            IngestRequest { item_id: i.to_string(), item: Some(Item::Contact(contact)) }
+            Item::Contact(contact)
         })
         .collect();
-    let mut results = t.intake().ingest(tokio_stream::iter(requests)).await.unwrap().into_inner();
-    let mut accepted = 0;
-    while let Some(result) = results.message().await.unwrap() {
-        assert_eq!(result.outcome(), IngestOutcome::Accepted, "{result:?}");
-        accepted += 1;
-    }
-    assert_eq!(accepted, CONTACTS);
+    ingest(t, contacts).await;
 }
 
 /// What the unrelated callers saw: a channel system submitting a complaint to intake, and an agent

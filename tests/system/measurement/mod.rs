@@ -12,9 +12,8 @@ use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
 use csm_kit::time;
 use csm_proto::{
     intake::v1::{
-        Channel, ContactType, CreateSurveyAnswerRequest, CreateUsageEventRequest, CustomerProfile, IngestOutcome,
-        IngestRequest, SubmitContactRequest, SurveyAnswer, SurveyScale, UsageEvent, ingest_request::Item,
-        usage_event::Detail,
+        Channel, ContactType, CreateSurveyAnswerRequest, CreateUsageEventRequest, CustomerProfile,
+        SubmitContactRequest, SurveyAnswer, SurveyScale, UsageEvent, ingest_request::Item, usage_event::Detail,
     },
     measurement::v1::{Dimension, Granularity, QuerySeriesRequest, Series},
 };
@@ -92,22 +91,7 @@ pub fn usage(phone: &str, product: &str, detail: Detail, at: DateTime<Utc>) -> I
     })
 }
 
-/// Sends items through intake's bulk ingest, in order, and checks every one was accepted.
-pub async fn ingest(t: &TestSystem, items: Vec<Item>) {
-    let count = items.len();
-    let requests: Vec<IngestRequest> = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| IngestRequest { item_id: format!("item-{i}"), item: Some(item) })
-        .collect();
-    let mut results = t.intake().ingest(tokio_stream::iter(requests)).await.unwrap().into_inner();
-    let mut accepted = 0;
-    while let Some(result) = results.message().await.unwrap() {
-        assert_eq!(result.outcome(), IngestOutcome::Accepted, "{result:?}");
-        accepted += 1;
-    }
-    assert_eq!(accepted, count);
-}
+pub use crate::support::ingest;
 
 pub async fn series(
     t: &TestSystem,

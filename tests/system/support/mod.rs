@@ -21,8 +21,9 @@ use csm_proto::{
     classification::v1::classification_service_client::ClassificationServiceClient,
     feed::v1::{Event, GetFeedStateRequest, SubscribeRequest, feed_client::FeedClient},
     intake::v1::{
-        Channel, ContactType, CreateUsageEventRequest, QualitySample, SubmitContactRequest, UsageEvent,
-        intake_service_client::IntakeServiceClient, usage_event::Detail,
+        Channel, ContactType, CreateUsageEventRequest, IngestOutcome, IngestRequest, QualitySample,
+        SubmitContactRequest, UsageEvent, ingest_request, intake_service_client::IntakeServiceClient,
+        usage_event::Detail,
     },
     measurement::v1::measurement_service_client::MeasurementServiceClient,
     recovery::v1::{
@@ -336,4 +337,21 @@ pub fn complaint_days_before(
     let at = base - chrono::Duration::milliseconds((days * 86_400_000.0) as i64);
     request.occurred_at = Some(csm_kit::time::to_timestamp(at));
     request
+}
+
+/// Sends items through intake's bulk ingest, in order, and checks every one was accepted.
+pub async fn ingest(t: &TestSystem, items: Vec<ingest_request::Item>) {
+    let count = items.len();
+    let requests: Vec<IngestRequest> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| IngestRequest { item_id: format!("item-{i}"), item: Some(item) })
+        .collect();
+    let mut results = t.intake().ingest(tokio_stream::iter(requests)).await.unwrap().into_inner();
+    let mut accepted = 0;
+    while let Some(result) = results.message().await.unwrap() {
+        assert_eq!(result.outcome(), IngestOutcome::Accepted, "{result:?}");
+        accepted += 1;
+    }
+    assert_eq!(accepted, count);
 }
