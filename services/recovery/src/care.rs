@@ -47,6 +47,7 @@ fn view(row: &care_task::Model) -> CareTask {
         note: row.note.clone().unwrap_or_default(),
         complete_time: row.completed_at.map(time::timestamp_from_micros),
         completed_by: row.completed_by.clone().unwrap_or_default(),
+        ..CareTask::default()
     }
 }
 

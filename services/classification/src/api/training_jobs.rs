@@ -90,6 +90,9 @@ impl ClassificationApi {
                 }
                 Ok(("risk_model", risk.examples.len()))
             }
+            Some(Training::RetrainRiskFromOutcomes(_)) => {
+                Err(Error::precondition("retrain_risk_from_outcomes", "not available yet"))
+            }
             Some(Training::RetrainFromCorrections(retrain)) => {
                 let classifier = self.in_force.classifier();
                 let db = self.publisher.database().reader();

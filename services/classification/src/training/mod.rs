@@ -247,6 +247,9 @@ impl Trainer {
             Some(create_training_job_request::Training::RetrainFromCorrections(request)) => {
                 retrain::from_corrections(self, &job.name, request, cancelled).await
             }
+            Some(create_training_job_request::Training::RetrainRiskFromOutcomes(_)) => {
+                Err(Stopped::Failed("retraining from outcomes is not available yet".into()))
+            }
             None => Err(Stopped::Failed("the job names nothing to train".into())),
         }
     }
@@ -345,6 +348,9 @@ pub fn job_proto(row: &training_job::Model) -> TrainingJob {
             }
             create_training_job_request::Training::RetrainFromCorrections(request) => {
                 csm_proto::classification::v1::training_job::Training::RetrainFromCorrections(request)
+            }
+            create_training_job_request::Training::RetrainRiskFromOutcomes(request) => {
+                csm_proto::classification::v1::training_job::Training::RetrainRiskFromOutcomes(request)
             }
         });
     }

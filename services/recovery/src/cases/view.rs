@@ -53,6 +53,9 @@ pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
         contact_type: row.contact_type.clone(),
         sub_tasks,
         overdue: clock_running(status) && dispatched && now > row.deadline,
+        answer_due_time: None,
+        appeal_risk: false,
+        answered_late: false,
     }
 }
 

@@ -93,7 +93,13 @@ async fn write_leaving_history(
             }
             Announcement::Reopened { cause, repeat_work_order } => uow.publish(
                 subject,
-                &CaseReopened { case, cause: cause as i32, reason: reason.clone(), repeat_work_order },
+                &CaseReopened {
+                    case,
+                    cause: cause as i32,
+                    reason: reason.clone(),
+                    repeat_work_order,
+                    survey_answer: String::new(),
+                },
             ),
             Announcement::Escalated { level } => uow.publish(
                 subject,
