@@ -111,6 +111,14 @@ impl LocalDays {
         i64::from(self.date_of(at).num_days_from_ce() - EPOCH_DAYS_FROM_CE)
     }
 
+    /// The end of the `days`-th local day after the day of `at` (the day of `at` itself does not
+    /// count): how the regulator counts a period in days (自然日).
+    pub fn end_of_days_after(&self, at: i64, days: u32) -> i64 {
+        let date = self.date_of(at);
+        let end = date.checked_add_days(Days::new(u64::from(days) + 1)).unwrap_or(NaiveDate::MAX);
+        self.start_of(end)
+    }
+
     /// When the local day numbered `day` starts.
     pub fn start_of_day_number(&self, day: i64) -> i64 {
         let date = i32::try_from(day.saturating_add(i64::from(EPOCH_DAYS_FROM_CE)))

@@ -60,6 +60,8 @@ pub struct RecoverySettings {
     pub second_approval_above: i64,
     /// The department that receives a proactive-care task when the prediction names none.
     pub care_department: String,
+    pub detractors: DetractorSettings,
+    pub regulator: RegulatorSettings,
 }
 
 impl Default for RecoverySettings {
@@ -76,6 +78,78 @@ impl Default for RecoverySettings {
             help_time_limit: Duration::from_secs(DAY),
             second_approval_above: 50_000,
             care_department: "service_centre".into(),
+            detractors: DetractorSettings::default(),
+            regulator: RegulatorSettings::default(),
+        }
+    }
+}
+
+/// Which survey and callback answers are dissatisfied (a detractor), and how the customer is
+/// reached afterwards. A score at or beyond the threshold of its scale is dissatisfied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetractorSettings {
+    /// 5-level Likert (1 very dissatisfied ... 5 very satisfied): at most this.
+    pub likert_5_at_most: f64,
+    /// CSAT 1 to 5: at most this.
+    pub csat_5_at_most: f64,
+    /// NPS, 0 to 10: at most this (0-6 are detractors).
+    pub score_0_10_at_most: f64,
+    /// 0 to 100: at most this.
+    pub score_100_at_most: f64,
+    /// CES 1 (very easy) to 7 (very hard): at least this is high effort.
+    pub ces_7_at_least: f64,
+    /// An answer on an order whose case was resolved at most this long before it reopens the case;
+    /// later ones open a detractor task instead.
+    #[serde(with = "humantime_serde")]
+    pub reopen_within: Duration,
+    /// Share of the other dissatisfied customers who are phoned; the rest are sent an SMS.
+    pub phone_share: f64,
+    /// Customers of at least this VIP level are always phoned (0 turns the rule off).
+    pub always_phone_vip_level: i32,
+    /// The department that owns an answer counting towards an indicator, when the order names no
+    /// case; answers with neither go to `care_department`.
+    pub indicator_owners: BTreeMap<String, String>,
+}
+
+impl Default for DetractorSettings {
+    fn default() -> Self {
+        let owners = [("csat", "service_centre"), ("nps", "marketing"), ("ces", "service_centre")];
+        Self {
+            likert_5_at_most: 2.0,
+            csat_5_at_most: 2.0,
+            score_0_10_at_most: 6.0,
+            score_100_at_most: 60.0,
+            ces_7_at_least: 5.0,
+            reopen_within: Duration::from_secs(30 * DAY),
+            phone_share: 0.2,
+            always_phone_vip_level: 1,
+            indicator_owners: owners.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+}
+
+/// The regulator's clock (法定答复时限): the operator must answer a complaint within so many days,
+/// after which the customer may appeal to the communications administration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegulatorSettings {
+    /// Calendar days in the operator's time zone; the day the complaint is raised does not count,
+    /// and the answer is due by the end of the last day.
+    pub answer_within_days: u32,
+    /// How long before the answer is due an unresolved case is at appeal risk and escalates.
+    #[serde(with = "humantime_serde")]
+    pub warn_before: Duration,
+    /// Who is told when a case comes within `warn_before` of its answer due time, or passes it.
+    pub escalate_to: String,
+}
+
+impl Default for RegulatorSettings {
+    fn default() -> Self {
+        Self {
+            answer_within_days: 15,
+            warn_before: Duration::from_secs(3 * DAY),
+            escalate_to: "service quality office".into(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The escalation sweep (超时升级): every `recovery.sweep_interval`, cases whose clock runs and
 //! programmes still open are compared with their deadlines; each one that has been overdue long
 //! enough for the next step of the ladder is raised to it, audited, and announced on the feed
-//! (CaseEscalated, ProgrammeEscalated) for whoever must be told.
+//! (CaseEscalated, ProgrammeEscalated) for whoever must be told. The same sweep keeps the
+//! regulator's clock: cases near or past their answer due time are announced (AppealRiskRaised).
 
 use csm_kit::feed::UnitOfWork;
 use csm_proto::{
@@ -65,10 +66,44 @@ pub async fn sweep(context: &Context) -> Result<usize, Error> {
             }
         }
     }
+    taken += appeal_risks(context, now).await?;
     let metrics = csm_kit::metrics::get();
     metrics.escalations.add(taken as u64, &[]);
     metrics.cases_overdue.record(store::count_overdue_cases(context.db().reader(), now).await?, &[]);
     Ok(taken)
+}
+
+/// The regulator's clock (法定答复时限): each unanswered case coming within the warning window of
+/// its answer due time, and each passing it, is announced once (AppealRiskRaised) to the
+/// service-quality office; a case found already past due is announced once, as past due.
+async fn appeal_risks(context: &Context, now: i64) -> Result<usize, Error> {
+    let warn = csm_kit::time::duration_micros(context.rules.regulator.warn_before);
+    let to = &context.rules.regulator.escalate_to;
+    let mut raised = 0;
+    for _ in 0..MAX_ROUNDS {
+        let due = store::cases_reaching_appeal_risk(context.db().reader(), now, warn, BATCH).await?;
+        let mut uow = context.publisher.begin().await?;
+        let mut counted = [0u64; 2];
+        for case in &due {
+            let level = if now >= case.answer_due { 2 } else { 1 };
+            let planned = change::plan_appeal_risk(case, level, to);
+            if write::write(context, &mut uow, planned, "regulator clock", None).await?.is_some() {
+                counted[usize::from(level == 2)] += 1;
+            }
+        }
+        uow.commit().await?;
+        let metrics = csm_kit::metrics::get();
+        for (past_due, count) in [(false, counted[0]), (true, counted[1])] {
+            if count > 0 {
+                metrics.appeal_risks.add(count, &[csm_kit::metrics::KeyValue::new("past_due", past_due)]);
+            }
+        }
+        raised += (counted[0] + counted[1]) as usize;
+        if (due.len() as u64) < BATCH {
+            break;
+        }
+    }
+    Ok(raised)
 }
 
 async fn escalate_programmes(

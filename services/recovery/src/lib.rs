@@ -12,6 +12,7 @@ mod api;
 mod care;
 mod cases;
 pub mod config;
+mod detractors;
 mod error;
 mod escalation;
 mod lifecycle;
@@ -66,7 +67,12 @@ pub async fn run_with_clock(
     runtime.follow(
         "classification-risk",
         &config.upstream.classification,
-        care::AtRiskCustomerHandler { context: context.clone() },
+        care::predicted::AtRiskCustomerHandler { context: context.clone() },
+    );
+    runtime.follow(
+        "intake-detractors",
+        &config.upstream.intake,
+        detractors::DetractorHandler { context: context.clone() },
     );
     let sweep_interval = config.recovery.sweep_interval;
     let sweeping = context.clone();

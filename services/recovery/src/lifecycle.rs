@@ -112,6 +112,11 @@ pub fn clock_running(status: CaseStatus) -> bool {
 
 pub const CLOCK_RUNNING: [CaseStatus; 4] = [S::Dispatched, S::Accepted, S::InProgress, S::Held];
 
+/// Statuses in which the customer still waits for the operator's answer: the regulator's clock
+/// runs (even while pending on the customer, unlike the department's deadline).
+pub const UNANSWERED: [CaseStatus; 6] =
+    [S::AwaitingDispatch, S::Dispatched, S::Accepted, S::InProgress, S::Pending, S::Held];
+
 #[cfg(test)]
 mod tests {
     use super::*;

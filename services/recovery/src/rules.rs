@@ -10,7 +10,9 @@ use csm_kit::{
     time::{Clock, duration_micros},
 };
 
-use crate::config::{CallbackSettings, EscalationStep, RecoverySettings};
+use csm_proto::intake::v1::SurveyScale;
+
+use crate::config::{CallbackSettings, DetractorSettings, EscalationStep, RecoverySettings, RegulatorSettings};
 
 #[derive(Debug)]
 pub struct Rules {
@@ -21,6 +23,8 @@ pub struct Rules {
     pub help_time_limit: Duration,
     pub second_approval_above: i64,
     pub care_department: String,
+    pub detractors: DetractorSettings,
+    pub regulator: RegulatorSettings,
 }
 
 impl Rules {
@@ -36,7 +40,17 @@ impl Rules {
         if settings.sweep_interval.is_zero() {
             return Err(RunError::Config("recovery.sweep_interval must be positive".into()));
         }
+        check_detractors(&settings.detractors)?;
+        let regulator = &settings.regulator;
+        if !(1..=366).contains(&regulator.answer_within_days) {
+            return Err(RunError::Config("recovery.regulator.answer_within_days must be 1 to 366".into()));
+        }
+        if regulator.escalate_to.trim().is_empty() {
+            return Err(RunError::Config("recovery.regulator.escalate_to must say who is told".into()));
+        }
         Ok(Self {
+            detractors: settings.detractors.clone(),
+            regulator: settings.regulator.clone(),
             calendar,
             escalation,
             callback: settings.callback.clone(),
@@ -73,6 +87,29 @@ impl Rules {
         i32::try_from(self.escalation.len()).unwrap_or(i32::MAX)
     }
 
+    /// By when a complaint raised at `opened_at` must be answered (the regulator's clock).
+    pub fn answer_due(&self, opened_at: i64) -> i64 {
+        self.calendar.days().end_of_days_after(opened_at, self.regulator.answer_within_days)
+    }
+
+    /// From when a case due to be answered at `answer_due` is at appeal risk.
+    pub fn appeal_risk_from(&self, answer_due: i64) -> i64 {
+        answer_due.saturating_sub(duration_micros(self.regulator.warn_before))
+    }
+
+    /// Whether `score` on `scale` is a dissatisfied answer; `None` when the scale is unknown.
+    pub fn dissatisfied(&self, scale: SurveyScale, score: f64) -> Option<bool> {
+        let d = &self.detractors;
+        match scale {
+            SurveyScale::Likert5 => Some(score <= d.likert_5_at_most),
+            SurveyScale::Csat5 => Some(score <= d.csat_5_at_most),
+            SurveyScale::Score010 => Some(score <= d.score_0_10_at_most),
+            SurveyScale::Score100 => Some(score <= d.score_100_at_most),
+            SurveyScale::Ces7 => Some(score >= d.ces_7_at_least),
+            SurveyScale::Unspecified => None,
+        }
+    }
+
     /// How long after resolution the callback is due, for a case of `leaf` and `contact_type`.
     pub fn callback_within(&self, leaf: &str, contact_type: &str) -> Duration {
         if let Some(within) = self.callback.per_leaf.get(leaf) {
@@ -83,6 +120,28 @@ impl Rules {
         }
         self.callback.within
     }
+}
+
+fn check_detractors(d: &DetractorSettings) -> Result<(), RunError> {
+    let within = |name: &str, value: f64, low: f64, high: f64| {
+        if (low..=high).contains(&value) {
+            Ok(())
+        } else {
+            Err(RunError::Config(format!("recovery.detractors.{name} must be between {low} and {high}, not {value}")))
+        }
+    };
+    within("likert_5_at_most", d.likert_5_at_most, 1.0, 5.0)?;
+    within("csat_5_at_most", d.csat_5_at_most, 1.0, 5.0)?;
+    within("score_0_10_at_most", d.score_0_10_at_most, 0.0, 10.0)?;
+    within("score_100_at_most", d.score_100_at_most, 0.0, 100.0)?;
+    within("ces_7_at_least", d.ces_7_at_least, 1.0, 7.0)?;
+    within("phone_share", d.phone_share, 0.0, 1.0)?;
+    if d.indicator_owners.values().any(|owner| owner.trim().is_empty()) {
+        return Err(RunError::Config(
+            "recovery.detractors.indicator_owners: every indicator needs a department".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What every part of recovery works with.

@@ -54,6 +54,7 @@ async fn an_at_risk_customer_gets_one_care_task_whose_outcome_is_published() {
         name: tasks[0].name.clone(),
         outcome: outcome as i32,
         note: "已上门更换光猫，速率恢复".into(),
+        follow_up_survey_after: None,
     };
     let refused = network.record_care_outcome(record(CareOutcome::Unspecified)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);

@@ -5,6 +5,7 @@ mod actions;
 mod callbacks;
 mod care;
 mod deadlines;
+mod detractors;
 mod lifecycle;
 mod programmes;
 mod reclassify;

@@ -99,3 +99,15 @@ fn bad_calendars_are_refused_naming_the_setting() {
     assert!(department(|w| w.holidays = vec!["1 May".into()]).contains("not a date"));
     assert!(department(|w| w.days = vec!["someday".into()]).contains("weekday"));
 }
+
+#[test]
+fn the_regulators_days_are_counted_in_the_operators_zone_from_the_next_day() {
+    let days = LocalDays::new("Asia/Shanghai").unwrap();
+    // Raised at 23:30 on 1 December in Beijing (15:30 UTC): day one is 2 December, so fifteen
+    // days end at midnight starting 17 December, Beijing time.
+    let raised = shanghai("2026-12-01", "23:30");
+    assert_eq!(days.end_of_days_after(raised, 15), shanghai("2026-12-17", "00:00"));
+    // Raised 31 minutes later it is the next Beijing day, and due a day later.
+    assert_eq!(days.end_of_days_after(raised + 31 * 60_000_000, 15), shanghai("2026-12-18", "00:00"));
+    assert_eq!(days.end_of_days_after(raised, 0), shanghai("2026-12-02", "00:00"));
+}

@@ -71,6 +71,14 @@ pub struct Metrics {
     pub cases_overdue: Gauge<u64>,
     /// `csm.recovery.escalations`: escalation steps taken (cases and programmes).
     pub escalations: Counter<u64>,
+    /// `csm.recovery.detractors`: dissatisfied answers followed up, by `route` (reopened_case,
+    /// care_task) and `contact_method` (phone, sms).
+    pub detractors: Counter<u64>,
+    /// `csm.recovery.detractors.recovered`: detractor loops a later, satisfied answer recovered.
+    pub detractors_recovered: Counter<u64>,
+    /// `csm.recovery.appeal_risks`: cases that came within the warning window of the regulator's
+    /// answer due time (`past_due` false) or passed it (`past_due` true).
+    pub appeal_risks: Counter<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +208,21 @@ impl Metrics {
                 .u64_counter("csm.recovery.escalations")
                 .with_unit("{step}")
                 .with_description("escalation steps taken on overdue cases and programmes")
+                .build(),
+            detractors: meter
+                .u64_counter("csm.recovery.detractors")
+                .with_unit("{answer}")
+                .with_description("dissatisfied survey answers followed up, by route and contact method")
+                .build(),
+            detractors_recovered: meter
+                .u64_counter("csm.recovery.detractors.recovered")
+                .with_unit("{answer}")
+                .with_description("detractor loops recovered by a later answer no longer dissatisfied")
+                .build(),
+            appeal_risks: meter
+                .u64_counter("csm.recovery.appeal_risks")
+                .with_unit("{case}")
+                .with_description("cases at appeal risk under the regulator's answer clock, and past it")
                 .build(),
             meter,
             exposition,

@@ -28,6 +28,8 @@ pub struct StepInput {
     pub transfer_to: String,
     pub reopen_cause: Option<ReopenCause>,
     pub repeat_work_order: String,
+    /// For a reopening by a dissatisfied answer: "surveyAnswers/{id}".
+    pub survey_answer: String,
 }
 
 /// A feed event a change announces.
@@ -44,9 +46,14 @@ pub(super) enum Announcement {
     Reopened {
         cause: ReopenCause,
         repeat_work_order: String,
+        survey_answer: String,
     },
     Escalated {
         level: i32,
+    },
+    /// AppealRiskRaised: the regulator's answer due time is near, or passed.
+    AppealRisk {
+        past_due: bool,
     },
 }
 
@@ -190,6 +197,7 @@ pub fn plan(
             announcements = vec![Announcement::Reopened {
                 cause: input.reopen_cause.unwrap_or(ReopenCause::Manual),
                 repeat_work_order: input.repeat_work_order.clone(),
+                survey_answer: input.survey_answer.clone(),
             }];
         }
         Step::Transition(Transition::Start | Transition::Close | Transition::Unspecified) => {}
@@ -214,6 +222,7 @@ pub fn plan(
                 announcements.push(Announcement::Reopened {
                     cause: ReopenCause::DissatisfiedCallback,
                     repeat_work_order: String::new(),
+                    survey_answer: String::new(),
                 });
             }
         }
@@ -240,5 +249,17 @@ pub fn plan_escalation(current: &case::Model, level: i32, to: &str) -> Planned {
     row.escalation_level = level;
     let mut planned = Planned::update(current, row, "escalated", format!("overdue: escalated to {to}"));
     planned.announcements = vec![Announcement::Escalated { level }];
+    planned
+}
+
+/// Plans announcing that an unanswered case came within the warning window of the regulator's
+/// answer due time (`level` 1) or passed it (`level` 2).
+pub fn plan_appeal_risk(current: &case::Model, level: i32, to: &str) -> Planned {
+    let mut row = current.clone();
+    row.appeal_risk_level = level;
+    let why =
+        if level >= 2 { "the regulator's answer due time passed" } else { "the regulator's answer due time is near" };
+    let mut planned = Planned::update(current, row, "appeal_risk", format!("{why}: escalated to {to}"));
+    planned.announcements = vec![Announcement::AppealRisk { past_due: level >= 2 }];
     planned
 }

@@ -39,9 +39,10 @@ use crate::{
 const FROM_INTAKE: &str = "intake";
 const FROM_CLASSIFICATION: &str = "classification";
 
-/// A case awaiting dispatch for `work_order`.
-fn new_case(work_order: &WorkOrder) -> Result<case::Model, HandleError> {
-    let opened_at = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
+/// A case awaiting dispatch for `work_order`, its regulator's clock started when the customer
+/// raised the problem.
+fn new_case(context: &Context, work_order: &WorkOrder) -> Result<case::Model, HandleError> {
+    let opened_at = time::micros(time_from_event(work_order.open_time.as_ref(), "work order open_time")?);
     Ok(case::Model {
         id: Uuid::now_v7().to_string(),
         work_order_id: id_from_event(&work_order.name, names::WORK_ORDERS)?,
@@ -53,7 +54,7 @@ fn new_case(work_order: &WorkOrder) -> Result<case::Model, HandleError> {
         leaf: String::new(),
         path: String::new(),
         taxonomy_version: String::new(),
-        opened_at: time::micros(opened_at),
+        opened_at,
         dispatched_at: None,
         deadline: NO_DEADLINE,
         resolved_at: None,
@@ -73,6 +74,8 @@ fn new_case(work_order: &WorkOrder) -> Result<case::Model, HandleError> {
         callback_at: None,
         reopen_count: 0,
         version: 0,
+        answer_due: context.rules.answer_due(opened_at),
+        appeal_risk_level: 0,
     })
 }
 
@@ -98,7 +101,7 @@ impl EventHandler for WorkOrderOpenedHandler {
         let opened: WorkOrderOpened = decode(event)?;
         let work_order =
             opened.work_order.ok_or_else(|| HandleError::Reject("WorkOrderOpened without a work order".into()))?;
-        let row = new_case(&work_order)?;
+        let row = new_case(&self.context, &work_order)?;
         if store::case_by_work_order(&**uow, &row.work_order_id).await?.is_some() {
             return Ok(());
         }
@@ -173,7 +176,7 @@ impl EventHandler for WorkOrderClassifiedHandler {
         };
         let mut row = match &current {
             Some(existing) => existing.clone(),
-            None => new_case(&work_order)?,
+            None => new_case(&self.context, &work_order)?,
         };
         routing::route(&self.context, &mut row, &classification)?;
         let reason = format!("classified as {}", classification.leaf);

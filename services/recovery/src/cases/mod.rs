@@ -27,7 +27,7 @@ use write::CaseWriter;
 use csm_kit::{Principal, error::Violations, group_commit::GroupCommit, names, paging, time};
 use csm_proto::StoredEnum;
 use csm_proto::recovery::v1::{
-    Case, CaseHistoryEntry, CaseStatus, ListCaseHistoryResponse, ListCasesRequest, ListCasesResponse,
+    Case, CaseHistoryEntry, CaseOrder, CaseStatus, ListCaseHistoryResponse, ListCasesRequest, ListCasesResponse,
 };
 
 use crate::{
@@ -64,7 +64,7 @@ impl Cases {
     /// The case as callers see it, with its sub-tasks.
     pub fn view(&self, row: &case::Model, tasks: &[sub_task::Model]) -> Case {
         let now = self.context.now();
-        case_view(row, now, tasks.iter().map(|task| sub_task_view(task, now)).collect())
+        case_view(row, &self.context.rules, now, tasks.iter().map(|task| sub_task_view(task, now)).collect())
     }
 
     pub async fn list(&self, request: &ListCasesRequest, caller: &Principal) -> Result<ListCasesResponse, Error> {
@@ -81,6 +81,13 @@ impl Cases {
                 None
             }
         };
+        let by_answer_due = match CaseOrder::try_from(request.order_by) {
+            Ok(order) => order == CaseOrder::AnswerDue,
+            Err(_) => {
+                violations.add("order_by", format!("unknown case order {}", request.order_by));
+                false
+            }
+        };
         violations.into_result()?;
 
         let department = confined(caller, &request.department, "cases")?;
@@ -90,20 +97,28 @@ impl Cases {
             status,
             phone_number: (!request.phone_number.is_empty()).then(|| request.phone_number.clone()),
             overdue_at: request.overdue_only.then_some(now),
+            answer_due_by: request
+                .appeal_risk_only
+                .then(|| now.saturating_add(time::duration_micros(self.context.rules.regulator.warn_before))),
+            by_answer_due,
         };
         let filters = paging::fingerprint(&[
             filter.department.as_deref().unwrap_or_default(),
             &request.status.to_string(),
             filter.phone_number.as_deref().unwrap_or_default(),
             if request.overdue_only { "overdue" } else { "" },
+            if request.appeal_risk_only { "appeal_risk" } else { "" },
+            if by_answer_due { "answer_due" } else { "" },
         ]);
         let after = paging::decode_keyset(&request.page_token, &filters)?;
 
         let db = self.context.db().reader();
         let mut rows = store::list_cases(db, &filter, after, page_size + 1).await?;
-        let next_page_token = paging::next_page(&mut rows, page_size, &filters, |last| (last.deadline, &last.id));
+        let next_page_token = paging::next_page(&mut rows, page_size, &filters, |last| {
+            (if by_answer_due { last.answer_due } else { last.deadline }, &last.id)
+        });
         // Queues show the case without its sub-tasks; GetCase has them.
-        let cases = rows.iter().map(|row| case_view(row, now, Vec::new())).collect();
+        let cases = rows.iter().map(|row| case_view(row, &self.context.rules, now, Vec::new())).collect();
         Ok(ListCasesResponse { cases, next_page_token })
     }
 

@@ -8,13 +8,15 @@ use csm_proto::{
 };
 
 use crate::{
-    lifecycle::{clock_running, tmf621_status},
+    lifecycle::{UNANSWERED, clock_running, tmf621_status},
+    rules::Rules,
     store::{self, case, sub_task},
 };
 
 /// A stored case as the API shows it at `now`.
-pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
+pub fn case_view(row: &case::Model, rules: &Rules, now: i64, sub_tasks: Vec<SubTask>) -> Case {
     let status = store::status_of(row);
+    let unanswered = UNANSWERED.contains(&status);
     let dispatched = row.dispatched_at.is_some();
     let timestamp = time::timestamp_from_micros;
     Case {
@@ -53,9 +55,9 @@ pub fn case_view(row: &case::Model, now: i64, sub_tasks: Vec<SubTask>) -> Case {
         contact_type: row.contact_type.clone(),
         sub_tasks,
         overdue: clock_running(status) && dispatched && now > row.deadline,
-        answer_due_time: None,
-        appeal_risk: false,
-        answered_late: false,
+        answer_due_time: Some(timestamp(row.answer_due)),
+        appeal_risk: unanswered && now >= rules.appeal_risk_from(row.answer_due),
+        answered_late: row.resolved_at.is_some_and(|at| at > row.answer_due),
     }
 }
 

@@ -11,7 +11,8 @@ use csm_kit::{
     time,
 };
 use csm_proto::recovery::v1::{
-    CallbackDue, CallbackRecorded, CaseEscalated, CaseOpened, CaseReopened, CaseResolved, CaseStatusChanged,
+    AppealRiskRaised, CallbackDue, CallbackRecorded, CaseEscalated, CaseOpened, CaseReopened, CaseResolved,
+    CaseStatusChanged,
 };
 use sea_orm::DbErr;
 
@@ -68,7 +69,7 @@ async fn write_leaving_history(
     let entry = HistoryEntry { case_id: &row.id, from, to, action, actor, reason: &reason, at: now, request_id };
     history.push(store::history_row(entry));
     // What was written is what is stored: no need to read it back.
-    let case = case_view(&row, now, Vec::new());
+    let case = case_view(&row, &context.rules, now, Vec::new());
     for announcement in announcements {
         let subject = case.name.clone();
         let case = Some(case.clone());
@@ -87,19 +88,16 @@ async fn write_leaving_history(
             Announcement::Resolved => {
                 uow.publish(subject.clone(), &CaseResolved { case: case.clone() });
                 uow.publish(subject, &CallbackDue { case });
+                if row.reopen_count > 0 {
+                    crate::detractors::case_answered_again(uow, &row.id, now).await?;
+                }
             }
             Announcement::CallbackRecorded { outcome, within_due_time } => {
                 uow.publish(subject, &CallbackRecorded { case, outcome: outcome as i32, within_due_time })
             }
-            Announcement::Reopened { cause, repeat_work_order } => uow.publish(
+            Announcement::Reopened { cause, repeat_work_order, survey_answer } => uow.publish(
                 subject,
-                &CaseReopened {
-                    case,
-                    cause: cause as i32,
-                    reason: reason.clone(),
-                    repeat_work_order,
-                    survey_answer: String::new(),
-                },
+                &CaseReopened { case, cause: cause as i32, reason: reason.clone(), repeat_work_order, survey_answer },
             ),
             Announcement::Escalated { level } => uow.publish(
                 subject,
@@ -110,6 +108,10 @@ async fn write_leaving_history(
                     overdue_since: Some(time::timestamp_from_micros(row.deadline)),
                 },
             ),
+            Announcement::AppealRisk { past_due } => {
+                let escalate_to = context.rules.regulator.escalate_to.clone();
+                uow.publish(subject, &AppealRiskRaised { case, escalate_to, past_due });
+            }
         }
     }
     Ok(Some(row))

@@ -1,9 +1,11 @@
-//! Proactive-care tasks.
+//! Care tasks: proactive care of predicted dissatisfaction, and detractor follow-ups.
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
     sea_query::Expr,
 };
+
+use csm_proto::{StoredEnum, recovery::v1::CareReason};
 
 use super::care_task;
 
@@ -16,13 +18,26 @@ pub async fn by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<care_ta
     care_task::Entity::find_by_id(id.to_string()).one(db).await
 }
 
-/// The customer's care task still open, if any.
-pub async fn open_for(db: &impl ConnectionTrait, phone_number: &str) -> Result<Option<care_task::Model>, DbErr> {
+/// The customer's predicted-risk care task still open, if any.
+pub async fn open_predicted_for(
+    db: &impl ConnectionTrait,
+    phone_number: &str,
+) -> Result<Option<care_task::Model>, DbErr> {
     care_task::Entity::find()
         .filter(care_task::Column::PhoneNumber.eq(phone_number))
+        .filter(care_task::Column::Reason.eq(CareReason::PredictedRisk.stored()))
         .filter(care_task::Column::CompletedAt.is_null())
         .one(db)
         .await
+}
+
+pub async fn mark_recovered(db: &impl ConnectionTrait, id: &str, at: i64) -> Result<(), DbErr> {
+    care_task::Entity::update_many()
+        .col_expr(care_task::Column::RecoverAt, Expr::value(at))
+        .filter(care_task::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Refreshes an open task with a newer prediction.
@@ -43,20 +58,24 @@ pub async fn refresh(
     Ok(())
 }
 
+/// The outcome of a task as recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    pub outcome: &'a str,
+    pub note: &'a str,
+    pub by: &'a str,
+    pub at: i64,
+    pub follow_up_at: Option<i64>,
+}
+
 /// Records the outcome of an open task; false when it was already done.
-pub async fn complete(
-    db: &impl ConnectionTrait,
-    id: &str,
-    outcome: &str,
-    note: &str,
-    by: &str,
-    at: i64,
-) -> Result<bool, DbErr> {
+pub async fn complete(db: &impl ConnectionTrait, id: &str, done: Completion<'_>) -> Result<bool, DbErr> {
     let result = care_task::Entity::update_many()
-        .col_expr(care_task::Column::Outcome, Expr::value(outcome))
-        .col_expr(care_task::Column::Note, Expr::value(note))
-        .col_expr(care_task::Column::CompletedBy, Expr::value(by))
-        .col_expr(care_task::Column::CompletedAt, Expr::value(at))
+        .col_expr(care_task::Column::Outcome, Expr::value(done.outcome))
+        .col_expr(care_task::Column::Note, Expr::value(done.note))
+        .col_expr(care_task::Column::CompletedBy, Expr::value(done.by))
+        .col_expr(care_task::Column::CompletedAt, Expr::value(done.at))
+        .col_expr(care_task::Column::FollowUpAt, Expr::value(done.follow_up_at))
         .filter(care_task::Column::Id.eq(id))
         .filter(care_task::Column::CompletedAt.is_null())
         .exec(db)
@@ -69,6 +88,8 @@ pub struct CareFilter {
     pub department: Option<String>,
     pub include_completed: bool,
     pub phone_number: Option<String>,
+    /// The CareReason name.
+    pub reason: Option<String>,
 }
 
 /// By time opened, strictly after `after`.
@@ -87,6 +108,9 @@ pub async fn list(
     }
     if let Some(phone) = &filter.phone_number {
         query = query.filter(care_task::Column::PhoneNumber.eq(phone.as_str()));
+    }
+    if let Some(reason) = &filter.reason {
+        query = query.filter(care_task::Column::Reason.eq(reason.as_str()));
     }
     if let Some((at, id)) = after {
         query = query.filter(

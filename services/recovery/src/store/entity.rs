@@ -50,6 +50,10 @@ pub mod case {
         pub reopen_count: i32,
         /// Bumped by every change, so concurrent changes of one case cannot both succeed.
         pub version: i64,
+        /// The regulator's clock: by when the complaint must be answered.
+        pub answer_due: i64,
+        /// How far the regulator's clock has been announced: 0 not yet, 1 at appeal risk, 2 past due.
+        pub appeal_risk_level: i32,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -209,6 +213,68 @@ pub mod care_task {
         pub note: Option<String>,
         pub completed_at: Option<i64>,
         pub completed_by: Option<String>,
+        /// The CareReason name.
+        pub reason: String,
+        /// For a detractor task: the answer's id, the answer and the customer's history
+        /// (protobuf-encoded DetractorAnswer and CustomerHistory), as they were when it arrived.
+        pub survey_answer_id: Option<String>,
+        pub answer: Option<Vec<u8>>,
+        pub history: Option<Vec<u8>>,
+        /// The ContactMethod name, and why it was chosen.
+        pub contact_method: String,
+        pub contact_reason: String,
+        pub follow_up_at: Option<i64>,
+        pub recover_at: Option<i64>,
+        pub case_id: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod detractor {
+    use sea_orm::entity::prelude::*;
+
+    /// The closed loop of one dissatisfied answer (闭环).
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "detractor")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub survey_answer_id: String,
+        pub phone_number: String,
+        /// Protobuf-encoded DetractorAnswer.
+        pub answer: Vec<u8>,
+        pub answered_at: i64,
+        /// The DetractorRoute name.
+        pub route: String,
+        pub case_id: Option<String>,
+        pub care_task_id: Option<String>,
+        pub department: String,
+        pub contact_method: String,
+        pub contact_at: Option<i64>,
+        pub close_at: Option<i64>,
+        pub recover_at: Option<i64>,
+        pub region: String,
+        pub segment: String,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod customer_flag {
+    use sea_orm::entity::prelude::*;
+
+    /// What recovery keeps of a customer from intake's feed: whether they are an active
+    /// high-frequency complainant, for choosing how to reach them.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_flag")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub phone_number: String,
+        pub high_frequency: bool,
+        /// Feed time of the change applied last, so an older one arriving late changes nothing.
+        pub changed_at: i64,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -4,6 +4,7 @@
 //! change the same case cannot both succeed, on SQLite or PostgreSQL alike.
 
 pub mod care;
+pub mod detractors;
 pub mod entity;
 pub mod migration;
 pub mod programmes;
@@ -17,10 +18,11 @@ use sea_orm::{
 };
 
 pub use entity::{
-    NO_DEADLINE, care_task, case, case_transition, programme, programme_action, recovery_action, sub_task,
+    NO_DEADLINE, care_task, case, case_transition, customer_flag, detractor, programme, programme_action,
+    recovery_action, sub_task,
 };
 
-use crate::lifecycle::CLOCK_RUNNING;
+use crate::lifecycle::{CLOCK_RUNNING, UNANSWERED};
 
 pub async fn case_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<case::Model>, DbErr> {
     case::Entity::find_by_id(id.to_string()).one(db).await
@@ -114,9 +116,14 @@ pub struct CaseFilter {
     pub phone_number: Option<String>,
     /// Only cases whose clock runs and whose deadline is before this time.
     pub overdue_at: Option<i64>,
+    /// Only unanswered cases whose answer is due at or before this time (now plus the warning).
+    pub answer_due_by: Option<i64>,
+    /// Soonest answer due time first, instead of soonest deadline.
+    pub by_answer_due: bool,
 }
 
-/// Up to `limit` cases matching `filter`, by deadline then id, strictly after `after`.
+/// Up to `limit` cases matching `filter`, by deadline (or answer due time) then id, strictly
+/// after `after`.
 pub async fn list_cases(
     db: &impl ConnectionTrait,
     filter: &CaseFilter,
@@ -138,14 +145,18 @@ pub async fn list_cases(
             .filter(case::Column::Status.is_in(CLOCK_RUNNING.map(StoredEnum::stored)))
             .filter(case::Column::Deadline.lt(now));
     }
-    if let Some((deadline, id)) = after {
+    if let Some(by) = filter.answer_due_by {
+        query = query
+            .filter(case::Column::Status.is_in(UNANSWERED.map(StoredEnum::stored)))
+            .filter(case::Column::AnswerDue.lte(by));
+    }
+    let order = if filter.by_answer_due { case::Column::AnswerDue } else { case::Column::Deadline };
+    if let Some((at, id)) = after {
         query = query.filter(
-            Condition::any()
-                .add(case::Column::Deadline.gt(deadline))
-                .add(Condition::all().add(case::Column::Deadline.eq(deadline)).add(case::Column::Id.gt(id))),
+            Condition::any().add(order.gt(at)).add(Condition::all().add(order.eq(at)).add(case::Column::Id.gt(id))),
         );
     }
-    query.order_by_asc(case::Column::Deadline).order_by_asc(case::Column::Id).limit(limit).all(db).await
+    query.order_by_asc(order).order_by_asc(case::Column::Id).limit(limit).all(db).await
 }
 
 /// Cases whose clock runs and whose deadline passed before `before`, below escalation `level`.
@@ -160,6 +171,31 @@ pub async fn overdue_cases(
         .filter(case::Column::Deadline.lt(before))
         .filter(case::Column::EscalationLevel.lt(below_level))
         .order_by_asc(case::Column::Deadline)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Unanswered cases whose regulator's clock reached a step not yet announced: within `warn`
+/// (microseconds) of the answer due time below level 1, or past it below level 2.
+pub async fn cases_reaching_appeal_risk(
+    db: &impl ConnectionTrait,
+    now: i64,
+    warn: i64,
+    limit: u64,
+) -> Result<Vec<case::Model>, DbErr> {
+    case::Entity::find()
+        .filter(case::Column::Status.is_in(UNANSWERED.map(StoredEnum::stored)))
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(case::Column::AppealRiskLevel.lt(1))
+                        .add(case::Column::AnswerDue.lte(now.saturating_add(warn))),
+                )
+                .add(Condition::all().add(case::Column::AppealRiskLevel.lt(2)).add(case::Column::AnswerDue.lte(now))),
+        )
+        .order_by_asc(case::Column::AnswerDue)
         .limit(limit)
         .all(db)
         .await

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod cases;
+mod closed_loop;
 mod lifecycle;
 mod tables;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(lifecycle::CaseLifecycle),
             Box::new(LeaseMigration),
             Box::new(approvals::SecondApproval),
+            Box::new(closed_loop::ClosedLoop),
         ]
     }
 }

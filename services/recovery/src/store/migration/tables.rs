@@ -35,6 +35,8 @@ pub enum CaseFile {
     CallbackAt,
     ReopenCount,
     Version,
+    AnswerDue,
+    AppealRiskLevel,
 }
 
 #[derive(DeriveIden)]
@@ -133,4 +135,40 @@ pub enum CareTask {
     Note,
     CompletedAt,
     CompletedBy,
+    Reason,
+    SurveyAnswerId,
+    Answer,
+    History,
+    ContactMethod,
+    ContactReason,
+    FollowUpAt,
+    RecoverAt,
+    CaseId,
+}
+
+#[derive(DeriveIden)]
+pub enum Detractor {
+    Table,
+    SurveyAnswerId,
+    PhoneNumber,
+    Answer,
+    AnsweredAt,
+    Route,
+    CaseId,
+    CareTaskId,
+    Department,
+    ContactMethod,
+    ContactAt,
+    CloseAt,
+    RecoverAt,
+    Region,
+    Segment,
+}
+
+#[derive(DeriveIden)]
+pub enum CustomerFlag {
+    Table,
+    PhoneNumber,
+    HighFrequency,
+    ChangedAt,
 }

@@ -1,30 +1,28 @@
-//! Proactive care (主动关怀): classification predicts which customers are likely to be
-//! dissatisfied (AtRiskCustomer); recovery opens a care task for the department best placed to
-//! act, before the customer complains, and publishes what came of it so the risk model can learn.
-//! A customer has at most one open care task; a newer prediction refreshes it.
+//! Care tasks (关怀): reaching a customer before or after dissatisfaction shows.
+//! - [`predicted`]: classification predicts a customer is likely to be dissatisfied
+//!   (AtRiskCustomer) and a task goes to the department best placed to act, before they complain;
+//! - detractor tasks, opened by [`crate::detractors`] after a dissatisfied answer.
+//!
+//! Both kinds record their outcome here and publish it (CareTaskCompleted) so the risk model can
+//! learn from it; a detractor task's outcome also moves its closed loop (DetractorFollowUp).
 
-use csm_kit::{
-    Masked, Principal,
-    error::Violations,
-    feed::{EventHandler, HandleError, UnitOfWork, decode},
-    names,
-    names::CARE_TASKS,
-    paging, time,
-};
+pub mod predicted;
+
+use std::time::Duration;
+
+use csm_kit::{Principal, error::Violations, names, names::CARE_TASKS, paging, time};
 use csm_proto::{
     StoredEnum,
-    classification::v1::AtRiskCustomer,
-    feed::v1::Event,
     recovery::v1::{
-        CareOutcome, CareTask, CareTaskCompleted, CareTaskOpened, ListCareTasksRequest, ListCareTasksResponse,
-        RecordCareOutcomeRequest,
+        CareOutcome, CareReason, CareTask, CareTaskCompleted, ContactMethod, CustomerHistory, DetractorAnswer,
+        FollowUpSurveyDue, ListCareTasksRequest, ListCareTasksResponse, RecordCareOutcomeRequest,
     },
 };
-use prost::Name;
-use uuid::Uuid;
+use prost::Message;
 
 use crate::{
     access::confined,
+    detractors,
     error::Error,
     rules::Context,
     store::{
@@ -34,7 +32,15 @@ use crate::{
     validate,
 };
 
-fn view(row: &care_task::Model) -> CareTask {
+/// The longest a follow-up survey can be scheduled ahead.
+const MAX_FOLLOW_UP: Duration = Duration::from_secs(90 * 86_400);
+
+/// A stored message, when there is one and it decodes.
+fn decoded<M: Message + Default>(bytes: &Option<Vec<u8>>) -> Option<M> {
+    bytes.as_deref().and_then(|b| M::decode(b).ok())
+}
+
+pub fn view(row: &care_task::Model) -> CareTask {
     CareTask {
         name: format!("{CARE_TASKS}{}", row.id),
         phone_number: row.phone_number.clone(),
@@ -47,66 +53,14 @@ fn view(row: &care_task::Model) -> CareTask {
         note: row.note.clone().unwrap_or_default(),
         complete_time: row.completed_at.map(time::timestamp_from_micros),
         completed_by: row.completed_by.clone().unwrap_or_default(),
-        ..CareTask::default()
-    }
-}
-
-/// Applies classification's AtRiskCustomer.
-#[derive(Debug, Clone)]
-pub struct AtRiskCustomerHandler {
-    pub context: Context,
-}
-
-impl EventHandler for AtRiskCustomerHandler {
-    fn work(&self) -> &'static str {
-        "care"
-    }
-
-    fn event_types(&self) -> Vec<String> {
-        vec![AtRiskCustomer::full_name()]
-    }
-
-    async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
-        let at_risk: AtRiskCustomer = decode(event)?;
-        let mut violations = Violations::new();
-        let phone = validate::phone(&mut violations, "phone_number", &at_risk.phone_number).to_string();
-        if !(0.0..=1.0).contains(&at_risk.score) {
-            violations.add("score", "a probability");
-        }
-        if violations.into_result().is_err() {
-            return Err(HandleError::Reject(format!(
-                "AtRiskCustomer without a usable phone number or score: {}",
-                event.subject
-            )));
-        }
-        let factors = serde_json::to_string(&at_risk.factors).unwrap_or_else(|_| "[]".into());
-        if let Some(open) = care::open_for(&**uow, &phone).await? {
-            care::refresh(&**uow, &open.id, at_risk.score, &factors, &at_risk.model_version).await?;
-            return Ok(());
-        }
-        let department = if at_risk.department.trim().is_empty() {
-            self.context.rules.care_department.clone()
-        } else {
-            at_risk.department.trim().to_string()
-        };
-        let row = care_task::Model {
-            id: Uuid::now_v7().to_string(),
-            phone_number: phone,
-            department,
-            risk_score: at_risk.score,
-            factors,
-            model_version: at_risk.model_version,
-            created_at: self.context.now(),
-            outcome: None,
-            note: None,
-            completed_at: None,
-            completed_by: None,
-        };
-        care::insert(&**uow, row.clone()).await?;
-        let task = view(&row);
-        tracing::debug!(task = %task.name, phone = %Masked(&task.phone_number), department = %task.department, "care task opened");
-        uow.publish(task.name.clone(), &CareTaskOpened { care_task: Some(task) });
-        Ok(())
+        reason: CareReason::from_stored(&row.reason) as i32,
+        answer: decoded::<DetractorAnswer>(&row.answer),
+        history: decoded::<CustomerHistory>(&row.history),
+        contact_method: ContactMethod::from_stored(&row.contact_method) as i32,
+        contact_reason: row.contact_reason.clone(),
+        follow_up_survey_time: row.follow_up_at.map(time::timestamp_from_micros),
+        recover_time: row.recover_at.map(time::timestamp_from_micros),
+        case: row.case_id.as_deref().map(|id| format!("{}{id}", names::CASES)).unwrap_or_default(),
     }
 }
 
@@ -125,8 +79,22 @@ impl Care {
         request: &ListCareTasksRequest,
         caller: &Principal,
     ) -> Result<ListCareTasksResponse, Error> {
-        let page_size = paging::page_size(request.page_size, 50, 500)?;
+        let mut violations = Violations::new();
+        let page_size = paging::page_size(request.page_size, 50, 500).unwrap_or_else(|v| {
+            violations.merge(v);
+            0
+        });
+        let reason = match CareReason::try_from(request.reason) {
+            Ok(CareReason::Unspecified) => None,
+            Ok(reason) => Some(reason.stored()),
+            Err(_) => {
+                violations.add("reason", format!("unknown care reason {}", request.reason));
+                None
+            }
+        };
+        violations.into_result()?;
         let filter = CareFilter {
+            reason,
             department: confined(caller, &request.department, "care tasks")?,
             include_completed: request.include_completed,
             phone_number: (!request.phone_number.is_empty()).then(|| request.phone_number.trim().to_string()),
@@ -135,6 +103,7 @@ impl Care {
             filter.department.as_deref().unwrap_or_default(),
             if filter.include_completed { "all" } else { "open" },
             filter.phone_number.as_deref().unwrap_or_default(),
+            filter.reason.as_deref().unwrap_or_default(),
         ]);
         let after = paging::decode_keyset(&request.page_token, &filters)?;
         let mut rows = care::list(self.context.db().reader(), &filter, after, page_size + 1).await?;
@@ -157,6 +126,9 @@ impl Care {
         );
         let note = validate::text(&mut violations, "note", &request.note, false).to_string();
         let id = validate::id_in(&mut violations, &request.name, names::CARE_TASKS);
+        let follow_up = request.follow_up_survey_after.as_ref().map(|after| {
+            validate::duration(&mut violations, "follow_up_survey_after", Some(after), MAX_FOLLOW_UP, MAX_FOLLOW_UP)
+        });
         violations.into_result()?;
         let db = self.context.db();
         let task = care::by_id(db.reader(), id).await?;
@@ -169,8 +141,16 @@ impl Care {
             (None, None) => return Err(Error::NotFound(request.name.to_string())),
         };
         let now = self.context.now();
+        let follow_up_at = follow_up.map(|after| now.saturating_add(time::duration_micros(after)));
         let mut uow = self.context.publisher.begin().await?;
-        if !care::complete(&*uow, &task.id, outcome.as_str_name(), &note, &caller.subject, now).await? {
+        let done = care::Completion {
+            outcome: outcome.as_str_name(),
+            note: &note,
+            by: &caller.subject,
+            at: now,
+            follow_up_at,
+        };
+        if !care::complete(&*uow, &task.id, done).await? {
             uow.rollback().await?;
             return Err(Error::Precondition {
                 name: request.name.clone(),
@@ -181,6 +161,13 @@ impl Care {
         let done = care::by_id(&*uow, &task.id).await?.ok_or_else(|| Error::NotFound(request.name.to_string()))?;
         let task = view(&done);
         uow.publish(task.name.clone(), &CareTaskCompleted { care_task: Some(task.clone()) });
+        if let Some(due) = follow_up_at {
+            let due_time = Some(time::timestamp_from_micros(due));
+            uow.publish(task.name.clone(), &FollowUpSurveyDue { care_task: Some(task.clone()), due_time });
+        }
+        if done.reason == CareReason::DetractorAnswer.stored() {
+            detractors::care_outcome_recorded(&mut uow, &done, outcome, now).await?;
+        }
         uow.commit().await?;
         Ok(task)
     }
