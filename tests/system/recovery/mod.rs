@@ -9,6 +9,7 @@ mod detractors;
 mod lifecycle;
 mod programmes;
 mod reclassify;
+mod regulator;
 mod responsibility;
 
 use csm_proto::recovery::v1::{
