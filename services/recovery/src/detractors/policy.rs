@@ -34,13 +34,19 @@ pub fn contact_method(
     }
 }
 
-/// A number in [0, 1) fixed by `id` (FNV-1a, stable across builds and platforms).
+/// A number in [0, 1) fixed by `id`: FNV-1a, then MurmurHash3's finaliser so that ids differing
+/// only in their last characters spread over the whole range; stable across builds and platforms.
 fn draw(id: &str) -> f64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in id.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
     (hash >> 11) as f64 / (1u64 << 53) as f64
 }
 
