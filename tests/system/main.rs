@@ -17,6 +17,7 @@ mod metrics;
 mod operations;
 mod recovery;
 pub mod restarts;
+mod role_docs;
 mod startup;
 mod support;
 mod tls;
