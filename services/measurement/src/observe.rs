@@ -10,6 +10,9 @@
 //! | `surveys` | survey answer | answer time | scale, question, indicator, score, score100, grade |
 //! | `usage` | usage-lifecycle event | event time | type, success, outcome, metric, value |
 //! | `high_frequency` | change of high-frequency status | change time | status, entered, left |
+//!
+//! Fields in hours (`*_hours`) are durations: besides count, sum and average, a median is kept
+//! for them, binned by the whole minute.
 
 use std::sync::Arc;
 
@@ -67,6 +70,10 @@ const USAGE_FIELDS: &[(&str, FieldKind)] = &[
 const HIGH_FREQUENCY_FIELDS: &[(&str, FieldKind)] =
     &[("status", FieldKind::Text), ("entered", FieldKind::Bool), ("left", FieldKind::Bool)];
 
+/// Bins per hour of a duration's distribution: whole minutes, fine enough for a median anyone
+/// can check by hand, coarse enough that a day's cell holds a few thousand bins at most.
+pub const DURATION_BINS_PER_HOUR: f64 = 60.0;
+
 impl Source {
     pub const ALL: [Source; 6] =
         [Source::WorkOrders, Source::Cases, Source::Callbacks, Source::Surveys, Source::Usage, Source::HighFrequency];
@@ -117,6 +124,11 @@ impl Source {
 
     pub fn field_kind(self, name: &str) -> Option<FieldKind> {
         self.fields().iter().find(|(f, _)| *f == name).map(|(_, k)| *k)
+    }
+
+    /// Whether the field is a duration in hours, whose median can be kept.
+    pub fn is_duration(self, name: &str) -> bool {
+        name.ends_with("_hours") && self.field_kind(name) == Some(FieldKind::Number)
     }
 
     pub fn field_names(self) -> String {

@@ -83,6 +83,19 @@ pub enum Document {
     UpdateTime,
 }
 
+/// A binned measure's values by bin (a whole minute), beside its cell.
+#[derive(DeriveIden)]
+pub enum CellBin {
+    Table,
+    Measure,
+    Grain,
+    Dimension,
+    Period,
+    Value,
+    Bin,
+    Count,
+}
+
 #[derive(DeriveIden)]
 enum ConsumerCursor {
     Table,
@@ -220,5 +233,51 @@ impl MigrationTrait for IndicatorSystem {
 
     async fn down(&self, _: &SchemaManager) -> Result<(), DbErr> {
         Err(DbErr::Migration("the indicator system is not rolled back".into()))
+    }
+}
+
+/// The bins a median of a duration is read from, beside the cells.
+pub struct MedianBins;
+
+impl MigrationName for MedianBins {
+    fn name(&self) -> &str {
+        "m20261202_000001_median_bins"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for MedianBins {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(CellBin::Table)
+                    .col(big_integer(CellBin::Measure))
+                    .col(small_integer(CellBin::Grain))
+                    .col(string(CellBin::Dimension))
+                    .col(big_integer(CellBin::Period))
+                    .col(string(CellBin::Value))
+                    .col(big_integer(CellBin::Bin))
+                    .col(big_integer(CellBin::Count))
+                    .primary_key(
+                        Index::create()
+                            .col(CellBin::Measure)
+                            .col(CellBin::Grain)
+                            .col(CellBin::Dimension)
+                            .col(CellBin::Period)
+                            .col(CellBin::Value)
+                            .col(CellBin::Bin),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(CellBin::Table).to_owned()).await
     }
 }
