@@ -4,8 +4,11 @@
 //! corrected on classification's, resolved, reopened and called back on recovery's), so each
 //! work order is kept as one fact that every event amends; its observations are recomputed from
 //! the fact, and the cells move by the difference. Other events (survey answers, usage events,
-//! high-frequency changes) are observations as they arrive and never change (`observed`).
+//! high-frequency changes) are observations as they arrive and never change (`observed`). The
+//! closed loop of a dissatisfied answer and a case's appeal risk arrive as snapshots recovery
+//! publishes whole; the latest of each replaces the earlier (`closed_loop`).
 
+mod closed_loop;
 mod observed;
 
 use std::sync::Arc;
@@ -22,10 +25,13 @@ use csm_proto::{
         UsageEventRecorded, WorkOrder, WorkOrderKind, WorkOrderOpened, WorkOrderReopened,
     },
     recovery::v1::{
-        CallbackOutcome, CallbackRecorded, Case, CaseReopened, CaseResolved, ProgrammeCompleted, ProgrammeCreated,
+        AppealRiskRaised, CallbackOutcome, CallbackRecorded, Case, CaseReopened, CaseResolved, DetractorFollowUp,
+        ProgrammeCompleted, ProgrammeCreated,
     },
 };
 use prost::Name;
+
+pub use closed_loop::{LoopFact, LoopKey, LoopKind, LoopRecord};
 
 use crate::observe::{Dims, Observation, Source};
 
@@ -50,6 +56,9 @@ pub struct OrderFact {
     pub callback_at: Option<i64>,
     pub callback_within_due: Option<bool>,
     pub callback_outcome: String,
+    /// Whether the resolution came after the regulator's answer due time, as recovery judged it;
+    /// None for a case that ran on no such clock.
+    pub answered_late: Option<bool>,
 }
 
 /// One amendment to a work order's fact.
@@ -76,6 +85,7 @@ pub enum OrderChange {
         reopen_count: i32,
         path: Vec<String>,
         department: String,
+        answered_late: Option<bool>,
     },
     Reopened {
         reopen_count: i32,
@@ -126,6 +136,11 @@ pub enum Update {
         customer: String,
     },
     Programme(ProgrammeWindows),
+    /// A closed-loop snapshot, kept when it is later than the one stored.
+    Loop {
+        key: LoopKey,
+        fact: LoopFact,
+    },
     /// Nothing to count (a programme not completed yet has no verification window).
     Nothing,
 }
@@ -152,9 +167,10 @@ impl OrderFact {
                 self.department.clone_from(department);
                 self.corrected |= corrected;
             }
-            OrderChange::Resolved { resolved_at, on_time, reopen_count, path, department } => {
+            OrderChange::Resolved { resolved_at, on_time, reopen_count, path, department, answered_late } => {
                 self.resolved_at = Some(*resolved_at);
                 self.on_time = Some(*on_time);
+                self.answered_late = *answered_late;
                 self.reopen_count = self.reopen_count.max(*reopen_count);
                 if self.path.is_empty() {
                     self.path.clone_from(path);
@@ -199,6 +215,8 @@ impl OrderFact {
                     .flag("on_time", on_time)
                     .flag("reopened", self.reopen_count > 0)
                     .number("handling_hours", hours)
+                    .flag("regulator_clock", self.answered_late.is_some())
+                    .flag("answered_late", self.answered_late == Some(true))
                     .text("contact_type", self.contact_type.as_str())
                     .text("kind", self.kind.as_str())
                     .text("appeal", self.appeal.as_str()),
@@ -233,6 +251,8 @@ pub fn event_types(feed: Feed) -> Vec<String> {
             CallbackRecorded::full_name(),
             ProgrammeCreated::full_name(),
             ProgrammeCompleted::full_name(),
+            DetractorFollowUp::full_name(),
+            AppealRiskRaised::full_name(),
         ],
     }
 }
@@ -325,6 +345,7 @@ pub fn read(event: &Event) -> Result<Update, HandleError> {
             reopen_count: case.reopen_count,
             path: case_path(&case),
             department: case.department.clone(),
+            answered_late: case.answer_due_time.is_some().then_some(case.answered_late),
         };
         return Ok(Update::Order { work_order_id: case_id(&case)?, changes: vec![change] });
     }
@@ -369,6 +390,9 @@ pub fn read(event: &Event) -> Result<Update, HandleError> {
             baseline: (b0, b1),
             verification: (v0, v1),
         }));
+    }
+    if let Some((key, fact)) = closed_loop::read(event)? {
+        return Ok(Update::Loop { key, fact });
     }
     observed::observation(event)
 }

@@ -95,3 +95,21 @@ fn a_median_of_a_duration_is_read_from_its_minute_bins() {
         assert!(error.message.contains(expected), "{text}: {error}");
     }
 }
+
+#[test]
+fn the_closed_loop_sources_read_like_the_others() {
+    let formula = parse("count(detractors where contacted_within_48h = true) / count(detractors)").unwrap();
+    assert_eq!(formula.measures.len(), 2);
+    parse("count(appeal_risks where past_due = false and contact_type = \"complaint\")").unwrap();
+    parse("count(cases where answered_late = true) / count(cases where regulator_clock = true)").unwrap();
+    parse("median(cases.handling_hours) - avg(detractors.recover_hours)").unwrap();
+    let cases = [
+        ("median(detractors.score)", "not a duration"),
+        ("count(detractors where contacted_within_48h = 1)", "true or false"),
+        ("count(appeal_risks where raised = true)", "has no field"),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err();
+        assert!(error.message.contains(expected), "{text}: {error}");
+    }
+}

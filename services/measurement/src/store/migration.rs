@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(LeaseMigration),
             Box::new(super::schema::IndicatorSystem),
             Box::new(super::schema::MedianBins),
+            Box::new(super::schema::ClosedLoop),
         ]
     }
 }
