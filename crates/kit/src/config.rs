@@ -6,7 +6,7 @@
 //! `CSM_DATABASE__URL` and `server.listen` by `CSM_SERVER__LISTEN`. The file comes from `--config`
 //! or `CSM_CONFIG`. Durations are written the human way: `"500ms"`, `"10s"`, `"2m"`.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
@@ -235,21 +235,39 @@ pub struct OrganisationSettings {
     /// The departments work can be owned by (部门), by the keys taxonomies, tokens and indicators
     /// use. The default is the departments of the shipped taxonomy.
     pub departments: Vec<String>,
+    /// The departments' names in the operator's languages, by key, for what people read (the
+    /// report); a department without one is shown by its key. Taxonomies name departments by key
+    /// only, so the names are kept once here.
+    pub names: BTreeMap<String, DepartmentNames>,
+}
+
+/// A department's names in Chinese and English.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentNames {
+    pub zh: String,
+    pub en: String,
 }
 
 impl Default for OrganisationSettings {
     fn default() -> Self {
         let departments = [
-            "billing",
-            "information_security",
-            "it_systems",
-            "marketing",
-            "network",
-            "operations_maintenance",
-            "partner_management",
-            "service_centre",
+            ("billing", "计费部", "Billing"),
+            ("information_security", "信息安全部", "Information security"),
+            ("it_systems", "IT 系统部", "IT systems"),
+            ("marketing", "市场部", "Marketing"),
+            ("network", "网络部", "Network"),
+            ("operations_maintenance", "运维部", "Operations and maintenance"),
+            ("partner_management", "合作伙伴管理部", "Partner management"),
+            ("service_centre", "客户服务中心", "Service centre"),
         ];
-        Self { departments: departments.map(String::from).to_vec() }
+        Self {
+            departments: departments.iter().map(|(key, _, _)| key.to_string()).collect(),
+            names: departments
+                .iter()
+                .map(|(key, zh, en)| (key.to_string(), DepartmentNames { zh: zh.to_string(), en: en.to_string() }))
+                .collect(),
+        }
     }
 }
 
@@ -326,6 +344,10 @@ mod tests {
         let sample: Sample = load_files(Some(&shared), Some(&own)).unwrap();
         assert_eq!(sample.common.calendar.time_zone, "Asia/Shanghai");
         assert!(sample.common.organisation.knows("operations_maintenance"));
+        let organisation = &sample.common.organisation;
+        for department in &organisation.departments {
+            assert!(organisation.names.contains_key(department), "{department} has names");
+        }
         assert_eq!(sample.common.server.request_timeout, Duration::from_secs(3));
         crate::calendar::OperatorCalendar::from_settings(&sample.common.calendar).unwrap();
 

@@ -4,6 +4,7 @@
 //! model; sudden rises of a leaf are published as emerging problems; and what intake says about
 //! each customer feeds a model that predicts dissatisfaction before the customer complains.
 
+mod announce;
 mod api;
 mod classify;
 pub mod config;
@@ -40,6 +41,9 @@ pub async fn run(
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("classification", config.common).await?;
     let in_force = engine::InForce::load(runtime.database().writer()).await?;
     tracing::info!(taxonomy = %in_force.classifier().taxonomy.name, "taxonomy in force");
+    let mut in_force_now = in_force.classifier().taxonomy.to_proto();
+    in_force_now.active = true;
+    announce::taxonomy_in_force(runtime.publisher(), in_force_now).await?;
     runtime.spawn(in_force.clone().follow_changes(
         runtime.database().reader().clone(),
         check_in_force,
