@@ -173,6 +173,21 @@ pub async fn absorb(
                 )
                 .await?;
             }
+            Update::Taxonomy(taxonomy) => {
+                for node in &taxonomy.nodes {
+                    let body = node.encode_to_vec();
+                    store::put_document(db, store::kind::LEAF_NAME, &node.key, body, 0, 0, false).await?;
+                    if !node.responsible_department.is_empty() {
+                        let department = node.responsible_department.as_bytes().to_vec();
+                        store::put_document(db, store::kind::LEAF_DEPARTMENT, &node.key, department, 0, 0, false)
+                            .await?;
+                    }
+                }
+                if !taxonomy.fallback_leaf.is_empty() {
+                    store::put_document(db, store::kind::REVIEW_LEAF, &taxonomy.fallback_leaf, Vec::new(), 0, 0, false)
+                        .await?;
+                }
+            }
             Update::Nothing => {}
         }
     }

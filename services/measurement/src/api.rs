@@ -154,7 +154,8 @@ impl MeasurementApi {
 
     async fn report(&self, request: &GetReportRequest) -> Result<Report, Error> {
         let catalogue = self.catalogue().await?;
-        report::build(self.db.reader(), &self.calendar, &catalogue, request, time::now_micros()).await
+        report::build(self.db.reader(), &self.calendar, &catalogue, &self.organisation, request, time::now_micros())
+            .await
     }
 }
 
@@ -192,7 +193,15 @@ impl MeasurementApi {
         }
         let catalogue = self.catalogue().await?;
         let request = request.report.unwrap_or_default();
-        let report = report::build(self.db.reader(), &self.calendar, &catalogue, &request, time::now_micros()).await?;
+        let report = report::build(
+            self.db.reader(),
+            &self.calendar,
+            &catalogue,
+            &self.organisation,
+            &request,
+            time::now_micros(),
+        )
+        .await?;
         let (calendar, stages) = (self.calendar, report::stages(&catalogue));
         csm_kit::cpu::run("report rendering", move || report::render(&report, format, &calendar, &stages)).await?
     }

@@ -155,6 +155,18 @@ impl Calendar {
         }
     }
 
+    /// A month as people read it: "2026年11月" and "November 2026".
+    pub fn month_names(&self, start: i64) -> (String, String) {
+        let local = time::from_micros(start).with_timezone(&self.days.zone());
+        (local.format("%Y年%-m月").to_string(), local.format("%B %Y").to_string())
+    }
+
+    /// An instant to the minute on the operator's clock, with the zone: "2026-12-02 15:04 Asia/Shanghai".
+    pub fn minute_label(&self, at: i64) -> String {
+        let local = time::from_micros(at).with_timezone(&self.days.zone());
+        format!("{} {}", local.format("%Y-%m-%d %H:%M"), self.zone_name())
+    }
+
     /// The month "YYYY-MM" as `[start, end)`.
     pub fn month(&self, month: &str) -> Option<(i64, i64)> {
         let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
@@ -173,6 +185,14 @@ mod tests {
 
     fn at(text: &str) -> i64 {
         time::micros(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc))
+    }
+
+    #[test]
+    fn months_and_minutes_read_on_the_operator_clock() {
+        let beijing = Calendar::new("Asia/Shanghai").unwrap();
+        let (start, _) = beijing.month("2026-12").unwrap();
+        assert_eq!(beijing.month_names(start), ("2026年12月".to_string(), "December 2026".to_string()));
+        assert_eq!(beijing.minute_label(at("2026-12-02T07:04:59.123456Z")), "2026-12-02 15:04 Asia/Shanghai");
     }
 
     #[test]

@@ -122,11 +122,12 @@ async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_
     // September's report shows the published evaluation; one that no longer decodes is reported
     // as such, not replaced by a fresh evaluation.
     let request = GetReportRequest { month: "2026-09".into(), top_causes: 5 };
-    let report = report::build(db.reader(), calendar, &catalogue, &request, now).await.unwrap();
+    let report = report::build(db.reader(), calendar, &catalogue, &Default::default(), &request, now).await.unwrap();
     let [published] = report.effects.as_slice() else { panic!("{:?}", report.effects) };
     assert!(published.r#final && published.programme == "programmes/p1");
     store::put_document(db.writer(), store::kind::EFFECT, "programmes/p1", vec![0xff; 8], 0, now, false).await.unwrap();
-    let failed = report::build(db.reader(), calendar, &catalogue, &request, now).await.unwrap_err();
+    let failed =
+        report::build(db.reader(), calendar, &catalogue, &Default::default(), &request, now).await.unwrap_err();
     assert!(matches!(&failed, Error::Corrupt(reason) if reason.contains("programmes/p1")), "{failed:?}");
     fixture.db.close().await;
 }

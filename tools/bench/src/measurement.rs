@@ -209,9 +209,10 @@ pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures>
     let mut report_ms = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let report = report::build(db.reader(), &calendar, &catalogue, &request, time::now_micros())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report =
+            report::build(db.reader(), &calendar, &catalogue, &Default::default(), &request, time::now_micros())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         report_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
             report.causes.iter().map(|c| c.complaints).sum::<i64>() == orders as i64,

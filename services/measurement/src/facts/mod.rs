@@ -10,6 +10,7 @@
 
 mod closed_loop;
 mod observed;
+mod taxonomy;
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use csm_kit::{
     names, time,
 };
 use csm_proto::{
-    classification::v1::{Classification, ClassificationCorrected, WorkOrderClassified},
+    classification::v1::{Classification, ClassificationCorrected, TaxonomyActivated, WorkOrderClassified},
     feed::v1::Event,
     intake::v1::{
         AppealBody, Channel, ContactType, CustomerProfile, HighFrequencyStatusChanged, SurveyAnswered,
@@ -32,6 +33,7 @@ use csm_proto::{
 use prost::Name;
 
 pub use closed_loop::{LoopFact, LoopKey, LoopKind, LoopRecord};
+pub use taxonomy::TaxonomyNames;
 
 use crate::observe::{Dims, Observation, Source};
 
@@ -141,6 +143,8 @@ pub enum Update {
         key: LoopKey,
         fact: LoopFact,
     },
+    /// The names of the taxonomy put in force, for the report.
+    Taxonomy(TaxonomyNames),
     /// Nothing to count (a programme not completed yet has no verification window).
     Nothing,
 }
@@ -244,7 +248,9 @@ pub fn event_types(feed: Feed) -> Vec<String> {
             UsageEventRecorded::full_name(),
             HighFrequencyStatusChanged::full_name(),
         ],
-        Feed::Classification => vec![WorkOrderClassified::full_name(), ClassificationCorrected::full_name()],
+        Feed::Classification => {
+            vec![WorkOrderClassified::full_name(), ClassificationCorrected::full_name(), TaxonomyActivated::full_name()]
+        }
         Feed::Recovery => vec![
             CaseResolved::full_name(),
             CaseReopened::full_name(),
@@ -313,6 +319,9 @@ fn missing(what: &str) -> HandleError {
 
 /// Reads one event; an event that cannot be understood is rejected (and kept as a dead letter).
 pub fn read(event: &Event) -> Result<Update, HandleError> {
+    if carries::<TaxonomyActivated>(event) {
+        return taxonomy::read(event);
+    }
     if carries::<WorkOrderOpened>(event) {
         let work_order = decode::<WorkOrderOpened>(event)?.work_order.ok_or_else(|| missing("work_order"))?;
         let (work_order_id, change) = opened(&work_order)?;

@@ -2,14 +2,17 @@
 //! target, the problems ranked by importance x gap, the top root causes as a Pareto, and the
 //! effects of remediation programmes. As data, as CSV, or as an HTML page with charts.
 
+mod breakdowns;
+mod causes;
 pub mod render;
+mod view;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use csm_kit::{error::Violations, names, time};
+use csm_kit::{config::OrganisationSettings, error::Violations, names, time};
 use csm_proto::measurement::v1::{
-    CauseShare, CoreProcess, GetReportRequest, IndicatorKind, IndicatorState, IndicatorStatus, ProgrammeEffect,
-    RenderedReport, Report, ReportFormat, ReportProblem,
+    CoreProcess, DepartmentName, GetReportRequest, IndicatorKind, IndicatorState, IndicatorStatus, MonthValue,
+    ProgrammeEffect, RenderedReport, Report, ReportFile, ReportFormat, ReportProblem,
 };
 use prost::Message;
 use sea_orm::ConnectionTrait;
@@ -27,10 +30,14 @@ use crate::{
 /// The indicator whose split by root cause makes the Pareto.
 const PARETO_INDICATOR: &str = "complaints_opened";
 
+/// The months of each indicator's trend against target, the month reported the last.
+const TREND_MONTHS: usize = 12;
+
 pub async fn build(
     db: &impl ConnectionTrait,
     calendar: &Calendar,
     catalogue: &Catalogue,
+    organisation: &OrganisationSettings,
     request: &GetReportRequest,
     now: i64,
 ) -> Result<Report, Error> {
@@ -43,6 +50,8 @@ pub async fn build(
         _ => return Err(Violations::one("top_causes", "1 to 50 (0 means 10)").into()),
     };
     let previous_start = calendar.period_of(Grain::Month, start - 1);
+    let trend_start = (1..TREND_MONTHS).fold(start, |month, _| calendar.period_of(Grain::Month, month - 1));
+    let (trend_months, _) = calendar.periods(Grain::Month, trend_start, end, TREND_MONTHS);
     let mut indicators = Vec::with_capacity(catalogue.entries.len());
     let mut problems = Vec::new();
     for entry in &catalogue.entries {
@@ -51,6 +60,13 @@ pub async fn build(
             series::over_window(db, calendar, entry, Dimension::Total, None, (previous_start, start)).await?;
         let (days, _) = calendar.periods(Grain::Day, start, end, 31);
         let daily = days.iter().map(|day| month.daily.get(day).copied().unwrap_or(f64::NAN)).collect();
+        let window = Window { grain: Grain::Month, dimension: Dimension::Total, only: None, start: trend_start, end };
+        let monthly: HashMap<i64, f64> =
+            series::compute(db, calendar, entry, &window).await?.into_iter().map(|v| (v.period, v.value)).collect();
+        let months = trend_months
+            .iter()
+            .map(|m| MonthValue { month: calendar.label(Grain::Month, *m), value: monthly.get(m).copied() })
+            .collect();
         let status = status(entry, month.value);
         if let Some(problem) = problem(entry, month.value) {
             problems.push(problem);
@@ -70,14 +86,36 @@ pub async fn build(
             status: status as i32,
             owner_department: entry.indicator.owner_department.clone(),
             daily,
+            months,
+            gap: gap(entry, month.value),
         });
     }
     problems.sort_by(|a, b| b.priority.total_cmp(&a.priority).then_with(|| a.indicator.cmp(&b.indicator)));
     let causes = match catalogue.get(PARETO_INDICATOR) {
-        Some(entry) => pareto(db, calendar, entry, (start, end), top).await?,
-        None => Vec::new(),
+        Some(entry) => causes::pareto(db, calendar, entry, (start, end), top).await?,
+        None => causes::Causes { ranked: Vec::new(), unclassified: 0 },
     };
+    let breakdowns = breakdowns::build(db, calendar, catalogue, organisation, (start, end)).await?;
     let effects = programme_effects(db, calendar, catalogue, (start, end), now).await?;
+    let mentioned: BTreeSet<&str> = indicators
+        .iter()
+        .map(|i| i.owner_department.as_str())
+        .chain(causes.ranked.iter().map(|c| c.department.as_str()))
+        .chain(
+            breakdowns
+                .iter()
+                .filter(|b| b.dimension == "department")
+                .flat_map(|b| b.values.iter().map(|v| v.key.as_str())),
+        )
+        .filter(|key| !key.is_empty())
+        .collect();
+    let departments = mentioned
+        .into_iter()
+        .map(|key| {
+            let (name_zh, name_en) = breakdowns::value_names("department", key, organisation);
+            DepartmentName { key: key.to_string(), name_zh, name_en }
+        })
+        .collect();
     Ok(Report {
         month: request.month.clone(),
         period_start: Some(time::timestamp_from_micros(start)),
@@ -86,9 +124,19 @@ pub async fn build(
         generate_time: Some(time::timestamp_from_micros(now)),
         indicators,
         problems,
-        causes,
+        causes: causes.ranked,
         effects,
+        unclassified_complaints: causes.unclassified,
+        breakdowns,
+        departments,
     })
+}
+
+/// How far `value` falls short of target in the indicator's unit: positive worse, negative better.
+fn gap(entry: &Entry, value: Option<f64>) -> Option<f64> {
+    let (value, target) = (value?, entry.indicator.target?);
+    let gap = if entry.higher_is_better() { target - value } else { value - target };
+    gap.is_finite().then_some(gap)
 }
 
 fn worse(entry: &Entry, value: f64, than: f64) -> bool {
@@ -131,38 +179,6 @@ fn problem(entry: &Entry, value: Option<f64>) -> Option<ReportProblem> {
         priority: importance * gap,
         owner_department: entry.indicator.owner_department.clone(),
     })
-}
-
-async fn pareto(
-    db: &impl ConnectionTrait,
-    calendar: &Calendar,
-    entry: &Entry,
-    (start, end): (i64, i64),
-    top: usize,
-) -> Result<Vec<CauseShare>, Error> {
-    let window = Window { grain: Grain::Month, dimension: Dimension::RootCause, only: None, start, end };
-    let mut counts: Vec<(String, i64)> = series::compute(db, calendar, entry, &window)
-        .await?
-        .into_iter()
-        .filter(|v| v.period == start && v.value > 0.0)
-        .map(|v| (v.dimension_value, v.value.round() as i64))
-        .collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let total: i64 = counts.iter().map(|(_, c)| c).sum();
-    let mut cumulative = 0;
-    let mut causes = Vec::with_capacity(top);
-    for (leaf, complaints) in counts.into_iter().take(top) {
-        cumulative += complaints;
-        let department = store::get_document(db, store::kind::LEAF_DEPARTMENT, &leaf).await?;
-        causes.push(CauseShare {
-            department: department.map(|d| String::from_utf8_lossy(&d).into_owned()).unwrap_or_default(),
-            leaf,
-            complaints,
-            share: complaints as f64 / total.max(1) as f64,
-            cumulative_share: cumulative as f64 / total.max(1) as f64,
-        });
-    }
-    Ok(causes)
 }
 
 /// Programmes whose verification window touches the month: the stored evaluation when final,
@@ -223,117 +239,31 @@ pub fn stages(catalogue: &Catalogue) -> HashMap<String, String> {
         .collect()
 }
 
-/// The report as CSV or as an HTML page, its indicators grouped by the `stages` of [`stages`].
+/// The report as an HTML page, or as CSV files (one tidy table each), its indicators grouped by
+/// the `stages` of [`stages`].
 pub fn render(
     report: &Report,
     format: ReportFormat,
     calendar: &Calendar,
     stages: &HashMap<String, String>,
 ) -> Result<RenderedReport, Error> {
-    let view = view(report, calendar, stages);
-    let (content_type, content, extension) = match format {
-        ReportFormat::Csv => ("text/csv; charset=utf-8", render::to_csv(&view), "csv"),
-        ReportFormat::Html => ("text/html; charset=utf-8", render::to_html(&view), "html"),
+    let view = view::view(report, calendar, stages);
+    let stem = format!("csm-report-{}", report.month);
+    let (content_type, files): (&str, Vec<(String, String)>) = match format {
+        ReportFormat::Csv => (
+            "text/csv; charset=utf-8",
+            render::to_csv_tables(&view)
+                .into_iter()
+                .map(|(table, body)| (format!("{stem}-{table}.csv"), body))
+                .collect(),
+        ),
+        ReportFormat::Html => ("text/html; charset=utf-8", vec![(format!("{stem}.html"), render::to_html(&view))]),
         ReportFormat::Unspecified => return Err(Violations::one("format", "CSV or HTML").into()),
     };
-    Ok(RenderedReport {
-        content_type: content_type.into(),
-        content: content.into_bytes(),
-        file_name: format!("csm-report-{}.{extension}", report.month),
-    })
-}
-
-fn view(report: &Report, calendar: &Calendar, stages: &HashMap<String, String>) -> render::ReportView {
-    let date = |ts: &Option<prost_types::Timestamp>| {
-        ts.as_ref()
-            .and_then(time::from_timestamp)
-            .map_or_else(String::new, |t| calendar.label(Grain::Day, time::micros(t)))
-    };
-    let names: std::collections::HashMap<&str, &IndicatorState> =
-        report.indicators.iter().map(|i| (i.indicator.as_str(), i)).collect();
-    render::ReportView {
-        title: format!("客户满意度月报 / Customer satisfaction report {}", report.month),
-        period: report.month.clone(),
-        period_start: date(&report.period_start),
-        period_end: date(&report.period_end),
-        time_zone: report.time_zone.clone(),
-        generated_at: report
-            .generate_time
-            .as_ref()
-            .and_then(time::from_timestamp)
-            .map_or_else(String::new, |t| t.to_rfc3339()),
-        indicators: report
-            .indicators
-            .iter()
-            .map(|i| render::IndicatorLine {
-                key: i.indicator.trim_start_matches(names::INDICATORS).to_string(),
-                name_zh: i.name_zh.clone(),
-                name_en: i.name_en.clone(),
-                kind: i.kind.clone(),
-                process: i.process.clone(),
-                stage: stages.get(&i.indicator).cloned().unwrap_or_default(),
-                unit: i.unit.clone(),
-                higher_is_better: i.higher_is_better,
-                value: i.value,
-                previous: i.previous,
-                target: i.target,
-                warning: i.warning_threshold,
-                status: match IndicatorStatus::try_from(i.status) {
-                    Ok(IndicatorStatus::OnTarget) => render::Status::OnTarget,
-                    Ok(IndicatorStatus::Warning) => render::Status::Warning,
-                    Ok(IndicatorStatus::OffTarget) => render::Status::OffTarget,
-                    Ok(IndicatorStatus::NoTarget) => render::Status::NoTarget,
-                    _ => render::Status::NoData,
-                },
-                owner_department: i.owner_department.clone(),
-                trend: i.daily.iter().map(|v| v.is_finite().then_some(*v)).collect(),
-            })
-            .collect(),
-        problems: report
-            .problems
-            .iter()
-            .map(|p| render::Problem {
-                indicator: p.indicator.trim_start_matches(names::INDICATORS).to_string(),
-                name: p.name.clone(),
-                importance: p.importance,
-                gap: p.gap,
-                priority: p.priority,
-                owner_department: p.owner_department.clone(),
-            })
-            .collect(),
-        causes: report
-            .causes
-            .iter()
-            .map(|c| render::CauseLine {
-                leaf: c.leaf.clone(),
-                name: c.leaf.clone(),
-                department: c.department.clone(),
-                complaints: c.complaints.max(0) as u64,
-                share: c.share,
-                cumulative_share: c.cumulative_share,
-            })
-            .collect(),
-        effects: report
-            .effects
-            .iter()
-            .flat_map(|e| {
-                e.effects.iter().map(|i| render::EffectLine {
-                    programme: e.programme.clone(),
-                    title: e.title.clone(),
-                    indicator: names
-                        .get(i.indicator.as_str())
-                        .map_or(i.indicator.trim_start_matches(names::INDICATORS), |s| {
-                            s.indicator.trim_start_matches(names::INDICATORS)
-                        })
-                        .to_string(),
-                    before: i.before,
-                    after: i.after,
-                    change: i.change,
-                    p_value: i.p_value,
-                    significant: i.significant,
-                    improved: i.improved,
-                })
-            })
-            .collect(),
-    }
+    let files: Vec<ReportFile> = files
+        .into_iter()
+        .map(|(name, body)| ReportFile { name, content_type: content_type.into(), content: body.into_bytes() })
+        .collect();
+    let first = files.first().cloned().unwrap_or_default();
+    Ok(RenderedReport { content_type: content_type.into(), content: first.content, file_name: first.name, files })
 }

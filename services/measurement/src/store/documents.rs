@@ -22,6 +22,11 @@ pub mod kind {
     pub const ALERT: &str = "alert";
     /// The department responsible for a root-cause leaf, as classification last said.
     pub const LEAF_DEPARTMENT: &str = "leaf_department";
+    /// A node of the routing view (encoded `TaxonomyNode` without children), keyed by its key,
+    /// as the taxonomy classification last announced has it.
+    pub const LEAF_NAME: &str = "leaf_name";
+    /// A fallback leaf of an announced taxonomy (empty body): work sent there awaits review.
+    pub const REVIEW_LEAF: &str = "review_leaf";
 }
 
 /// Stores a document; with `create_only`, an existing one is kept and false returned.

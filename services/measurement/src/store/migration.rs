@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::schema::IndicatorSystem),
             Box::new(super::schema::MedianBins),
             Box::new(super::schema::ClosedLoop),
+            Box::new(super::schema::CauseNames),
         ]
     }
 }

@@ -349,3 +349,38 @@ impl MigrationTrait for ClosedLoop {
         Err(DbErr::Migration("the closed loop is not rolled back".into()))
     }
 }
+
+/// Root-cause names: measurement asks classification's feed for `TaxonomyActivated` as well.
+///
+/// Applying it rewinds the cursor on classification's feed, so the taxonomies already announced
+/// are read. Classification and correction events only set a work order's cause and mark it
+/// corrected, which the replay leaves as it was, so no cell moves twice.
+pub struct CauseNames;
+
+impl MigrationName for CauseNames {
+    fn name(&self) -> &str {
+        "m20261203_000001_cause_names"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CauseNames {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .exec_stmt(
+                Query::delete()
+                    .from_table(ConsumerCursor::Table)
+                    .and_where(Expr::col(ConsumerCursor::Consumer).eq("classification"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, _: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}

@@ -1,7 +1,7 @@
 //! A sample report and its parts, for the tests of every output: a full month with odd data
 //! (markup and formulas in names, NaN, missing values) and an empty one.
 
-use super::{CauseLine, EffectLine, IndicatorLine, Problem, ReportView, Status};
+use super::{BreakdownRow, BreakdownTable, CauseLine, EffectLine, IndicatorLine, Problem, ReportView, Status};
 
 #[allow(clippy::too_many_arguments)]
 fn ind(
@@ -30,8 +30,19 @@ fn ind(
         previous: v[1],
         target: v[2],
         warning: v[3],
+        gap: match (v[0], v[2]) {
+            (Some(value), Some(target)) => Some(if hib { target - value } else { value - target }),
+            _ => None,
+        },
         status,
         owner_department: owner.into(),
+        owner_en: String::new(),
+        months: (0..12)
+            .map(|m| {
+                let month = if m == 0 { "2025-12".to_string() } else { format!("2026-{m:02}") };
+                (month, v[0].filter(|_| m % 5 != 4).map(|x| x * (1.0 + (m as f64 - 6.0) / 40.0)))
+            })
+            .collect(),
         trend,
     }
 }
@@ -40,7 +51,9 @@ pub(super) fn cause(leaf: &str, name: &str, n: u64, share: f64, cum: f64) -> Cau
     CauseLine {
         leaf: leaf.into(),
         name: name.into(),
+        name_en: format!("{leaf} (en)"),
         department: "网络部".into(),
+        department_en: "Network".into(),
         complaints: n,
         share,
         cumulative_share: cum,
@@ -65,13 +78,14 @@ pub(super) fn empty_report() -> ReportView {
     ReportView {
         title: "客户满意度月报".into(),
         period: "2026-11".into(),
-        period_start: "2026-11-01".into(),
-        period_end: "2026-11-30".into(),
+        period_label: "2026年11月 / November 2026".into(),
         time_zone: "Asia/Shanghai".into(),
-        generated_at: "2026-12-01T08:00:00+08:00".into(),
+        generated_at: "2026-12-01 08:00 Asia/Shanghai".into(),
         indicators: vec![],
         problems: vec![],
         causes: vec![],
+        unclassified: 0,
+        breakdowns: vec![],
         effects: vec![],
     }
 }
@@ -181,6 +195,30 @@ pub(super) fn sample() -> ReportView {
             cause("svc.wait", "等待时间长", 90, 0.095, 0.947),
             cause("other", "其他", 50, 0.053, 1.0),
         ],
+        unclassified: 37,
+        breakdowns: vec![BreakdownTable {
+            dimension: "channel".into(),
+            name_zh: "渠道".into(),
+            name_en: "Channel".into(),
+            indicators: vec![
+                ("calls".into(), "投诉量".into(), "Complaints".into(), "count".into()),
+                ("fcr".into(), "一次解决率".into(), "First-contact resolution".into(), "ratio".into()),
+            ],
+            rows: vec![
+                BreakdownRow {
+                    key: "hotline_agent".into(),
+                    name_zh: "热线人工".into(),
+                    name_en: "Hotline agent".into(),
+                    values: vec![Some(800.0), Some(0.91234)],
+                },
+                BreakdownRow {
+                    key: "wechat".into(),
+                    name_zh: "微信".into(),
+                    name_en: "WeChat".into(),
+                    values: vec![Some(150.0), None],
+                },
+            ],
+        }],
         effects: vec![
             effect("P-01", "fcr", 0.91, 0.934, 0.002, true, true),
             effect("P-02", "mttr", 4.2, 4.6, 0.03, true, false),

@@ -1,6 +1,7 @@
 //! Rendering of a period report for a service-quality manager: indicator state against target,
 //! problems ranked by importance x gap, the root-cause Pareto and remediation effects.
-//! Two outputs: RFC 4180 CSV (raw numbers) and one self-contained, printable HTML page.
+//! Two outputs: tidy RFC 4180 CSV tables (one per file, rounded numbers) and one self-contained,
+//! printable HTML page.
 //! Pure standard library; never panics on odd data (NaN, empty sections, zero targets).
 //!
 //! This module holds what both outputs show: the view of the report ([`ReportView`]), the
@@ -17,7 +18,7 @@ mod html;
 #[cfg(test)]
 mod fixtures;
 
-pub use csv::to_csv;
+pub use csv::to_csv_tables;
 pub use format::format_value;
 pub use html::to_html;
 
@@ -50,10 +51,16 @@ pub struct IndicatorLine {
     pub previous: Option<f64>,
     pub target: Option<f64>,
     pub warning: Option<f64>,
+    /// How far the value falls short of target, in the unit: positive worse, negative better.
+    pub gap: Option<f64>,
     pub status: Status,
+    /// The owner's Chinese name (its key when the organisation names it not) and English name.
     pub owner_department: String,
+    pub owner_en: String,
     /// one value per day of the period, oldest first, None when no data that day
     pub trend: Vec<Option<f64>>,
+    /// ("YYYY-MM", value) for the twelve months ending with the period, oldest first
+    pub months: Vec<(String, Option<f64>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +69,8 @@ pub struct Problem {
     pub indicator: String,
     pub name: String,
     pub importance: f64,
-    /// relative shortfall against target, 0.25 = 25 % worse than target
+    /// relative shortfall against target, 0.25 = 25 % worse than target; only the priority
+    /// uses it (the outputs show the indicator's gap in its unit)
     pub gap: f64,
     /// importance x gap
     pub priority: f64,
@@ -72,8 +80,11 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CauseLine {
     pub leaf: String,
+    /// Chinese name, and English name
     pub name: String,
+    pub name_en: String,
     pub department: String,
+    pub department_en: String,
     pub complaints: u64,
     pub share: f64,
     pub cumulative_share: f64,
@@ -92,19 +103,43 @@ pub struct EffectLine {
     pub improved: bool,
 }
 
+/// One dimension's breakdown: a row per value, a column per indicator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakdownTable {
+    /// "region", "channel", "department"
+    pub dimension: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// (key, Chinese name, English name, unit) of each column
+    pub indicators: Vec<(String, String, String, String)>,
+    pub rows: Vec<BreakdownRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakdownRow {
+    pub key: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// one per indicator column
+    pub values: Vec<Option<f64>>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportView {
     pub title: String,
     /// "2026-11"
     pub period: String,
-    /// ISO dates
-    pub period_start: String,
-    pub period_end: String,
+    /// "2026年11月 / November 2026"
+    pub period_label: String,
     pub time_zone: String,
+    /// "2026-12-02 15:04 Asia/Shanghai"
     pub generated_at: String,
     pub indicators: Vec<IndicatorLine>,
     pub problems: Vec<Problem>,
     pub causes: Vec<CauseLine>,
+    /// complaints not placed at a root cause (awaiting classification or review)
+    pub unclassified: u64,
+    pub breakdowns: Vec<BreakdownTable>,
     pub effects: Vec<EffectLine>,
 }
 

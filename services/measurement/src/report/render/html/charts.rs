@@ -1,13 +1,15 @@
-//! The SVG charts of the HTML page: the inline trend line of each indicator, value as a share of
-//! target, and the root-cause Pareto (bars with the cumulative line and the 80 % mark). Each is
-//! drawn from the view alone, with a title and an accessible label, and prints in black and white.
+//! The SVG charts of the HTML page: the inline daily trend of each indicator, each indicator's
+//! months against its target, the root-cause Pareto (bars with the cumulative line and the 80 %
+//! mark) and the bars of a breakdown. Each is drawn from the view alone, with a title and an
+//! accessible label, prints in black and white, and marks every datum it draws with `data-value`
+//! (what the browser check counts).
 
 use std::fmt::Write;
 
-use super::{empty, esc, opt_val};
+use super::esc;
 use crate::report::render::{
-    CauseLine, IndicatorLine, ReportView,
-    format::{fin, fmt_num},
+    CauseLine, IndicatorLine,
+    format::{fin, fmt_num, format_value},
 };
 
 fn truncate(s: &str, n: usize) -> String {
@@ -23,8 +25,8 @@ pub(super) fn sparkline(trend: &[Option<f64>]) -> String {
     }
     let (lo, hi) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &(_, v)| (l.min(v), h.max(v)));
     let n = trend.len();
-    let x = |i: usize| if n > 1 { 2.0 + i as f64 * 96.0 / (n - 1) as f64 } else { 50.0 };
-    let y = |v: f64| if hi > lo { 22.0 - (v - lo) / (hi - lo) * 20.0 } else { 12.0 };
+    let x = |i: usize| if n > 1 { 4.0 + i as f64 * 132.0 / (n - 1) as f64 } else { 70.0 };
+    let y = |v: f64| if hi > lo { 30.0 - (v - lo) / (hi - lo) * 26.0 } else { 17.0 };
     let mut segments: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut last: Option<usize> = None;
     for &(i, v) in &pts {
@@ -39,7 +41,7 @@ pub(super) fn sparkline(trend: &[Option<f64>]) -> String {
     let mut s = String::new();
     w!(
         s,
-        "<svg class=\"spark\" width=\"100\" height=\"24\" viewBox=\"0 0 100 24\" role=\"img\" aria-label=\"趋势 Trend {} – {}\"><title>趋势 Trend: {} – {}</title>",
+        "<svg class=\"spark\" width=\"140\" height=\"34\" viewBox=\"0 0 140 34\" role=\"img\" aria-label=\"趋势 Trend {} – {}\"><title>趋势 Trend: {} – {}</title>",
         fmt_num(lo, 2, true),
         fmt_num(hi, 2, true),
         fmt_num(lo, 2, true),
@@ -47,79 +49,140 @@ pub(super) fn sparkline(trend: &[Option<f64>]) -> String {
     );
     for seg in &segments {
         if let [(px, py)] = seg.as_slice() {
-            w!(s, "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"1.5\" fill=\"#0969da\"/>");
+            w!(s, "<circle data-value=\"\" cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3\" fill=\"#0969da\"/>");
         } else {
             let points: Vec<String> = seg.iter().map(|(px, py)| format!("{px:.1},{py:.1}")).collect();
-            w!(s, "<polyline points=\"{}\" fill=\"none\" stroke=\"#0969da\" stroke-width=\"1.5\"/>", points.join(" "));
+            w!(
+                s,
+                "<polyline data-value=\"\" points=\"{}\" fill=\"none\" stroke=\"#0969da\" stroke-width=\"2\"/>",
+                points.join(" ")
+            );
         }
     }
     s.push_str("</svg>");
     s
 }
 
-pub(super) fn attainment_chart(h: &mut String, r: &ReportView) {
-    h.push_str("<section id=\"attainment\"><h2>2. 目标达成率 Value as % of target</h2>\n");
-    let items: Vec<(&IndicatorLine, f64)> = r
-        .indicators
-        .iter()
-        .filter_map(|i| {
-            let (v, t) = (i.value?, i.target?);
-            let pct = if i.higher_is_better { v / t * 100.0 } else { t / v * 100.0 };
-            pct.is_finite().then_some((i, pct))
-        })
-        .collect();
-    if items.is_empty() {
-        return empty(h, "没有同时具备目标值与当前值的指标。No indicator has both a target and a value.");
+/// One indicator's months against its target: a line with a dot per month with data (green when
+/// on the right side of target, red when not), the target as a dashed line, the value axis in
+/// the indicator's unit and the months along the bottom. Nothing when no month has data.
+pub(super) fn trend_chart(h: &mut String, i: &IndicatorLine) {
+    let points: Vec<(usize, f64)> =
+        i.months.iter().enumerate().filter_map(|(k, (_, v))| v.filter(|x| x.is_finite()).map(|x| (k, x))).collect();
+    if points.is_empty() {
+        return;
     }
-    let top = (items.iter().fold(110.0f64, |m, &(_, p)| m.max(p)).min(200.0) / 10.0).ceil() * 10.0;
-    let (left, width, row, y0) = (220.0, 400.0, 22.0, 26.0);
-    let height = y0 + items.len() as f64 * row + 8.0;
-    let x = |p: f64| left + p.clamp(0.0, top) / top * width;
+    let target = i.target.filter(|t| t.is_finite());
+    let values = points.iter().map(|(_, v)| *v).chain(target);
+    let (mut lo, mut hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    let pad = if hi > lo { (hi - lo) * 0.12 } else { lo.abs().max(1.0) * 0.1 };
+    (lo, hi) = (lo - pad, hi + pad);
+    if lo < 0.0 && points.iter().all(|(_, v)| *v >= 0.0) && target.is_none_or(|t| t >= 0.0) {
+        lo = 0.0;
+    }
+    let (left, right, top, bottom) = (64.0, 336.0, 14.0, 150.0);
+    let n = i.months.len().max(2);
+    let x = |k: usize| left + 8.0 + k as f64 * (right - left - 16.0) / (n - 1) as f64;
+    let y = |v: f64| bottom - (v - lo) / (hi - lo) * (bottom - top);
+    let label = format!("{} {}: 近12个月与目标 last 12 months against target", i.name_zh, i.name_en);
     w!(
         h,
-        "<svg viewBox=\"0 0 720 {height:.0}\" role=\"img\" aria-label=\"目标达成率 Value as % of target\"><title>目标达成率 Value as % of target (lower-is-better: target / value)</title>\n"
+        "<svg class=\"trend\" viewBox=\"0 0 360 184\" role=\"img\" aria-label=\"{}\"><title>{}</title>\n<g stroke=\"#8c959f\"><line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\"/><line x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\"/></g>\n<g font-size=\"10\" fill=\"#57606a\">",
+        esc(&label),
+        esc(&label)
     );
+    for f in [0.0, 0.5, 1.0] {
+        let v = lo + (hi - lo) * f;
+        w!(
+            h,
+            "<text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left - 4.0,
+            y(v) + 3.0,
+            esc(&format_value(v, &i.unit))
+        );
+        w!(h, "<line x1=\"{left}\" x2=\"{right}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eaeef2\"/>", y(v), y(v));
+    }
+    for (k, (month, _)) in i.months.iter().enumerate() {
+        if (i.months.len() - 1 - k).is_multiple_of(2) {
+            w!(h, "<text x=\"{:.1}\" y=\"{:.0}\" text-anchor=\"middle\">{}</text>", x(k), bottom + 13.0, esc(month));
+        }
+    }
     w!(
         h,
-        "<g font-size=\"10\" fill=\"#57606a\" text-anchor=\"middle\"><text x=\"{left}\" y=\"12\">0 %</text><text x=\"{:.1}\" y=\"12\">{top:.0} %</text></g>\n",
-        left + width
+        "<text x=\"{:.0}\" y=\"180\" text-anchor=\"middle\">月份 Month</text><text transform=\"translate(10 {:.0}) rotate(-90)\" text-anchor=\"middle\">{}</text></g>\n",
+        (left + right) / 2.0,
+        (top + bottom) / 2.0,
+        esc(&i.unit)
     );
-    for (k, (i, p)) in items.iter().enumerate() {
-        let y = y0 + k as f64 * row;
+    if let Some(t) = target {
         w!(
             h,
-            "<text x=\"{:.0}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
-            left - 8.0,
-            y + row / 2.0 + 4.0,
-            esc(&truncate(&i.name_zh, 16))
-        );
-        w!(
-            h,
-            "<rect x=\"{left}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {} / {}</title></rect>",
-            y + 4.0,
-            x(*p) - left,
-            row - 8.0,
-            i.status.colour(),
-            esc(&i.name_zh),
-            esc(&opt_val(i.value, &i.unit)),
-            esc(&opt_val(i.target, &i.unit))
-        );
-        w!(
-            h,
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{} %</text>\n",
-            x(*p) + 4.0,
-            y + row / 2.0 + 4.0,
-            fmt_num(*p, 1, false)
+            "<line class=\"target\" x1=\"{left}\" x2=\"{right}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#cf222e\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/><text x=\"{:.0}\" y=\"{:.1}\" font-size=\"10\" fill=\"#cf222e\" text-anchor=\"end\">目标 Target {}</text>\n",
+            y(t),
+            y(t),
+            right,
+            y(t) - 4.0,
+            esc(&format_value(t, &i.unit))
         );
     }
-    let x100 = x(100.0);
-    w!(
-        h,
-        "<line class=\"ref100\" x1=\"{x100:.1}\" x2=\"{x100:.1}\" y1=\"16\" y2=\"{:.1}\" stroke=\"#1f2328\" stroke-dasharray=\"4 3\"/><text x=\"{x100:.1}\" y=\"12\" font-size=\"10\" text-anchor=\"middle\">100 %</text>\n</svg>\n</section>\n",
-        height - 4.0
-    );
+    let line: Vec<String> = points.iter().map(|(k, v)| format!("{:.1},{:.1}", x(*k), y(*v))).collect();
+    w!(h, "<polyline points=\"{}\" fill=\"none\" stroke=\"#0969da\" stroke-width=\"2\"/>\n", line.join(" "));
+    for (k, v) in &points {
+        let worse = target.is_some_and(|t| if i.higher_is_better { *v < t } else { *v > t });
+        w!(
+            h,
+            "<circle data-value=\"{v}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{}\" stroke=\"#fff\"><title>{}: {}</title></circle>",
+            x(*k),
+            y(*v),
+            if worse {
+                "#cf222e"
+            } else if target.is_some() {
+                "#1a7f37"
+            } else {
+                "#0969da"
+            },
+            esc(&i.months[*k].0),
+            esc(&format_value(*v, &i.unit))
+        );
+    }
+    h.push_str("\n</svg>\n");
 }
 
+/// Horizontal bars of one breakdown column, largest first (as the rows come), labelled with the
+/// value's names and the figure in its unit. Nothing without a value.
+pub(super) fn bar_chart(h: &mut String, title: &str, unit: &str, bars: &[(String, f64)]) {
+    let bars: Vec<&(String, f64)> = bars.iter().filter(|(_, v)| v.is_finite()).take(20).collect();
+    let max = bars.iter().map(|(_, v)| *v).fold(0.0f64, f64::max);
+    if bars.is_empty() || max <= 0.0 {
+        return;
+    }
+    let (left, width, row) = (190.0, 440.0, 22.0);
+    let height = 24.0 + bars.len() as f64 * row;
+    w!(
+        h,
+        "<svg class=\"bars\" viewBox=\"0 0 720 {height:.0}\" role=\"img\" aria-label=\"{}\"><title>{}</title>\n",
+        esc(title),
+        esc(title)
+    );
+    w!(h, "<text x=\"{left}\" y=\"12\" font-size=\"11\" fill=\"#57606a\">{}</text>\n", esc(title));
+    for (k, (name, v)) in bars.iter().enumerate() {
+        let y0 = 20.0 + k as f64 * row;
+        let w = v.max(0.0) / max * width;
+        w!(
+            h,
+            "<text x=\"{:.0}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text><rect data-value=\"{v}\" x=\"{left}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"#2f5d8a\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>\n",
+            left - 6.0,
+            y0 + row / 2.0 + 4.0,
+            esc(&truncate(name, 28)),
+            y0 + 3.0,
+            row - 6.0,
+            left + w + 4.0,
+            y0 + row / 2.0 + 4.0,
+            esc(&format_value(*v, unit))
+        );
+    }
+    h.push_str("</svg>\n");
+}
 /// The Pareto chart of `causes` (ranked, each flagged "vital few"), drawn inside the Pareto
 /// section before its table.
 pub(super) fn pareto_chart(h: &mut String, causes: &[(&CauseLine, bool)]) {
@@ -162,7 +225,8 @@ pub(super) fn pareto_chart(h: &mut String, causes: &[(&CauseLine, bool)]) {
         let y = y_c(c.complaints as f64);
         w!(
             h,
-            "<rect class=\"bar\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}. {}: {}</title></rect>\n",
+            "<rect class=\"bar\" data-value=\"{}\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}. {}: {}</title></rect>\n",
+            c.complaints,
             cx(k) - band * 0.35,
             band * 0.7,
             bottom - y,
@@ -182,7 +246,8 @@ pub(super) fn pareto_chart(h: &mut String, causes: &[(&CauseLine, bool)]) {
     for (k, (c, _)) in causes.iter().enumerate() {
         w!(
             h,
-            "<circle class=\"dot\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#cf6a00\"><title>{} %</title></circle>",
+            "<circle class=\"dot\" data-value=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#cf6a00\"><title>{} %</title></circle>",
+            fin(c.cumulative_share),
             cx(k),
             y_s(c.cumulative_share),
             fmt_num(c.cumulative_share * 100.0, 1, false)
@@ -208,5 +273,21 @@ mod tests {
         assert_eq!(s.matches("<circle").count(), 1);
         assert_eq!(sparkline(&[None, None]), "—");
         assert_eq!(sparkline(&[Some(5.0)]).matches("<circle").count(), 1);
+    }
+
+    #[test]
+    fn a_trend_has_a_mark_per_month_with_data_the_target_and_labelled_axes() {
+        let mut line = crate::report::render::fixtures::sample().indicators.remove(3);
+        let mut h = String::new();
+        trend_chart(&mut h, &line);
+        let with_data = line.months.iter().filter(|(_, v)| v.is_some()).count();
+        assert_eq!(h.matches("<circle data-value=").count(), with_data);
+        assert_eq!(h.matches("class=\"target\"").count(), 1);
+        assert!(h.contains("月份 Month") && h.contains(">hours</text>") && h.contains(">2026-11</text>"));
+        assert!(h.contains("目标 Target 4"));
+        line.months.iter_mut().for_each(|(_, v)| *v = None);
+        let mut none = String::new();
+        trend_chart(&mut none, &line);
+        assert!(none.is_empty(), "no chart without data");
     }
 }

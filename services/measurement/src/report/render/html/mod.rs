@@ -1,22 +1,25 @@
 //! The report as one self-contained, printable HTML page: the page itself (style, header, the
 //! order of its sections) and the escaping and value cells its sections share. The tables are
-//! in `tables`, the SVG charts in `charts`.
+//! in `tables`, the trends and breakdowns in `sections`, the SVG charts in `charts`.
 
 mod charts;
+mod sections;
 mod tables;
 
 use std::fmt::Write;
 
 use super::{ReportView, Status, format::format_value};
 
-const CSS: &str = "@page{size:A4;margin:14mm}*{box-sizing:border-box}\
-body{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"Noto Sans CJK SC\",system-ui,sans-serif;color:#1f2328;max-width:200mm;margin:0 auto;padding:12px;font-size:13px;line-height:1.45}\
-h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;border-bottom:2px solid #d0d7de;padding-bottom:3px;margin:24px 0 8px;break-after:avoid}\
-table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px solid #d8dee4;padding:3px 5px;text-align:left;vertical-align:middle}\
-th{background:#f6f8fa;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr{break-inside:avoid}\
+const CSS: &str = "@page{size:A4 landscape;margin:12mm}*{box-sizing:border-box}\
+body{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"Noto Sans CJK SC\",system-ui,sans-serif;color:#1f2328;max-width:1680px;margin:0 auto;padding:12px 24px;font-size:14px;line-height:1.45}\
+h1{font-size:24px;margin:0 0 4px}h2{font-size:17px;border-bottom:2px solid #d0d7de;padding-bottom:3px;margin:28px 0 8px;break-after:avoid}h3{font-size:14px;margin:14px 0 4px}\
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px solid #d8dee4;padding:4px 8px;text-align:left;vertical-align:middle}\
+th{background:#f6f8fa;font-weight:600;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.name{min-width:16em}td.dept{min-width:9em}tr{break-inside:avoid}\
 tr.grp th{background:#eaeef2}tr.stage th{background:#fff;font-weight:600;color:#57606a;padding-left:14px}small,.meta{color:#57606a}.b{display:inline-block;padding:1px 7px;border-radius:9px;color:#fff;font-size:11px;white-space:nowrap}\
 .summary .b{margin-right:4px}.summary span.item{margin-right:14px}.better{color:#1a7f37}.worse{color:#cf222e}.same{color:#6e7781}\
 tr.vital td{background:#fff8c5;font-weight:600}svg{max-width:100%;height:auto;font-family:inherit}.empty{color:#57606a;font-style:italic}\
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px 20px}figure{margin:0;border:1px solid #d8dee4;border-radius:6px;padding:8px;break-inside:avoid}figcaption{font-weight:600}figcaption small{font-weight:400}\
+.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px 24px;align-items:start}.pareto svg{max-width:900px}\
 @media print{body{max-width:none;padding:0}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}svg{break-inside:avoid}}";
 
 fn esc(s: &str) -> String {
@@ -46,11 +49,10 @@ fn header(h: &mut String, r: &ReportView) {
     let count = |f: &dyn Fn(&Status) -> bool| r.indicators.iter().filter(|i| f(&i.status)).count();
     w!(
         h,
-        "<header><h1>{}</h1>\n<p class=\"meta\">报告期 Period <b>{}</b> · {} – {} · 时区 Time zone {} · 生成于 Generated {}</p>\n",
+        "<header><h1>{} · {}</h1>\n<p class=\"meta\">报告期 Period <b>{}</b> · 时区 Time zone {} · 生成于 Generated {}</p>\n",
         esc(&r.title),
-        esc(&r.period),
-        esc(&r.period_start),
-        esc(&r.period_end),
+        esc(&r.period_label),
+        esc(&r.period_label),
         esc(&r.time_zone),
         esc(&r.generated_at)
     );
@@ -84,9 +86,10 @@ pub fn to_html(report: &ReportView) -> String {
     );
     header(&mut h, report);
     tables::indicator_section(&mut h, report);
-    charts::attainment_chart(&mut h, report);
+    sections::trends_section(&mut h, report);
     tables::problems_section(&mut h, report);
     tables::pareto_section(&mut h, report);
+    sections::breakdowns_section(&mut h, report);
     tables::effects_section(&mut h, report);
     h.push_str("</body>\n</html>\n");
     h
@@ -97,8 +100,12 @@ mod tests {
     use super::*;
     use crate::report::render::{
         fixtures::{cause, empty_report, sample},
-        to_csv,
+        to_csv_tables,
     };
+
+    fn section<'a>(html: &'a str, id: &str) -> &'a str {
+        html.split(&format!("<section id=\"{id}\">")).nth(1).unwrap().split("</section>").next().unwrap()
+    }
 
     #[test]
     fn html_escapes_and_has_every_section() {
@@ -109,10 +116,10 @@ mod tests {
         assert!(html.contains("=HYPERLINK(&quot;http://x&quot;)"));
         assert!(!html.contains("http://x\""), "no raw attribute-breaking quote");
         assert!(!html.contains("src=") && !html.contains("href=") && !html.contains("@import"), "self-contained");
-        for id in ["indicators", "attainment", "problems", "pareto", "effects"] {
+        for id in ["indicators", "trends", "problems", "pareto", "breakdowns", "effects"] {
             assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
         }
-        assert!(html.contains("Asia/Shanghai") && html.contains("2026-11-01 – 2026-11-30"));
+        assert!(html.contains("2026年11月 / November 2026") && html.contains("2026-12-01 08:00 Asia/Shanghai"));
         for label in ["达标 On target", "预警 Warning", "未达标 Off target", "无目标 No target", "无数据 No data"]
         {
             assert!(html.contains(label));
@@ -120,7 +127,6 @@ mod tests {
         for v in ["improved, significant", "worse, significant", "no significant change"] {
             assert!(html.contains(v));
         }
-        assert!(html.contains("class=\"ref100\""));
         assert!(
             html.contains("<span class=\"better\" title=\"改善 better\">▼ −1.5</span>"),
             "lower-is-better drop is good"
@@ -140,6 +146,40 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_is_framed_one_way_in_the_unit_and_direction_of_its_indicator() {
+        let html = to_html(&sample());
+        // Mean time to repair 4.6 h against 4 h, lower is better: 0.6 h worse, in both tables.
+        let worse = "<span class=\"worse\">差 0.6 worse</span>";
+        assert!(section(&html, "indicators").contains(worse) && section(&html, "problems").contains(worse));
+        assert!(section(&html, "indicators").contains("<span class=\"better\">优 3.4 pp better</span>"));
+        assert!(!html.contains("Value as % of target"), "no second framing");
+    }
+
+    #[test]
+    fn every_indicator_with_months_has_a_trend_against_target() {
+        let html = to_html(&sample());
+        let trends = section(&html, "trends");
+        let with_months = sample().indicators.iter().filter(|i| i.months.iter().any(|(_, v)| v.is_some())).count();
+        assert_eq!(trends.matches("<svg class=\"trend\"").count(), with_months);
+        assert_eq!(trends.matches("class=\"target\"").count(), 3, "indicators with a target and data");
+    }
+
+    #[test]
+    fn breakdowns_show_names_and_a_chart_and_unclassified_work_is_no_cause() {
+        let html = to_html(&sample());
+        let breakdowns = section(&html, "breakdowns");
+        assert!(
+            breakdowns.contains("按渠道 By channel") && breakdowns.contains("热线人工 <small>Hotline agent</small>")
+        );
+        assert_eq!(breakdowns.matches("<rect data-value=").count(), 2);
+        assert!(breakdowns.contains(">91.2 %</td>"));
+        let pareto = section(&html, "pareto");
+        assert!(pareto.contains("<b>37</b> more complaints are unclassified work"));
+        assert!(pareto.contains("室内覆盖弱<br><small>net.coverage (en)</small>"));
+        assert!(pareto.contains("网络部<br><small>Network</small>"));
+    }
+
+    #[test]
     fn indicators_sit_under_their_stage_in_the_order_work_passes_through_it() {
         let mut report = sample();
         for (key, stage) in [("complaint_rate", "closed_loop"), ("fcr", "handling")] {
@@ -154,13 +194,20 @@ mod tests {
         );
         assert!(handling < fcr && fcr < closed_loop && closed_loop < rate, "handling before the closed loop");
         assert_eq!(html.matches("<tr class=\"stage\">").count(), 2, "no heading for indicators without a stage");
-        assert!(to_csv(&report).contains(",客服部,closed_loop\r\n"));
+        let tables: std::collections::HashMap<_, _> = to_csv_tables(&report).into_iter().collect();
+        assert!(
+            tables["indicators"].contains(
+                ",complaint resolution,closed_loop,per 10,000 customers"
+                    .replace("per 10,000 customers", "\"per 10,000 customers\"")
+                    .as_str()
+            )
+        );
     }
 
     #[test]
     fn pareto_has_one_bar_per_cause_and_80_line() {
         let html = to_html(&sample());
-        let pareto = html.split("<section id=\"pareto\">").nth(1).unwrap().split("</section>").next().unwrap();
+        let pareto = section(&html, "pareto");
         assert_eq!(pareto.matches("class=\"bar\"").count(), 5);
         assert_eq!(pareto.matches("class=\"dot\"").count(), 5);
         assert_eq!(pareto.matches("class=\"ref80\"").count(), 1);
@@ -175,16 +222,18 @@ mod tests {
         let html = to_html(&empty_report());
         assert!(!html.contains("<svg"));
         assert!(!html.contains("<table"));
-        assert_eq!(html.matches("<p class=\"empty\">").count(), 5);
+        assert_eq!(html.matches("<p class=\"empty\">").count(), 6);
         assert!(html.contains("共 0 项指标"));
         // odd data must not panic either
         let mut odd = sample();
         odd.indicators[0].value = Some(0.0);
         odd.indicators[1].target = Some(0.0);
         odd.indicators[1].trend = vec![Some(f64::NAN), Some(f64::INFINITY)];
+        odd.indicators[1].months = vec![("2026-11".into(), Some(f64::INFINITY)), ("x".into(), Some(1.0))];
         odd.causes = vec![cause("z", "零", 0, f64::NAN, f64::NAN)];
         assert!(to_html(&odd).contains("class=\"bar\""));
-        assert!(to_csv(&odd).contains(",0,,,true\r\n"));
+        let tables: std::collections::HashMap<_, _> = to_csv_tables(&odd).into_iter().collect();
+        assert!(tables["causes"].contains(",0,,,true\r\n"));
     }
 
     #[test]

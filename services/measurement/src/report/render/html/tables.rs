@@ -79,6 +79,24 @@ fn change_cell(i: &IndicatorLine) -> String {
     }
 }
 
+/// The one framing of a gap: how far the value falls short of target, in the indicator's unit,
+/// "worse" or "better" by its direction (ratios in percentage points).
+pub(super) fn gap_cell(unit: &str, gap: Option<f64>) -> String {
+    match gap.filter(|g| g.is_finite()) {
+        Some(g) if g > 0.0 => format!("<span class=\"worse\">差 {} worse</span>", esc(&magnitude(g, unit))),
+        Some(g) => format!("<span class=\"better\">优 {} better</span>", esc(&magnitude(-g, unit))),
+        None => "—".to_string(),
+    }
+}
+
+fn magnitude(g: f64, unit: &str) -> String {
+    if unit == "ratio" { format!("{} pp", fmt_num(g * 100.0, 1, false)) } else { format_value(g, unit) }
+}
+
+fn owner(zh: &str, en: &str) -> String {
+    if en.is_empty() { esc(zh) } else { format!("{}<br><small>{}</small>", esc(zh), esc(en)) }
+}
+
 pub(super) fn indicator_section(h: &mut String, r: &ReportView) {
     h.push_str("<section id=\"indicators\"><h2>1. 指标状态 Indicator status</h2>\n");
     if r.indicators.is_empty() {
@@ -90,7 +108,7 @@ pub(super) fn indicator_section(h: &mut String, r: &ReportView) {
             processes.push(&i.process);
         }
     }
-    h.push_str("<table><thead><tr><th>指标 Indicator</th><th>类型 Kind</th><th>当前值 Value</th><th>目标 Target</th><th>状态 Status</th><th>环比 vs previous</th><th>责任部门 Owner</th><th>趋势 Trend</th></tr></thead>\n");
+    h.push_str("<div class=\"scroll\"><table><thead><tr><th>指标 Indicator</th><th>类型 Kind</th><th>当前值 Value</th><th>目标 Target</th><th>差距 Gap to target</th><th>状态 Status</th><th>环比 vs previous</th><th>责任部门 Owner</th><th>本月每日 Daily</th></tr></thead>\n");
     for p in processes {
         let mut rows: Vec<&IndicatorLine> = r.indicators.iter().filter(|i| i.process == p).collect();
         rows.sort_by(|a, b| {
@@ -98,13 +116,13 @@ pub(super) fn indicator_section(h: &mut String, r: &ReportView) {
         });
         w!(
             h,
-            "<tbody><tr class=\"grp\"><th colspan=\"8\">流程 Process: {}</th></tr>\n",
+            "<tbody><tr class=\"grp\"><th colspan=\"9\">流程 Process: {}</th></tr>\n",
             esc(if p.is_empty() { "—" } else { p })
         );
         let mut stage = None;
         for i in rows {
             if !i.stage.is_empty() && stage != Some(i.stage.as_str()) {
-                w!(h, "<tr class=\"stage\"><th colspan=\"8\">{}</th></tr>\n", esc(&stage_heading(&i.stage)));
+                w!(h, "<tr class=\"stage\"><th colspan=\"9\">{}</th></tr>\n", esc(&stage_heading(&i.stage)));
             }
             stage = Some(i.stage.as_str());
             let warn = i
@@ -113,7 +131,7 @@ pub(super) fn indicator_section(h: &mut String, r: &ReportView) {
                 .unwrap_or_default();
             w!(
                 h,
-                "<tr><td>{}<br><small>{} · {} · {}</small></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}{warn}</td><td><span class=\"b\" style=\"background:{}\">{}</span></td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td class=\"name\">{}<br><small>{} · {} · {}</small></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}{warn}</td><td class=\"n\">{}</td><td><span class=\"b\" style=\"background:{}\">{}</span></td><td class=\"n\">{}</td><td class=\"dept\">{}</td><td>{}</td></tr>\n",
                 esc(&i.name_zh),
                 esc(&i.name_en),
                 esc(&i.unit),
@@ -121,35 +139,40 @@ pub(super) fn indicator_section(h: &mut String, r: &ReportView) {
                 esc(&i.kind),
                 esc(&opt_val(i.value, &i.unit)),
                 esc(&opt_val(i.target, &i.unit)),
+                gap_cell(&i.unit, i.gap),
                 i.status.colour(),
                 i.status.label(),
                 change_cell(i),
-                esc(&i.owner_department),
+                owner(&i.owner_department, &i.owner_en),
                 charts::sparkline(&i.trend)
             );
         }
         h.push_str("</tbody>\n");
     }
-    h.push_str("</table>\n</section>\n");
+    h.push_str("</table></div>\n</section>\n");
 }
 
 pub(super) fn problems_section(h: &mut String, r: &ReportView) {
-    h.push_str("<section id=\"problems\"><h2>3. 问题排序 Problems ranked by priority (importance × gap)</h2>\n");
+    h.push_str("<section id=\"problems\"><h2>3. 问题排序 Problems ranked by priority</h2>\n<p><small>优先级 = 重要度 × 差距占目标的比例。Priority = importance × the gap as a share of the target.</small></p>\n");
     if r.problems.is_empty() {
         return empty(h, "本期没有未达标的问题。No problems this period.");
     }
-    h.push_str("<table><thead><tr><th>#</th><th>问题 Problem</th><th>重要度 Importance</th><th>差距 Gap</th><th>优先级 Priority</th><th>责任部门 Owner</th></tr></thead><tbody>\n");
+    h.push_str("<table><thead><tr><th>#</th><th>问题 Problem</th><th>当前值 Value</th><th>目标 Target</th><th>差距 Gap to target</th><th>重要度 Importance</th><th>优先级 Priority</th><th>责任部门 Owner</th></tr></thead><tbody>\n");
     for (k, p) in ranked_problems(r).into_iter().enumerate() {
+        let line = r.indicators.iter().find(|i| i.key == p.indicator);
+        let unit = line.map_or("", |i| i.unit.as_str());
         w!(
             h,
-            "<tr><td class=\"n\">{}</td><td>{}<br><small>{}</small></td><td class=\"n\">{}</td><td class=\"n\">{} %</td><td class=\"n\"><b>{}</b></td><td>{}</td></tr>\n",
+            "<tr><td class=\"n\">{}</td><td class=\"name\">{}<br><small>{}</small></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\"><b>{}</b></td><td class=\"dept\">{}</td></tr>\n",
             k + 1,
             esc(&p.name),
-            esc(&p.indicator),
+            esc(line.map_or(p.indicator.as_str(), |i| i.name_en.as_str())),
+            esc(&opt_val(line.and_then(|i| i.value), unit)),
+            esc(&opt_val(line.and_then(|i| i.target), unit)),
+            gap_cell(unit, line.and_then(|i| i.gap)),
             fmt_num(p.importance, 2, true),
-            fmt_num(p.gap * 100.0, 1, false),
             fmt_num(p.priority, 3, true),
-            esc(&p.owner_department)
+            owner(&p.owner_department, line.map_or("", |i| i.owner_en.as_str()))
         );
     }
     h.push_str("</tbody></table>\n</section>\n");
@@ -158,21 +181,32 @@ pub(super) fn problems_section(h: &mut String, r: &ReportView) {
 pub(super) fn pareto_section(h: &mut String, r: &ReportView) {
     h.push_str("<section id=\"pareto\"><h2>4. 根因帕累托 Root-cause Pareto</h2>\n");
     let causes = ranked_causes(r);
+    if r.unclassified > 0 {
+        w!(
+            h,
+            "<p class=\"unclassified\">另有 <b>{}</b> 件投诉未归因（待分类或待人工复核），不计入根因。<b>{}</b> more complaints are unclassified work (awaiting classification or review), not a root cause.</p>\n",
+            r.unclassified,
+            r.unclassified
+        );
+    }
     if causes.is_empty() {
         return empty(h, "本期没有归因到根因的投诉。No complaints attributed to root causes this period.");
     }
+    h.push_str("<div class=\"pareto\">");
     charts::pareto_chart(h, &causes);
+    h.push_str("</div>");
     h.push_str("<p><small>★ 关键少数（累计至 80 %）Vital few, up to 80 % cumulative</small></p>\n<table><thead><tr><th>#</th><th>根因 Cause</th><th>责任部门 Department</th><th>投诉量 Complaints</th><th>占比 Share</th><th>累计 Cumulative</th></tr></thead><tbody>\n");
     for (k, (c, vital)) in causes.iter().enumerate() {
         w!(
             h,
-            "<tr{}><td class=\"n\">{}{}</td><td>{}<br><small>{}</small></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{} %</td><td class=\"n\">{} %</td></tr>\n",
+            "<tr{}><td class=\"n\">{}{}</td><td class=\"name\" title=\"{}\">{}<br><small>{}</small></td><td class=\"dept\">{}</td><td class=\"n\">{}</td><td class=\"n\">{} %</td><td class=\"n\">{} %</td></tr>\n",
             if *vital { " class=\"vital\"" } else { "" },
             if *vital { "★ " } else { "" },
             k + 1,
-            esc(&c.name),
             esc(&c.leaf),
-            esc(&c.department),
+            esc(&c.name),
+            esc(if c.name_en.is_empty() { &c.leaf } else { &c.name_en }),
+            owner(&c.department, &c.department_en),
             fmt_num(c.complaints as f64, 0, false),
             fmt_num(c.share * 100.0, 1, false),
             fmt_num(c.cumulative_share * 100.0, 1, false)
@@ -182,7 +216,7 @@ pub(super) fn pareto_section(h: &mut String, r: &ReportView) {
 }
 
 pub(super) fn effects_section(h: &mut String, r: &ReportView) {
-    h.push_str("<section id=\"effects\"><h2>5. 改进项目效果 Programme effects</h2>\n");
+    h.push_str("<section id=\"effects\"><h2>6. 改进项目效果 Programme effects</h2>\n");
     if r.effects.is_empty() {
         return empty(h, "本期没有可评估的改进项目。No programme effects to report this period.");
     }
