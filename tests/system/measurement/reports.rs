@@ -104,8 +104,8 @@ async fn the_monthly_report_states_each_indicator_ranks_problems_and_renders() {
         let (mut analyst, request) = (analyst.clone(), request.clone());
         async move {
             let report = analyst.get_report(request).await.ok()?.into_inner();
-            let classified: i64 = report.causes.iter().filter(|c| c.leaf != "unclassified").map(|c| c.complaints).sum();
-            (classified == 3).then_some(report)
+            let named = report.causes.iter().all(|c| c.name_zh != c.leaf);
+            (super::browser::all_classified(&report, 3) && named).then_some(report)
         }
     })
     .await;
@@ -115,8 +115,18 @@ async fn the_monthly_report_states_each_indicator_ranks_problems_and_renders() {
     let csat = report.indicators.iter().find(|i| i.indicator == "indicators/csat").unwrap();
     assert_eq!(csat.status, IndicatorStatus::NoData as i32);
     assert!(report.causes.last().map(|c| (c.cumulative_share - 1.0).abs() < 1e-9).unwrap_or(false));
-    let mut classified = report.causes.iter().filter(|c| c.leaf != "unclassified");
-    assert!(classified.all(|c| !c.department.is_empty()), "{:?}", report.causes);
+    assert!(report.causes.iter().all(|c| !c.department.is_empty() && !c.name_en.is_empty()), "{:?}", report.causes);
+    assert!(
+        report.causes.iter().all(|c| !c.leaf.starts_with("triage")),
+        "review work is no cause: {:?}",
+        report.causes
+    );
+    let owners = report.departments.iter().find(|d| d.key == "service_centre").unwrap();
+    assert_eq!((owners.name_zh.as_str(), owners.name_en.as_str()), ("客户服务中心", "Service centre"));
+    assert_eq!(opened.months.len(), 12);
+    assert_eq!(opened.months.last().map(|m| (m.month.as_str(), m.value)), Some((month.as_str(), Some(3.0))));
+    let by_channel = report.breakdowns.iter().find(|b| b.dimension == "channel").unwrap();
+    assert_eq!(by_channel.values[0].name_en, "Hotline agent");
     assert!(report.problems.windows(2).all(|w| w[0].priority >= w[1].priority));
 
     let html = analyst
@@ -133,8 +143,12 @@ async fn the_monthly_report_states_each_indicator_ranks_problems_and_renders() {
         .await
         .unwrap()
         .into_inner();
-    let csv = String::from_utf8(csv.content).unwrap();
-    assert!(csv.contains("# indicators") && csv.contains("complaints_opened"));
+    let names: Vec<&str> = csv.files.iter().map(|f| f.name.as_str()).collect();
+    for table in ["indicators", "trends", "problems", "causes", "breakdowns", "effects"] {
+        assert!(names.contains(&format!("csm-report-{month}-{table}.csv").as_str()), "{names:?}");
+    }
+    let indicators = String::from_utf8(csv.content).unwrap();
+    assert!(indicators.starts_with("period,key,") && indicators.contains(&format!("{month},complaints_opened,")));
 
     let status = analyst.get_report(GetReportRequest { month: "2026-13".into(), top_causes: 0 }).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
