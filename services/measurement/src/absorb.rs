@@ -1,6 +1,7 @@
 //! Absorbing the feeds: each batch of events is read into updates as it arrives, then written at
-//! once in the batch's transaction: the facts it touches are read in one query, amended in
-//! memory, and written back; observations are kept; and the cells move by the summed deltas.
+//! once in the batch's transaction: the facts it touches (work orders, closed loops) are read in
+//! one query per table, amended in memory, and written back; observations are kept; and the
+//! cells move by the summed deltas.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +17,7 @@ use crate::{
     calendar::Calendar,
     catalogue,
     cells::{Deltas, MeasureSet},
-    facts::{self, Feed, OrderFact, Update},
+    facts::{self, Feed, LoopFact, LoopKey, OrderFact, Update},
     store,
 };
 
@@ -97,11 +98,34 @@ pub async fn absorb(
     ids.sort_unstable();
     ids.dedup();
     let mut facts = store::load_facts(db, &ids).await?;
+    let loop_keys: Vec<LoopKey> = updates
+        .iter()
+        .filter_map(|u| match u {
+            Update::Loop { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut loops = store::load_loop_facts(db, &loop_keys).await?;
     let mut changed = std::collections::HashSet::new();
+    let mut changed_loops = std::collections::BTreeSet::new();
     let mut deltas = Deltas::default();
     let mut kept = Vec::new();
     for update in updates {
         match update {
+            Update::Loop { key, fact } => {
+                if !fact.supersedes(loops.get(&key)) {
+                    continue;
+                }
+                let old = loops.get(&key).map(LoopFact::observations).unwrap_or_default();
+                for observation in &old {
+                    deltas.add(measures, calendar, observation, -1);
+                }
+                for observation in &fact.observations() {
+                    deltas.add(measures, calendar, observation, 1);
+                }
+                loops.insert(key.clone(), fact);
+                changed_loops.insert(key);
+            }
             Update::Order { work_order_id, changes } => {
                 let fact = facts.entry(work_order_id.clone()).or_insert_with(OrderFact::default);
                 let before = fact.clone();
@@ -166,6 +190,9 @@ pub async fn absorb(
             .await?;
     }
     store::save_facts(db, &dirty).await?;
+    let dirty_loops: Vec<(&LoopKey, &LoopFact)> =
+        changed_loops.iter().filter_map(|key| Some((key, loops.get(key)?))).collect();
+    store::save_loop_facts(db, &dirty_loops).await?;
     store::insert_observations(db, &kept).await?;
     store::add_to_cells(db, deltas.into_cells()).await?;
     Ok(())

@@ -190,9 +190,11 @@ impl MeasurementApi {
         if format == ReportFormat::Unspecified {
             return Err(Violations::one("format", "CSV or HTML").into());
         }
-        let report = self.report(&request.report.unwrap_or_default()).await?;
-        let calendar = self.calendar;
-        csm_kit::cpu::run("report rendering", move || report::render(&report, format, &calendar)).await?
+        let catalogue = self.catalogue().await?;
+        let request = request.report.unwrap_or_default();
+        let report = report::build(self.db.reader(), &self.calendar, &catalogue, &request, time::now_micros()).await?;
+        let (calendar, stages) = (self.calendar, report::stages(&catalogue));
+        csm_kit::cpu::run("report rendering", move || report::render(&report, format, &calendar, &stages)).await?
     }
 }
 

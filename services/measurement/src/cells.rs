@@ -1,5 +1,5 @@
-//! Cells: each measure's count and sum per day and dimension value, and per hour unsplit,
-//! moved by deltas as observations come and go. A batch of events gathers its deltas in memory
+//! Cells: each measure's count and sum per day and dimension value, and per hour unsplit (with
+//! the values by whole minute for a binned measure), moved by deltas as observations come and go. A batch of events gathers its deltas in memory
 //! and writes them with one additive upsert per few hundred cells, in the transaction that moves
 //! the feed cursor.
 
@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc};
 use crate::{
     calendar::{Calendar, DayCache, Grain},
     formula::{Condition, Literal, Measure, Op, Tally},
-    observe::{Dimension, Dims, FieldValue, Observation, Source, UNCLASSIFIED, UNKNOWN},
+    observe::{DURATION_BINS_PER_HOUR, Dimension, Dims, FieldValue, Observation, Source, UNCLASSIFIED, UNKNOWN},
 };
 
 /// The measures in force, by stored id.
@@ -39,17 +39,21 @@ impl MeasureSet {
         self.measures.iter().map(|(id, _)| *id).max().unwrap_or(0)
     }
 
-    /// The measures an observation counts for, with the value each adds to its sum.
-    fn matching<'a>(&'a self, observation: &'a Observation) -> impl Iterator<Item = (i64, f64)> + 'a {
+    /// The measures an observation counts for, with the value each adds to its sum and, for a
+    /// binned measure, the bin the value falls in.
+    fn matching<'a>(&'a self, observation: &'a Observation) -> impl Iterator<Item = (i64, f64, Option<i64>)> + 'a {
         self.by_source.get(&observation.source).into_iter().flatten().filter_map(move |&index| {
             let (id, measure) = self.measures.get(index)?;
             if !measure.conditions.iter().all(|c| holds(c, observation)) {
                 return None;
             }
             match measure.field {
-                None => Some((*id, 0.0)),
+                None => Some((*id, 0.0, None)),
                 Some(field) => match observation.get(field) {
-                    Some(FieldValue::Number(value)) => Some((*id, *value)),
+                    Some(FieldValue::Number(value)) => {
+                        let bin = measure.binned.then(|| (value * DURATION_BINS_PER_HOUR).round() as i64);
+                        Some((*id, *value, bin))
+                    }
                     _ => None,
                 },
             }
@@ -154,7 +158,14 @@ impl Deltas {
         let (hour, day) = calendar.hour_and_day(observation.at, &mut self.cache);
         let values: Vec<(Dimension, Arc<str>)> =
             Dimension::all().map(|d| (d, self.labels.value(d, &observation.dims))).collect();
-        for (measure, amount) in matched {
+        let add = |tally: &mut Tally, amount: f64, bin: Option<i64>| {
+            tally.count += sign;
+            tally.total += sign as f64 * amount;
+            if let Some(bin) = bin {
+                tally.add_to_bin(bin, sign);
+            }
+        };
+        for (measure, amount, bin) in matched {
             let hourly = CellKey {
                 measure,
                 grain: Grain::Hour,
@@ -162,15 +173,11 @@ impl Deltas {
                 period: hour,
                 value: self.labels.total.clone(),
             };
-            let tally = self.cells.entry(hourly).or_default();
-            tally.count += sign;
-            tally.total += sign as f64 * amount;
+            add(self.cells.entry(hourly).or_default(), amount, bin);
             for (dimension, value) in &values {
                 let key =
                     CellKey { measure, grain: Grain::Day, dimension: *dimension, period: day, value: value.clone() };
-                let tally = self.cells.entry(key).or_default();
-                tally.count += sign;
-                tally.total += sign as f64 * amount;
+                add(self.cells.entry(key).or_default(), amount, bin);
             }
         }
     }
@@ -181,7 +188,7 @@ impl Deltas {
 
     /// The changed cells, leaving out those that came back to nothing.
     pub fn into_cells(self) -> Vec<(CellKey, Tally)> {
-        self.cells.into_iter().filter(|(_, t)| t.count != 0 || t.total != 0.0).collect()
+        self.cells.into_iter().filter(|(_, t)| t.count != 0 || t.total != 0.0 || !t.bins.is_empty()).collect()
     }
 }
 

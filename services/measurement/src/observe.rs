@@ -5,11 +5,16 @@
 //! | source | one per | at | fields |
 //! |---|---|---|---|
 //! | `work_orders` | work order (工单) | open time | kind, contact_type, appeal, classified, corrected |
-//! | `cases` | resolved case | resolve time | on_time, reopened, handling_hours, contact_type, kind, appeal |
+//! | `cases` | resolved case | resolve time | on_time, reopened, handling_hours, regulator_clock, answered_late, contact_type, kind, appeal |
 //! | `callbacks` | case called back (回访) | callback time | within_due, outcome, contact_type |
 //! | `surveys` | survey answer | answer time | scale, question, indicator, score, score100, grade |
 //! | `usage` | usage-lifecycle event | event time | type, success, outcome, metric, value |
 //! | `high_frequency` | change of high-frequency status | change time | status, entered, left |
+//! | `detractors` | dissatisfied answer followed up (闭环) | answer time | route, contact_method, scale, indicator, score, on_work_order, contacted, contacted_within_48h, closed, recovered, contact_hours, close_hours, recover_hours |
+//! | `appeal_risks` | step of a case's appeal risk (申诉风险) | time raised | past_due, contact_type |
+//!
+//! Fields in hours (`*_hours`) are durations: besides count, sum and average, a median is kept
+//! for them, binned by the whole minute.
 
 use std::sync::Arc;
 
@@ -23,6 +28,8 @@ pub enum Source {
     Surveys,
     Usage,
     HighFrequency,
+    Detractors,
+    AppealRisks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +50,8 @@ const CASE_FIELDS: &[(&str, FieldKind)] = &[
     ("on_time", FieldKind::Bool),
     ("reopened", FieldKind::Bool),
     ("handling_hours", FieldKind::Number),
+    ("regulator_clock", FieldKind::Bool),
+    ("answered_late", FieldKind::Bool),
     ("contact_type", FieldKind::Text),
     ("kind", FieldKind::Text),
     ("appeal", FieldKind::Text),
@@ -66,10 +75,38 @@ const USAGE_FIELDS: &[(&str, FieldKind)] = &[
 ];
 const HIGH_FREQUENCY_FIELDS: &[(&str, FieldKind)] =
     &[("status", FieldKind::Text), ("entered", FieldKind::Bool), ("left", FieldKind::Bool)];
+const DETRACTOR_FIELDS: &[(&str, FieldKind)] = &[
+    ("route", FieldKind::Text),
+    ("contact_method", FieldKind::Text),
+    ("scale", FieldKind::Text),
+    ("indicator", FieldKind::Text),
+    ("score", FieldKind::Number),
+    ("on_work_order", FieldKind::Bool),
+    ("contacted", FieldKind::Bool),
+    ("contacted_within_48h", FieldKind::Bool),
+    ("closed", FieldKind::Bool),
+    ("recovered", FieldKind::Bool),
+    ("contact_hours", FieldKind::Number),
+    ("close_hours", FieldKind::Number),
+    ("recover_hours", FieldKind::Number),
+];
+const APPEAL_RISK_FIELDS: &[(&str, FieldKind)] = &[("past_due", FieldKind::Bool), ("contact_type", FieldKind::Text)];
+
+/// Bins per hour of a duration's distribution: whole minutes, fine enough for a median anyone
+/// can check by hand, coarse enough that a day's cell holds a few thousand bins at most.
+pub const DURATION_BINS_PER_HOUR: f64 = 60.0;
 
 impl Source {
-    pub const ALL: [Source; 6] =
-        [Source::WorkOrders, Source::Cases, Source::Callbacks, Source::Surveys, Source::Usage, Source::HighFrequency];
+    pub const ALL: [Source; 8] = [
+        Source::WorkOrders,
+        Source::Cases,
+        Source::Callbacks,
+        Source::Surveys,
+        Source::Usage,
+        Source::HighFrequency,
+        Source::Detractors,
+        Source::AppealRisks,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -79,6 +116,8 @@ impl Source {
             Source::Surveys => "surveys",
             Source::Usage => "usage",
             Source::HighFrequency => "high_frequency",
+            Source::Detractors => "detractors",
+            Source::AppealRisks => "appeal_risks",
         }
     }
 
@@ -107,6 +146,8 @@ impl Source {
             Source::Surveys => SURVEY_FIELDS,
             Source::Usage => USAGE_FIELDS,
             Source::HighFrequency => HIGH_FREQUENCY_FIELDS,
+            Source::Detractors => DETRACTOR_FIELDS,
+            Source::AppealRisks => APPEAL_RISK_FIELDS,
         }
     }
 
@@ -117,6 +158,11 @@ impl Source {
 
     pub fn field_kind(self, name: &str) -> Option<FieldKind> {
         self.fields().iter().find(|(f, _)| *f == name).map(|(_, k)| *k)
+    }
+
+    /// Whether the field is a duration in hours, whose median can be kept.
+    pub fn is_duration(self, name: &str) -> bool {
+        name.ends_with("_hours") && self.field_kind(name) == Some(FieldKind::Number)
     }
 
     pub fn field_names(self) -> String {

@@ -162,7 +162,7 @@ pub async fn compute(
     for (measure, period, value, tally) in cells {
         let bucket = *bucket_of.entry(period).or_insert_with(|| calendar.period_of(window.grain, period));
         let tallies = gathered.entry((bucket, value)).or_insert_with(|| vec![Tally::default(); entry.measures.len()]);
-        add_to_slots(tallies, &entry.measures, measure, tally);
+        add_to_slots(tallies, &entry.measures, measure, &tally);
     }
     let base = CustomerBase::for_entry(db, entry).await?;
     let values = gathered
@@ -267,9 +267,9 @@ pub async fn over_window(
         for (measure, period, _, tally) in
             store::read_cells(db, &entry.measures, Grain::Day, dimension, (first, last_end), only).await?
         {
-            add_to_slots(&mut tallies, &entry.measures, measure, tally);
+            add_to_slots(&mut tallies, &entry.measures, measure, &tally);
             let day = daily.entry(period).or_insert_with(|| vec![Tally::default(); entry.measures.len()]);
-            add_to_slots(day, &entry.measures, measure, tally);
+            add_to_slots(day, &entry.measures, measure, &tally);
         }
     }
     let customers = CustomerBase::for_entry(db, entry).await?.customers(dimension, only.unwrap_or_default());
@@ -282,7 +282,7 @@ pub async fn over_window(
 }
 
 /// Adds a cell of `measure` to the tally of each place the formula uses it.
-fn add_to_slots(tallies: &mut [Tally], measures: &[i64], measure: i64, tally: Tally) {
+fn add_to_slots(tallies: &mut [Tally], measures: &[i64], measure: i64, tally: &Tally) {
     for (slot, _) in tallies.iter_mut().zip(measures).filter(|(_, id)| **id == measure) {
         *slot += tally;
     }

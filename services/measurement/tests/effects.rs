@@ -49,6 +49,7 @@ fn order(id: usize, opened_at: i64, leaf: &str, on_time: bool) -> Update {
                 reopen_count: 0,
                 path: Vec::new(),
                 department: String::new(),
+                answered_late: None,
             },
         ],
     }

@@ -3,6 +3,7 @@
 //! analysis and linkage, reference data, alerts and the monthly report.
 
 mod analysis;
+mod closed_loop;
 mod indicators;
 mod reports;
 

@@ -18,6 +18,7 @@ use crate::{
     calendar::Calendar,
     cells::{Deltas, MeasureSet},
     error::Error,
+    facts::LoopKind,
     formula::{self, Formula},
     observe::Source,
     store,
@@ -228,8 +229,8 @@ pub async fn ensure_counted(
     Ok(ids.into_iter().map(|(id, _)| id).collect())
 }
 
-/// Counts `measures` from scratch over every stored fact and observation, each page read counted
-/// in the kit's CPU pool.
+/// Counts `measures` from scratch over every stored fact (work orders, closed loops) and
+/// observation, each page read counted in the kit's CPU pool.
 pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: MeasureSet) -> Result<Deltas, Error> {
     const PAGE: u64 = 2_000;
     let (measures, calendar) = (Arc::new(measures), *calendar);
@@ -253,6 +254,29 @@ pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: M
         match next {
             Some(id) => after = id,
             None => break,
+        }
+    }
+    for kind in LoopKind::ALL {
+        let mut after = String::new();
+        loop {
+            let facts = store::scan_loop_facts(db, kind, &after, PAGE).await?;
+            let next = facts.last().filter(|_| facts.len() as u64 == PAGE).map(|(key, _)| key.clone());
+            if !facts.is_empty() {
+                let measures = measures.clone();
+                deltas = cpu::run("recounting measures", move || {
+                    for (_, fact) in &facts {
+                        for observation in fact.observations() {
+                            deltas.add(&measures, &calendar, &observation, 1);
+                        }
+                    }
+                    deltas
+                })
+                .await?;
+            }
+            match next {
+                Some(key) => after = key,
+                None => break,
+            }
         }
     }
     for source in [Source::Surveys, Source::Usage, Source::HighFrequency] {

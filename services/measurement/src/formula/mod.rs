@@ -7,12 +7,16 @@
 //!      - count(surveys where indicator = "nps" and score <= 6)) / count(surveys where indicator = "nps")
 //! avg(usage.value where type = "quality_sample" and metric = "call_drop_rate")
 //! count(work_orders) / customers * 10000
+//! median(detractors.close_hours)
 //! ```
 //!
 //! An aggregate (`count`, `sum`, `avg` over one source, with conditions joined by `and`) is a
 //! *measure*: its count and sum are kept per period and dimension value as events arrive, and the
 //! arithmetic around them is applied when the indicator is read. Ratios of sums are therefore
-//! exact for any period, whatever its length. `customers` is the customer base of the region (or
+//! exact for any period, whatever its length. A median cannot be made of sums, so `median` (of a
+//! duration) is a measure that also keeps how many values fell in each whole minute: bins add up
+//! across days and move back when an observation is amended, like counts, and the median of a
+//! month is read from the month's bins. `customers` is the customer base of the region (or
 //! of every region), set through `SetCustomerBase`. A division by zero leaves the value undefined.
 //!
 //! This module holds the language's syntax tree and the one spelling of a measure; reading text
@@ -28,7 +32,7 @@ mod tests;
 
 use std::fmt::{self, Write};
 
-pub use evaluation::Tally;
+pub use evaluation::{Bins, Tally};
 pub use parser::{parse, parse_measure};
 
 use crate::observe::Source;
@@ -83,19 +87,22 @@ pub struct Condition {
 }
 
 /// One measure: the observations of a source that meet every condition. Its cells keep their
-/// count and the sum of `field` (when there is one).
+/// count and the sum of `field` (when there is one), and, when `binned`, the field's values by
+/// whole minute for a median.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measure {
     pub source: Source,
     pub field: Option<&'static str>,
     pub conditions: Vec<Condition>,
+    pub binned: bool,
 }
 
 impl Measure {
     /// The measure's one spelling, its identity in storage: two formulas naming the same
     /// aggregate share its cells.
     pub fn canonical(&self) -> String {
-        let mut text = self.source.name().to_string();
+        let mut text =
+            if self.binned { format!("{MEDIAN_PREFIX}{}", self.source.name()) } else { self.source.name().to_string() };
         if let Some(field) = self.field {
             let _ = write!(text, ".{field}");
         }
@@ -118,11 +125,15 @@ impl Measure {
     }
 }
 
+/// How a binned measure's canonical spelling starts.
+const MEDIAN_PREFIX: &str = "median ";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregate {
     Count,
     Sum,
     Avg,
+    Median,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,16 +3,19 @@
 //! mistake with where it is. Limits on length, nesting and measures bound the work per formula.
 
 use super::{
-    Aggregate, BinOp, Condition, Expr, Formula, Literal, Measure, Op, ParseError,
+    Aggregate, BinOp, Condition, Expr, Formula, Literal, MEDIAN_PREFIX, Measure, Op, ParseError,
     lexer::{Token, tokenize},
 };
 use crate::observe::{FieldKind, Source};
 
 /// Reads a measure back from its canonical spelling.
 pub fn parse_measure(canonical: &str) -> Result<Measure, ParseError> {
-    let aggregate =
-        if canonical.split_whitespace().next().is_some_and(|first| first.contains('.')) { "sum" } else { "count" };
-    let mut formula = parse(&format!("{aggregate}({canonical})"))?;
+    let (aggregate, rest) = match canonical.strip_prefix(MEDIAN_PREFIX) {
+        Some(rest) => ("median", rest),
+        None if canonical.split_whitespace().next().is_some_and(|first| first.contains('.')) => ("sum", canonical),
+        None => ("count", canonical),
+    };
+    let mut formula = parse(&format!("{aggregate}({rest})"))?;
     formula.measures.pop().ok_or_else(|| ParseError { at: 0, message: "no measure".into() })
 }
 
@@ -31,7 +34,7 @@ pub fn parse(text: &str) -> Result<Formula, ParseError> {
         return Err(ParseError { at: *at, message: format!("unexpected {token}") });
     }
     if parser.measures.is_empty() {
-        return Err(ParseError { at: 0, message: "a formula needs at least one count, sum or avg".into() });
+        return Err(ParseError { at: 0, message: "a formula needs at least one count, sum, avg or median".into() });
     }
     Ok(Formula { expr, measures: parser.measures })
 }
@@ -132,8 +135,10 @@ impl Parser {
                     "count" => Aggregate::Count,
                     "sum" => Aggregate::Sum,
                     "avg" => Aggregate::Avg,
+                    "median" => Aggregate::Median,
                     other => {
-                        return self.fail(format!("unknown word {other:?}: expected count, sum, avg or customers"));
+                        return self
+                            .fail(format!("unknown word {other:?}: expected count, sum, avg, median or customers"));
                     }
                 };
                 self.aggregate(aggregate)
@@ -158,12 +163,17 @@ impl Parser {
             if source.field_kind(field) != Some(FieldKind::Number) {
                 return self.fail(format!("{field} is not a number: only numbers are summed or averaged"));
             }
+            if aggregate == Aggregate::Median && !source.is_duration(field) {
+                return self.fail(format!("{field} is not a duration: a median is kept for fields in hours"));
+            }
             Some(field)
         } else {
             None
         };
         match (aggregate, field) {
-            (Aggregate::Sum | Aggregate::Avg, None) => return self.fail("sum and avg need a field: source.field"),
+            (Aggregate::Sum | Aggregate::Avg | Aggregate::Median, None) => {
+                return self.fail("sum, avg and median need a field: source.field");
+            }
             (Aggregate::Count, Some(_)) => return self.fail("count takes a source without a field"),
             _ => {}
         }
@@ -177,7 +187,7 @@ impl Parser {
             }
         }
         self.expect_symbol(")")?;
-        let measure = Measure { source, field, conditions };
+        let measure = Measure { source, field, conditions, binned: aggregate == Aggregate::Median };
         let index = match self.measures.iter().position(|m| m.canonical() == measure.canonical()) {
             Some(index) => index,
             None => {

@@ -3,7 +3,7 @@
 use super::*;
 
 fn tally(count: i64, total: f64) -> Tally {
-    Tally { count, total }
+    Tally::new(count, total)
 }
 
 #[test]
@@ -57,4 +57,59 @@ fn mistakes_are_named_with_where_they_are() {
         assert!(error.message.contains(expected), "{text}: {error}");
     }
     assert_eq!(parse("count(orders)").unwrap_err().at, 6);
+}
+
+#[test]
+fn a_median_of_a_duration_is_read_from_its_minute_bins() {
+    let formula = parse("median(cases.handling_hours where contact_type = \"fault_report\")").unwrap();
+    let measure = &formula.measures[0];
+    assert!(measure.binned);
+    assert_eq!(measure.canonical(), r#"median cases.handling_hours where contact_type = "fault_report""#);
+    assert_eq!(&parse_measure(&measure.canonical()).unwrap(), measure, "stored and read back");
+    assert!(!parse_measure("cases.handling_hours").unwrap().binned, "a sum's measure keeps no bins");
+    let binned = |minutes: &[i64]| {
+        let mut tally = tally(minutes.len() as i64, 0.0);
+        for m in minutes {
+            tally.add_to_bin(*m, 1);
+        }
+        tally
+    };
+    // Odd: the middle value. Even: the mean of the two middle ones (20 h and 30 h).
+    assert_eq!(formula.evaluate(&[binned(&[600, 1200, 3600])], None), Some(20.0));
+    assert_eq!(formula.evaluate(&[binned(&[3690, 600, 1800, 1200])], None), Some(25.0));
+    assert_eq!(formula.evaluate(&[binned(&[750, 780])], None), Some(12.75));
+    assert_eq!(formula.evaluate(&[tally(0, 0.0)], None), None, "nothing resolved: no median");
+    // Tallies of two days add up to the tally of both.
+    let mut both = binned(&[600, 1200, 3600]);
+    both += binned(&[600, 1200]);
+    assert_eq!(formula.evaluate(&[both], None), Some(20.0));
+    let mut gone = binned(&[600]);
+    gone.add_to_bin(600, -1);
+    assert!(gone.bins.is_empty(), "a bin back to nothing is forgotten");
+    for (text, expected) in [
+        ("median(cases.on_time)", "not a number"),
+        ("median(surveys.score)", "not a duration"),
+        ("median(cases)", "need a field"),
+    ] {
+        let error = parse(text).unwrap_err();
+        assert!(error.message.contains(expected), "{text}: {error}");
+    }
+}
+
+#[test]
+fn the_closed_loop_sources_read_like_the_others() {
+    let formula = parse("count(detractors where contacted_within_48h = true) / count(detractors)").unwrap();
+    assert_eq!(formula.measures.len(), 2);
+    parse("count(appeal_risks where past_due = false and contact_type = \"complaint\")").unwrap();
+    parse("count(cases where answered_late = true) / count(cases where regulator_clock = true)").unwrap();
+    parse("median(cases.handling_hours) - avg(detractors.recover_hours)").unwrap();
+    let cases = [
+        ("median(detractors.score)", "not a duration"),
+        ("count(detractors where contacted_within_48h = 1)", "true or false"),
+        ("count(appeal_risks where raised = true)", "has no field"),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err();
+        assert!(error.message.contains(expected), "{text}: {error}");
+    }
 }

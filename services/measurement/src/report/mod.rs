@@ -4,6 +4,8 @@
 
 pub mod render;
 
+use std::collections::HashMap;
+
 use csm_kit::{error::Violations, names, time};
 use csm_proto::measurement::v1::{
     CauseShare, CoreProcess, GetReportRequest, IndicatorKind, IndicatorState, IndicatorStatus, ProgrammeEffect,
@@ -211,9 +213,24 @@ fn process_label(process: i32) -> &'static str {
     }
 }
 
-/// The report as CSV or as an HTML page.
-pub fn render(report: &Report, format: ReportFormat, calendar: &Calendar) -> Result<RenderedReport, Error> {
-    let view = view(report, calendar);
+/// The stage of each indicator of the catalogue ("indicators/{key}" to its stage), which the
+/// rendered report groups indicators by within their process.
+pub fn stages(catalogue: &Catalogue) -> HashMap<String, String> {
+    catalogue
+        .entries
+        .iter()
+        .map(|e| (names::name_of(names::INDICATORS, &e.indicator.key), e.indicator.stage.clone()))
+        .collect()
+}
+
+/// The report as CSV or as an HTML page, its indicators grouped by the `stages` of [`stages`].
+pub fn render(
+    report: &Report,
+    format: ReportFormat,
+    calendar: &Calendar,
+    stages: &HashMap<String, String>,
+) -> Result<RenderedReport, Error> {
+    let view = view(report, calendar, stages);
     let (content_type, content, extension) = match format {
         ReportFormat::Csv => ("text/csv; charset=utf-8", render::to_csv(&view), "csv"),
         ReportFormat::Html => ("text/html; charset=utf-8", render::to_html(&view), "html"),
@@ -226,7 +243,7 @@ pub fn render(report: &Report, format: ReportFormat, calendar: &Calendar) -> Res
     })
 }
 
-fn view(report: &Report, calendar: &Calendar) -> render::ReportView {
+fn view(report: &Report, calendar: &Calendar, stages: &HashMap<String, String>) -> render::ReportView {
     let date = |ts: &Option<prost_types::Timestamp>| {
         ts.as_ref()
             .and_then(time::from_timestamp)
@@ -254,6 +271,7 @@ fn view(report: &Report, calendar: &Calendar) -> render::ReportView {
                 name_en: i.name_en.clone(),
                 kind: i.kind.clone(),
                 process: i.process.clone(),
+                stage: stages.get(&i.indicator).cloned().unwrap_or_default(),
                 unit: i.unit.clone(),
                 higher_is_better: i.higher_is_better,
                 value: i.value,

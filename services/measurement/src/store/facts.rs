@@ -33,6 +33,7 @@ fn fact_from_row(row: &QueryResult) -> Result<(String, OrderFact), DbErr> {
         callback_at: row.try_get("", "callback_at")?,
         callback_within_due: row.try_get("", "callback_within_due")?,
         callback_outcome: row.try_get("", "callback_outcome")?,
+        answered_late: row.try_get("", "answered_late")?,
     };
     Ok((row.try_get("", "work_order_id")?, fact))
 }
@@ -86,12 +87,13 @@ pub async fn save_facts(db: &impl ConnectionTrait, facts: &[(&String, &OrderFact
         Fact::CallbackAt,
         Fact::CallbackWithinDue,
         Fact::CallbackOutcome,
+        Fact::AnsweredLate,
     ];
     for chunk in facts.chunks(ROWS_PER_STATEMENT / 2) {
         let mut insert = Query::insert();
         insert.into_table(Fact::Table).columns(columns);
         for (id, fact) in chunk {
-            let values: [SimpleExpr; 18] = [
+            let values: [SimpleExpr; 19] = [
                 id.as_str().into(),
                 fact.opened_at.into(),
                 fact.channel.as_str().into(),
@@ -110,6 +112,7 @@ pub async fn save_facts(db: &impl ConnectionTrait, facts: &[(&String, &OrderFact
                 fact.callback_at.into(),
                 fact.callback_within_due.into(),
                 fact.callback_outcome.as_str().into(),
+                fact.answered_late.into(),
             ];
             insert.values_panic(values);
         }

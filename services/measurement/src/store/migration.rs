@@ -13,6 +13,8 @@ impl MigratorTrait for Migrator {
             Box::new(CreateWorkOrderFacts),
             Box::new(LeaseMigration),
             Box::new(super::schema::IndicatorSystem),
+            Box::new(super::schema::MedianBins),
+            Box::new(super::schema::ClosedLoop),
         ]
     }
 }

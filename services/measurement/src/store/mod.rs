@@ -1,8 +1,8 @@
-//! Data access for measurement: measures and their cells, work-order facts, stored observations,
-//! the catalogue, the customer base and reference documents.
+//! Data access for measurement: measures and their cells, work-order and closed-loop facts,
+//! stored observations, the catalogue, the customer base and reference documents.
 //!
-//! One file per table (`measures`, `cells`, `facts`, `observations`, `customer_base`,
-//! `documents`), all reached through this module; here only what they share: how many rows one
+//! One file per table (`measures`, `cells` with their bins, `facts`, `loops`, `observations`,
+//! `customer_base`, `documents`), all reached through this module; here only what they share: how many rows one
 //! statement carries, running a query, and the writers' lock.
 
 pub mod migration;
@@ -12,6 +12,7 @@ mod cells;
 mod customer_base;
 mod documents;
 mod facts;
+mod loops;
 mod measures;
 mod observations;
 
@@ -19,6 +20,7 @@ pub use cells::{add_to_cells, all_cells, read_cells};
 pub use customer_base::{customer_base, set_customer_base};
 pub use documents::{get_document, kind, list_documents, put_document};
 pub use facts::{load_facts, save_facts, scan_facts};
+pub use loops::{load_loop_facts, save_loop_facts, scan_loop_facts};
 pub use measures::{ensure_measures, load_measures, measure_summary};
 pub use observations::{StoredObservation, insert_observations, scan_observations};
 

@@ -47,6 +47,7 @@ pub enum OrderFact {
     CallbackAt,
     CallbackWithinDue,
     CallbackOutcome,
+    AnsweredLate,
 }
 
 #[derive(DeriveIden)]
@@ -81,6 +82,31 @@ pub enum Document {
     Body,
     At,
     UpdateTime,
+}
+
+/// A binned measure's values by bin (a whole minute), beside its cell.
+#[derive(DeriveIden)]
+pub enum CellBin {
+    Table,
+    Measure,
+    Grain,
+    Dimension,
+    Period,
+    Value,
+    Bin,
+    Count,
+}
+
+/// The latest snapshot of each closed loop (`facts::LoopFact`): kind, key, the sequence of the
+/// event that carried it, when it counts, and recovery's message.
+#[derive(DeriveIden)]
+pub enum LoopFact {
+    Table,
+    Kind,
+    Key,
+    Version,
+    At,
+    Body,
 }
 
 #[derive(DeriveIden)]
@@ -220,5 +246,106 @@ impl MigrationTrait for IndicatorSystem {
 
     async fn down(&self, _: &SchemaManager) -> Result<(), DbErr> {
         Err(DbErr::Migration("the indicator system is not rolled back".into()))
+    }
+}
+
+/// The bins a median of a duration is read from, beside the cells.
+pub struct MedianBins;
+
+impl MigrationName for MedianBins {
+    fn name(&self) -> &str {
+        "m20261202_000001_median_bins"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for MedianBins {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(CellBin::Table)
+                    .col(big_integer(CellBin::Measure))
+                    .col(small_integer(CellBin::Grain))
+                    .col(string(CellBin::Dimension))
+                    .col(big_integer(CellBin::Period))
+                    .col(string(CellBin::Value))
+                    .col(big_integer(CellBin::Bin))
+                    .col(big_integer(CellBin::Count))
+                    .primary_key(
+                        Index::create()
+                            .col(CellBin::Measure)
+                            .col(CellBin::Grain)
+                            .col(CellBin::Dimension)
+                            .col(CellBin::Period)
+                            .col(CellBin::Value)
+                            .col(CellBin::Bin),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(CellBin::Table).to_owned()).await
+    }
+}
+
+/// The closed loop: detractor follow-ups and appeal risks, and late answers on cases.
+///
+/// Applying it rewinds the cursor on recovery's feed. Before it, measurement did not ask for the
+/// follow-up and appeal-risk events and read no answer due time on resolved cases, so those
+/// already published are absorbed again. Everything recovery's events amend is idempotent
+/// (work-order facts end as the last event left them, snapshots keep the latest by sequence,
+/// programme windows are overwritten), so the replay moves no cell twice.
+pub struct ClosedLoop;
+
+impl MigrationName for ClosedLoop {
+    fn name(&self) -> &str {
+        "m20261202_000002_closed_loop"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ClosedLoop {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .exec_stmt(
+                Query::delete()
+                    .from_table(ConsumerCursor::Table)
+                    .and_where(Expr::col(ConsumerCursor::Consumer).eq("recovery"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter().table(OrderFact::Table).add_column(boolean_null(OrderFact::AnsweredLate)).to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(LoopFact::Table)
+                    .col(small_integer(LoopFact::Kind))
+                    .col(string(LoopFact::Key))
+                    .col(big_integer(LoopFact::Version))
+                    .col(big_integer(LoopFact::At))
+                    .col(blob(LoopFact::Body))
+                    .primary_key(Index::create().col(LoopFact::Kind).col(LoopFact::Key))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, _: &SchemaManager) -> Result<(), DbErr> {
+        Err(DbErr::Migration("the closed loop is not rolled back".into()))
     }
 }

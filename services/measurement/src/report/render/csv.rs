@@ -49,6 +49,7 @@ pub fn to_csv(report: &ReportView) -> String {
             "warning",
             "status",
             "owner_department",
+            "stage",
         ],
     );
     for i in &report.indicators {
@@ -68,6 +69,7 @@ pub fn to_csv(report: &ReportView) -> String {
                 csv_num(i.warning),
                 i.status.snake().to_string(),
                 csv_text(&i.owner_department),
+                csv_text(&i.stage),
             ],
         );
     }
@@ -181,7 +183,7 @@ mod tests {
         let csv = to_csv(&sample());
         assert!(csv.contains("\"Complaints per 10,000 customers\""));
         assert!(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","));
-        assert!(csv.contains(",\"say \"\"hi\"\"\nthere\"\r\n"));
+        assert!(csv.contains(",\"say \"\"hi\"\"\nthere\",\r\n"), "the owner, then the stage (none here)");
         assert!(csv.contains(",true,-3.5,,,,no_target,"), "numeric fields are never prefixed");
         assert!(csv.contains("3,x,'-1 sneaky,0.1,0.1,,'@ops\r\n"), "NaN priority ranks last and is empty");
         assert!(csv.contains("1,complaint_rate,投诉率高,0.9,0.25,0.225,客服部\r\n"));

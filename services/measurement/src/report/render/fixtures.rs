@@ -23,6 +23,7 @@ fn ind(
         name_en: en.into(),
         kind: kind.into(),
         process: process.into(),
+        stage: String::new(),
         unit: unit.into(),
         higher_is_better: hib,
         value: v[0],

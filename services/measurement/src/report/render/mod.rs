@@ -41,6 +41,8 @@ pub struct IndicatorLine {
     pub kind: String,
     /// "complaint resolution", ...
     pub process: String,
+    /// The stage of the process ("handling", "callback", "closed_loop", ...), empty when unknown.
+    pub stage: String,
     /// "count", "ratio", "score", "per 10,000 customers", "hours", "mbps", ...
     pub unit: String,
     pub higher_is_better: bool,

@@ -14,7 +14,7 @@ body{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"Noto Sans CJK SC\",system
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;border-bottom:2px solid #d0d7de;padding-bottom:3px;margin:24px 0 8px;break-after:avoid}\
 table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px solid #d8dee4;padding:3px 5px;text-align:left;vertical-align:middle}\
 th{background:#f6f8fa;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr{break-inside:avoid}\
-tr.grp th{background:#eaeef2}small,.meta{color:#57606a}.b{display:inline-block;padding:1px 7px;border-radius:9px;color:#fff;font-size:11px;white-space:nowrap}\
+tr.grp th{background:#eaeef2}tr.stage th{background:#fff;font-weight:600;color:#57606a;padding-left:14px}small,.meta{color:#57606a}.b{display:inline-block;padding:1px 7px;border-radius:9px;color:#fff;font-size:11px;white-space:nowrap}\
 .summary .b{margin-right:4px}.summary span.item{margin-right:14px}.better{color:#1a7f37}.worse{color:#cf222e}.same{color:#6e7781}\
 tr.vital td{background:#fff8c5;font-weight:600}svg{max-width:100%;height:auto;font-family:inherit}.empty{color:#57606a;font-style:italic}\
 @media print{body{max-width:none;padding:0}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}svg{break-inside:avoid}}";
@@ -137,6 +137,24 @@ mod tests {
         assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
         assert_eq!(html.matches("<svg").count(), html.matches("role=\"img\"").count());
         assert_eq!(html.matches("<svg").count(), html.matches("viewBox=").count());
+    }
+
+    #[test]
+    fn indicators_sit_under_their_stage_in_the_order_work_passes_through_it() {
+        let mut report = sample();
+        for (key, stage) in [("complaint_rate", "closed_loop"), ("fcr", "handling")] {
+            report.indicators.iter_mut().find(|i| i.key == key).unwrap().stage = stage.into();
+        }
+        let html = to_html(&report);
+        let (handling, fcr, closed_loop, rate) = (
+            html.find("环节 Stage: 处理 handling").unwrap(),
+            html.find("一次解决率").unwrap(),
+            html.find("环节 Stage: 闭环 closed loop").unwrap(),
+            html.find("万户投诉率").unwrap(),
+        );
+        assert!(handling < fcr && fcr < closed_loop && closed_loop < rate, "handling before the closed loop");
+        assert_eq!(html.matches("<tr class=\"stage\">").count(), 2, "no heading for indicators without a stage");
+        assert!(to_csv(&report).contains(",客服部,closed_loop\r\n"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The tables of the HTML page: indicator status grouped by process, problems by priority, the
-//! Pareto's causes (after its chart) and programme effects, each with its empty-section text.
+//! The tables of the HTML page: indicator status grouped by process and stage, problems by
+//! priority, the Pareto's causes (after its chart) and programme effects, each with its
+//! empty-section text.
 
 use std::fmt::Write;
 
@@ -16,6 +17,45 @@ fn kind_rank(kind: &str) -> u8 {
         "KCI" => 1,
         "KQI" => 2,
         _ => 3,
+    }
+}
+
+/// The stages of the three core processes in the order work passes through them, with their
+/// Chinese names: a manager reads a process from prevention to the closed loop.
+const STAGES: &[(&str, &str)] = &[
+    ("prevention", "预防"),
+    ("intake", "受理"),
+    ("handling", "处理"),
+    ("root_cause", "溯源"),
+    ("remediation", "整改"),
+    ("callback", "回访"),
+    ("closed_loop", "闭环"),
+    ("discovery", "认知"),
+    ("order", "订购"),
+    ("activation", "开通"),
+    ("billing", "计费"),
+    ("use", "使用"),
+    ("unsubscribe", "退订"),
+    ("research", "需求调研"),
+    ("design", "设计"),
+    ("build", "开发"),
+    ("test", "测试"),
+    ("trial", "试运行"),
+    ("launch", "商用"),
+    ("marketing", "营销"),
+    ("retirement", "退市"),
+];
+
+/// Where a stage comes in its process; stages the list does not know come after, by name.
+fn stage_rank(stage: &str) -> (usize, &str) {
+    (STAGES.iter().position(|(key, _)| *key == stage).unwrap_or(STAGES.len()), stage)
+}
+
+fn stage_heading(stage: &str) -> String {
+    let english = stage.replace('_', " ");
+    match STAGES.iter().find(|(key, _)| *key == stage) {
+        Some((_, zh)) => format!("环节 Stage: {zh} {english}"),
+        None => format!("环节 Stage: {english}"),
     }
 }
 
@@ -53,13 +93,20 @@ pub(super) fn indicator_section(h: &mut String, r: &ReportView) {
     h.push_str("<table><thead><tr><th>指标 Indicator</th><th>类型 Kind</th><th>当前值 Value</th><th>目标 Target</th><th>状态 Status</th><th>环比 vs previous</th><th>责任部门 Owner</th><th>趋势 Trend</th></tr></thead>\n");
     for p in processes {
         let mut rows: Vec<&IndicatorLine> = r.indicators.iter().filter(|i| i.process == p).collect();
-        rows.sort_by_key(|i| kind_rank(&i.kind));
+        rows.sort_by(|a, b| {
+            stage_rank(&a.stage).cmp(&stage_rank(&b.stage)).then(kind_rank(&a.kind).cmp(&kind_rank(&b.kind)))
+        });
         w!(
             h,
             "<tbody><tr class=\"grp\"><th colspan=\"8\">流程 Process: {}</th></tr>\n",
             esc(if p.is_empty() { "—" } else { p })
         );
+        let mut stage = None;
         for i in rows {
+            if !i.stage.is_empty() && stage != Some(i.stage.as_str()) {
+                w!(h, "<tr class=\"stage\"><th colspan=\"8\">{}</th></tr>\n", esc(&stage_heading(&i.stage)));
+            }
+            stage = Some(i.stage.as_str());
             let warn = i
                 .warning
                 .map(|v| format!("<br><small>预警 warning {}</small>", esc(&format_value(v, &i.unit))))

@@ -4,7 +4,12 @@
 //! corrected on classification's, resolved, reopened and called back on recovery's), so each
 //! work order is kept as one fact that every event amends; its observations are recomputed from
 //! the fact, and the cells move by the difference. Other events (survey answers, usage events,
-//! high-frequency changes) are observations as they arrive and never change.
+//! high-frequency changes) are observations as they arrive and never change (`observed`). The
+//! closed loop of a dissatisfied answer and a case's appeal risk arrive as snapshots recovery
+//! publishes whole; the latest of each replaces the earlier (`closed_loop`).
+
+mod closed_loop;
+mod observed;
 
 use std::sync::Arc;
 
@@ -16,17 +21,19 @@ use csm_proto::{
     classification::v1::{Classification, ClassificationCorrected, WorkOrderClassified},
     feed::v1::Event,
     intake::v1::{
-        AppealBody, Channel, ContactType, CustomerProfile, HighFrequencyStatus, HighFrequencyStatusChanged,
-        SurveyAnswered, SurveyScale, UsageEventRecorded, WorkOrder, WorkOrderKind, WorkOrderOpened, WorkOrderReopened,
-        usage_event::Detail,
+        AppealBody, Channel, ContactType, CustomerProfile, HighFrequencyStatusChanged, SurveyAnswered,
+        UsageEventRecorded, WorkOrder, WorkOrderKind, WorkOrderOpened, WorkOrderReopened,
     },
     recovery::v1::{
-        CallbackOutcome, CallbackRecorded, Case, CaseReopened, CaseResolved, ProgrammeCompleted, ProgrammeCreated,
+        AppealRiskRaised, CallbackOutcome, CallbackRecorded, Case, CaseReopened, CaseResolved, DetractorFollowUp,
+        ProgrammeCompleted, ProgrammeCreated,
     },
 };
 use prost::Name;
 
-use crate::observe::{Dims, Observation, Source, scale_name, score_survey};
+pub use closed_loop::{LoopFact, LoopKey, LoopKind, LoopRecord};
+
+use crate::observe::{Dims, Observation, Source};
 
 /// What measurement knows of one work order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,6 +56,9 @@ pub struct OrderFact {
     pub callback_at: Option<i64>,
     pub callback_within_due: Option<bool>,
     pub callback_outcome: String,
+    /// Whether the resolution came after the regulator's answer due time, as recovery judged it;
+    /// None for a case that ran on no such clock.
+    pub answered_late: Option<bool>,
 }
 
 /// One amendment to a work order's fact.
@@ -75,6 +85,7 @@ pub enum OrderChange {
         reopen_count: i32,
         path: Vec<String>,
         department: String,
+        answered_late: Option<bool>,
     },
     Reopened {
         reopen_count: i32,
@@ -125,6 +136,11 @@ pub enum Update {
         customer: String,
     },
     Programme(ProgrammeWindows),
+    /// A closed-loop snapshot, kept when it is later than the one stored.
+    Loop {
+        key: LoopKey,
+        fact: LoopFact,
+    },
     /// Nothing to count (a programme not completed yet has no verification window).
     Nothing,
 }
@@ -151,9 +167,10 @@ impl OrderFact {
                 self.department.clone_from(department);
                 self.corrected |= corrected;
             }
-            OrderChange::Resolved { resolved_at, on_time, reopen_count, path, department } => {
+            OrderChange::Resolved { resolved_at, on_time, reopen_count, path, department, answered_late } => {
                 self.resolved_at = Some(*resolved_at);
                 self.on_time = Some(*on_time);
+                self.answered_late = *answered_late;
                 self.reopen_count = self.reopen_count.max(*reopen_count);
                 if self.path.is_empty() {
                     self.path.clone_from(path);
@@ -198,6 +215,8 @@ impl OrderFact {
                     .flag("on_time", on_time)
                     .flag("reopened", self.reopen_count > 0)
                     .number("handling_hours", hours)
+                    .flag("regulator_clock", self.answered_late.is_some())
+                    .flag("answered_late", self.answered_late == Some(true))
                     .text("contact_type", self.contact_type.as_str())
                     .text("kind", self.kind.as_str())
                     .text("appeal", self.appeal.as_str()),
@@ -232,6 +251,8 @@ pub fn event_types(feed: Feed) -> Vec<String> {
             CallbackRecorded::full_name(),
             ProgrammeCreated::full_name(),
             ProgrammeCompleted::full_name(),
+            DetractorFollowUp::full_name(),
+            AppealRiskRaised::full_name(),
         ],
     }
 }
@@ -243,6 +264,7 @@ pub enum Feed {
     Recovery,
 }
 
+/// An enum value's name as formulas spell it: without its prefix, in lower case.
 fn snake(name: &str, prefix: &str) -> String {
     name.strip_prefix(prefix).unwrap_or(name).to_ascii_lowercase()
 }
@@ -323,6 +345,7 @@ pub fn read(event: &Event) -> Result<Update, HandleError> {
             reopen_count: case.reopen_count,
             path: case_path(&case),
             department: case.department.clone(),
+            answered_late: case.answer_due_time.is_some().then_some(case.answered_late),
         };
         return Ok(Update::Order { work_order_id: case_id(&case)?, changes: vec![change] });
     }
@@ -368,81 +391,8 @@ pub fn read(event: &Event) -> Result<Update, HandleError> {
             verification: (v0, v1),
         }));
     }
-    observation(event)
-}
-
-fn observation(event: &Event) -> Result<Update, HandleError> {
-    if carries::<SurveyAnswered>(event) {
-        let answered: SurveyAnswered = decode(event)?;
-        let answer = answered.survey_answer.ok_or_else(|| missing("survey_answer"))?;
-        let at = time::micros(time_from_event(answer.occurred_at.as_ref(), "survey occurred_at")?);
-        let scale = SurveyScale::try_from(answer.scale).unwrap_or_default();
-        let scored = score_survey(scale, answer.score)
-            .ok_or_else(|| HandleError::Reject(format!("score {} is off the {scale:?} scale", answer.score)))?;
-        let dims = dims(answered.profile.as_ref(), answer.channel, None);
-        let observation = Observation::new(Source::Surveys, at, dims)
-            .text("scale", scale_name(scale))
-            .text("question", answer.question.as_str())
-            .text("indicator", answer.indicator.as_str())
-            .number("score", answer.score)
-            .number("score100", scored.score100)
-            .number("grade", f64::from(scored.grade));
-        return Ok(Update::Observe { observation, customer: answer.customer });
+    if let Some((key, fact)) = closed_loop::read(event)? {
+        return Ok(Update::Loop { key, fact });
     }
-    if carries::<UsageEventRecorded>(event) {
-        let recorded: UsageEventRecorded = decode(event)?;
-        let usage = recorded.usage_event.ok_or_else(|| missing("usage_event"))?;
-        let at = time::micros(time_from_event(usage.occurred_at.as_ref(), "usage occurred_at")?);
-        let dims = dims(recorded.profile.as_ref(), usage.channel, Some(&usage.product_code));
-        let observation = Observation::new(Source::Usage, at, dims);
-        let observation = match usage.detail.ok_or_else(|| missing("usage detail"))? {
-            Detail::Order(_) => observation.text("type", "order"),
-            Detail::Activation(activation) => {
-                observation.text("type", "activation").flag("success", activation.success)
-            }
-            Detail::BillingRecord(bill) => {
-                observation.text("type", "billing_record").number("value", bill.amount_fen as f64 / 100.0)
-            }
-            Detail::BillDispute(dispute) => {
-                let outcome = csm_proto::intake::v1::DisputeOutcome::try_from(dispute.outcome).unwrap_or_default();
-                observation
-                    .text("type", "bill_dispute")
-                    .text("outcome", snake(outcome.as_str_name(), "DISPUTE_OUTCOME_"))
-                    .number("value", dispute.disputed_amount_fen as f64 / 100.0)
-            }
-            Detail::QualitySample(sample) => observation
-                .text("type", "quality_sample")
-                .text("metric", sample.metric.as_str())
-                .number("value", sample.value),
-            Detail::Unsubscription(_) => observation.text("type", "unsubscription"),
-        };
-        return Ok(Update::Observe { observation, customer: usage.customer });
-    }
-    let changed: HighFrequencyStatusChanged = decode(event)?;
-    let at = time::micros(time_from_event(changed.change_time.as_ref(), "change_time")?);
-    let status = changed.high_frequency.as_ref().map(|h| h.status).unwrap_or_default();
-    let status = HighFrequencyStatus::try_from(status).unwrap_or_default();
-    let previous = HighFrequencyStatus::try_from(changed.previous_status).unwrap_or_default();
-    let dims = dims(changed.profile.as_ref(), 0, None);
-    let observation = Observation::new(Source::HighFrequency, at, dims)
-        .text("status", snake(status.as_str_name(), "HIGH_FREQUENCY_STATUS_"))
-        .flag("entered", status == HighFrequencyStatus::Active && previous != HighFrequencyStatus::Active)
-        .flag("left", status != HighFrequencyStatus::Active && previous == HighFrequencyStatus::Active);
-    Ok(Update::Observe { observation, customer: changed.customer })
-}
-
-fn dims(profile: Option<&CustomerProfile>, channel: i32, product: Option<&str>) -> Arc<Dims> {
-    let profile = Profile::of(profile);
-    let channel = match Channel::try_from(channel).unwrap_or_default() {
-        Channel::Unspecified => String::new(),
-        other => snake(other.as_str_name(), "CHANNEL_"),
-    };
-    Arc::new(Dims {
-        region: profile.region.into(),
-        segment: profile.segment.into(),
-        channel: channel.into(),
-        product: product.filter(|p| !p.is_empty()).map_or(profile.product, str::to_string).into(),
-        department: "".into(),
-        path: Vec::new(),
-    })
+    observed::observation(event)
 }
