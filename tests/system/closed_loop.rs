@@ -11,14 +11,15 @@ use csm_proto::{
     intake::v1::{CreateSurveyAnswerRequest, SurveyAnswer, SurveyScale},
     measurement::v1::{Granularity, QuerySeriesRequest, Series},
     recovery::v1::{
-        CareOutcome, CareReason, CaseStatus, GetCaseRequest, ListCareTasksRequest, RecordCareOutcomeRequest,
-        ResolveCaseRequest,
+        CareOutcome, CareReason, CaseStatus, GetCaseRequest, ListCareTasksRequest, ListCasesRequest,
+        RecordCareOutcomeRequest, ResolveCaseRequest,
     },
 };
 
 use crate::support::{TestSystem, complaint, eventually};
 
-const WAIT: Duration = Duration::from_secs(30);
+/// Generous: classification's first orders wait for its starter models on a loaded machine.
+const WAIT: Duration = Duration::from_secs(60);
 
 fn survey(phone: &str, scale: SurveyScale, score: f64, work_order: &str, indicator: &str) -> CreateSurveyAnswerRequest {
     CreateSurveyAnswerRequest {
@@ -66,7 +67,16 @@ async fn a_detractor_reaches_a_department_and_the_closed_loop_is_measured() {
         .into_inner()
         .work_order
         .unwrap();
-    let case = t.dispatched_cases(1).await.remove(0);
+    let case = eventually("the complaint's case dispatched", WAIT, || {
+        let mut recovery = t.recovery();
+        let order = order.name.clone();
+        async move {
+            let cases = recovery.list_cases(ListCasesRequest::default()).await.ok()?.into_inner().cases;
+            let case = cases.into_iter().find(|c| c.work_order == order);
+            case.filter(|c| c.dispatch_time.is_some())
+        }
+    })
+    .await;
     let department = format!("dept-{}", case.department);
     t.accept(&case.name, &department).await;
     let resolve =
