@@ -11,6 +11,7 @@ mod access;
 mod api;
 mod care;
 mod cases;
+mod closed_loop;
 pub mod config;
 mod detractors;
 mod error;

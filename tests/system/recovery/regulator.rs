@@ -78,7 +78,7 @@ async fn the_regulators_clock_warns_three_days_before_the_fifteenth_day_ends_and
     let raised_event = &desk.events::<AppealRiskRaised>(1).await[0];
     assert_eq!(raised_event.case.as_ref().unwrap().name, late_evening.name);
     assert_eq!((raised_event.escalate_to.as_str(), raised_event.past_due), ("service quality office", false));
-    assert_eq!(at_risk(&desk).await, [late_evening.name.clone()]);
+    assert_eq!(at_risk(&desk).await, std::slice::from_ref(&late_evening.name));
 
     // An hour past the due time: told again, as past due; the second case is now within its own
     // warning window, not past it.

@@ -22,7 +22,7 @@ use prost::Message;
 
 use crate::{
     access::confined,
-    detractors,
+    closed_loop,
     error::Error,
     rules::Context,
     store::{
@@ -166,7 +166,7 @@ impl Care {
             uow.publish(task.name.clone(), &FollowUpSurveyDue { care_task: Some(task.clone()), due_time });
         }
         if done.reason == CareReason::DetractorAnswer.stored() {
-            detractors::care_outcome_recorded(&mut uow, &done, outcome, now).await?;
+            closed_loop::care_outcome_recorded(&mut uow, &done, outcome, now).await?;
         }
         uow.commit().await?;
         Ok(task)

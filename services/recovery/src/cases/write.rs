@@ -89,7 +89,7 @@ async fn write_leaving_history(
                 uow.publish(subject.clone(), &CaseResolved { case: case.clone() });
                 uow.publish(subject, &CallbackDue { case });
                 if row.reopen_count > 0 {
-                    crate::detractors::case_answered_again(uow, &row.id, now).await?;
+                    Box::pin(crate::closed_loop::case_answered_again(uow, &row.id, now)).await?;
                 }
             }
             Announcement::CallbackRecorded { outcome, within_due_time } => {

@@ -18,7 +18,8 @@ use csm_proto::{
 use prost::Message;
 use uuid::Uuid;
 
-use super::{policy, publish, recovered};
+use super::{policy, recovered};
+use crate::closed_loop::publish;
 use crate::{
     care,
     cases::{
