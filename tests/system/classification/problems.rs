@@ -20,7 +20,7 @@ async fn the_fifth_order_of_a_leaf_in_a_quiet_week_is_an_emerging_problem_publis
     }
     read_feed::<WorkOrderClassified>(&mut feed, 4).await;
     let head = feed_head(&mut feed).await;
-    assert_eq!(head, 4, "four orders, no emerging problem yet");
+    assert_eq!(head, 5, "the taxonomy announced at start and four orders, no emerging problem yet");
 
     for i in 4..7 {
         intake.submit_contact(complaint(&format!("1380000003{i}"), "家里宽带断网了")).await.unwrap();
@@ -35,7 +35,7 @@ async fn the_fifth_order_of_a_leaf_in_a_quiet_week_is_an_emerging_problem_publis
     assert_eq!(problem.responsible_department, "operations_maintenance");
     assert_eq!(problem.baseline, 0.0);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(feed_head(&mut feed).await, 8, "seven orders and one emerging problem");
+    assert_eq!(feed_head(&mut feed).await, 9, "the taxonomy announced, seven orders and one emerging problem");
 
     let mut analyst = clients::classification(system.system.addresses.classification, system.token("analyst")).unwrap();
     let now = Utc::now();
