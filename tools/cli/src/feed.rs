@@ -117,8 +117,8 @@ fn readable(event: &Event) -> String {
     }
 }
 
-/// Fields a reader scans for: scalars at the top and one level down, names and long texts left out
-/// or clipped, phone numbers masked, at most eight.
+/// Fields a reader scans for: scalars at the top and one level down, phone numbers masked, long
+/// texts clipped, at most eight. Times and references to other resources are left to `--json`.
 fn key_fields(value: &Value, prefix: &str, fields: &mut Vec<String>) {
     let Value::Object(object) = value else { return };
     for (key, value) in object {
@@ -130,7 +130,13 @@ fn key_fields(value: &Value, prefix: &str, fields: &mut Vec<String>) {
             Value::String(text) if key == "phoneNumber" => {
                 fields.push(format!("{key}={}", csm_kit::Masked(text)));
             }
-            Value::String(text) if key != "name" && key != "requestId" && !text.is_empty() => {
+            Value::String(text)
+                if !text.is_empty()
+                    && !is_reference(text)
+                    && !key.ends_with("Time")
+                    && !key.ends_with("At")
+                    && key != "requestId" =>
+            {
                 fields.push(format!("{key}={}", output::clip(text, 32)));
             }
             Value::Number(n) => fields.push(format!("{key}={n}")),
@@ -138,6 +144,13 @@ fn key_fields(value: &Value, prefix: &str, fields: &mut Vec<String>) {
             _ => {}
         }
     }
+}
+
+/// `workOrders/0190…`, `customers/…`: a resource name.
+fn is_reference(text: &str) -> bool {
+    text.split_once('/').is_some_and(|(collection, id)| {
+        !collection.is_empty() && !id.is_empty() && collection.chars().all(|c| c.is_ascii_alphabetic())
+    })
 }
 
 #[cfg(test)]

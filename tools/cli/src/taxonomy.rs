@@ -183,5 +183,5 @@ fn show(out: Out<'_>, taxonomy: &Taxonomy) -> anyhow::Result<()> {
 /// A time limit as it is written in the taxonomy file: `48h`, `90m`.
 fn hours(limit: std::time::Duration) -> String {
     let seconds = limit.as_secs();
-    if seconds % 3600 == 0 { format!("{}h", seconds / 3600) } else { format!("{}m", seconds / 60) }
+    if seconds.is_multiple_of(3600) { format!("{}h", seconds / 3600) } else { format!("{}m", seconds / 60) }
 }
