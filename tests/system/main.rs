@@ -7,6 +7,7 @@
 mod access;
 mod calendar;
 mod classification;
+mod cli;
 mod closed_loop;
 mod feed;
 mod hostile;

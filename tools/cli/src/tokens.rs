@@ -80,10 +80,15 @@ impl DevTokens {
     }
 }
 
-fn token(subject: &str, roles: Vec<Role>, department: Option<&str>) -> TokenSettings {
+/// A fresh random bearer token: 48 hex digits.
+pub fn random_token() -> String {
     let secret: [u8; 24] = rand::random();
+    secret.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn token(subject: &str, roles: Vec<Role>, department: Option<&str>) -> TokenSettings {
     TokenSettings {
-        token: Some(secret.iter().map(|b| format!("{b:02x}")).collect()),
+        token: Some(random_token()),
         token_sha256: None,
         subject: subject.to_string(),
         roles,
