@@ -49,9 +49,21 @@ pub struct ReportFile {
     pub content: Vec<u8>,
 }
 
-/// The files a rendering is made of.
+/// The files a rendering is made of: one per table for CSV, the page for HTML; a service that
+/// sends no list sends its one file as the rendering itself.
 pub fn files(rendered: RenderedReport) -> Vec<ReportFile> {
-    vec![ReportFile { file_name: rendered.file_name, content_type: rendered.content_type, content: rendered.content }]
+    if rendered.files.is_empty() {
+        return vec![ReportFile {
+            file_name: rendered.file_name,
+            content_type: rendered.content_type,
+            content: rendered.content,
+        }];
+    }
+    rendered
+        .files
+        .into_iter()
+        .map(|file| ReportFile { file_name: file.name, content_type: file.content_type, content: file.content })
+        .collect()
 }
 
 fn month(text: &str) -> Result<String, String> {
