@@ -217,7 +217,11 @@ impl SystemSpec {
 
         let config = csm_classification::Config {
             common: self.common(addresses.classification, &self.databases.classification),
-            upstream: csm_classification::config::Upstreams { intake: upstream(addresses.intake) },
+            upstream: csm_classification::config::Upstreams {
+                intake: upstream(addresses.intake),
+                // Only to learn outcomes for the risk model; no write waits for it.
+                recovery: upstream(addresses.recovery),
+            },
             ..Default::default()
         };
         tasks.spawn(named(
