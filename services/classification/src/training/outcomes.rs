@@ -219,7 +219,7 @@ fn compare(plan: Plan, threshold: f64) -> (Vec<Compared>, Option<Risk>) {
         .parts
         .iter()
         .map(|(part, held)| Compared {
-            part: *part,
+            part,
             before: before.evaluate(held, threshold),
             after: new.evaluate(held, threshold),
         })

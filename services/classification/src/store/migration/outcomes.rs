@@ -41,7 +41,7 @@ impl MigrationTrait for RiskOutcomes {
             .alter_table(
                 Table::alter()
                     .table(RiskModel::Table)
-                    .add_column(&mut string(RiskModel::TrainingJob).default("").to_owned())
+                    .add_column(string(RiskModel::TrainingJob).default("").to_owned())
                     .to_owned(),
             )
             .await?;
