@@ -58,7 +58,10 @@ fn classification(
     Box::new(move |listener, stop: CancellationToken| {
         let config = csm_classification::Config {
             common: common.clone(),
-            upstream: csm_classification::config::Upstreams { intake: upstream.clone() },
+            upstream: csm_classification::config::Upstreams {
+                intake: upstream.clone(),
+                recovery: UpstreamSettings::new("", ""),
+            },
             // Only classifications on the feed, so its sequence can be checked one for one.
             problems: csm_classification::config::ProblemSettings {
                 emerging_min_orders: i64::MAX,

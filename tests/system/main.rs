@@ -15,7 +15,7 @@ mod idempotency;
 mod intake;
 mod isolation;
 mod measurement;
-mod metrics;
+pub mod metrics;
 mod operations;
 mod recovery;
 pub mod restarts;

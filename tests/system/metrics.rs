@@ -19,7 +19,7 @@ async fn scrape(address: SocketAddr) -> String {
 }
 
 /// The sum of every sample of `metric` whose labels include all of `labels` (`name="value"`).
-fn sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
+pub fn sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| line.rsplit_once(' '))

@@ -54,7 +54,7 @@ pub fn launch(service: &'static str, backend: &Backend, auth: &AuthSettings, tok
             "classification" => Box::pin(csm_classification::run(
                 csm_classification::Config {
                     common,
-                    upstream: csm_classification::config::Upstreams { intake: up.clone() },
+                    upstream: csm_classification::config::Upstreams { intake: up.clone(), recovery: up.clone() },
                     ..Default::default()
                 },
                 listener,

@@ -115,6 +115,7 @@ async fn only_callers_with_a_certificate_from_the_client_ca_are_served() {
         common: common("classification"),
         upstream: csm_classification::config::Upstreams {
             intake: UpstreamSettings::new(format!("https://{intake}"), tokens.service()),
+            recovery: UpstreamSettings::new("", ""),
         },
         ..Default::default()
     };

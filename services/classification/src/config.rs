@@ -1,5 +1,5 @@
-//! Classification's configuration: the shared sections, the intake feed it follows, and how it
-//! tells common and emerging problems and flags customers at risk.
+//! Classification's configuration: the shared sections, the feeds it follows, and how it tells
+//! common and emerging problems, flags customers at risk and learns from outcomes.
 
 use std::time::Duration;
 
@@ -16,10 +16,23 @@ pub struct Config {
     pub risk: RiskSettings,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Classification follows intake's feed (work orders, customers), and recovery's only to learn
+/// which customers turned out dissatisfied or were recovered (`outcomes`), for the risk model: no
+/// write of classification waits for recovery. With an empty recovery URL it follows intake alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Upstreams {
     pub intake: UpstreamSettings,
+    pub recovery: UpstreamSettings,
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Self {
+            intake: UpstreamSettings::new("http://127.0.0.1:50051", ""),
+            recovery: UpstreamSettings::new("http://127.0.0.1:50053", ""),
+        }
+    }
 }
 
 /// Common (共性) versus special complaints, and sudden rises.
@@ -47,11 +60,14 @@ pub struct RiskSettings {
     /// A customer flagged at risk is not flagged again within this time.
     #[serde(with = "humantime_serde")]
     pub cooldown: Duration,
+    /// Retrain the risk model from outcomes by itself once this many customers' outcomes were
+    /// learned since the last such retraining was asked for; 0 (the default) leaves it to callers.
+    pub retrain_after_outcomes: u64,
 }
 
 impl Default for RiskSettings {
     fn default() -> Self {
-        Self { cooldown: Duration::from_secs(30 * 24 * 3600) }
+        Self { cooldown: Duration::from_secs(30 * 24 * 3600), retrain_after_outcomes: 0 }
     }
 }
 
@@ -63,7 +79,7 @@ impl Default for Config {
                 database: DatabaseSettings::sqlite("data/classification.db"),
                 ..CommonSettings::default()
             },
-            upstream: Upstreams { intake: UpstreamSettings::new("http://127.0.0.1:50051", "") },
+            upstream: Upstreams::default(),
             problems: ProblemSettings::default(),
             risk: RiskSettings::default(),
         }

@@ -2,7 +2,8 @@
 //! root cause in a versioned taxonomy, by ordered rules and learned text models, and routed to the
 //! department responsible for that cause with a handling deadline. Corrections teach the next
 //! model; sudden rises of a leaf are published as emerging problems; and what intake says about
-//! each customer feeds a model that predicts dissatisfaction before the customer complains.
+//! each customer feeds a model that predicts dissatisfaction before the customer complains, which
+//! learns again from what recovery finds of those customers.
 
 mod announce;
 mod api;
@@ -12,6 +13,7 @@ mod customers;
 pub mod engine;
 mod error;
 pub mod model;
+mod outcomes;
 pub mod routing_evaluation;
 pub mod rules;
 pub mod starter;
@@ -29,7 +31,8 @@ use tonic::service::Routes;
 pub use api::policy;
 pub use config::Config;
 
-/// Runs classification on `listener` until `shutdown` completes, following intake's feed.
+/// Runs classification on `listener` until `shutdown` completes, following intake's feed, and
+/// recovery's for outcomes to learn from.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -60,6 +63,10 @@ pub async fn run(
         customers::CustomerFeaturesHandler::new(in_force.clone(), config.risk.cooldown),
     );
     let trainer = training::Trainer::new(runtime.publisher().clone(), in_force.clone(), request_timeout);
+    if !config.upstream.recovery.url.is_empty() {
+        let auto_retrain = training::AutoRetrain::new(trainer.clone(), config.risk.retrain_after_outcomes);
+        runtime.follow("recovery-outcomes", &config.upstream.recovery, outcomes::OutcomeHandler::new(auto_retrain));
+    }
     let runner = trainer.clone();
     runtime.spawn_exclusive("training", move |held| trainer_task(runner.clone(), held));
     let calendar = runtime.calendar().clone();

@@ -3,6 +3,7 @@
 //! end.
 
 mod corrections;
+mod outcomes;
 mod problems;
 mod risk;
 mod routing;

@@ -17,7 +17,7 @@ use tonic::Code;
 use crate::support::{TestSystem, eventually, quality_sample, read_feed};
 
 /// Past customers: high call-drop rates and poor-coverage estates made customers dissatisfied.
-fn outcomes(n: usize, seed: u64) -> Vec<RiskExample> {
+pub fn outcomes(n: usize, seed: u64) -> Vec<RiskExample> {
     let mut state = seed;
     let mut next = move || {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

@@ -111,6 +111,8 @@ pub struct SystemSpec {
     pub recovery: csm_recovery::config::RecoverySettings,
     /// The clock recovery judges deadlines by.
     pub clock: csm_kit::time::Clock,
+    /// Classification's risk settings (the cool-down, retraining from outcomes by itself).
+    pub risk: csm_classification::config::RiskSettings,
     /// Measurement's settings.
     pub measurement: csm_measurement::config::MeasurementSettings,
     /// Where the process serves its metrics (all four services on one endpoint), if anywhere.
@@ -173,6 +175,7 @@ impl SystemSpec {
             pool_size: DatabaseSettings::default().max_connections,
             recovery: csm_recovery::config::RecoverySettings::default(),
             clock: csm_kit::time::Clock::system(),
+            risk: csm_classification::config::RiskSettings::default(),
             measurement: csm_measurement::config::MeasurementSettings::default(),
             metrics_address: None,
         }
@@ -217,7 +220,12 @@ impl SystemSpec {
 
         let config = csm_classification::Config {
             common: self.common(addresses.classification, &self.databases.classification),
-            upstream: csm_classification::config::Upstreams { intake: upstream(addresses.intake) },
+            upstream: csm_classification::config::Upstreams {
+                intake: upstream(addresses.intake),
+                // Only to learn outcomes for the risk model; no write waits for it.
+                recovery: upstream(addresses.recovery),
+            },
+            risk: self.risk,
             ..Default::default()
         };
         tasks.spawn(named(

@@ -66,6 +66,9 @@ pub struct Metrics {
     pub training_jobs: Counter<u64>,
     /// `csm.training.duration`: a training job from start to end.
     pub training_duration: Histogram<f64>,
+    /// `csm.classification.outcomes`: customers' outcomes classification learned from recovery's
+    /// feed for the risk model, by label (`dissatisfied`, `recovered`) and source.
+    pub outcomes_learned: Counter<u64>,
     /// `csm.recovery.cases.overdue`: open cases past their deadline, as of the last escalation
     /// sweep.
     pub cases_overdue: Gauge<u64>,
@@ -198,6 +201,11 @@ impl Metrics {
                 .with_unit("s")
                 .with_description("training jobs from start to end")
                 .with_boundaries(TRAINING_SECONDS.to_vec())
+                .build(),
+            outcomes_learned: meter
+                .u64_counter("csm.classification.outcomes")
+                .with_unit("{outcome}")
+                .with_description("customers' outcomes learned for the risk model, by label and source")
                 .build(),
             cases_overdue: meter
                 .u64_gauge("csm.recovery.cases.overdue")

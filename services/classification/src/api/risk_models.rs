@@ -3,16 +3,15 @@
 use csm_kit::{error::Violations, names};
 
 use csm_proto::classification::v1::{
-    CalibrationBin, CustomerFeatures, EvaluateRiskModelRequest, ListRiskModelsResponse, RiskEvaluation, RiskFactor,
+    CustomerFeatures, EvaluateRiskModelRequest, ListRiskModelsResponse, RiskEvaluation, RiskFactor,
     RiskModel as RiskModelProto, RiskScore, ScoreCustomerRequest, TrainRiskModelRequest, create_training_job_request,
 };
 
 use super::ClassificationApi;
-use crate::training::{features_from, risk_examples, risk_model_proto};
+use crate::training::{features_from, risk_evaluation, risk_examples, risk_model_proto};
 use crate::{
     engine::LoadedRiskModel,
     error::Error,
-    model::metrics,
     store::{customers, models},
 };
 
@@ -33,33 +32,10 @@ impl ClassificationApi {
         }
         violations.into_result()?;
         let scoring = loaded.clone();
-        let figures = csm_kit::cpu::run("risk model evaluation", move || {
-            let outcomes: Vec<(bool, f64)> = examples.iter().map(|(f, y)| (*y, scoring.model.score(f))).collect();
-            metrics::risk(&outcomes, scoring.threshold)
-        })
-        .await?;
-        Ok(RiskEvaluation {
-            risk_model: loaded.name.clone(),
-            examples: figures.examples as i64,
-            positives: figures.positives as i64,
-            roc_auc: figures.roc_auc,
-            log_loss: figures.log_loss,
-            brier_score: figures.brier,
-            calibration: figures
-                .calibration
-                .iter()
-                .map(|b| CalibrationBin {
-                    lower: b.lower,
-                    upper: b.upper,
-                    mean_predicted: b.mean_predicted,
-                    observed_rate: b.observed,
-                    count: b.count as i64,
-                })
-                .collect(),
-            calibration_error: figures.calibration_error,
-            precision: figures.precision,
-            recall: figures.recall,
-        })
+        let figures =
+            csm_kit::cpu::run("risk model evaluation", move || scoring.model.evaluate(&examples, scoring.threshold))
+                .await?;
+        Ok(risk_evaluation(&loaded.name, &figures))
     }
 
     pub(super) async fn risk_models(&self) -> Result<ListRiskModelsResponse, Error> {

@@ -3,11 +3,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use csm_kit::{
-    error::Violations,
-    names::{self, TRAINING_JOBS},
-    time,
-};
+use csm_kit::{error::Violations, names, time};
 use csm_proto::classification::v1::{
     AddTrainingExamplesRequest, CreateTrainingJobRequest, EvaluateRoutingRequest, ListTrainingJobsResponse,
     RoutingEvaluation, RoutingGroup, TrainingJob, create_training_job_request::Training,
@@ -20,11 +16,11 @@ use crate::{
     error::Error,
     routing_evaluation::{self, Tally},
     store::{
-        models, statistics,
+        models, outcomes, statistics,
         training::{self, state},
         training_job,
     },
-    training::{enough_leaves, job_proto, taxonomy_for, text_examples_by_view, train_settings},
+    training::{enough_leaves, job_proto, needed, taxonomy_for, text_examples_by_view, train_settings},
 };
 
 /// The longest a WaitTrainingJob call waits, unless the server's request timeout is shorter.
@@ -42,24 +38,7 @@ impl ClassificationApi {
             return Ok(job_proto(&existing));
         }
         let (kind, examples) = self.check(&request).await?;
-        let id = uuid::Uuid::now_v7();
-        let row = training_job::Model {
-            name: format!("{TRAINING_JOBS}{id}"),
-            // Unique: a job created without a key gets one of its own.
-            request_id: request_id.unwrap_or_else(|| format!("job:{id}")),
-            kind: kind.into(),
-            state: if request.collect_examples { state::COLLECTING } else { state::PENDING }.into(),
-            request: request.encode_to_vec(),
-            examples: examples as i64,
-            created_by: by.to_string(),
-            created_at: time::now_micros(),
-            started_at: 0,
-            ended_at: 0,
-            error: String::new(),
-            outcome: String::new(),
-            result: Vec::new(),
-            activated: false,
-        };
+        let row = training::new_job(&request, kind, examples as i64, by, request_id, time::now_micros());
         if let Err(error) = training::insert_job(db, row.clone()).await {
             // The same key created through another replica meanwhile: that job is the answer.
             return match training::job_by_request(db, &row.request_id).await? {
@@ -90,8 +69,17 @@ impl ClassificationApi {
                 }
                 Ok(("risk_model", risk.examples.len()))
             }
-            Some(Training::RetrainRiskFromOutcomes(_)) => {
-                Err(Error::precondition("retrain_risk_from_outcomes", "not available yet"))
+            Some(Training::RetrainRiskFromOutcomes(retrain)) => {
+                if retrain.min_outcomes < 0 {
+                    return Err(
+                        Violations::one("retrain_risk_from_outcomes.min_outcomes", "must not be negative").into()
+                    );
+                }
+                let (labelled, dissatisfied) = outcomes::counts(self.publisher.database().reader()).await?;
+                if let Some(reason) = crate::training::too_few(labelled, dissatisfied, needed(retrain)) {
+                    return Err(Error::precondition("riskModels", reason));
+                }
+                Ok((crate::training::RETRAIN_FROM_OUTCOMES, 0))
             }
             Some(Training::RetrainFromCorrections(retrain)) => {
                 let classifier = self.in_force.classifier();

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::metrics;
+
 /// One customer's features, as intake's events describe them or as an operator exports them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Features {
@@ -65,6 +67,12 @@ impl RiskModel {
     /// Probability of dissatisfaction.
     pub fn score(&self, features: &Features) -> f64 {
         sigmoid(dot(&self.weights, &self.encode(features)))
+    }
+
+    /// How well the model does on labelled customers, flagging at `threshold`.
+    pub fn evaluate(&self, examples: &[(Features, bool)], threshold: f64) -> metrics::Risk {
+        let scored: Vec<(bool, f64)> = examples.iter().map(|(f, y)| (*y, self.score(f))).collect();
+        metrics::risk(&scored, threshold)
     }
 
     /// The factors that raise this customer's risk most, largest first.
@@ -252,7 +260,6 @@ fn format_number(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::metrics;
 
     /// Customers with high drop rates on a poor-coverage estate are dissatisfied.
     fn population(n: usize, seed: u64) -> Vec<(Features, bool)> {
@@ -281,8 +288,7 @@ mod tests {
     fn ranks_and_calibrates_on_unseen_customers() {
         let model = RiskModel::train(&population(4000, 1), RiskSettings::default());
         let test = population(2000, 2);
-        let outcomes: Vec<(bool, f64)> = test.iter().map(|(f, y)| (*y, model.score(f))).collect();
-        let figures = metrics::risk(&outcomes, 0.5);
+        let figures = model.evaluate(&test, 0.5);
         assert!(figures.roc_auc > 0.8, "{figures:?}");
         assert!(figures.calibration_error < 0.05, "{figures:?}");
     }

@@ -165,6 +165,9 @@ pub mod risk_model {
         pub factor_departments: String,
         pub training_seconds: f64,
         pub body: Vec<u8>,
+        /// "trainingJobs/{id}" of the job that trained it ("" before jobs recorded it), whose
+        /// request and parts hold the examples it learned from.
+        pub training_job: String,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -269,6 +272,35 @@ pub mod customer_features {
         pub score: Option<f64>,
         /// When an AtRiskCustomer was last published, so a customer is flagged once per cool-down.
         pub flagged_at: Option<i64>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod risk_outcome {
+    use sea_orm::entity::prelude::*;
+
+    /// What recovery last found of one customer (dissatisfied or recovered), learned from its
+    /// feed, with the customer's features as classification knew them then: a labelled example
+    /// for the risk model.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "risk_outcome")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub phone_number: String,
+        pub dissatisfied: bool,
+        /// What taught it, for example "care_still_dissatisfied" (`outcomes::Source`).
+        pub source: String,
+        /// The resource of recovery's event, for example "careTasks/{id}".
+        pub subject: String,
+        /// The event of recovery's feed that taught it: its sequence, and when it occurred. A
+        /// later label replaces an earlier one; the same event again changes nothing.
+        pub sequence: i64,
+        pub labelled_at: i64,
+        /// JSON of `model::risk::Features`, as they were when the outcome was learned.
+        pub features: String,
+        pub learned_at: i64,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

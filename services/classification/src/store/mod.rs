@@ -4,6 +4,7 @@ pub mod customers;
 pub mod entity;
 pub mod migration;
 pub mod models;
+pub mod outcomes;
 pub mod statistics;
 pub mod training;
 
@@ -19,8 +20,8 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 pub use entity::{
-    classification, correction, customer_features, emerging_problem, risk_model, taxonomy_version, text_model,
-    training_job,
+    classification, correction, customer_features, emerging_problem, risk_model, risk_outcome, taxonomy_version,
+    text_model, training_job,
 };
 
 use crate::taxonomy::Taxonomy;

@@ -1,5 +1,8 @@
 //! Training jobs and the parts of their examples.
 
+use csm_kit::names::TRAINING_JOBS;
+use csm_proto::classification::v1::CreateTrainingJobRequest;
+use prost::Message;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -22,6 +25,36 @@ pub mod state {
     }
 }
 
+/// A new job asking for `request` (a job of `kind` with `examples` sent with it), queued unless it
+/// collects its examples first; `request_id` is the caller's idempotency key, if any.
+pub fn new_job(
+    request: &CreateTrainingJobRequest,
+    kind: &str,
+    examples: i64,
+    created_by: &str,
+    request_id: Option<String>,
+    now: i64,
+) -> training_job::Model {
+    let id = uuid::Uuid::now_v7();
+    training_job::Model {
+        name: format!("{TRAINING_JOBS}{id}"),
+        // Unique: a job created without a key gets one of its own.
+        request_id: request_id.unwrap_or_else(|| format!("job:{id}")),
+        kind: kind.into(),
+        state: if request.collect_examples { state::COLLECTING } else { state::PENDING }.into(),
+        request: request.encode_to_vec(),
+        examples,
+        created_by: created_by.to_string(),
+        created_at: now,
+        started_at: 0,
+        ended_at: 0,
+        error: String::new(),
+        outcome: String::new(),
+        result: Vec::new(),
+        activated: false,
+    }
+}
+
 pub async fn insert_job(db: &impl ConnectionTrait, row: training_job::Model) -> Result<(), DbErr> {
     training_job::Entity::insert(training_job::ActiveModel::from(row)).exec_without_returning(db).await?;
     Ok(())
@@ -33,6 +66,16 @@ pub async fn job(db: &impl ConnectionTrait, name: &str) -> Result<Option<trainin
 
 pub async fn job_by_request(db: &impl ConnectionTrait, request_id: &str) -> Result<Option<training_job::Model>, DbErr> {
     training_job::Entity::find().filter(training_job::Column::RequestId.eq(request_id)).one(db).await
+}
+
+/// The newest job of `kind`.
+pub async fn latest_of_kind(db: &impl ConnectionTrait, kind: &str) -> Result<Option<training_job::Model>, DbErr> {
+    training_job::Entity::find()
+        .filter(training_job::Column::Kind.eq(kind))
+        .order_by_desc(training_job::Column::CreatedAt)
+        .order_by_desc(training_job::Column::Name)
+        .one(db)
+        .await
 }
 
 /// Newest first.

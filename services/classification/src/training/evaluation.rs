@@ -1,9 +1,11 @@
 //! What a trained model is judged by and how it is shown: a text model scored on labelled
-//! examples, and the API form of stored text models. Training, the API and retraining from
-//! corrections all use these.
+//! examples, the API form of stored text models, and of a risk model's figures. Training, the API
+//! and retraining (from corrections and from outcomes) all use these.
 
 use csm_kit::time;
-use csm_proto::classification::v1::{ClassMetrics, ConfusionRow, TextModel as TextModelProto, TextModelEvaluation};
+use csm_proto::classification::v1::{
+    CalibrationBin, ClassMetrics, ConfusionRow, RiskEvaluation, TextModel as TextModelProto, TextModelEvaluation,
+};
 
 use crate::{
     model::{metrics, text::TextModel},
@@ -66,6 +68,32 @@ pub fn evaluate(name: &str, view: &str, model: &TextModel, examples: &[(String, 
         review_rate: reviewed as f64 / examples.len().max(1) as f64,
         accuracy_without_review: if confident == 0 { 0.0 } else { confident_right as f64 / confident as f64 },
         unknown_leaves: unknown,
+    }
+}
+
+/// The API form of the figures of the risk model `name` on labelled customers.
+pub fn risk_evaluation(name: &str, figures: &metrics::Risk) -> RiskEvaluation {
+    RiskEvaluation {
+        risk_model: name.to_string(),
+        examples: figures.examples as i64,
+        positives: figures.positives as i64,
+        roc_auc: figures.roc_auc,
+        log_loss: figures.log_loss,
+        brier_score: figures.brier,
+        calibration: figures
+            .calibration
+            .iter()
+            .map(|b| CalibrationBin {
+                lower: b.lower,
+                upper: b.upper,
+                mean_predicted: b.mean_predicted,
+                observed_rate: b.observed,
+                count: b.count as i64,
+            })
+            .collect(),
+        calibration_error: figures.calibration_error,
+        precision: figures.precision,
+        recall: figures.recall,
     }
 }
 

@@ -4,12 +4,16 @@
 //! a job's models, its activation and its end are written in one transaction, so a job cut short
 //! by a stop or a crash leaves nothing behind, and the next holder of the lease marks it failed.
 
+mod auto;
 mod evaluation;
+mod outcomes;
 mod retrain;
 mod risk;
 mod work;
 
-pub use evaluation::{evaluate, text_model_proto};
+pub use auto::{AutoRetrain, RETRAIN_FROM_OUTCOMES};
+pub use evaluation::{evaluate, risk_evaluation, text_model_proto};
+pub use outcomes::{needed, too_few};
 pub use risk::{examples as risk_examples, features_from, prepare_risk, risk_model_proto};
 
 use std::{
@@ -247,8 +251,8 @@ impl Trainer {
             Some(create_training_job_request::Training::RetrainFromCorrections(request)) => {
                 retrain::from_corrections(self, &job.name, request, cancelled).await
             }
-            Some(create_training_job_request::Training::RetrainRiskFromOutcomes(_)) => {
-                Err(Stopped::Failed("retraining from outcomes is not available yet".into()))
+            Some(create_training_job_request::Training::RetrainRiskFromOutcomes(request)) => {
+                outcomes::from_outcomes(self, &job.name, request, cancelled).await
             }
             None => Err(Stopped::Failed("the job names nothing to train".into())),
         }
@@ -276,6 +280,7 @@ impl Trainer {
             }
         }
         if let Some(row) = &mut done.risk_model {
+            row.training_job = job.name.clone();
             models::insert_risk_model(&*uow, row.clone()).await?;
             if done.activate {
                 models::activate_risk_model(&*uow, &row.name).await?;

@@ -138,11 +138,14 @@ pub async fn from_corrections(
 
 /// A fixed fifth held out, by a hash of each text, so the same texts are held out every time.
 fn split(examples: &[Example]) -> (Vec<Example>, Vec<Example>) {
-    examples.iter().cloned().partition(|(text, _)| {
-        let hash =
-            text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        hash % 5 != 0
-    })
+    examples.iter().cloned().partition(|(text, _)| !held_out(text.as_bytes()))
+}
+
+/// Whether the example keyed `key` is in the fixed fifth held out for judging a retrained model:
+/// a hash (FNV-1a) of the key, so the same examples are held out on every machine, every time.
+pub fn held_out(key: &[u8]) -> bool {
+    let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    hash % 5 == 0
 }
 
 /// The examples a retrained model was trained on, as parts of its job, in chunks.

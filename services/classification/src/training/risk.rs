@@ -23,6 +23,14 @@ pub struct PreparedRisk {
     factor_departments: String,
 }
 
+impl PreparedRisk {
+    /// A fit of `examples` made by the service itself (retraining from outcomes), not asked for
+    /// field by field.
+    pub fn new(examples: Vec<(Features, bool)>, threshold: f64, factor_departments: String) -> Self {
+        Self { examples, settings: RiskSettings::default(), threshold, factor_departments }
+    }
+}
+
 /// Checks a request (with the examples sent in parts), field by field.
 pub fn prepare_risk(request: &TrainRiskModelRequest, parts: Vec<RiskExample>) -> Result<PreparedRisk, Error> {
     let mut violations = Violations::new();
@@ -74,6 +82,8 @@ pub fn fit_risk(prepared: PreparedRisk) -> Result<risk_model::Model, Error> {
         factor_departments: prepared.factor_departments,
         training_seconds: started.elapsed().as_secs_f64(),
         body: postcard::to_allocvec(&model).map_err(|e| Error::Internal(e.to_string()))?,
+        // Set by the job that stores it.
+        training_job: String::new(),
     })
 }
 

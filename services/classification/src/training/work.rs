@@ -143,7 +143,7 @@ pub async fn risk_model(
 
 /// Training that did not return: stopped with its runtime (the service is going away, and the job
 /// is left for the next holder of the lease to mark), or failed.
-fn stopped(error: CpuError) -> Stopped {
+pub(super) fn stopped(error: CpuError) -> Stopped {
     match error {
         CpuError::Stopped { .. } => Stopped::Cancelled,
         panicked @ CpuError::Panicked { .. } => Stopped::Failed(panicked.to_string()),

@@ -4,6 +4,7 @@ use csm_kit::{feed::FeedMigration, lease::LeaseMigration};
 use sea_orm_migration::{prelude::*, schema::*};
 
 mod models;
+mod outcomes;
 mod training;
 
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(LeaseMigration),
             Box::new(training::TrainingJobs),
             Box::new(training::TrainingJobStateNames),
+            Box::new(outcomes::RiskOutcomes),
         ]
     }
 }
