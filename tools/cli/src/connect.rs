@@ -22,16 +22,20 @@ use crate::{clients::Authenticated, tokens::DevTokens};
 /// Where `csm up` keeps the development tokens, read when no token is given otherwise.
 pub const DEFAULT_TOKENS_FILE: &str = "data/tokens.toml";
 
+/// Where `csm up` puts intake.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:50051";
+
 /// Reports and labelled sets can be larger than gRPC's default 4 MiB message.
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// How to reach the running services and as whom.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Connection {
-    /// Intake's address (host:port, or an http:// or https:// URL); classification, recovery and
-    /// measurement are on the next three ports, as `csm up` lays them out.
-    #[arg(long, env = "CSM_ADDRESS", default_value = "127.0.0.1:50051", global = true)]
-    pub address: String,
+    /// Intake's address (host:port, or an http:// or https:// URL) [default: 127.0.0.1:50051];
+    /// classification, recovery and measurement are on the next three ports, as `csm up` lays
+    /// them out.
+    #[arg(long, env = "CSM_ADDRESS", global = true)]
+    pub address: Option<String>,
     /// Classification's address, when not on intake's port + 1.
     #[arg(long, env = "CSM_CLASSIFICATION_ADDRESS", global = true)]
     pub classification: Option<String>,
@@ -141,7 +145,7 @@ impl Connection {
     /// The caller's token and the services' URLs.
     pub fn connect(&self) -> anyhow::Result<Connected> {
         let token = self.token()?;
-        let intake = normalise(&self.address)?;
+        let intake = normalise(self.address.as_deref().unwrap_or(DEFAULT_ADDRESS))?;
         let others = [&self.classification, &self.recovery, &self.measurement]
             .map(|given| given.as_deref().map(normalise).transpose());
         let [classification, recovery, measurement] = others;

@@ -32,9 +32,17 @@ async fn main() -> ExitCode {
     };
     match outcome {
         Ok(outcome) => ExitCode::from(outcome.code()),
+        // The reader went away (`csm feed tail intake | head`): nothing more to say.
+        Err(error) if broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("csm: {error:#}");
             ExitCode::from(FAILED)
         }
     }
+}
+
+fn broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }

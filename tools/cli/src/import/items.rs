@@ -152,7 +152,7 @@ fn derived_request_id(kind: Kind, row: &Row) -> String {
 }
 
 fn enum_value(row: &Row, column: &str, names: &EnumNames) -> Result<i32, String> {
-    row.get(column).map_or(Ok(0), |v| names.parse(v).map_err(|e| format!("{column}: {e}")))
+    row.get(column).map_or(Ok(0), |v| names.parse(v).map_err(|e| e.to_string()))
 }
 
 fn required_enum(row: &Row, column: &str, names: &EnumNames) -> Result<i32, String> {

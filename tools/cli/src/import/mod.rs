@@ -168,19 +168,24 @@ async fn send(
     }
     let requests: Vec<IngestRequest> = batch.iter().map(|(_, request)| request.clone()).collect();
     let first_line = batch.first().map_or(0, |(row, _)| row.line);
-    let stopped = |status: &tonic::Status, line: u64| {
+    // Nothing stored yet: the error alone. Else where to resume, which importing again does.
+    let started = summary.accepted + summary.duplicates > 0;
+    let stopped = |status: &tonic::Status, line: u64, received: usize| {
         let error = endpoint.error("Ingest", status);
+        if !started && received == 0 {
+            return error;
+        }
         anyhow::anyhow!(
             "{error}\nthe import stopped at line {line}: the rows before it are stored; import the file again to \
              finish (rows already stored come back as duplicates)"
         )
     };
     let mut results =
-        client.ingest(tokio_stream::iter(requests)).await.map_err(|s| stopped(&s, first_line))?.into_inner();
+        client.ingest(tokio_stream::iter(requests)).await.map_err(|s| stopped(&s, first_line, 0))?.into_inner();
     let mut received = 0;
     loop {
         let next_line = batch.get(received).map_or(first_line, |(row, _)| row.line);
-        let Some(result) = results.message().await.map_err(|s| stopped(&s, next_line))? else {
+        let Some(result) = results.message().await.map_err(|s| stopped(&s, next_line, received))? else {
             break;
         };
         received += 1;
