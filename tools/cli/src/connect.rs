@@ -103,7 +103,7 @@ impl Endpoint {
         let (service, url) = (self.service.name(), &self.url);
         let message = status.message();
         let text = match status.code() {
-            Code::Unavailable | Code::Unknown if message.contains("connect") || status.code() == Code::Unavailable => {
+            Code::Unavailable => {
                 format!(
                     "cannot reach {service} at {url} ({message}): is the system running? Start it with `csm up`, \
                      or give its address with --address (or --{service})"

@@ -201,7 +201,7 @@ pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport,
 
     let recovery = clients::recovery(addresses.recovery, admin)?;
     let expected = work_orders.len();
-    let cases = eventually("every work order to be dispatched", Duration::from_secs(30), || {
+    let cases = eventually("every work order to be dispatched", Duration::from_secs(60), || {
         let mut recovery = recovery.clone();
         let work_orders = &work_orders;
         async move {
@@ -266,7 +266,7 @@ pub async fn run(addresses: Addresses, tokens: &DevTokens) -> Result<DemoReport,
         resolved += 1;
     }
 
-    let (opened, on_time) = eventually("the indicators to count every case", Duration::from_secs(30), || {
+    let (opened, on_time) = eventually("the indicators to count every case", Duration::from_secs(60), || {
         let mut measurement = measurement.clone();
         let (opened, on_time) = (query("complaints_opened"), query("on_time_resolution_rate"));
         async move {
