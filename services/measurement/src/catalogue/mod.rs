@@ -18,9 +18,9 @@ use crate::{
     calendar::Calendar,
     cells::{Deltas, MeasureSet},
     error::Error,
-    facts::LoopKind,
+    facts::{LoopFact, LoopKind, OrderFact},
     formula::{self, Formula},
-    observe::Source,
+    observe::{Observation, Source},
     store,
 };
 
@@ -229,6 +229,27 @@ pub async fn ensure_counted(
     Ok(ids.into_iter().map(|(id, _)| id).collect())
 }
 
+/// Counts the observations of one page of facts (work orders or closed loops) into `deltas`, in
+/// the kit's CPU pool.
+async fn count_page<F: Send + 'static>(
+    mut deltas: Deltas,
+    facts: Vec<(String, F)>,
+    measures: &Arc<MeasureSet>,
+    calendar: Calendar,
+    observations: fn(&F) -> Vec<Observation>,
+) -> Result<Deltas, Error> {
+    let measures = measures.clone();
+    Ok(cpu::run("recounting measures", move || {
+        for (_, fact) in &facts {
+            for observation in observations(fact) {
+                deltas.add(&measures, &calendar, &observation, 1);
+            }
+        }
+        deltas
+    })
+    .await?)
+}
+
 /// Counts `measures` from scratch over every stored fact (work orders, closed loops) and
 /// observation, each page read counted in the kit's CPU pool.
 pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: MeasureSet) -> Result<Deltas, Error> {
@@ -240,16 +261,7 @@ pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: M
         let facts = store::scan_facts(db, &after, PAGE).await?;
         let next = facts.last().filter(|_| facts.len() as u64 == PAGE).map(|(id, _)| id.clone());
         if !facts.is_empty() {
-            let measures = measures.clone();
-            deltas = cpu::run("recounting measures", move || {
-                for (_, fact) in &facts {
-                    for observation in fact.observations() {
-                        deltas.add(&measures, &calendar, &observation, 1);
-                    }
-                }
-                deltas
-            })
-            .await?;
+            deltas = count_page(deltas, facts, &measures, calendar, OrderFact::observations).await?;
         }
         match next {
             Some(id) => after = id,
@@ -262,16 +274,7 @@ pub async fn recount(db: &impl ConnectionTrait, calendar: &Calendar, measures: M
             let facts = store::scan_loop_facts(db, kind, &after, PAGE).await?;
             let next = facts.last().filter(|_| facts.len() as u64 == PAGE).map(|(key, _)| key.clone());
             if !facts.is_empty() {
-                let measures = measures.clone();
-                deltas = cpu::run("recounting measures", move || {
-                    for (_, fact) in &facts {
-                        for observation in fact.observations() {
-                            deltas.add(&measures, &calendar, &observation, 1);
-                        }
-                    }
-                    deltas
-                })
-                .await?;
+                deltas = count_page(deltas, facts, &measures, calendar, LoopFact::observations).await?;
             }
             match next {
                 Some(key) => after = key,
