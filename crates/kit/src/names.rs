@@ -23,6 +23,7 @@ pub const CASES: &str = "cases/";
 pub const RECOVERY_ACTIONS: &str = "recoveryActions/";
 pub const PROGRAMMES: &str = "programmes/";
 pub const CARE_TASKS: &str = "careTasks/";
+pub const SERVICE_PROBLEMS: &str = "serviceProblems/";
 /// Measurement's collections.
 pub const INDICATORS: &str = "indicators/";
 pub const INDEX_MODELS: &str = "indexModels/";
@@ -31,7 +32,7 @@ pub const AUDIT_CHECKLISTS: &str = "auditChecklists/";
 pub const BENCHMARKS: &str = "benchmarks/";
 
 /// Each collection with the type of resource it holds.
-const TYPES: [(&str, &str); 19] = [
+const TYPES: [(&str, &str); 20] = [
     (CONTACTS, "Contact"),
     (WORK_ORDERS, "WorkOrder"),
     (CUSTOMERS, "Customer"),
@@ -46,6 +47,7 @@ const TYPES: [(&str, &str); 19] = [
     (RECOVERY_ACTIONS, "RecoveryAction"),
     (PROGRAMMES, "Programme"),
     (CARE_TASKS, "CareTask"),
+    (SERVICE_PROBLEMS, "ServiceProblem"),
     (INDICATORS, "Indicator"),
     (INDEX_MODELS, "IndexModel"),
     (AUDITS, "Audit"),
