@@ -123,4 +123,37 @@ impl ServiceRuntime {
         self.db.close().await;
         Ok(served?)
     }
+
+    /// Serves `app`, an HTTP face of csm (the TM Forum adapter), on `listener` until `shutdown`
+    /// completes: the same metrics endpoint, drain delay and background tasks as a gRPC service,
+    /// then stops the followers and closes the database.
+    pub async fn serve_http(
+        self,
+        app: axum::Router,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
+        if let Some(address) = self.common.telemetry.metrics_address {
+            crate::metrics::serve(address, self.host.stop_token())
+                .await
+                .map_err(|e| RunError::Config(e.to_string()))?;
+        }
+        let name = self.name;
+        let stop = self.host.stop_token();
+        let drain = self.common.server.drain_delay;
+        tracing::info!(service = name, address = ?listener.local_addr().ok(), "serving HTTP");
+        let signal = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = stop.cancelled() => {}
+            }
+            tracing::info!(service = name, drain = ?drain, "shutting down");
+            tokio::time::sleep(drain).await;
+        };
+        let served = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+        self.host.stop_and_wait().await;
+        tracing::info!(service = name, "stopped");
+        self.db.close().await;
+        served.map_err(|error| RunError::Config(format!("serving HTTP: {error}")))
+    }
 }

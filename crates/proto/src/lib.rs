@@ -70,3 +70,21 @@ stored_enums!(
     recovery::v1::ReopenCause,
     recovery::v1::Transition,
 );
+
+impl recovery::v1::CaseStatus {
+    /// The TM Forum TMF621 trouble-ticket state of a case status, one to one as the contract
+    /// says: acknowledged, inProgress, pending, held, resolved, closed or cancelled.
+    pub fn tmf621_status(self) -> &'static str {
+        use recovery::v1::CaseStatus as S;
+        match self {
+            S::AwaitingDispatch | S::Dispatched => "acknowledged",
+            S::Accepted | S::InProgress => "inProgress",
+            S::Pending => "pending",
+            S::Held => "held",
+            S::Resolved | S::CallbackDone => "resolved",
+            S::Closed => "closed",
+            S::Cancelled => "cancelled",
+            S::Unspecified => "",
+        }
+    }
+}

@@ -93,16 +93,7 @@ impl Step {
 
 /// The TMF621 trouble-ticket state of a status.
 pub fn tmf621_status(status: CaseStatus) -> &'static str {
-    match status {
-        S::AwaitingDispatch | S::Dispatched => "acknowledged",
-        S::Accepted | S::InProgress => "inProgress",
-        S::Pending => "pending",
-        S::Held => "held",
-        S::Resolved | S::CallbackDone => "resolved",
-        S::Closed => "closed",
-        S::Cancelled => "cancelled",
-        S::Unspecified => "",
-    }
+    status.tmf621_status()
 }
 
 /// Statuses in which the deadline clock runs and the case can become overdue.

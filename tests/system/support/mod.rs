@@ -72,7 +72,7 @@ impl Backend {
             let Ok(db) = sea_orm::Database::connect(format!("{server}/postgres")).await else {
                 return;
             };
-            for service in ["intake", "classification", "recovery", "measurement"] {
+            for service in ["intake", "classification", "recovery", "measurement", "tmf"] {
                 let _ = db
                     .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{prefix}_{service}\" WITH (FORCE)"))
                     .await;
@@ -134,6 +134,7 @@ impl TestSystem {
         spec.databases.classification = backend.url("classification");
         spec.databases.recovery = backend.url("recovery");
         spec.databases.measurement = backend.url("measurement");
+        spec.databases.tmf = backend.url("tmf");
         spec.feed = quick_feed();
         spec.pool_size = 4;
         spec.measurement.sweep_interval = Duration::from_millis(200);

@@ -40,6 +40,7 @@ pub async fn up(data_dir: PathBuf, host: IpAddr, base_port: u16) -> anyhow::Resu
     println!("  classification  {}", url(a.classification));
     println!("  recovery        {}", url(a.recovery));
     println!("  measurement     {}", url(a.measurement));
+    println!("  TM Forum APIs   {}/tmf-api/troubleTicket/v4 (REST/JSON)", url(a.tmf));
     println!("  data            {} (one SQLite file per service)", data_dir.display());
     println!("  tokens          {} (bearer tokens per role and department)", tokens_file.display());
     system.run_until(terminate_signal()).await?;
@@ -59,6 +60,7 @@ pub async fn demo_against(intake: SocketAddr, tokens_file: &Path) -> anyhow::Res
         classification: at(ports.classification),
         recovery: at(ports.recovery),
         measurement: at(ports.measurement),
+        tmf: at(ports.tmf),
     };
     println!("{DEMO_TITLE}");
     println!("{}", demo::run(addresses, &tokens).await?);

@@ -1,5 +1,5 @@
-//! All-in-one mode: the four services in one process, each on its own port with its own database,
-//! talking to each other over gRPC exactly as they do when deployed apart.
+//! All-in-one mode: the four services and the TM Forum adapter in one process, each on its own port
+//! with its own database, talking to each other over gRPC exactly as they do when deployed apart.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -32,11 +32,12 @@ mod tests {
 /// The four services as each runs (its feed's name) and as its traces name it (`service.name`,
 /// as its own binary does): what `csm up` hands to [`csm_kit::telemetry::init_services`] so each
 /// service keeps its identity in one process.
-pub const TRACE_IDENTITIES: [(&str, &str); 4] = [
+pub const TRACE_IDENTITIES: [(&str, &str); 5] = [
     ("intake", "csm-intake"),
     ("classification", "csm-classification"),
     ("recovery", "csm-recovery"),
     ("measurement", "csm-measurement"),
+    ("tmf", "csm-tmf"),
 ];
 
 /// One database URL per service.
@@ -46,6 +47,8 @@ pub struct Databases {
     pub classification: String,
     pub recovery: String,
     pub measurement: String,
+    /// The TM Forum adapter's own (hub registrations, queued notifications, the ticket view).
+    pub tmf: String,
 }
 
 impl Databases {
@@ -57,6 +60,7 @@ impl Databases {
             classification: url("classification"),
             recovery: url("recovery"),
             measurement: url("measurement"),
+            tmf: url("tmf"),
         }
     }
 }
@@ -68,11 +72,13 @@ pub struct Ports {
     pub classification: u16,
     pub recovery: u16,
     pub measurement: u16,
+    /// The TM Forum adapter (REST/JSON).
+    pub tmf: u16,
 }
 
 impl Ports {
-    /// Consecutive ports from `base`: intake, classification, recovery, measurement. Base 0 takes
-    /// any free port for each.
+    /// Consecutive ports from `base`: intake, classification, recovery, measurement, then the TM
+    /// Forum adapter. Base 0 takes any free port for each.
     pub fn from_base(base: u16) -> Self {
         if base == 0 {
             return Self::any();
@@ -82,11 +88,12 @@ impl Ports {
             classification: base.saturating_add(1),
             recovery: base.saturating_add(2),
             measurement: base.saturating_add(3),
+            tmf: base.saturating_add(4),
         }
     }
 
     pub fn any() -> Self {
-        Self { intake: 0, classification: 0, recovery: 0, measurement: 0 }
+        Self { intake: 0, classification: 0, recovery: 0, measurement: 0, tmf: 0 }
     }
 }
 
@@ -115,6 +122,8 @@ pub struct SystemSpec {
     pub risk: csm_classification::config::RiskSettings,
     /// Measurement's settings.
     pub measurement: csm_measurement::config::MeasurementSettings,
+    /// The TM Forum adapter's settings (public address, notification delivery).
+    pub tmf: csm_tmf::config::TmfSettings,
     /// Where the process serves its metrics (all four services on one endpoint), if anywhere.
     pub metrics_address: Option<SocketAddr>,
 }
@@ -126,6 +135,7 @@ pub struct Addresses {
     pub classification: SocketAddr,
     pub recovery: SocketAddr,
     pub measurement: SocketAddr,
+    pub tmf: SocketAddr,
 }
 
 /// `http://host:port` for an address.
@@ -177,6 +187,7 @@ impl SystemSpec {
             clock: csm_kit::time::Clock::system(),
             risk: csm_classification::config::RiskSettings::default(),
             measurement: csm_measurement::config::MeasurementSettings::default(),
+            tmf: csm_tmf::config::TmfSettings::default(),
             metrics_address: None,
         }
     }
@@ -200,12 +211,14 @@ impl SystemSpec {
         let classification = bind("classification", self.host, self.ports.classification).await?;
         let recovery = bind("recovery", self.host, self.ports.recovery).await?;
         let measurement = bind("measurement", self.host, self.ports.measurement).await?;
+        let tmf = bind("tmf", self.host, self.ports.tmf).await?;
         let unspecified = SocketAddr::new(self.host, 0);
         let addresses = Addresses {
             intake: local(&intake, "intake", unspecified)?,
             classification: local(&classification, "classification", unspecified)?,
             recovery: local(&recovery, "recovery", unspecified)?,
             measurement: local(&measurement, "measurement", unspecified)?,
+            tmf: local(&tmf, "tmf", unspecified)?,
         };
         let upstream = |address| UpstreamSettings::new(url(address), self.service_token.clone());
 
@@ -258,6 +271,16 @@ impl SystemSpec {
             "measurement",
             csm_measurement::run_with_clock(config, measurement, stop.clone().cancelled_owned(), clock),
         ));
+
+        let config = csm_tmf::Config {
+            common: self.common(addresses.tmf, &self.databases.tmf),
+            upstream: csm_tmf::config::Upstreams {
+                intake: upstream(addresses.intake),
+                recovery: upstream(addresses.recovery),
+            },
+            tmf: self.tmf.clone(),
+        };
+        tasks.spawn(named("tmf", csm_tmf::run(config, tmf, stop.clone().cancelled_owned())));
 
         Ok(RunningSystem { addresses, stop, tasks })
     }

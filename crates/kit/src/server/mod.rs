@@ -101,6 +101,13 @@ impl Host {
         self.tasks.spawn(task);
     }
 
+    /// Stops background tasks and waits for them.
+    pub async fn stop_and_wait(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
     /// Serves until `shutdown` completes, then drains and waits for background tasks. Background
     /// tasks are stopped and awaited however serving ends, including when it cannot start.
     pub async fn serve(
@@ -112,9 +119,7 @@ impl Host {
         let name = definition.name;
         // Boxed: serving is a large future, which every service's `run` would otherwise carry inline.
         let served = Box::pin(self.serve_until_stopped(definition, listener, shutdown)).await;
-        self.stop.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
+        self.stop_and_wait().await;
         tracing::info!(service = name, "stopped");
         served
     }

@@ -1,0 +1,185 @@
+//! The adapter's HTTP face: routes for TMF621 (v4, and v5 on the same handlers), TMF656 v4 and
+//! the probes; who the caller is; and a span and a duration metric for every request.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Router,
+    extract::{FromRequestParts, MatchedPath, Request},
+    http::{HeaderMap, request::Parts},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use csm_kit::{Principal, Role, telemetry};
+use opentelemetry::{KeyValue, metrics::Histogram};
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use crate::{App, error::ApiError, error::Failure, hub, problems, tickets};
+
+pub const TICKET_V4: &str = "/tmf-api/troubleTicket/v4";
+pub const TICKET_V5: &str = "/tmf-api/troubleTicket/v5";
+pub const PROBLEM_V4: &str = "/tmf-api/serviceProblemManagement/v4";
+
+pub fn router(app: App) -> Router {
+    let mut router = Router::new();
+    for root in [TICKET_V4, TICKET_V5] {
+        router = router
+            .route(&format!("{root}/troubleTicket"), get(tickets::list).post(tickets::create))
+            // The conformance kit posts to the collection with a trailing slash too.
+            .route(&format!("{root}/troubleTicket/"), get(tickets::list).post(tickets::create))
+            .route(
+                &format!("{root}/troubleTicket/{{id}}"),
+                get(tickets::get).patch(tickets::patch).delete(tickets::delete),
+            )
+            .route(&format!("{root}/hub"), axum::routing::post(hub::register))
+            .route(&format!("{root}/hub/{{id}}"), get(hub::show).delete(hub::unregister));
+    }
+    router
+        .route(&format!("{PROBLEM_V4}/serviceProblem"), get(problems::list).post(problems::create))
+        .route(&format!("{PROBLEM_V4}/serviceProblem/{{id}}"), get(problems::get).patch(problems::patch))
+        .route("/health/live", get(async || "ok"))
+        .route("/health/ready", get(ready))
+        .fallback(async || ApiError::NotFound("resource".into()))
+        .layer(middleware::from_fn(observe))
+        .with_state(app)
+}
+
+/// Ready when the adapter's own database answers.
+async fn ready(axum::extract::State(app): axum::extract::State<App>) -> Result<&'static str, ApiError> {
+    use sea_orm::ConnectionTrait;
+    app.db.reader().execute_unprepared("SELECT 1").await?;
+    Ok("ok")
+}
+
+/// The authenticated caller and the token its calls to the services carry.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Arc<Principal>,
+    pub token: String,
+}
+
+impl Caller {
+    /// Refused unless the caller holds one of `roles` (administrators hold them all).
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
+        if self.principal.has(Role::Administrator) || roles.iter().any(|role| self.principal.has(*role)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("{} may not {what}", self.principal.subject)))
+        }
+    }
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let header = parts.headers.get(http::header::AUTHORIZATION);
+        let principal = app
+            .authenticator
+            .authenticate(header)
+            .map_err(|status| ApiError::Unauthenticated(status.message().to_string()))?;
+        let token = header
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        Ok(Caller { principal, token })
+    }
+}
+
+/// Where this API's resources live, for `href`s: the configured public address, else the
+/// request's `Host`, followed by the API's root path (the version the request came in on).
+#[derive(Debug, Clone)]
+pub struct Root(pub String);
+
+impl FromRequestParts<App> for Root {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let path = parts.uri.path();
+        let api = [TICKET_V4, TICKET_V5, PROBLEM_V4].into_iter().find(|root| path.starts_with(root)).unwrap_or("");
+        let origin = if app.settings.public_url.is_empty() {
+            let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            format!("http://{host}")
+        } else {
+            app.settings.public_url.trim_end_matches('/').to_string()
+        };
+        Ok(Root(format!("{origin}{api}")))
+    }
+}
+
+/// A request body as a JSON object, whatever JSON media type it was sent as (TMF PATCH uses
+/// `application/merge-patch+json`).
+pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad("body", "must be a JSON object")),
+        Err(error) => Err(ApiError::bad("body", format!("not JSON: {error}"))),
+    }
+}
+
+struct HttpMetrics {
+    duration: Histogram<f64>,
+}
+
+fn metrics() -> &'static HttpMetrics {
+    static METRICS: std::sync::OnceLock<HttpMetrics> = std::sync::OnceLock::new();
+    METRICS.get_or_init(|| HttpMetrics {
+        duration: csm_kit::metrics::get()
+            .meter()
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("TM Forum API requests served, by route, method and status, and how long each took")
+            .with_boundaries(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            .build(),
+    })
+}
+
+/// One span per request, named `METHOD route` and continuing the caller's trace, marked an error
+/// when the answer is; and `http.server.request.duration` by route, method and status.
+async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        error.message = tracing::field::Empty,
+        error.r#type = tracing::field::Empty,
+    );
+    let (traceparent, tracestate) = trace_headers(request.headers());
+    telemetry::continue_trace(&span, &traceparent, &tracestate);
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if let Some(Failure(fault)) = response.extensions().get::<Failure>() {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", if *fault { "fault" } else { "refusal" });
+        span.record("error.message", status.canonical_reason().unwrap_or("error"));
+    }
+    metrics().duration.record(
+        started.elapsed().as_secs_f64(),
+        &[
+            KeyValue::new("http.route", route),
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
+        ],
+    );
+    response.into_response()
+}
+
+fn trace_headers(headers: &HeaderMap) -> (String, String) {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (value("traceparent"), value("tracestate"))
+}
