@@ -68,6 +68,8 @@ stored_enums!(
     recovery::v1::RecoveryActionStatus,
     recovery::v1::RecoveryOutcome,
     recovery::v1::ReopenCause,
+    recovery::v1::ServiceProblemOrigin,
+    recovery::v1::ServiceProblemStatus,
     recovery::v1::Transition,
 );
 

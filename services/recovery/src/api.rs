@@ -4,18 +4,21 @@
 use csm_kit::{Role, auth::Policy, group_commit::GroupCommit, handler::serve};
 use csm_proto::recovery::v1::{
     CareTask, Case, CompleteProgrammeActionRequest, CompleteRecoveryActionRequest, CompleteSubTaskRequest,
-    CreateProgrammeRequest, CreateRecoveryActionRequest, DecideRecoveryActionRequest, GetCaseRequest,
-    GetProgrammeRequest, ListCareTasksRequest, ListCareTasksResponse, ListCaseHistoryRequest, ListCaseHistoryResponse,
-    ListCasesRequest, ListCasesResponse, ListProgrammesRequest, ListProgrammesResponse, ListRecoveryActionsRequest,
-    ListRecoveryActionsResponse, ListSubTasksRequest, ListSubTasksResponse, Programme, RecordCallbackRequest,
-    RecordCareOutcomeRequest, RecoveryAction, RequestHelpRequest, ResolveCaseRequest, SubTask, TransferCaseRequest,
-    TransitionCaseRequest, recovery_service_server::RecoveryService,
+    CreateProgrammeRequest, CreateRecoveryActionRequest, CreateServiceProblemRequest, DecideRecoveryActionRequest,
+    GetCaseRequest, GetProgrammeRequest, GetServiceProblemRequest, ListCareTasksRequest, ListCareTasksResponse,
+    ListCaseHistoryRequest, ListCaseHistoryResponse, ListCasesRequest, ListCasesResponse, ListProgrammesRequest,
+    ListProgrammesResponse, ListRecoveryActionsRequest, ListRecoveryActionsResponse, ListServiceProblemsRequest,
+    ListServiceProblemsResponse, ListSubTasksRequest, ListSubTasksResponse, Programme, RecordCallbackRequest,
+    RecordCareOutcomeRequest, RecoveryAction, RequestHelpRequest, ResolveCaseRequest, ResolveServiceProblemRequest,
+    ServiceProblem, SubTask, TransferCaseRequest, TransitionCaseRequest, TransitionServiceProblemRequest,
+    recovery_service_server::RecoveryService,
 };
 use tonic::{Request, Response, Status};
 
 use crate::{
     care::Care,
     cases::{Cases, write::CaseWriter},
+    problems::Problems,
     programmes::Programmes,
     rules::Context,
 };
@@ -47,6 +50,11 @@ pub fn policy() -> Policy {
         .allow(SERVICE, "CompleteProgrammeAction", &[Department, Supervisor, Administrator])
         .allow(SERVICE, "ListCareTasks", &readers)
         .allow(SERVICE, "RecordCareOutcome", &workers)
+        .allow(SERVICE, "CreateServiceProblem", &[Service, Supervisor, Administrator])
+        .allow(SERVICE, "GetServiceProblem", &[Agent, Department, Supervisor, Analyst, Administrator, Service])
+        .allow(SERVICE, "ListServiceProblems", &[Agent, Department, Supervisor, Analyst, Administrator, Service])
+        .allow(SERVICE, "TransitionServiceProblem", &[Service, Department, Supervisor, Administrator])
+        .allow(SERVICE, "ResolveServiceProblem", &[Service, Department, Supervisor, Administrator])
         .allow_feed()
 }
 
@@ -55,6 +63,7 @@ pub struct RecoveryApi {
     cases: Cases,
     programmes: Programmes,
     care: Care,
+    problems: Problems,
 }
 
 impl RecoveryApi {
@@ -62,7 +71,8 @@ impl RecoveryApi {
         Self {
             cases: Cases::new(context.clone(), changes),
             programmes: Programmes::new(context.clone()),
-            care: Care::new(context),
+            care: Care::new(context.clone()),
+            problems: Problems::new(context),
         }
     }
 }
@@ -177,5 +187,40 @@ impl RecoveryService for RecoveryApi {
         request: Request<RecordCareOutcomeRequest>,
     ) -> Result<Response<CareTask>, Status> {
         serve(request, async |caller, body| self.care.record_outcome(&body, &caller).await).await
+    }
+
+    async fn create_service_problem(
+        &self,
+        request: Request<CreateServiceProblemRequest>,
+    ) -> Result<Response<ServiceProblem>, Status> {
+        serve(request, async |caller, body| self.problems.create(&body, &caller).await).await
+    }
+
+    async fn get_service_problem(
+        &self,
+        request: Request<GetServiceProblemRequest>,
+    ) -> Result<Response<ServiceProblem>, Status> {
+        serve(request, async |caller, body| self.problems.get(&body, &caller).await).await
+    }
+
+    async fn list_service_problems(
+        &self,
+        request: Request<ListServiceProblemsRequest>,
+    ) -> Result<Response<ListServiceProblemsResponse>, Status> {
+        serve(request, async |caller, body| self.problems.list(&body, &caller).await).await
+    }
+
+    async fn transition_service_problem(
+        &self,
+        request: Request<TransitionServiceProblemRequest>,
+    ) -> Result<Response<ServiceProblem>, Status> {
+        serve(request, async |caller, body| self.problems.transition(&body, &caller).await).await
+    }
+
+    async fn resolve_service_problem(
+        &self,
+        request: Request<ResolveServiceProblemRequest>,
+    ) -> Result<Response<ServiceProblem>, Status> {
+        serve(request, async |caller, body| self.problems.resolve(&body, &caller).await).await
     }
 }

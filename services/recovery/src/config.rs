@@ -62,6 +62,7 @@ pub struct RecoverySettings {
     pub care_department: String,
     pub detractors: DetractorSettings,
     pub regulator: RegulatorSettings,
+    pub service_problems: ServiceProblemSettings,
 }
 
 impl Default for RecoverySettings {
@@ -80,7 +81,33 @@ impl Default for RecoverySettings {
             care_department: "service_centre".into(),
             detractors: DetractorSettings::default(),
             regulator: RegulatorSettings::default(),
+            service_problems: ServiceProblemSettings::default(),
         }
+    }
+}
+
+/// Service problems (重大故障): finding one when a root cause surges in a region, and how many
+/// customers of the area its proactive care reaches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceProblemSettings {
+    /// Whether recovery opens a problem itself when a leaf's complaints surge in a region.
+    pub detect: bool,
+    /// A surge needs at least this many cases of one leaf and region within `window`.
+    pub min_cases: u32,
+    /// The trailing window complaints are counted over.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// ... and at least this many times the average count per window of the same leaf and region
+    /// over the previous seven days (an average below one counts as one).
+    pub surge_factor: f64,
+    /// The most proactive care tasks one problem opens.
+    pub care_limit: u32,
+}
+
+impl Default for ServiceProblemSettings {
+    fn default() -> Self {
+        Self { detect: true, min_cases: 20, window: Duration::from_secs(HOUR), surge_factor: 4.0, care_limit: 500 }
     }
 }
 

@@ -8,6 +8,7 @@
 //! be dissatisfied complete the loop; everything is audited and published on recovery's feed.
 
 mod access;
+mod affected;
 mod api;
 mod care;
 mod cases;
@@ -17,6 +18,7 @@ mod detractors;
 mod error;
 mod escalation;
 mod lifecycle;
+mod problems;
 mod programmes;
 mod rules;
 mod store;

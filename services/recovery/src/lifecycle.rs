@@ -14,7 +14,13 @@ use CaseStatus as S;
 pub enum Step {
     Transition(Transition),
     Resolve,
-    Callback { dissatisfied: bool },
+    /// A resolved service problem (重大故障) resolves its linked cases with its explanation. Unlike
+    /// [`Step::Resolve`] it reaches a case in any unanswered status after dispatch: the fault was
+    /// repaired whether or not the case's department had taken the case up yet.
+    ProblemResolved,
+    Callback {
+        dissatisfied: bool,
+    },
     Transfer,
 }
 
@@ -32,6 +38,7 @@ impl Step {
             Step::Transition(Transition::Reopen) => "reopen",
             Step::Transition(Transition::Unspecified) => "unspecified",
             Step::Resolve => "resolve",
+            Step::ProblemResolved => "problem_resolved",
             Step::Callback { .. } => "callback",
             Step::Transfer => "transfer",
         }
@@ -59,6 +66,7 @@ impl Step {
             }
             Step::Transition(Transition::Unspecified) => None,
             Step::Resolve => matches!(from, S::Accepted | S::InProgress).then_some(S::Resolved),
+            Step::ProblemResolved => (working || from == S::Dispatched).then_some(S::Resolved),
             Step::Callback { dissatisfied: false } => (from == S::Resolved).then_some(S::CallbackDone),
             Step::Callback { dissatisfied: true } => (from == S::Resolved).then_some(S::InProgress),
             Step::Transfer => (working || from == S::Dispatched).then_some(S::Dispatched),
@@ -84,6 +92,8 @@ impl Step {
             Step::Transition(Transition::Close) => front_line || in_department(owner),
             Step::Transition(Transition::Cancel | Transition::Reopen) => front_line,
             Step::Transition(Transition::Unspecified) => false,
+            // Checked on the problem: whoever may resolve it resolves its cases.
+            Step::ProblemResolved => true,
             Step::Callback { .. } => caller.has(Role::Agent) || caller.has(Role::Service),
             // Only a supervisor moves a case between departments; the owner cannot hand it back.
             Step::Transfer => caller.has(Role::Supervisor),
@@ -137,6 +147,7 @@ mod tests {
             Step::Transition(Transition::Cancel),
             Step::Transition(Transition::Reopen),
             Step::Resolve,
+            Step::ProblemResolved,
             Step::Callback { dissatisfied: false },
             Step::Callback { dissatisfied: true },
             Step::Transfer,

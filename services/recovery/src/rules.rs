@@ -12,7 +12,9 @@ use csm_kit::{
 
 use csm_proto::intake::v1::SurveyScale;
 
-use crate::config::{CallbackSettings, DetractorSettings, EscalationStep, RecoverySettings, RegulatorSettings};
+use crate::config::{
+    CallbackSettings, DetractorSettings, EscalationStep, RecoverySettings, RegulatorSettings, ServiceProblemSettings,
+};
 
 #[derive(Debug)]
 pub struct Rules {
@@ -25,6 +27,7 @@ pub struct Rules {
     pub care_department: String,
     pub detractors: DetractorSettings,
     pub regulator: RegulatorSettings,
+    pub service_problems: ServiceProblemSettings,
 }
 
 impl Rules {
@@ -48,7 +51,9 @@ impl Rules {
         if regulator.escalate_to.trim().is_empty() {
             return Err(RunError::Config("recovery.regulator.escalate_to must say who is told".into()));
         }
+        check_service_problems(&settings.service_problems)?;
         Ok(Self {
+            service_problems: settings.service_problems.clone(),
             detractors: settings.detractors.clone(),
             regulator: settings.regulator.clone(),
             calendar,
@@ -140,6 +145,23 @@ fn check_detractors(d: &DetractorSettings) -> Result<(), RunError> {
         return Err(RunError::Config(
             "recovery.detractors.indicator_owners: every indicator needs a department".into(),
         ));
+    }
+    Ok(())
+}
+
+fn check_service_problems(p: &ServiceProblemSettings) -> Result<(), RunError> {
+    let fail = |message: &str| Err(RunError::Config(format!("recovery.service_problems.{message}")));
+    if p.min_cases == 0 {
+        return fail("min_cases must be at least 1");
+    }
+    if p.window.is_zero() || p.window > Duration::from_secs(7 * 86_400) {
+        return fail("window must be positive and at most 7 days");
+    }
+    if !p.surge_factor.is_finite() || p.surge_factor < 0.0 {
+        return fail("surge_factor must be a number of at least 0");
+    }
+    if p.care_limit > 100_000 {
+        return fail("care_limit must be at most 100000");
     }
     Ok(())
 }

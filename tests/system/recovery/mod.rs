@@ -7,6 +7,8 @@ mod care;
 mod deadlines;
 mod detractors;
 mod lifecycle;
+mod problem_detection;
+mod problems;
 mod programmes;
 mod reclassify;
 mod regulator;

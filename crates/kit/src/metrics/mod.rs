@@ -82,6 +82,11 @@ pub struct Metrics {
     /// `csm.recovery.appeal_risks`: cases that came within the warning window of the regulator's
     /// answer due time (`past_due` false) or passed it (`past_due` true).
     pub appeal_risks: Counter<u64>,
+    /// `csm.recovery.service_problems`: service problems (重大故障) opened, by `origin` (raised,
+    /// detected).
+    pub service_problems: Counter<u64>,
+    /// `csm.recovery.problem_links`: cases linked to a service problem.
+    pub problem_links: Counter<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +236,16 @@ impl Metrics {
                 .u64_counter("csm.recovery.appeal_risks")
                 .with_unit("{case}")
                 .with_description("cases at appeal risk under the regulator's answer clock, and past it")
+                .build(),
+            service_problems: meter
+                .u64_counter("csm.recovery.service_problems")
+                .with_unit("{problem}")
+                .with_description("service problems opened, raised by a caller or detected from a surge")
+                .build(),
+            problem_links: meter
+                .u64_counter("csm.recovery.problem_links")
+                .with_unit("{case}")
+                .with_description("cases linked to a service problem")
                 .build(),
             meter,
             exposition,

@@ -61,6 +61,11 @@ pub fn view(row: &care_task::Model) -> CareTask {
         follow_up_survey_time: row.follow_up_at.map(time::timestamp_from_micros),
         recover_time: row.recover_at.map(time::timestamp_from_micros),
         case: row.case_id.as_deref().map(|id| format!("{}{id}", names::CASES)).unwrap_or_default(),
+        service_problem: row
+            .service_problem_id
+            .as_deref()
+            .map(|id| format!("{}{id}", names::SERVICE_PROBLEMS))
+            .unwrap_or_default(),
     }
 }
 

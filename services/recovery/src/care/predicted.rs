@@ -82,6 +82,7 @@ impl EventHandler for AtRiskCustomerHandler {
             follow_up_at: None,
             recover_at: None,
             case_id: None,
+            service_problem_id: None,
         };
         care::insert(&**uow, row.clone()).await?;
         let task = view(&row);

@@ -201,7 +201,8 @@ pub fn plan(
             }];
         }
         Step::Transition(Transition::Start | Transition::Close | Transition::Unspecified) => {}
-        Step::Resolve => {
+        Step::Resolve | Step::ProblemResolved => {
+            settle_pause(context, &mut row, now);
             let within = context.rules.callback_within(&row.leaf, &row.contact_type);
             row.resolved_at = Some(now);
             row.resolution = Some(input.resolution.clone());

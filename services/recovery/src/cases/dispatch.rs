@@ -8,7 +8,9 @@
 //! Intake's WorkOrderReopened (the customer raised the same problem again) reopens the case of
 //! the first order if it was already resolved. A corrected classification is applied by
 //! [`super::reclassify`]. Every change is planned as a [`Planned`] and written by
-//! [`write_from_feed`], as the API's are.
+//! [`write_from_feed`], as the API's are. A dispatched case of an open service problem's leaf and
+//! region is linked to it in the same transaction (see [`crate::affected`]); each event's customer
+//! profile is remembered for reaching a problem's area.
 
 use csm_kit::{
     Masked,
@@ -31,6 +33,7 @@ use super::{
     write::write_from_feed,
 };
 use crate::{
+    affected::{care::remember, linking},
     lifecycle::Step,
     rules::Context,
     store::{self, NO_DEADLINE, case},
@@ -76,6 +79,8 @@ fn new_case(context: &Context, work_order: &WorkOrder) -> Result<case::Model, Ha
         version: 0,
         answer_due: context.rules.answer_due(opened_at),
         appeal_risk_level: 0,
+        region: work_order.customer_profile.as_ref().map(|p| p.region.trim().to_string()).unwrap_or_default(),
+        service_problem_id: None,
     })
 }
 
@@ -102,6 +107,8 @@ impl EventHandler for WorkOrderOpenedHandler {
         let work_order =
             opened.work_order.ok_or_else(|| HandleError::Reject("WorkOrderOpened without a work order".into()))?;
         let row = new_case(&self.context, &work_order)?;
+        let profile = work_order.customer_profile.as_ref();
+        remember(&**uow, &work_order.phone_number, profile, work_order.open_time.as_ref()).await?;
         if store::case_by_work_order(&**uow, &row.work_order_id).await?.is_some() {
             return Ok(());
         }
@@ -178,10 +185,19 @@ impl EventHandler for WorkOrderClassifiedHandler {
             Some(existing) => existing.clone(),
             None => new_case(&self.context, &work_order)?,
         };
+        let profile = work_order.customer_profile.as_ref();
+        remember(&**uow, &work_order.phone_number, profile, work_order.open_time.as_ref()).await?;
+        if row.region.is_empty()
+            && let Some(profile) = profile
+        {
+            row.region = profile.region.trim().to_string();
+        }
         routing::route(&self.context, &mut row, &classification)?;
+        row.service_problem_id = linking::problem_for(&**uow, &row).await?.map(|problem| problem.id);
         let reason = format!("classified as {}", classification.leaf);
         let planned = Planned::dispatch(current.as_ref(), row, self.context.now(), reason);
         let row = write_from_feed(&self.context, uow, planned, FROM_CLASSIFICATION).await?;
+        linking::dispatched(&self.context, uow, &row, FROM_CLASSIFICATION).await?;
         tracing::debug!(
             case = %format!("{}{}", names::CASES, row.id),
             phone = %Masked(&row.phone_number),

@@ -90,6 +90,10 @@ impl Cases {
         };
         violations.into_result()?;
 
+        let service_problem = match request.service_problem.trim() {
+            "" => None,
+            name => Some(names::id_in("service_problem", name, names::SERVICE_PROBLEMS)?.to_string()),
+        };
         let department = confined(caller, &request.department, "cases")?;
         let now = self.context.now();
         let filter = CaseFilter {
@@ -101,6 +105,7 @@ impl Cases {
                 .appeal_risk_only
                 .then(|| now.saturating_add(time::duration_micros(self.context.rules.regulator.warn_before))),
             by_answer_due,
+            service_problem,
         };
         let filters = paging::fingerprint(&[
             filter.department.as_deref().unwrap_or_default(),
@@ -109,6 +114,7 @@ impl Cases {
             if request.overdue_only { "overdue" } else { "" },
             if request.appeal_risk_only { "appeal_risk" } else { "" },
             if by_answer_due { "answer_due" } else { "" },
+            filter.service_problem.as_deref().unwrap_or_default(),
         ]);
         let after = paging::decode_keyset(&request.page_token, &filters)?;
 

@@ -58,6 +58,12 @@ pub fn case_view(row: &case::Model, rules: &Rules, now: i64, sub_tasks: Vec<SubT
         answer_due_time: Some(timestamp(row.answer_due)),
         appeal_risk: unanswered && now >= rules.appeal_risk_from(row.answer_due),
         answered_late: row.resolved_at.is_some_and(|at| at > row.answer_due),
+        service_problem: row
+            .service_problem_id
+            .as_deref()
+            .map(|id| format!("{}{id}", names::SERVICE_PROBLEMS))
+            .unwrap_or_default(),
+        region: row.region.clone(),
     }
 }
 

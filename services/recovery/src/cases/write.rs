@@ -52,7 +52,7 @@ async fn write_leaving_history(
 ) -> Result<Option<case::Model>, Error> {
     let Planned { mut row, save, from, action, reason, announcements } = planned;
     let now = context.now();
-    if action == "resolve" {
+    if matches!(action, "resolve" | "problem_resolved") {
         row.resolved_by = Some(actor.to_string());
         row.resolve_request_id = request_id.map(str::to_string);
     }

@@ -114,6 +114,7 @@ pub async fn answered(context: &Context, uow: &mut UnitOfWork, answered: SurveyA
                 follow_up_at: None,
                 recover_at: None,
                 case_id: row.case_id.clone(),
+                service_problem_id: None,
             };
             care_store::insert(&**uow, task.clone()).await?;
             row.care_task_id = Some(task.id.clone());

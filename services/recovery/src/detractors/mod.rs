@@ -24,6 +24,7 @@ use csm_proto::{
 use prost::Name;
 
 use crate::{
+    affected::care::remember,
     closed_loop::publish,
     rules::Context,
     store::{care, detractors},
@@ -56,7 +57,11 @@ impl EventHandler for DetractorHandler {
             detractors::set_high_frequency(&**uow, phone, active, at).await?;
             return Ok(());
         }
-        follow_up::answered(&self.context, uow, decode(event)?).await
+        let answered: SurveyAnswered = decode(event)?;
+        if let Some(answer) = &answered.survey_answer {
+            remember(&**uow, &answer.phone_number, answered.profile.as_ref(), answer.occurred_at.as_ref()).await?;
+        }
+        follow_up::answered(&self.context, uow, answered).await
     }
 }
 

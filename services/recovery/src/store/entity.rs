@@ -54,6 +54,10 @@ pub mod case {
         pub answer_due: i64,
         /// How far the regulator's clock has been announced: 0 not yet, 1 at appeal risk, 2 past due.
         pub appeal_risk_level: i32,
+        /// The customer's region when the order was opened ("" when intake knew none).
+        pub region: String,
+        /// The service problem (重大故障) the case is linked to, if any.
+        pub service_problem_id: Option<String>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -226,6 +230,8 @@ pub mod care_task {
         pub follow_up_at: Option<i64>,
         pub recover_at: Option<i64>,
         pub case_id: Option<String>,
+        /// For a service-problem task: the problem's id.
+        pub service_problem_id: Option<String>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

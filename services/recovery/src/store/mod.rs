@@ -7,6 +7,8 @@ pub mod care;
 pub mod detractors;
 pub mod entity;
 pub mod migration;
+pub mod problem_entity;
+pub mod problems;
 pub mod programmes;
 pub mod recovery_actions;
 pub mod sub_tasks;
@@ -21,6 +23,7 @@ pub use entity::{
     NO_DEADLINE, care_task, case, case_transition, customer_flag, detractor, programme, programme_action,
     recovery_action, sub_task,
 };
+pub use problem_entity::{known_customer, service_problem};
 
 use crate::lifecycle::{CLOCK_RUNNING, UNANSWERED};
 
@@ -120,6 +123,8 @@ pub struct CaseFilter {
     pub answer_due_by: Option<i64>,
     /// Soonest answer due time first, instead of soonest deadline.
     pub by_answer_due: bool,
+    /// Only cases linked to this service problem (its id).
+    pub service_problem: Option<String>,
 }
 
 /// Up to `limit` cases matching `filter`, by deadline (or answer due time) then id, strictly
@@ -139,6 +144,9 @@ pub async fn list_cases(
     }
     if let Some(phone) = &filter.phone_number {
         query = query.filter(case::Column::PhoneNumber.eq(phone.as_str()));
+    }
+    if let Some(problem) = &filter.service_problem {
+        query = query.filter(case::Column::ServiceProblemId.eq(problem.as_str()));
     }
     if let Some(now) = filter.overdue_at {
         query = query

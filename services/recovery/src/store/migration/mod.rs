@@ -5,6 +5,7 @@ mod approvals;
 mod cases;
 mod closed_loop;
 mod lifecycle;
+mod problems;
 mod tables;
 
 use csm_kit::{feed::FeedMigration, lease::LeaseMigration};
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(LeaseMigration),
             Box::new(approvals::SecondApproval),
             Box::new(closed_loop::ClosedLoop),
+            Box::new(problems::ServiceProblems),
         ]
     }
 }

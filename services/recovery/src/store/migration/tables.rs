@@ -37,6 +37,8 @@ pub enum CaseFile {
     Version,
     AnswerDue,
     AppealRiskLevel,
+    Region,
+    ServiceProblemId,
 }
 
 #[derive(DeriveIden)]
@@ -144,6 +146,7 @@ pub enum CareTask {
     FollowUpAt,
     RecoverAt,
     CaseId,
+    ServiceProblemId,
 }
 
 #[derive(DeriveIden)]
@@ -170,5 +173,45 @@ pub enum CustomerFlag {
     Table,
     PhoneNumber,
     HighFrequency,
+    ChangedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum ServiceProblem {
+    Table,
+    Id,
+    Status,
+    Description,
+    Category,
+    Priority,
+    Leaf,
+    Region,
+    Products,
+    StartAt,
+    EndAt,
+    Origin,
+    Originator,
+    UnderlyingAlarms,
+    RootCauseService,
+    Department,
+    LinkedCases,
+    CaredCustomers,
+    CreatedAt,
+    StatusChangedAt,
+    StatusChangeReason,
+    ResolvedAt,
+    Resolution,
+    RequestId,
+    ChangeRequestId,
+    Version,
+}
+
+#[derive(DeriveIden)]
+pub enum KnownCustomer {
+    Table,
+    PhoneNumber,
+    Region,
+    Products,
+    VipLevel,
     ChangedAt,
 }
