@@ -24,6 +24,11 @@ pub enum ApiError {
     /// The change is not legal from the resource's state (an illegal status transition).
     #[error("{0}")]
     Conflict(String),
+    /// The resource has the method in the specification, but csm does not allow it (deletion).
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("{0}")]
+    UnsupportedMedia(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -42,6 +47,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            // 400 rather than 415: TMF621 v4 documents no 415 for its operations.
+            ApiError::UnsupportedMedia(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -33,15 +33,23 @@ pub fn router(app: App) -> Router {
                 &format!("{root}/troubleTicket/{{id}}"),
                 get(tickets::get).patch(tickets::patch).delete(tickets::delete),
             )
-            .route(&format!("{root}/hub"), axum::routing::post(hub::register))
-            .route(&format!("{root}/hub/{{id}}"), get(hub::show).delete(hub::unregister));
+            .route(&format!("{root}/hub"), axum::routing::post(hub::register));
     }
+    // v5 documents reading a registration; v4 does not.
+    router = router
+        .route(&format!("{TICKET_V4}/hub/{{id}}"), axum::routing::delete(hub::unregister))
+        .route(&format!("{TICKET_V5}/hub/{{id}}"), get(hub::show).delete(hub::unregister));
     router
         .route(&format!("{PROBLEM_V4}/serviceProblem"), get(problems::list).post(problems::create))
-        .route(&format!("{PROBLEM_V4}/serviceProblem/{{id}}"), get(problems::get).patch(problems::patch))
+        .route(
+            &format!("{PROBLEM_V4}/serviceProblem/{{id}}"),
+            get(problems::get).patch(problems::patch).delete(problems::delete),
+        )
         .route("/health/live", get(async || "ok"))
         .route("/health/ready", get(ready))
         .fallback(async || ApiError::NotFound("resource".into()))
+        // A fault that would panic answers 500 in the TMF shape instead of dropping the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(middleware::from_fn(observe))
         .with_state(app)
 }
@@ -95,6 +103,20 @@ impl FromRequestParts<App> for Caller {
 #[derive(Debug, Clone)]
 pub struct Root(pub String);
 
+/// The TMF621 major version a request came in on: v5 writes references and histories in its own
+/// shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V4,
+    V5,
+}
+
+impl Root {
+    pub fn version(&self) -> Version {
+        if self.0.ends_with(TICKET_V5) { Version::V5 } else { Version::V4 }
+    }
+}
+
 impl FromRequestParts<App> for Root {
     type Rejection = ApiError;
 
@@ -111,8 +133,28 @@ impl FromRequestParts<App> for Root {
     }
 }
 
-/// A request body as a JSON object, whatever JSON media type it was sent as (TMF PATCH uses
-/// `application/merge-patch+json`).
+/// A request body as a JSON object, sent as `application/json` or (for a change)
+/// `application/merge-patch+json`; JSON Patch documents are not taken.
+pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let media = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let media = media.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if !matches!(media.as_str(), "application/json" | "application/merge-patch+json") {
+        return Err(ApiError::UnsupportedMedia(format!(
+            "{media} is not accepted: send application/json or application/merge-patch+json"
+        )));
+    }
+    json_object(body)
+}
+
+/// v5 bodies say what they are: `@type` is mandatory there (TMF630 v5 `Extensible`).
+pub fn typed(body: &Map<String, Value>, root: &Root) -> Result<(), ApiError> {
+    if root.version() == Version::V5 && !body.get("@type").is_some_and(Value::is_string) {
+        return Err(ApiError::bad("@type", "is mandatory in TMF621 v5"));
+    }
+    Ok(())
+}
+
+/// A request body as a JSON object.
 pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
@@ -160,7 +202,7 @@ async fn observe(request: Request, next: Next) -> Response {
     );
     let (traceparent, tracestate) = trace_headers(request.headers());
     telemetry::continue_trace(&span, &traceparent, &tracestate);
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = as_tmf_error(next.run(request).instrument(span.clone()).await).await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
     if let Some(Failure(fault)) = response.extensions().get::<Failure>() {
@@ -177,6 +219,35 @@ async fn observe(request: Request, next: Next) -> Response {
         ],
     );
     response.into_response()
+}
+
+/// Refusals made before a handler runs (an unreadable query or path, a method the resource does not
+/// have) in TM Forum's error shape too, as JSON like every other answer.
+async fn as_tmf_error(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text =
+        axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    let body = serde_json::json!({
+        "@type": "Error",
+        "code": status.as_u16().to_string(),
+        "reason": status.canonical_reason().unwrap_or("Error"),
+        "message": message,
+        "status": status.as_u16().to_string(),
+    });
+    parts.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.extensions.insert(Failure(status.is_server_error()));
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 
 fn trace_headers(headers: &HeaderMap) -> (String, String) {

@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::{
     App,
     error::ApiError,
-    http::{Caller, Root, TICKET_V4, json_object},
+    http::{Caller, Root, TICKET_V4, json_body},
     tickets::{attribute, id_of, view::date},
 };
 
@@ -146,8 +146,14 @@ fn ids(body: &Map<String, Value>, key: &str) -> Result<Vec<String>, ApiError> {
     }
 }
 
-pub async fn create(State(app): State<App>, caller: Caller, root: Root, body: Bytes) -> Result<Response, ApiError> {
-    let body = json_object(&body)?;
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    root: Root,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = json_body(&headers, &body)?;
     let description = attribute(&body, "description", true, 2000)?.unwrap_or_default();
     let category = attribute(&body, "category", true, 64)?.unwrap_or_default();
     let leaf = attribute(&body, "reason", true, 128)?.unwrap_or_default();
@@ -304,9 +310,10 @@ pub async fn patch(
     caller: Caller,
     root: Root,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body = json_object(&body)?;
+    let body = json_body(&headers, &body)?;
     if let Some(key) = body.keys().find(|k| !matches!(k.as_str(), "status" | "statusChangeReason" | "@type")) {
         return Err(ApiError::bad(key, "cannot be changed: only status (with statusChangeReason) can"));
     }
@@ -349,4 +356,11 @@ pub async fn patch(
     };
     let tickets = tickets_of(&app, &caller, &problem.name).await?;
     Ok(Json(problem_json(&problem, &tickets, &root.0, &origin_of(&root))))
+}
+
+/// Problems are never deleted: cancel or reject one instead.
+pub async fn delete(_caller: Caller, Path(_id): Path<String>) -> Result<Response, ApiError> {
+    Err(ApiError::NotAllowed(
+        "a service problem stays on record and is never deleted; PATCH its status to cancelled".into(),
+    ))
 }

@@ -8,7 +8,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use csm_kit::{Role, time};
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::{
     App,
     error::ApiError,
-    http::{Caller, TICKET_V4, json_object},
+    http::{Caller, Root, TICKET_V4, TICKET_V5, Version, json_body, typed},
     store::entity::{listener, notification, ticket},
     tickets::view,
 };
@@ -89,14 +89,29 @@ impl Query {
     }
 }
 
+fn version_of(row: &listener::Model) -> Version {
+    if row.api_version == "v5" { Version::V5 } else { Version::V4 }
+}
+
 fn subscription(row: &listener::Model) -> Value {
-    json!({ "id": row.id, "callback": row.callback, "query": row.query })
+    let mut out = json!({ "id": row.id, "callback": row.callback, "query": row.query });
+    if version_of(row) == Version::V5 {
+        out["@type"] = json!("Hub");
+    }
+    out
 }
 
 /// POST /hub: registers a listener.
-pub async fn register(State(app): State<App>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn register(
+    State(app): State<App>,
+    caller: Caller,
+    root: Root,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require(&[Role::Service, Role::Supervisor], "register listeners")?;
-    let body = json_object(&body)?;
+    let body = json_body(&headers, &body)?;
+    typed(&body, &root)?;
     let callback = crate::tickets::attribute(&body, "callback", true, 2000)?.unwrap_or_default();
     let parsed = reqwest::Url::parse(&callback).map_err(|e| ApiError::bad("callback", format!("not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
@@ -110,6 +125,7 @@ pub async fn register(State(app): State<App>, caller: Caller, body: Bytes) -> Re
         query,
         created_at: time::now_micros(),
         owner: caller.principal.subject.clone(),
+        api_version: if root.version() == Version::V5 { "v5" } else { "v4" }.into(),
     };
     listener::Entity::insert(listener::ActiveModel::from(row.clone()).reset_all())
         .exec_without_returning(app.db.writer())
@@ -118,6 +134,7 @@ pub async fn register(State(app): State<App>, caller: Caller, body: Bytes) -> Re
     Ok((StatusCode::CREATED, Json(subscription(&row))).into_response())
 }
 
+/// GET /hub/{id} (v5).
 pub async fn show(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Service, Role::Supervisor], "read listeners")?;
     let row = listener::Entity::find_by_id(id.clone()).one(app.db.reader()).await?;
@@ -137,6 +154,14 @@ pub async fn unregister(State(app): State<App>, caller: Caller, Path(id): Path<S
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+fn shaped(ticket: &ticket::Model, origin: &str, version: Version) -> serde_json::Map<String, Value> {
+    let root = match version {
+        Version::V4 => format!("{origin}{TICKET_V4}"),
+        Version::V5 => format!("{origin}{TICKET_V5}"),
+    };
+    view::render(view::ticket(ticket, &root), version)
+}
+
 /// Queues `event` about `ticket` for every listener whose query matches; returns how many.
 pub async fn notify(
     db: &impl ConnectionTrait,
@@ -146,7 +171,7 @@ pub async fn notify(
 ) -> Result<usize, DbErr> {
     let listeners = listener::Entity::find().all(db).await?;
     let now = time::now_micros();
-    let root = format!("{}{TICKET_V4}", app.settings.public_url.trim_end_matches('/'));
+    let origin = app.settings.public_url.trim_end_matches('/');
     let mut queued = Vec::new();
     for listener in listeners {
         let matches = Query::parse(&listener.query).is_ok_and(|query| query.matches(event, ticket));
@@ -160,7 +185,7 @@ pub async fn notify(
             "correlationId": ticket.id,
             "domain": "troubleTicket",
             "title": event.name(),
-            "event": { "troubleTicket": Value::Object(view::ticket(ticket, &root)) },
+            "event": { "troubleTicket": Value::Object(shaped(ticket, origin, version_of(&listener))) },
         });
         queued.push(notification::ActiveModel {
             id: NotSet,

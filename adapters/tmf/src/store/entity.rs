@@ -57,6 +57,8 @@ pub mod listener {
         pub created_at: i64,
         /// Who registered it (the caller's subject).
         pub owner: String,
+        /// The API version it registered on ("v4" or "v5"), whose shapes its notifications take.
+        pub api_version: String,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

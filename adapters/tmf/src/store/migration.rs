@@ -46,6 +46,7 @@ enum HubListener {
     Query,
     CreatedAt,
     Owner,
+    ApiVersion,
 }
 
 #[derive(DeriveIden)]
@@ -124,6 +125,7 @@ impl MigrationTrait for CreateTickets {
                     .col(text(HubListener::Query))
                     .col(big_integer(HubListener::CreatedAt))
                     .col(string(HubListener::Owner))
+                    .col(string(HubListener::ApiVersion))
                     .to_owned(),
             )
             .await?;

@@ -32,8 +32,9 @@ pub struct NewTicket {
 /// A mandatory or optional string attribute, at most `max` characters.
 pub fn text(body: &Map<String, Value>, key: &str, required: bool, max: usize) -> Result<Option<String>, ApiError> {
     match body.get(key) {
-        None | Some(Value::Null) if required => Err(ApiError::bad(key, "is mandatory")),
-        None | Some(Value::Null) => Ok(None),
+        None if required => Err(ApiError::bad(key, "is mandatory")),
+        None => Ok(None),
+        Some(Value::Null) => Err(ApiError::bad(key, "must be a string, not null")),
         Some(Value::String(text)) if required && text.trim().is_empty() => Err(ApiError::bad(key, "must not be empty")),
         Some(Value::String(text)) if text.chars().count() > max => {
             Err(ApiError::bad(key, format!("at most {max} characters")))
@@ -41,6 +42,14 @@ pub fn text(body: &Map<String, Value>, key: &str, required: bool, max: usize) ->
         Some(Value::String(text)) => Ok(Some(text.clone())),
         Some(_) => Err(ApiError::bad(key, "must be a string")),
     }
+}
+
+/// TMF630's polymorphism attributes, which csm does not use but which must be text when given.
+pub fn meta(body: &Map<String, Value>) -> Result<(), ApiError> {
+    for key in ["@type", "@baseType", "@schemaLocation"] {
+        text(body, key, false, 2000)?;
+    }
+    Ok(())
 }
 
 /// An optional date attribute in RFC 3339.
@@ -99,14 +108,34 @@ fn customer(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
         let Some(party) = party.as_object() else {
             return Err(ApiError::bad(field, "must be an object"));
         };
-        let id = text(party, "id", true, MAX_SHORT).map_err(|e| ApiError::bad(&field, e.to_string()))?;
+        // v4 names the party itself; v5 wraps it in `partyOrPartyRole`.
+        let named = match party.get("partyOrPartyRole") {
+            Some(Value::Object(inner)) => inner,
+            Some(_) => return Err(ApiError::bad(field, "partyOrPartyRole must be an object")),
+            None => party,
+        };
+        let id = text(named, "id", true, MAX_SHORT).map_err(|e| ApiError::bad(&field, e.to_string()))?;
         let role = text(party, "role", false, MAX_SHORT)?.unwrap_or_default().to_ascii_lowercase();
-        let referred = text(party, "@referredType", false, MAX_SHORT)?.unwrap_or_default().to_ascii_lowercase();
+        let referred = text(named, "@referredType", false, MAX_SHORT)?.unwrap_or_default().to_ascii_lowercase();
         if role == "customer" || referred == "individual" || referred == "customer" {
             return Ok(id);
         }
     }
     Ok(None)
+}
+
+/// v5's `externalIdentifier`: the first one's id.
+fn first_external_identifier(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match body.get("externalIdentifier") {
+        None => Ok(None),
+        Some(Value::Array(items)) => match items.first() {
+            None => Ok(None),
+            Some(Value::Object(first)) => text(first, "id", true, MAX_EXTERNAL_ID)
+                .map_err(|e| ApiError::bad("externalIdentifier[0]", e.to_string())),
+            Some(_) => Err(ApiError::bad("externalIdentifier[0]", "must be an object")),
+        },
+        Some(_) => Err(ApiError::bad("externalIdentifier", "must be an array")),
+    }
 }
 
 /// A channel by csm's name, written any usual way: `wechat`, `mobile_app`, `CHANNEL_MOBILE_APP`.
@@ -125,10 +154,15 @@ fn contact_type(ticket_type: &str) -> ContactType {
 /// Reads a `TroubleTicket_Create`. `status` is the server's to set and is ignored, as are the
 /// attributes csm derives itself (dates, status history).
 pub fn parse(body: &Map<String, Value>, author: &str, now: i64) -> Result<NewTicket, ApiError> {
+    meta(body)?;
     let description = text(body, "description", true, MAX_DESCRIPTION)?.unwrap_or_default();
     let severity = text(body, "severity", true, MAX_SHORT)?.unwrap_or_default();
     let ticket_type = text(body, "ticketType", true, MAX_SHORT)?.unwrap_or_default();
-    let external_id = text(body, "externalId", false, MAX_EXTERNAL_ID)?.filter(|id| !id.is_empty());
+    let external_id = match text(body, "externalId", false, MAX_EXTERNAL_ID)? {
+        Some(id) => Some(id),
+        None => first_external_identifier(body)?,
+    }
+    .filter(|id| !id.is_empty());
     let channel = match body.get("channel").filter(|v| !v.is_null()) {
         None => DEFAULT_CHANNEL,
         Some(Value::Object(reference)) => {

@@ -23,7 +23,7 @@ pub use create::{channel, id_of, text as attribute};
 use crate::{
     App,
     error::ApiError,
-    http::{Caller, Root, json_object},
+    http::{Caller, Root, json_body, typed},
     hub::{self, EventType},
     store::entity::ticket,
 };
@@ -32,8 +32,15 @@ use crate::{
 const READERS: [Role; 6] =
     [Role::Agent, Role::Department, Role::Supervisor, Role::Analyst, Role::Service, Role::ChannelSystem];
 
-pub async fn create(State(app): State<App>, caller: Caller, root: Root, body: Bytes) -> Result<Response, ApiError> {
-    let body = json_object(&body)?;
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    root: Root,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = json_body(&headers, &body)?;
+    typed(&body, &root)?;
     let now = time::now_micros();
     let new = create::parse(&body, &caller.principal.subject, now)?;
     if let Some(external) = &new.row.external_id
@@ -73,7 +80,7 @@ pub async fn create(State(app): State<App>, caller: Caller, root: Root, body: By
 }
 
 fn created(root: &Root, row: &ticket::Model) -> Response {
-    let body = Value::Object(view::ticket(row, &root.0));
+    let body = Value::Object(view::render(view::ticket(row, &root.0), root.version()));
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("{}/troubleTicket/{}", root.0, row.id)) {
         response.headers_mut().insert(http::header::LOCATION, location);
@@ -97,7 +104,7 @@ pub async fn list(
     let (rows, total) = store::page(app.db.reader(), select, listing.offset, limit).await?;
     let items = rows
         .iter()
-        .map(|row| view::select(view::ticket(row, &root.0), listing.fields.as_deref()))
+        .map(|row| view::select(view::render(view::ticket(row, &root.0), root.version()), listing.fields.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut headers = HeaderMap::new();
     headers.insert("X-Total-Count", HeaderValue::from(total));
@@ -120,7 +127,7 @@ pub async fn get(
     caller.require(&READERS, "read tickets")?;
     let row = found(&app, &id).await?;
     let out = current(&app, &caller, &row, &root).await?;
-    Ok(Json(view::select(out, fields.fields.as_deref())?))
+    Ok(Json(view::select(view::render(out, root.version()), fields.fields.as_deref())?))
 }
 
 /// The ticket as it is now: with recovery's case and its audit trail when it has one (read with
@@ -170,27 +177,21 @@ pub async fn patch(
     caller: Caller,
     root: Root,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body = json_object(&body)?;
+    let body = json_body(&headers, &body)?;
+    typed(&body, &root)?;
     let row = found(&app, &id).await?;
     let case = case_of(&app, &caller, &row).await?;
     patch::apply(&app, &caller, row, case, &body).await?;
     let row = found(&app, &id).await?;
-    Ok(Json(Value::Object(current(&app, &caller, &row, &root).await?)))
+    Ok(Json(Value::Object(view::render(current(&app, &caller, &row, &root).await?, root.version()))))
 }
 
 /// Tickets are never deleted: a complaint stays on record; cancel it instead.
 pub async fn delete(_caller: Caller, Path(_id): Path<String>) -> Result<Response, ApiError> {
-    Ok((
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(serde_json::json!({
-            "@type": "Error",
-            "code": "405",
-            "reason": "Method Not Allowed",
-            "message": "a trouble ticket is a complaint on record and is never deleted; PATCH its status to cancelled",
-            "status": "405",
-        })),
-    )
-        .into_response())
+    Err(ApiError::NotAllowed(
+        "a trouble ticket is a complaint on record and is never deleted; PATCH its status to cancelled".into(),
+    ))
 }

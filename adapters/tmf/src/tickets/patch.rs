@@ -26,7 +26,7 @@ const CHANGEABLE: [&str; 12] = [
 ];
 
 /// Attributes csm keeps itself, which a change may not set.
-const DERIVED: [&str; 14] = [
+const DERIVED: [&str; 18] = [
     "id",
     "href",
     "creationDate",
@@ -41,6 +41,10 @@ const DERIVED: [&str; 14] = [
     "externalId",
     "attachment",
     "troubleTicketRelationship",
+    "externalIdentifier",
+    "statusChangeHistory",
+    "troubleTicketSpecification",
+    "troubleTicketCharacteristic",
 ];
 
 /// What reaching a TMF621 status takes from the case's status: nothing, one lifecycle step, or a
@@ -89,6 +93,7 @@ pub async fn apply(
         }
     }
     // Everything is checked before anything changes.
+    create::meta(body)?;
     let status = create::text(body, "status", false, 32)?;
     let reason = create::text(body, "statusChangeReason", false, 2000)?.filter(|r| !r.trim().is_empty());
     let now = csm_kit::time::now_micros();

@@ -30,8 +30,13 @@ const EQUALITY: [(&str, Column); 6] = [
 const DATES: [(&str, Column); 3] =
     [("creationDate", Column::CreatedAt), ("resolutionDate", Column::ResolvedAt), ("lastUpdate", Column::UpdatedAt)];
 
+/// A paging number: a whole number the database can take (below 2^63).
 fn number(key: &str, value: &str) -> Result<u64, ApiError> {
-    value.parse().map_err(|_| ApiError::bad(key, "must be a whole number"))
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| ApiError::bad(key, "must be a whole number below 2^63"))
 }
 
 fn instant(key: &str, value: &str) -> Result<i64, ApiError> {

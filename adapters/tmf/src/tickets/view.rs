@@ -6,7 +6,7 @@ use csm_kit::{names, time};
 use csm_proto::recovery::v1::{Case, CaseHistoryEntry};
 use serde_json::{Map, Value, json};
 
-use crate::{error::ApiError, store::entity::ticket};
+use crate::{error::ApiError, http::Version, store::entity::ticket};
 
 /// RFC 3339 in UTC to the millisecond, as TMF dates are written.
 pub fn date(micros: i64) -> Value {
@@ -122,6 +122,53 @@ pub fn with_case(mut out: Map<String, Value>, case: &Case, history: &[CaseHistor
     out
 }
 
+/// The ticket in the shapes of `version`: v4 as built here; v5 with typed references
+/// (`partyOrPartyRole`, `entity`), `externalIdentifier` and `statusChangeHistory`.
+pub fn render(mut out: Map<String, Value>, version: Version) -> Map<String, Value> {
+    if version == Version::V4 {
+        return out;
+    }
+    if let Some(channel) = out.get_mut("channel").and_then(Value::as_object_mut) {
+        channel.insert("@type".into(), json!("ChannelRef"));
+    }
+    if let Some(parties) = out.get_mut("relatedParty").and_then(Value::as_array_mut) {
+        for party in parties.iter_mut() {
+            *party = json!({
+                "@type": "RelatedPartyRefOrPartyRoleRef",
+                "role": party["role"],
+                "partyOrPartyRole": { "@type": "PartyRef", "id": party["id"], "@referredType": party["@referredType"] },
+            });
+        }
+    }
+    if let Some(entities) = out.get_mut("relatedEntity").and_then(Value::as_array_mut) {
+        for entity in entities.iter_mut() {
+            *entity = json!({
+                "@type": "RelatedEntity",
+                "role": entity["role"],
+                "entity": { "@type": "EntityRef", "id": entity["id"], "name": entity["name"], "@referredType": entity["@referredType"] },
+            });
+        }
+    }
+    if let Some(external) = out.remove("externalId") {
+        out.insert("externalIdentifier".into(), json!([{ "@type": "ExternalIdentifier", "id": external }]));
+    }
+    if let Some(Value::Array(changes)) = out.remove("statusChange") {
+        let history = changes
+            .into_iter()
+            .map(|change| {
+                json!({
+                    "@type": "StatusChange",
+                    "status": change["status"],
+                    "statusChangeDate": change["changeDate"],
+                    "statusChangeReason": change["changeReason"],
+                })
+            })
+            .collect();
+        out.insert("statusChangeHistory".into(), Value::Array(history));
+    }
+    out
+}
+
 /// `fields=a,b`: only those attributes (TMF630 attribute selection); unknown names are refused.
 pub fn select(out: Map<String, Value>, fields: Option<&str>) -> Result<Value, ApiError> {
     let Some(fields) = fields.filter(|f| !f.trim().is_empty()) else {
@@ -136,8 +183,8 @@ pub fn select(out: Map<String, Value>, fields: Option<&str>) -> Result<Value, Ap
     Ok(Value::Object(out.into_iter().filter(|(key, _)| wanted.contains(&key.as_str())).collect()))
 }
 
-/// Every attribute of TroubleTicket in TMF621.
-pub const KNOWN: [&str; 26] = [
+/// Every attribute of TroubleTicket in TMF621 v4 and v5.
+pub const KNOWN: [&str; 30] = [
     "id",
     "href",
     "creationDate",
@@ -164,4 +211,9 @@ pub const KNOWN: [&str; 26] = [
     "@baseType",
     "@schemaLocation",
     "@type",
+    // v5's names.
+    "externalIdentifier",
+    "statusChangeHistory",
+    "troubleTicketSpecification",
+    "troubleTicketCharacteristic",
 ];
