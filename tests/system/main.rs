@@ -23,5 +23,6 @@ mod role_docs;
 mod startup;
 mod support;
 mod tls;
+mod tmf;
 mod validation;
 mod walk;

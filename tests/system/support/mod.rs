@@ -72,7 +72,7 @@ impl Backend {
             let Ok(db) = sea_orm::Database::connect(format!("{server}/postgres")).await else {
                 return;
             };
-            for service in ["intake", "classification", "recovery", "measurement", "tmf"] {
+            for service in ["intake", "classification", "recovery", "measurement", "tmf", "tmf_standalone"] {
                 let _ = db
                     .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{prefix}_{service}\" WITH (FORCE)"))
                     .await;
@@ -141,6 +141,11 @@ impl TestSystem {
         tweak(&mut spec);
         let system = spec.start().await.expect("system starts");
         Self { system, tokens, backend }
+    }
+
+    /// A database of this test's backend for a service started beside the system.
+    pub fn database_url(&self, service: &str) -> String {
+        self.backend.url(service)
     }
 
     pub fn token(&self, subject: &str) -> &str {
