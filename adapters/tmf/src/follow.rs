@@ -19,8 +19,9 @@ use prost::Name;
 use crate::{
     App,
     hub::{self, EventType},
+    shapes::{self as view, id_of},
     store::entity::ticket,
-    tickets::{channel, id_of, store, view},
+    tickets::{channel, store},
 };
 
 #[derive(Debug, Clone)]

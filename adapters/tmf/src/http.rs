@@ -1,65 +1,23 @@
-//! The adapter's HTTP face: routes for TMF621 (v4, and v5 on the same handlers), TMF656 v4 and
-//! the probes; who the caller is; and a span and a duration metric for every request.
+//! The adapter's HTTP face: who the caller is, where its resources live and in which version, and a
+//! span and a duration metric for every request.
 
 use std::{sync::Arc, time::Instant};
 
 use axum::{
-    Router,
     extract::{FromRequestParts, MatchedPath, Request},
     http::{HeaderMap, request::Parts},
-    middleware::{self, Next},
+    middleware::Next,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use csm_kit::{Principal, Role, telemetry};
 use opentelemetry::{KeyValue, metrics::Histogram};
-use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use crate::{App, error::ApiError, error::Failure, hub, problems, tickets};
+use crate::{App, error::ApiError, error::Failure};
 
 pub const TICKET_V4: &str = "/tmf-api/troubleTicket/v4";
 pub const TICKET_V5: &str = "/tmf-api/troubleTicket/v5";
 pub const PROBLEM_V4: &str = "/tmf-api/serviceProblemManagement/v4";
-
-pub fn router(app: App) -> Router {
-    let mut router = Router::new();
-    for root in [TICKET_V4, TICKET_V5] {
-        router = router
-            .route(&format!("{root}/troubleTicket"), get(tickets::list).post(tickets::create))
-            // The conformance kit posts to the collection with a trailing slash too.
-            .route(&format!("{root}/troubleTicket/"), get(tickets::list).post(tickets::create))
-            .route(
-                &format!("{root}/troubleTicket/{{id}}"),
-                get(tickets::get).patch(tickets::patch).delete(tickets::delete),
-            )
-            .route(&format!("{root}/hub"), axum::routing::post(hub::register));
-    }
-    // v5 documents reading a registration; v4 does not.
-    router = router
-        .route(&format!("{TICKET_V4}/hub/{{id}}"), axum::routing::delete(hub::unregister))
-        .route(&format!("{TICKET_V5}/hub/{{id}}"), get(hub::show).delete(hub::unregister));
-    router
-        .route(&format!("{PROBLEM_V4}/serviceProblem"), get(problems::list).post(problems::create))
-        .route(
-            &format!("{PROBLEM_V4}/serviceProblem/{{id}}"),
-            get(problems::get).patch(problems::patch).delete(problems::delete),
-        )
-        .route("/health/live", get(async || "ok"))
-        .route("/health/ready", get(ready))
-        .fallback(async || ApiError::NotFound("resource".into()))
-        // A fault that would panic answers 500 in the TMF shape instead of dropping the connection.
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(middleware::from_fn(observe))
-        .with_state(app)
-}
-
-/// Ready when the adapter's own database answers.
-async fn ready(axum::extract::State(app): axum::extract::State<App>) -> Result<&'static str, ApiError> {
-    use sea_orm::ConnectionTrait;
-    app.db.reader().execute_unprepared("SELECT 1").await?;
-    Ok("ok")
-}
 
 /// The authenticated caller and the token its calls to the services carry.
 #[derive(Debug, Clone)]
@@ -133,36 +91,6 @@ impl FromRequestParts<App> for Root {
     }
 }
 
-/// A request body as a JSON object, sent as `application/json` or (for a change)
-/// `application/merge-patch+json`; JSON Patch documents are not taken.
-pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    let media = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    let media = media.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if !matches!(media.as_str(), "application/json" | "application/merge-patch+json") {
-        return Err(ApiError::UnsupportedMedia(format!(
-            "{media} is not accepted: send application/json or application/merge-patch+json"
-        )));
-    }
-    json_object(body)
-}
-
-/// v5 bodies say what they are: `@type` is mandatory there (TMF630 v5 `Extensible`).
-pub fn typed(body: &Map<String, Value>, root: &Root) -> Result<(), ApiError> {
-    if root.version() == Version::V5 && !body.get("@type").is_some_and(Value::is_string) {
-        return Err(ApiError::bad("@type", "is mandatory in TMF621 v5"));
-    }
-    Ok(())
-}
-
-/// A request body as a JSON object.
-pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad("body", "must be a JSON object")),
-        Err(error) => Err(ApiError::bad("body", format!("not JSON: {error}"))),
-    }
-}
-
 struct HttpMetrics {
     duration: Histogram<f64>,
 }
@@ -182,7 +110,7 @@ fn metrics() -> &'static HttpMetrics {
 
 /// One span per request, named `METHOD route` and continuing the caller's trace, marked an error
 /// when the answer is; and `http.server.request.duration` by route, method and status.
-async fn observe(request: Request, next: Next) -> Response {
+pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     let route = request

@@ -8,12 +8,15 @@
 //! from recovery's feed, hub registrations and the notifications waiting for delivery. Calls go to
 //! the services with the caller's own credentials, so each service's roles apply unchanged.
 
+mod body;
 pub mod config;
 mod error;
 mod follow;
 mod http;
 mod hub;
 mod problems;
+mod routes;
+mod shapes;
 mod store;
 mod tickets;
 mod upstream;
@@ -53,5 +56,5 @@ pub async fn run(
     runtime.follow("recovery", &config.upstream.recovery, follow::CaseFeed { app: app.clone() });
     let delivering = app.clone();
     runtime.spawn_exclusive("hub-delivery", move |held| hub::delivery::run(delivering.clone(), held));
-    runtime.serve_http(http::router(app), listener, shutdown).await
+    runtime.serve_http(routes::router(app), listener, shutdown).await
 }

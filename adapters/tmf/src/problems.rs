@@ -24,9 +24,10 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     App,
+    body::{json_body, text as attribute},
     error::ApiError,
-    http::{Caller, Root, TICKET_V4, json_body},
-    tickets::{attribute, id_of, view::date},
+    http::{Caller, Root, TICKET_V4},
+    shapes::{date, id_of},
 };
 
 fn status_name(status: ServiceProblemStatus) -> &'static str {

@@ -127,7 +127,7 @@ async fn notifications_reach_each_listener_in_order_through_a_restart_and_a_list
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(crm.seen().len(), 4, "nothing twice without a failure");
     assert_eq!(quality_office.seen().len(), 3);
-    let event = &quality_office.received.lock().unwrap()[2];
+    let event = quality_office.received.lock().unwrap()[2].clone();
     assert_eq!(event["event"]["troubleTicket"]["id"], id.as_str());
     assert!(event["eventId"].is_string() && event["eventTime"].is_string());
     adapter.stop().await;

@@ -21,10 +21,11 @@ use serde_json::{Value, json};
 
 use crate::{
     App,
+    body::{json_body, typed},
     error::ApiError,
-    http::{Caller, Root, TICKET_V4, TICKET_V5, Version, json_body, typed},
+    http::{Caller, Root, TICKET_V4, TICKET_V5, Version},
+    shapes as view,
     store::entity::{listener, notification, ticket},
-    tickets::view,
 };
 
 /// The notifications csm sends.
@@ -112,12 +113,12 @@ pub async fn register(
     caller.require(&[Role::Service, Role::Supervisor], "register listeners")?;
     let body = json_body(&headers, &body)?;
     typed(&body, &root)?;
-    let callback = crate::tickets::attribute(&body, "callback", true, 2000)?.unwrap_or_default();
+    let callback = crate::body::text(&body, "callback", true, 2000)?.unwrap_or_default();
     let parsed = reqwest::Url::parse(&callback).map_err(|e| ApiError::bad("callback", format!("not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(ApiError::bad("callback", "must be an http or https URL with a host"));
     }
-    let query = crate::tickets::attribute(&body, "query", false, 2000)?.unwrap_or_default();
+    let query = crate::body::text(&body, "query", false, 2000)?.unwrap_or_default();
     Query::parse(&query)?;
     let row = listener::Model {
         id: uuid::Uuid::now_v7().to_string(),

@@ -12,6 +12,8 @@ impl MigratorTrait for Migrator {
     }
 }
 
+// The column names the entity's field `ticket_type`.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Ticket {
     Table,

@@ -2,21 +2,21 @@
 //! turned into a complaint (or fault report) through intake, and the ticket kept with the
 //! attributes only TMF621 has.
 
-use chrono::DateTime;
-use csm_kit::{names, time};
+use csm_kit::time;
 use csm_proto::intake::v1::{Channel, ContactType, SubmitContactRequest};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::{error::ApiError, store::entity::ticket};
+use crate::{
+    body::{date, meta, notes, text},
+    error::ApiError,
+    store::entity::ticket,
+};
 
 /// Characters of a description at most: intake's limit on a complaint's text.
 const MAX_DESCRIPTION: usize = 4000;
 const MAX_SHORT: usize = 128;
 /// Characters of an external id at most, so that intake's request id made of it fits.
 const MAX_EXTERNAL_ID: usize = 100;
-/// Notes one request may carry at most, and characters of each.
-const MAX_NOTES: usize = 50;
-const MAX_NOTE: usize = 2000;
 
 /// The channel a ticket came through when it names none: an agent working in a CRM.
 const DEFAULT_CHANNEL: Channel = Channel::HotlineAgent;
@@ -27,71 +27,6 @@ pub struct NewTicket {
     pub row: ticket::Model,
     /// The complaint for intake; `None` for a ticket that names no customer.
     pub complaint: Option<SubmitContactRequest>,
-}
-
-/// A mandatory or optional string attribute, at most `max` characters.
-pub fn text(body: &Map<String, Value>, key: &str, required: bool, max: usize) -> Result<Option<String>, ApiError> {
-    match body.get(key) {
-        None if required => Err(ApiError::bad(key, "is mandatory")),
-        None => Ok(None),
-        Some(Value::Null) => Err(ApiError::bad(key, "must be a string, not null")),
-        Some(Value::String(text)) if required && text.trim().is_empty() => Err(ApiError::bad(key, "must not be empty")),
-        Some(Value::String(text)) if text.chars().count() > max => {
-            Err(ApiError::bad(key, format!("at most {max} characters")))
-        }
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(ApiError::bad(key, "must be a string")),
-    }
-}
-
-/// TMF630's polymorphism attributes, which csm does not use but which must be text when given.
-pub fn meta(body: &Map<String, Value>) -> Result<(), ApiError> {
-    for key in ["@type", "@baseType", "@schemaLocation"] {
-        text(body, key, false, 2000)?;
-    }
-    Ok(())
-}
-
-/// An optional date attribute in RFC 3339.
-pub fn date(body: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiError> {
-    match text(body, key, false, 64)? {
-        None => Ok(None),
-        Some(text) => DateTime::parse_from_rfc3339(&text)
-            .map(|at| Some(time::micros(at.to_utc())))
-            .map_err(|_| ApiError::bad(key, "must be a date-time in RFC 3339, for example 2026-12-02T08:00:00Z")),
-    }
-}
-
-/// Notes given with a create or a change: an array of objects, each with its `text`.
-pub fn notes(body: &Map<String, Value>, author: &str, now: i64) -> Result<Vec<Value>, ApiError> {
-    let Some(value) = body.get("note").filter(|v| !v.is_null()) else {
-        return Ok(Vec::new());
-    };
-    let Some(items) = value.as_array() else {
-        return Err(ApiError::bad("note", "must be an array of notes"));
-    };
-    if items.len() > MAX_NOTES {
-        return Err(ApiError::bad("note", format!("at most {MAX_NOTES} notes at a time")));
-    }
-    let mut notes = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Some(note) = item.as_object() else {
-            return Err(ApiError::bad(format!("note[{i}]"), "must be an object"));
-        };
-        let text =
-            text(note, "text", true, MAX_NOTE).map_err(|e| ApiError::bad(format!("note[{i}]"), e.to_string()))?;
-        let by = self::text(note, "author", false, MAX_SHORT)
-            .map_err(|e| ApiError::bad(format!("note[{i}]"), e.to_string()))?
-            .unwrap_or_else(|| author.to_string());
-        notes.push(json!({
-            "id": uuid::Uuid::now_v7().to_string(),
-            "author": by,
-            "date": super::view::date(now),
-            "text": text,
-            "@type": "Note",
-        }));
-    }
-    Ok(notes)
 }
 
 /// The customer a ticket is about: the related party in the role of customer (or referred to as
@@ -207,9 +142,4 @@ pub fn parse(body: &Map<String, Value>, author: &str, now: i64) -> Result<NewTic
         ..Default::default()
     });
     Ok(NewTicket { row, complaint })
-}
-
-/// The ticket id of the work order intake opened.
-pub fn id_of(work_order: &str) -> String {
-    work_order.trim_start_matches(names::WORK_ORDERS).to_string()
 }

@@ -4,7 +4,6 @@ mod create;
 mod patch;
 mod query;
 pub mod store;
-pub mod view;
 
 use axum::{
     Json,
@@ -18,13 +17,15 @@ use csm_proto::recovery::v1::{GetCaseRequest, ListCaseHistoryRequest, ListCasesR
 use sea_orm::{ColumnTrait, QueryFilter, TransactionTrait};
 use serde_json::Value;
 
-pub use create::{channel, id_of, text as attribute};
+pub use create::channel;
 
 use crate::{
     App,
+    body::{json_body, typed},
     error::ApiError,
-    http::{Caller, Root, json_body, typed},
+    http::{Caller, Root},
     hub::{self, EventType},
+    shapes::{self, id_of},
     store::entity::ticket,
 };
 
@@ -80,7 +81,7 @@ pub async fn create(
 }
 
 fn created(root: &Root, row: &ticket::Model) -> Response {
-    let body = Value::Object(view::render(view::ticket(row, &root.0), root.version()));
+    let body = Value::Object(shapes::render(shapes::ticket(row, &root.0), root.version()));
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("{}/troubleTicket/{}", root.0, row.id)) {
         response.headers_mut().insert(http::header::LOCATION, location);
@@ -104,7 +105,9 @@ pub async fn list(
     let (rows, total) = store::page(app.db.reader(), select, listing.offset, limit).await?;
     let items = rows
         .iter()
-        .map(|row| view::select(view::render(view::ticket(row, &root.0), root.version()), listing.fields.as_deref()))
+        .map(|row| {
+            shapes::select(shapes::render(shapes::ticket(row, &root.0), root.version()), listing.fields.as_deref())
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut headers = HeaderMap::new();
     headers.insert("X-Total-Count", HeaderValue::from(total));
@@ -127,7 +130,7 @@ pub async fn get(
     caller.require(&READERS, "read tickets")?;
     let row = found(&app, &id).await?;
     let out = current(&app, &caller, &row, &root).await?;
-    Ok(Json(view::select(view::render(out, root.version()), fields.fields.as_deref())?))
+    Ok(Json(shapes::select(shapes::render(out, root.version()), fields.fields.as_deref())?))
 }
 
 /// The ticket as it is now: with recovery's case and its audit trail when it has one (read with
@@ -138,7 +141,7 @@ async fn current(
     row: &ticket::Model,
     root: &Root,
 ) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let out = view::ticket(row, &root.0);
+    let out = shapes::ticket(row, &root.0);
     let Some(case_name) = case_of(app, caller, row).await? else {
         if let Some(department) = caller.principal.confined_department()
             && department != row.department
@@ -150,7 +153,7 @@ async fn current(
     let mut recovery = app.upstream.recovery(caller)?;
     let case = recovery.get_case(GetCaseRequest { name: case_name.clone() }).await?.into_inner();
     let history = recovery.list_case_history(ListCaseHistoryRequest { name: case_name }).await?.into_inner();
-    Ok(view::with_case(out, &case, &history.entries))
+    Ok(shapes::with_case(out, &case, &history.entries))
 }
 
 /// The ticket's case: as recovery's feed told it, or found among the customer's cases when the
@@ -186,7 +189,7 @@ pub async fn patch(
     let case = case_of(&app, &caller, &row).await?;
     patch::apply(&app, &caller, row, case, &body).await?;
     let row = found(&app, &id).await?;
-    Ok(Json(Value::Object(view::render(current(&app, &caller, &row, &root).await?, root.version()))))
+    Ok(Json(Value::Object(shapes::render(current(&app, &caller, &row, &root).await?, root.version()))))
 }
 
 /// Tickets are never deleted: a complaint stays on record; cancel it instead.

@@ -6,8 +6,8 @@ use csm_proto::recovery::v1::{CaseStatus, GetCaseRequest, ResolveCaseRequest, Tr
 use sea_orm::TransactionTrait;
 use serde_json::{Map, Value};
 
-use super::{create, store};
-use crate::{App, error::ApiError, http::Caller, store::entity::ticket};
+use super::store;
+use crate::{App, body, error::ApiError, http::Caller, store::entity::ticket};
 
 /// Attributes a caller may change.
 const CHANGEABLE: [&str; 12] = [
@@ -93,17 +93,17 @@ pub async fn apply(
         }
     }
     // Everything is checked before anything changes.
-    create::meta(body)?;
-    let status = create::text(body, "status", false, 32)?;
-    let reason = create::text(body, "statusChangeReason", false, 2000)?.filter(|r| !r.trim().is_empty());
+    body::meta(body)?;
+    let status = body::text(body, "status", false, 32)?;
+    let reason = body::text(body, "statusChangeReason", false, 2000)?.filter(|r| !r.trim().is_empty());
     let now = csm_kit::time::now_micros();
-    let notes = create::notes(body, &caller.principal.subject, now)?;
-    let severity = create::text(body, "severity", false, 128)?;
-    let ticket_type = create::text(body, "ticketType", false, 128)?;
-    let name = create::text(body, "name", false, 128)?;
-    let priority = create::text(body, "priority", false, 128)?;
-    let description = create::text(body, "description", false, 4000)?;
-    let requested = create::date(body, "requestedResolutionDate")?;
+    let notes = body::notes(body, &caller.principal.subject, now)?;
+    let severity = body::text(body, "severity", false, 128)?;
+    let ticket_type = body::text(body, "ticketType", false, 128)?;
+    let name = body::text(body, "name", false, 128)?;
+    let priority = body::text(body, "priority", false, 128)?;
+    let description = body::text(body, "description", false, 4000)?;
+    let requested = body::date(body, "requestedResolutionDate")?;
     if let Some(status) = &status {
         if !STATUSES.contains(&status.as_str()) {
             return Err(ApiError::bad("status", format!("must be one of {}", STATUSES.join(", "))));

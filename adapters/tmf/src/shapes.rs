@@ -1,4 +1,4 @@
-//! A ticket as TMF621 shows it: the adapter's row, with recovery's live case and audit trail when
+//! A ticket as TMF621 shows it (v4, and v5's shapes): the adapter's row, with recovery's live case and audit trail when
 //! they are at hand, and `fields=` selection.
 
 use chrono::SecondsFormat;
@@ -217,3 +217,8 @@ pub const KNOWN: [&str; 30] = [
     "troubleTicketSpecification",
     "troubleTicketCharacteristic",
 ];
+
+/// The ticket id of the work order intake opened.
+pub fn id_of(work_order: &str) -> String {
+    work_order.trim_start_matches(names::WORK_ORDERS).to_string()
+}
