@@ -91,6 +91,20 @@ impl FromRequestParts<App> for Root {
     }
 }
 
+/// `fields=a,b`: the attributes a reader wants (all when absent).
+#[derive(Debug, serde::Deserialize)]
+pub struct Fields {
+    pub fields: Option<String>,
+}
+
+/// One page of a listing, with TMF630's count headers: how many match, and how many are here.
+pub fn page(total: u64, items: Vec<serde_json::Value>) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Total-Count", http::HeaderValue::from(total));
+    headers.insert("X-Result-Count", http::HeaderValue::from(items.len()));
+    (http::StatusCode::OK, headers, axum::Json(serde_json::Value::Array(items))).into_response()
+}
+
 struct HttpMetrics {
     duration: Histogram<f64>,
 }

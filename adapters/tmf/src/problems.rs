@@ -11,7 +11,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use csm_kit::{names, time};
@@ -26,24 +26,9 @@ use crate::{
     App,
     body::{json_body, text as attribute},
     error::ApiError,
-    http::{Caller, Root, TICKET_V4},
+    http::{Caller, Fields, Root, TICKET_V4, page},
     shapes::{date, id_of},
 };
-
-fn status_name(status: ServiceProblemStatus) -> &'static str {
-    use ServiceProblemStatus as S;
-    match status {
-        S::Submitted | S::Unspecified => "submitted",
-        S::Acknowledged => "acknowledged",
-        S::InProgress => "inProgress",
-        S::Held => "held",
-        S::Pending => "pending",
-        S::Resolved => "resolved",
-        S::Closed => "closed",
-        S::Cancelled => "cancelled",
-        S::Rejected => "rejected",
-    }
-}
 
 fn to_csm_priority(tmf: i64) -> i32 {
     match tmf {
@@ -79,7 +64,7 @@ fn problem_json(problem: &ServiceProblem, tickets: &[String], root: &str, origin
         "description": problem.description,
         "priority": to_tmf_priority(problem.priority),
         "reason": problem.leaf,
-        "status": status_name(problem.status()),
+        "status": problem.status().tmf656_status(),
         "affectedNumberOfServices": problem.linked_cases,
         "affectedLocation": [{ "id": problem.region, "name": problem.region, "@type": "GeographicLocation" }],
         "affectedService": problem.products.iter().map(|p| json!({ "id": p, "name": p })).collect::<Vec<_>>(),
@@ -221,7 +206,8 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let status = match listing.status.as_deref() {
         None => ServiceProblemStatus::Unspecified,
-        Some(name) => status_from_name(name).ok_or_else(|| ApiError::bad("status", "not a service problem status"))?,
+        Some(name) => ServiceProblemStatus::from_tmf656_status(name)
+            .ok_or_else(|| ApiError::bad("status", "not a service problem status"))?,
     };
     let offset = listing.offset.unwrap_or(0);
     let limit = listing.limit.unwrap_or(u64::from(app.settings.default_limit)).min(500);
@@ -252,10 +238,7 @@ pub async fn list(
         let tickets = tickets_of(&app, &caller, &problem.name).await?;
         items.push(select(problem_json(problem, &tickets, &root.0, &origin), listing.fields.as_deref()));
     }
-    let mut headers = HeaderMap::new();
-    headers.insert("X-Total-Count", HeaderValue::from(total));
-    headers.insert("X-Result-Count", HeaderValue::from(items.len()));
-    Ok((StatusCode::OK, headers, Json(Value::Array(items))).into_response())
+    Ok(page(u64::try_from(total).unwrap_or(u64::MAX), items))
 }
 
 fn select(value: Value, fields: Option<&str>) -> Value {
@@ -266,28 +249,6 @@ fn select(value: Value, fields: Option<&str>) -> Value {
         }
         (value, _) => value,
     }
-}
-
-fn status_from_name(name: &str) -> Option<ServiceProblemStatus> {
-    use ServiceProblemStatus as S;
-    [
-        S::Submitted,
-        S::Acknowledged,
-        S::InProgress,
-        S::Held,
-        S::Pending,
-        S::Resolved,
-        S::Closed,
-        S::Cancelled,
-        S::Rejected,
-    ]
-    .into_iter()
-    .find(|s| status_name(*s) == name)
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct Fields {
-    fields: Option<String>,
 }
 
 pub async fn get(
@@ -323,8 +284,8 @@ pub async fn patch(
     let name = names::name_of(names::SERVICE_PROBLEMS, &id);
     let mut recovery = app.upstream.recovery(&caller)?;
     let request_id = uuid::Uuid::now_v7().to_string();
-    let target_status =
-        status_from_name(&target).ok_or_else(|| ApiError::bad("status", "not a service problem status"))?;
+    let target_status = ServiceProblemStatus::from_tmf656_status(&target)
+        .ok_or_else(|| ApiError::bad("status", "not a service problem status"))?;
     let current = recovery.get_service_problem(GetServiceProblemRequest { name: name.clone() }).await?.into_inner();
     let problem = if current.status() == target_status {
         current

@@ -90,3 +90,39 @@ impl recovery::v1::CaseStatus {
         }
     }
 }
+
+impl recovery::v1::ServiceProblemStatus {
+    /// Every status a problem can be in, in lifecycle order.
+    pub const ALL: [Self; 9] = [
+        Self::Submitted,
+        Self::Acknowledged,
+        Self::InProgress,
+        Self::Held,
+        Self::Pending,
+        Self::Resolved,
+        Self::Closed,
+        Self::Cancelled,
+        Self::Rejected,
+    ];
+
+    /// The TM Forum TMF656 service-problem state of a status, one to one as the contract says.
+    pub fn tmf656_status(self) -> &'static str {
+        use recovery::v1::ServiceProblemStatus as S;
+        match self {
+            S::Submitted | S::Unspecified => "submitted",
+            S::Acknowledged => "acknowledged",
+            S::InProgress => "inProgress",
+            S::Held => "held",
+            S::Pending => "pending",
+            S::Resolved => "resolved",
+            S::Closed => "closed",
+            S::Cancelled => "cancelled",
+            S::Rejected => "rejected",
+        }
+    }
+
+    /// The status a TMF656 state names.
+    pub fn from_tmf656_status(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.tmf656_status() == name)
+    }
+}

@@ -23,7 +23,7 @@ use crate::{
     App,
     body::{json_body, typed},
     error::ApiError,
-    http::{Caller, Root},
+    http::{Caller, Fields, Root, page},
     hub::{self, EventType},
     shapes::{self, id_of},
     store::entity::ticket,
@@ -109,15 +109,7 @@ pub async fn list(
             shapes::select(shapes::render(shapes::ticket(row, &root.0), root.version()), listing.fields.as_deref())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut headers = HeaderMap::new();
-    headers.insert("X-Total-Count", HeaderValue::from(total));
-    headers.insert("X-Result-Count", HeaderValue::from(items.len()));
-    Ok((StatusCode::OK, headers, Json(Value::Array(items))).into_response())
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct Fields {
-    fields: Option<String>,
+    Ok(page(total, items))
 }
 
 pub async fn get(
