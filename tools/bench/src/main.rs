@@ -23,6 +23,7 @@ mod measurement;
 mod recovery;
 mod service;
 mod telemetry;
+mod tmf;
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,11 @@ enum Target {
     Measurement {
         #[command(subcommand)]
         scenario: MeasurementScenario,
+    },
+    /// The TM Forum adapter: hub notifications of case changes.
+    Tmf {
+        #[command(subcommand)]
+        scenario: TmfScenario,
     },
     /// What metrics and traces cost.
     Telemetry {
@@ -131,6 +137,17 @@ enum ClassificationScenario {
 }
 
 #[derive(Debug, Subcommand)]
+enum TmfScenario {
+    /// Cases put on hold at a fixed rate; time from each change to its notification at a listener.
+    Notify {
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        #[arg(long, default_value = "20s", value_parser = humantime)]
+        duration: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum RecoveryScenario {
     /// Work orders classified at a fixed rate; time from WorkOrderClassified to CaseOpened.
     Dispatch {
@@ -138,6 +155,10 @@ enum RecoveryScenario {
         rate: u64,
         #[arg(long, default_value = "20s", value_parser = humantime)]
         duration: Duration,
+        /// Raise an open service problem of the orders' leaf and region first, so every case is
+        /// linked to it.
+        #[arg(long)]
+        link: bool,
     },
     /// Cases worked end to end (accept, start, resolve, callback, close) by many callers at once.
     Transitions {
@@ -325,9 +346,10 @@ async fn main() -> anyhow::Result<()> {
         Target::Telemetry { scenario: TelemetryScenario::Cost { concurrency, duration, rounds } } => {
             telemetry::cost(backend, concurrency, duration, rounds).await
         }
-        Target::Recovery { scenario: RecoveryScenario::Dispatch { rate, duration } } => {
-            recovery::dispatch(backend, rate, duration).await
+        Target::Recovery { scenario: RecoveryScenario::Dispatch { rate, duration, link } } => {
+            recovery::dispatch(backend, rate, duration, link).await
         }
+        Target::Tmf { scenario: TmfScenario::Notify { rate, duration } } => tmf::notify(backend, rate, duration).await,
         Target::Recovery { scenario: RecoveryScenario::Transitions { cases, concurrency } } => {
             recovery::transitions(backend, cases, concurrency).await
         }

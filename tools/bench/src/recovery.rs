@@ -3,7 +3,9 @@
 //! the CaseOpened events they cause.
 //!
 //! - `dispatch`: work orders classified at a fixed rate; the time from each WorkOrderClassified
-//!   to its CaseOpened (both as the publishing service stamped them).
+//!   to its CaseOpened (both as the publishing service stamped them). With `--link`, an open
+//!   service problem of the orders' leaf and region is raised first, so every case is linked to it
+//!   as it is dispatched; surge detection is off in both, so the difference is the linking's.
 //! - `transitions`: cases worked end to end (accept, start, resolve, callback, close) by many
 //!   callers at once; transitions per second and the latency of each.
 
@@ -26,9 +28,10 @@ use csm_kit::{
 use csm_proto::{
     classification::v1::{Classification, WorkOrderClassified},
     feed::v1::SubscribeRequest,
-    intake::v1::{Channel, ContactType, WorkOrder},
+    intake::v1::{Channel, ContactType, CustomerProfile, WorkOrder},
     recovery::v1::{
-        CallbackOutcome, CaseOpened, RecordCallbackRequest, ResolveCaseRequest, Transition, TransitionCaseRequest,
+        CallbackOutcome, CaseOpened, CreateServiceProblemRequest, RecordCallbackRequest, ResolveCaseRequest,
+        ServiceProblem, Transition, TransitionCaseRequest,
     },
 };
 use prost::Name;
@@ -42,13 +45,13 @@ use crate::{
 };
 
 /// The stand-in for intake and classification: a feed and nothing else.
-struct Upstream {
-    feed: StandaloneFeed,
+pub struct Upstream {
+    pub feed: StandaloneFeed,
     _dir: tempfile::TempDir,
 }
 
 impl Upstream {
-    async fn start() -> anyhow::Result<Self> {
+    pub async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("csm-bench-upstream-").tempdir()?;
         let feed = StandaloneFeed::start(
             &dir.path().join("feed.db"),
@@ -73,6 +76,10 @@ impl Upstream {
     }
 }
 
+/// The region and root-cause leaf of every order the bench classifies.
+const REGION: &str = "GD-SZ";
+const LEAF: &str = "system.billing_error";
+
 fn classified(name: &str, now: i64) -> WorkOrderClassified {
     let limit = 48 * 3600;
     let work_order = WorkOrder {
@@ -82,13 +89,14 @@ fn classified(name: &str, now: i64) -> WorkOrderClassified {
         phone_number: format!("138{:08}", name.len() as u64 * 7919 % 100_000_000),
         text: "这个月话费莫名多扣了58元，要求退还".into(),
         open_time: Some(time::timestamp_from_micros(now)),
+        customer_profile: Some(CustomerProfile { region: REGION.into(), ..Default::default() }),
         ..Default::default()
     };
     let classification = Classification {
         name: format!("{name}/classification"),
         work_order: name.to_string(),
         taxonomy_version: "taxonomies/default/versions/1".into(),
-        leaf: "system.billing_error".into(),
+        leaf: LEAF.into(),
         path: vec!["system".into(), "system.billing_error".into()],
         responsible_department: "billing".into(),
         time_limit: Some(prost_types::Duration { seconds: limit, nanos: 0 }),
@@ -102,10 +110,12 @@ fn work_order_name(run: &str, n: u64) -> String {
     format!("workOrders/{run}-{n:08}")
 }
 
-async fn start(backend: &Backend, upstream: &Upstream) -> anyhow::Result<Service> {
+pub async fn start(backend: &Backend, upstream: &Upstream) -> anyhow::Result<Service> {
     let env = [
         ("CSM_UPSTREAM__INTAKE__URL", upstream.feed.url.clone()),
         ("CSM_UPSTREAM__CLASSIFICATION__URL", upstream.feed.url.clone()),
+        // Every order is the same leaf in the same region: the surge would be detected at once.
+        ("CSM_RECOVERY__SERVICE_PROBLEMS__DETECT", "false".to_string()),
     ];
     Service::start("csm-recovery", backend, &env).await
 }
@@ -136,9 +146,22 @@ async fn follow_cases(
 }
 
 /// Work orders classified at `rate` per second for `duration`; latency to CaseOpened.
-pub async fn dispatch(backend: Backend, rate: u64, duration: Duration) -> anyhow::Result<()> {
+pub async fn dispatch(backend: Backend, rate: u64, duration: Duration, link: bool) -> anyhow::Result<()> {
     let upstream = Upstream::start().await?;
     let service = start(&backend, &upstream).await?;
+    if link {
+        let problem = ServiceProblem {
+            description: "billing run gone wrong".into(),
+            category: "billing".into(),
+            leaf: LEAF.into(),
+            region: REGION.into(),
+            department: "billing".into(),
+            start_time: Some(time::timestamp_from_micros(time::now_micros() - 3_600_000_000)),
+            ..Default::default()
+        };
+        let request = CreateServiceProblemRequest { service_problem: Some(problem), request_id: String::new() };
+        clients::recovery(service.address, service.tokens.administrator())?.create_service_problem(request).await?;
+    }
     let opened = Arc::new(Mutex::new(HashMap::new()));
     let stop = CancellationToken::new();
     let follower = tokio::spawn(follow_cases(
@@ -192,8 +215,9 @@ pub async fn dispatch(backend: Backend, rate: u64, duration: Duration) -> anyhow
     };
     let (peak, current) = service.memory_mib();
     println!(
-        "recovery WorkOrderClassified -> CaseOpened, {}, {offered:.0} orders/s offered: {} cases opened of {} ({} missing); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; service RSS peak {peak:.0} MiB (now {current:.0} MiB)",
+        "recovery WorkOrderClassified -> CaseOpened, {}, {}, {offered:.0} orders/s offered: {} cases opened of {} ({} missing); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; service RSS peak {peak:.0} MiB (now {current:.0} MiB)",
         describe(&backend),
+        if link { "every case linked to an open service problem" } else { "no open service problem" },
         measured.calls,
         published.len(),
         measured.errors,
@@ -206,15 +230,13 @@ pub async fn dispatch(backend: Backend, rate: u64, duration: Duration) -> anyhow
 }
 
 /// `cases` cases worked end to end by `concurrency` callers at once.
-pub async fn transitions(backend: Backend, cases: u64, concurrency: usize) -> anyhow::Result<()> {
-    let upstream = Upstream::start().await?;
-    let service = start(&backend, &upstream).await?;
+/// Classifies `cases` work orders and waits until recovery dispatched a case for each; their names.
+pub async fn open_cases(service: &Service, upstream: &Upstream, cases: u64) -> anyhow::Result<Vec<String>> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let names: Vec<String> = (0..cases).map(|n| work_order_name(&run, n)).collect();
     for chunk in names.chunks(1000) {
         upstream.classify(chunk).await?;
     }
-    // Wait until every case is dispatched, collecting their names.
     let opened = Arc::new(Mutex::new(HashMap::new()));
     let stop = CancellationToken::new();
     let follower = tokio::spawn(follow_cases(
@@ -251,6 +273,13 @@ pub async fn transitions(backend: Backend, cases: u64, concurrency: usize) -> an
     stop.cancel();
     follower.await??;
     anyhow::ensure!(case_names.len() as u64 == cases, "only {} of {cases} cases were dispatched", case_names.len());
+    Ok(case_names)
+}
+
+pub async fn transitions(backend: Backend, cases: u64, concurrency: usize) -> anyhow::Result<()> {
+    let upstream = Upstream::start().await?;
+    let service = start(&backend, &upstream).await?;
+    let case_names = open_cases(&service, &upstream, cases).await?;
 
     let department = clients::recovery(service.address, service.tokens.of("dept-billing").unwrap_or_default())?;
     let callbacks = clients::recovery(service.address, service.tokens.of("csm-services").unwrap_or_default())?;

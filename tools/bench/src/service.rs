@@ -72,13 +72,20 @@ impl Service {
         let child = command.spawn().with_context(|| format!("starting {binary}"))?;
         let service =
             Self { address: SocketAddr::from(([127, 0, 0, 1], port)), tokens, child, _dir: dir, postgres_database };
-        service.wait_ready().await?;
+        // The TM Forum adapter speaks HTTP; the services answer gRPC health checks.
+        service.wait_ready(binary == "csm-tmf").await?;
         Ok(service)
     }
 
-    async fn wait_ready(&self) -> anyhow::Result<()> {
+    async fn wait_ready(&self, http: bool) -> anyhow::Result<()> {
         for _ in 0..300 {
-            if serving(self.address).await {
+            let ready = if http {
+                let probe = reqwest::get(format!("http://{}/health/ready", self.address)).await;
+                probe.is_ok_and(|answer| answer.status().is_success())
+            } else {
+                serving(self.address).await
+            };
+            if ready {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
