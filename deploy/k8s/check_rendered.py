@@ -14,6 +14,9 @@ Rules:
 - every csm server: listens on its gRPC port; gRPC probes on it while it serves plain text, and on
   its plain-text health port when it serves TLS (the kubelet's gRPC probe cannot speak TLS);
   upstream URLs https exactly when client TLS is set; a database URL; SQLite (a ReadWriteOnce claim) only with one replica and the Recreate strategy;
+- the TM Forum adapter (tmf, an HTTP server): listens on its HTTP port; HTTP probes on it,
+  readiness on /health/ready and liveness on /health/live; no server TLS settings (its HTTP face
+  serves plain text whatever they say); otherwise as every csm server;
 - under a HorizontalPodAutoscaler: no fixed replica count, at least two replicas, a
   PodDisruptionBudget;
 - references resolve: ConfigMaps and claims are in the output, Secrets are in the output or are
@@ -33,6 +36,8 @@ import yaml
 EXTERNAL_SECRETS = {"csm-auth-tokens", "csm-feed-tokens"}
 SERVER_LABELS = {"app.kubernetes.io/part-of": "csm", "app.kubernetes.io/component": "server"}
 PORTS = {"intake": 50051, "classification": 50052, "recovery": 50053, "measurement": 50054}
+# csm servers serving HTTP rather than gRPC: the TM Forum adapter.
+HTTP_PORTS = {"tmf": 8621}
 
 
 def main() -> int:
@@ -159,11 +164,45 @@ class Checker:
 
     def check_server(self, where, name, spec, c, has_claim, hpa):
         env = {e["name"]: e for e in c.get("env") or []}
-        value = lambda key: (env.get(key) or {}).get("value")  # noqa: E731
-        port = PORTS.get(name)
-        if port is None:
-            self.fail(where, "not one of the four csm services")
+        if name in HTTP_PORTS:
+            self.check_http_face(where, name, c, env)
+        elif name in PORTS:
+            self.check_grpc_face(where, name, c, env)
+        else:
+            self.fail(where, "not one of the four csm services nor the TM Forum adapter")
             return
+        self.check_upstreams_and_storage(where, spec, env, has_claim, hpa)
+
+    def check_http_face(self, where, name, c, env):
+        value = lambda key: (env.get(key) or {}).get("value")  # noqa: E731
+        port = HTTP_PORTS[name]
+        if value("CSM_SERVER__LISTEN") != f"0.0.0.0:{port}":
+            self.fail(where, f"CSM_SERVER__LISTEN is not 0.0.0.0:{port}")
+        http_port = next((p["containerPort"] for p in c.get("ports") or [] if p.get("name") == "http"), None)
+        if http_port != port:
+            self.fail(where, f"container port http is {http_port}, not {port}")
+        if c.get("command") != [f"csm-{name}"]:
+            self.fail(where, f"command is not [csm-{name}]")
+        # The HTTP face never serves TLS: settings asking for it would be ignored, and a caller
+        # told to speak TLS would fail. TLS towards callers is the ingress controller's.
+        for key in ("CSM_SERVER__TLS__CERT_FILE", "CSM_SERVER__HEALTH_LISTEN"):
+            if key in env:
+                self.fail(where, f"{key} is set, but the HTTP face serves plain text only")
+        paths = {
+            "startupProbe": ("/health/ready", "/health/live"),
+            "readinessProbe": ("/health/ready",),
+            "livenessProbe": ("/health/live",),
+        }
+        for probe, allowed in paths.items():
+            handler = (c.get(probe) or {}).get("httpGet") or {}
+            if handler.get("port") not in (port, "http") or (handler.get("scheme") or "HTTP") != "HTTP":
+                self.fail(where, f"{probe} is not an HTTP probe on port {port}")
+            elif handler.get("path") not in allowed:
+                self.fail(where, f"{probe} asks {handler.get('path')}, not {' or '.join(allowed)}")
+
+    def check_grpc_face(self, where, name, c, env):
+        value = lambda key: (env.get(key) or {}).get("value")  # noqa: E731
+        port = PORTS[name]
         if value("CSM_SERVER__LISTEN") != f"0.0.0.0:{port}":
             self.fail(where, f"CSM_SERVER__LISTEN is not 0.0.0.0:{port}")
         grpc_port = next((p["containerPort"] for p in c.get("ports") or [] if p.get("name") == "grpc"), None)
@@ -186,6 +225,8 @@ class Checker:
             handler = c.get(probe) or {}
             if (handler.get("grpc") or {}).get("port") != probe_port:
                 self.fail(where, f"{probe} is not a gRPC probe on port {probe_port}")
+
+    def check_upstreams_and_storage(self, where, spec, env, has_claim, hpa):
         client_tls = "CSM_CLIENT_TLS__CA_FILE" in env
         for key, e in env.items():
             if re.fullmatch(r"CSM_UPSTREAM__[A-Z]+__URL", key) and e.get("value"):
