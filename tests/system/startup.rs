@@ -68,6 +68,7 @@ fn the_shipped_kubernetes_files_load_with_each_service() {
     config::load_files::<csm_recovery::Config>(Some(&shared), Some(&file("recovery"))).unwrap();
     let measurement: csm_measurement::Config = config::load_files(Some(&shared), Some(&file("measurement"))).unwrap();
     assert_eq!(measurement.common.calendar.time_zone, "Asia/Shanghai");
+    config::load_files::<csm_tmf::Config>(Some(&shared), Some(&file("tmf"))).unwrap();
 }
 
 /// Runs intake with `common` on a free port, stopping at once if it starts.

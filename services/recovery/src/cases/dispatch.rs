@@ -168,6 +168,10 @@ impl EventHandler for WorkOrderClassifiedHandler {
         vec![WorkOrderClassified::full_name(), ClassificationCorrected::full_name()]
     }
 
+    async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
+        Ok(linking::flush(&self.context, uow).await?)
+    }
+
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         if carries::<ClassificationCorrected>(event) {
             return reclassify::apply(&self.context, uow, event).await;

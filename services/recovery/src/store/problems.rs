@@ -78,10 +78,15 @@ pub async fn save(db: &impl ConnectionTrait, read_version: i64, row: service_pro
     Ok(result.rows_affected == 1)
 }
 
-/// Counts one more linked case; the problem as it now is.
-pub async fn count_link(db: &impl ConnectionTrait, id: &str) -> Result<Option<service_problem::Model>, DbErr> {
+/// Counts `added` more linked cases; the problem as it now is.
+pub async fn count_links(
+    db: &impl ConnectionTrait,
+    id: &str,
+    added: usize,
+) -> Result<Option<service_problem::Model>, DbErr> {
+    let added = i64::try_from(added).unwrap_or(i64::MAX);
     service_problem::Entity::update_many()
-        .col_expr(service_problem::Column::LinkedCases, Expr::col(service_problem::Column::LinkedCases).add(1))
+        .col_expr(service_problem::Column::LinkedCases, Expr::col(service_problem::Column::LinkedCases).add(added))
         .col_expr(service_problem::Column::Version, Expr::col(service_problem::Column::Version).add(1))
         .filter(service_problem::Column::Id.eq(id))
         .exec(db)
