@@ -5,14 +5,14 @@
 # with every check but `positive_data_acceptance` (the documents cannot say what csm refuses for
 # its own reasons, such as a callback that is not a URL or a date csm keeps itself).
 #
-#   .ci/tmf-conformance.sh [TMF_DIR]   # default ../shared/tmf
+#   .ci/tmf-conformance.sh [TMF_DIR]   # default vendor/tmf, the unmodified copies (vendor/README.md)
 #
 # The kit and the documents are read unmodified; the kit is given the bearer token it needs by a
 # copy with collection-level auth. newman and schemathesis come from npm and PyPI at pinned versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TMF=${1:-../shared/tmf}
+TMF=${1:-vendor/tmf}
 NEWMAN_VERSION=6.2.1
 SCHEMATHESIS_VERSION=4.32.5
 BASE_PORT=${CSM_CONFORMANCE_PORT:-58151}
