@@ -51,7 +51,7 @@ impl EventHandler for CaseFeed {
             let link: CaseLinkedToProblem = decode(event)?;
             if let Some(mut row) = store::find(&**uow, &id_of(&link.work_order)).await? {
                 row.service_problem = Some(link.service_problem);
-                store::save(&**uow, row).await?;
+                store::save_case_view(&**uow, &row).await?;
             }
             return Ok(());
         }
@@ -151,10 +151,14 @@ async fn apply(
         row.status_change_reason = reason.filter(|r| !r.is_empty());
     }
     if new {
-        store::insert(&**uow, row.clone()).await?;
-        hub::notify(&**uow, app, &row, EventType::Create).await?;
+        // A create call may have made the ticket meanwhile; then it is only brought up to date.
+        if store::insert_new(&**uow, row.clone()).await? {
+            hub::notify(&**uow, app, &row, EventType::Create).await?;
+        } else {
+            store::save_case_view(&**uow, &row).await?;
+        }
     } else {
-        store::save(&**uow, row.clone()).await?;
+        store::save_case_view(&**uow, &row).await?;
     }
     if changed {
         hub::notify(&**uow, app, &row, EventType::StatusChange).await?;

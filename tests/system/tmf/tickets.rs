@@ -72,7 +72,7 @@ async fn a_ticket_becomes_a_complaint_and_moves_only_as_its_case_may() {
     // Listing: filters, selection and the count headers; the view follows recovery's feed.
     let resolved_only = format!("{V4}/troubleTicket?status=resolved&fields=id,status");
     let listed =
-        crate::support::eventually("the listing shows it resolved", std::time::Duration::from_secs(10), || {
+        crate::support::eventually("the listing shows it resolved", std::time::Duration::from_secs(30), || {
             let crm = crm.clone();
             let path = resolved_only.clone();
             async move {

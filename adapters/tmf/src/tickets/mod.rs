@@ -66,14 +66,13 @@ pub async fn create(
         }
     }
     let txn = app.db.writer().begin().await?;
-    let row = match store::find(&txn, &row.id).await? {
+    let row = if store::insert_new(&txn, row.clone()).await? {
+        hub::notify(&txn, &app, &row, EventType::Create).await?;
+        row
+    } else {
         // Recovery's feed got here first: the case was dispatched before intake answered.
-        Some(stored) => store::adopt(&txn, stored, row).await?,
-        None => {
-            store::insert(&txn, row.clone()).await?;
-            hub::notify(&txn, &app, &row, EventType::Create).await?;
-            row
-        }
+        let stored = store::find(&txn, &row.id).await?.ok_or_else(|| ApiError::Internal("ticket vanished".into()))?;
+        store::adopt(&txn, stored, row).await?
     };
     txn.commit().await?;
     app.queued.notify_one();

@@ -127,7 +127,7 @@ pub async fn apply(
     row.description = description.unwrap_or(row.description);
     row.requested_resolution_at = requested.or(row.requested_resolution_at);
     row.updated_at = now;
-    store::save(&txn, row).await?;
+    store::save_attributes(&txn, &row).await?;
     txn.commit().await?;
     Ok(())
 }

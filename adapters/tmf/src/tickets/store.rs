@@ -1,8 +1,10 @@
 //! Reading and writing tickets.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ActiveModelTrait,
+    ActiveValue::{Set, Unchanged},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    sea_query::OnConflict,
 };
 
 use crate::store::entity::ticket::{self, Column, Entity};
@@ -15,8 +17,14 @@ pub async fn find_by_external_id(db: &impl ConnectionTrait, external: &str) -> R
     Entity::find().filter(Column::ExternalId.eq(external)).one(db).await
 }
 
-pub async fn insert(db: &impl ConnectionTrait, row: ticket::Model) -> Result<(), DbErr> {
-    Entity::insert(ticket::ActiveModel::from(row).reset_all()).exec_without_returning(db).await.map(|_| ())
+/// Inserts `row` unless a ticket with its id exists (recovery's feed made it meanwhile); whether it
+/// was inserted.
+pub async fn insert_new(db: &impl ConnectionTrait, row: ticket::Model) -> Result<bool, DbErr> {
+    let inserted = Entity::insert(ticket::ActiveModel::from(row).reset_all())
+        .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted > 0)
 }
 
 /// The TMF621 attributes a creator gave, onto a ticket recovery's feed already made (the case was
@@ -34,13 +42,47 @@ pub async fn adopt(
     stored.priority = created.priority;
     stored.requested_resolution_at = created.requested_resolution_at;
     stored.notes = created.notes;
-    save(db, stored.clone()).await?;
+    save_attributes(db, &stored).await?;
     Ok(stored)
 }
 
-/// Writes every column of `row`.
-pub async fn save(db: &impl ConnectionTrait, row: ticket::Model) -> Result<(), DbErr> {
-    Entity::update(ticket::ActiveModel::from(row).reset_all()).exec(db).await.map(|_| ())
+/// Writes the attributes callers own (TMF621's own: severity, type, name, description, priority,
+/// requested date, notes, external id) and nothing recovery's feed writes, so a change through the
+/// API and a change learned from the feed never undo each other.
+pub async fn save_attributes(db: &impl ConnectionTrait, row: &ticket::Model) -> Result<(), DbErr> {
+    let active = ticket::ActiveModel {
+        id: Unchanged(row.id.clone()),
+        external_id: Set(row.external_id.clone()),
+        severity: Set(row.severity.clone()),
+        ticket_type: Set(row.ticket_type.clone()),
+        name: Set(row.name.clone()),
+        description: Set(row.description.clone()),
+        priority: Set(row.priority.clone()),
+        requested_resolution_at: Set(row.requested_resolution_at),
+        notes: Set(row.notes.clone()),
+        updated_at: Set(row.updated_at),
+        ..Default::default()
+    };
+    Entity::update(active).exec(db).await.map(drop)
+}
+
+/// Writes what recovery's feed tells of the ticket's case (status, dates, department, case and
+/// problem) and nothing a caller owns.
+pub async fn save_case_view(db: &impl ConnectionTrait, row: &ticket::Model) -> Result<(), DbErr> {
+    let active = ticket::ActiveModel {
+        id: Unchanged(row.id.clone()),
+        case_name: Set(row.case_name.clone()),
+        status: Set(row.status.clone()),
+        status_changed_at: Set(row.status_changed_at),
+        status_change_reason: Set(row.status_change_reason.clone()),
+        department: Set(row.department.clone()),
+        expected_resolution_at: Set(row.expected_resolution_at),
+        resolved_at: Set(row.resolved_at),
+        service_problem: Set(row.service_problem.clone()),
+        updated_at: Set(row.updated_at),
+        ..Default::default()
+    };
+    Entity::update(active).exec(db).await.map(drop)
 }
 
 /// One page of a filtered listing, newest first, and how many tickets match in all.
