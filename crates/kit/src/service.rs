@@ -105,11 +105,7 @@ impl ServiceRuntime {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RunError> {
-        if let Some(address) = self.common.telemetry.metrics_address {
-            crate::metrics::serve(address, self.host.stop_token())
-                .await
-                .map_err(|e| RunError::Config(e.to_string()))?;
-        }
+        self.serve_metrics().await?;
         let feed = FeedService::new(&self.publisher, self.common.feed.clone(), self.host.stop_token());
         let definition = ServiceDefinition {
             name: self.name,
@@ -133,11 +129,7 @@ impl ServiceRuntime {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
-        if let Some(address) = self.common.telemetry.metrics_address {
-            crate::metrics::serve(address, self.host.stop_token())
-                .await
-                .map_err(|e| RunError::Config(e.to_string()))?;
-        }
+        self.serve_metrics().await?;
         let name = self.name;
         let stop = self.host.stop_token();
         let drain = self.common.server.drain_delay;
@@ -155,5 +147,15 @@ impl ServiceRuntime {
         tracing::info!(service = name, "stopped");
         self.db.close().await;
         served.map_err(|error| RunError::Config(format!("serving HTTP: {error}")))
+    }
+
+    /// Serves the process's metrics on `telemetry.metrics_address`, when one is configured.
+    async fn serve_metrics(&self) -> Result<(), RunError> {
+        if let Some(address) = self.common.telemetry.metrics_address {
+            crate::metrics::serve(address, self.host.stop_token())
+                .await
+                .map_err(|e| RunError::Config(e.to_string()))?;
+        }
+        Ok(())
     }
 }
