@@ -150,21 +150,21 @@ async fn apply(
         row.status_changed_at = at;
         row.status_change_reason = reason.filter(|r| !r.is_empty());
     }
-    if new {
-        // A create call may have made the ticket meanwhile; then it is only brought up to date.
-        if store::insert_new(&**uow, row.clone()).await? {
-            hub::notify(&**uow, app, &row, EventType::Create).await?;
-        } else {
-            store::save_case_view(&**uow, &row).await?;
-        }
+    let mut events = Vec::new();
+    // A create call may have made the ticket meanwhile; then it is only brought up to date.
+    if new && store::insert_new(&**uow, row.clone()).await? {
+        events.push(EventType::Create);
     } else {
         store::save_case_view(&**uow, &row).await?;
     }
     if changed {
-        hub::notify(&**uow, app, &row, EventType::StatusChange).await?;
+        events.push(EventType::StatusChange);
         if status == "resolved" {
-            hub::notify(&**uow, app, &row, EventType::Resolved).await?;
+            events.push(EventType::Resolved);
         }
+    }
+    if !events.is_empty() {
+        hub::notify(&**uow, app, &row, &events).await?;
     }
     Ok(())
 }

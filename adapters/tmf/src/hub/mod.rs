@@ -163,42 +163,45 @@ fn shaped(ticket: &ticket::Model, origin: &str, version: Version) -> serde_json:
     view::render(view::ticket(ticket, &root), version)
 }
 
-/// Queues `event` about `ticket` for every listener whose query matches; returns how many.
+/// Queues `events` about `ticket`, in that order, for every listener whose query matches each;
+/// returns how many notifications. The listeners are read once for all of them.
 pub async fn notify(
     db: &impl ConnectionTrait,
     app: &App,
     ticket: &ticket::Model,
-    event: EventType,
+    events: &[EventType],
 ) -> Result<usize, DbErr> {
     let listeners = listener::Entity::find().all(db).await?;
+    let queries: Vec<Option<Query>> = listeners.iter().map(|listener| Query::parse(&listener.query).ok()).collect();
     let now = time::now_micros();
     let origin = app.settings.public_url.trim_end_matches('/');
     let mut queued = Vec::new();
-    for listener in listeners {
-        let matches = Query::parse(&listener.query).is_ok_and(|query| query.matches(event, ticket));
-        if !matches {
-            continue;
+    for &event in events {
+        for (listener, query) in listeners.iter().zip(&queries) {
+            if !query.as_ref().is_some_and(|query| query.matches(event, ticket)) {
+                continue;
+            }
+            let body = json!({
+                "eventId": uuid::Uuid::now_v7().to_string(),
+                "eventTime": view::date(now),
+                "eventType": event.name(),
+                "correlationId": ticket.id,
+                "domain": "troubleTicket",
+                "title": event.name(),
+                "event": { "troubleTicket": Value::Object(shaped(ticket, origin, version_of(listener))) },
+            });
+            queued.push(notification::ActiveModel {
+                id: NotSet,
+                listener_id: Set(listener.id.clone()),
+                ticket_id: Set(ticket.id.clone()),
+                event_type: Set(event.name().to_string()),
+                body: Set(body.to_string()),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                created_at: Set(now),
+                last_error: Set(None),
+            });
         }
-        let body = json!({
-            "eventId": uuid::Uuid::now_v7().to_string(),
-            "eventTime": view::date(now),
-            "eventType": event.name(),
-            "correlationId": ticket.id,
-            "domain": "troubleTicket",
-            "title": event.name(),
-            "event": { "troubleTicket": Value::Object(shaped(ticket, origin, version_of(&listener))) },
-        });
-        queued.push(notification::ActiveModel {
-            id: NotSet,
-            listener_id: Set(listener.id),
-            ticket_id: Set(ticket.id.clone()),
-            event_type: Set(event.name().to_string()),
-            body: Set(body.to_string()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            created_at: Set(now),
-            last_error: Set(None),
-        });
     }
     let count = queued.len();
     if count > 0 {

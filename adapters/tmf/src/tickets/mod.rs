@@ -67,7 +67,7 @@ pub async fn create(
     }
     let txn = app.db.writer().begin().await?;
     let row = if store::insert_new(&txn, row.clone()).await? {
-        hub::notify(&txn, &app, &row, EventType::Create).await?;
+        hub::notify(&txn, &app, &row, &[EventType::Create]).await?;
         row
     } else {
         // Recovery's feed got here first: the case was dispatched before intake answered.
@@ -120,20 +120,22 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&READERS, "read tickets")?;
     let row = found(&app, &id).await?;
-    let out = current(&app, &caller, &row, &root).await?;
+    let case = case_of(&app, &caller, &row).await?;
+    let out = current(&app, &caller, &row, case, &root).await?;
     Ok(Json(shapes::select(shapes::render(out, root.version()), fields.fields.as_deref())?))
 }
 
-/// The ticket as it is now: with recovery's case and its audit trail when it has one (read with
-/// the caller's credentials, so recovery decides whether the caller may see it).
+/// The ticket as it is now: with its case (see [`case_of`]) and the case's audit trail when it has
+/// one, read with the caller's credentials, so recovery decides whether the caller may see it.
 async fn current(
     app: &App,
     caller: &Caller,
     row: &ticket::Model,
+    case: Option<String>,
     root: &Root,
 ) -> Result<serde_json::Map<String, Value>, ApiError> {
     let out = shapes::ticket(row, &root.0);
-    let Some(case_name) = case_of(app, caller, row).await? else {
+    let Some(case_name) = case else {
         if let Some(department) = caller.principal.confined_department()
             && department != row.department
         {
@@ -178,9 +180,9 @@ pub async fn patch(
     typed(&body, &root)?;
     let row = found(&app, &id).await?;
     let case = case_of(&app, &caller, &row).await?;
-    patch::apply(&app, &caller, row, case, &body).await?;
+    patch::apply(&app, &caller, row, case.clone(), &body).await?;
     let row = found(&app, &id).await?;
-    Ok(Json(Value::Object(shapes::render(current(&app, &caller, &row, &root).await?, root.version()))))
+    Ok(Json(Value::Object(shapes::render(current(&app, &caller, &row, case, &root).await?, root.version()))))
 }
 
 /// Tickets are never deleted: a complaint stays on record; cancel it instead.
