@@ -17,23 +17,26 @@
 
 #![allow(clippy::print_stdout)]
 
+mod accounting;
+mod bare;
 mod classification;
+mod compare;
+mod figures;
+mod intake;
 mod load;
 mod measurement;
+mod pipeline;
 mod recovery;
+mod reference;
 mod service;
 mod telemetry;
 mod tmf;
 
-use std::time::{Duration, Instant};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
-use csm_cli::clients;
-use csm_kit::time;
-use csm_proto::intake::v1::{
-    Channel, ContactType, CustomerProfile, IngestOutcome, IngestRequest, SubmitContactRequest, ingest_request::Item,
-};
-use service::{Backend, Service};
+use intake::{contact, describe};
+use service::Backend;
 
 #[derive(Debug, Parser)]
 #[command(name = "csm-bench", about = "Load generators for the csm services")]
@@ -43,10 +46,40 @@ struct Cli {
     /// Run the service on this PostgreSQL server instead of SQLite.
     #[arg(long, global = true, value_name = "URL")]
     postgres: Option<String>,
+    /// Run the services built in this directory rather than those beside the bench.
+    #[arg(long, global = true, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Target {
+    /// One scenario on two builds of the services, alternately, with the medians side by side.
+    Compare {
+        /// Two directories of service binaries: A (the baseline) and B, e.g.
+        /// `../previous-target/release,target/release`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        builds: Vec<PathBuf>,
+        /// Runs on each build.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The scenario, as csm-bench's own arguments: `-- intake unary --concurrency 256`.
+        #[arg(last = true, required = true)]
+        scenario: Vec<String>,
+    },
+    /// All four services, each its own process, following one another's feeds: contacts at a
+    /// fixed rate, timed to their case and to the indicator that counts them.
+    Pipeline {
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value = "60s", value_parser = humantime)]
+        duration: Duration,
+    },
+    /// The bare tonic server the intake figures are compared with (started by the bench itself).
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
     /// The intake service.
     Intake {
         #[command(subcommand)]
@@ -203,142 +236,19 @@ fn humantime(text: &str) -> Result<Duration, String> {
     }
 }
 
-const TEXTS: [&str; 8] = [
-    "这个月话费莫名多扣了58元，要求退还",
-    "家里宽带断网两天了，光猫红灯一直闪",
-    "小区里信号差，室内经常没信号",
-    "手机里有一笔信息费，我从来没有订购过",
-    "I was overcharged on my bill again this month",
-    "Calls drop every evening at home",
-    "The agent was rude and hung up on me",
-    "营业厅工作人员态度很差",
-];
-const CHANNELS: [Channel; 6] = [
-    Channel::HotlineAgent,
-    Channel::HotlineIvr,
-    Channel::Wechat,
-    Channel::MobileApp,
-    Channel::PhysicalStore,
-    Channel::OnlineStore,
-];
-const OTHER_TYPES: [ContactType; 4] =
-    [ContactType::Inquiry, ContactType::Transaction, ContactType::Suggestion, ContactType::Praise];
-
-/// Customers the load is spread over: enough that most complaints come from different customers,
-/// few enough that repeats and high-frequency complainants occur.
-const CUSTOMERS: u64 = 200_000;
-
-/// The `n`th contact of a run: a complaint, or (when `complaint` is false) another contact type.
-fn contact(run: &str, n: u64, complaint: bool) -> SubmitContactRequest {
-    let mix = n.wrapping_mul(2_654_435_761);
-    let customer = mix % CUSTOMERS;
-    // Most contacts arrive as they happen; one in ten is delivered late, up to 30 days.
-    let minutes_ago = if (mix / 7).is_multiple_of(10) { (mix / 11) % (30 * 24 * 60) } else { (mix / 11) % 60 };
-    SubmitContactRequest {
-        request_id: format!("{run}-{n}"),
-        channel: CHANNELS[(mix % 6) as usize] as i32,
-        phone_number: format!("138{customer:08}"),
-        contact_type: if complaint { ContactType::Complaint } else { OTHER_TYPES[(mix % 4) as usize] } as i32,
-        text: TEXTS[(mix % 8) as usize].to_string(),
-        occurred_at: Some(time::to_timestamp(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago as i64))),
-        problem_code: if mix.is_multiple_of(2) { format!("P{}", mix % 40) } else { String::new() },
-        customer_profile: Some(CustomerProfile {
-            segment: ["premium", "youth", "prepaid", "family"][(customer % 4) as usize].into(),
-            vip_level: (customer % 4) as i32,
-            region: ["GD-SZ", "GD-GZ", "GD-FS", "GD-DG"][(customer % 4) as usize].into(),
-            products: vec!["mobile".into()],
-        }),
-        ..Default::default()
-    }
-}
-
-fn describe(backend: &Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "SQLite",
-        Backend::Postgres(_) => "PostgreSQL",
-    }
-}
-
-async fn intake(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<()> {
-    // Following classification is not part of intake's own cost.
-    let env = [("CSM_UPSTREAM__CLASSIFICATION__URL", String::new())];
-    let service = Service::start("csm-intake", &backend, &env).await?;
-    let token = service.tokens.of("channel-gateway").unwrap_or_default().to_string();
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    // A few connections, as a handful of channel gateways would open.
-    let clients: Vec<_> = (0..4).map(|_| clients::intake(service.address, &token)).collect::<Result<_, _>>()?;
-    let call = move |n: u64| {
-        let mut client = clients[(n % 4) as usize].clone();
-        let request = contact(&run, n, true);
-        async move { client.submit_contact(request).await.is_ok() }
-    };
-    let line = match scenario {
-        IntakeScenario::Unary { concurrency, duration } => {
-            let measured = load::closed_loop(concurrency, Duration::from_secs(3), duration, call).await;
-            format!(
-                "intake SubmitContact, {}, {concurrency} in flight: {}",
-                describe(&backend),
-                measured.summary("submissions")
-            )
-        }
-        IntakeScenario::Rate { rate, duration } => {
-            let measured = load::open_loop(rate, Duration::from_secs(3), duration, call).await;
-            format!(
-                "intake SubmitContact, {}, {rate}/s offered: {}",
-                describe(&backend),
-                measured.summary("submissions")
-            )
-        }
-        IntakeScenario::Ingest { items } => ingest(&service, &token, items, &backend).await?,
-    };
-    let (peak, current) = service.memory_mib();
-    println!("{line}; service RSS peak {peak:.0} MiB (now {current:.0} MiB)");
-    service.stop().await
-}
-
-async fn ingest(service: &Service, token: &str, items: u64, backend: &Backend) -> anyhow::Result<String> {
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let (tx, rx) = tokio::sync::mpsc::channel(8192);
-    tokio::spawn(async move {
-        for n in 0..items {
-            let item = IngestRequest {
-                item_id: String::new(),
-                item: Some(Item::Contact(contact(&run, n, n.is_multiple_of(5)))),
-            };
-            if tx.send(item).await.is_err() {
-                return;
-            }
-        }
-    });
-    let started = Instant::now();
-    let mut results = clients::intake(service.address, token)?
-        .max_decoding_message_size(64 << 20)
-        .ingest(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await?
-        .into_inner();
-    let (mut accepted, mut other) = (0u64, 0u64);
-    while let Some(result) = results.message().await? {
-        if result.outcome() == IngestOutcome::Accepted {
-            accepted += 1;
-        } else {
-            other += 1;
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    Ok(format!(
-        "intake Ingest, {}: {items} contacts (1 in 5 a complaint) in {elapsed:.1} s = {:.0} contacts/s ({accepted} accepted, {other} not)",
-        describe(backend),
-        items as f64 / elapsed
-    ))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(dir) = cli.bin_dir {
+        service::use_binaries_from(dir);
+    }
     let postgres = cli.postgres.clone();
     let backend = cli.postgres.map_or(Backend::Sqlite, Backend::Postgres);
     match cli.target {
-        Target::Intake { scenario } => intake(scenario, backend).await,
+        Target::Intake { scenario } => intake::run(scenario, backend).await,
+        Target::Compare { builds, rounds, scenario } => compare::run(&builds, rounds, postgres.as_deref(), &scenario),
+        Target::Pipeline { rate, duration } => pipeline::run(backend, rate, duration).await,
+        Target::BareServer { listen } => bare::serve(listen).await,
         Target::Telemetry { scenario: TelemetryScenario::Scrape { series } } => {
             telemetry::scrape(series);
             Ok(())

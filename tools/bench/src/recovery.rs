@@ -121,7 +121,7 @@ pub async fn start(backend: &Backend, upstream: &Upstream) -> anyhow::Result<Ser
 }
 
 /// Follows recovery's feed and reports each CaseOpened: its work order and when it was published.
-async fn follow_cases(
+pub async fn follow_cases(
     address: std::net::SocketAddr,
     token: String,
     opened: Arc<Mutex<HashMap<String, i64>>>,

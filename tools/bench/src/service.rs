@@ -6,6 +6,7 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::PathBuf,
     process::{Child, Command, Stdio},
+    sync::OnceLock,
     time::Duration,
 };
 
@@ -24,8 +25,10 @@ pub enum Backend {
 pub struct Service {
     pub address: SocketAddr,
     pub tokens: DevTokens,
+    /// The service's database URL.
+    pub database_url: String,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     postgres_database: Option<(String, String)>,
 }
 
@@ -33,10 +36,21 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The binary `name` next to this one.
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe()?;
-    let path = me.with_file_name(name);
+static BINARIES: OnceLock<PathBuf> = OnceLock::new();
+
+/// Runs the services from `dir` rather than from beside the bench: another build of them (the
+/// previous release, say), measured by the same load generator.
+pub fn use_binaries_from(dir: PathBuf) {
+    let _ = BINARIES.set(dir);
+}
+
+/// The binary `name` of the build under test: beside this one unless [`use_binaries_from`] said
+/// otherwise.
+pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let path = match BINARIES.get() {
+        Some(dir) => dir.join(name),
+        None => std::env::current_exe()?.with_file_name(name),
+    };
     if !path.exists() {
         bail!("{} not found; build it first: cargo build --release -p {name}", path.display());
     }
@@ -46,10 +60,21 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 impl Service {
     /// Starts `binary` (e.g. "csm-intake") with `env` on top of a fresh database and dev tokens.
     pub async fn start(binary: &str, backend: &Backend, env: &[(&str, String)]) -> anyhow::Result<Self> {
+        Self::start_on(binary, backend, env, free_port()?, None).await
+    }
+
+    /// As [`Service::start`], listening on `port`, with the dev tokens in `tokens_file` when given
+    /// (services of one system share them, so each accepts the others' service token).
+    pub async fn start_on(
+        binary: &str,
+        backend: &Backend,
+        env: &[(&str, String)],
+        port: u16,
+        tokens_file: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("csm-bench-").tempdir()?;
-        let tokens_file = dir.path().join("tokens.toml");
+        let tokens_file = tokens_file.unwrap_or_else(|| dir.path().join("tokens.toml"));
         let tokens = DevTokens::load_or_create(&tokens_file)?;
-        let port = free_port()?;
         let (url, postgres_database) = match backend {
             Backend::Sqlite => (format!("sqlite://{}", dir.path().join("service.db").display()), None),
             Backend::Postgres(server) => {
@@ -58,10 +83,18 @@ impl Service {
                 (format!("{server}/{name}"), Some((server, name)))
             }
         };
-        let mut command = Command::new(sibling(binary)?);
+        let mut command = match binary {
+            // The bare gRPC server is this bench itself, in a process of its own.
+            "bare-server" => {
+                let mut command = Command::new(std::env::current_exe()?);
+                command.args(["bare-server", "--listen", &format!("127.0.0.1:{port}")]);
+                command
+            }
+            _ => Command::new(sibling(binary)?),
+        };
         command
             .env("CSM_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("CSM_DATABASE__URL", url)
+            .env("CSM_DATABASE__URL", &url)
             .env("CSM_AUTH__TOKENS_FILE", &tokens_file)
             .env("CSM_TELEMETRY__LOG_FILTER", "warn")
             .stdout(Stdio::null())
@@ -70,8 +103,14 @@ impl Service {
             command.env(key, value);
         }
         let child = command.spawn().with_context(|| format!("starting {binary}"))?;
-        let service =
-            Self { address: SocketAddr::from(([127, 0, 0, 1], port)), tokens, child, _dir: dir, postgres_database };
+        let service = Self {
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            tokens,
+            database_url: url,
+            child,
+            dir,
+            postgres_database,
+        };
         // The TM Forum adapter speaks HTTP; the services answer gRPC health checks.
         service.wait_ready(binary == "csm-tmf").await?;
         Ok(service)
@@ -93,6 +132,15 @@ impl Service {
         bail!("service did not become ready on {}", self.address)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The directory the service's files (its SQLite database among them) are in.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Peak and current resident set of the service, in MiB.
     pub fn memory_mib(&self) -> (f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
@@ -107,9 +155,9 @@ impl Service {
         (field("VmHWM:"), field("VmRSS:"))
     }
 
-    /// Stops the service (SIGTERM, then SIGKILL) and drops its PostgreSQL database.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+    /// Stops the process (SIGTERM, then SIGKILL), keeping its database for a reference to read.
+    pub async fn halt(&mut self) -> anyhow::Result<()> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).stderr(Stdio::null()).status();
         for _ in 0..100 {
             if self.child.try_wait()?.is_some() {
                 break;
@@ -118,6 +166,12 @@ impl Service {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        Ok(())
+    }
+
+    /// Stops the service (SIGTERM, then SIGKILL) and drops its PostgreSQL database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.halt().await?;
         if let Some((server, name)) = self.postgres_database.take() {
             let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
             admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
