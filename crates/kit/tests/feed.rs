@@ -2,7 +2,9 @@
 //! row per application), so any event applied twice would show:
 //! - no event lost and none applied twice while the consumer is killed at random points and the
 //!   producer restarts mid-stream;
-//! - events applied in sequence order;
+//! - events applied in sequence order, also when another replica of the producer commits between
+//!   the commits of the one serving the feed (its live subscribers are served from memory, and
+//!   what it did not commit itself must come from the outbox);
 //! - an event the handler rejects becomes a dead letter, in order, and the feed goes on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -166,13 +168,17 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
     let mut server_stop = CancellationToken::new();
     let mut server = tokio::spawn(serve(producer.clone(), address, server_stop.clone()));
 
-    // Publish in transactions of one to five events, as a service would.
+    // A second replica of the producer, on the same database, whose feed is not served.
+    let replica = Publisher::new(producer_db.clone(), "producer").await.unwrap();
+
+    // Publish in transactions of one to five events, as a service would, through either replica.
     let writer = {
         let producer = producer.clone();
         tokio::spawn(async move {
             let mut value = 1;
             while value <= EVENTS {
-                let mut uow = producer.begin().await.unwrap();
+                let publisher = if rand::random_range(0..4) == 0 { &replica } else { &producer };
+                let mut uow = publisher.begin().await.unwrap();
                 for _ in 0..rand::random_range(1..=5) {
                     if value <= EVENTS {
                         uow.publish(

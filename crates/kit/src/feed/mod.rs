@@ -7,6 +7,7 @@
 
 mod consumer;
 mod publisher;
+mod recent;
 pub mod schema;
 mod server;
 mod standalone;

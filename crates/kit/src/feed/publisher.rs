@@ -9,11 +9,12 @@
 
 use std::ops::Deref;
 
+use csm_proto::feed::v1::Event;
 use prost::Name;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio::sync::watch;
 
-use super::schema::outbox_event;
+use super::{recent::Recent, schema::outbox_event};
 use crate::{db::Database, telemetry::TraceContext, time};
 
 /// Publishes a service's events. Cloning is cheap; all clones share the head watch that wakes live
@@ -23,13 +24,14 @@ pub struct Publisher {
     db: Database,
     source: &'static str,
     head: watch::Sender<u64>,
+    recent: Recent,
 }
 
 impl Publisher {
     /// A publisher for the service `source` (for example "intake"), starting from the stored head.
     pub async fn new(db: Database, source: &'static str) -> Result<Self, DbErr> {
         let last = read_head(db.reader()).await?;
-        Ok(Self { db, source, head: watch::Sender::new(last) })
+        Ok(Self { db, source, head: watch::Sender::new(last), recent: Recent::default() })
     }
 
     pub fn database(&self) -> &Database {
@@ -45,8 +47,25 @@ impl Publisher {
         self.head.subscribe()
     }
 
+    /// The events this process committed last, for live subscribers.
+    pub(crate) fn recent(&self) -> &Recent {
+        &self.recent
+    }
+
+    /// Keeps the events of a transaction that committed for live subscribers, then wakes them.
+    pub(crate) fn committed(&self, mut events: Vec<Event>) {
+        let Some(last) = events.last().map(|e| e.sequence) else {
+            return;
+        };
+        for event in &mut events {
+            event.source = self.source.to_string();
+        }
+        self.recent.committed(events);
+        self.advance(last);
+    }
+
     /// Wakes live subscribers once events up to `last` are committed.
-    pub(crate) fn advance(&self, last: u64) {
+    fn advance(&self, last: u64) {
         self.head.send_if_modified(|head| {
             let advanced = last > *head;
             *head = (*head).max(last);
@@ -101,6 +120,24 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
+impl PendingEvent {
+    /// The event as subscribers receive it, numbered `sequence` (its source is the publisher's).
+    fn to_event(&self, sequence: i64) -> Event {
+        Event {
+            sequence: u64::try_from(sequence).unwrap_or(0),
+            source: String::new(),
+            occurred_at: Some(time::timestamp_from_micros(self.occurred_at)),
+            subject: self.subject.clone(),
+            traceparent: self.traceparent.clone(),
+            tracestate: self.tracestate.clone(),
+            payload: Some(prost_types::Any {
+                type_url: format!("type.googleapis.com/{}", self.event_type),
+                value: self.payload.clone(),
+            }),
+        }
+    }
+}
+
 impl Outbox {
     /// Queues `payload` as an event about `subject`, published under `trace`.
     pub fn publish_traced<M: Name>(&mut self, trace: &TraceContext, subject: impl Into<String>, payload: &M) {
@@ -124,19 +161,19 @@ impl Outbox {
     }
 
     /// Numbers and writes the queued events in `txn` (see the module's note on numbering); returns
-    /// the last sequence, if any.
-    async fn write(self, txn: &DatabaseTransaction) -> Result<Option<u64>, DbErr> {
+    /// them as numbered.
+    async fn write(self, txn: &DatabaseTransaction) -> Result<Vec<Event>, DbErr> {
         if self.pending.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        write_events(txn, self.pending).await.map(Some)
+        write_events(txn, self.pending).await
     }
 
     /// As [`Outbox::write`], in a transaction of a synchronous SQLite connection
     /// ([`crate::group_commit::SqliteBatchWriter`]).
-    pub(crate) fn write_sqlite(self, txn: &rusqlite::Transaction<'_>) -> Result<Option<u64>, rusqlite::Error> {
+    pub(crate) fn write_sqlite(self, txn: &rusqlite::Transaction<'_>) -> Result<Vec<Event>, rusqlite::Error> {
         if self.pending.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let count = i64::try_from(self.pending.len()).unwrap_or(i64::MAX);
         let last: i64 = txn
@@ -148,6 +185,7 @@ impl Outbox {
             "INSERT INTO outbox_event (sequence, subject, event_type, occurred_at, traceparent, tracestate, payload) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
+        let mut events = Vec::with_capacity(self.pending.len());
         for (event, sequence) in self.pending.into_iter().zip(last - count + 1..) {
             insert.execute(rusqlite::params![
                 sequence,
@@ -158,8 +196,9 @@ impl Outbox {
                 event.tracestate,
                 event.payload,
             ])?;
+            events.push(event.to_event(sequence));
         }
-        Ok(u64::try_from(last).ok())
+        Ok(events)
     }
 }
 
@@ -226,11 +265,10 @@ impl UnitOfWork {
     /// sequence published, if any.
     pub async fn commit(self) -> Result<Option<u64>, DbErr> {
         let Self { txn, outbox, publisher, .. } = self;
-        let last = outbox.write(&txn).await?;
+        let events = outbox.write(&txn).await?;
         txn.commit().await?;
-        if let Some(last) = last {
-            publisher.advance(last);
-        }
+        let last = events.last().map(|e| e.sequence);
+        publisher.committed(events);
         Ok(last)
     }
 
@@ -239,7 +277,7 @@ impl UnitOfWork {
     }
 }
 
-async fn write_events(txn: &DatabaseTransaction, pending: Vec<PendingEvent>) -> Result<u64, DbErr> {
+async fn write_events(txn: &DatabaseTransaction, pending: Vec<PendingEvent>) -> Result<Vec<Event>, DbErr> {
     let count = i64::try_from(pending.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
     let row = txn
         .query_one_raw(Statement::from_sql_and_values(
@@ -256,6 +294,7 @@ async fn write_events(txn: &DatabaseTransaction, pending: Vec<PendingEvent>) -> 
         .ok_or_else(|| DbErr::RecordNotFound("feed_head".into()))?;
     let last: i64 = row.try_get("", "last_sequence")?;
     let first = last - count + 1;
+    let events = pending.iter().zip(first..).map(|(event, sequence)| event.to_event(sequence)).collect();
     let rows = pending.into_iter().zip(first..).map(|(event, sequence)| outbox_event::ActiveModel {
         sequence: Set(sequence),
         subject: Set(event.subject),
@@ -266,5 +305,5 @@ async fn write_events(txn: &DatabaseTransaction, pending: Vec<PendingEvent>) -> 
         payload: Set(event.payload),
     });
     crate::bulk::insert_all(txn, rows.collect()).await?;
-    u64::try_from(last).map_err(|e| DbErr::Custom(e.to_string()))
+    Ok(events)
 }

@@ -1,6 +1,8 @@
 //! Serving a feed: `Subscribe` replays the outbox after the caller's cursor, in order, then follows
 //! new events as they commit. A subscription is woken by commits in this process and also checks the
-//! outbox every `poll_interval`, which is how it sees commits made by another replica.
+//! outbox every `poll_interval`, which is how it sees commits made by another replica. Woken by a
+//! commit of this process, it is served from the publisher's in-memory tail ([`super::recent`])
+//! when the tail holds everything it needs, so live followers cost no database reads.
 
 use std::{pin::Pin, sync::Arc};
 
@@ -8,13 +10,14 @@ use csm_proto::feed::v1::{
     Event, FeedState, GetFeedStateRequest, SubscribeRequest,
     feed_server::{Feed, FeedServer},
 };
+use opentelemetry::KeyValue;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::{publisher::Publisher, schema::outbox_event};
+use super::{publisher::Publisher, recent::Recent, schema::outbox_event};
 use crate::{
     config::FeedSettings,
     db::Database,
@@ -33,6 +36,7 @@ pub struct FeedService {
     db: Database,
     source: &'static str,
     head: watch::Receiver<u64>,
+    recent: Recent,
     settings: FeedSettings,
     stop: CancellationToken,
     /// One permit per subscription served.
@@ -47,6 +51,7 @@ impl FeedService {
             db: publisher.database().clone(),
             source: publisher.source(),
             head: publisher.watch_head(),
+            recent: publisher.recent().clone(),
             subscribers: Arc::new(Semaphore::new(settings.max_subscribers.max(1))),
             settings,
             stop,
@@ -156,12 +161,27 @@ impl FeedService {
         tx: &mpsc::Sender<Result<Event, Status>>,
     ) -> Result<(), Status> {
         let mut head = self.head.clone();
+        // The first read replays from the outbox; so does every read after a poll, which is how
+        // commits of other replicas are seen.
+        let mut from_outbox = true;
+        let attributes = |from| [KeyValue::new("service", self.source), KeyValue::new("from", from)];
         loop {
             // Mark the head seen before reading, so a commit landing during the read wakes us.
-            head.borrow_and_update();
-            let batch = read_after(self.db.reader(), self.source, cursor, self.settings.read_batch, &event_types)
-                .await
-                .map_err(|e| error::database(&e))?;
+            let seen = *head.borrow_and_update();
+            let limit = self.settings.read_batch;
+            let in_memory = if from_outbox { None } else { self.recent.after(cursor, seen, limit, &event_types) };
+            let batch = match in_memory {
+                Some(batch) => {
+                    crate::metrics::get().feed_reads.add(1, &attributes("memory"));
+                    batch
+                }
+                None => {
+                    crate::metrics::get().feed_reads.add(1, &attributes("outbox"));
+                    read_after(self.db.reader(), self.source, cursor, limit, &event_types)
+                        .await
+                        .map_err(|e| error::database(&e))?
+                }
+            };
             let full = batch.len() as u64 >= self.settings.read_batch;
             for event in batch {
                 cursor = event.sequence;
@@ -175,9 +195,10 @@ impl FeedService {
                 tokio::task::yield_now().await;
                 continue;
             }
+            from_outbox = false;
             tokio::select! {
                 changed = head.changed() => if changed.is_err() { return Ok(()) },
-                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = tokio::time::sleep(self.settings.poll_interval) => from_outbox = true,
                 () = tx.closed() => return Ok(()),
                 () = self.stop.cancelled() => return Ok(()),
             }

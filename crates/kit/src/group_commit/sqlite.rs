@@ -68,10 +68,8 @@ async fn write_sqlite<W: SqliteBatchWriter>(
     let mut outbox = Outbox::default();
     // Dropping `txn` on any early return rolls the batch back.
     let outputs = checked(writer.write_sqlite(&txn, &mut outbox, items).await.map_err(fail)?, items.len())?;
-    let last = outbox.write_sqlite(&txn).map_err(sqlite_error).map_err(fail)?;
+    let events = outbox.write_sqlite(&txn).map_err(sqlite_error).map_err(fail)?;
     txn.commit().map_err(sqlite_error).map_err(fail)?;
-    if let Some(last) = last {
-        publisher.advance(last);
-    }
+    publisher.committed(events);
     Ok(outputs)
 }

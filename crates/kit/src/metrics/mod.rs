@@ -58,6 +58,9 @@ pub struct Metrics {
     pub feed_lag_seconds: Gauge<f64>,
     /// `csm.feed.head`: the sequence of a service's last published event.
     pub feed_head: Gauge<u64>,
+    /// `csm.feed.reads`: reads a feed's subscriptions made, by where they were served `from`: the
+    /// in-memory tail of recent commits (`memory`) or the database's outbox (`outbox`).
+    pub feed_reads: Counter<u64>,
     /// `csm.group_commit.batch.size`: writes committed together.
     pub group_commit_batch: Histogram<u64>,
     /// `csm.group_commit.duration`: one group commit, statements and flush.
@@ -183,6 +186,11 @@ impl Metrics {
                 .u64_gauge("csm.feed.head")
                 .with_unit("{event}")
                 .with_description("sequence of the last event a service published")
+                .build(),
+            feed_reads: meter
+                .u64_counter("csm.feed.reads")
+                .with_unit("{read}")
+                .with_description("reads made by a feed's subscriptions, from the in-memory tail or the outbox")
                 .build(),
             group_commit_batch: meter
                 .u64_histogram("csm.group_commit.batch.size")
