@@ -16,7 +16,7 @@ use csm_proto::intake::v1::{
 
 use crate::{
     IntakeScenario,
-    accounting::CpuMeter,
+    accounting::{CpuMeter, costs_text},
     figures::Figures,
     load::{self, Measured},
     reference,
@@ -127,10 +127,6 @@ async fn closed(
     Ok((measured, costs))
 }
 
-fn cost_text(costs: &[(String, f64)]) -> String {
-    costs.iter().map(|(name, ms)| format!("{name} {ms:.3} ms")).collect::<Vec<_>>().join(", ")
-}
-
 pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<()> {
     let env = [
         // Following classification is not part of intake's own cost.
@@ -157,9 +153,9 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
                 "intake SubmitContact, {}, {concurrency} in flight: {}\n  CPU per submission: {}\n  reference, bare tonic server, same calls: {:.0}/s, CPU per call {}\n  intake = {:.1} % of the bare server's rate",
                 describe(&backend),
                 measured.summary("submissions"),
-                cost_text(&costs),
+                costs_text(&costs),
                 reference.per_second(),
-                cost_text(&bare_costs),
+                costs_text(&bare_costs),
                 ratio * 100.0
             )
         }
@@ -185,7 +181,7 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
                 "intake SubmitContact, {}, {rate}/s offered: {}\n  CPU per submission: {}\n  reference, {}\n  p99 = disk flush p99 + {:.2} ms",
                 describe(&backend),
                 measured.summary("submissions"),
-                cost_text(&costs),
+                costs_text(&costs),
                 reference::describe_flush(&flush),
                 p99 - flush_p99
             )
@@ -253,7 +249,7 @@ async fn ingest(mut service: Service, items: u64, backend: &Backend, mut figures
     println!(
         "intake Ingest, {}: {items} contacts (1 in 5 a complaint) in {elapsed:.1} s = {rate:.0} contacts/s ({accepted} accepted, {other} not)\n  CPU per contact: {}\n  reference, the same {rows} rows through the driver alone in {transactions} transactions: {seconds:.2} s = {driver_rate:.0} contacts/s\n  intake = {:.1} % of the driver-only rate\n  service RSS peak {peak:.0} MiB",
         describe(backend),
-        cost_text(&costs),
+        costs_text(&costs),
         rate / driver_rate * 100.0
     );
     figures.print();

@@ -12,8 +12,13 @@
 //! cargo build --release -p csm-bench
 //! target/release/csm-bench classification text  # text-model training, classifications/s, accuracy
 //! target/release/csm-bench measurement absorb    # events absorbed per second on one core, month report
+//! cargo build --release -p csm-bench -p csm-intake -p csm-classification -p csm-recovery -p csm-measurement
+//! target/release/csm-bench pipeline --rate 300   # the four services as processes, submission to case and indicator
+//! target/release/csm-bench compare --builds OLD_DIR,target/release -- intake unary   # two builds alternately
 //! ```
-//! Add `--postgres postgres://user@host:5432` to run against PostgreSQL instead of SQLite.
+//! Add `--postgres postgres://user@host:5432` to run against PostgreSQL instead of SQLite. Each
+//! scenario prints the CPU per operation of the processes under test and ends with a `figures:`
+//! line; intake's also measure their reference in the same run (see `intake`).
 
 #![allow(clippy::print_stdout)]
 
@@ -303,6 +308,15 @@ fn print_measurement(f: &measurement::Figures) {
         f.cells,
         f.peak_rss_mib
     );
+    let mut figures = figures::Figures::default();
+    figures.add("events_per_s", f.events as f64 / f.absorb_seconds);
+    if let Some(seconds) = f.absorb_postgres_seconds {
+        println!(
+            "the same events absorbed on PostgreSQL (one core, durable): {seconds:.1} s = {:.0} events/s",
+            f.events as f64 / seconds
+        );
+        figures.add("postgres_events_per_s", f.events as f64 / seconds);
+    }
     let series = |q: f64| f.series_us.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "QuerySeries ({} calls: every indicator by hour, and by day, week and month split four ways): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -323,4 +337,5 @@ fn print_measurement(f: &measurement::Figures) {
             pg / report
         );
     }
+    figures.print();
 }

@@ -41,6 +41,8 @@ pub struct Figures {
     pub orders: u64,
     pub events: u64,
     pub absorb_seconds: f64,
+    /// The same absorption on PostgreSQL, with `--postgres`.
+    pub absorb_postgres_seconds: Option<f64>,
     pub report_ms: Vec<f64>,
     pub raw_sqlite_ms: Vec<f64>,
     pub raw_postgres_ms: Option<Vec<f64>>,
@@ -172,14 +174,15 @@ async fn apply(
     Ok(started.elapsed())
 }
 
-pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures> {
-    let dir = tempfile::Builder::new().prefix("csm-bench-measurement-").tempdir()?;
-    let db = Database::open::<store::migration::Migrator>(&DatabaseSettings::sqlite(dir.path().join("m.db"))).await?;
-    let calendar = Calendar::new("Asia/Shanghai").map_err(anyhow::Error::msg)?;
-    catalogue::seed(db.writer(), &calendar).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let measures = catalogue::measure_set(db.writer()).await?;
-    let (month_start, month_end) = calendar.month("2026-10").context("month")?;
-
+/// Every event of `orders` work orders absorbed in batches as the consumers apply them; the time
+/// spent applying and the events applied.
+async fn absorb_all(
+    db: &Database,
+    calendar: &Calendar,
+    measures: &csm_measurement::cells::MeasureSet,
+    orders: u64,
+    month_start: i64,
+) -> anyhow::Result<(Duration, u64)> {
     let mut absorbing = Duration::ZERO;
     let mut events = 0u64;
     let chunk = (BATCH / 4) as u64;
@@ -190,18 +193,54 @@ pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures>
         classification.extend(b);
         recovery.extend(c);
         if (n + 1) % chunk == 0 || n + 1 == orders {
-            absorbing += apply(&db, &calendar, &measures, &intake).await?;
+            absorbing += apply(db, calendar, measures, &intake).await?;
             events += intake.len() as u64;
             intake.clear();
         }
         for feed in [&mut classification, &mut recovery] {
             if feed.len() == BATCH || (n + 1 == orders && !feed.is_empty()) {
-                absorbing += apply(&db, &calendar, &measures, feed).await?;
+                absorbing += apply(db, calendar, measures, feed).await?;
                 events += feed.len() as u64;
                 feed.clear();
             }
         }
     }
+    Ok((absorbing, events))
+}
+
+/// As [`absorb_all`] on a fresh PostgreSQL database on the server `url`; seconds spent applying.
+async fn absorb_on_postgres(url: &str, calendar: &Calendar, orders: u64, month_start: i64) -> anyhow::Result<f64> {
+    let server = url.trim_end_matches('/');
+    let name = format!("csm_bench_measurement_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+    let settings = DatabaseSettings { url: format!("{server}/{name}"), ..DatabaseSettings::default() };
+    let absorbed = async {
+        let db = Database::open::<store::migration::Migrator>(&settings).await?;
+        catalogue::seed(db.writer(), calendar).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let measures = catalogue::measure_set(db.writer()).await?;
+        let (absorbing, _) = absorb_all(&db, calendar, &measures, orders, month_start).await?;
+        db.close().await;
+        anyhow::Ok(absorbing.as_secs_f64())
+    }
+    .await;
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    absorbed
+}
+
+pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures> {
+    let dir = tempfile::Builder::new().prefix("csm-bench-measurement-").tempdir()?;
+    let db = Database::open::<store::migration::Migrator>(&DatabaseSettings::sqlite(dir.path().join("m.db"))).await?;
+    let calendar = Calendar::new("Asia/Shanghai").map_err(anyhow::Error::msg)?;
+    catalogue::seed(db.writer(), &calendar).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let measures = catalogue::measure_set(db.writer()).await?;
+    let (month_start, month_end) = calendar.month("2026-10").context("month")?;
+
+    let (absorbing, events) = absorb_all(&db, &calendar, &measures, orders, month_start).await?;
+    let absorb_postgres_seconds = match postgres {
+        Some(url) => Some(absorb_on_postgres(url, &calendar, orders, month_start).await?),
+        None => None,
+    };
     let absorb_seconds = absorbing.as_secs_f64();
 
     let catalogue = catalogue::load(db.reader()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -235,6 +274,7 @@ pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures>
         orders,
         events,
         absorb_seconds,
+        absorb_postgres_seconds,
         report_ms,
         raw_sqlite_ms,
         raw_postgres_ms,
