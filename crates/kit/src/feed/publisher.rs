@@ -9,7 +9,6 @@
 
 use std::ops::Deref;
 
-use csm_proto::feed::v1::Event;
 use prost::Name;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio::sync::watch;
@@ -52,15 +51,13 @@ impl Publisher {
         &self.recent
     }
 
-    /// Keeps the events of a transaction that committed for live subscribers, then wakes them.
-    pub(crate) fn committed(&self, mut events: Vec<Event>) {
-        let Some(last) = events.last().map(|e| e.sequence) else {
+    /// Keeps the events of a transaction that committed (its numbered outbox rows) for live
+    /// subscribers, then wakes them.
+    pub(crate) fn committed(&self, rows: Vec<outbox_event::Model>) {
+        let Some(last) = rows.last().and_then(|row| u64::try_from(row.sequence).ok()) else {
             return;
         };
-        for event in &mut events {
-            event.source = self.source.to_string();
-        }
-        self.recent.committed(events);
+        self.recent.committed(rows.into_iter().map(|row| row.into_event(self.source)).collect());
         self.advance(last);
     }
 
@@ -121,19 +118,16 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl PendingEvent {
-    /// The event as subscribers receive it, numbered `sequence` (its source is the publisher's).
-    fn to_event(&self, sequence: i64) -> Event {
-        Event {
-            sequence: u64::try_from(sequence).unwrap_or(0),
-            source: String::new(),
-            occurred_at: Some(time::timestamp_from_micros(self.occurred_at)),
-            subject: self.subject.clone(),
-            traceparent: self.traceparent.clone(),
-            tracestate: self.tracestate.clone(),
-            payload: Some(prost_types::Any {
-                type_url: format!("type.googleapis.com/{}", self.event_type),
-                value: self.payload.clone(),
-            }),
+    /// The outbox row of this event, numbered `sequence`.
+    fn into_row(self, sequence: i64) -> outbox_event::Model {
+        outbox_event::Model {
+            sequence,
+            subject: self.subject,
+            event_type: self.event_type,
+            occurred_at: self.occurred_at,
+            traceparent: self.traceparent,
+            tracestate: self.tracestate,
+            payload: self.payload,
         }
     }
 }
@@ -161,8 +155,8 @@ impl Outbox {
     }
 
     /// Numbers and writes the queued events in `txn` (see the module's note on numbering); returns
-    /// them as numbered.
-    async fn write(self, txn: &DatabaseTransaction) -> Result<Vec<Event>, DbErr> {
+    /// the rows written.
+    async fn write(self, txn: &DatabaseTransaction) -> Result<Vec<outbox_event::Model>, DbErr> {
         if self.pending.is_empty() {
             return Ok(Vec::new());
         }
@@ -171,7 +165,10 @@ impl Outbox {
 
     /// As [`Outbox::write`], in a transaction of a synchronous SQLite connection
     /// ([`crate::group_commit::SqliteBatchWriter`]).
-    pub(crate) fn write_sqlite(self, txn: &rusqlite::Transaction<'_>) -> Result<Vec<Event>, rusqlite::Error> {
+    pub(crate) fn write_sqlite(
+        self,
+        txn: &rusqlite::Transaction<'_>,
+    ) -> Result<Vec<outbox_event::Model>, rusqlite::Error> {
         if self.pending.is_empty() {
             return Ok(Vec::new());
         }
@@ -185,20 +182,24 @@ impl Outbox {
             "INSERT INTO outbox_event (sequence, subject, event_type, occurred_at, traceparent, tracestate, payload) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let mut events = Vec::with_capacity(self.pending.len());
-        for (event, sequence) in self.pending.into_iter().zip(last - count + 1..) {
+        let rows: Vec<outbox_event::Model> = self
+            .pending
+            .into_iter()
+            .zip(last - count + 1..)
+            .map(|(event, sequence)| event.into_row(sequence))
+            .collect();
+        for row in &rows {
             insert.execute(rusqlite::params![
-                sequence,
-                event.subject,
-                event.event_type,
-                event.occurred_at,
-                event.traceparent,
-                event.tracestate,
-                event.payload,
+                row.sequence,
+                row.subject,
+                row.event_type,
+                row.occurred_at,
+                row.traceparent,
+                row.tracestate,
+                row.payload,
             ])?;
-            events.push(event.to_event(sequence));
         }
-        Ok(events)
+        Ok(rows)
     }
 }
 
@@ -265,10 +266,10 @@ impl UnitOfWork {
     /// sequence published, if any.
     pub async fn commit(self) -> Result<Option<u64>, DbErr> {
         let Self { txn, outbox, publisher, .. } = self;
-        let events = outbox.write(&txn).await?;
+        let rows = outbox.write(&txn).await?;
         txn.commit().await?;
-        let last = events.last().map(|e| e.sequence);
-        publisher.committed(events);
+        let last = rows.last().and_then(|row| u64::try_from(row.sequence).ok());
+        publisher.committed(rows);
         Ok(last)
     }
 
@@ -277,7 +278,10 @@ impl UnitOfWork {
     }
 }
 
-async fn write_events(txn: &DatabaseTransaction, pending: Vec<PendingEvent>) -> Result<Vec<Event>, DbErr> {
+async fn write_events(
+    txn: &DatabaseTransaction,
+    pending: Vec<PendingEvent>,
+) -> Result<Vec<outbox_event::Model>, DbErr> {
     let count = i64::try_from(pending.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
     let row = txn
         .query_one_raw(Statement::from_sql_and_values(
@@ -294,16 +298,17 @@ async fn write_events(txn: &DatabaseTransaction, pending: Vec<PendingEvent>) -> 
         .ok_or_else(|| DbErr::RecordNotFound("feed_head".into()))?;
     let last: i64 = row.try_get("", "last_sequence")?;
     let first = last - count + 1;
-    let events = pending.iter().zip(first..).map(|(event, sequence)| event.to_event(sequence)).collect();
-    let rows = pending.into_iter().zip(first..).map(|(event, sequence)| outbox_event::ActiveModel {
-        sequence: Set(sequence),
-        subject: Set(event.subject),
-        event_type: Set(event.event_type),
-        occurred_at: Set(event.occurred_at),
-        traceparent: Set(event.traceparent),
-        tracestate: Set(event.tracestate),
-        payload: Set(event.payload),
+    let rows: Vec<outbox_event::Model> =
+        pending.into_iter().zip(first..).map(|(event, sequence)| event.into_row(sequence)).collect();
+    let models = rows.iter().map(|row| outbox_event::ActiveModel {
+        sequence: Set(row.sequence),
+        subject: Set(row.subject.clone()),
+        event_type: Set(row.event_type.clone()),
+        occurred_at: Set(row.occurred_at),
+        traceparent: Set(row.traceparent.clone()),
+        tracestate: Set(row.tracestate.clone()),
+        payload: Set(row.payload.clone()),
     });
-    crate::bulk::insert_all(txn, rows.collect()).await?;
-    Ok(events)
+    crate::bulk::insert_all(txn, models.collect()).await?;
+    Ok(rows)
 }

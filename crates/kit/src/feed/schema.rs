@@ -25,6 +25,24 @@ pub mod outbox_event {
     }
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// The event as subscribers receive it, published by the service `source`.
+        pub fn into_event(self, source: &str) -> csm_proto::feed::v1::Event {
+            csm_proto::feed::v1::Event {
+                sequence: u64::try_from(self.sequence).unwrap_or(0),
+                source: source.to_string(),
+                occurred_at: Some(crate::time::timestamp_from_micros(self.occurred_at)),
+                subject: self.subject,
+                traceparent: self.traceparent,
+                tracestate: self.tracestate,
+                payload: Some(prost_types::Any {
+                    type_url: format!("type.googleapis.com/{}", self.event_type),
+                    value: self.payload,
+                }),
+            }
+        }
+    }
 }
 
 pub mod consumer_cursor {

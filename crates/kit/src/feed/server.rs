@@ -22,7 +22,6 @@ use crate::{
     config::FeedSettings,
     db::Database,
     error::{self, Violations},
-    time,
 };
 
 /// Event types one subscription may ask for at most.
@@ -80,22 +79,7 @@ pub async fn read_after(
         query = query.filter(outbox_event::Column::EventType.is_in(event_types.iter().cloned()));
     }
     let rows = query.all(db).await?;
-    Ok(rows.into_iter().map(|row| to_event(source, row)).collect())
-}
-
-fn to_event(source: &str, row: outbox_event::Model) -> Event {
-    Event {
-        sequence: u64::try_from(row.sequence).unwrap_or(0),
-        source: source.to_string(),
-        occurred_at: Some(time::timestamp_from_micros(row.occurred_at)),
-        subject: row.subject,
-        traceparent: row.traceparent,
-        tracestate: row.tracestate,
-        payload: Some(prost_types::Any {
-            type_url: format!("type.googleapis.com/{}", row.event_type),
-            value: row.payload,
-        }),
-    }
+    Ok(rows.into_iter().map(|row| row.into_event(source)).collect())
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send>>;
