@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use crate::service::{Backend, Service};
+
 /// The kernel reports CPU times in clock ticks of `USER_HZ`, which Linux fixes at 100 for every
 /// architecture's user-space interface.
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -53,6 +55,11 @@ pub struct CpuMeter {
 }
 
 impl CpuMeter {
+    /// Starts counting the service under test, and PostgreSQL's processes when it runs on them.
+    pub fn of_service(service: &Service, backend: &Backend) -> Self {
+        Self::start(vec![("service".into(), service.pid())], matches!(backend, Backend::Postgres(_)))
+    }
+
     /// Starts counting the named processes, and PostgreSQL's when `postgres` is set.
     pub fn start(pids: Vec<(String, u32)>, postgres: bool) -> Self {
         let at_start = pids.iter().map(|(_, pid)| process_cpu_seconds(*pid)).collect();
@@ -73,6 +80,11 @@ impl CpuMeter {
         }
         costs
     }
+}
+
+/// Milliseconds of CPU per operation of all the processes counted.
+pub fn total(costs: &[(String, f64)]) -> f64 {
+    costs.iter().map(|(_, ms)| ms).sum()
 }
 
 /// "service 0.412 ms, postgresql 0.210 ms".

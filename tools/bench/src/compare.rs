@@ -13,7 +13,7 @@ use std::{collections::BTreeMap, path::PathBuf, process::Command};
 
 use anyhow::{Context, bail};
 
-use crate::figures;
+use crate::{figures, load::median};
 
 /// Runs `scenario` (csm-bench's own arguments) `rounds` times on each of `builds` (directories
 /// holding the service binaries) and prints each run's output and the medians.
@@ -55,10 +55,4 @@ pub fn run(builds: &[PathBuf], rounds: usize, postgres: Option<&str>, scenario: 
 
 fn label(build: usize) -> &'static str {
     if build == 0 { "A" } else { "B" }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
 }

@@ -16,12 +16,15 @@ use csm_proto::intake::v1::{
 
 use crate::{
     IntakeScenario,
-    accounting::{CpuMeter, costs_text},
+    accounting::{CpuMeter, costs_text, total},
     figures::Figures,
     load::{self, Measured},
     reference,
-    service::{Backend, Service},
+    service::{Backend, Service, describe},
 };
+
+/// Measured calls are numbered from here, so their request ids never repeat the warm-up's.
+const MEASURED_FROM: u64 = 1 << 40;
 
 const TEXTS: [&str; 8] = [
     "这个月话费莫名多扣了58元，要求退还",
@@ -72,22 +75,12 @@ pub fn contact(run: &str, n: u64, complaint: bool) -> SubmitContactRequest {
     }
 }
 
-pub fn describe(backend: &Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "SQLite",
-        Backend::Postgres(_) => "PostgreSQL",
-    }
-}
-
-/// The first error a call met, shown with the figures: errors are load shed or a broken run.
-static FIRST_ERROR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
 /// The bench's calls: `n` is the call's number in the run.
 type Call = std::sync::Arc<dyn Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
 /// Calls SubmitContact on `service` over a few connections, as a handful of channel gateways
 /// would open.
-fn submitter(service: &Service) -> anyhow::Result<Call> {
+pub fn submitter(service: &Service) -> anyhow::Result<Call> {
     let token = service.tokens.of("channel-gateway").unwrap_or_default().to_string();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let clients: Vec<_> = (0..4).map(|_| clients::intake(service.address, &token)).collect::<Result<_, _>>()?;
@@ -98,7 +91,7 @@ fn submitter(service: &Service) -> anyhow::Result<Call> {
             match client.submit_contact(request).await {
                 Ok(_) => true,
                 Err(status) => {
-                    let _ = FIRST_ERROR.set(format!("{:?}: {}", status.code(), status.message()));
+                    load::note_error(&status);
                     false
                 }
             }
@@ -114,15 +107,13 @@ async fn closed(
     duration: Duration,
 ) -> anyhow::Result<(Measured, Vec<(String, f64)>)> {
     let call = submitter(service)?;
-    let postgres = matches!(backend, Backend::Postgres(_));
     let warm = load::closed_loop(concurrency, Duration::from_secs(3), Duration::from_millis(1), {
         let call = call.clone();
         move |n| call(n)
     });
     warm.await;
-    let cpu = CpuMeter::start(vec![(String::from("service"), service.pid())], postgres);
-    let offset = 1u64 << 40;
-    let measured = load::closed_loop(concurrency, Duration::ZERO, duration, move |n| call(n + offset)).await;
+    let cpu = CpuMeter::of_service(service, backend);
+    let measured = load::closed_loop(concurrency, Duration::ZERO, duration, move |n| call(n + MEASURED_FROM)).await;
     let costs = cpu.per_op(measured.calls);
     Ok((measured, costs))
 }
@@ -145,10 +136,10 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
             bare.stop().await?;
             let ratio = measured.per_second() / reference.per_second();
             figures.add("submissions_per_s", measured.per_second());
-            figures.add("p99_ms", measured.latency.value_at_quantile(0.99) as f64 / 1000.0);
+            figures.add("p99_ms", measured.ms(0.99));
             figures.add("bare_per_s", reference.per_second());
             figures.add("share_of_bare", ratio);
-            figures.add("cpu_ms_per_submission", costs.iter().map(|c| c.1).sum());
+            figures.add("cpu_ms_per_submission", total(&costs));
             format!(
                 "intake SubmitContact, {}, {concurrency} in flight: {}\n  CPU per submission: {}\n  reference, bare tonic server, same calls: {:.0}/s, CPU per call {}\n  intake = {:.1} % of the bare server's rate",
                 describe(&backend),
@@ -164,16 +155,12 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
             let call = submitter(&service)?;
             let warm = call.clone();
             load::open_loop(rate, Duration::from_secs(3), Duration::ZERO, move |n| warm(n)).await;
-            let cpu = CpuMeter::start(
-                vec![(String::from("service"), service.pid())],
-                matches!(backend, Backend::Postgres(_)),
-            );
-            let offset = 1u64 << 40;
-            let measured = load::open_loop(rate, Duration::ZERO, duration, move |n| call(n + offset)).await;
+            let cpu = CpuMeter::of_service(&service, &backend);
+            let measured = load::open_loop(rate, Duration::ZERO, duration, move |n| call(n + MEASURED_FROM)).await;
             let costs = cpu.per_op(measured.calls);
-            let p99 = measured.latency.value_at_quantile(0.99) as f64 / 1000.0;
+            let p99 = measured.ms(0.99);
             let flush_p99 = flush.value_at_quantile(0.99) as f64 / 1000.0;
-            figures.add("p50_ms", measured.latency.value_at_quantile(0.5) as f64 / 1000.0);
+            figures.add("p50_ms", measured.ms(0.5));
             figures.add("p99_ms", p99);
             figures.add("flush_p99_ms", flush_p99);
             figures.add("p99_above_flush_ms", p99 - flush_p99);
@@ -191,7 +178,7 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
     let (peak, current) = service.memory_mib();
     figures.add("rss_peak_mib", peak);
     println!("{line}\n  service RSS peak {peak:.0} MiB (now {current:.0} MiB)");
-    if let Some(error) = FIRST_ERROR.get() {
+    if let Some(error) = load::first_error() {
         println!("  first error: {error}");
     }
     figures.print();
@@ -214,7 +201,7 @@ async fn ingest(mut service: Service, items: u64, backend: &Backend, mut figures
             }
         }
     });
-    let cpu = CpuMeter::start(vec![(String::from("service"), service.pid())], matches!(backend, Backend::Postgres(_)));
+    let cpu = CpuMeter::of_service(&service, backend);
     let started = Instant::now();
     let mut results = clients::intake(service.address, &token)?
         .max_decoding_message_size(64 << 20)
@@ -244,7 +231,7 @@ async fn ingest(mut service: Service, items: u64, backend: &Backend, mut figures
     figures.add("contacts_per_s", rate);
     figures.add("driver_only_contacts_per_s", driver_rate);
     figures.add("share_of_driver_only", rate / driver_rate);
-    figures.add("cpu_ms_per_contact", costs.iter().map(|c| c.1).sum());
+    figures.add("cpu_ms_per_contact", total(&costs));
     figures.add("rss_peak_mib", peak);
     println!(
         "intake Ingest, {}: {items} contacts (1 in 5 a complaint) in {elapsed:.1} s = {rate:.0} contacts/s ({accepted} accepted, {other} not)\n  CPU per contact: {}\n  reference, the same {rows} rows through the driver alone in {transactions} transactions: {seconds:.2} s = {driver_rate:.0} contacts/s\n  intake = {:.1} % of the driver-only rate\n  service RSS peak {peak:.0} MiB",

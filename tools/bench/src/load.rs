@@ -25,6 +25,26 @@ pub struct Measured {
     pub started_late: Option<Histogram<u64>>,
 }
 
+/// The median of `values` (NaN when there are none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The first error a call of the run met, shown with the figures: errors are load shed or a
+/// broken run, and the first says which.
+static FIRST_ERROR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Keeps `status` if it is the run's first error.
+pub fn note_error(status: &tonic::Status) {
+    let _ = FIRST_ERROR.set(format!("{:?}: {}", status.code(), status.message()));
+}
+
+pub fn first_error() -> Option<&'static str> {
+    FIRST_ERROR.get().map(String::as_str)
+}
+
 /// 1 µs to 60 s at three significant figures.
 #[allow(clippy::expect_used)]
 pub fn histogram() -> Histogram<u64> {
@@ -36,7 +56,8 @@ impl Measured {
         self.calls as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    fn ms(&self, quantile: f64) -> f64 {
+    /// The latency at `quantile`, in milliseconds.
+    pub fn ms(&self, quantile: f64) -> f64 {
         self.latency.value_at_quantile(quantile) as f64 / 1000.0
     }
 

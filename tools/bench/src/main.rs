@@ -40,8 +40,8 @@ mod tmf;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
-use intake::{contact, describe};
-use service::Backend;
+use intake::contact;
+use service::{Backend, describe};
 
 #[derive(Debug, Parser)]
 #[command(name = "csm-bench", about = "Load generators for the csm services")]
@@ -297,8 +297,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn print_measurement(f: &measurement::Figures) {
-    let report = measurement::median(&f.report_ms);
-    let sqlite = measurement::median(&f.raw_sqlite_ms);
+    let report = load::median(&f.report_ms);
+    let sqlite = load::median(&f.raw_sqlite_ms);
     println!(
         "measurement absorb (one core, SQLite, durable): {} work orders, {} events absorbed in {:.1} s = {:.0} events/s; {} cells; peak RSS {:.0} MiB",
         f.orders,
@@ -331,7 +331,7 @@ fn print_measurement(f: &measurement::Figures) {
         sqlite / report
     );
     if let Some(pg) = &f.raw_postgres_ms {
-        let pg = measurement::median(pg);
+        let pg = load::median(pg);
         println!(
             "same aggregation over the raw facts in PostgreSQL (median of 3): {pg:.1} ms = {:.1}x the report",
             pg / report

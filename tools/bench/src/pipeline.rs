@@ -193,8 +193,6 @@ async fn create_indicator(system: &System) -> anyhow::Result<()> {
     Ok(())
 }
 
-static FIRST_ERROR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
 /// One submitted complaint: its work order and when its call started (µs since the epoch).
 type Submitted = (String, i64);
 
@@ -217,7 +215,7 @@ async fn submit(system: &System, rate: u64, duration: Duration) -> anyhow::Resul
                 let answer = match client.submit_contact(request).await {
                     Ok(answer) => answer,
                     Err(status) => {
-                        let _ = FIRST_ERROR.set(format!("{:?}: {}", status.code(), status.message()));
+                        load::note_error(&status);
                         return false;
                     }
                 };
@@ -229,7 +227,11 @@ async fn submit(system: &System, rate: u64, duration: Duration) -> anyhow::Resul
         .await
     };
     if measured.errors > 0 {
-        println!("  {} submissions failed, the first with {}", measured.errors, FIRST_ERROR.get().map_or("", |e| e));
+        println!(
+            "  {} submissions failed, the first with {}",
+            measured.errors,
+            load::first_error().unwrap_or_default()
+        );
     }
     let mut submitted = std::mem::take(&mut *submitted.lock().await);
     submitted.sort_by_key(|(_, at)| *at);
@@ -275,9 +277,9 @@ pub async fn run(backend: Backend, rate: u64, duration: Duration) -> anyhow::Res
     let offered = submitted.len() as f64 / started.elapsed().as_secs_f64();
     // The stragglers: every case open and every order counted, or 60 s.
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut measurement = clients::measurement(system.measurement().address, system.tokens.administrator())?;
     while Instant::now() < deadline {
         let cases = opened.lock().await.len();
-        let mut measurement = clients::measurement(system.measurement().address, system.tokens.administrator())?;
         let count = counted(&mut measurement).await.unwrap_or(0);
         if cases >= submitted.len() && count >= submitted.len() as i64 {
             break;

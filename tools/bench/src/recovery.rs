@@ -39,12 +39,11 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    accounting::{CpuMeter, costs_text},
-    describe,
+    accounting::{self, CpuMeter, costs_text},
     figures::Figures,
     load::{Measured, histogram},
     reference,
-    service::{Backend, Service},
+    service::{Backend, Service, describe},
 };
 
 /// The stand-in for intake and classification: a feed and nothing else.
@@ -174,7 +173,7 @@ pub async fn dispatch(backend: Backend, rate: u64, duration: Duration, link: boo
         stop.clone(),
     ));
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let cpu = CpuMeter::start(vec![("service".into(), service.pid())], matches!(backend, Backend::Postgres(_)));
+    let cpu = CpuMeter::of_service(&service, &backend);
 
     // Published in 10 ms ticks, as a classification service under steady load would.
     let tick = Duration::from_millis(10);
@@ -219,13 +218,6 @@ pub async fn dispatch(backend: Backend, rate: u64, duration: Duration, link: boo
     };
     let costs = cpu.per_op(measured.calls);
     let (peak, current) = service.memory_mib();
-    println!("  CPU per case opened (the feed it serves included): {}", costs_text(&costs));
-    let mut figures = Figures::default();
-    figures.add("p50_ms", measured.latency.value_at_quantile(0.5) as f64 / 1000.0);
-    figures.add("p99_ms", measured.latency.value_at_quantile(0.99) as f64 / 1000.0);
-    figures.add("cpu_ms_per_case", costs.iter().map(|c| c.1).sum());
-    figures.add("rss_peak_mib", peak);
-    figures.print();
     println!(
         "recovery WorkOrderClassified -> CaseOpened, {}, {}, {offered:.0} orders/s offered: {} cases opened of {} ({} missing); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; service RSS peak {peak:.0} MiB (now {current:.0} MiB)",
         describe(&backend),
@@ -237,6 +229,13 @@ pub async fn dispatch(backend: Backend, rate: u64, duration: Duration, link: boo
         measured.latency.value_at_quantile(0.99) as f64 / 1000.0,
         measured.latency.max() as f64 / 1000.0,
     );
+    println!("  CPU per case opened (the feed it serves included): {}", costs_text(&costs));
+    let mut figures = Figures::default();
+    figures.add("p50_ms", measured.ms(0.5));
+    figures.add("p99_ms", measured.ms(0.99));
+    figures.add("cpu_ms_per_case", accounting::total(&costs));
+    figures.add("rss_peak_mib", peak);
+    figures.print();
     upstream.feed.stop();
     service.stop().await
 }
@@ -300,7 +299,7 @@ pub async fn transitions(backend: Backend, cases: u64, concurrency: usize) -> an
     let next = Arc::new(AtomicU64::new(0));
     let latency = Arc::new(Mutex::new(histogram()));
     let errors = Arc::new(AtomicU64::new(0));
-    let cpu = CpuMeter::start(vec![("service".into(), service.pid())], matches!(backend, Backend::Postgres(_)));
+    let cpu = CpuMeter::of_service(&service, &backend);
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -370,8 +369,8 @@ pub async fn transitions(backend: Backend, cases: u64, concurrency: usize) -> an
     );
     let mut figures = Figures::default();
     figures.add("transitions_per_s", measured.per_second());
-    figures.add("p99_ms", measured.latency.value_at_quantile(0.99) as f64 / 1000.0);
-    figures.add("cpu_ms_per_transition", costs.iter().map(|c| c.1).sum());
+    figures.add("p99_ms", measured.ms(0.99));
+    figures.add("cpu_ms_per_transition", accounting::total(&costs));
     figures.add("rss_peak_mib", peak);
     figures.print();
     upstream.feed.stop();

@@ -22,6 +22,14 @@ pub enum Backend {
     Postgres(String),
 }
 
+/// "SQLite" or "PostgreSQL", for the figures' lines.
+pub fn describe(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres(_) => "PostgreSQL",
+    }
+}
+
 pub struct Service {
     pub address: SocketAddr,
     pub tokens: DevTokens,
@@ -46,7 +54,7 @@ pub fn use_binaries_from(dir: PathBuf) {
 
 /// The binary `name` of the build under test: beside this one unless [`use_binaries_from`] said
 /// otherwise.
-pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let path = match BINARIES.get() {
         Some(dir) => dir.join(name),
         None => std::env::current_exe()?.with_file_name(name),

@@ -4,12 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use csm_cli::clients;
 use csm_kit::metrics::{self, KeyValue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
-    Backend, contact, describe, load,
+    Backend, describe,
+    intake::submitter,
+    load::{self, median},
     service::{Service, free_port},
 };
 
@@ -55,7 +56,7 @@ pub async fn cost(backend: Backend, concurrency: usize, duration: Duration, roun
             if enabled { on.push(rate) } else { off.push(rate) }
         }
     }
-    let (on, off) = (median(on), median(off));
+    let (on, off) = (median(&on), median(&off));
     println!(
         "intake SubmitContact, {}, {concurrency} in flight: metrics and tracing on (scraped every second) {on:.0}/s, \
          metrics off {off:.0}/s: {:.1} % of the throughput",
@@ -63,11 +64,6 @@ pub async fn cost(backend: Backend, concurrency: usize, duration: Duration, roun
         on / off * 100.0
     );
     Ok(())
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 async fn run(backend: &Backend, concurrency: usize, duration: Duration, enabled: bool) -> anyhow::Result<f64> {
@@ -78,9 +74,7 @@ async fn run(backend: &Backend, concurrency: usize, duration: Duration, enabled:
         ("CSM_TELEMETRY__METRICS_ADDRESS", format!("127.0.0.1:{metrics_port}")),
     ];
     let service = Service::start("csm-intake", backend, &env).await?;
-    let token = service.tokens.of("channel-gateway").unwrap_or_default().to_string();
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let clients: Vec<_> = (0..4).map(|_| clients::intake(service.address, &token)).collect::<Result<_, _>>()?;
+    let call = submitter(&service)?;
     let scraper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -91,12 +85,7 @@ async fn run(backend: &Backend, concurrency: usize, duration: Duration, enabled:
             }
         }
     });
-    let call = move |n: u64| {
-        let mut client = clients[(n % 4) as usize].clone();
-        let request = contact(&run, n, true);
-        async move { client.submit_contact(request).await.is_ok() }
-    };
-    let measured = load::closed_loop(concurrency, Duration::from_secs(2), duration, call).await;
+    let measured = load::closed_loop(concurrency, Duration::from_secs(2), duration, move |n| call(n)).await;
     scraper.abort();
     service.stop().await?;
     Ok(measured.per_second())
