@@ -5,7 +5,9 @@
 //! - events applied in sequence order, also when another replica of the producer commits between
 //!   the commits of the one serving the feed (its live subscribers are served from memory, and
 //!   what it did not commit itself must come from the outbox);
-//! - an event the handler rejects becomes a dead letter, in order, and the feed goes on.
+//! - an event the handler rejects becomes a dead letter, in order, and the feed goes on;
+//! - a subscription to one event type among many other events reads the outbox once, then follows
+//!   from memory, instead of scanning everything after the last event it wanted at every commit.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,7 +21,7 @@ use csm_kit::{
         Consumer, EventHandler, FeedMigration, FeedService, HandleError, Publisher, UnitOfWork, decode, load_cursor,
     },
 };
-use csm_proto::feed::v1::{Event, FeedState};
+use csm_proto::feed::v1::{Event, FeedState, SubscribeRequest, feed_client::FeedClient};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio_util::sync::CancellationToken;
@@ -89,6 +91,10 @@ async fn drop_database(spec: Option<String>) {
 
 /// Serves the producer's feed on `address` until `stop` is cancelled.
 async fn serve(publisher: Publisher, address: SocketAddr, stop: CancellationToken) {
+    serve_with(publisher, address, stop, settings()).await;
+}
+
+async fn serve_with(publisher: Publisher, address: SocketAddr, stop: CancellationToken, settings: FeedSettings) {
     let listener = loop {
         match tokio::net::TcpListener::bind(address).await {
             Ok(listener) => break listener,
@@ -96,7 +102,7 @@ async fn serve(publisher: Publisher, address: SocketAddr, stop: CancellationToke
         }
     };
     let host = Host::new();
-    let feed = FeedService::new(&publisher, settings(), host.stop_token());
+    let feed = FeedService::new(&publisher, settings, host.stop_token());
     let definition = ServiceDefinition {
         name: "producer",
         grpc_services: vec![csm_proto::feed::v1::feed_server::SERVICE_NAME],
@@ -242,4 +248,69 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
     consumer_db.close().await;
     drop_database(producer_cleanup).await;
     drop_database(consumer_cleanup).await;
+}
+
+/// Outbox reads the subscriptions of `service`'s feed made so far, from the process's metrics.
+fn outbox_reads(service: &str) -> u64 {
+    let labels = [format!("service=\"{service}\""), "from=\"outbox\"".to_string()];
+    csm_kit::metrics::get()
+        .render()
+        .lines()
+        .filter(|line| line.starts_with("csm_feed_reads_total{") && labels.iter().all(|l| line.contains(l.as_str())))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_to_a_rare_event_type_follows_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, cleanup) = open(dir.path(), "sparse").await;
+    let producer = Publisher::new(db.clone(), "sparse").await.unwrap();
+    let other = |n: u64| FeedState { last_sequence: n, source: "other".into() };
+    // More events than the in-memory tail holds, none of the type the subscriber wants.
+    let mut uow = producer.begin().await.unwrap();
+    for n in 0..10_000 {
+        uow.publish(format!("items/{n}"), &other(n));
+    }
+    uow.commit().await.unwrap();
+
+    let address = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let stop = CancellationToken::new();
+    // No poll within the test: every read after the first is woken by a commit.
+    let settings = FeedSettings { poll_interval: Duration::from_secs(600), ..settings() };
+    let server = tokio::spawn(serve_with(producer.clone(), address, stop.clone(), settings));
+    let channel = csm_kit::client::channel(&format!("http://{address}")).unwrap();
+    let mut client = FeedClient::with_interceptor(channel, csm_kit::client::CallerInterceptor::new(TOKEN).unwrap());
+    let wanted = <SubscribeRequest as prost::Name>::full_name();
+    let request = SubscribeRequest { after_sequence: 0, event_types: vec![wanted] };
+    let mut events = loop {
+        match client.subscribe(request.clone()).await {
+            Ok(response) => break response.into_inner(),
+            // The server may not be listening yet.
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    // The subscription has read the outbox once it is waiting; give it that moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = outbox_reads("sparse");
+
+    for n in 0..30 {
+        let mut uow = producer.begin().await.unwrap();
+        uow.publish(format!("items/more-{n}"), &other(n));
+        uow.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut uow = producer.begin().await.unwrap();
+    uow.publish("requests/1", &SubscribeRequest { after_sequence: 42, event_types: Vec::new() });
+    let last = uow.commit().await.unwrap().unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), events.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(event.sequence, last, "the one wanted event, after 10,030 others");
+    let rereads = outbox_reads("sparse") - before;
+    assert!(rereads <= 1, "31 commits after the first read made {rereads} more outbox reads");
+
+    stop.cancel();
+    server.await.unwrap();
+    db.close().await;
+    drop_database(cleanup).await;
 }

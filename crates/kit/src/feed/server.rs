@@ -179,6 +179,12 @@ impl FeedService {
                 tokio::task::yield_now().await;
                 continue;
             }
+            // Sequences are handed out in commit order, so every event up to `seen` had committed
+            // before this read began, and the read returned each of them the subscription wants.
+            // A subscription to a few event types moves past the others here: otherwise a cursor
+            // left behind on the last event it wanted would make every later read scan the whole
+            // outbox after it, and fall outside the in-memory tail for good.
+            cursor = cursor.max(seen);
             from_outbox = false;
             tokio::select! {
                 changed = head.changed() => if changed.is_err() { return Ok(()) },
