@@ -22,7 +22,7 @@ use csm_proto::{
     intake::v1::{WorkOrder, WorkOrderKind},
 };
 use prost::Name;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::{
     repeats::{self, Earlier, RepeatRule, topic_of_leaf},
@@ -58,26 +58,28 @@ impl EventHandler for LeafHandler {
         let Some(mut order) = store::work_order_by_id(&**uow, &id).await? else {
             return Err(HandleError::Reject(format!("{} is not an intake work order", classification.work_order)));
         };
+        // The department and the topic the leaf gives, in one statement that returns nothing.
+        let mut changed = work_order::Entity::update_many().filter(work_order::Column::Id.eq(order.id.as_str()));
+        let mut changes = 0;
         if !classification.responsible_department.is_empty()
             && order.department.as_deref() != Some(classification.responsible_department.as_str())
         {
             order.department = Some(classification.responsible_department.clone());
-            work_order::ActiveModel {
-                id: Set(order.id.clone()),
-                department: Set(order.department.clone()),
-                ..Default::default()
-            }
-            .update(&**uow)
-            .await?;
+            changed = changed.col_expr(work_order::Column::Department, Expr::value(order.department.clone()));
+            changes += 1;
         }
-        if order.topic.is_some() || classification.leaf.is_empty() {
+        let learns_topic = order.topic.is_none() && !classification.leaf.is_empty();
+        if learns_topic {
+            order.topic = Some(topic_of_leaf(&classification.leaf));
+            changed = changed.col_expr(work_order::Column::Topic, Expr::value(order.topic.clone()));
+            changes += 1;
+        }
+        if changes > 0 {
+            changed.exec(&**uow).await?;
+        }
+        let (true, Some(topic)) = (learns_topic, order.topic.clone()) else {
             return Ok(());
-        }
-        let topic = topic_of_leaf(&classification.leaf);
-        order.topic = Some(topic.clone());
-        work_order::ActiveModel { id: Set(order.id.clone()), topic: Set(order.topic.clone()), ..Default::default() }
-            .update(&**uow)
-            .await?;
+        };
 
         let window = self.repeat.window();
         let neighbours: Vec<work_order::Model> = work_order::Entity::find()
@@ -130,7 +132,7 @@ async fn link(uow: &mut UnitOfWork, repeat: &mut work_order::Model, first_id: &s
     .await?;
     // Orders that repeated this one belong to the earlier problem now.
     work_order::Entity::update_many()
-        .col_expr(work_order::Column::FirstWorkOrderId, sea_orm::sea_query::Expr::value(first.id.clone()))
+        .col_expr(work_order::Column::FirstWorkOrderId, Expr::value(first.id.clone()))
         .filter(work_order::Column::FirstWorkOrderId.eq(repeat.id.as_str()))
         .exec(&**uow)
         .await?;
