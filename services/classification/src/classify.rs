@@ -3,13 +3,18 @@
 //! counted on the department's working hours from when the customer raised the problem). Each order also counts towards its leaf's
 //! day in the operator's calendar, where a sudden rise is published as an emerging problem.
 
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use csm_kit::{
     Masked,
     calendar::{LocalDays, OperatorCalendar},
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event, time_from_event},
-    names, time,
+    names,
+    telemetry::TraceContext,
+    time,
 };
 use csm_proto::{
     StoredEnum,
@@ -24,7 +29,10 @@ use crate::{
     config::ProblemSettings,
     engine::{Decision, InForce, ViewDecision},
     rules::Subject,
-    store::{self, StoredView, classification, emerging_problem, statistics},
+    store::{
+        self, StoredView, classification, emerging_problem,
+        statistics::{self, Counted},
+    },
     taxonomy::Leaf,
 };
 
@@ -51,15 +59,14 @@ impl EventHandler for WorkOrderOpenedHandler {
         vec![WorkOrderOpened::full_name()]
     }
 
+    /// Classifies the order and sets it aside for [`Self::flush`], which writes the batch's orders
+    /// and counts them at once.
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         let opened: WorkOrderOpened = decode(event)?;
         let work_order =
             opened.work_order.ok_or_else(|| HandleError::Reject("WorkOrderOpened without a work order".into()))?;
         let id = id_from_event(&work_order.name, names::WORK_ORDERS)?;
         let opened_at = time_from_event(work_order.open_time.as_ref(), "work order open_time")?;
-        if store::classification_of(&**uow, &id).await?.is_some() {
-            return Ok(());
-        }
         let classifier = self.in_force.classifier();
         let channel = Channel::try_from(work_order.channel).unwrap_or_default().as_str_name();
         let contact_type = ContactType::try_from(work_order.contact_type).unwrap_or_default().as_str_name();
@@ -72,7 +79,6 @@ impl EventHandler for WorkOrderOpenedHandler {
         let row = new_row(&id, &classifier.taxonomy.name, &decision, &placed, &self.calendar)?;
         let leaf = decision.routing().leaf;
         let classification = Classification::from(&row);
-        store::insert_classification(&**uow, row).await?;
         tracing::debug!(
             work_order = %work_order.name,
             phone = %Masked(&work_order.phone_number),
@@ -80,19 +86,78 @@ impl EventHandler for WorkOrderOpenedHandler {
             department = %classification.responsible_department,
             "work order classified"
         );
-        let subject = work_order.name.clone();
-        let phone = work_order.phone_number.clone();
-        uow.publish(
-            subject,
-            &WorkOrderClassified { classification: Some(classification), work_order: Some(work_order) },
-        );
-        if let Some(emerging) =
-            count_and_detect(&**uow, &self.problems, self.calendar.days(), leaf, opened_micros, &phone).await?
-        {
-            tracing::info!(leaf = %emerging.leaf, orders = emerging.work_orders, "emerging problem");
-            uow.publish(format!("leaves/{}", emerging.leaf), &emerging);
+        let counted = Counted {
+            leaf: leaf.key.clone(),
+            day: self.calendar.days().day_number(opened_micros),
+            phone: work_order.phone_number.clone(),
+        };
+        uow.stash::<Batch>().0.push(Classified {
+            row,
+            leaf: LeafNames::of(leaf),
+            counted,
+            event: WorkOrderClassified { classification: Some(classification), work_order: Some(work_order) },
+            trace: TraceContext::current(),
+        });
+        Ok(())
+    }
+
+    /// Writes the batch's new classifications, counts them towards their leaves' days, and
+    /// publishes each WorkOrderClassified, followed by the emerging problem it revealed if any, in
+    /// the order the orders came. An order classified before (a redelivered event) is skipped.
+    async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
+        let batch = uow.take_stash::<Batch>().0;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = batch.iter().map(|c| c.row.work_order_id.clone()).collect();
+        let mut done = store::classified_among(&**uow, &ids).await?;
+        let fresh: Vec<Classified> = batch.into_iter().filter(|c| done.insert(c.row.work_order_id.clone())).collect();
+        store::insert_classifications(&**uow, fresh.iter().map(|c| c.row.clone()).collect()).await?;
+        let counted: Vec<Counted> = fresh.iter().map(|c| c.counted.clone()).collect();
+        let counts = statistics::count_orders(&**uow, &counted).await?;
+        let mut detector = Detector {
+            settings: &self.problems,
+            days: self.calendar.days(),
+            baselines: HashMap::new(),
+            decided: HashSet::new(),
+        };
+        for (order, (orders, customers)) in fresh.into_iter().zip(counts) {
+            let subject = order.event.work_order.as_ref().map(|o| o.name.clone()).unwrap_or_default();
+            uow.publish_traced(&order.trace, subject, &order.event);
+            if let Some(emerging) = detector.detect(&**uow, &order, orders, customers).await? {
+                tracing::info!(leaf = %emerging.leaf, orders = emerging.work_orders, "emerging problem");
+                uow.publish_traced(&order.trace, format!("leaves/{}", emerging.leaf), &emerging);
+            }
         }
         Ok(())
+    }
+}
+
+/// The orders of one feed transaction, classified and waiting to be written together.
+#[derive(Debug, Clone, Default)]
+struct Batch(Vec<Classified>);
+
+#[derive(Debug, Clone)]
+struct Classified {
+    row: classification::Model,
+    leaf: LeafNames,
+    counted: Counted,
+    event: WorkOrderClassified,
+    /// The trace of the event it came from, which its own events carry on.
+    trace: TraceContext,
+}
+
+/// What an emerging-problem event says of its leaf.
+#[derive(Debug, Clone)]
+struct LeafNames {
+    name_zh: String,
+    name_en: String,
+    department: String,
+}
+
+impl LeafNames {
+    fn of(leaf: &Leaf) -> Self {
+        Self { name_zh: leaf.name_zh.clone(), name_en: leaf.name_en.clone(), department: leaf.department.clone() }
     }
 }
 
@@ -178,44 +243,62 @@ pub fn stored_view(view: &ViewDecision<'_>) -> StoredView {
     }
 }
 
-/// Counts the order towards its leaf's day (the operator's local day when the customer raised
-/// it) and returns the emerging-problem event when this order makes the day stand out for the
-/// first time.
-async fn count_and_detect(
-    db: &impl ConnectionTrait,
-    settings: &ProblemSettings,
+/// Finds the days on which a leaf stands out (新发问题) as a batch's orders are counted: the
+/// first order that takes its leaf's day to at least `emerging_min_orders` orders and
+/// `emerging_factor` times the mean of the days before reveals it, once per leaf and day.
+#[derive(Debug)]
+struct Detector<'a> {
+    settings: &'a ProblemSettings,
     days: LocalDays,
-    leaf: &Leaf,
-    opened_at: i64,
-    phone: &str,
-) -> Result<Option<EmergingProblem>, HandleError> {
-    let day = days.day_number(opened_at);
-    let (orders, customers) = statistics::count_order(db, &leaf.key, day, phone).await?;
-    if orders < settings.emerging_min_orders {
-        return Ok(None);
+    /// The mean of the days before, per leaf and day, read once per batch.
+    baselines: HashMap<(String, i64), f64>,
+    /// Leaves and days already decided in this batch: recorded now, or before.
+    decided: HashSet<(String, i64)>,
+}
+
+impl Detector<'_> {
+    async fn detect(
+        &mut self,
+        db: &impl ConnectionTrait,
+        order: &Classified,
+        orders: i64,
+        customers: i64,
+    ) -> Result<Option<EmergingProblem>, HandleError> {
+        let Counted { leaf, day, .. } = &order.counted;
+        let key = (leaf.clone(), *day);
+        if orders < self.settings.emerging_min_orders || self.decided.contains(&key) {
+            return Ok(None);
+        }
+        let baseline = match self.baselines.get(&key) {
+            Some(baseline) => *baseline,
+            None => {
+                let baseline = statistics::baseline(db, leaf, *day, self.settings.emerging_window_days).await?;
+                *self.baselines.entry(key.clone()).or_insert(baseline)
+            }
+        };
+        if (orders as f64) < self.settings.emerging_factor * baseline {
+            return Ok(None);
+        }
+        self.decided.insert(key);
+        let row = emerging_problem::Model {
+            leaf: leaf.clone(),
+            day: *day,
+            work_orders: orders,
+            baseline,
+            published_at: time::now_micros(),
+        };
+        if !statistics::record_emerging(db, row).await? {
+            return Ok(None);
+        }
+        Ok(Some(EmergingProblem {
+            leaf: leaf.clone(),
+            leaf_name_zh: order.leaf.name_zh.clone(),
+            leaf_name_en: order.leaf.name_en.clone(),
+            responsible_department: order.leaf.department.clone(),
+            day: Some(time::timestamp_from_micros(self.days.start_of_day_number(*day))),
+            work_orders: orders,
+            distinct_customers: customers,
+            baseline,
+        }))
     }
-    let baseline = statistics::baseline(db, &leaf.key, day, settings.emerging_window_days).await?;
-    if (orders as f64) < settings.emerging_factor * baseline {
-        return Ok(None);
-    }
-    let row = emerging_problem::Model {
-        leaf: leaf.key.clone(),
-        day,
-        work_orders: orders,
-        baseline,
-        published_at: time::now_micros(),
-    };
-    if !statistics::record_emerging(db, row).await? {
-        return Ok(None);
-    }
-    Ok(Some(EmergingProblem {
-        leaf: leaf.key.clone(),
-        leaf_name_zh: leaf.name_zh.clone(),
-        leaf_name_en: leaf.name_en.clone(),
-        responsible_department: leaf.department.clone(),
-        day: Some(time::timestamp_from_micros(days.start_of_day_number(day))),
-        work_orders: orders,
-        distinct_customers: customers,
-        baseline,
-    }))
 }

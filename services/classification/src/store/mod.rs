@@ -8,6 +8,8 @@ pub mod outcomes;
 pub mod statistics;
 pub mod training;
 
+use std::collections::HashSet;
+
 use csm_kit::{names::WORK_ORDERS, time};
 use csm_proto::{
     StoredEnum,
@@ -93,9 +95,24 @@ pub async fn classification_of(
     classification::Entity::find_by_id(work_order_id.to_string()).one(db).await
 }
 
-pub async fn insert_classification(db: &impl ConnectionTrait, row: classification::Model) -> Result<(), DbErr> {
-    classification::Entity::insert(classification::ActiveModel::from(row)).exec_without_returning(db).await?;
-    Ok(())
+pub async fn insert_classifications(db: &impl ConnectionTrait, rows: Vec<classification::Model>) -> Result<(), DbErr> {
+    csm_kit::bulk::insert_all(db, rows.into_iter().map(classification::ActiveModel::from).collect()).await
+}
+
+/// Which of these work orders are classified already.
+pub async fn classified_among(db: &impl ConnectionTrait, ids: &[String]) -> Result<HashSet<String>, DbErr> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<String> = classification::Entity::find()
+            .select_only()
+            .column(classification::Column::WorkOrderId)
+            .filter(classification::Column::WorkOrderId.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 /// A rule hit as stored in `classification.hits`.

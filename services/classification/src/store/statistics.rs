@@ -1,7 +1,7 @@
 //! Counts per leaf and day (for common and emerging problems) and corrections (for the correction
 //! rate and retraining).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -10,44 +10,87 @@ use sea_orm::{
 
 use super::entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer};
 
-/// Counts one more order of `leaf` on `day` (the operator's local day, numbered from 1970-01-01) from `phone`;
-/// returns the day's orders and distinct customers so far.
-pub async fn count_order(db: &impl ConnectionTrait, leaf: &str, day: i64, phone: &str) -> Result<(i64, i64), DbErr> {
-    let new_customer =
-        leaf_day_customer::Entity::insert(leaf_day_customer::ActiveModel::from(leaf_day_customer::Model {
-            leaf: leaf.to_string(),
-            day,
-            phone_number: phone.to_string(),
-        }))
-        .on_conflict(
-            OnConflict::columns([
-                leaf_day_customer::Column::Leaf,
-                leaf_day_customer::Column::Day,
-                leaf_day_customer::Column::PhoneNumber,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?
-            > 0;
-    let current = leaf_day::Entity::find_by_id((leaf.to_string(), day)).one(db).await?;
-    let (orders, customers) = current.map_or((0, 0), |row| (row.work_orders, row.customers));
-    let row = leaf_day::Model {
-        leaf: leaf.to_string(),
-        day,
-        work_orders: orders + 1,
-        customers: customers + i64::from(new_customer),
-    };
-    let counts = (row.work_orders, row.customers);
-    leaf_day::Entity::insert(leaf_day::ActiveModel::from(row))
-        .on_conflict(
-            OnConflict::columns([leaf_day::Column::Leaf, leaf_day::Column::Day])
-                .update_columns([leaf_day::Column::WorkOrders, leaf_day::Column::Customers])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+/// One order counted towards its leaf's day (the operator's local day, numbered from 1970-01-01).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Counted {
+    pub leaf: String,
+    pub day: i64,
+    pub phone: String,
+}
+
+/// Keys per `IN (...)` list: well under the bind limits of SQLite and PostgreSQL.
+const CHUNK: usize = 500;
+
+/// Counts each order, in order, towards its leaf's day; returns for each the day's orders and
+/// distinct customers up to and including it. A batch costs a few statements, not a few per order:
+/// the days and their customers are read at once, counted in memory and written back at once.
+pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Result<Vec<(i64, i64)>, DbErr> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let distinct = |values: Vec<String>| values.into_iter().collect::<HashSet<_>>().into_iter().collect::<Vec<_>>();
+    let leaves = distinct(orders.iter().map(|o| o.leaf.clone()).collect());
+    let phones = distinct(orders.iter().map(|o| o.phone.clone()).collect());
+    let days: Vec<i64> = orders.iter().map(|o| o.day).collect::<HashSet<_>>().into_iter().collect();
+
+    let mut known: HashSet<Counted> = HashSet::new();
+    for chunk in phones.chunks(CHUNK) {
+        let rows = leaf_day_customer::Entity::find()
+            .filter(leaf_day_customer::Column::PhoneNumber.is_in(chunk.to_vec()))
+            .filter(leaf_day_customer::Column::Day.is_in(days.clone()))
+            .all(db)
+            .await?;
+        known.extend(rows.into_iter().map(|r| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number }));
+    }
+    let mut days_of: HashMap<(String, i64), leaf_day::Model> = HashMap::new();
+    for chunk in leaves.chunks(CHUNK) {
+        let rows = leaf_day::Entity::find()
+            .filter(leaf_day::Column::Leaf.is_in(chunk.to_vec()))
+            .filter(leaf_day::Column::Day.is_in(days.clone()))
+            .all(db)
+            .await?;
+        days_of.extend(rows.into_iter().map(|r| ((r.leaf.clone(), r.day), r)));
+    }
+
+    let mut counts = Vec::with_capacity(orders.len());
+    let mut new_customers = Vec::new();
+    for order in orders {
+        let new_customer = known.insert(order.clone());
+        if new_customer {
+            new_customers.push(leaf_day_customer::ActiveModel::from(leaf_day_customer::Model {
+                leaf: order.leaf.clone(),
+                day: order.day,
+                phone_number: order.phone.clone(),
+            }));
+        }
+        let day = days_of.entry((order.leaf.clone(), order.day)).or_insert_with(|| leaf_day::Model {
+            leaf: order.leaf.clone(),
+            day: order.day,
+            work_orders: 0,
+            customers: 0,
+        });
+        day.work_orders += 1;
+        day.customers += i64::from(new_customer);
+        counts.push((day.work_orders, day.customers));
+    }
+    csm_kit::bulk::insert_all(db, new_customers).await?;
+    let touched: HashSet<(&str, i64)> = orders.iter().map(|o| (o.leaf.as_str(), o.day)).collect();
+    let rows: Vec<leaf_day::ActiveModel> = days_of
+        .into_values()
+        .filter(|r| touched.contains(&(r.leaf.as_str(), r.day)))
+        .map(leaf_day::ActiveModel::from)
+        .collect();
+    let mut rows = rows.into_iter();
+    for size in csm_kit::bulk::statement_sizes(rows.len(), 64) {
+        leaf_day::Entity::insert_many(rows.by_ref().take(size))
+            .on_conflict(
+                OnConflict::columns([leaf_day::Column::Leaf, leaf_day::Column::Day])
+                    .update_columns([leaf_day::Column::WorkOrders, leaf_day::Column::Customers])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(counts)
 }
 
