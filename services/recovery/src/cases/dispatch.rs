@@ -190,7 +190,10 @@ impl EventHandler for WorkOrderClassifiedHandler {
             None => new_case(&self.context, &work_order)?,
         };
         let profile = work_order.customer_profile.as_ref();
-        remember(&**uow, &work_order.phone_number, profile, work_order.open_time.as_ref()).await?;
+        if current.is_none() {
+            // A registered case's customer was remembered at its registration, from the same order.
+            remember(&**uow, &work_order.phone_number, profile, work_order.open_time.as_ref()).await?;
+        }
         if row.region.is_empty()
             && let Some(profile) = profile
         {
