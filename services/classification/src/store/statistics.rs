@@ -8,7 +8,10 @@ use sea_orm::{
     sea_query::{Expr, Func, OnConflict},
 };
 
-use super::entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer};
+use super::{
+    CHUNK,
+    entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer},
+};
 
 /// One order counted towards its leaf's day (the operator's local day, numbered from 1970-01-01).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -17,9 +20,6 @@ pub struct Counted {
     pub day: i64,
     pub phone: String,
 }
-
-/// Keys per `IN (...)` list: well under the bind limits of SQLite and PostgreSQL.
-const CHUNK: usize = 500;
 
 /// Counts each order, in order, towards its leaf's day; returns for each the day's orders and
 /// distinct customers up to and including it. A batch costs a few statements, not a few per order:
