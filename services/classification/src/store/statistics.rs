@@ -35,9 +35,12 @@ pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Resu
 
     let mut known: HashSet<Counted> = HashSet::new();
     for chunk in phones.chunks(CHUNK) {
+        // Every column of the primary key (leaf, day, phone number) is constrained, so this reads
+        // the index, never the whole table.
         let rows = leaf_day_customer::Entity::find()
-            .filter(leaf_day_customer::Column::PhoneNumber.is_in(chunk.to_vec()))
+            .filter(leaf_day_customer::Column::Leaf.is_in(leaves.clone()))
             .filter(leaf_day_customer::Column::Day.is_in(days.clone()))
+            .filter(leaf_day_customer::Column::PhoneNumber.is_in(chunk.to_vec()))
             .all(db)
             .await?;
         known.extend(rows.into_iter().map(|r| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number }));
