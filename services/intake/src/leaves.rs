@@ -58,26 +58,25 @@ impl EventHandler for LeafHandler {
         let Some(mut order) = store::work_order_by_id(&**uow, &id).await? else {
             return Err(HandleError::Reject(format!("{} is not an intake work order", classification.work_order)));
         };
-        // The department and the topic the leaf gives, in one statement that returns nothing.
-        let mut changed = work_order::Entity::update_many().filter(work_order::Column::Id.eq(order.id.as_str()));
-        let mut changes = 0;
-        if !classification.responsible_department.is_empty()
-            && order.department.as_deref() != Some(classification.responsible_department.as_str())
-        {
-            order.department = Some(classification.responsible_department.clone());
-            changed = changed.col_expr(work_order::Column::Department, Expr::value(order.department.clone()));
-            changes += 1;
-        }
-        let learns_topic = order.topic.is_none() && !classification.leaf.is_empty();
-        if learns_topic {
-            order.topic = Some(topic_of_leaf(&classification.leaf));
-            changed = changed.col_expr(work_order::Column::Topic, Expr::value(order.topic.clone()));
-            changes += 1;
-        }
-        if changes > 0 {
+        let department = (!classification.responsible_department.is_empty()
+            && order.department.as_deref() != Some(classification.responsible_department.as_str()))
+        .then(|| classification.responsible_department.clone());
+        let topic =
+            (order.topic.is_none() && !classification.leaf.is_empty()).then(|| topic_of_leaf(&classification.leaf));
+        if department.is_some() || topic.is_some() {
+            // The department and the topic the leaf gives, in one statement that returns nothing.
+            let mut changed = work_order::Entity::update_many().filter(work_order::Column::Id.eq(order.id.as_str()));
+            if let Some(department) = &department {
+                order.department = Some(department.clone());
+                changed = changed.col_expr(work_order::Column::Department, Expr::value(department.clone()));
+            }
+            if let Some(topic) = &topic {
+                order.topic = Some(topic.clone());
+                changed = changed.col_expr(work_order::Column::Topic, Expr::value(topic.clone()));
+            }
             changed.exec(&**uow).await?;
         }
-        let (true, Some(topic)) = (learns_topic, order.topic.clone()) else {
+        let Some(topic) = topic else {
             return Ok(());
         };
 
