@@ -15,6 +15,14 @@ fn full_statement(backend: DbBackend) -> usize {
     }
 }
 
+/// Keys per `IN (...)` list: well under the bind limits of SQLite and PostgreSQL.
+pub const IN_LIST: usize = 500;
+
+/// `keys` in lists of at most [`IN_LIST`], each to be bound as one `IN (...)`.
+pub fn in_lists<T: Clone>(keys: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
+    keys.chunks(IN_LIST).map(<[T]>::to_vec)
+}
+
 /// How many rows each statement of an insert of `rows` rows takes.
 pub fn statement_sizes(rows: usize, full: usize) -> Vec<usize> {
     let mut sizes = vec![full; rows / full];

@@ -99,17 +99,14 @@ pub async fn insert_classifications(db: &impl ConnectionTrait, rows: Vec<classif
     csm_kit::bulk::insert_all(db, rows.into_iter().map(classification::ActiveModel::from).collect()).await
 }
 
-/// Keys per `IN (...)` list: well under the bind limits of SQLite and PostgreSQL.
-const CHUNK: usize = 500;
-
 /// Which of these work orders are classified already.
 pub async fn classified_among(db: &impl ConnectionTrait, ids: &[String]) -> Result<HashSet<String>, DbErr> {
     let mut found = HashSet::new();
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in csm_kit::bulk::in_lists(ids) {
         let rows: Vec<String> = classification::Entity::find()
             .select_only()
             .column(classification::Column::WorkOrderId)
-            .filter(classification::Column::WorkOrderId.is_in(chunk.to_vec()))
+            .filter(classification::Column::WorkOrderId.is_in(chunk))
             .into_tuple()
             .all(db)
             .await?;

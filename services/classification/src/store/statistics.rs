@@ -8,10 +8,7 @@ use sea_orm::{
     sea_query::{Expr, Func, OnConflict},
 };
 
-use super::{
-    CHUNK,
-    entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer},
-};
+use super::entity::{classification, correction, emerging_problem, leaf_day, leaf_day_customer};
 
 /// One order counted towards its leaf's day (the operator's local day, numbered from 1970-01-01).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -34,21 +31,21 @@ pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Resu
     let days: Vec<i64> = orders.iter().map(|o| o.day).collect::<HashSet<_>>().into_iter().collect();
 
     let mut known: HashSet<Counted> = HashSet::new();
-    for chunk in phones.chunks(CHUNK) {
+    for chunk in csm_kit::bulk::in_lists(&phones) {
         // Every column of the primary key (leaf, day, phone number) is constrained, so this reads
         // the index, never the whole table.
         let rows = leaf_day_customer::Entity::find()
             .filter(leaf_day_customer::Column::Leaf.is_in(leaves.clone()))
             .filter(leaf_day_customer::Column::Day.is_in(days.clone()))
-            .filter(leaf_day_customer::Column::PhoneNumber.is_in(chunk.to_vec()))
+            .filter(leaf_day_customer::Column::PhoneNumber.is_in(chunk))
             .all(db)
             .await?;
         known.extend(rows.into_iter().map(|r| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number }));
     }
     let mut days_of: HashMap<(String, i64), leaf_day::Model> = HashMap::new();
-    for chunk in leaves.chunks(CHUNK) {
+    for chunk in csm_kit::bulk::in_lists(&leaves) {
         let rows = leaf_day::Entity::find()
-            .filter(leaf_day::Column::Leaf.is_in(chunk.to_vec()))
+            .filter(leaf_day::Column::Leaf.is_in(chunk))
             .filter(leaf_day::Column::Day.is_in(days.clone()))
             .all(db)
             .await?;

@@ -60,13 +60,6 @@ pub trait Store {
     async fn reopen(&self, order: work_order::Model) -> Result<(), DbErr>;
 }
 
-/// Keys per `IN (...)` list: well under the bind limits of SQLite and PostgreSQL.
-const CHUNK: usize = 500;
-
-fn chunks(keys: &[String]) -> impl Iterator<Item = Vec<String>> + '_ {
-    keys.chunks(CHUNK).map(<[String]>::to_vec)
-}
-
 /// The customer columns an upsert updates.
 pub const CUSTOMER_UPDATES: [customer::Column; 13] = [
     customer::Column::Segment,
@@ -87,7 +80,7 @@ pub const CUSTOMER_UPDATES: [customer::Column; 13] = [
 impl Store for DatabaseTransaction {
     async fn find<E: Table>(&self, column: E::Column, keys: &[String]) -> Result<Vec<E::Model>, DbErr> {
         let mut found = Vec::new();
-        for chunk in chunks(keys) {
+        for chunk in csm_kit::bulk::in_lists(keys) {
             found.extend(E::find().filter(column.is_in(chunk)).all(self).await?);
         }
         Ok(found)
@@ -100,7 +93,7 @@ impl Store for DatabaseTransaction {
         since: i64,
     ) -> Result<Vec<work_order::Model>, DbErr> {
         let mut found = Vec::new();
-        for chunk in chunks(customer_ids) {
+        for chunk in csm_kit::bulk::in_lists(customer_ids) {
             let rows = work_order::Entity::find()
                 .filter(work_order::Column::CustomerId.is_in(chunk))
                 .filter(work_order::Column::Topic.is_in(topics.to_vec()))
@@ -119,7 +112,7 @@ impl Store for DatabaseTransaction {
         to: i64,
     ) -> Result<HashMap<String, Vec<i64>>, DbErr> {
         let mut found: HashMap<String, Vec<i64>> = HashMap::new();
-        for chunk in chunks(customer_ids) {
+        for chunk in csm_kit::bulk::in_lists(customer_ids) {
             let rows: Vec<(String, i64)> = contact::Entity::find()
                 .select_only()
                 .column(contact::Column::CustomerId)
