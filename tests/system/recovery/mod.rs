@@ -2,6 +2,7 @@
 //! reopening, service-recovery actions, remediation programmes and proactive care.
 
 mod actions;
+mod batches;
 mod callbacks;
 mod care;
 mod deadlines;

@@ -89,6 +89,14 @@ impl Desk {
         self.upstream.publish(subject, payload).await.expect("published upstream");
     }
 
+    /// Publishes the events `publish` queues in one upstream transaction, so that recovery
+    /// receives them together, as it does a busy upstream's.
+    pub async fn publish_together(&self, publish: impl FnOnce(&mut csm_kit::feed::UnitOfWork)) {
+        let mut uow = self.upstream.publisher.begin().await.expect("upstream transaction");
+        publish(&mut uow);
+        uow.commit().await.expect("published upstream");
+    }
+
     /// A work order of `phone`, raised `hours_ago` hours before the desk's clock.
     pub fn work_order(&self, phone: &str, contact_type: ContactType, hours_ago: i64) -> WorkOrder {
         let opened = self.clock.now_micros() - hours_ago * 3_600_000_000;

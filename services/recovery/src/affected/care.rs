@@ -32,24 +32,34 @@ pub async fn remember(
     profile: Option<&CustomerProfile>,
     at: Option<&prost_types::Timestamp>,
 ) -> Result<(), DbErr> {
-    let (Some(profile), phone) = (profile, phone.trim()) else {
-        return Ok(());
-    };
+    match known(phone, profile, at) {
+        Some(row) => problems::remember_customer(db, row).await,
+        None => Ok(()),
+    }
+}
+
+/// What [`remember`] would store of a profile, for a batch to remember with others; `None` for
+/// a profile without a region or a customer without a phone number.
+pub fn known(
+    phone: &str,
+    profile: Option<&CustomerProfile>,
+    at: Option<&prost_types::Timestamp>,
+) -> Option<known_customer::Model> {
+    let (profile, phone) = (profile?, phone.trim());
     let region = profile.region.trim();
     if region.is_empty() || phone.is_empty() {
-        return Ok(());
+        return None;
     }
     let products: Vec<String> =
         profile.products.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect();
     let changed_at = at.and_then(time::from_timestamp).map_or(0, time::micros);
-    let row = known_customer::Model {
+    Some(known_customer::Model {
         phone_number: phone.to_string(),
         region: region.to_string(),
         products: stored_list(&products),
         vip_level: profile.vip_level,
         changed_at,
-    };
-    problems::remember_customer(db, row).await
+    })
 }
 
 /// How a customer of the area is reached: by SMS, unless their VIP level is one the operator

@@ -1,8 +1,10 @@
 //! Linking cases to open problems as they are dispatched: a case of a problem's leaf and region,
 //! raised within its window, becomes one of its trouble tickets in the dispatch's own transaction.
-//! The lookup is one indexed query on the open problems of the case's leaf and region, and a batch's
-//! links are counted and recorded together when it is flushed, so linking costs the dispatch path
-//! little; a case without a region is never looked up.
+//! The lookup is one indexed query on the open problems of the case's leaf and region, once per
+//! batch ([`OpenProblems`]), and a batch's links are counted and recorded together when it is
+//! flushed, so linking costs the dispatch path little; a case without a region is never looked up.
+
+use std::collections::{HashMap, hash_map::Entry};
 
 use csm_kit::feed::UnitOfWork;
 use sea_orm::{ConnectionTrait, DbErr};
@@ -13,17 +15,27 @@ use crate::{
     store::{self, case, problems, service_problem},
 };
 
-/// The open problem `row`, about to be dispatched, falls under: the oldest of its leaf and region
-/// whose window holds the case's open time.
-pub async fn problem_for(
-    db: &impl ConnectionTrait,
-    row: &case::Model,
-) -> Result<Option<service_problem::Model>, DbErr> {
-    if row.region.is_empty() || row.leaf.is_empty() {
-        return Ok(None);
+/// The open problems of the leaves and regions a batch of dispatches reaches, each read once per
+/// batch: the batch opens no problem before its cases are written.
+#[derive(Debug, Default)]
+pub struct OpenProblems(HashMap<(String, String), Vec<service_problem::Model>>);
+
+impl OpenProblems {
+    /// The open problem `row`, about to be dispatched, falls under: the oldest of its leaf and
+    /// region whose window holds the case's open time.
+    pub async fn problem_for(&mut self, db: &impl ConnectionTrait, row: &case::Model) -> Result<Option<String>, DbErr> {
+        if row.region.is_empty() || row.leaf.is_empty() {
+            return Ok(None);
+        }
+        let key = (row.leaf.clone(), row.region.clone());
+        let open = match self.0.entry(key) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(unread) => unread.insert(problems::open_for(db, &row.leaf, &row.region).await?),
+        };
+        let within =
+            |p: &&service_problem::Model| row.opened_at >= p.start_at && p.end_at.is_none_or(|end| row.opened_at < end);
+        Ok(open.iter().find(within).map(|problem| problem.id.clone()))
     }
-    let open = problems::open_for(db, &row.leaf, &row.region).await?;
-    Ok(open.into_iter().find(|p| row.opened_at >= p.start_at && p.end_at.is_none_or(|end| row.opened_at < end)))
 }
 
 /// A link made in this transaction, counted and announced when the batch is flushed.

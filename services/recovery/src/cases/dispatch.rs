@@ -7,19 +7,25 @@
 //! limit (on the department's working-time calendar, if it has one), and publishes CaseOpened.
 //! Intake's WorkOrderReopened (the customer raised the same problem again) reopens the case of
 //! the first order if it was already resolved. A corrected classification is applied by
-//! [`super::reclassify`]. Every change is planned as a [`Planned`] and written by
-//! [`write_from_feed`], as the API's are. A dispatched case of an open service problem's leaf and
-//! region is linked to it in the same transaction (see [`crate::affected`]); each event's customer
-//! profile is remembered for reaching a problem's area.
+//! [`super::reclassify`]. Every change is planned as a [`Planned`], as the API's are. Registrations
+//! and dispatches are set aside as their events are handled and written together when the feed
+//! transaction is flushed ([`write_all_from_feed`]): a few statements a batch instead of a few an
+//! order. A dispatched case of an open service problem's leaf and region is linked to it in the
+//! same transaction (see [`crate::affected`]); each event's customer profile is remembered for
+//! reaching a problem's area.
+
+use std::collections::HashSet;
 
 use csm_kit::{
     Masked,
     feed::{EventHandler, HandleError, UnitOfWork, carries, decode, id_from_event, time_from_event},
-    names, time,
+    names,
+    telemetry::TraceContext,
+    time,
 };
 use csm_proto::{
     StoredEnum,
-    classification::v1::{ClassificationCorrected, WorkOrderClassified},
+    classification::v1::{Classification, ClassificationCorrected, WorkOrderClassified},
     feed::v1::Event,
     intake::v1::{Channel, ContactType, WorkOrder, WorkOrderOpened, WorkOrderReopened},
     recovery::v1::{CaseStatus, ReopenCause, Transition},
@@ -30,13 +36,16 @@ use uuid::Uuid;
 use super::{
     change::{self, Planned, StepInput},
     reclassify, routing,
-    write::write_from_feed,
+    write::{write_all_from_feed, write_from_feed},
 };
 use crate::{
-    affected::{care::remember, linking},
+    affected::{
+        care::known,
+        linking::{self, OpenProblems},
+    },
     lifecycle::Step,
     rules::Context,
-    store::{self, NO_DEADLINE, case},
+    store::{self, NO_DEADLINE, case, known_customer, problems},
 };
 
 const FROM_INTAKE: &str = "intake";
@@ -99,22 +108,57 @@ impl EventHandler for WorkOrderOpenedHandler {
         vec![WorkOrderOpened::full_name(), WorkOrderReopened::full_name()]
     }
 
+    /// Sets the order's case aside for [`Self::flush`], which registers the batch's cases together.
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
-        if csm_kit::feed::carries::<WorkOrderReopened>(event) {
+        if carries::<WorkOrderReopened>(event) {
+            // The first order's case may be among those waiting.
+            register_waiting(&self.context, uow).await?;
             return reopen_on_repeat(&self.context, uow, decode(event)?).await;
         }
         let opened: WorkOrderOpened = decode(event)?;
         let work_order =
             opened.work_order.ok_or_else(|| HandleError::Reject("WorkOrderOpened without a work order".into()))?;
         let row = new_case(&self.context, &work_order)?;
-        let profile = work_order.customer_profile.as_ref();
-        remember(&**uow, &work_order.phone_number, profile, work_order.open_time.as_ref()).await?;
-        if store::case_by_work_order(&**uow, &row.work_order_id).await?.is_some() {
-            return Ok(());
-        }
-        let planned = Planned::registration(row, "work order registered");
-        write_from_feed(&self.context, uow, planned, FROM_INTAKE).await.map(drop)
+        let customer =
+            known(&work_order.phone_number, work_order.customer_profile.as_ref(), work_order.open_time.as_ref());
+        uow.stash::<Registrations>().0.push(Waiting { row, customer, trace: TraceContext::current() });
+        Ok(())
     }
+
+    async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
+        register_waiting(&self.context, uow).await
+    }
+}
+
+/// A case waiting, with the others of its feed transaction, to be registered or dispatched: the
+/// new case its order would open, the customer's profile to remember, and the trace its events
+/// continue.
+#[derive(Debug, Clone)]
+struct Waiting {
+    row: case::Model,
+    customer: Option<known_customer::Model>,
+    trace: TraceContext,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Registrations(Vec<Waiting>);
+
+/// Registers the cases set aside, in their order, in a few statements: every customer remembered,
+/// each order without a case given one.
+async fn register_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(), HandleError> {
+    let waiting = uow.take_stash::<Registrations>().0;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    problems::remember_customers(&**uow, waiting.iter().filter_map(|w| w.customer.clone()).collect()).await?;
+    let ids: Vec<String> = waiting.iter().map(|w| w.row.work_order_id.clone()).collect();
+    let mut registered: HashSet<String> = store::cases_by_work_orders(&**uow, &ids).await?.into_keys().collect();
+    let changes = waiting
+        .into_iter()
+        .filter(|w| registered.insert(w.row.work_order_id.clone()))
+        .map(|w| (Planned::registration(w.row, "work order registered"), w.trace))
+        .collect();
+    write_all_from_feed(context, uow, changes, FROM_INTAKE).await.map(drop)
 }
 
 /// The customer raised the same problem again: a resolved case of the first order goes back to
@@ -169,48 +213,90 @@ impl EventHandler for WorkOrderClassifiedHandler {
     }
 
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
+        dispatch_waiting(&self.context, uow).await?;
         Ok(linking::flush(&self.context, uow).await?)
     }
 
+    /// Routes the order's new case (which rejects a classification no case can be routed by) and
+    /// sets it aside for [`Self::flush`], which dispatches the batch's cases together.
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         if carries::<ClassificationCorrected>(event) {
+            // The classification corrected may be among those waiting.
+            dispatch_waiting(&self.context, uow).await?;
             return reclassify::apply(&self.context, uow, event).await;
         }
         let classified: WorkOrderClassified = decode(event)?;
         let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
             return Err(HandleError::Reject("WorkOrderClassified without classification or work order".into()));
         };
-        let id = id_from_event(&work_order.name, names::WORK_ORDERS)?;
-        let current = match store::case_by_work_order(&**uow, &id).await? {
-            Some(existing) if store::status_of(&existing) != CaseStatus::AwaitingDispatch => return Ok(()),
-            existing => existing,
-        };
-        let mut row = match &current {
-            Some(existing) => existing.clone(),
-            None => new_case(&self.context, &work_order)?,
-        };
-        let profile = work_order.customer_profile.as_ref();
-        if current.is_none() {
-            // A registered case's customer was remembered at its registration, from the same order.
-            remember(&**uow, &work_order.phone_number, profile, work_order.open_time.as_ref()).await?;
-        }
-        if row.region.is_empty()
-            && let Some(profile) = profile
-        {
-            row.region = profile.region.trim().to_string();
-        }
+        let mut row = new_case(&self.context, &work_order)?;
         routing::route(&self.context, &mut row, &classification)?;
-        row.service_problem_id = linking::problem_for(&**uow, &row).await?.map(|problem| problem.id);
-        let reason = format!("classified as {}", classification.leaf);
-        let planned = Planned::dispatch(current.as_ref(), row, self.context.now(), reason);
-        let row = write_from_feed(&self.context, uow, planned, FROM_CLASSIFICATION).await?;
-        linking::dispatched(&self.context, uow, &row, FROM_CLASSIFICATION).await?;
+        let customer =
+            known(&work_order.phone_number, work_order.customer_profile.as_ref(), work_order.open_time.as_ref());
+        let order = Classified { waiting: Waiting { row, customer, trace: TraceContext::current() }, classification };
+        uow.stash::<Dispatches>().0.push(order);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Classified {
+    waiting: Waiting,
+    classification: Classification,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Dispatches(Vec<Classified>);
+
+/// Dispatches the cases set aside, in their order: a case registered before is routed and sent
+/// on, an order without one gets its new case (and its customer remembered); a case already
+/// dispatched stays as it is. The batch's cases are read in one query, the open problems of each
+/// leaf and region once, and then written together; each dispatched case not linked to a problem
+/// is looked at for a surge.
+async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(), HandleError> {
+    let waiting = uow.take_stash::<Dispatches>().0;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = waiting.iter().map(|c| c.waiting.row.work_order_id.clone()).collect();
+    let mut cases = store::cases_by_work_orders(&**uow, &ids).await?;
+    let mut open_problems = OpenProblems::default();
+    let mut customers = Vec::new();
+    let mut changes = Vec::with_capacity(waiting.len());
+    let now = context.now();
+    for Classified { waiting, classification } in waiting {
+        let id = waiting.row.work_order_id.clone();
+        let current = cases.get(&id).cloned();
+        let mut row = match &current {
+            Some(existing) if store::status_of(existing) != CaseStatus::AwaitingDispatch => continue,
+            Some(existing) => {
+                let mut row = existing.clone();
+                if row.region.is_empty() {
+                    row.region = waiting.row.region.clone();
+                }
+                routing::route(context, &mut row, &classification)?;
+                row
+            }
+            None => {
+                // A registered case's customer was remembered at its registration, from the same order.
+                customers.extend(waiting.customer);
+                waiting.row
+            }
+        };
+        row.service_problem_id = open_problems.problem_for(&**uow, &row).await?;
+        let planned = Planned::dispatch(current.as_ref(), row, now, format!("classified as {}", classification.leaf));
+        cases.insert(id, planned.row.clone());
+        changes.push((planned, waiting.trace));
+    }
+    problems::remember_customers(&**uow, customers).await?;
+    for row in write_all_from_feed(context, uow, changes, FROM_CLASSIFICATION).await? {
+        linking::dispatched(context, uow, &row, FROM_CLASSIFICATION).await?;
         tracing::debug!(
             case = %format!("{}{}", names::CASES, row.id),
             phone = %Masked(&row.phone_number),
             department = %row.department,
             "case dispatched"
         );
-        Ok(())
     }
+    Ok(())
 }

@@ -3,17 +3,20 @@
 //! it announces, in the caller's transaction. Changes made through the API at the same moment
 //! share that transaction (a group commit, [`CaseWriter`]), so one disk flush makes many of them
 //! durable; each is still conditional on the version its caller read, and no caller is answered
-//! before its change is committed.
+//! before its change is committed. A batch of feed events writes its changes together
+//! ([`write_all_from_feed`]): new cases and audit entries in multi-row statements.
 
 use csm_kit::{
     feed::{HandleError, UnitOfWork},
     group_commit::BatchWriter,
+    telemetry::TraceContext,
     time,
 };
 use csm_proto::recovery::v1::{
     AppealRiskRaised, CallbackDue, CallbackRecorded, CaseEscalated, CaseOpened, CaseReopened, CaseResolved,
     CaseStatusChanged,
 };
+use prost::Name;
 use sea_orm::DbErr;
 
 use super::{
@@ -45,37 +48,72 @@ pub async fn write(
 async fn write_leaving_history(
     context: &Context,
     uow: &mut UnitOfWork,
-    planned: Planned,
+    mut planned: Planned,
     actor: &str,
     request_id: Option<&str>,
     history: &mut Vec<store::case_transition::ActiveModel>,
 ) -> Result<Option<case::Model>, Error> {
-    let Planned { mut row, save, from, action, reason, announcements } = planned;
-    let now = context.now();
-    if matches!(action, "resolve" | "problem_resolved") {
-        row.resolved_by = Some(actor.to_string());
-        row.resolve_request_id = request_id.map(str::to_string);
-    }
-    match save {
-        Save::Insert => store::insert_case(&**uow, row.clone()).await?,
+    sign(&mut planned, actor, request_id);
+    match planned.save {
+        Save::Insert => store::insert_case(&**uow, planned.row.clone()).await?,
         Save::Update { read_version } => {
-            if !store::save_case(&**uow, read_version, row.clone()).await? {
+            if !store::save_case(&**uow, read_version, planned.row.clone()).await? {
                 return Ok(None);
             }
         }
         Save::Nothing => {}
     }
+    let announced = Announced { actor, request_id, trace: None };
+    record(context, uow, planned, &announced, history).await.map(Some)
+}
+
+/// A resolution records who resolved the case, and on which request.
+fn sign(planned: &mut Planned, actor: &str, request_id: Option<&str>) {
+    if matches!(planned.action, "resolve" | "problem_resolved") {
+        planned.row.resolved_by = Some(actor.to_string());
+        planned.row.resolve_request_id = request_id.map(str::to_string);
+    }
+}
+
+/// Who made a change, and the trace its events continue (the current span's when `None`).
+struct Announced<'a> {
+    actor: &'a str,
+    request_id: Option<&'a str>,
+    trace: Option<&'a TraceContext>,
+}
+
+impl Announced<'_> {
+    fn publish<M: Name>(&self, uow: &mut UnitOfWork, subject: String, payload: &M) {
+        match self.trace {
+            Some(trace) => uow.publish_traced(trace, subject, payload),
+            None => uow.publish(subject, payload),
+        }
+    }
+}
+
+/// After a planned change is saved: its audit entry added to `history`, and the feed events it
+/// announces published. What was written is what is stored: nothing is read back.
+async fn record(
+    context: &Context,
+    uow: &mut UnitOfWork,
+    planned: Planned,
+    announced: &Announced<'_>,
+    history: &mut Vec<store::case_transition::ActiveModel>,
+) -> Result<case::Model, Error> {
+    let Planned { row, save: _, from, action, reason, announcements } = planned;
+    let (actor, request_id) = (announced.actor, announced.request_id);
+    let now = context.now();
     let to = store::status_of(&row);
     let entry = HistoryEntry { case_id: &row.id, from, to, action, actor, reason: &reason, at: now, request_id };
     history.push(store::history_row(entry));
-    // What was written is what is stored: no need to read it back.
     let case = case_view(&row, &context.rules, now, Vec::new());
     for announcement in announcements {
         let subject = case.name.clone();
         let case = Some(case.clone());
         match announcement {
-            Announcement::Opened => uow.publish(subject, &CaseOpened { case }),
-            Announcement::StatusChanged => uow.publish(
+            Announcement::Opened => announced.publish(uow, subject, &CaseOpened { case }),
+            Announcement::StatusChanged => announced.publish(
+                uow,
                 subject,
                 &CaseStatusChanged {
                     case,
@@ -86,20 +124,22 @@ async fn write_leaving_history(
                 },
             ),
             Announcement::Resolved => {
-                uow.publish(subject.clone(), &CaseResolved { case: case.clone() });
-                uow.publish(subject, &CallbackDue { case });
+                announced.publish(uow, subject.clone(), &CaseResolved { case: case.clone() });
+                announced.publish(uow, subject, &CallbackDue { case });
                 if row.reopen_count > 0 {
                     Box::pin(crate::closed_loop::case_answered_again(uow, &row.id, now)).await?;
                 }
             }
             Announcement::CallbackRecorded { outcome, within_due_time } => {
-                uow.publish(subject, &CallbackRecorded { case, outcome: outcome as i32, within_due_time })
+                announced.publish(uow, subject, &CallbackRecorded { case, outcome: outcome as i32, within_due_time })
             }
-            Announcement::Reopened { cause, repeat_work_order, survey_answer } => uow.publish(
+            Announcement::Reopened { cause, repeat_work_order, survey_answer } => announced.publish(
+                uow,
                 subject,
                 &CaseReopened { case, cause: cause as i32, reason: reason.clone(), repeat_work_order, survey_answer },
             ),
-            Announcement::Escalated { level } => uow.publish(
+            Announcement::Escalated { level } => announced.publish(
+                uow,
                 subject,
                 &CaseEscalated {
                     case,
@@ -110,11 +150,11 @@ async fn write_leaving_history(
             ),
             Announcement::AppealRisk { past_due } => {
                 let escalate_to = context.rules.regulator.escalate_to.clone();
-                uow.publish(subject, &AppealRiskRaised { case, escalate_to, past_due });
+                announced.publish(uow, subject, &AppealRiskRaised { case, escalate_to, past_due });
             }
         }
     }
-    Ok(Some(row))
+    Ok(row)
 }
 
 /// One change a caller takes on a case, queued for the group commit.
@@ -171,8 +211,48 @@ pub async fn write_from_feed(
     let id = planned.row.id.clone();
     match write(context, uow, planned, actor, None).await {
         Ok(Some(row)) => Ok(row),
-        Ok(None) => Err(HandleError::Retry(format!("case {id} changed while the event was applied"))),
-        Err(Error::Database(error)) => Err(error.into()),
-        Err(error) => Err(HandleError::Retry(error.to_string())),
+        Ok(None) => Err(changed_meanwhile(&id)),
+        Err(error) => Err(feed_error(error)),
+    }
+}
+
+/// Writes the changes a batch of feed events brings, in their order, on the consumer's
+/// transaction: the new cases in a few multi-row statements, each update on the condition that
+/// nobody changed the case since it was read, the audit entries in one statement, and each
+/// change's events continuing the trace of the event it came from. A case changed by someone else
+/// meanwhile sends the whole batch round again.
+pub async fn write_all_from_feed(
+    context: &Context,
+    uow: &mut UnitOfWork,
+    changes: Vec<(Planned, TraceContext)>,
+    actor: &str,
+) -> Result<Vec<case::Model>, HandleError> {
+    let inserts = changes.iter().filter(|(planned, _)| planned.save == Save::Insert);
+    store::insert_cases(&**uow, inserts.map(|(planned, _)| planned.row.clone()).collect()).await?;
+    for (planned, _) in &changes {
+        if let Save::Update { read_version } = planned.save
+            && !store::save_case(&**uow, read_version, planned.row.clone()).await?
+        {
+            return Err(changed_meanwhile(&planned.row.id));
+        }
+    }
+    let mut history = Vec::with_capacity(changes.len());
+    let mut written = Vec::with_capacity(changes.len());
+    for (planned, trace) in changes {
+        let announced = Announced { actor, request_id: None, trace: Some(&trace) };
+        written.push(record(context, uow, planned, &announced, &mut history).await.map_err(feed_error)?);
+    }
+    store::record_histories(&**uow, history).await?;
+    Ok(written)
+}
+
+fn changed_meanwhile(id: &str) -> HandleError {
+    HandleError::Retry(format!("case {id} changed while the event was applied"))
+}
+
+fn feed_error(error: Error) -> HandleError {
+    match error {
+        Error::Database(error) => error.into(),
+        other => HandleError::Retry(other.to_string()),
     }
 }

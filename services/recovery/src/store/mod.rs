@@ -13,6 +13,8 @@ pub mod programmes;
 pub mod recovery_actions;
 pub mod sub_tasks;
 
+use std::collections::HashMap;
+
 use csm_proto::{StoredEnum, recovery::v1::CaseStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -33,6 +35,24 @@ pub async fn case_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<ca
 
 pub async fn case_by_work_order(db: &impl ConnectionTrait, work_order_id: &str) -> Result<Option<case::Model>, DbErr> {
     case::Entity::find().filter(case::Column::WorkOrderId.eq(work_order_id)).one(db).await
+}
+
+/// The cases of these work orders, by work order.
+pub async fn cases_by_work_orders(
+    db: &impl ConnectionTrait,
+    work_order_ids: &[String],
+) -> Result<HashMap<String, case::Model>, DbErr> {
+    let mut found = HashMap::new();
+    for chunk in csm_kit::bulk::in_lists(work_order_ids) {
+        let rows = case::Entity::find().filter(case::Column::WorkOrderId.is_in(chunk)).all(db).await?;
+        found.extend(rows.into_iter().map(|row| (row.work_order_id.clone(), row)));
+    }
+    Ok(found)
+}
+
+/// Inserts new cases in as few statements as the database allows.
+pub async fn insert_cases(db: &impl ConnectionTrait, rows: Vec<case::Model>) -> Result<(), DbErr> {
+    csm_kit::bulk::insert_all(db, rows.into_iter().map(IntoActiveModel::into_active_model).collect()).await
 }
 
 pub async fn insert_case(db: &impl ConnectionTrait, row: case::Model) -> Result<(), DbErr> {

@@ -1,12 +1,15 @@
 //! Service problems (重大故障), the cases linked to them, and the customers known by region.
 
+use std::collections::BTreeMap;
+
 use csm_proto::{
     StoredEnum,
     recovery::v1::{CaseStatus, ServiceProblemStatus},
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr, sea_query::OnConflict,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Alias, Expr, OnConflict},
 };
 
 use super::{case, known_customer, service_problem};
@@ -204,17 +207,36 @@ pub async fn linked_cases(db: &impl ConnectionTrait, problem_id: &str) -> Result
 
 /// Remembers a customer's region, products and VIP level as of `changed_at`.
 pub async fn remember_customer(db: &impl ConnectionTrait, row: known_customer::Model) -> Result<(), DbErr> {
+    remember_customers(db, vec![row]).await
+}
+
+/// Remembers many profiles in a few statements, with the outcome of remembering them one by one
+/// in their order: of a phone number's profiles the latest is kept (of those seen at the same
+/// time, the last), and a stored one seen later still wins. Rows go in phone-number order, so
+/// two transactions remembering the same customers take their locks in the same order.
+pub async fn remember_customers(db: &impl ConnectionTrait, rows: Vec<known_customer::Model>) -> Result<(), DbErr> {
     use known_customer::Column as C;
-    let changed_at = row.changed_at;
-    known_customer::Entity::insert(row.into_active_model())
-        .on_conflict(
-            OnConflict::column(C::PhoneNumber)
-                .update_columns([C::Region, C::Products, C::VipLevel, C::ChangedAt])
-                .action_and_where(C::ChangedAt.lte(changed_at))
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    let mut latest: BTreeMap<String, known_customer::Model> = BTreeMap::new();
+    for row in rows {
+        if latest.get(&row.phone_number).is_none_or(|kept| kept.changed_at <= row.changed_at) {
+            latest.insert(row.phone_number.clone(), row);
+        }
+    }
+    let mut rows = latest.into_values().map(IntoActiveModel::into_active_model);
+    for size in csm_kit::bulk::statement_sizes(rows.len(), 64) {
+        known_customer::Entity::insert_many(rows.by_ref().take(size))
+            .on_conflict(
+                OnConflict::column(C::PhoneNumber)
+                    .update_columns([C::Region, C::Products, C::VipLevel, C::ChangedAt])
+                    .action_and_where(
+                        Expr::col((known_customer::Entity, C::ChangedAt))
+                            .lte(Expr::col((Alias::new("excluded"), C::ChangedAt))),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 
