@@ -10,11 +10,16 @@
 //!
 //! The topic, links and reopenings are written in the follower's transaction, with its cursor
 //! moved past the event, not through the group-commit writer: so an event is applied exactly once,
-//! with everything it changed and published, or not at all.
+//! with everything it changed and published, or not at all. A transaction's orders that can link
+//! nothing (see [`LeafHandler::flush`]) are written together.
+
+use std::collections::{BTreeMap, HashMap};
 
 use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event},
-    names, time,
+    names,
+    telemetry::TraceContext,
+    time,
 };
 use csm_proto::{
     classification::v1::WorkOrderClassified,
@@ -22,7 +27,9 @@ use csm_proto::{
     intake::v1::{WorkOrder, WorkOrderKind},
 };
 use prost::Name;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr,
+};
 
 use crate::{
     repeats::{self, Earlier, RepeatRule, topic_of_leaf},
@@ -49,36 +56,118 @@ impl EventHandler for LeafHandler {
         vec![WorkOrderClassified::full_name()]
     }
 
+    /// Reads the order (an order intake does not know is rejected) and sets it aside for
+    /// [`Self::flush`], which learns the batch's leaves together.
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         let classified: WorkOrderClassified = decode(event)?;
         let Some(classification) = classified.classification else {
             return Err(HandleError::Reject("WorkOrderClassified without classification".into()));
         };
         let id = id_from_event(&classification.work_order, names::WORK_ORDERS)?;
-        let Some(mut order) = store::work_order_by_id(&**uow, &id).await? else {
+        let Some(order) = store::work_order_by_id(&**uow, &id).await? else {
             return Err(HandleError::Reject(format!("{} is not an intake work order", classification.work_order)));
         };
-        let department = (!classification.responsible_department.is_empty()
-            && order.department.as_deref() != Some(classification.responsible_department.as_str()))
-        .then(|| classification.responsible_department.clone());
-        let topic =
-            (order.topic.is_none() && !classification.leaf.is_empty()).then(|| topic_of_leaf(&classification.leaf));
-        if department.is_some() || topic.is_some() {
-            // The department and the topic the leaf gives, in one statement that returns nothing.
-            let mut changed = work_order::Entity::update_many().filter(work_order::Column::Id.eq(order.id.as_str()));
-            if let Some(department) = &department {
-                order.department = Some(department.clone());
-                changed = changed.col_expr(work_order::Column::Department, Expr::value(department.clone()));
-            }
-            if let Some(topic) = &topic {
-                order.topic = Some(topic.clone());
-                changed = changed.col_expr(work_order::Column::Topic, Expr::value(topic.clone()));
-            }
-            changed.exec(&**uow).await?;
+        let learned = Learned {
+            learns: Learns::of(&order, &classification.responsible_department, &classification.leaf),
+            order,
+            department: classification.responsible_department,
+            leaf: classification.leaf,
+            trace: TraceContext::current(),
+        };
+        uow.stash::<Learning>().0.push(learned);
+        Ok(())
+    }
+
+    /// Learns the batch's leaves, in their order. Repeats only ever link orders of one customer,
+    /// so an order whose customer has no other order in the batch and no stored order on the new
+    /// topic within the repeat window (one query finds them all) can link nothing: its department
+    /// and topic join those of the others in a few statements. The rest are learned one by one,
+    /// each reading what the ones before it wrote, exactly as when every event came alone.
+    async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
+        let batch = uow.take_stash::<Learning>().0;
+        if batch.is_empty() {
+            return Ok(());
         }
-        let Some(topic) = topic else {
+        let window = self.repeat.window();
+        let mut orders_of: HashMap<String, usize> = HashMap::new();
+        batch.iter().for_each(|l| *orders_of.entry(l.order.customer_id.clone()).or_default() += 1);
+        let topical: Vec<&Learned> = batch.iter().filter(|l| l.learns.topic.is_some()).collect();
+        let customers: Vec<String> = topical.iter().map(|l| l.order.customer_id.clone()).collect();
+        let opened = topical.iter().map(|l| l.order.opened_at);
+        let span = (opened.clone().min().unwrap_or(0) - window, opened.max().unwrap_or(0) + window);
+        let stored = if customers.is_empty() { Vec::new() } else { topics_of(&**uow, &customers, span).await? };
+        let neighbours = |l: &Learned| {
+            let topic = l.learns.topic.as_deref();
+            stored.iter().any(|s| {
+                s.customer_id == l.order.customer_id
+                    && s.topic.as_deref() == topic
+                    && s.id != l.order.id
+                    && (s.opened_at - l.order.opened_at).abs() <= window
+            })
+        };
+        let (alone, linked): (Vec<Learned>, Vec<Learned>) = batch.into_iter().partition(|l| {
+            let alone = orders_of.get(l.order.customer_id.as_str()).is_none_or(|&orders| orders == 1);
+            l.learns.topic.is_none() || (alone && !neighbours(l))
+        });
+        learn_all(&**uow, alone.iter().map(|l| (l.order.id.clone(), l.learns.clone())).collect()).await?;
+        for learned in linked {
+            self.learn(uow, &learned).await?;
+        }
+        Ok(())
+    }
+}
+
+/// An order classified, waiting for its feed transaction's flush.
+#[derive(Debug, Clone)]
+struct Learned {
+    order: work_order::Model,
+    department: String,
+    leaf: String,
+    /// The trace a repeat it reveals continues.
+    trace: TraceContext,
+    /// What the classification changes of the order as it was read.
+    learns: Learns,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Learning(Vec<Learned>);
+
+/// What a classification teaches intake of one order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Learns {
+    department: Option<String>,
+    topic: Option<String>,
+}
+
+impl Learns {
+    /// The department the classification names, when it is new to the order, and the topic of its
+    /// leaf, when the order has none (a problem code may have given it one).
+    fn of(order: &work_order::Model, department: &str, leaf: &str) -> Self {
+        Self {
+            department: (!department.is_empty() && order.department.as_deref() != Some(department))
+                .then(|| department.to_string()),
+            topic: (order.topic.is_none() && !leaf.is_empty()).then(|| topic_of_leaf(leaf)),
+        }
+    }
+}
+
+impl LeafHandler {
+    /// Learns one order's leaf, reading the order and its neighbours as they now are: its
+    /// department and topic stored, then the repeats the topic reveals linked.
+    async fn learn(&self, uow: &mut UnitOfWork, learned: &Learned) -> Result<(), HandleError> {
+        let id = learned.order.id.as_str();
+        let Some(mut order) = store::work_order_by_id(&**uow, id).await? else {
+            return Err(HandleError::Retry(format!("work order {id} vanished while its leaf was learned")));
+        };
+        let learns = Learns::of(&order, &learned.department, &learned.leaf);
+        learn_all(&**uow, vec![(order.id.clone(), learns.clone())]).await?;
+        if let Some(department) = learns.department {
+            order.department = Some(department);
+        }
+        let Some(topic) = learns.topic else {
             return Ok(());
         };
+        order.topic = Some(topic.clone());
 
         let window = self.repeat.window();
         let neighbours: Vec<work_order::Model> = work_order::Entity::find()
@@ -96,7 +185,7 @@ impl EventHandler for LeafHandler {
                 self.repeat.repeated(&earlier_orders, &order.customer_id, &topic, order.opened_at, &order.id)
             {
                 let first = repeated.first().to_string();
-                link(uow, &mut order, &first).await?;
+                link(uow, &learned.trace, &mut order, &first).await?;
             }
         }
         // Later orders standing alone repeat this one's problem.
@@ -107,7 +196,7 @@ impl EventHandler for LeafHandler {
         {
             let repeated = self.repeat.repeated([&this], &later.customer_id, &topic, later.opened_at, &later.id);
             if repeated.is_some() && later.id != first && later.kind == WorkOrderKind::New.as_str_name() {
-                link(uow, &mut later, &first).await?;
+                link(uow, &learned.trace, &mut later, &first).await?;
             }
         }
         Ok(())
@@ -116,7 +205,12 @@ impl EventHandler for LeafHandler {
 
 /// Makes `repeat` a repeat of `first_id`, reopens the first order and publishes the link, by the
 /// rule of [`repeats`]; what is stored is written here, in the follower's transaction.
-async fn link(uow: &mut UnitOfWork, repeat: &mut work_order::Model, first_id: &str) -> Result<(), HandleError> {
+async fn link(
+    uow: &mut UnitOfWork,
+    trace: &TraceContext,
+    repeat: &mut work_order::Model,
+    first_id: &str,
+) -> Result<(), HandleError> {
     let Some(mut first) = store::work_order_by_id(&**uow, first_id).await? else {
         return Ok(());
     };
@@ -146,6 +240,48 @@ async fn link(uow: &mut UnitOfWork, repeat: &mut work_order::Model, first_id: &s
     }
     .update(&**uow)
     .await?;
-    uow.publish(names::name_of(names::WORK_ORDERS, &first.id), &reopened);
+    uow.publish_traced(trace, names::name_of(names::WORK_ORDERS, &first.id), &reopened);
     Ok(())
+}
+
+/// Stores what classifications taught of many orders, those learning the same in one statement.
+async fn learn_all(db: &impl ConnectionTrait, orders: Vec<(String, Learns)>) -> Result<(), DbErr> {
+    let mut alike: BTreeMap<Learns, Vec<String>> = BTreeMap::new();
+    for (id, learns) in orders {
+        if learns.department.is_some() || learns.topic.is_some() {
+            alike.entry(learns).or_default().push(id);
+        }
+    }
+    for (learns, ids) in alike {
+        for chunk in csm_kit::bulk::in_lists(&ids) {
+            let mut changed = work_order::Entity::update_many().filter(work_order::Column::Id.is_in(chunk));
+            if let Some(department) = &learns.department {
+                changed = changed.col_expr(work_order::Column::Department, Expr::value(department.clone()));
+            }
+            if let Some(topic) = &learns.topic {
+                changed = changed.col_expr(work_order::Column::Topic, Expr::value(topic.clone()));
+            }
+            changed.exec(db).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The stored orders with a topic of these customers opened within `span`.
+async fn topics_of(
+    db: &impl ConnectionTrait,
+    customers: &[String],
+    (from, to): (i64, i64),
+) -> Result<Vec<work_order::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in csm_kit::bulk::in_lists(customers) {
+        let rows = work_order::Entity::find()
+            .filter(work_order::Column::CustomerId.is_in(chunk))
+            .filter(work_order::Column::Topic.is_not_null())
+            .filter(work_order::Column::OpenedAt.between(from, to))
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
 }

@@ -3,15 +3,22 @@
 
 use std::time::Duration;
 
-use csm_kit::feed::decode;
-use csm_proto::intake::v1::{
-    AppealBody, Channel, GetWorkOrderRequest, ListWorkOrdersRequest, SubmitContactRequest, WorkOrder, WorkOrderKind,
-    WorkOrderReopened, WorkOrderStatus,
+use csm_kit::{
+    config::UpstreamSettings,
+    feed::{StandaloneFeed, decode},
+};
+use csm_proto::{
+    classification::v1::{Classification, WorkOrderClassified},
+    intake::v1::{
+        AppealBody, Channel, GetWorkOrderRequest, ListWorkOrdersRequest, SubmitContactRequest, WorkOrder,
+        WorkOrderKind, WorkOrderReopened, WorkOrderStatus,
+    },
 };
 use tonic::Code;
 
 use crate::support::{
-    StandaloneIntake, TestSystem, complaint, complaint_days_ago, complaint_days_before, eventually, read_feed,
+    StandaloneIntake, TestSystem, complaint, complaint_days_ago, complaint_days_before, eventually, quick_feed,
+    read_feed,
 };
 
 fn with_code(mut request: SubmitContactRequest, code: &str) -> SubmitContactRequest {
@@ -155,4 +162,76 @@ async fn complaints_without_a_code_become_repeats_once_classification_finds_the_
     let reopened = intake.get_work_order(GetWorkOrderRequest { name: first.name.clone() }).await.unwrap().into_inner();
     assert_eq!((reopened.status(), reopened.reopen_count), (WorkOrderStatus::Reopened, 1));
     t.stop().await;
+}
+
+/// Classifications arriving together (one upstream transaction, applied as one batch) are learned
+/// as if one by one: a customer's later order classified first is linked once the earlier one is
+/// classified, an order whose customer has a stored order on the same cause within the window
+/// joins its problem, and a customer's lone order stays new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifications_arriving_together_link_repeats_as_if_one_by_one() {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let upstream =
+        StandaloneFeed::start(&dir.path().join("up.db"), "classification", quick_feed(), stop.clone()).await.unwrap();
+    let intake = StandaloneIntake::start_with(|config| {
+        config.upstream.classification = UpstreamSettings::new(upstream.url.clone(), "");
+    })
+    .await;
+    let base = chrono::Utc::now();
+    let at = |phone, days| complaint_days_before(base, phone, "网速很慢，视频一直卡", days);
+    let (x_earlier, x_later) =
+        (open(&intake, at("13900000011", 12.0)).await, open(&intake, at("13900000011", 2.0)).await);
+    let y_alone = open(&intake, at("13900000012", 5.0)).await;
+    let (z_stored, z_new) = (open(&intake, at("13900000013", 20.0)).await, open(&intake, at("13900000013", 1.0)).await);
+    let classified = |order: &WorkOrder| WorkOrderClassified {
+        classification: Some(Classification {
+            work_order: order.name.clone(),
+            leaf: "network.slow_speed".into(),
+            responsible_department: "network".into(),
+            ..Default::default()
+        }),
+        work_order: Some(order.clone()),
+    };
+    let publish_together = |orders: Vec<&WorkOrder>| {
+        let events: Vec<(String, WorkOrderClassified)> =
+            orders.iter().map(|o| (o.name.clone(), classified(o))).collect();
+        let publisher = upstream.publisher.clone();
+        async move {
+            let mut uow = publisher.begin().await.unwrap();
+            events.iter().for_each(|(subject, event)| uow.publish(subject.clone(), event));
+            uow.commit().await.unwrap();
+        }
+    };
+    let topic_of = |order: &WorkOrder| {
+        let name = order.name.clone();
+        let intake = &intake;
+        async move {
+            eventually(&format!("{name} to learn its topic"), Duration::from_secs(20), || {
+                let mut client = intake.intake();
+                let name = name.clone();
+                async move {
+                    let order = client.get_work_order(GetWorkOrderRequest { name }).await.ok()?.into_inner();
+                    (!order.topic.is_empty()).then_some(order)
+                }
+            })
+            .await
+        }
+    };
+    publish_together(vec![&z_stored]).await;
+    topic_of(&z_stored).await;
+    publish_together(vec![&x_later, &y_alone, &z_new, &x_earlier]).await;
+
+    let x_later = topic_of(&x_later).await;
+    assert_eq!((x_later.kind(), x_later.first_work_order.as_str()), (WorkOrderKind::Repeat, x_earlier.name.as_str()));
+    let x_earlier = topic_of(&x_earlier).await;
+    assert_eq!((x_earlier.status(), x_earlier.reopen_count), (WorkOrderStatus::Reopened, 1));
+    let z_new = topic_of(&z_new).await;
+    assert_eq!((z_new.kind(), z_new.first_work_order.as_str()), (WorkOrderKind::Repeat, z_stored.name.as_str()));
+    assert_eq!(get(&intake, &z_stored).await.reopen_count, 1);
+    let y_alone = topic_of(&y_alone).await;
+    assert_eq!((y_alone.kind(), y_alone.topic.as_str()), (WorkOrderKind::New, "leaf:network.slow_speed"));
+    assert_eq!(y_alone.reopen_count, 0);
+    intake.stop().await;
+    stop.cancel();
 }

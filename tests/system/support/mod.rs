@@ -289,6 +289,11 @@ pub struct StandaloneIntake {
 
 impl StandaloneIntake {
     pub async fn start(tweak: impl FnOnce(&mut csm_intake::config::IntakeSettings)) -> Self {
+        Self::start_with(|config| tweak(&mut config.intake)).await
+    }
+
+    /// Intake with the whole configuration of the test's choosing (an upstream to follow, say).
+    pub async fn start_with(tweak: impl FnOnce(&mut csm_intake::Config)) -> Self {
         show_service_logs();
         let backend = Backend::from_env();
         let (tokens, auth) = tokens();
@@ -298,7 +303,7 @@ impl StandaloneIntake {
         config.common.auth = auth;
         config.common.feed = quick_feed();
         config.upstream.classification.url = String::new();
-        tweak(&mut config.intake);
+        tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let stop = tokio_util::sync::CancellationToken::new();
