@@ -53,6 +53,7 @@ fn classification(
     intake: SocketAddr,
     token: &str,
 ) -> Launch {
+    crate::support::keep_starter_models();
     let common = common(backend, "classification", auth, feed);
     let upstream = UpstreamSettings::new(url(intake), token);
     Box::new(move |listener, stop: CancellationToken| {

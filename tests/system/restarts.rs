@@ -44,6 +44,9 @@ fn common(backend: &Backend, service: &str, auth: &AuthSettings) -> CommonSettin
 
 /// A launch of one service alone on `backend`, its upstreams nowhere.
 pub fn launch(service: &'static str, backend: &Backend, auth: &AuthSettings, token: &str) -> Launch {
+    if service == "classification" {
+        crate::support::keep_starter_models();
+    }
     let common = common(backend, service, auth);
     let up = nowhere(token);
     Box::new(move |listener, stop: CancellationToken| {

@@ -119,6 +119,7 @@ async fn only_callers_with_a_certificate_from_the_client_ca_are_served() {
         },
         ..Default::default()
     };
+    crate::support::keep_starter_models();
     let classification_task = tokio::spawn(csm_classification::run(
         classification_config,
         classification_listener,

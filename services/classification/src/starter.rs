@@ -7,7 +7,10 @@
 //! The evaluation set was written apart from the training corpus (not paraphrases of its rows), so
 //! its figures say how the model does on texts it has never seen.
 
-use std::{collections::BTreeMap, sync::OnceLock};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+};
 
 use serde::Deserialize;
 
@@ -131,22 +134,23 @@ pub fn train_view(view: &str, examples: &[Example], settings: TrainSettings) -> 
     TextModel::train(labels, &labelled, settings)
 }
 
-/// The starter models of both views and the number of texts they learned from, trained once per
-/// process: training is deterministic, so every service started in this process (the all-in-one
-/// mode, the tests) shares them.
-pub fn models() -> Result<&'static Trained, String> {
-    static MODELS: OnceLock<Result<Trained, String>> = OnceLock::new();
-    MODELS
-        .get_or_init(|| {
-            let corpus = training().map_err(|e| e.to_string())?;
-            let models = VIEWS
-                .iter()
-                .map(|view| (view.to_string(), train_view(view, &corpus, TrainSettings::default())))
-                .collect();
-            Ok(Trained { examples: corpus.len(), models })
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+/// The starter models of both views and the number of texts they learned from. Training is
+/// deterministic, so they are shared while anyone holds them: services starting in this process
+/// at the same time (the all-in-one mode) or while a caller keeps them (the tests) train them
+/// once, and a lone service frees them as soon as it has stored them, rather than holding a
+/// second copy of the models it serves for as long as it runs.
+pub fn models() -> Result<Arc<Trained>, String> {
+    static SHARED: Mutex<Weak<Trained>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(trained) = shared.upgrade() {
+        return Ok(trained);
+    }
+    let corpus = training().map_err(|e| e.to_string())?;
+    let models =
+        VIEWS.iter().map(|view| (view.to_string(), train_view(view, &corpus, TrainSettings::default()))).collect();
+    let trained = Arc::new(Trained { examples: corpus.len(), models });
+    *shared = Arc::downgrade(&trained);
+    Ok(trained)
 }
 
 /// What [`models`] trains.

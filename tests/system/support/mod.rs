@@ -93,6 +93,19 @@ pub fn show_service_logs() {
     });
 }
 
+/// Keeps the starter text models of the first classification service this test process starts
+/// for the ones after it: a service frees them once it has stored them, so without a holder each
+/// would train them again. Trained on a thread of its own; a service starting meanwhile waits for
+/// them rather than training a second time.
+pub fn keep_starter_models() {
+    static KEPT: std::sync::OnceLock<Result<std::sync::Arc<csm_classification::starter::Trained>, String>> =
+        std::sync::OnceLock::new();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::thread::spawn(|| KEPT.get_or_init(csm_classification::starter::models));
+    });
+}
+
 /// Feed settings that make tests quick: short polls and retries, and consumer leases that a
 /// crashed replica leaves to expire within two seconds.
 pub fn quick_feed() -> FeedSettings {
@@ -127,6 +140,7 @@ impl TestSystem {
     /// The system with `tweak` applied to its specification (the operator's calendar, say).
     pub async fn start_with(tweak: impl FnOnce(&mut SystemSpec)) -> Self {
         show_service_logs();
+        keep_starter_models();
         let backend = Backend::from_env();
         let (tokens, auth) = tokens();
         let mut spec = SystemSpec::local(&backend.data_dir().unwrap_or_default(), auth, tokens.service());

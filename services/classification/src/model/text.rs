@@ -143,6 +143,8 @@ impl TextModel {
         };
         model.build_index();
         let vectors: Vec<Sparse> = in_parallel(&documents, |d| model.vectorise(d));
+        // The term counts are twice the size of the vectors made of them; training needs only these.
+        drop(documents);
         let targets: Vec<usize> = examples.iter().map(|e| e.label).collect();
         let features = model.hashes.len();
         let svm = |c: f32, balanced: bool| SvmSettings { c, max_epochs: settings.max_epochs, balanced };
