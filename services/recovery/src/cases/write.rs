@@ -224,9 +224,10 @@ pub async fn write_from_feed(
 pub async fn write_all_from_feed(
     context: &Context,
     uow: &mut UnitOfWork,
-    changes: Vec<(Planned, TraceContext)>,
+    mut changes: Vec<(Planned, TraceContext)>,
     actor: &str,
 ) -> Result<Vec<case::Model>, HandleError> {
+    changes.iter_mut().for_each(|(planned, _)| sign(planned, actor, None));
     let inserts = changes.iter().filter(|(planned, _)| planned.save == Save::Insert);
     store::insert_cases(&**uow, inserts.map(|(planned, _)| planned.row.clone()).collect()).await?;
     for (planned, _) in &changes {
