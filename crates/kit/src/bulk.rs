@@ -3,7 +3,7 @@
 //! full statements of a fixed size and the rest in powers of two: a handful of statement shapes per
 //! table, all kept in the connection's statement cache, whatever the batch size.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, sea_query::OnConflict};
 
 /// Rows per full statement: SQLite is in-process, where smaller statements prepare faster;
 /// PostgreSQL is a round trip away, where fewer statements win. Both stay within the bind limits
@@ -51,6 +51,25 @@ where
         E::insert_many(chunk).exec_without_returning(db).await?;
     }
     Ok(())
+}
+
+/// Inserts `rows`, or on `on_conflict` updates what is stored, in as few statements as the shapes
+/// above allow; returns the rows inserted or updated (an update its condition refused is not
+/// counted). A batch of changes to existing rows goes this way too, each row matched by its key:
+/// one statement instead of one `UPDATE` a row.
+pub async fn upsert_all<E, A>(db: &impl ConnectionTrait, rows: Vec<A>, on_conflict: OnConflict) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    A: ActiveModelTrait<Entity = E> + Send,
+{
+    let sizes = statement_sizes(rows.len(), full_statement(db.get_database_backend()));
+    let mut rows = rows.into_iter();
+    let mut written = 0;
+    for size in sizes {
+        let chunk: Vec<A> = rows.by_ref().take(size).collect();
+        written += E::insert_many(chunk).on_conflict(on_conflict.clone()).exec_without_returning(db).await?;
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

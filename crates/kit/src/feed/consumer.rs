@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
+    lag::Lag,
     publisher::{Publisher, UnitOfWork},
     schema::{consumer_cursor, dead_letter},
 };
@@ -55,6 +56,20 @@ pub trait EventHandler: Send + Sync + 'static {
     /// What handling an event does, in one verb ("classify", "dispatch", "absorb"): each event's
     /// span is named `{work} {event type}`.
     fn work(&self) -> &'static str;
+
+    /// Called once a transaction's events are known, before any is handled: a handler that reads
+    /// something for each event (the order it names, the customer's record) reads them all here in
+    /// one query and keeps them in the stash (see [`UnitOfWork::stash`]) for
+    /// [`EventHandler::handle`], which still decides each event's fate, rejection included. An
+    /// error here is retried with the whole batch.
+    fn prepare<'a>(
+        &'a self,
+        uow: &'a mut UnitOfWork,
+        events: &'a [Event],
+    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
+        let _ = (uow, events);
+        std::future::ready(Ok(()))
+    }
 
     /// Applies `event`. Writes go through `uow`; events published on it commit with the cursor.
     fn handle<'a>(
@@ -291,6 +306,7 @@ impl<H: EventHandler> Consumer<H> {
                 uow.rollback().await?;
                 return Ok(());
             }
+            self.prepare(&mut uow, rest).await?;
             let mut rejected = None;
             for (offset, event) in rest.iter().enumerate() {
                 match self.handle_one(&mut uow, event).await {
@@ -319,6 +335,7 @@ impl<H: EventHandler> Consumer<H> {
                 uow.rollback().await?;
                 continue;
             }
+            self.prepare(&mut uow, &rest[..offset]).await?;
             for event in &rest[..offset] {
                 if let Err(error) = self.handle_one(&mut uow, event).await {
                     return Err(HandleError::Retry(format!("event {} failed on replay: {error}", event.sequence)));
@@ -346,6 +363,13 @@ impl<H: EventHandler> Consumer<H> {
         [KeyValue::new("service", self.publisher.source()), KeyValue::new("consumer", self.name.clone())]
     }
 
+    async fn prepare(&self, uow: &mut UnitOfWork, events: &[Event]) -> Result<(), HandleError> {
+        match self.handler.prepare(uow, events).await {
+            Err(HandleError::Reject(reason)) => Err(HandleError::Retry(format!("reading for the batch: {reason}"))),
+            other => other,
+        }
+    }
+
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
         match self.handler.flush(uow).await {
             Err(HandleError::Reject(reason)) => Err(HandleError::Retry(format!("writing the batch: {reason}"))),
@@ -363,48 +387,6 @@ impl<H: EventHandler> Consumer<H> {
             span.record("otel.status_description", error.to_string());
         }
         result
-    }
-}
-
-/// How far a consumer is behind its upstream, for the lag gauges: nothing when it has applied all
-/// that was waiting; otherwise the age of the last event applied and the events published after
-/// it, the upstream head read at most every two seconds.
-struct Lag {
-    attributes: [KeyValue; 2],
-    head: u64,
-    head_read: Option<std::time::Instant>,
-}
-
-impl Lag {
-    fn new(service: &'static str, consumer: &str) -> Self {
-        Self {
-            attributes: [KeyValue::new("service", service), KeyValue::new("consumer", consumer.to_string())],
-            head: 0,
-            head_read: None,
-        }
-    }
-
-    fn head_is_stale(&self) -> bool {
-        self.head_read.is_none_or(|at| at.elapsed() >= Duration::from_secs(2))
-    }
-
-    fn head_read(&mut self, head: Option<u64>) {
-        self.head = head.unwrap_or(self.head);
-        self.head_read = Some(std::time::Instant::now());
-    }
-
-    fn record(&self, busy_after: Option<&Event>, cursor: u64) {
-        let metrics = crate::metrics::get();
-        let Some(last) = busy_after else {
-            metrics.feed_lag_seconds.record(0.0, &self.attributes);
-            metrics.feed_lag_events.record(0, &self.attributes);
-            return;
-        };
-        // A time out of range (from a faulty upstream) counts as no age rather than overflowing.
-        let occurred = last.occurred_at.as_ref().and_then(time::from_timestamp).map(time::micros);
-        let age = occurred.map_or(0, |at| time::now_micros().saturating_sub(at).max(0)) as f64 / 1e6;
-        metrics.feed_lag_seconds.record(age, &self.attributes);
-        metrics.feed_lag_events.record(self.head.saturating_sub(cursor), &self.attributes);
     }
 }
 

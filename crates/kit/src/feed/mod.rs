@@ -6,6 +6,7 @@
 //! - [`StandaloneFeed`]: a feed alone, for load generators and tests standing in for a service.
 
 mod consumer;
+mod lag;
 mod publisher;
 mod recent;
 pub mod schema;
