@@ -230,11 +230,11 @@ pub async fn write_all_from_feed(
     changes.iter_mut().for_each(|(planned, _)| sign(planned, actor, None));
     let inserts = changes.iter().filter(|(planned, _)| planned.save == Save::Insert);
     store::insert_cases(&**uow, inserts.map(|(planned, _)| planned.row.clone()).collect()).await?;
-    for (planned, _) in &changes {
-        if let Save::Update { read_version } = planned.save
-            && !store::save_case(&**uow, read_version, planned.row.clone()).await?
-        {
-            return Err(changed_meanwhile(&planned.row.id));
+    let updates = changes.iter().filter(|(planned, _)| matches!(planned.save, Save::Update { .. }));
+    for rows in runs_of_distinct_cases(updates.map(|(planned, _)| &planned.row)) {
+        let expected = rows.len() as u64;
+        if store::save_cases(&**uow, rows).await? != expected {
+            return Err(HandleError::Retry("a case changed while the batch was applied".into()));
         }
     }
     let mut history = Vec::with_capacity(changes.len());
@@ -245,6 +245,23 @@ pub async fn write_all_from_feed(
     }
     store::record_histories(&**uow, history).await?;
     Ok(written)
+}
+
+/// `rows` in their order, cut wherever a case comes again: one statement cannot change a row
+/// twice, and a later change of a case must see the earlier one written.
+fn runs_of_distinct_cases<'a>(rows: impl Iterator<Item = &'a case::Model>) -> Vec<Vec<case::Model>> {
+    let mut runs: Vec<Vec<case::Model>> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for row in rows {
+        if !ids.insert(row.id.as_str()) || runs.is_empty() {
+            ids = std::collections::HashSet::from([row.id.as_str()]);
+            runs.push(Vec::new());
+        }
+        if let Some(run) = runs.last_mut() {
+            run.push(row.clone());
+        }
+    }
+    runs
 }
 
 fn changed_meanwhile(id: &str) -> HandleError {

@@ -17,8 +17,11 @@ use std::collections::HashMap;
 
 use csm_proto::{StoredEnum, recovery::v1::CaseStatus};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
 pub use entity::{
@@ -73,6 +76,23 @@ pub async fn save_case(db: &impl ConnectionTrait, read_version: i64, row: case::
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Writes each row over its stored case, in few statements, if nobody changed the case since it
+/// was read (each row's `version` one past the version read; ids distinct); returns how many were
+/// written, which is fewer than the rows when somebody changed one meanwhile. Every case must be
+/// stored already (cases are never deleted): the rows are matched to them by id.
+pub async fn save_cases(db: &impl ConnectionTrait, rows: Vec<case::Model>) -> Result<u64, DbErr> {
+    let columns = case::Column::iter().filter(|column| !matches!(column, case::Column::Id));
+    let on_conflict = OnConflict::column(case::Column::Id)
+        .update_columns(columns)
+        .action_and_where(
+            Expr::col((case::Entity, case::Column::Version))
+                .add(1)
+                .eq(Expr::col((Alias::new("excluded"), case::Column::Version))),
+        )
+        .to_owned();
+    csm_kit::bulk::upsert_all(db, rows.into_iter().map(IntoActiveModel::into_active_model).collect(), on_conflict).await
 }
 
 /// One entry of a case's audit trail.
