@@ -336,7 +336,7 @@ mod tests {
             score: None,
             flagged_at: None,
         };
-        customers::save_features(learner.publisher.database().writer(), row).await.unwrap();
+        customers::save_all_features(learner.publisher.database().writer(), vec![row]).await.unwrap();
 
         learner.apply(&at(care(CareOutcome::StillDissatisfied), 10, 1_000)).await;
         let first = learner.stored().await;
@@ -349,7 +349,7 @@ mod tests {
             features: "{\"numeric\":{},\"categorical\":{}}".into(),
             ..customers::features_of(learner.publisher.database().reader(), "13800000001").await.unwrap().unwrap()
         };
-        customers::save_features(learner.publisher.database().writer(), moved).await.unwrap();
+        customers::save_all_features(learner.publisher.database().writer(), vec![moved]).await.unwrap();
         learner.apply(&at(care(CareOutcome::StillDissatisfied), 10, 1_000)).await;
         learner.apply(&at(care(CareOutcome::Repaired), 9, 900)).await;
         assert_eq!(learner.stored().await, first);

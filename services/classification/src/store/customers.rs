@@ -1,6 +1,8 @@
 //! What classification knows about each customer, as risk-model features.
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::OnConflict};
 
 use super::entity::customer_features;
 
@@ -8,15 +10,25 @@ pub async fn features_of(db: &impl ConnectionTrait, phone: &str) -> Result<Optio
     customer_features::Entity::find_by_id(phone.to_string()).one(db).await
 }
 
-pub async fn save_features(db: &impl ConnectionTrait, row: customer_features::Model) -> Result<(), DbErr> {
+/// The stored features of these customers, by phone number.
+pub async fn features_of_all(
+    db: &impl ConnectionTrait,
+    phones: &[String],
+) -> Result<HashMap<String, customer_features::Model>, DbErr> {
+    let mut found = HashMap::new();
+    for chunk in csm_kit::bulk::in_lists(phones) {
+        let rows = customer_features::Entity::find().filter(customer_features::Column::PhoneNumber.is_in(chunk));
+        found.extend(rows.all(db).await?.into_iter().map(|row| (row.phone_number.clone(), row)));
+    }
+    Ok(found)
+}
+
+/// Stores many customers' features in a few statements; one row per phone number.
+pub async fn save_all_features(db: &impl ConnectionTrait, rows: Vec<customer_features::Model>) -> Result<(), DbErr> {
     use customer_features::Column::*;
-    customer_features::Entity::insert(customer_features::ActiveModel::from(row))
-        .on_conflict(
-            OnConflict::column(PhoneNumber)
-                .update_columns([Customer, Features, UpdatedAt, Score, FlaggedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    let on_conflict =
+        OnConflict::column(PhoneNumber).update_columns([Customer, Features, UpdatedAt, Score, FlaggedAt]).to_owned();
+    let rows = rows.into_iter().map(customer_features::ActiveModel::from).collect();
+    csm_kit::bulk::upsert_all(db, rows, on_conflict).await?;
     Ok(())
 }
