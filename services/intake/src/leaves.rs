@@ -56,7 +56,18 @@ impl EventHandler for LeafHandler {
         vec![WorkOrderClassified::full_name()]
     }
 
-    /// Reads the order (an order intake does not know is rejected) and sets it aside for
+    /// Reads the batch's orders in one query.
+    async fn prepare(&self, uow: &mut UnitOfWork, events: &[Event]) -> Result<(), HandleError> {
+        let ids: Vec<String> = events
+            .iter()
+            .filter_map(|event| decode::<WorkOrderClassified>(event).ok()?.classification)
+            .filter_map(|classification| id_from_event(&classification.work_order, names::WORK_ORDERS).ok())
+            .collect();
+        uow.stash::<Read>().0 = store::work_orders_by_ids(&**uow, &ids).await?;
+        Ok(())
+    }
+
+    /// Takes the order as read (an order intake does not know is rejected) and sets it aside for
     /// [`Self::flush`], which learns the batch's leaves together.
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         let classified: WorkOrderClassified = decode(event)?;
@@ -64,7 +75,12 @@ impl EventHandler for LeafHandler {
             return Err(HandleError::Reject("WorkOrderClassified without classification".into()));
         };
         let id = id_from_event(&classification.work_order, names::WORK_ORDERS)?;
-        let Some(order) = store::work_order_by_id(&**uow, &id).await? else {
+        let read = uow.stash::<Read>().0.get(&id).cloned();
+        let order = match read {
+            Some(order) => Some(order),
+            None => store::work_order_by_id(&**uow, &id).await?,
+        };
+        let Some(order) = order else {
             return Err(HandleError::Reject(format!("{} is not an intake work order", classification.work_order)));
         };
         let learned = Learned {
@@ -131,6 +147,11 @@ struct Learned {
 
 #[derive(Debug, Clone, Default)]
 struct Learning(Vec<Learned>);
+
+/// The orders of a feed transaction's events, as read before any was handled (nothing in the
+/// transaction writes them before its flush).
+#[derive(Debug, Clone, Default)]
+struct Read(HashMap<String, work_order::Model>);
 
 /// What a classification teaches intake of one order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]

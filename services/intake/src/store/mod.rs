@@ -20,6 +20,19 @@ pub async fn work_order_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Opt
     work_order::Entity::find_by_id(id.to_string()).one(db).await
 }
 
+/// The work orders of these ids that exist, by id.
+pub async fn work_orders_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, work_order::Model>, DbErr> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in csm_kit::bulk::in_lists(ids) {
+        let rows = work_order::Entity::find().filter(work_order::Column::Id.is_in(chunk)).all(db).await?;
+        found.extend(rows.into_iter().map(|row| (row.id.clone(), row)));
+    }
+    Ok(found)
+}
+
 pub async fn customer_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<customer::Model>, DbErr> {
     customer::Entity::find_by_id(id.to_string()).one(db).await
 }
