@@ -191,13 +191,9 @@ impl LeafHandler {
         order.topic = Some(topic.clone());
 
         let window = self.repeat.window();
-        let neighbours: Vec<work_order::Model> = work_order::Entity::find()
-            .filter(work_order::Column::CustomerId.eq(order.customer_id.as_str()))
-            .filter(work_order::Column::Topic.eq(topic.as_str()))
-            .filter(work_order::Column::OpenedAt.between(order.opened_at - window, order.opened_at + window))
-            .filter(work_order::Column::Id.ne(order.id.as_str()))
-            .all(&**uow)
-            .await?;
+        let customer = [order.customer_id.clone()];
+        let mut neighbours = topics_of(&**uow, &customer, (order.opened_at - window, order.opened_at + window)).await?;
+        neighbours.retain(|n| n.topic.as_deref() == Some(topic.as_str()) && n.id != order.id);
 
         // This order repeats an earlier one.
         if order.first_work_order_id.is_none() {

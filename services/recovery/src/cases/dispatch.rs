@@ -118,10 +118,8 @@ impl EventHandler for WorkOrderOpenedHandler {
         let opened: WorkOrderOpened = decode(event)?;
         let work_order =
             opened.work_order.ok_or_else(|| HandleError::Reject("WorkOrderOpened without a work order".into()))?;
-        let row = new_case(&self.context, &work_order)?;
-        let customer =
-            known(&work_order.phone_number, work_order.customer_profile.as_ref(), work_order.open_time.as_ref());
-        uow.stash::<Registrations>().0.push(Waiting { row, customer, trace: TraceContext::current() });
+        let waiting = Waiting::of(&self.context, &work_order)?;
+        uow.stash::<Registrations>().0.push(waiting);
         Ok(())
     }
 
@@ -138,6 +136,18 @@ struct Waiting {
     row: case::Model,
     customer: Option<known_customer::Model>,
     trace: TraceContext,
+}
+
+impl Waiting {
+    /// The case `work_order` would open, with its customer's profile, continuing the current trace.
+    fn of(context: &Context, work_order: &WorkOrder) -> Result<Self, HandleError> {
+        let profile = work_order.customer_profile.as_ref();
+        Ok(Self {
+            row: new_case(context, work_order)?,
+            customer: known(&work_order.phone_number, profile, work_order.open_time.as_ref()),
+            trace: TraceContext::current(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -229,12 +239,9 @@ impl EventHandler for WorkOrderClassifiedHandler {
         let (Some(classification), Some(work_order)) = (classified.classification, classified.work_order) else {
             return Err(HandleError::Reject("WorkOrderClassified without classification or work order".into()));
         };
-        let mut row = new_case(&self.context, &work_order)?;
-        routing::route(&self.context, &mut row, &classification)?;
-        let customer =
-            known(&work_order.phone_number, work_order.customer_profile.as_ref(), work_order.open_time.as_ref());
-        let order = Classified { waiting: Waiting { row, customer, trace: TraceContext::current() }, classification };
-        uow.stash::<Dispatches>().0.push(order);
+        let mut waiting = Waiting::of(&self.context, &work_order)?;
+        routing::route(&self.context, &mut waiting.row, &classification)?;
+        uow.stash::<Dispatches>().0.push(Classified { waiting, classification });
         Ok(())
     }
 }
