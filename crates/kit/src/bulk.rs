@@ -3,7 +3,10 @@
 //! full statements of a fixed size and the rest in powers of two: a handful of statement shapes per
 //! table, all kept in the connection's statement cache, whatever the batch size.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Select, Value,
+    sea_query::OnConflict,
+};
 
 /// Rows per full statement: SQLite is in-process, where smaller statements prepare faster;
 /// PostgreSQL is a round trip away, where fewer statements win. Both stay within the bind limits
@@ -38,16 +41,32 @@ pub fn statement_sizes(rows: usize, full: usize) -> Vec<usize> {
     sizes
 }
 
+/// The rows `query` finds whose `column` is one of `keys`, read in as many `IN (...)` lists as
+/// the keys need.
+pub async fn find_in<E, V>(
+    db: &impl ConnectionTrait,
+    query: Select<E>,
+    column: impl ColumnTrait,
+    keys: &[V],
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    V: Into<Value> + Clone,
+{
+    let mut found = Vec::new();
+    for chunk in in_lists(keys) {
+        found.extend(query.clone().filter(column.is_in(chunk)).all(db).await?);
+    }
+    Ok(found)
+}
+
 /// Inserts `rows` in as few statements as the shapes above allow.
 pub async fn insert_all<E, A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), DbErr>
 where
     E: EntityTrait,
     A: ActiveModelTrait<Entity = E> + Send,
 {
-    let sizes = statement_sizes(rows.len(), full_statement(db.get_database_backend()));
-    let mut rows = rows.into_iter();
-    for size in sizes {
-        let chunk: Vec<A> = rows.by_ref().take(size).collect();
+    for chunk in statements(db, rows) {
         E::insert_many(chunk).exec_without_returning(db).await?;
     }
     Ok(())
@@ -56,20 +75,25 @@ where
 /// Inserts `rows`, or on `on_conflict` updates what is stored, in as few statements as the shapes
 /// above allow; returns the rows inserted or updated (an update its condition refused is not
 /// counted). A batch of changes to existing rows goes this way too, each row matched by its key:
-/// one statement instead of one `UPDATE` a row.
+/// one statement instead of one `UPDATE` a row. One statement cannot change a row twice, so the
+/// rows' keys must be distinct.
 pub async fn upsert_all<E, A>(db: &impl ConnectionTrait, rows: Vec<A>, on_conflict: OnConflict) -> Result<u64, DbErr>
 where
     E: EntityTrait,
     A: ActiveModelTrait<Entity = E> + Send,
 {
-    let sizes = statement_sizes(rows.len(), full_statement(db.get_database_backend()));
-    let mut rows = rows.into_iter();
     let mut written = 0;
-    for size in sizes {
-        let chunk: Vec<A> = rows.by_ref().take(size).collect();
+    for chunk in statements(db, rows) {
         written += E::insert_many(chunk).on_conflict(on_conflict.clone()).exec_without_returning(db).await?;
     }
     Ok(written)
+}
+
+/// `rows` cut into the statements [`statement_sizes`] gives for the database.
+fn statements<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> impl Iterator<Item = Vec<A>> {
+    let sizes = statement_sizes(rows.len(), full_statement(db.get_database_backend()));
+    let mut rows = rows.into_iter();
+    sizes.into_iter().map(move |size| rows.by_ref().take(size).collect())
 }
 
 #[cfg(test)]

@@ -290,15 +290,8 @@ async fn topics_of(
     customers: &[String],
     (from, to): (i64, i64),
 ) -> Result<Vec<work_order::Model>, DbErr> {
-    let mut found = Vec::new();
-    for chunk in csm_kit::bulk::in_lists(customers) {
-        let rows = work_order::Entity::find()
-            .filter(work_order::Column::CustomerId.is_in(chunk))
-            .filter(work_order::Column::Topic.is_not_null())
-            .filter(work_order::Column::OpenedAt.between(from, to))
-            .all(db)
-            .await?;
-        found.extend(rows);
-    }
-    Ok(found)
+    let query = work_order::Entity::find()
+        .filter(work_order::Column::Topic.is_not_null())
+        .filter(work_order::Column::OpenedAt.between(from, to));
+    csm_kit::bulk::find_in(db, query, work_order::Column::CustomerId, customers).await
 }

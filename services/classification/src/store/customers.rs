@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::OnConflict};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
 
 use super::entity::customer_features;
 
@@ -15,12 +15,9 @@ pub async fn features_of_all(
     db: &impl ConnectionTrait,
     phones: &[String],
 ) -> Result<HashMap<String, customer_features::Model>, DbErr> {
-    let mut found = HashMap::new();
-    for chunk in csm_kit::bulk::in_lists(phones) {
-        let rows = customer_features::Entity::find().filter(customer_features::Column::PhoneNumber.is_in(chunk));
-        found.extend(rows.all(db).await?.into_iter().map(|row| (row.phone_number.clone(), row)));
-    }
-    Ok(found)
+    let query = customer_features::Entity::find();
+    let rows = csm_kit::bulk::find_in(db, query, customer_features::Column::PhoneNumber, phones).await?;
+    Ok(rows.into_iter().map(|row| (row.phone_number.clone(), row)).collect())
 }
 
 /// Stores many customers' features in a few statements; one row per phone number.

@@ -30,27 +30,18 @@ pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Resu
     let phones = distinct(orders.iter().map(|o| o.phone.clone()).collect());
     let days: Vec<i64> = orders.iter().map(|o| o.day).collect::<HashSet<_>>().into_iter().collect();
 
-    let mut known: HashSet<Counted> = HashSet::new();
-    for chunk in csm_kit::bulk::in_lists(&phones) {
-        // Every column of the primary key (leaf, day, phone number) is constrained, so this reads
-        // the index, never the whole table.
-        let rows = leaf_day_customer::Entity::find()
-            .filter(leaf_day_customer::Column::Leaf.is_in(leaves.clone()))
-            .filter(leaf_day_customer::Column::Day.is_in(days.clone()))
-            .filter(leaf_day_customer::Column::PhoneNumber.is_in(chunk))
-            .all(db)
-            .await?;
-        known.extend(rows.into_iter().map(|r| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number }));
-    }
-    let mut days_of: HashMap<(String, i64), leaf_day::Model> = HashMap::new();
-    for chunk in csm_kit::bulk::in_lists(&leaves) {
-        let rows = leaf_day::Entity::find()
-            .filter(leaf_day::Column::Leaf.is_in(chunk))
-            .filter(leaf_day::Column::Day.is_in(days.clone()))
-            .all(db)
-            .await?;
-        days_of.extend(rows.into_iter().map(|r| ((r.leaf.clone(), r.day), r)));
-    }
+    // Every column of the primary key (leaf, day, phone number) is constrained, so this reads the
+    // index, never the whole table.
+    let query = leaf_day_customer::Entity::find()
+        .filter(leaf_day_customer::Column::Leaf.is_in(leaves.clone()))
+        .filter(leaf_day_customer::Column::Day.is_in(days.clone()));
+    let rows = csm_kit::bulk::find_in(db, query, leaf_day_customer::Column::PhoneNumber, &phones).await?;
+    let mut known: HashSet<Counted> =
+        rows.into_iter().map(|r| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number }).collect();
+    let query = leaf_day::Entity::find().filter(leaf_day::Column::Day.is_in(days.clone()));
+    let rows = csm_kit::bulk::find_in(db, query, leaf_day::Column::Leaf, &leaves).await?;
+    let mut days_of: HashMap<(String, i64), leaf_day::Model> =
+        rows.into_iter().map(|r| ((r.leaf.clone(), r.day), r)).collect();
 
     let mut counts = Vec::with_capacity(orders.len());
     let mut new_customers = Vec::new();

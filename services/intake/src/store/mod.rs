@@ -25,12 +25,8 @@ pub async fn work_orders_by_ids(
     db: &impl ConnectionTrait,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, work_order::Model>, DbErr> {
-    let mut found = std::collections::HashMap::new();
-    for chunk in csm_kit::bulk::in_lists(ids) {
-        let rows = work_order::Entity::find().filter(work_order::Column::Id.is_in(chunk)).all(db).await?;
-        found.extend(rows.into_iter().map(|row| (row.id.clone(), row)));
-    }
-    Ok(found)
+    let rows = csm_kit::bulk::find_in(db, work_order::Entity::find(), work_order::Column::Id, ids).await?;
+    Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
 }
 
 pub async fn customer_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<customer::Model>, DbErr> {

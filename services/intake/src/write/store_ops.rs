@@ -79,11 +79,7 @@ pub const CUSTOMER_UPDATES: [customer::Column; 13] = [
 
 impl Store for DatabaseTransaction {
     async fn find<E: Table>(&self, column: E::Column, keys: &[String]) -> Result<Vec<E::Model>, DbErr> {
-        let mut found = Vec::new();
-        for chunk in csm_kit::bulk::in_lists(keys) {
-            found.extend(E::find().filter(column.is_in(chunk)).all(self).await?);
-        }
-        Ok(found)
+        csm_kit::bulk::find_in(self, E::find(), column, keys).await
     }
 
     async fn orders_on_topics(
@@ -92,17 +88,10 @@ impl Store for DatabaseTransaction {
         topics: &[String],
         since: i64,
     ) -> Result<Vec<work_order::Model>, DbErr> {
-        let mut found = Vec::new();
-        for chunk in csm_kit::bulk::in_lists(customer_ids) {
-            let rows = work_order::Entity::find()
-                .filter(work_order::Column::CustomerId.is_in(chunk))
-                .filter(work_order::Column::Topic.is_in(topics.to_vec()))
-                .filter(work_order::Column::OpenedAt.gte(since))
-                .all(self)
-                .await?;
-            found.extend(rows);
-        }
-        Ok(found)
+        let query = work_order::Entity::find()
+            .filter(work_order::Column::Topic.is_in(topics.to_vec()))
+            .filter(work_order::Column::OpenedAt.gte(since));
+        csm_kit::bulk::find_in(self, query, work_order::Column::CustomerId, customer_ids).await
     }
 
     async fn complaint_times(

@@ -45,12 +45,8 @@ pub async fn cases_by_work_orders(
     db: &impl ConnectionTrait,
     work_order_ids: &[String],
 ) -> Result<HashMap<String, case::Model>, DbErr> {
-    let mut found = HashMap::new();
-    for chunk in csm_kit::bulk::in_lists(work_order_ids) {
-        let rows = case::Entity::find().filter(case::Column::WorkOrderId.is_in(chunk)).all(db).await?;
-        found.extend(rows.into_iter().map(|row| (row.work_order_id.clone(), row)));
-    }
-    Ok(found)
+    let rows = csm_kit::bulk::find_in(db, case::Entity::find(), case::Column::WorkOrderId, work_order_ids).await?;
+    Ok(rows.into_iter().map(|row| (row.work_order_id.clone(), row)).collect())
 }
 
 /// Inserts new cases in as few statements as the database allows.

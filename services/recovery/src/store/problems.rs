@@ -222,21 +222,14 @@ pub async fn remember_customers(db: &impl ConnectionTrait, rows: Vec<known_custo
             latest.insert(row.phone_number.clone(), row);
         }
     }
-    let mut rows = latest.into_values().map(IntoActiveModel::into_active_model);
-    for size in csm_kit::bulk::statement_sizes(rows.len(), 64) {
-        known_customer::Entity::insert_many(rows.by_ref().take(size))
-            .on_conflict(
-                OnConflict::column(C::PhoneNumber)
-                    .update_columns([C::Region, C::Products, C::VipLevel, C::ChangedAt])
-                    .action_and_where(
-                        Expr::col((known_customer::Entity, C::ChangedAt))
-                            .lte(Expr::col((Alias::new("excluded"), C::ChangedAt))),
-                    )
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
+    let on_conflict = OnConflict::column(C::PhoneNumber)
+        .update_columns([C::Region, C::Products, C::VipLevel, C::ChangedAt])
+        .action_and_where(
+            Expr::col((known_customer::Entity, C::ChangedAt)).lte(Expr::col((Alias::new("excluded"), C::ChangedAt))),
+        )
+        .to_owned();
+    let rows = latest.into_values().map(IntoActiveModel::into_active_model).collect();
+    csm_kit::bulk::upsert_all(db, rows, on_conflict).await?;
     Ok(())
 }
 
