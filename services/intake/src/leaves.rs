@@ -75,12 +75,7 @@ impl EventHandler for LeafHandler {
             return Err(HandleError::Reject("WorkOrderClassified without classification".into()));
         };
         let id = id_from_event(&classification.work_order, names::WORK_ORDERS)?;
-        let read = uow.stash::<Read>().0.get(&id).cloned();
-        let order = match read {
-            Some(order) => Some(order),
-            None => store::work_order_by_id(&**uow, &id).await?,
-        };
-        let Some(order) = order else {
+        let Some(order) = uow.stash::<Read>().0.get(&id).cloned() else {
             return Err(HandleError::Reject(format!("{} is not an intake work order", classification.work_order)));
         };
         let learned = Learned {
