@@ -216,3 +216,39 @@ async fn a_refused_call_and_a_server_fault_are_error_spans_with_their_codes() {
     assert!(matches!(&span.status, Status::Error { .. }), "{:?} is a server fault: {:?}", status.code(), span.status);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumers_reads_and_writes_for_a_whole_batch_are_spans_of_their_own() {
+    captured();
+    let t = TestSystem::start().await;
+    t.intake().submit_contact(tonic::Request::new(complaint("13700137000", "宽带老是掉线"))).await.unwrap();
+
+    let batch_spans = || -> Vec<(String, SpanData)> {
+        let spans = captured().spans.lock().unwrap();
+        let batch = |span: &SpanData| span.name == "dispatch prepare" || span.name == "dispatch flush";
+        spans.iter().filter(|(_, span)| batch(span)).cloned().collect()
+    };
+    let spans = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let spans = batch_spans();
+            if ["dispatch prepare", "dispatch flush"].iter().all(|name| named(&spans, name).is_some()) {
+                return spans;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("recovery's dispatch reads and writes its batch");
+    for (service, span) in &spans {
+        assert_eq!(service, "csm-recovery", "{} is exported under its service's name", span.name);
+        assert_eq!(attribute(span, "messaging.consumer.group.name"), Some("classification".into()), "{}", span.name);
+        assert_eq!(span.status, Status::Unset, "{} succeeded", span.name);
+    }
+    let (_, prepare) = named(&spans, "dispatch prepare").unwrap();
+    assert!(
+        matches!(attribute(prepare, "messaging.batch.message_count"), Some(Value::I64(n)) if n >= 1),
+        "the batch's size: {:?}",
+        attribute(prepare, "messaging.batch.message_count")
+    );
+    t.stop().await;
+}

@@ -23,11 +23,12 @@ use super::{
     lag::Lag,
     publisher::{Publisher, UnitOfWork},
     schema::{consumer_cursor, dead_letter},
+    spans::{batch_span, mark_failed, work_span},
 };
 use crate::{
     client::{self, CallerInterceptor},
     config::{FeedSettings, UpstreamSettings},
-    telemetry, time,
+    time,
 };
 
 /// Why an event was not applied.
@@ -364,17 +365,15 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     async fn prepare(&self, uow: &mut UnitOfWork, events: &[Event]) -> Result<(), HandleError> {
-        match self.handler.prepare(uow, events).await {
-            Err(HandleError::Reject(reason)) => Err(HandleError::Retry(format!("reading for the batch: {reason}"))),
-            other => other,
-        }
+        let span = batch_span(self.publisher.source(), &self.name, self.handler.work(), "prepare", Some(events.len()));
+        let result = self.handler.prepare(uow, events).instrument(span.clone()).await;
+        batch_outcome(&span, result, "reading for the batch")
     }
 
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
-        match self.handler.flush(uow).await {
-            Err(HandleError::Reject(reason)) => Err(HandleError::Retry(format!("writing the batch: {reason}"))),
-            other => other,
-        }
+        let span = batch_span(self.publisher.source(), &self.name, self.handler.work(), "flush", None);
+        let result = self.handler.flush(uow).instrument(span.clone()).await;
+        batch_outcome(&span, result, "writing the batch")
     }
 
     /// Runs the handler for one event inside a consumer span named for the work (`classify
@@ -383,35 +382,21 @@ impl<H: EventHandler> Consumer<H> {
         let span = work_span(self.publisher.source(), &self.name, self.handler.work(), event);
         let result = self.handler.handle(uow, event).instrument(span.clone()).await;
         if let Err(error) = &result {
-            span.record("otel.status_code", "ERROR");
-            span.record("otel.status_description", error.to_string());
+            mark_failed(&span, error);
         }
         result
     }
 }
 
-/// The span of handling one event: named `{work} {event type}`, kind consumer, with the
-/// OpenTelemetry messaging attributes (the feed followed is the destination, the sequence the
-/// message id, the consumer's cursor name the consumer group) and `csm.service`, the service
-/// doing the work. It continues the trace of the request that caused the event.
-fn work_span(service: &str, consumer: &str, work: &str, event: &Event) -> tracing::Span {
-    let type_name = event.payload.as_ref().map(|p| p.type_url.as_str()).unwrap_or_default();
-    let short = type_name.rsplit(['/', '.']).next().unwrap_or_default();
-    let span = tracing::info_span!(
-        "feed.apply",
-        otel.name = %format_args!("{work} {short}"),
-        otel.kind = "consumer",
-        otel.status_code = tracing::field::Empty,
-        otel.status_description = tracing::field::Empty,
-        csm.service = service,
-        messaging.system = "csm.feed",
-        messaging.operation.type = "process",
-        messaging.destination.name = %event.source,
-        messaging.message.id = %event.sequence,
-        messaging.consumer.group.name = consumer,
-        csm.event_type = short,
-        csm.subject = %event.subject,
-    );
-    telemetry::continue_trace(&span, &event.traceparent, &event.tracestate);
-    span
+/// A rejection of the whole batch is retried, as nothing in it can be kept as a dead letter; an
+/// error marks the batch's span as failed.
+fn batch_outcome(span: &tracing::Span, result: Result<(), HandleError>, doing: &str) -> Result<(), HandleError> {
+    let result = match result {
+        Err(HandleError::Reject(reason)) => Err(HandleError::Retry(format!("{doing}: {reason}"))),
+        other => other,
+    };
+    if let Err(error) = &result {
+        mark_failed(span, error);
+    }
+    result
 }

@@ -11,6 +11,7 @@ mod publisher;
 mod recent;
 pub mod schema;
 mod server;
+mod spans;
 mod standalone;
 
 pub use consumer::{Consumer, EventHandler, HandleError, carries, decode, id_from_event, load_cursor, time_from_event};
