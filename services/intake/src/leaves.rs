@@ -28,7 +28,8 @@ use csm_proto::{
 };
 use prost::Name;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    sea_query::Expr,
 };
 
 use crate::{
@@ -280,13 +281,20 @@ async fn learn_all(db: &impl ConnectionTrait, orders: Vec<(String, Learns)>) -> 
 }
 
 /// The stored orders with a topic of these customers opened within `span`.
+///
+/// The span is the repeat window, a month of orders. A prepared statement's generic plan cannot
+/// see that: PostgreSQL takes a range with parameters for a two-hundredth of the table and, as
+/// orders are stored in the order they were opened, prefers reading that range through
+/// `work_order_by_opened` to a few lookups by customer. Each batch then read every order of the
+/// month (75 ms at 30,000 orders, growing with the table). The range is written as
+/// `opened_at + 0`, which no index serves, so the customers' index is the only way in.
 async fn topics_of(
     db: &impl ConnectionTrait,
     customers: &[String],
     (from, to): (i64, i64),
 ) -> Result<Vec<work_order::Model>, DbErr> {
-    let query = work_order::Entity::find()
-        .filter(work_order::Column::Topic.is_not_null())
-        .filter(work_order::Column::OpenedAt.between(from, to));
+    let opened_at = Expr::col(work_order::Column::OpenedAt).add(0);
+    let query =
+        work_order::Entity::find().filter(work_order::Column::Topic.is_not_null()).filter(opened_at.between(from, to));
     csm_kit::bulk::find_in(db, query, work_order::Column::CustomerId, customers).await
 }
