@@ -71,17 +71,10 @@ pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Resu
         .filter(|r| touched.contains(&(r.leaf.as_str(), r.day)))
         .map(leaf_day::ActiveModel::from)
         .collect();
-    let mut rows = rows.into_iter();
-    for size in csm_kit::bulk::statement_sizes(rows.len(), 64) {
-        leaf_day::Entity::insert_many(rows.by_ref().take(size))
-            .on_conflict(
-                OnConflict::columns([leaf_day::Column::Leaf, leaf_day::Column::Day])
-                    .update_columns([leaf_day::Column::WorkOrders, leaf_day::Column::Customers])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
+    let on_conflict = OnConflict::columns([leaf_day::Column::Leaf, leaf_day::Column::Day])
+        .update_columns([leaf_day::Column::WorkOrders, leaf_day::Column::Customers])
+        .to_owned();
+    csm_kit::bulk::upsert_all(db, rows, on_conflict).await?;
     Ok(counts)
 }
 

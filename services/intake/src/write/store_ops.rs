@@ -121,14 +121,9 @@ impl Store for DatabaseTransaction {
     }
 
     async fn upsert_customers(&self, rows: Vec<customer::Model>) -> Result<(), DbErr> {
-        let mut rows = rows.into_iter().map(|row| row.into_active_model().reset_all());
-        for size in bulk::statement_sizes(rows.len(), 64) {
-            let chunk: Vec<customer::ActiveModel> = rows.by_ref().take(size).collect();
-            customer::Entity::insert_many(chunk)
-                .on_conflict(OnConflict::column(customer::Column::Id).update_columns(CUSTOMER_UPDATES).to_owned())
-                .exec_without_returning(self)
-                .await?;
-        }
+        let rows = rows.into_iter().map(|row| row.into_active_model().reset_all()).collect();
+        let on_conflict = OnConflict::column(customer::Column::Id).update_columns(CUSTOMER_UPDATES).to_owned();
+        bulk::upsert_all(self, rows, on_conflict).await?;
         Ok(())
     }
 
