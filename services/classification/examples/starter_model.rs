@@ -22,7 +22,13 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let trained = starter::models().map_err(anyhow::Error::msg)?;
     let models = &trained.models;
-    println!("trained on {} texts in {:.2} s", trained.examples, started.elapsed().as_secs_f64());
+    let features: Vec<String> = models.iter().map(|(view, m)| format!("{view} {}", m.feature_count())).collect();
+    println!(
+        "trained on {} texts in {:.2} s; features: {}",
+        trained.examples,
+        started.elapsed().as_secs_f64(),
+        features.join(", ")
+    );
     let loaded = |only_rules: bool| -> HashMap<String, LoadedTextModel> {
         if only_rules {
             return HashMap::new();

@@ -164,8 +164,7 @@ pub fn run(examples: usize) -> String {
     let (train, test) = corpus.examples.split_at(examples);
     let labelled: Vec<Labelled> = train.iter().map(|(text, label)| Labelled { text, label: *label }).collect();
     let started = Instant::now();
-    let model =
-        TextModel::train(corpus.leaves.clone(), &labelled, TrainSettings { min_df: 2, ..TrainSettings::default() });
+    let model = TextModel::train(corpus.leaves.clone(), &labelled, TrainSettings::default());
     let training = started.elapsed();
 
     let mut latency = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram());

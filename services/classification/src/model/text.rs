@@ -26,8 +26,9 @@ pub struct TrainSettings {
     pub balanced: Option<bool>,
     /// Most passes over the data per leaf.
     pub max_epochs: usize,
-    /// n-grams seen in fewer examples are dropped (1 keeps everything).
-    pub min_df: u32,
+    /// n-grams seen in fewer examples are dropped (1 keeps everything); `None` takes
+    /// [`default_min_df`] for the number of examples.
+    pub min_df: Option<u32>,
     /// Below this confidence a result is marked for human review (and routing backs off to a
     /// branch); `None` takes [`default_review_threshold`] for the number of classes.
     pub review_threshold: Option<f64>,
@@ -35,7 +36,7 @@ pub struct TrainSettings {
 
 impl Default for TrainSettings {
     fn default() -> Self {
-        Self { c: None, balanced: None, max_epochs: 40, min_df: 1, review_threshold: None }
+        Self { c: None, balanced: None, max_epochs: 40, min_df: None, review_threshold: None }
     }
 }
 
@@ -55,6 +56,19 @@ const SMALL_SET_SETTINGS: (f32, bool) = (1.0, true);
 pub fn default_review_threshold(classes: usize) -> f64 {
     let chance = 1.0 / classes.max(1) as f64;
     chance + (1.0 - chance) * 0.4
+}
+
+/// From this many examples on, n-grams seen in one example only are dropped.
+const LARGE_SET: usize = 5_000;
+
+/// Large sets carry many one-off n-grams that only add noise and size: on the starter corpus
+/// (7,384 texts) dropping them keeps 56,000 of 156,000 features, routes the 640 independent
+/// evaluation texts within one of keeping them (two English texts fewer right, one Chinese text
+/// more), trains in 60 % of the time, and the service that holds the two models needs
+/// 70 to 90 MiB less memory at its peak. Small sets keep them: there a one-off n-gram may be all a
+/// leaf has.
+pub fn default_min_df(examples: usize) -> u32 {
+    if examples >= LARGE_SET { 2 } else { 1 }
 }
 
 /// What training chose, for the record.
@@ -129,7 +143,8 @@ impl TextModel {
         cancelled: &AtomicBool,
     ) -> Option<(Self, Chosen)> {
         let documents: Vec<Vec<(u64, u32)>> = in_parallel(examples, |e| term_counts(e.text));
-        let (hashes, mut idf) = vocabulary(&documents, settings.min_df);
+        let min_df = settings.min_df.unwrap_or_else(|| default_min_df(examples.len()));
+        let (hashes, mut idf) = vocabulary(&documents, min_df);
         weigh_in_word_ngrams(examples, &hashes, &mut idf);
         let classes = labels.len();
         let mut model = Self {

@@ -28,9 +28,6 @@ pub use super::risk::prepare_risk;
 
 use crate::engine::MAX_TEXT_CHARS;
 
-/// From this many examples on, n-grams seen only once are dropped.
-const LARGE_SET: usize = 5_000;
-
 /// The examples sent in parts, decoded.
 pub fn job_examples(parts: &[Vec<u8>]) -> Result<(Vec<LabelledText>, Vec<RiskExample>), Stopped> {
     let mut text = Vec::new();
@@ -62,14 +59,10 @@ pub async fn text_models(
     parts: &[Vec<u8>],
     cancelled: Arc<AtomicBool>,
 ) -> Result<Done, Stopped> {
-    let mut settings = train_settings(&request)?;
+    let settings = train_settings(&request)?;
     let (taxonomy, in_force) = taxonomy_for(trainer, &request.taxonomy_version).await?;
     let mut examples = request.examples;
     examples.extend(job_examples(parts)?.0);
-    if examples.len() >= LARGE_SET {
-        // Large sets carry many one-off n-grams that only add noise and size.
-        settings.min_df = 2;
-    }
     let mut by_view = text_examples_by_view(&taxonomy, &examples, "examples")?;
     let mut corrections_by_view: BTreeMap<String, i64> = BTreeMap::new();
     if request.include_corrections {
