@@ -91,6 +91,7 @@ where
     F: FnOnce(C, TcpListener, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
     Fut: Future<Output = Result<(), RunError>>,
 {
+    crate::use_small_pages();
     let args = match ServiceArgs::parse_from_for(name, version, std::env::args_os()) {
         Ok(args) => args,
         Err(error) => {

@@ -26,6 +26,7 @@ fn auth_from(tokens_file: PathBuf) -> AuthSettings {
 
 /// Runs the four services until Ctrl-C or SIGTERM.
 pub async fn up(data_dir: PathBuf, host: IpAddr, base_port: u16) -> anyhow::Result<()> {
+    csm_kit::use_small_pages();
     let _telemetry = telemetry::init_services("csm", &TRACE_IDENTITIES, &TelemetrySettings::default())?;
     let tokens_file = data_dir.join("tokens.toml");
     let tokens =
