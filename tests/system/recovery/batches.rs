@@ -2,16 +2,19 @@
 //! few statements for the lot, with the outcome of applying them one by one: a repeat right behind
 //! its first order finds the case that order registered, a correction right behind its
 //! classification corrects the case just dispatched, and an order classified twice is dispatched
-//! once.
+//! once. Changes callers ask for at the same moment share a group commit the same way, and each
+//! caller still learns whether its own change was made.
 
 use std::time::Duration;
 
 use csm_proto::{
     classification::v1::{ClassificationCorrected, WorkOrderClassified},
     intake::v1::{ContactType, WorkOrderOpened, WorkOrderReopened},
-    recovery::v1::{CaseStatus, ListCaseHistoryRequest, ListCasesRequest},
+    recovery::v1::{CaseStatus, GetCaseRequest, ListCaseHistoryRequest, ListCasesRequest, Transition},
 };
+use tonic::Code;
 
+use super::step;
 use crate::support::{desk::Desk, eventually};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -74,5 +77,33 @@ async fn events_published_together_are_applied_as_if_one_by_one() {
         ["registered", "repeat_order", "dispatched", "reclassified"],
         "dispatched once, then corrected"
     );
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_asked_at_the_same_moment_are_each_made_once_or_refused() {
+    let desk = Desk::start().await;
+    let mut cases = Vec::new();
+    for i in 0..12 {
+        cases.push(desk.dispatched(&format!("1380013{i:04}"), "billing").await.name);
+    }
+    // Two callers accept each case at once: one of them is first, the other finds it accepted.
+    let accepts = cases.iter().chain(&cases).map(|case| step(&desk, "dept-billing", case, Transition::Accept, ""));
+    let outcomes = futures_util::future::join_all(accepts).await;
+    for case in &cases {
+        let accepted = outcomes.iter().filter(|o| o.as_ref().is_ok_and(|c| &c.name == case)).count();
+        assert_eq!(accepted, 1, "{case}");
+        let stored = desk.admin().get_case(GetCaseRequest { name: case.clone() }).await.unwrap().into_inner();
+        assert_eq!((stored.status, stored.owner_department.as_str()), (CaseStatus::Accepted as i32, "billing"));
+        assert_eq!(actions(&desk, case).await, ["dispatched", "accept"]);
+    }
+    let refused: Vec<&tonic::Status> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert_eq!(refused.len(), cases.len());
+    assert!(refused.iter().all(|status| status.code() == Code::FailedPrecondition), "{refused:?}");
+    // Every case moves on at once, each written as asked.
+    let starts = cases.iter().map(|case| step(&desk, "dept-billing", case, Transition::Start, ""));
+    for started in futures_util::future::join_all(starts).await {
+        assert_eq!(started.unwrap().status, CaseStatus::InProgress as i32);
+    }
     desk.stop().await;
 }

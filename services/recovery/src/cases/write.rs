@@ -2,9 +2,12 @@
 //! on the condition that nobody changed it since it was read), its audit entry, and the feed events
 //! it announces, in the caller's transaction. Changes made through the API at the same moment
 //! share that transaction (a group commit, [`CaseWriter`]), so one disk flush makes many of them
-//! durable; each is still conditional on the version its caller read, and no caller is answered
-//! before its change is committed. A batch of feed events writes its changes together
-//! ([`write_all_from_feed`]): new cases and audit entries in multi-row statements.
+//! durable; each is still conditional on the version its caller read (the updates of distinct
+//! cases written in one statement), and no caller is answered before its change is committed. A
+//! batch of feed events writes its changes together ([`write_all_from_feed`]): new cases and audit
+//! entries in multi-row statements.
+
+use std::collections::{HashMap, HashSet};
 
 use csm_kit::{
     feed::{HandleError, UnitOfWork},
@@ -33,38 +36,19 @@ use crate::{
 pub async fn write(
     context: &Context,
     uow: &mut UnitOfWork,
-    planned: Planned,
-    actor: &str,
-    request_id: Option<&str>,
-) -> Result<Option<case::Model>, Error> {
-    let mut history = Vec::new();
-    let written = write_leaving_history(context, uow, planned, actor, request_id, &mut history).await?;
-    store::record_histories(&**uow, history).await?;
-    Ok(written)
-}
-
-/// [`write`], adding the audit entry to `history` for the caller to store (with others, in one
-/// statement) before the transaction commits.
-async fn write_leaving_history(
-    context: &Context,
-    uow: &mut UnitOfWork,
     mut planned: Planned,
     actor: &str,
     request_id: Option<&str>,
-    history: &mut Vec<store::case_transition::ActiveModel>,
 ) -> Result<Option<case::Model>, Error> {
     sign(&mut planned, actor, request_id);
-    match planned.save {
-        Save::Insert => store::insert_case(&**uow, planned.row.clone()).await?,
-        Save::Update { read_version } => {
-            if !store::save_case(&**uow, read_version, planned.row.clone()).await? {
-                return Ok(None);
-            }
-        }
-        Save::Nothing => {}
+    if save_all(uow, &[&planned]).await? != Saved::Each(vec![true]) {
+        return Ok(None);
     }
+    let mut history = Vec::new();
     let announced = Announced { actor, request_id, trace: None };
-    record(context, uow, planned, &announced, history).await.map(Some)
+    let written = record(context, uow, planned, &announced, &mut history).await?;
+    store::record_histories(&**uow, history).await?;
+    Ok(Some(written))
 }
 
 /// A resolution records who resolved the case, and on which request.
@@ -188,16 +172,99 @@ impl BatchWriter for CaseWriter {
             Error::Database(error) => error,
             other => DbErr::Custom(other.to_string()),
         };
+        let mut plans: Vec<Planned> = items.iter().map(|item| item.planned.clone()).collect();
+        plans.iter_mut().zip(items).for_each(|(planned, item)| sign(planned, &item.actor, item.request_id.as_deref()));
+        let Saved::Each(saved) = save_all(uow, &plans.iter().collect::<Vec<_>>()).await? else {
+            // The group commit tries each change alone, and each caller learns of its own.
+            return Err(DbErr::Custom("a case changed while a batch of changes was written".into()));
+        };
         let mut written = Vec::with_capacity(items.len());
         let mut history = Vec::with_capacity(items.len());
-        for item in items {
-            let (planned, actor, request_id) = (item.planned.clone(), &item.actor, item.request_id.as_deref());
-            let outcome = write_leaving_history(&self.context, uow, planned, actor, request_id, &mut history).await;
-            written.push(outcome.map_err(as_db_error)?);
+        for ((planned, item), saved) in plans.into_iter().zip(items).zip(saved) {
+            if !saved {
+                written.push(None);
+                continue;
+            }
+            let announced = Announced { actor: &item.actor, request_id: item.request_id.as_deref(), trace: None };
+            written
+                .push(Some(record(&self.context, uow, planned, &announced, &mut history).await.map_err(as_db_error)?));
         }
         store::record_histories(&**uow, history).await?;
         Ok(written)
     }
+}
+
+/// What [`save_all`] did.
+#[derive(Debug, PartialEq)]
+enum Saved {
+    /// For each change, whether it was written (not when its case changed since it was read).
+    Each(Vec<bool>),
+    /// A statement that wrote several cases found one of them changed meanwhile. Which one is not
+    /// known, so the transaction must be abandoned and the changes tried again apart.
+    Refused,
+}
+
+/// Saves the planned changes in their order. Updates of distinct cases side by side are written
+/// in one statement: at 64 callers a group commit holds dozens, each an `UPDATE` of its own
+/// before. A case that comes again starts a new statement, since one statement cannot change a
+/// row twice and the later change must find the earlier one written; a later change planned from
+/// the version before an earlier one (two callers at once) is refused without a statement.
+async fn save_all(uow: &UnitOfWork, plans: &[&Planned]) -> Result<Saved, DbErr> {
+    let mut saved = vec![false; plans.len()];
+    let (mut run, mut in_run): (Vec<usize>, HashSet<&str>) = Default::default();
+    // The version each case of a finished run was written at.
+    let mut written: HashMap<&str, i64> = HashMap::new();
+    for (index, planned) in plans.iter().enumerate() {
+        let id = planned.row.id.as_str();
+        let Save::Update { read_version } = planned.save else {
+            // A new case cannot be in a run yet: nothing before it could change it.
+            if planned.save == Save::Insert {
+                store::insert_case(&**uow, planned.row.clone()).await?;
+            }
+            saved[index] = true;
+            continue;
+        };
+        if in_run.contains(id) {
+            if !save_run(uow, plans, &std::mem::take(&mut run), &mut saved, &mut written).await? {
+                return Ok(Saved::Refused);
+            }
+            in_run.clear();
+        }
+        if written.get(id).is_none_or(|&version| version == read_version) {
+            run.push(index);
+            in_run.insert(id);
+        }
+    }
+    Ok(if save_run(uow, plans, &run, &mut saved, &mut written).await? { Saved::Each(saved) } else { Saved::Refused })
+}
+
+/// Writes the updates of `run` (distinct cases), noting the versions written; false when several
+/// were written in one statement and one of them was refused.
+async fn save_run<'a>(
+    uow: &UnitOfWork,
+    plans: &[&'a Planned],
+    run: &[usize],
+    saved: &mut [bool],
+    written: &mut HashMap<&'a str, i64>,
+) -> Result<bool, DbErr> {
+    match run {
+        [] => {}
+        [index] => {
+            let Save::Update { read_version } = plans[*index].save else { return Ok(true) };
+            saved[*index] = store::save_case(&**uow, read_version, plans[*index].row.clone()).await?;
+        }
+        _ => {
+            let rows = run.iter().map(|&index| plans[index].row.clone()).collect();
+            if store::save_cases(&**uow, rows).await? != run.len() as u64 {
+                return Ok(false);
+            }
+            run.iter().for_each(|&index| saved[index] = true);
+        }
+    }
+    for &index in run.iter().filter(|&&index| saved[index]) {
+        written.insert(plans[index].row.id.as_str(), plans[index].row.version);
+    }
+    Ok(true)
 }
 
 /// Writes a change a feed event brings, on the consumer's transaction: a case changed by someone
@@ -230,12 +297,13 @@ pub async fn write_all_from_feed(
     changes.iter_mut().for_each(|(planned, _)| sign(planned, actor, None));
     let inserts = changes.iter().filter(|(planned, _)| planned.save == Save::Insert);
     store::insert_cases(&**uow, inserts.map(|(planned, _)| planned.row.clone()).collect()).await?;
-    let updates = changes.iter().filter(|(planned, _)| matches!(planned.save, Save::Update { .. }));
-    for rows in runs_of_distinct_cases(updates.map(|(planned, _)| &planned.row)) {
-        let expected = rows.len() as u64;
-        if store::save_cases(&**uow, rows).await? != expected {
-            return Err(HandleError::Retry("a case changed while the batch was applied".into()));
-        }
+    let updates: Vec<&Planned> = changes
+        .iter()
+        .map(|(planned, _)| planned)
+        .filter(|planned| matches!(planned.save, Save::Update { .. }))
+        .collect();
+    if !matches!(save_all(uow, &updates).await?, Saved::Each(saved) if !saved.contains(&false)) {
+        return Err(HandleError::Retry("a case changed while the batch was applied".into()));
     }
     let mut history = Vec::with_capacity(changes.len());
     let mut written = Vec::with_capacity(changes.len());
@@ -245,23 +313,6 @@ pub async fn write_all_from_feed(
     }
     store::record_histories(&**uow, history).await?;
     Ok(written)
-}
-
-/// `rows` in their order, cut wherever a case comes again: one statement cannot change a row
-/// twice, and a later change of a case must see the earlier one written.
-fn runs_of_distinct_cases<'a>(rows: impl Iterator<Item = &'a case::Model>) -> Vec<Vec<case::Model>> {
-    let mut runs: Vec<Vec<case::Model>> = Vec::new();
-    let mut ids = std::collections::HashSet::new();
-    for row in rows {
-        if !ids.insert(row.id.as_str()) || runs.is_empty() {
-            ids = std::collections::HashSet::from([row.id.as_str()]);
-            runs.push(Vec::new());
-        }
-        if let Some(run) = runs.last_mut() {
-            run.push(row.clone());
-        }
-    }
-    runs
 }
 
 fn changed_meanwhile(id: &str) -> HandleError {
