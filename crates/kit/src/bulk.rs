@@ -3,6 +3,10 @@
 //! full statements of a fixed size and the rest in powers of two: a handful of statement shapes per
 //! table, all kept in the connection's statement cache, whatever the batch size.
 
+mod copy;
+
+pub use copy::copy_in;
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Select, Value,
     sea_query::OnConflict,

@@ -164,6 +164,12 @@ impl Database {
         }
     }
 
+    /// The service's PostgreSQL pool, for a writer that runs whole batches through the driver
+    /// (see [`crate::group_commit`]). `None` on SQLite.
+    pub fn postgres_pool(&self) -> Option<sea_orm::sqlx::PgPool> {
+        (self.backend == DbBackend::Postgres).then(|| self.writer.get_postgres_connection_pool().clone())
+    }
+
     /// A synchronous connection to the SQLite file, set up as the pooled writer is, for a writer
     /// that runs whole batches on a thread of its own (see [`crate::group_commit`]). `None` on
     /// PostgreSQL and for an in-memory database, which exists only inside its pool.
@@ -273,6 +279,23 @@ pub fn sqlite_error(error: rusqlite::Error) -> DbErr {
         }
         _ => DbErr::Custom(format!("sqlite: {error}")),
     }
+}
+
+/// A PostgreSQL driver error met while using a connection, as the database error the rest of the
+/// service handles: a connection lost or a pool closed means the database is unavailable for now;
+/// anything else is the statement's.
+pub fn postgres_error(error: sea_orm::sqlx::Error) -> DbErr {
+    use sea_orm::sqlx::Error::{Io, PoolClosed, PoolTimedOut, Tls, WorkerCrashed};
+    match error {
+        Io(_) | PoolClosed | PoolTimedOut | Tls(_) | WorkerCrashed => postgres_connection_error(error),
+        other => DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(other))),
+    }
+}
+
+/// A PostgreSQL driver error met while getting a connection or starting a transaction on it: the
+/// database is unavailable for now.
+pub fn postgres_connection_error(error: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(error)))
 }
 
 /// SQLite's write-ahead log. Writes append to it; checkpoints copy its pages into the database

@@ -5,3 +5,4 @@ mod customers;
 mod events;
 mod high_frequency;
 mod repeats;
+mod text;

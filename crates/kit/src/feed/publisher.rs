@@ -201,6 +201,33 @@ impl Outbox {
         }
         Ok(rows)
     }
+
+    /// As [`Outbox::write`], in a transaction on a PostgreSQL connection of the driver's own
+    /// ([`crate::group_commit::PostgresBatchWriter`]), the events streamed with `COPY`.
+    pub(crate) async fn write_postgres(
+        self,
+        txn: &mut sea_orm::sqlx::PgConnection,
+    ) -> Result<Vec<outbox_event::Model>, DbErr> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = i64::try_from(self.pending.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let last: i64 = sea_orm::sqlx::query_scalar(
+            "UPDATE feed_head SET last_sequence = last_sequence + $1 WHERE id = 1 RETURNING last_sequence",
+        )
+        .bind(count)
+        .fetch_one(&mut *txn)
+        .await
+        .map_err(crate::db::postgres_error)?;
+        let rows: Vec<outbox_event::Model> = self
+            .pending
+            .into_iter()
+            .zip(last - count + 1..)
+            .map(|(event, sequence)| event.into_row(sequence))
+            .collect();
+        crate::bulk::copy_in::<outbox_event::Entity>(txn, rows.iter().cloned()).await?;
+        Ok(rows)
+    }
 }
 
 /// A write transaction plus the events it will publish. Dereferences to the transaction, so data

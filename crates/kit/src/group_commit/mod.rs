@@ -9,9 +9,12 @@
 //! If a batch fails, each request in it is retried alone, so one bad item cannot fail the items it
 //! happened to share a transaction with.
 //!
-//! On an SQLite file a writer that also implements [`SqliteBatchWriter`] runs each batch on a
-//! synchronous connection of its own ([`sqlite`]), started with [`GroupCommit::start`].
+//! A writer that also implements [`SqliteBatchWriter`] and [`PostgresBatchWriter`], started with
+//! [`GroupCommit::start`], writes through the driver itself: on an SQLite file on a synchronous
+//! connection of its own ([`sqlite`]), on PostgreSQL on a pooled connection where it can stream
+//! rows with `COPY` ([`postgres`]).
 
+mod postgres;
 mod sqlite;
 
 use std::{future::Future, sync::Arc};
@@ -21,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::feed::{Publisher, UnitOfWork};
 
+pub use postgres::PostgresBatchWriter;
 pub use sqlite::SqliteBatchWriter;
 
 /// Writes a batch of items in the caller's transaction.
@@ -127,6 +131,37 @@ impl<W: BatchWriter> GroupCommit<W> {
         let (reply, answer) = oneshot::channel();
         self.queue.send(Request { items, reply }).await.map_err(|_| WriteFailed::Stopped)?;
         answer.await.map_err(|_| WriteFailed::Stopped)?
+    }
+}
+
+impl<W: SqliteBatchWriter + PostgresBatchWriter> GroupCommit<W> {
+    /// As [`GroupCommit::new`], writing through the driver on an SQLite file or PostgreSQL (see the
+    /// module's note); through sea-orm on an in-memory database. The SQLite connection is opened
+    /// here, so a service that cannot have it fails to start rather than failing every write.
+    pub fn start(
+        publisher: Publisher,
+        writer: W,
+        max_batch: usize,
+    ) -> Result<(Self, impl Future<Output = ()> + Send), DbErr> {
+        let sqlite = publisher.database().open_sqlite_writer().transpose()?;
+        let postgres = publisher.database().postgres_pool();
+        Ok(Self::spawn(max_batch, move |requests, max_batch| async move {
+            match (sqlite, postgres) {
+                (Some(connection), _) => {
+                    run(requests, max_batch, async |items: &[W::Item]| {
+                        sqlite::write_sqlite(&publisher, &writer, &connection, items).await
+                    })
+                    .await;
+                }
+                (None, Some(pool)) => {
+                    run(requests, max_batch, async |items: &[W::Item]| {
+                        postgres::write_postgres(&publisher, &writer, &pool, items).await
+                    })
+                    .await;
+                }
+                (None, None) => run_pooled(publisher, writer, requests, max_batch).await,
+            }
+        }))
     }
 }
 

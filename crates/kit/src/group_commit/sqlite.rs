@@ -12,7 +12,7 @@ use std::{future::Future, sync::Arc};
 
 use sea_orm::DbErr;
 
-use super::{BatchWriter, GroupCommit, WriteFailed, checked, run, run_pooled};
+use super::{BatchWriter, WriteFailed, checked};
 use crate::{
     db::sqlite_error,
     feed::{Outbox, Publisher},
@@ -29,31 +29,7 @@ pub trait SqliteBatchWriter: BatchWriter {
     ) -> impl Future<Output = Result<Vec<Self::Output>, DbErr>> + 'a;
 }
 
-impl<W: SqliteBatchWriter> GroupCommit<W> {
-    /// As [`GroupCommit::new`], writing on a synchronous connection of its own when the service's
-    /// database is an SQLite file. The connection is opened here, so a service that cannot have it
-    /// fails to start rather than failing every write.
-    pub fn start(
-        publisher: Publisher,
-        writer: W,
-        max_batch: usize,
-    ) -> Result<(Self, impl Future<Output = ()> + Send), DbErr> {
-        let connection = publisher.database().open_sqlite_writer().transpose()?;
-        Ok(Self::spawn(max_batch, move |requests, max_batch| async move {
-            match connection {
-                Some(connection) => {
-                    run(requests, max_batch, async |items: &[W::Item]| {
-                        write_sqlite(&publisher, &writer, &connection, items).await
-                    })
-                    .await;
-                }
-                None => run_pooled(publisher, writer, requests, max_batch).await,
-            }
-        }))
-    }
-}
-
-async fn write_sqlite<W: SqliteBatchWriter>(
+pub(super) async fn write_sqlite<W: SqliteBatchWriter>(
     publisher: &Publisher,
     writer: &W,
     connection: &rusqlite::Connection,

@@ -4,9 +4,10 @@
 //! customer it creates or updates, high-frequency status included (高频次投诉客户)), usage and
 //! product events, and survey answers. A batch is read with a handful of queries ([`lookups`]),
 //! decided in memory item by item ([`plan`]), and written in one transaction with its feed events,
-//! through a [`Store`]: multi-row statements on the pool, prepared statements per row on a
-//! synchronous SQLite connection ([`store_ops`]); so throughput does not depend on how many items
-//! share a commit.
+//! through a [`Store`]: prepared statements per row on a synchronous SQLite connection
+//! ([`sqlite`]), `COPY` and array parameters on a PostgreSQL connection of the driver's own
+//! ([`postgres`]), multi-row statements through sea-orm on an in-memory database ([`store_ops`]);
+//! so throughput does not depend on how many items share a commit.
 //!
 //! Three kinds of change are written elsewhere, each in a transaction of its own with its feed
 //! events, because batching would gain nothing or break what they are committed with:
@@ -21,13 +22,14 @@
 
 mod lookups;
 mod plan;
+mod postgres;
 mod sqlite;
 mod store_ops;
 
 use csm_kit::{
     error::Violations,
     feed::{Outbox, UnitOfWork},
-    group_commit::{BatchWriter, SqliteBatchWriter},
+    group_commit::{BatchWriter, PostgresBatchWriter, SqliteBatchWriter},
     telemetry::TraceContext,
 };
 use csm_proto::intake::v1::{
@@ -36,12 +38,12 @@ use csm_proto::intake::v1::{
 };
 use sea_orm::DbErr;
 
-use self::{lookups::Lookups, store_ops::Store};
+use self::{lookups::Lookups, postgres::PostgresStore, store_ops::Store};
 use crate::{
     error::Error,
     high_frequency::{self, Rule},
     repeats::RepeatRule,
-    store::{contact, product_event, survey_answer, usage_event, work_order},
+    store::{contact, customer, product_event, survey_answer, usage_event, work_order},
     validate::{NewContact, NewProductEvent, NewSurveyAnswer, NewUsageEvent},
 };
 
@@ -199,6 +201,17 @@ impl SqliteBatchWriter for IntakeWriter {
     }
 }
 
+impl PostgresBatchWriter for IntakeWriter {
+    async fn write_postgres(
+        &self,
+        txn: &mut sea_orm::sqlx::PgConnection,
+        outbox: &mut Outbox,
+        items: &[Write],
+    ) -> Result<Vec<Outcome>, DbErr> {
+        self.write_batch(&PostgresStore::new(txn), outbox, items).await
+    }
+}
+
 /// Records the complaints of this batch on their customers by the high-frequency rule, reading
 /// the stored complaints of those not yet qualified; queues an event for each status that changed.
 async fn update_high_frequency(db: &impl Store, rule: &Rule, plan: &mut plan::Plan) -> Result<(), DbErr> {
@@ -236,7 +249,11 @@ async fn update_high_frequency(db: &impl Store, rule: &Rule, plan: &mut plan::Pl
 }
 
 async fn commit(db: &impl Store, outbox: &mut Outbox, plan: plan::Plan) -> Result<(), DbErr> {
-    db.upsert_customers(plan.customers.into_values().filter(|c| c.dirty).map(|c| c.row).collect()).await?;
+    // New customers are plain inserts (a `COPY` on PostgreSQL); only those stored before need the
+    // upsert's update.
+    let (stored, new): (Vec<_>, Vec<_>) = plan.customers.into_values().filter(|c| c.dirty).partition(|c| c.stored);
+    db.insert::<customer::Entity>(new.into_iter().map(|c| c.row).collect()).await?;
+    db.upsert_customers(stored.into_iter().map(|c| c.row).collect()).await?;
     db.insert::<contact::Entity>(plan.new_contacts).await?;
     db.insert::<work_order::Entity>(plan.new_orders).await?;
     for order in plan.reopened.into_values() {

@@ -1,7 +1,8 @@
 //! The reads and writes a batch needs, behind a trait: through sea-orm in a pooled transaction
-//! (PostgreSQL, in-memory SQLite), where each is one statement per (chunk of a) batch, never one per
-//! item; or on a synchronous SQLite connection ([`super::sqlite`]), where a prepared statement per
-//! key or row costs less than building one large statement.
+//! (an in-memory SQLite database), where each is one statement per (chunk of a) batch, never one
+//! per item; on a synchronous SQLite connection ([`super::sqlite`]), where a prepared statement per
+//! key or row costs less than building one large statement; or on a PostgreSQL connection of the
+//! driver's own ([`super::postgres`]), with `COPY` and array parameters.
 
 use std::collections::HashMap;
 

@@ -24,6 +24,8 @@ use crate::{
 pub struct CustomerState {
     pub row: customer::Model,
     pub dirty: bool,
+    /// The customer was stored before this batch: written back as an update, not an insert.
+    pub stored: bool,
     /// Times of complaints this batch adds.
     pub new_complaints: Vec<i64>,
     /// The trace of the latest of them, for the status change they may cause.
@@ -125,9 +127,13 @@ impl Plan {
     fn customer(&mut self, phone: &str, at: i64) -> &mut CustomerState {
         let stored = self.lookups.customers.remove(phone);
         self.customers.entry(phone.to_string()).or_insert_with(|| match stored {
-            Some(row) => {
-                CustomerState { row, dirty: false, new_complaints: Vec::new(), trace: TraceContext::default() }
-            }
+            Some(row) => CustomerState {
+                row,
+                dirty: false,
+                stored: true,
+                new_complaints: Vec::new(),
+                trace: TraceContext::default(),
+            },
             None => CustomerState {
                 row: customer::Model {
                     id: new_id(),
@@ -147,6 +153,7 @@ impl Plan {
                     hf_window_complaints: None,
                 },
                 dirty: true,
+                stored: false,
                 new_complaints: Vec::new(),
                 trace: TraceContext::default(),
             },
