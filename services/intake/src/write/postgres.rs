@@ -55,10 +55,17 @@ impl Store for PostgresStore<'_> {
         if customer_ids.is_empty() || topics.is_empty() {
             return Ok(Vec::new());
         }
+        // One index descent per customer, written out as such, the topics checked on the few orders
+        // it finds (`OFFSET 0` keeps the subquery from being merged into a join, or the topics
+        // from being pushed into it): given the customers as one array, the planner guesses from
+        // default selectivities that much of the table matches and scans all of it, 7 to 16 ms a
+        // batch on a table of 60,000 orders; with the topics inside, each customer is a descent
+        // per topic.
         let query = sea_orm::sqlx::query(
-            "SELECT * FROM work_order WHERE customer_id = ANY($1) AND topic = ANY($2) AND opened_at >= $3",
+            "SELECT o.* FROM UNNEST($1::text[]) AS c(id) CROSS JOIN LATERAL (SELECT * FROM work_order \
+             WHERE customer_id = c.id AND opened_at >= $2 OFFSET 0) AS o WHERE o.topic = ANY($3)",
         );
-        self.fetch(query.bind(customer_ids).bind(topics).bind(since)).await
+        self.fetch(query.bind(customer_ids).bind(since).bind(topics)).await
     }
 
     async fn complaint_times(
