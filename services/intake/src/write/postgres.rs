@@ -1,7 +1,15 @@
 //! [`Store`] on a PostgreSQL connection of the driver's own: new rows streamed with `COPY`, the
-//! customers' upsert as one `INSERT ... SELECT FROM UNNEST` of column arrays, and reads by key as
-//! `= ANY($1)` of an array. Every statement has one shape whatever the batch's size, so each is
-//! prepared once per connection, and the server neither plans nor binds per row.
+//! customers' upsert as one `INSERT ... SELECT FROM UNNEST` of column arrays, and reads by key
+//! taking the batch's keys as one array. Every statement has one shape whatever the batch's size,
+//! so each is prepared once per connection, and the server neither plans nor binds per row.
+//!
+//! Each read is written as one index probe per key (`UNNEST` of the keys, `LATERAL` the rows of
+//! a key, `OFFSET 0` so the planner cannot merge the two into a join). Given the keys as
+//! `= ANY($1)` instead, the planner estimates how many rows match from the table's statistics,
+//! which a new database has none of until autovacuum's first `ANALYZE`: with default guesses it
+//! took a thousand keys for most of the table and scanned all of it (8 ms a batch on 200,000
+//! contacts), and a plan cached while the table was empty scanned it whole on every later batch.
+//! A probe per key uses the index whatever the statistics say.
 
 use std::collections::HashMap;
 
@@ -42,7 +50,16 @@ impl Store for PostgresStore<'_> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT * FROM \"{}\" WHERE \"{}\" = ANY($1)", E::default().table_name(), column.as_str());
+        // A key given twice would find its row twice.
+        let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let sql = format!(
+            "SELECT r.* FROM UNNEST($1::text[]) AS k(key) CROSS JOIN LATERAL \
+             (SELECT * FROM \"{}\" WHERE \"{}\" = k.key OFFSET 0) AS r",
+            E::default().table_name(),
+            column.as_str()
+        );
         self.fetch(sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(sql)).bind(keys)).await
     }
 
@@ -55,12 +72,8 @@ impl Store for PostgresStore<'_> {
         if customer_ids.is_empty() || topics.is_empty() {
             return Ok(Vec::new());
         }
-        // One index descent per customer, written out as such, the topics checked on the few orders
-        // it finds (`OFFSET 0` keeps the subquery from being merged into a join, or the topics
-        // from being pushed into it): given the customers as one array, the planner guesses from
-        // default selectivities that much of the table matches and scans all of it, 7 to 16 ms a
-        // batch on a table of 60,000 orders; with the topics inside, each customer is a descent
-        // per topic.
+        // The topics are checked on the few orders each customer has: inside the probe, each
+        // customer would be a descent of the index per topic.
         let query = sea_orm::sqlx::query(
             "SELECT o.* FROM UNNEST($1::text[]) AS c(id) CROSS JOIN LATERAL (SELECT * FROM work_order \
              WHERE customer_id = c.id AND opened_at >= $2 OFFSET 0) AS o WHERE o.topic = ANY($3)",
@@ -79,8 +92,9 @@ impl Store for PostgresStore<'_> {
             return Ok(found);
         }
         let rows: Vec<(String, i64)> = sea_orm::sqlx::query_as(
-            "SELECT customer_id, occurred_at FROM contact WHERE customer_id = ANY($1) AND contact_type = $2 \
-             AND occurred_at BETWEEN $3 AND $4 ORDER BY occurred_at",
+            "SELECT c.id, t.occurred_at FROM UNNEST($1::text[]) AS c(id) CROSS JOIN LATERAL \
+             (SELECT occurred_at FROM contact WHERE customer_id = c.id AND contact_type = $2 \
+             AND occurred_at BETWEEN $3 AND $4 OFFSET 0) AS t ORDER BY t.occurred_at",
         )
         .bind(customer_ids)
         .bind(ContactType::Complaint.as_str_name())
