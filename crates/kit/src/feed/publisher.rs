@@ -182,12 +182,7 @@ impl Outbox {
             "INSERT INTO outbox_event (sequence, subject, event_type, occurred_at, traceparent, tracestate, payload) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let rows: Vec<outbox_event::Model> = self
-            .pending
-            .into_iter()
-            .zip(last - count + 1..)
-            .map(|(event, sequence)| event.into_row(sequence))
-            .collect();
+        let rows = self.numbered(last);
         for row in &rows {
             insert.execute(rusqlite::params![
                 row.sequence,
@@ -219,14 +214,15 @@ impl Outbox {
         .fetch_one(&mut *txn)
         .await
         .map_err(crate::db::postgres_error)?;
-        let rows: Vec<outbox_event::Model> = self
-            .pending
-            .into_iter()
-            .zip(last - count + 1..)
-            .map(|(event, sequence)| event.into_row(sequence))
-            .collect();
+        let rows = self.numbered(last);
         crate::bulk::copy_in::<outbox_event::Entity>(txn, rows.iter().cloned()).await?;
         Ok(rows)
+    }
+
+    /// The queued events as rows, numbered up to `last`, the head after this batch.
+    fn numbered(self, last: i64) -> Vec<outbox_event::Model> {
+        let first = last - self.pending.len() as i64 + 1;
+        self.pending.into_iter().zip(first..).map(|(event, sequence)| event.into_row(sequence)).collect()
     }
 }
 
