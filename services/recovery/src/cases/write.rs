@@ -211,7 +211,8 @@ enum Saved {
 /// the version before an earlier one (two callers at once) is refused without a statement.
 async fn save_all(uow: &UnitOfWork, plans: &[&Planned]) -> Result<Saved, DbErr> {
     let mut saved = vec![false; plans.len()];
-    let (mut run, mut in_run): (Vec<usize>, HashSet<&str>) = Default::default();
+    // The updates of the current run: each change's index and the version its caller read.
+    let (mut run, mut in_run): (Vec<(usize, i64)>, HashSet<&str>) = Default::default();
     // The version each case of a finished run was written at.
     let mut written: HashMap<&str, i64> = HashMap::new();
     for (index, planned) in plans.iter().enumerate() {
@@ -231,7 +232,7 @@ async fn save_all(uow: &UnitOfWork, plans: &[&Planned]) -> Result<Saved, DbErr> 
             in_run.clear();
         }
         if written.get(id).is_none_or(|&version| version == read_version) {
-            run.push(index);
+            run.push((index, read_version));
             in_run.insert(id);
         }
     }
@@ -243,25 +244,24 @@ async fn save_all(uow: &UnitOfWork, plans: &[&Planned]) -> Result<Saved, DbErr> 
 async fn save_run<'a>(
     uow: &UnitOfWork,
     plans: &[&'a Planned],
-    run: &[usize],
+    run: &[(usize, i64)],
     saved: &mut [bool],
     written: &mut HashMap<&'a str, i64>,
 ) -> Result<bool, DbErr> {
     match run {
         [] => {}
-        [index] => {
-            let Save::Update { read_version } = plans[*index].save else { return Ok(true) };
-            saved[*index] = store::save_case(&**uow, read_version, plans[*index].row.clone()).await?;
+        [(index, read_version)] => {
+            saved[*index] = store::save_case(&**uow, *read_version, plans[*index].row.clone()).await?;
         }
         _ => {
-            let rows = run.iter().map(|&index| plans[index].row.clone()).collect();
+            let rows = run.iter().map(|&(index, _)| plans[index].row.clone()).collect();
             if store::save_cases(&**uow, rows).await? != run.len() as u64 {
                 return Ok(false);
             }
-            run.iter().for_each(|&index| saved[index] = true);
+            run.iter().for_each(|&(index, _)| saved[index] = true);
         }
     }
-    for &index in run.iter().filter(|&&index| saved[index]) {
+    for &(index, _) in run.iter().filter(|&&(index, _)| saved[index]) {
         written.insert(plans[index].row.id.as_str(), plans[index].row.version);
     }
     Ok(true)
