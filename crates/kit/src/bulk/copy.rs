@@ -1,9 +1,9 @@
 //! Inserting many rows on PostgreSQL with `COPY ... FROM STDIN`: the rows travel as one stream of
-//! text, with no statement for the server to parse or plan per chunk and no parameter to bind per
-//! value. On intake's schema the server spends about a third of what multi-row `INSERT`s of the
-//! same rows cost it (docs/performance.md). `COPY` needs the driver's own connection, which a
-//! sea-orm transaction keeps out of reach, so only a writer holding one can use it (see
-//! [`crate::group_commit::PostgresBatchWriter`]).
+//! text, with no statement for the service to build or the server to parse, and no parameter to
+//! bind per value. Storing a row then costs the server about what a multi-row `INSERT` does; the
+//! saving is around it, in both processes (docs/performance.md). `COPY` needs the driver's own
+//! connection, which a sea-orm transaction keeps out of reach, so only a writer holding one can
+//! use it (see [`crate::group_commit::PostgresBatchWriter`]).
 
 use std::fmt::Write as _;
 

@@ -21,6 +21,8 @@ use crate::{
 };
 
 /// A [`BatchWriter`] that can also write its batch on a PostgreSQL connection of the driver's own.
+/// The batch's transaction plans each statement for the values it carries, never from a plan
+/// cached earlier on the connection (`plan_cache_mode = force_custom_plan`).
 pub trait PostgresBatchWriter: BatchWriter {
     /// Writes `items` in the transaction open on `txn`, queueing their events in `outbox`; as
     /// [`BatchWriter::write`].

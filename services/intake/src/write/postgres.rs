@@ -8,8 +8,9 @@
 //! `= ANY($1)` instead, the planner estimates how many rows match from the table's statistics,
 //! which a new database has none of until autovacuum's first `ANALYZE`: with default guesses it
 //! took a thousand keys for most of the table and scanned all of it (8 ms a batch on 200,000
-//! contacts), and a plan cached while the table was empty scanned it whole on every later batch.
-//! A probe per key uses the index whatever the statistics say.
+//! contacts). A probe per key uses the index whatever the statistics say. (A plan cached while a
+//! table was empty is the other trap; the group commit's transaction plans each statement afresh,
+//! see [`csm_kit::group_commit::PostgresBatchWriter`].)
 
 use std::collections::HashMap;
 
