@@ -5,6 +5,7 @@
 mod analysis;
 mod browser;
 mod closed_loop;
+mod facts;
 mod indicators;
 mod reports;
 

@@ -3,12 +3,12 @@
 //! binned measure's values by whole minute in the same places, for its median.
 
 use sea_orm::{
-    ConnectionTrait, DbErr, QueryResult,
+    ConnectionTrait, DbBackend, DbErr, QueryResult,
     sea_query::{Expr, ExprTrait, OnConflict, Query, SelectStatement, UnionType},
 };
 
 use super::{
-    ROWS_PER_STATEMENT, fetch,
+    ROWS_PER_STATEMENT, fetch, postgres,
     schema::{Cell, CellBin},
 };
 use crate::{calendar::Grain, cells::CellKey, formula::Tally, observe::Dimension};
@@ -23,6 +23,9 @@ enum Alias {
 
 /// Adds the deltas to the cells and their bins.
 pub async fn add_to_cells(db: &impl ConnectionTrait, cells: Vec<(CellKey, Tally)>) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return postgres::add_to_cells(db, &cells).await;
+    }
     for chunk in cells.chunks(ROWS_PER_STATEMENT) {
         let mut insert = Query::insert();
         insert.into_table(Cell::Table).columns([

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ConnectionTrait, DbErr, QueryResult,
+    ConnectionTrait, DbBackend, DbErr, QueryResult,
     sea_query::{Expr, ExprTrait, OnConflict, Order, Query, SimpleExpr},
 };
 
-use super::{ROWS_PER_STATEMENT, fetch, schema::OrderFact as Fact};
+use super::{ROWS_PER_STATEMENT, fetch, postgres, schema::OrderFact as Fact};
 use crate::facts::OrderFact;
 
 const PATH_SEPARATOR: char = '/';
@@ -40,6 +40,13 @@ fn fact_from_row(row: &QueryResult) -> Result<(String, OrderFact), DbErr> {
 
 /// The facts of these work orders that exist.
 pub async fn load_facts(db: &impl ConnectionTrait, ids: &[String]) -> Result<HashMap<String, OrderFact>, DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return postgres::rows_by_key(db, "order_fact", "work_order_id", ids)
+            .await?
+            .iter()
+            .map(fact_from_row)
+            .collect();
+    }
     let mut facts = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let query = Query::select()
@@ -68,6 +75,9 @@ pub async fn scan_facts(db: &impl ConnectionTrait, after: &str, limit: u64) -> R
 }
 
 pub async fn save_facts(db: &impl ConnectionTrait, facts: &[(&String, &OrderFact)]) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return postgres::save_facts(db, facts, &PATH_SEPARATOR.to_string()).await;
+    }
     let columns = [
         Fact::WorkOrderId,
         Fact::OpenedAt,

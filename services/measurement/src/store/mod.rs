@@ -2,8 +2,9 @@
 //! stored observations, the catalogue, the customer base and reference documents.
 //!
 //! One file per table (`measures`, `cells` with their bins, `facts`, `loops`, `observations`,
-//! `customer_base`, `documents`), all reached through this module; here only what they share: how many rows one
-//! statement carries, running a query, and the writers' lock.
+//! `customer_base`, `documents`), all reached through this module; `postgres` writes a batch's facts,
+//! observations and cells on PostgreSQL as one array statement per table; here only what they
+//! share: how many rows one statement carries, running a query, and the writers' lock.
 
 pub mod migration;
 pub mod schema;
@@ -15,6 +16,7 @@ mod facts;
 mod loops;
 mod measures;
 mod observations;
+mod postgres;
 
 pub use cells::{add_to_cells, all_cells, read_cells};
 pub use customer_base::{customer_base, set_customer_base};

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use sea_orm::{
-    ConnectionTrait, DbErr,
+    ConnectionTrait, DbBackend, DbErr,
     sea_query::{Expr, ExprTrait, Order, Query},
 };
 use serde_json::Value as Json;
 
-use super::{ROWS_PER_STATEMENT, fetch, schema::Observation as ObservationTable};
+use super::{ROWS_PER_STATEMENT, fetch, postgres, schema::Observation as ObservationTable};
 use crate::observe::{Dims, FieldKind, FieldValue, Observation, Source};
 
 /// An observation's fields as the JSON object stored with it, written straight from the fields
@@ -56,6 +56,10 @@ fn decode_fields(source: Source, text: &str) -> Vec<(&'static str, FieldValue)> 
 
 /// Keeps observations that never change, so that a measure added later can count them too.
 pub async fn insert_observations(db: &impl ConnectionTrait, rows: &[(Observation, String)]) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let fields = rows.iter().map(|(observation, _)| encode_fields(observation)).collect();
+        return postgres::insert_observations(db, rows, fields).await;
+    }
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
         let mut insert = Query::insert();
         insert.into_table(ObservationTable::Table).columns([
