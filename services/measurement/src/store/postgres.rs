@@ -1,9 +1,10 @@
 //! PostgreSQL's way of writing and reading a batch: one statement per table, each column one array
 //! parameter (`INSERT ... SELECT FROM UNNEST`), where SQLite takes multi-row `VALUES` lists of a
 //! few hundred rows. A batch of 8,192 events touches thousands of facts, observations and cells;
-//! as `VALUES` lists they cost the service a statement's text and a bound value per column per
-//! row, and PostgreSQL a parse of every list, for each few hundred rows. As arrays the text is
-//! constant (prepared once per connection) and each column is one value.
+//! as `VALUES` lists the service built a statement's text and bound a value per column per row,
+//! for each few hundred rows. As arrays the text is constant (prepared once per connection) and
+//! each column is one value. PostgreSQL's own time to store the rows stays about the same; the
+//! saving is the service's (docs/performance.md).
 //!
 //! The statements run on the batch's own transaction (the feed consumer's), so array parameters
 //! are sea-orm values, whose arrays have no NULL elements: a nullable column travels as text,
