@@ -136,6 +136,20 @@ impl Database {
         &self.reader
     }
 
+    /// A read-only transaction whose reads all see the data as of one moment, for an answer built
+    /// from several queries (a report whose Pareto and breakdowns must count the same work orders):
+    /// `REPEATABLE READ` on PostgreSQL, where each statement would otherwise see every commit before
+    /// it; on SQLite a transaction's reads already share the snapshot of its first one.
+    pub async fn read_snapshot(&self) -> Result<DatabaseTransaction, DbErr> {
+        match self.backend {
+            DbBackend::Postgres => {
+                let (level, mode) = (sea_orm::IsolationLevel::RepeatableRead, sea_orm::AccessMode::ReadOnly);
+                self.reader.begin_with_config(Some(level), Some(mode)).await
+            }
+            _ => self.reader.begin().await,
+        }
+    }
+
     /// For writes outside a transaction (prefer [`Database::begin`]).
     pub fn writer(&self) -> &DatabaseConnection {
         &self.writer

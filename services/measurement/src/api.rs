@@ -153,9 +153,18 @@ impl MeasurementApi {
     }
 
     async fn report(&self, request: &GetReportRequest) -> Result<Report, Error> {
-        let catalogue = self.catalogue().await?;
-        report::build(self.db.reader(), &self.calendar, &catalogue, &self.organisation, request, time::now_micros())
-            .await
+        self.report_of(&self.catalogue().await?, request).await
+    }
+
+    /// The report, read in one snapshot so that its parts (indicators, Pareto, breakdowns) count
+    /// the same work orders even while a feed batch commits.
+    async fn report_of(&self, catalogue: &Catalogue, request: &GetReportRequest) -> Result<Report, Error> {
+        let snapshot = self.db.read_snapshot().await?;
+        let report =
+            report::build(&snapshot, &self.calendar, catalogue, &self.organisation, request, time::now_micros())
+                .await?;
+        snapshot.commit().await?;
+        Ok(report)
     }
 }
 
@@ -193,15 +202,7 @@ impl MeasurementApi {
         }
         let catalogue = self.catalogue().await?;
         let request = request.report.unwrap_or_default();
-        let report = report::build(
-            self.db.reader(),
-            &self.calendar,
-            &catalogue,
-            &self.organisation,
-            &request,
-            time::now_micros(),
-        )
-        .await?;
+        let report = self.report_of(&catalogue, &request).await?;
         let (calendar, stages) = (self.calendar, report::stages(&catalogue));
         csm_kit::cpu::run("report rendering", move || report::render(&report, format, &calendar, &stages)).await?
     }

@@ -114,7 +114,12 @@ async fn the_monthly_report_states_each_indicator_ranks_problems_and_renders() {
     assert_eq!(opened.status, IndicatorStatus::NoTarget as i32);
     let csat = report.indicators.iter().find(|i| i.indicator == "indicators/csat").unwrap();
     assert_eq!(csat.status, IndicatorStatus::NoData as i32);
-    assert!(report.causes.last().map(|c| (c.cumulative_share - 1.0).abs() < 1e-9).unwrap_or(false));
+    assert!(
+        report.causes.last().is_some_and(|c| (c.cumulative_share - 1.0).abs() < 1e-9),
+        "the causes add up to every classified complaint: {:?}, {} not placed at a cause",
+        report.causes,
+        report.unclassified_complaints
+    );
     assert!(report.causes.iter().all(|c| !c.department.is_empty() && !c.name_en.is_empty()), "{:?}", report.causes);
     assert!(
         report.causes.iter().all(|c| !c.leaf.starts_with("triage")),
