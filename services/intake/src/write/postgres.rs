@@ -3,18 +3,16 @@
 //! taking the batch's keys as one array. Every statement has one shape whatever the batch's size,
 //! so each is prepared once per connection, and the server neither plans nor binds per row.
 //!
-//! Each read is written as one index probe per key (`UNNEST` of the keys, `LATERAL` the rows of
-//! a key, `OFFSET 0` so the planner cannot merge the two into a join). Given the keys as
-//! `= ANY($1)` instead, the planner estimates how many rows match from the table's statistics,
-//! which a new database has none of until autovacuum's first `ANALYZE`: with default guesses it
-//! took a thousand keys for most of the table and scanned all of it (8 ms a batch on 200,000
-//! contacts). A probe per key uses the index whatever the statistics say. (A plan cached while a
-//! table was empty is the other trap; the group commit's transaction plans each statement afresh,
-//! see [`csm_kit::group_commit::PostgresBatchWriter`].)
+//! Each read is written as one index probe per key ([`csm_kit::bulk::rows_by_key_sql`] says why).
+//! A plan cached while a table was empty is the other trap; the group commit's transaction plans
+//! each statement afresh, see [`csm_kit::group_commit::PostgresBatchWriter`].
 
 use std::collections::HashMap;
 
-use csm_kit::{bulk::copy_in, db::postgres_error};
+use csm_kit::{
+    bulk::{copy_in, rows_by_key_sql},
+    db::postgres_error,
+};
 use csm_proto::intake::v1::ContactType;
 use sea_orm::{
     DbErr, FromQueryResult, IdenStatic, QueryResult,
@@ -55,12 +53,7 @@ impl Store for PostgresStore<'_> {
         let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         keys.sort_unstable();
         keys.dedup();
-        let sql = format!(
-            "SELECT r.* FROM UNNEST($1::text[]) AS k(key) CROSS JOIN LATERAL \
-             (SELECT * FROM \"{}\" WHERE \"{}\" = k.key OFFSET 0) AS r",
-            E::default().table_name(),
-            column.as_str()
-        );
+        let sql = rows_by_key_sql(E::default().table_name(), column.as_str());
         self.fetch(sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(sql)).bind(keys)).await
     }
 

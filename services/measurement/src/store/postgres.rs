@@ -14,9 +14,8 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
 use crate::{cells::CellKey, facts::OrderFact, formula::Tally, observe::Observation};
 
-/// The stored rows of `table` whose `column` is one of `keys`, one index probe per key: a plain
-/// `= ANY($1)` can be planned as a scan of the whole table when its statistics are stale (a new
-/// database has none).
+/// The stored rows of `table` whose `column` is one of `keys` (each given once), one index probe
+/// per key ([`csm_kit::bulk::rows_by_key_sql`]).
 pub(super) async fn rows_by_key(
     db: &impl ConnectionTrait,
     table: &str,
@@ -26,10 +25,7 @@ pub(super) async fn rows_by_key(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT r.* FROM UNNEST($1::text[]) AS k(key) CROSS JOIN LATERAL \
-         (SELECT * FROM \"{table}\" WHERE \"{column}\" = k.key OFFSET 0) AS r"
-    );
+    let sql = csm_kit::bulk::rows_by_key_sql(table, column);
     db.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [keys.to_vec().into()])).await
 }
 
