@@ -148,16 +148,16 @@ impl<W: SqliteBatchWriter + PostgresBatchWriter> GroupCommit<W> {
         Ok(Self::spawn(max_batch, move |requests, max_batch| async move {
             match (sqlite, postgres) {
                 (Some(connection), _) => {
-                    run(requests, max_batch, async |items: &[W::Item]| {
-                        sqlite::write_sqlite(&publisher, &writer, &connection, items).await
-                    })
-                    .await;
+                    let write =
+                        async |items: &[W::Item]| sqlite::write_sqlite(&publisher, &writer, &connection, items).await;
+                    run(requests, max_batch, write, || ()).await;
                 }
                 (None, Some(pool)) => {
-                    run(requests, max_batch, async |items: &[W::Item]| {
-                        postgres::write_postgres(&publisher, &writer, &pool, items).await
-                    })
-                    .await;
+                    let connection = postgres::WriterConnection::new(pool);
+                    let write = async |items: &[W::Item]| {
+                        postgres::write_postgres(&publisher, &writer, &connection, items).await
+                    };
+                    run(requests, max_batch, write, || connection.release()).await;
                 }
                 (None, None) => run_pooled(publisher, writer, requests, max_batch).await,
             }
@@ -166,13 +166,25 @@ impl<W: SqliteBatchWriter + PostgresBatchWriter> GroupCommit<W> {
 }
 
 /// Takes whatever has queued, up to `max_batch` items, and commits it with `write`, until every
-/// queue handle is dropped.
+/// queue handle is dropped; calls `idle` each time the queue is found empty, before waiting.
 async fn run<W: BatchWriter>(
     mut requests: mpsc::Receiver<Request<W>>,
     max_batch: usize,
     mut write: impl AsyncFnMut(&[W::Item]) -> Result<Vec<W::Output>, WriteFailed>,
+    mut idle: impl FnMut(),
 ) {
-    while let Some(first) = requests.recv().await {
+    loop {
+        let first = match requests.try_recv() {
+            Ok(first) => first,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                idle();
+                match requests.recv().await {
+                    Some(first) => first,
+                    None => break,
+                }
+            }
+        };
         let mut batch = vec![first];
         let mut size = batch[0].items.len();
         while size < max_batch {
@@ -195,7 +207,7 @@ async fn run_pooled<W: BatchWriter>(
     requests: mpsc::Receiver<Request<W>>,
     max_batch: usize,
 ) {
-    run(requests, max_batch, async |items: &[W::Item]| write_once(&publisher, &writer, items).await).await;
+    run(requests, max_batch, async |items: &[W::Item]| write_once(&publisher, &writer, items).await, || ()).await;
 }
 
 async fn commit_batch<W: BatchWriter>(

@@ -6,12 +6,16 @@
 //! on it through the driver, where it can stream rows with `COPY` ([`crate::bulk::copy_in`]) and
 //! read by arrays (`= ANY($1)`) in one statement shape whatever the batch's size. Its events
 //! go the same way, in the same transaction.
+//!
+//! While batches follow one another the writer keeps its connection ([`WriterConnection`]): the
+//! pool tests a connection with a round trip before lending it, and under load a round trip waits
+//! for a core on each side, so a batch of a few milliseconds would spend one of them on the test.
 
-use std::{future::Future, sync::Arc};
+use std::{cell::Cell, future::Future, sync::Arc};
 
 use sea_orm::{
     DbErr,
-    sqlx::{Connection as _, PgConnection, PgPool},
+    sqlx::{Connection as _, PgConnection, PgPool, Postgres, pool::PoolConnection},
 };
 
 use super::{BatchWriter, WriteFailed, checked};
@@ -34,14 +38,71 @@ pub trait PostgresBatchWriter: BatchWriter {
     ) -> impl Future<Output = Result<Vec<Self::Output>, DbErr>> + 'a;
 }
 
+/// The writer's connection from the pool, kept from one batch to the next while batches follow
+/// one another. It goes back to the pool when the queue runs dry, where the pool tests it again
+/// before lending it, and after a failed batch, so that a broken connection is not used twice.
+pub(super) struct WriterConnection {
+    pool: PgPool,
+    held: Cell<Option<PoolConnection<Postgres>>>,
+}
+
+impl WriterConnection {
+    pub(super) fn new(pool: PgPool) -> Self {
+        Self { pool, held: Cell::new(None) }
+    }
+
+    /// Gives the connection back to the pool: the writer has nothing queued.
+    pub(super) fn release(&self) {
+        self.held.take();
+    }
+
+    /// A connection from the pool, tested by it.
+    async fn acquire(&self) -> Result<PoolConnection<Postgres>, WriteFailed> {
+        self.pool.acquire().await.map_err(|error| WriteFailed::Database(Arc::new(postgres_connection_error(error))))
+    }
+}
+
 pub(super) async fn write_postgres<W: PostgresBatchWriter>(
     publisher: &Publisher,
     writer: &W,
-    pool: &PgPool,
+    connection: &WriterConnection,
     items: &[W::Item],
 ) -> Result<Vec<W::Output>, WriteFailed> {
-    let fail = |error: DbErr| WriteFailed::Database(Arc::new(error));
-    let mut connection = pool.acquire().await.map_err(postgres_connection_error).map_err(fail)?;
+    let kept = connection.held.take();
+    let was_kept = kept.is_some();
+    let mut held = match kept {
+        Some(held) => held,
+        None => connection.acquire().await?,
+    };
+    let mut written = write_batch(publisher, writer, &mut held, items).await;
+    if was_kept && matches!(written, Err(Failed::Begin(_))) {
+        // The kept connection was lost since the last batch (the database restarted, say), which
+        // the pool's test would have found: the batch goes again on a connection the pool tests.
+        held = connection.acquire().await?;
+        written = write_batch(publisher, writer, &mut held, items).await;
+    }
+    match written {
+        Ok(outputs) => {
+            connection.held.set(Some(held));
+            Ok(outputs)
+        }
+        Err(Failed::Begin(failed) | Failed::Batch(failed)) => Err(failed),
+    }
+}
+
+/// Where a batch failed: at `BEGIN`, before anything was sent in its transaction, or later.
+enum Failed {
+    Begin(WriteFailed),
+    Batch(WriteFailed),
+}
+
+async fn write_batch<W: PostgresBatchWriter>(
+    publisher: &Publisher,
+    writer: &W,
+    connection: &mut PgConnection,
+    items: &[W::Item],
+) -> Result<Vec<W::Output>, Failed> {
+    let fail = |error: DbErr| Failed::Batch(WriteFailed::Database(Arc::new(error)));
     // Dropping `txn` on any early return rolls the batch back. Its reads are planned for the keys
     // each carries: the statements are prepared once per connection, and a generic plan made while
     // the tables were nearly empty (before autovacuum's first ANALYZE) would scan them whole once
@@ -49,10 +110,10 @@ pub(super) async fn write_postgres<W: PostgresBatchWriter>(
     let mut txn = connection
         .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan")
         .await
-        .map_err(postgres_connection_error)
-        .map_err(fail)?;
+        .map_err(|error| Failed::Begin(WriteFailed::Database(Arc::new(postgres_connection_error(error)))))?;
     let mut outbox = Outbox::default();
-    let outputs = checked(writer.write_postgres(&mut txn, &mut outbox, items).await.map_err(fail)?, items.len())?;
+    let outputs = writer.write_postgres(&mut txn, &mut outbox, items).await.map_err(fail)?;
+    let outputs = checked(outputs, items.len()).map_err(Failed::Batch)?;
     let events = outbox.write_postgres(&mut txn).await.map_err(fail)?;
     txn.commit().await.map_err(postgres_error).map_err(fail)?;
     publisher.committed(events);
