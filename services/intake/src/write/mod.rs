@@ -256,9 +256,7 @@ async fn commit(db: &impl Store, outbox: &mut Outbox, plan: plan::Plan) -> Resul
     db.upsert_customers(stored.into_iter().map(|c| c.row).collect()).await?;
     db.insert::<contact::Entity>(plan.new_contacts).await?;
     db.insert::<work_order::Entity>(plan.new_orders).await?;
-    for order in plan.reopened.into_values() {
-        db.reopen(order).await?;
-    }
+    db.reopen(plan.reopened.into_values().collect()).await?;
     db.insert::<usage_event::Entity>(plan.new_usage).await?;
     db.insert::<product_event::Entity>(plan.new_products).await?;
     db.insert::<survey_answer::Entity>(plan.new_surveys).await?;

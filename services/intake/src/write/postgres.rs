@@ -139,15 +139,30 @@ impl Store for PostgresStore<'_> {
         Ok(())
     }
 
-    async fn reopen(&self, order: work_order::Model) -> Result<(), DbErr> {
-        sea_orm::sqlx::query("UPDATE work_order SET status = $2, reopen_count = $3, reopened_at = $4 WHERE id = $1")
-            .bind(order.id)
-            .bind(order.status)
-            .bind(order.reopen_count)
-            .bind(order.reopened_at)
-            .execute(&mut **self.txn.lock().await)
-            .await
-            .map_err(postgres_error)?;
+    async fn reopen(&self, orders: Vec<work_order::Model>) -> Result<(), DbErr> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        // One statement for the batch's reopenings: each would otherwise be a round trip.
+        let (mut ids, mut statuses, mut counts, mut times) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for order in orders {
+            ids.push(order.id);
+            statuses.push(order.status);
+            counts.push(order.reopen_count);
+            times.push(order.reopened_at);
+        }
+        sea_orm::sqlx::query(
+            "UPDATE work_order AS o SET status = r.status, reopen_count = r.reopen_count, \
+             reopened_at = r.reopened_at FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[]) \
+             AS r(id, status, reopen_count, reopened_at) WHERE o.id = r.id",
+        )
+        .bind(ids)
+        .bind(statuses)
+        .bind(counts)
+        .bind(times)
+        .execute(&mut **self.txn.lock().await)
+        .await
+        .map_err(postgres_error)?;
         Ok(())
     }
 }

@@ -105,12 +105,18 @@ impl Store for Transaction<'_> {
         write_rows::<E>(self, &insert_sql::<E>(), rows)
     }
 
-    async fn reopen(&self, order: work_order::Model) -> Result<(), DbErr> {
-        self.prepare_cached("UPDATE work_order SET status = ?2, reopen_count = ?3, reopened_at = ?4 WHERE id = ?1")
-            .and_then(|mut statement| {
-                statement.execute(rusqlite::params![order.id, order.status, order.reopen_count, order.reopened_at])
-            })
+    async fn reopen(&self, orders: Vec<work_order::Model>) -> Result<(), DbErr> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let mut statement = self
+            .prepare_cached("UPDATE work_order SET status = ?2, reopen_count = ?3, reopened_at = ?4 WHERE id = ?1")
             .map_err(sqlite_error)?;
+        for order in orders {
+            statement
+                .execute(rusqlite::params![order.id, order.status, order.reopen_count, order.reopened_at])
+                .map_err(sqlite_error)?;
+        }
         Ok(())
     }
 }

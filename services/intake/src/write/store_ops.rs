@@ -57,8 +57,8 @@ pub trait Store {
 
     async fn insert<E: Table>(&self, rows: Vec<E::Model>) -> Result<(), DbErr>;
 
-    /// Stores a reopened order's status, reopen count and reopening time.
-    async fn reopen(&self, order: work_order::Model) -> Result<(), DbErr>;
+    /// Stores reopened orders' status, reopen count and reopening time.
+    async fn reopen(&self, orders: Vec<work_order::Model>) -> Result<(), DbErr>;
 }
 
 /// The customer columns an upsert updates.
@@ -132,16 +132,18 @@ impl Store for DatabaseTransaction {
         bulk::insert_all(self, rows.into_iter().map(|row| row.into_active_model().reset_all()).collect()).await
     }
 
-    async fn reopen(&self, order: work_order::Model) -> Result<(), DbErr> {
-        work_order::ActiveModel {
-            id: Set(order.id),
-            status: Set(order.status),
-            reopen_count: Set(order.reopen_count),
-            reopened_at: Set(order.reopened_at),
-            ..Default::default()
+    async fn reopen(&self, orders: Vec<work_order::Model>) -> Result<(), DbErr> {
+        for order in orders {
+            work_order::ActiveModel {
+                id: Set(order.id),
+                status: Set(order.status),
+                reopen_count: Set(order.reopen_count),
+                reopened_at: Set(order.reopened_at),
+                ..Default::default()
+            }
+            .update(self)
+            .await?;
         }
-        .update(self)
-        .await?;
         Ok(())
     }
 }
