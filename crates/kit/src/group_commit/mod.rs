@@ -50,6 +50,12 @@ pub enum WriteFailed {
     Stopped,
 }
 
+impl From<DbErr> for WriteFailed {
+    fn from(error: DbErr) -> Self {
+        WriteFailed::Database(Arc::new(error))
+    }
+}
+
 impl WriteFailed {
     pub fn into_status(self) -> tonic::Status {
         match self {
@@ -254,10 +260,7 @@ fn checked<T>(outputs: Vec<T>, items: usize) -> Result<Vec<T>, WriteFailed> {
     if outputs.len() == items {
         return Ok(outputs);
     }
-    Err(WriteFailed::Database(Arc::new(DbErr::Custom(format!(
-        "writer returned {} outputs for {items} items",
-        outputs.len()
-    )))))
+    Err(WriteFailed::from(DbErr::Custom(format!("writer returned {} outputs for {items} items", outputs.len()))))
 }
 
 async fn write_once<W: BatchWriter>(
@@ -265,15 +268,15 @@ async fn write_once<W: BatchWriter>(
     writer: &W,
     items: &[W::Item],
 ) -> Result<Vec<W::Output>, WriteFailed> {
-    let fail = |error: DbErr| WriteFailed::Database(Arc::new(error));
-    let mut uow = publisher.begin().await.map_err(fail)?;
-    let outputs = match writer.write(&mut uow, items).await.map_err(fail).and_then(|o| checked(o, items.len())) {
-        Ok(outputs) => outputs,
-        Err(failed) => {
-            let _ = uow.rollback().await;
-            return Err(failed);
-        }
-    };
-    uow.commit().await.map_err(fail)?;
+    let mut uow = publisher.begin().await?;
+    let outputs =
+        match writer.write(&mut uow, items).await.map_err(WriteFailed::from).and_then(|o| checked(o, items.len())) {
+            Ok(outputs) => outputs,
+            Err(failed) => {
+                let _ = uow.rollback().await;
+                return Err(failed);
+            }
+        };
+    uow.commit().await?;
     Ok(outputs)
 }

@@ -11,7 +11,7 @@
 //! pool tests a connection with a round trip before lending it, and under load a round trip waits
 //! for a core on each side, so a batch of a few milliseconds would spend one of them on the test.
 
-use std::{cell::Cell, future::Future, sync::Arc};
+use std::{cell::Cell, future::Future};
 
 use sea_orm::{
     DbErr,
@@ -58,7 +58,7 @@ impl WriterConnection {
 
     /// A connection from the pool, tested by it.
     async fn acquire(&self) -> Result<PoolConnection<Postgres>, WriteFailed> {
-        self.pool.acquire().await.map_err(|error| WriteFailed::Database(Arc::new(postgres_connection_error(error))))
+        Ok(self.pool.acquire().await.map_err(postgres_connection_error)?)
     }
 }
 
@@ -102,7 +102,7 @@ async fn write_batch<W: PostgresBatchWriter>(
     connection: &mut PgConnection,
     items: &[W::Item],
 ) -> Result<Vec<W::Output>, Failed> {
-    let fail = |error: DbErr| Failed::Batch(WriteFailed::Database(Arc::new(error)));
+    let fail = |error: DbErr| Failed::Batch(error.into());
     // Dropping `txn` on any early return rolls the batch back. Its reads are planned for the keys
     // each carries: the statements are prepared once per connection, and a generic plan made while
     // the tables were nearly empty (before autovacuum's first ANALYZE) would scan them whole once
@@ -110,7 +110,7 @@ async fn write_batch<W: PostgresBatchWriter>(
     let mut txn = connection
         .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan")
         .await
-        .map_err(|error| Failed::Begin(WriteFailed::Database(Arc::new(postgres_connection_error(error)))))?;
+        .map_err(|error| Failed::Begin(postgres_connection_error(error).into()))?;
     let mut outbox = Outbox::default();
     let outputs = writer.write_postgres(&mut txn, &mut outbox, items).await.map_err(fail)?;
     let outputs = checked(outputs, items.len()).map_err(Failed::Batch)?;

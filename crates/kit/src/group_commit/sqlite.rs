@@ -8,7 +8,7 @@
 //! writer is (WAL, durable commits); the pool's writer still serves the service's other, rarer
 //! writes, and SQLite's write lock keeps the two apart.
 
-use std::{future::Future, sync::Arc};
+use std::future::Future;
 
 use sea_orm::DbErr;
 
@@ -35,17 +35,15 @@ pub(super) async fn write_sqlite<W: SqliteBatchWriter>(
     connection: &rusqlite::Connection,
     items: &[W::Item],
 ) -> Result<Vec<W::Output>, WriteFailed> {
-    let fail = |error: DbErr| WriteFailed::Database(Arc::new(error));
-    publisher.database().rewind_sqlite_if_long(connection).map_err(sqlite_error).map_err(fail)?;
+    publisher.database().rewind_sqlite_if_long(connection).map_err(sqlite_error)?;
     // IMMEDIATE takes the write lock at once, so reads made before the writes cannot go stale.
     let txn = rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)
-        .map_err(sqlite_error)
-        .map_err(fail)?;
+        .map_err(sqlite_error)?;
     let mut outbox = Outbox::default();
     // Dropping `txn` on any early return rolls the batch back.
-    let outputs = checked(writer.write_sqlite(&txn, &mut outbox, items).await.map_err(fail)?, items.len())?;
-    let events = outbox.write_sqlite(&txn).map_err(sqlite_error).map_err(fail)?;
-    txn.commit().map_err(sqlite_error).map_err(fail)?;
+    let outputs = checked(writer.write_sqlite(&txn, &mut outbox, items).await?, items.len())?;
+    let events = outbox.write_sqlite(&txn).map_err(sqlite_error)?;
+    txn.commit().map_err(sqlite_error)?;
     publisher.committed(events);
     Ok(outputs)
 }
