@@ -4,8 +4,11 @@
 //! table, all kept in the connection's statement cache, whatever the batch size.
 
 mod copy;
+mod writes;
 
 pub use copy::copy_in;
+pub use writes::Writes;
+pub(crate) use writes::{column_arrays, quoted_names};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Select, Value,

@@ -314,3 +314,70 @@ async fn a_subscription_to_a_rare_event_type_follows_from_memory() {
     db.close().await;
     drop_database(cleanup).await;
 }
+
+/// On PostgreSQL a batch's writes go as one statement of arrays ([`Writes`]), or by `COPY` when a
+/// table takes many rows: text and bytes that need escaping in one form or the other are stored
+/// exactly either way, updates and upserts change only the columns they name, and the parts of a
+/// statement are written all or none, also outside a transaction. Nothing to check on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_batch_writes_store_values_exactly_and_all_or_none() {
+    use csm_kit::{
+        bulk::{Writes, copy_in},
+        feed::schema::outbox_event::{Column, Entity, Model},
+    };
+    use sea_orm::{EntityTrait, QueryOrder, sqlx::Connection as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (db, cleanup) = open(dir.path(), "writes").await;
+    let Some(pool) = db.postgres_pool() else {
+        return;
+    };
+    const AWKWARD: [&str; 6] = ["tab\there", "line\nbreak\r\n", "back\\slash \\t", "\\N", "\\.", "网速慢 😠,(\"x\")"];
+    let rows = |first: i64| -> Vec<Model> {
+        AWKWARD
+            .iter()
+            .zip(first..)
+            .map(|(text, sequence)| Model {
+                sequence,
+                subject: (*text).to_string(),
+                event_type: format!("{text}{sequence}"),
+                occurred_at: -sequence,
+                traceparent: String::new(),
+                tracestate: "{\"a\",NULL}".into(),
+                payload: vec![0, b'\\', b'\t', b'\n', 0xff, sequence as u8],
+            })
+            .collect()
+    };
+    let mut connection = pool.acquire().await.unwrap();
+
+    let mut txn = connection.begin().await.unwrap();
+    copy_in::<Entity>(&mut txn, rows(1)).await.unwrap();
+    let mut writes = Writes::default();
+    writes.insert::<Entity>(rows(101)).unwrap();
+    let changed = Model { subject: "changed\n".into(), event_type: "not written".into(), ..rows(1)[0].clone() };
+    writes.update::<Entity>([changed], Column::Sequence, &[Column::Subject]).unwrap();
+    let upserted = Model { payload: Vec::new(), subject: "not written".into(), ..rows(1)[1].clone() };
+    writes.upsert::<Entity>([upserted], Column::Sequence, &[Column::Payload]).unwrap();
+    writes.insert::<Entity>(Vec::new()).unwrap();
+    writes.execute(&mut txn).await.unwrap();
+    txn.commit().await.unwrap();
+
+    let mut expected: Vec<Model> = rows(1).into_iter().chain(rows(101)).collect();
+    expected[0].subject = "changed\n".into();
+    expected[1].payload = Vec::new();
+    let stored = || async { Entity::find().order_by_asc(Column::Sequence).all(db.reader()).await.unwrap() };
+    assert_eq!(stored().await, expected);
+
+    // A new row and one whose key is taken, in one statement on a connection in autocommit: had
+    // the parts been statements of their own, the first would have stayed.
+    let mut writes = Writes::default();
+    writes.insert::<Entity>(rows(201)).unwrap();
+    writes.insert::<Entity>(rows(1).into_iter().take(1)).unwrap();
+    let error = writes.execute(&mut connection).await.unwrap_err().to_string();
+    assert!(error.contains("duplicate key"), "{error}");
+    assert_eq!(stored().await, expected);
+
+    drop(connection);
+    db.close().await;
+    drop_database(cleanup).await;
+}

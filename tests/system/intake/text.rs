@@ -1,7 +1,8 @@
 //! Text as customers and agents type it (tabs, line breaks, backslashes, the letters of a bulk
 //! format's NULL marker, Chinese and emoji) is stored and read back exactly, whether it came
-//! alone or in a batch of a bulk ingest. On PostgreSQL new rows are streamed in `COPY`'s text
-//! format, where every one of these needs escaping.
+//! alone or in a batch of a bulk ingest. On PostgreSQL a batch's new rows travel as array
+//! parameters, or in `COPY`'s text format when a table takes many, where every one of these needs
+//! escaping (the kit's feed tests write both ways directly).
 
 use csm_proto::intake::v1::{
     GetWorkOrderRequest, IngestOutcome, IngestRequest, SubmitContactRequest, ingest_request::Item,

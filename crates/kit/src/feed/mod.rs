@@ -7,6 +7,7 @@
 
 mod consumer;
 mod lag;
+mod outbox;
 mod publisher;
 mod recent;
 pub mod schema;
@@ -15,7 +16,8 @@ mod spans;
 mod standalone;
 
 pub use consumer::{Consumer, EventHandler, HandleError, carries, decode, id_from_event, load_cursor, time_from_event};
-pub use publisher::{Outbox, Publisher, UnitOfWork, read_head};
+pub use outbox::Outbox;
+pub use publisher::{Publisher, UnitOfWork, read_head};
 pub use schema::FeedMigration;
 pub use server::{FeedService, read_after};
 pub use standalone::{FeedOnly, StandaloneError, StandaloneFeed};

@@ -10,11 +10,11 @@
 use std::ops::Deref;
 
 use prost::Name;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio::sync::watch;
 
-use super::{recent::Recent, schema::outbox_event};
-use crate::{db::Database, telemetry::TraceContext, time};
+use super::{outbox::Outbox, recent::Recent, schema::outbox_event};
+use crate::{db::Database, telemetry::TraceContext};
 
 /// Publishes a service's events. Cloning is cheap; all clones share the head watch that wakes live
 /// subscribers after each commit.
@@ -96,136 +96,6 @@ pub async fn read_head(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     Ok(u64::try_from(last).unwrap_or(0))
 }
 
-struct PendingEvent {
-    subject: String,
-    event_type: String,
-    occurred_at: i64,
-    traceparent: String,
-    tracestate: String,
-    payload: Vec<u8>,
-}
-
-/// Events queued by a write transaction, numbered and written just before it commits.
-#[derive(Default)]
-pub struct Outbox {
-    pending: Vec<PendingEvent>,
-}
-
-impl std::fmt::Debug for Outbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbox").field("pending", &self.pending.len()).finish()
-    }
-}
-
-impl PendingEvent {
-    /// The outbox row of this event, numbered `sequence`.
-    fn into_row(self, sequence: i64) -> outbox_event::Model {
-        outbox_event::Model {
-            sequence,
-            subject: self.subject,
-            event_type: self.event_type,
-            occurred_at: self.occurred_at,
-            traceparent: self.traceparent,
-            tracestate: self.tracestate,
-            payload: self.payload,
-        }
-    }
-}
-
-impl Outbox {
-    /// Queues `payload` as an event about `subject`, published under `trace`.
-    pub fn publish_traced<M: Name>(&mut self, trace: &TraceContext, subject: impl Into<String>, payload: &M) {
-        self.pending.push(PendingEvent {
-            subject: subject.into(),
-            event_type: M::full_name(),
-            occurred_at: time::now_micros(),
-            traceparent: trace.traceparent.clone(),
-            tracestate: trace.tracestate.clone(),
-            payload: payload.encode_to_vec(),
-        });
-    }
-
-    /// Events queued so far.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
-    /// Numbers and writes the queued events in `txn` (see the module's note on numbering); returns
-    /// the rows written.
-    async fn write(self, txn: &DatabaseTransaction) -> Result<Vec<outbox_event::Model>, DbErr> {
-        if self.pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        write_events(txn, self.pending).await
-    }
-
-    /// As [`Outbox::write`], in a transaction of a synchronous SQLite connection
-    /// ([`crate::group_commit::SqliteBatchWriter`]).
-    pub(crate) fn write_sqlite(
-        self,
-        txn: &rusqlite::Transaction<'_>,
-    ) -> Result<Vec<outbox_event::Model>, rusqlite::Error> {
-        if self.pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        let count = i64::try_from(self.pending.len()).unwrap_or(i64::MAX);
-        let last: i64 = txn
-            .prepare_cached(
-                "UPDATE feed_head SET last_sequence = last_sequence + ?1 WHERE id = 1 RETURNING last_sequence",
-            )?
-            .query_row([count], |row| row.get(0))?;
-        let mut insert = txn.prepare_cached(
-            "INSERT INTO outbox_event (sequence, subject, event_type, occurred_at, traceparent, tracestate, payload) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        let rows = self.numbered(last);
-        for row in &rows {
-            insert.execute(rusqlite::params![
-                row.sequence,
-                row.subject,
-                row.event_type,
-                row.occurred_at,
-                row.traceparent,
-                row.tracestate,
-                row.payload,
-            ])?;
-        }
-        Ok(rows)
-    }
-
-    /// As [`Outbox::write`], in a transaction on a PostgreSQL connection of the driver's own
-    /// ([`crate::group_commit::PostgresBatchWriter`]), the events streamed with `COPY`.
-    pub(crate) async fn write_postgres(
-        self,
-        txn: &mut sea_orm::sqlx::PgConnection,
-    ) -> Result<Vec<outbox_event::Model>, DbErr> {
-        if self.pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        let count = i64::try_from(self.pending.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
-        let last: i64 = sea_orm::sqlx::query_scalar(
-            "UPDATE feed_head SET last_sequence = last_sequence + $1 WHERE id = 1 RETURNING last_sequence",
-        )
-        .bind(count)
-        .fetch_one(&mut *txn)
-        .await
-        .map_err(crate::db::postgres_error)?;
-        let rows = self.numbered(last);
-        crate::bulk::copy_in::<outbox_event::Entity>(txn, rows.iter().cloned()).await?;
-        Ok(rows)
-    }
-
-    /// The queued events as rows, numbered up to `last`, the head after this batch.
-    fn numbered(self, last: i64) -> Vec<outbox_event::Model> {
-        let first = last - self.pending.len() as i64 + 1;
-        self.pending.into_iter().zip(first..).map(|(event, sequence)| event.into_row(sequence)).collect()
-    }
-}
-
 /// A write transaction plus the events it will publish. Dereferences to the transaction, so data
 /// access functions taking `&impl ConnectionTrait` accept `&*uow`. Dropping it without
 /// [`UnitOfWork::commit`] rolls everything back, events included.
@@ -299,39 +169,4 @@ impl UnitOfWork {
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
     }
-}
-
-async fn write_events(
-    txn: &DatabaseTransaction,
-    pending: Vec<PendingEvent>,
-) -> Result<Vec<outbox_event::Model>, DbErr> {
-    let count = i64::try_from(pending.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            match txn.get_database_backend() {
-                sea_orm::DbBackend::Postgres => {
-                    "UPDATE feed_head SET last_sequence = last_sequence + $1 WHERE id = 1 RETURNING last_sequence"
-                }
-                _ => "UPDATE feed_head SET last_sequence = last_sequence + ? WHERE id = 1 RETURNING last_sequence",
-            },
-            [count.into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("feed_head".into()))?;
-    let last: i64 = row.try_get("", "last_sequence")?;
-    let first = last - count + 1;
-    let rows: Vec<outbox_event::Model> =
-        pending.into_iter().zip(first..).map(|(event, sequence)| event.into_row(sequence)).collect();
-    let models = rows.iter().map(|row| outbox_event::ActiveModel {
-        sequence: Set(row.sequence),
-        subject: Set(row.subject.clone()),
-        event_type: Set(row.event_type.clone()),
-        occurred_at: Set(row.occurred_at),
-        traceparent: Set(row.traceparent.clone()),
-        tracestate: Set(row.tracestate.clone()),
-        payload: Set(row.payload.clone()),
-    });
-    crate::bulk::insert_all(txn, models.collect()).await?;
-    Ok(rows)
 }

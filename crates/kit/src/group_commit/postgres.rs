@@ -3,9 +3,9 @@
 //! A sea-orm transaction keeps its connection to itself, so a batch written through it can only
 //! use statements with bound parameters: a multi-row `INSERT` the server parses, plans and binds
 //! value by value. Here the writer takes a connection from the service's pool and runs the batch
-//! on it through the driver, where it can stream rows with `COPY` ([`crate::bulk::copy_in`]) and
-//! read by arrays (`= ANY($1)`) in one statement shape whatever the batch's size. Its events
-//! go the same way, in the same transaction.
+//! on it through the driver: reads take the batch's keys as arrays, in one statement shape
+//! whatever the batch's size, and the batch's writes and events go to the database as one
+//! statement ([`crate::bulk::Writes`]), or a `COPY` where a table takes many rows.
 //!
 //! While batches follow one another the writer keeps its connection ([`WriterConnection`]): the
 //! pool tests a connection with a round trip before lending it, and under load a round trip waits
@@ -20,6 +20,7 @@ use sea_orm::{
 
 use super::{BatchWriter, WriteFailed, checked};
 use crate::{
+    bulk::Writes,
     db::{postgres_connection_error, postgres_error},
     feed::{Outbox, Publisher},
 };
@@ -28,11 +29,13 @@ use crate::{
 /// The batch's transaction plans each statement for the values it carries, never from a plan
 /// cached earlier on the connection (`plan_cache_mode = force_custom_plan`).
 pub trait PostgresBatchWriter: BatchWriter {
-    /// Writes `items` in the transaction open on `txn`, queueing their events in `outbox`; as
-    /// [`BatchWriter::write`].
+    /// Decides `items` reading through the transaction open on `txn`, gathering their writes in
+    /// `writes` and their events in `outbox`, which go to the database together in one statement
+    /// after it returns; as [`BatchWriter::write`].
     fn write_postgres<'a>(
         &'a self,
         txn: &'a mut PgConnection,
+        writes: &'a mut Writes,
         outbox: &'a mut Outbox,
         items: &'a [Self::Item],
     ) -> impl Future<Output = Result<Vec<Self::Output>, DbErr>> + 'a;
@@ -112,9 +115,10 @@ async fn write_batch<W: PostgresBatchWriter>(
         .await
         .map_err(|error| Failed::Begin(postgres_connection_error(error).into()))?;
     let mut outbox = Outbox::default();
-    let outputs = writer.write_postgres(&mut txn, &mut outbox, items).await.map_err(fail)?;
+    let mut writes = Writes::default();
+    let outputs = writer.write_postgres(&mut txn, &mut writes, &mut outbox, items).await.map_err(fail)?;
     let outputs = checked(outputs, items.len()).map_err(Failed::Batch)?;
-    let events = outbox.write_postgres(&mut txn).await.map_err(fail)?;
+    let events = outbox.write_postgres(&mut txn, writes).await.map_err(fail)?;
     txn.commit().await.map_err(postgres_error).map_err(fail)?;
     publisher.committed(events);
     Ok(outputs)

@@ -27,6 +27,7 @@ mod sqlite;
 mod store_ops;
 
 use csm_kit::{
+    bulk::Writes,
     error::Violations,
     feed::{Outbox, UnitOfWork},
     group_commit::{BatchWriter, PostgresBatchWriter, SqliteBatchWriter},
@@ -205,10 +206,11 @@ impl PostgresBatchWriter for IntakeWriter {
     async fn write_postgres(
         &self,
         txn: &mut sea_orm::sqlx::PgConnection,
+        writes: &mut Writes,
         outbox: &mut Outbox,
         items: &[Write],
     ) -> Result<Vec<Outcome>, DbErr> {
-        self.write_batch(&PostgresStore::new(txn), outbox, items).await
+        self.write_batch(&PostgresStore::new(txn, writes), outbox, items).await
     }
 }
 

@@ -1,7 +1,8 @@
-//! [`Store`] on a PostgreSQL connection of the driver's own: new rows streamed with `COPY`, the
-//! customers' upsert as one `INSERT ... SELECT FROM UNNEST` of column arrays, and reads by key
-//! taking the batch's keys as one array. Every statement has one shape whatever the batch's size,
-//! so each is prepared once per connection, and the server neither plans nor binds per row.
+//! [`Store`] on a PostgreSQL connection of the driver's own: reads by key taking the batch's keys
+//! as one array, and every write gathered into the one statement the batch sends with its feed
+//! events ([`Writes`]), but for a table taking many rows, which go by `COPY` at once. Every
+//! statement has one shape whatever the batch's size, so each is prepared once per connection, and
+//! the server neither plans nor binds per row.
 //!
 //! Each read is written as one index probe per key ([`csm_kit::bulk::rows_by_key_sql`] says why).
 //! A plan cached while a table was empty is the other trap; the group commit's transaction plans
@@ -10,7 +11,7 @@
 use std::collections::HashMap;
 
 use csm_kit::{
-    bulk::{copy_in, rows_by_key_sql},
+    bulk::{Writes, copy_in, rows_by_key_sql},
     db::postgres_error,
 };
 use csm_proto::intake::v1::ContactType;
@@ -23,15 +24,28 @@ use tokio::sync::Mutex;
 use super::store_ops::{CUSTOMER_UPDATES, Store, Table};
 use crate::store::{customer, work_order};
 
+/// Rows of one table from which a batch streams them with `COPY` rather than adding them to its
+/// one statement: an array costs PostgreSQL more per row than `COPY`'s text (about 1 µs, +12 % of
+/// its CPU per contact during an ingest of 1,000-contact batches), and `COPY` costs two round
+/// trips (docs/performance.md).
+const COPY_FROM_ROWS: usize = 512;
+
 /// The batch's transaction. [`Store`] reads and writes through a shared reference; the connection
 /// takes one statement at a time, so it sits behind a lock no one else contends for.
 pub struct PostgresStore<'c> {
     txn: Mutex<&'c mut PgConnection>,
+    writes: std::sync::Mutex<&'c mut Writes>,
 }
 
 impl<'c> PostgresStore<'c> {
-    pub fn new(txn: &'c mut PgConnection) -> Self {
-        Self { txn: Mutex::new(txn) }
+    pub fn new(txn: &'c mut PgConnection, writes: &'c mut Writes) -> Self {
+        Self { txn: Mutex::new(txn), writes: std::sync::Mutex::new(writes) }
+    }
+
+    /// The batch's writes, to add to; never held across an `await`.
+    fn writes(&self) -> std::sync::MutexGuard<'_, &'c mut Writes> {
+        // A panic while adding to them fails the batch anyway; what they hold is dropped with it.
+        self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn fetch<M: FromQueryResult>(
@@ -104,142 +118,23 @@ impl Store for PostgresStore<'_> {
     }
 
     async fn upsert_customers(&self, rows: Vec<customer::Model>) -> Result<(), DbErr> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let columns = Customers::from(rows);
-        let mut txn = self.txn.lock().await;
-        sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(customer_upsert()))
-            .bind(columns.id)
-            .bind(columns.phone_number)
-            .bind(columns.segment)
-            .bind(columns.vip_level)
-            .bind(columns.region)
-            .bind(columns.products)
-            .bind(columns.first_contact_at)
-            .bind(columns.last_contact_at)
-            .bind(columns.last_complaint_at)
-            .bind(columns.hf_status)
-            .bind(columns.hf_qualified_at)
-            .bind(columns.hf_rule)
-            .bind(columns.hf_window_start)
-            .bind(columns.hf_window_end)
-            .bind(columns.hf_window_complaints)
-            .execute(&mut **txn)
-            .await
-            .map_err(postgres_error)?;
-        Ok(())
+        self.writes().upsert::<customer::Entity>(rows, customer::Column::Id, &CUSTOMER_UPDATES)
     }
 
     async fn insert<E: Table>(&self, rows: Vec<E::Model>) -> Result<(), DbErr> {
-        if rows.is_empty() {
+        if rows.len() >= COPY_FROM_ROWS {
+            copy_in::<E>(&mut **self.txn.lock().await, rows).await?;
             return Ok(());
         }
-        copy_in::<E>(&mut **self.txn.lock().await, rows).await?;
-        Ok(())
+        self.writes().insert::<E>(rows)
     }
 
     async fn reopen(&self, orders: Vec<work_order::Model>) -> Result<(), DbErr> {
-        if orders.is_empty() {
-            return Ok(());
-        }
-        // One statement for the batch's reopenings: each would otherwise be a round trip.
-        let (mut ids, mut statuses, mut counts, mut times) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for order in orders {
-            ids.push(order.id);
-            statuses.push(order.status);
-            counts.push(order.reopen_count);
-            times.push(order.reopened_at);
-        }
-        sea_orm::sqlx::query(
-            "UPDATE work_order AS o SET status = r.status, reopen_count = r.reopen_count, \
-             reopened_at = r.reopened_at FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[]) \
-             AS r(id, status, reopen_count, reopened_at) WHERE o.id = r.id",
+        use work_order::Column;
+        self.writes().update::<work_order::Entity>(
+            orders,
+            Column::Id,
+            &[Column::Status, Column::ReopenCount, Column::ReopenedAt],
         )
-        .bind(ids)
-        .bind(statuses)
-        .bind(counts)
-        .bind(times)
-        .execute(&mut **self.txn.lock().await)
-        .await
-        .map_err(postgres_error)?;
-        Ok(())
-    }
-}
-
-/// `INSERT INTO customer ... SELECT FROM UNNEST(one array per column) ON CONFLICT (id) DO UPDATE`,
-/// the columns in [`Customers`]' order.
-fn customer_upsert() -> String {
-    let updates: Vec<String> =
-        CUSTOMER_UPDATES.iter().map(|column| format!("\"{0}\" = excluded.\"{0}\"", column.as_str())).collect();
-    format!(
-        "INSERT INTO customer (id, phone_number, segment, vip_level, region, products, first_contact_at, \
-         last_contact_at, last_complaint_at, hf_status, hf_qualified_at, hf_rule, hf_window_start, hf_window_end, \
-         hf_window_complaints) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], \
-         $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::int8[], $12::text[], $13::int8[], \
-         $14::int8[], $15::int8[]) ON CONFLICT (id) DO UPDATE SET {}",
-        updates.join(", ")
-    )
-}
-
-/// Customers column by column, each column one array parameter.
-#[derive(Default)]
-struct Customers {
-    id: Vec<String>,
-    phone_number: Vec<String>,
-    segment: Vec<Option<String>>,
-    vip_level: Vec<Option<i32>>,
-    region: Vec<Option<String>>,
-    products: Vec<Option<String>>,
-    first_contact_at: Vec<i64>,
-    last_contact_at: Vec<i64>,
-    last_complaint_at: Vec<Option<i64>>,
-    hf_status: Vec<String>,
-    hf_qualified_at: Vec<Option<i64>>,
-    hf_rule: Vec<Option<String>>,
-    hf_window_start: Vec<Option<i64>>,
-    hf_window_end: Vec<Option<i64>>,
-    hf_window_complaints: Vec<Option<i64>>,
-}
-
-impl From<Vec<customer::Model>> for Customers {
-    fn from(rows: Vec<customer::Model>) -> Self {
-        let mut columns = Customers::default();
-        for row in rows {
-            // Destructured, so a column added to the table cannot be forgotten here.
-            let customer::Model {
-                id,
-                phone_number,
-                segment,
-                vip_level,
-                region,
-                products,
-                first_contact_at,
-                last_contact_at,
-                last_complaint_at,
-                hf_status,
-                hf_qualified_at,
-                hf_rule,
-                hf_window_start,
-                hf_window_end,
-                hf_window_complaints,
-            } = row;
-            columns.id.push(id);
-            columns.phone_number.push(phone_number);
-            columns.segment.push(segment);
-            columns.vip_level.push(vip_level);
-            columns.region.push(region);
-            columns.products.push(products);
-            columns.first_contact_at.push(first_contact_at);
-            columns.last_contact_at.push(last_contact_at);
-            columns.last_complaint_at.push(last_complaint_at);
-            columns.hf_status.push(hf_status);
-            columns.hf_qualified_at.push(hf_qualified_at);
-            columns.hf_rule.push(hf_rule);
-            columns.hf_window_start.push(hf_window_start);
-            columns.hf_window_end.push(hf_window_end);
-            columns.hf_window_complaints.push(hf_window_complaints);
-        }
-        columns
     }
 }
