@@ -240,7 +240,25 @@ impl ColumnArray {
         Ok(())
     }
 
-    fn sql_type(&self) -> &'static str {
+    /// The array as one sea-orm value, for a statement run through sea-orm, whose arrays hold no
+    /// NULL.
+    pub(crate) fn into_value(self) -> Result<Value, DbErr> {
+        fn all<T>(values: Vec<Option<T>>) -> Result<Vec<T>, DbErr> {
+            values.into_iter().collect::<Option<Vec<T>>>().ok_or_else(|| DbErr::Type("NULL in a sea-orm array".into()))
+        }
+        Ok(match self {
+            Self::Bool(values) => all(values)?.into(),
+            Self::Int2(values) => all(values)?.into(),
+            Self::Int4(values) => all(values)?.into(),
+            Self::Int8(values) => all(values)?.into(),
+            Self::Float4(values) => all(values)?.into(),
+            Self::Float8(values) => all(values)?.into(),
+            Self::Text(values) => all(values)?.into(),
+            Self::Bytea(values) => all(values)?.into(),
+        })
+    }
+
+    pub(crate) fn sql_type(&self) -> &'static str {
         match self {
             Self::Bool(_) => "bool",
             Self::Int2(_) => "int2",

@@ -190,36 +190,20 @@ async fn write_events(
 }
 
 /// The events `rows` (numbered from 1) stored in one statement with the head's move; returns the
-/// head after them. Arrays of sea-orm values, which are never NULL here.
+/// head after them, as [`column_arrays`] gathers them for the driver, here as sea-orm values (the
+/// outbox has no NULL column).
 async fn write_events_postgres(
     txn: &DatabaseTransaction,
     rows: &[outbox_event::Model],
     count: i64,
 ) -> Result<i64, DbErr> {
+    let columns: Vec<outbox_event::Column> = outbox_event::Column::iter().collect();
+    let arrays = column_arrays::<outbox_event::Entity>(rows.iter().cloned(), &columns)?.unwrap_or_default();
     let mut values: Vec<Value> = vec![count.into()];
     let mut types = Vec::new();
-    for column in outbox_event::Column::iter() {
-        let (value, sql_type): (Value, &str) = match column {
-            outbox_event::Column::Sequence => (rows.iter().map(|r| r.sequence).collect::<Vec<_>>().into(), "int8"),
-            outbox_event::Column::Subject => {
-                (rows.iter().map(|r| r.subject.clone()).collect::<Vec<_>>().into(), "text")
-            }
-            outbox_event::Column::EventType => {
-                (rows.iter().map(|r| r.event_type.clone()).collect::<Vec<_>>().into(), "text")
-            }
-            outbox_event::Column::OccurredAt => (rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>().into(), "int8"),
-            outbox_event::Column::Traceparent => {
-                (rows.iter().map(|r| r.traceparent.clone()).collect::<Vec<_>>().into(), "text")
-            }
-            outbox_event::Column::Tracestate => {
-                (rows.iter().map(|r| r.tracestate.clone()).collect::<Vec<_>>().into(), "text")
-            }
-            outbox_event::Column::Payload => {
-                (rows.iter().map(|r| r.payload.clone()).collect::<Vec<_>>().into(), "bytea")
-            }
-        };
-        values.push(value);
-        types.push(format!("${}::{sql_type}[]", values.len()));
+    for array in arrays {
+        types.push(format!("${}::{}[]", values.len() + 1, array.sql_type()));
+        values.push(array.into_value()?);
     }
     let parts: Vec<String> = postgres_parts("$1", &format!("UNNEST({})", types.join(", ")))
         .into_iter()
