@@ -33,10 +33,7 @@ use csm_kit::{
     group_commit::{BatchWriter, PostgresBatchWriter, SqliteBatchWriter},
     telemetry::TraceContext,
 };
-use csm_proto::intake::v1::{
-    Contact, ContactRecorded, HighFrequencyStatusChanged, ProductEvent, ProductEventRecorded, SurveyAnswer,
-    SurveyAnswered, UsageEvent, UsageEventRecorded, WorkOrder, WorkOrderOpened, WorkOrderReopened,
-};
+use csm_proto::intake::v1::{Contact, ProductEvent, SurveyAnswer, UsageEvent, WorkOrder};
 use sea_orm::DbErr;
 
 use self::{lookups::Lookups, postgres::PostgresStore, store_ops::Store};
@@ -120,44 +117,6 @@ impl From<Refusal> for Error {
 
 pub type Outcome = Result<Written, Refusal>;
 
-/// A feed event of the batch, published in the order the plan made it.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-pub enum Event {
-    ContactRecorded(ContactRecorded),
-    WorkOrderOpened(WorkOrderOpened),
-    WorkOrderReopened(WorkOrderReopened),
-    HighFrequencyStatusChanged(HighFrequencyStatusChanged),
-    UsageEventRecorded(UsageEventRecorded),
-    ProductEventRecorded(ProductEventRecorded),
-    SurveyAnswered(SurveyAnswered),
-}
-
-impl Event {
-    fn publish(self, trace: &TraceContext, uow: &mut Outbox) {
-        let subject = |name: Option<&String>| name.cloned().unwrap_or_default();
-        match self {
-            Event::ContactRecorded(e) => uow.publish_traced(trace, subject(e.contact.as_ref().map(|c| &c.name)), &e),
-            Event::WorkOrderOpened(e) => {
-                uow.publish_traced(trace, subject(e.work_order.as_ref().map(|o| &o.name)), &e);
-            }
-            Event::WorkOrderReopened(e) => {
-                uow.publish_traced(trace, subject(e.first_work_order.as_ref().map(|o| &o.name)), &e);
-            }
-            Event::HighFrequencyStatusChanged(e) => uow.publish_traced(trace, e.customer.clone(), &e),
-            Event::UsageEventRecorded(e) => {
-                uow.publish_traced(trace, subject(e.usage_event.as_ref().map(|u| &u.name)), &e);
-            }
-            Event::ProductEventRecorded(e) => {
-                uow.publish_traced(trace, subject(e.product_event.as_ref().map(|p| &p.name)), &e);
-            }
-            Event::SurveyAnswered(e) => {
-                uow.publish_traced(trace, subject(e.survey_answer.as_ref().map(|s| &s.name)), &e);
-            }
-        }
-    }
-}
-
 /// Writes batches of [`Write`]s for the group commit.
 #[derive(Debug, Clone)]
 pub struct IntakeWriter {
@@ -173,10 +132,13 @@ impl IntakeWriter {
     /// Decides the batch item by item, then writes what it decided and queues its events.
     async fn write_batch(&self, db: &impl Store, outbox: &mut Outbox, items: &[Write]) -> Result<Vec<Outcome>, DbErr> {
         let lookups = Lookups::load(db, items, &self.repeat).await?;
-        let mut plan = plan::Plan::new(lookups, self.repeat);
-        let outcomes: Vec<Outcome> = items.iter().map(|item| plan.apply(item)).collect();
+        let mut plan = plan::Plan::new(lookups, self.repeat, outbox);
+        for item in items {
+            plan.apply(item);
+        }
         update_high_frequency(db, &self.high_frequency, &mut plan).await?;
-        commit(db, outbox, plan).await?;
+        let outcomes = plan.take_outcomes();
+        commit(db, plan).await?;
         Ok(outcomes)
     }
 }
@@ -216,7 +178,7 @@ impl PostgresBatchWriter for IntakeWriter {
 
 /// Records the complaints of this batch on their customers by the high-frequency rule, reading
 /// the stored complaints of those not yet qualified; queues an event for each status that changed.
-async fn update_high_frequency(db: &impl Store, rule: &Rule, plan: &mut plan::Plan) -> Result<(), DbErr> {
+async fn update_high_frequency(db: &impl Store, rule: &Rule, plan: &mut plan::Plan<'_>) -> Result<(), DbErr> {
     let complaining = plan.complaining_customers();
     if complaining.is_empty() {
         return Ok(());
@@ -245,12 +207,12 @@ async fn update_high_frequency(db: &impl Store, rule: &Rule, plan: &mut plan::Pl
         }
     }
     for (trace, changed) in changes {
-        plan.events.push((trace, Event::HighFrequencyStatusChanged(changed)));
+        plan.publish_traced(&trace, &changed.customer, &changed);
     }
     Ok(())
 }
 
-async fn commit(db: &impl Store, outbox: &mut Outbox, plan: plan::Plan) -> Result<(), DbErr> {
+async fn commit(db: &impl Store, plan: plan::Plan<'_>) -> Result<(), DbErr> {
     // New customers are plain inserts (a `COPY` on PostgreSQL); only those stored before need the
     // upsert's update.
     let (stored, new): (Vec<_>, Vec<_>) = plan.customers.into_values().filter(|c| c.dirty).partition(|c| c.stored);
@@ -262,8 +224,5 @@ async fn commit(db: &impl Store, outbox: &mut Outbox, plan: plan::Plan) -> Resul
     db.insert::<usage_event::Entity>(plan.new_usage).await?;
     db.insert::<product_event::Entity>(plan.new_products).await?;
     db.insert::<survey_answer::Entity>(plan.new_surveys).await?;
-    for (trace, event) in plan.events {
-        event.publish(&trace, outbox);
-    }
     Ok(())
 }

@@ -13,10 +13,10 @@ use crate::{
     repeats::{self, Earlier, topic_of_code},
     store::{contact, customer, work_order},
     validate::{NewContact, Profile},
-    write::{Event, Outcome, Stored, Written},
+    write::{Outcome, Stored, Written},
 };
 
-impl Plan {
+impl Plan<'_> {
     pub(super) fn contact(&mut self, new: &NewContact, caller: &str) -> Outcome {
         let replay = self.replay("contact", &new.request_id, &new.fingerprint, |lookups, request_id| {
             let row = lookups.contacts.get(request_id)?;
@@ -117,12 +117,13 @@ impl Plan {
             work_order_id: order_row.as_ref().map(|o| o.id.clone()),
         };
 
-        let contact = Contact::from(&contact_row);
-        self.push(Event::ContactRecorded(ContactRecorded { contact: Some(contact.clone()) }));
+        let recorded = ContactRecorded { contact: Some(Contact::from(&contact_row)) };
+        self.publish(recorded.contact.as_ref().map_or("", |c| &c.name), &recorded);
         self.new_contacts.push(contact_row);
         let work_order = order_row.map(|row| {
-            let order = WorkOrder::from(&row);
-            self.push(Event::WorkOrderOpened(WorkOrderOpened { work_order: Some(order.clone()) }));
+            let opened = WorkOrderOpened { work_order: Some(WorkOrder::from(&row)) };
+            self.publish(opened.work_order.as_ref().map_or("", |o| &o.name), &opened);
+            let order = opened.work_order.unwrap_or_default();
             let first = row.first_work_order_id.clone();
             self.new_orders.push(row);
             if let Some(first) = first {
@@ -130,8 +131,8 @@ impl Plan {
             }
             order
         });
-        let stored = Stored::Contact { contact, work_order };
-        self.remember("contact", &new.request_id, &new.fingerprint, &stored);
+        self.remember("contact", &new.request_id, &new.fingerprint);
+        let stored = Stored::Contact { contact: recorded.contact.unwrap_or_default(), work_order };
         Ok(Written { stored, duplicate: false })
     }
 
@@ -150,7 +151,7 @@ impl Plan {
             })
         };
         if let Some(reopened) = reopened {
-            self.push(Event::WorkOrderReopened(reopened));
+            self.publish(reopened.first_work_order.as_ref().map_or("", |o| &o.name), &reopened);
         }
     }
 }

@@ -13,10 +13,10 @@ use super::{Plan, invalid, new_id};
 use crate::{
     store::{self, customer, product_event, survey_answer, usage_event},
     validate::{NewProductEvent, NewSurveyAnswer, NewUsageEvent},
-    write::{Event, Outcome, Stored, Written},
+    write::{Outcome, Stored, Written},
 };
 
-impl Plan {
+impl Plan<'_> {
     pub(super) fn usage(&mut self, new: &NewUsageEvent) -> Outcome {
         let replay = self.replay("usage", &new.request_id, &new.fingerprint, |lookups, request_id| {
             let row = lookups.usage.get(request_id)?;
@@ -44,13 +44,10 @@ impl Plan {
             created_at: self.now,
             body: event.encode_to_vec(),
         });
-        self.push(Event::UsageEventRecorded(UsageEventRecorded {
-            usage_event: Some(event.clone()),
-            profile: Some(profile),
-        }));
-        let stored = Stored::Usage(event);
-        self.remember("usage", &new.request_id, &new.fingerprint, &stored);
-        Ok(Written { stored, duplicate: false })
+        let recorded = UsageEventRecorded { usage_event: Some(event), profile: Some(profile) };
+        self.publish(recorded.usage_event.as_ref().map_or("", |e| &e.name), &recorded);
+        self.remember("usage", &new.request_id, &new.fingerprint);
+        Ok(Written { stored: Stored::Usage(recorded.usage_event.unwrap_or_default()), duplicate: false })
     }
 
     pub(super) fn product(&mut self, new: &NewProductEvent) -> Outcome {
@@ -75,10 +72,10 @@ impl Plan {
             created_at: self.now,
             body: event.encode_to_vec(),
         });
-        self.push(Event::ProductEventRecorded(ProductEventRecorded { product_event: Some(event.clone()) }));
-        let stored = Stored::Product(event);
-        self.remember("product", &new.request_id, &new.fingerprint, &stored);
-        Ok(Written { stored, duplicate: false })
+        let recorded = ProductEventRecorded { product_event: Some(event) };
+        self.publish(recorded.product_event.as_ref().map_or("", |e| &e.name), &recorded);
+        self.remember("product", &new.request_id, &new.fingerprint);
+        Ok(Written { stored: Stored::Product(recorded.product_event.unwrap_or_default()), duplicate: false })
     }
 
     pub(super) fn survey(&mut self, new: &NewSurveyAnswer) -> Outcome {
@@ -122,13 +119,10 @@ impl Plan {
             created_at: self.now,
             body: answer.encode_to_vec(),
         });
-        self.push(Event::SurveyAnswered(SurveyAnswered {
-            survey_answer: Some(answer.clone()),
-            profile: Some(profile),
-        }));
-        let stored = Stored::Survey(answer);
-        self.remember("survey", &new.request_id, &new.fingerprint, &stored);
-        Ok(Written { stored, duplicate: false })
+        let answered = SurveyAnswered { survey_answer: Some(answer), profile: Some(profile) };
+        self.publish(answered.survey_answer.as_ref().map_or("", |a| &a.name), &answered);
+        self.remember("survey", &new.request_id, &new.fingerprint);
+        Ok(Written { stored: Stored::Survey(answered.survey_answer.unwrap_or_default()), duplicate: false })
     }
 }
 

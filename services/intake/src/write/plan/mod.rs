@@ -10,11 +10,12 @@ mod events;
 
 use std::collections::{HashMap, HashSet};
 
-use csm_kit::{error::Violations, telemetry::TraceContext, time};
+use csm_kit::{error::Violations, feed::Outbox, telemetry::TraceContext, time};
 use csm_proto::{StoredEnum, intake::v1::HighFrequencyStatus};
+use prost::Name;
 use uuid::Uuid;
 
-use super::{Event, Item, Outcome, Refusal, Stored, Write, Written, lookups::Lookups};
+use super::{Item, Outcome, Refusal, Stored, Write, Written, lookups::Lookups};
 use crate::{
     repeats::{Earlier, RepeatRule},
     store::{self, customer, product_event, survey_answer, usage_event, work_order},
@@ -32,15 +33,20 @@ pub struct CustomerState {
     pub trace: TraceContext,
 }
 
-pub struct Plan {
+/// A batch being decided. Its events go to the batch's outbox as they are decided, encoded from
+/// the values the responses carry, so neither is copied for the other.
+pub struct Plan<'o> {
     pub now: i64,
     repeat: RepeatRule,
     lookups: Lookups,
     pub customers: HashMap<String, CustomerState>,
     /// Orders on a topic, per (customer id, topic): what later complaints may repeat.
     candidates: HashMap<(String, String), Vec<Earlier>>,
-    /// Request ids seen earlier in this batch, with the fingerprint and the result.
-    seen: HashMap<(&'static str, String), (String, Stored)>,
+    /// Request ids seen earlier in this batch, with the fingerprint and the position of the item
+    /// whose outcome a repeat of the request gets again.
+    seen: HashMap<(&'static str, String), (String, usize)>,
+    /// The outcome of each item applied so far, in order.
+    outcomes: Vec<Outcome>,
     pub new_contacts: Vec<store::contact::Model>,
     pub new_orders: Vec<work_order::Model>,
     /// Stored orders reopened by this batch, by id.
@@ -48,8 +54,8 @@ pub struct Plan {
     pub new_usage: Vec<usage_event::Model>,
     pub new_products: Vec<product_event::Model>,
     pub new_surveys: Vec<survey_answer::Model>,
-    /// Feed events in the order they were decided, each with the trace of its item.
-    pub events: Vec<(TraceContext, Event)>,
+    /// Feed events in the order they were decided, each under the trace of its item.
+    outbox: &'o mut Outbox,
     /// The trace of the item being applied.
     trace: TraceContext,
 }
@@ -58,8 +64,8 @@ fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
 
-impl Plan {
-    pub fn new(lookups: Lookups, repeat: RepeatRule) -> Self {
+impl<'o> Plan<'o> {
+    pub fn new(lookups: Lookups, repeat: RepeatRule, outbox: &'o mut Outbox) -> Self {
         let mut candidates: HashMap<(String, String), Vec<Earlier>> = HashMap::new();
         for order in lookups.orders.values() {
             if let Some(topic) = &order.topic {
@@ -73,29 +79,43 @@ impl Plan {
             customers: HashMap::new(),
             candidates,
             seen: HashMap::new(),
+            outcomes: Vec::new(),
             new_contacts: Vec::new(),
             new_orders: Vec::new(),
             reopened: HashMap::new(),
             new_usage: Vec::new(),
             new_products: Vec::new(),
             new_surveys: Vec::new(),
-            events: Vec::new(),
+            outbox,
             trace: TraceContext::default(),
         }
     }
 
-    pub fn apply(&mut self, write: &Write) -> Outcome {
+    /// Decides `write`, seeing the effects of the items applied before it.
+    pub fn apply(&mut self, write: &Write) {
         self.trace = write.trace.clone();
-        match &write.item {
+        let outcome = match &write.item {
             Item::Contact { contact, caller } => self.contact(contact, caller),
             Item::Usage(event) => self.usage(event),
             Item::Product(event) => self.product(event),
             Item::Survey(answer) => self.survey(answer),
-        }
+        };
+        self.outcomes.push(outcome);
     }
 
-    fn push(&mut self, event: Event) {
-        self.events.push((self.trace.clone(), event));
+    /// The outcome of every item applied, in order.
+    pub fn take_outcomes(&mut self) -> Vec<Outcome> {
+        std::mem::take(&mut self.outcomes)
+    }
+
+    /// Queues `payload` as an event about `subject`, under the trace of the item being applied.
+    fn publish<M: Name>(&mut self, subject: &str, payload: &M) {
+        self.outbox.publish_traced(&self.trace, subject, payload);
+    }
+
+    /// Queues `payload` as an event about `subject`, under `trace`.
+    pub fn publish_traced<M: Name>(&mut self, trace: &TraceContext, subject: &str, payload: &M) {
+        self.outbox.publish_traced(trace, subject, payload);
     }
 
     /// An earlier result for the same request id, in this batch or stored: the same result for
@@ -108,8 +128,11 @@ impl Plan {
         stored: impl FnOnce(&Lookups, &str) -> Option<(String, Stored)>,
     ) -> Option<Outcome> {
         let request_id = request_id.as_ref()?;
-        let earlier =
-            self.seen.get(&(kind, request_id.clone())).cloned().or_else(|| stored(&self.lookups, request_id))?;
+        let in_batch = self.seen.get(&(kind, request_id.clone())).and_then(|(fingerprint, position)| {
+            let earlier = self.outcomes.get(*position)?.as_ref().ok()?;
+            Some((fingerprint.clone(), earlier.stored.clone()))
+        });
+        let earlier = in_batch.or_else(|| stored(&self.lookups, request_id))?;
         Some(if earlier.0 == fingerprint {
             Ok(Written { stored: earlier.1, duplicate: true })
         } else {
@@ -117,9 +140,11 @@ impl Plan {
         })
     }
 
-    fn remember(&mut self, kind: &'static str, request_id: &Option<String>, fingerprint: &str, stored: &Stored) {
+    /// Remembers the request id of the item being applied, which is being stored: a repeat later in
+    /// the batch gets its outcome again.
+    fn remember(&mut self, kind: &'static str, request_id: &Option<String>, fingerprint: &str) {
         if let Some(request_id) = request_id {
-            self.seen.insert((kind, request_id.clone()), (fingerprint.to_string(), stored.clone()));
+            self.seen.insert((kind, request_id.clone()), (fingerprint.to_string(), self.outcomes.len()));
         }
     }
 
