@@ -381,3 +381,93 @@ async fn postgres_batch_writes_store_values_exactly_and_all_or_none() {
     db.close().await;
     drop_database(cleanup).await;
 }
+
+/// Reports how the batch's transaction would run an update of rows found by key, the shape of the
+/// batch writers' updates ([`csm_kit::bulk::Writes::update`]), for twenty keys.
+struct ExplainsUpdate;
+
+const UPDATE_BY_KEY: &str = "EXPLAIN UPDATE keyed AS o SET n = r.n FROM UNNEST($1::text[], $2::int8[]) AS r(id, n) \
+                             WHERE o.id = r.id";
+
+fn twenty_keys() -> (Vec<String>, Vec<i64>) {
+    ((0..20).map(|n| format!("key-{n}")).collect(), (0..20).collect())
+}
+
+impl csm_kit::group_commit::BatchWriter for ExplainsUpdate {
+    type Item = ();
+    type Output = String;
+
+    async fn write(&self, _: &mut UnitOfWork, items: &[()]) -> Result<Vec<String>, sea_orm::DbErr> {
+        Ok(vec![String::new(); items.len()])
+    }
+}
+
+impl csm_kit::group_commit::SqliteBatchWriter for ExplainsUpdate {
+    async fn write_sqlite(
+        &self,
+        _: &rusqlite::Transaction<'_>,
+        _: &mut csm_kit::feed::Outbox,
+        items: &[()],
+    ) -> Result<Vec<String>, sea_orm::DbErr> {
+        Ok(vec![String::new(); items.len()])
+    }
+}
+
+impl csm_kit::group_commit::PostgresBatchWriter for ExplainsUpdate {
+    async fn write_postgres(
+        &self,
+        txn: &mut sea_orm::sqlx::PgConnection,
+        _: &mut csm_kit::bulk::Writes,
+        _: &mut csm_kit::feed::Outbox,
+        items: &[()],
+    ) -> Result<Vec<String>, sea_orm::DbErr> {
+        let (keys, values) = twenty_keys();
+        let lines: Vec<(String,)> = sea_orm::sqlx::query_as(UPDATE_BY_KEY)
+            .bind(keys)
+            .bind(values)
+            .fetch_all(txn)
+            .await
+            .map_err(csm_kit::db::postgres_error)?;
+        let plan: Vec<String> = lines.into_iter().map(|(line,)| line).collect();
+        Ok(vec![plan.join("\n"); items.len()])
+    }
+}
+
+/// A group commit on PostgreSQL keeps each statement's plan from one batch to the next, so a plan
+/// made while a table is new and empty (no statistics yet) must not depend on that: in a batch an
+/// update of rows by key probes the table's index for each key, where the planner left to itself
+/// hashes the keys and scans the whole table (here for twenty keys; a kept plan, made for no
+/// values in particular, does so for any number), and a kept plan would go on doing so once the
+/// table is large. Nothing to check on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_batch_plans_probe_indexes_even_on_new_empty_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, cleanup) = open(dir.path(), "plans").await;
+    if db.postgres_pool().is_none() {
+        return;
+    }
+    db.writer().execute_unprepared("CREATE TABLE keyed (id TEXT PRIMARY KEY, n BIGINT)").await.unwrap();
+    let publisher = Publisher::new(db.clone(), "test").await.unwrap();
+    let (writes, task) = csm_kit::group_commit::GroupCommit::start(publisher, ExplainsUpdate, 16).unwrap();
+    let writer = tokio::spawn(task);
+
+    for _ in 0..3 {
+        let plan = writes.write(()).await.unwrap();
+        assert!(plan.contains("Index Scan using keyed_pkey"), "{plan}");
+        assert!(!plan.contains("Seq Scan") && !plan.contains("Hash Join"), "{plan}");
+    }
+    // The same update outside a batch: what the check above guards against.
+    let (keys, values) = twenty_keys();
+    let outside = db
+        .writer()
+        .query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, UPDATE_BY_KEY, [keys.into(), values.into()]))
+        .await
+        .unwrap();
+    let outside: Vec<String> = outside.iter().map(|row| row.try_get_by_index::<String>(0).unwrap()).collect();
+    assert!(outside.iter().any(|line| line.contains("Seq Scan on keyed")), "{outside:?}");
+
+    drop(writes);
+    writer.await.unwrap();
+    db.close().await;
+    drop_database(cleanup).await;
+}

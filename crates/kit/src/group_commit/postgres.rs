@@ -26,8 +26,10 @@ use crate::{
 };
 
 /// A [`BatchWriter`] that can also write its batch on a PostgreSQL connection of the driver's own.
-/// The batch's transaction plans each statement for the values it carries, never from a plan
-/// cached earlier on the connection (`plan_cache_mode = force_custom_plan`).
+/// Each statement of the batch's transaction is planned once per connection and the plan kept
+/// (`plan_cache_mode = force_generic_plan`), with sequential scans, hash joins and merge joins
+/// off ([`BATCH_SETTINGS`]): every read and update of a batch must find its rows by key through an
+/// index, one probe per key.
 pub trait PostgresBatchWriter: BatchWriter {
     /// Decides `items` reading through the transaction open on `txn`, gathering their writes in
     /// `writes` and their events in `outbox`, which go to the database together in one statement
@@ -99,6 +101,17 @@ enum Failed {
     Batch(WriteFailed),
 }
 
+/// How a batch's transaction plans its statements. A plan is made once per statement and
+/// connection and kept, so a batch spends nothing on planning (before, each batch planned each of
+/// its statements afresh, 0.07 to 0.26 ms of the database's CPU each). A kept plan is safe only if
+/// it cannot depend on what the statistics say: one made while the tables were new and empty
+/// (before autovacuum's first `ANALYZE`) would otherwise join a batch's keys to a whole table by a
+/// hash over a sequential scan, and keep doing so once the table is large. With sequential scans
+/// and hash and merge joins off, every plan reaches rows through an index, one probe per key,
+/// whatever the statistics; `SET LOCAL` keeps these settings to the batch's transaction.
+const BATCH_SETTINGS: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; \
+     SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
+
 async fn write_batch<W: PostgresBatchWriter>(
     publisher: &Publisher,
     writer: &W,
@@ -106,12 +119,9 @@ async fn write_batch<W: PostgresBatchWriter>(
     items: &[W::Item],
 ) -> Result<Vec<W::Output>, Failed> {
     let fail = |error: DbErr| Failed::Batch(error.into());
-    // Dropping `txn` on any early return rolls the batch back. Its reads are planned for the keys
-    // each carries: the statements are prepared once per connection, and a generic plan made while
-    // the tables were nearly empty (before autovacuum's first ANALYZE) would scan them whole once
-    // they are not; planning these short statements costs far less than one such scan.
+    // Dropping `txn` on any early return rolls the batch back.
     let mut txn = connection
-        .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan")
+        .begin_with(BATCH_SETTINGS)
         .await
         .map_err(|error| Failed::Begin(postgres_connection_error(error).into()))?;
     let mut outbox = Outbox::default();

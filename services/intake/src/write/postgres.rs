@@ -5,8 +5,9 @@
 //! the server neither plans nor binds per row.
 //!
 //! Each read is written as one index probe per key ([`csm_kit::bulk::rows_by_key_sql`] says why).
-//! A plan cached while a table was empty is the other trap; the group commit's transaction plans
-//! each statement afresh, see [`csm_kit::group_commit::PostgresBatchWriter`].
+//! The group commit's transaction keeps each statement's plan, made with sequential scans and hash
+//! and merge joins off so that a plan made while a table was empty still probes its index, see
+//! [`csm_kit::group_commit::PostgresBatchWriter`].
 
 use std::collections::HashMap;
 
