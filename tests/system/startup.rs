@@ -131,6 +131,7 @@ async fn no_tokens_are_refused_unless_development_mode_is_asked_for() {
 
     common.auth.development = true;
     start_intake(common).await.unwrap();
+    backend.cleanup().await;
 }
 
 fn parse(args: &[&str]) -> Result<ServiceArgs, clap::Error> {
