@@ -9,7 +9,7 @@
 
 use prost::Name;
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, IdenStatic, Iterable, Statement, Value,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, IdenStatic, IntoActiveModel, Iterable, Statement, Value,
 };
 
 use super::schema::outbox_event;
@@ -84,7 +84,24 @@ impl Outbox {
         if self.pending.is_empty() {
             return Ok(Vec::new());
         }
-        write_events(txn, self.pending).await
+        let count = i64::try_from(self.pending.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let backend = txn.get_database_backend();
+        if backend == DbBackend::Postgres {
+            let rows = self.numbered(count);
+            let last = write_events_postgres(txn, &rows, count).await?;
+            return Ok(renumbered(rows, last - count));
+        }
+        let row = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "UPDATE feed_head SET last_sequence = last_sequence + ? WHERE id = 1 RETURNING last_sequence",
+                [count.into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("feed_head".into()))?;
+        let rows = self.numbered(row.try_get("", "last_sequence")?);
+        crate::bulk::insert_all(txn, rows.iter().cloned().map(IntoActiveModel::into_active_model).collect()).await?;
+        Ok(rows)
     }
 
     /// As [`Outbox::write`], in a transaction of a synchronous SQLite connection
@@ -151,42 +168,6 @@ impl Outbox {
         let first = last - self.pending.len() as i64 + 1;
         self.pending.into_iter().zip(first..).map(|(event, sequence)| event.into_row(sequence)).collect()
     }
-}
-
-/// Numbers and writes `pending` through a sea-orm transaction.
-async fn write_events(
-    txn: &DatabaseTransaction,
-    pending: Vec<PendingEvent>,
-) -> Result<Vec<outbox_event::Model>, DbErr> {
-    let count = i64::try_from(pending.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let ordinals: Vec<outbox_event::Model> =
-        pending.into_iter().zip(1..).map(|(event, sequence)| event.into_row(sequence)).collect();
-    let backend = txn.get_database_backend();
-    if backend == DbBackend::Postgres {
-        let last = write_events_postgres(txn, &ordinals, count).await?;
-        return Ok(renumbered(ordinals, last - count));
-    }
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            "UPDATE feed_head SET last_sequence = last_sequence + ? WHERE id = 1 RETURNING last_sequence",
-            [count.into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("feed_head".into()))?;
-    let last: i64 = row.try_get("", "last_sequence")?;
-    let rows = renumbered(ordinals, last - count);
-    let models = rows.iter().map(|row| outbox_event::ActiveModel {
-        sequence: Set(row.sequence),
-        subject: Set(row.subject.clone()),
-        event_type: Set(row.event_type.clone()),
-        occurred_at: Set(row.occurred_at),
-        traceparent: Set(row.traceparent.clone()),
-        tracestate: Set(row.tracestate.clone()),
-        payload: Set(row.payload.clone()),
-    });
-    crate::bulk::insert_all(txn, models.collect()).await?;
-    Ok(rows)
 }
 
 /// The events `rows` (numbered from 1) stored in one statement with the head's move; returns the
