@@ -90,7 +90,7 @@ impl Store for DatabaseTransaction {
         since: i64,
     ) -> Result<Vec<work_order::Model>, DbErr> {
         let query = work_order::Entity::find()
-            .filter(work_order::Column::Topic.is_in(topics.to_vec()))
+            .filter(work_order::Column::Topic.is_in(csm_kit::bulk::padded(topics.to_vec())))
             .filter(work_order::Column::OpenedAt.gte(since));
         csm_kit::bulk::find_in(self, query, work_order::Column::CustomerId, customer_ids).await
     }
