@@ -115,11 +115,17 @@ impl EventHandler for WorkOrderOpenedHandler {
         store::insert_classifications(&**uow, fresh.iter().map(|c| c.row.clone()).collect()).await?;
         let counted: Vec<Counted> = fresh.iter().map(|c| c.counted.clone()).collect();
         let counts = statistics::count_orders(&**uow, &counted).await?;
+        let reaching: HashSet<(String, i64)> = counted
+            .iter()
+            .zip(&counts)
+            .filter(|(_, (orders, _))| *orders >= self.problems.emerging_min_orders)
+            .map(|(order, _)| (order.leaf.clone(), order.day))
+            .collect();
         let mut detector = Detector {
             settings: &self.problems,
             days: self.calendar.days(),
             baselines: HashMap::new(),
-            decided: HashSet::new(),
+            decided: statistics::emerged_on(&**uow, &reaching).await?,
         };
         for (order, (orders, customers)) in fresh.into_iter().zip(counts) {
             let subject = order.event.work_order.as_ref().map(|o| o.name.clone()).unwrap_or_default();
@@ -252,7 +258,9 @@ struct Detector<'a> {
     days: LocalDays,
     /// The mean of the days before, per leaf and day, read once per batch.
     baselines: HashMap<(String, i64), f64>,
-    /// Leaves and days already decided in this batch: recorded now, or before.
+    /// Leaves and days already decided: recorded before the batch (read once, as a leaf's busy day
+    /// would otherwise read its baseline and try to record it again in every batch until
+    /// midnight), or in it.
     decided: HashSet<(String, i64)>,
 }
 

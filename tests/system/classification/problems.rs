@@ -55,3 +55,21 @@ async fn the_fifth_order_of_a_leaf_in_a_quiet_week_is_an_emerging_problem_publis
     assert!(missing.message().contains("start_time"), "{}", missing.message());
     system.stop().await;
 }
+
+/// The day's customers of a leaf are people, not orders: a customer who complains twice about it,
+/// in batches of their own, is counted once, and the emerging problem says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_complaining_twice_in_a_day_is_one_of_the_leafs_customers() {
+    let system = TestSystem::start().await;
+    let mut intake = system.intake();
+    let mut feed = clients::feed(system.system.addresses.classification, system.admin()).unwrap();
+    let phones = ["13800000050", "13800000051", "13800000050", "13800000052", "13800000053"];
+    for (i, phone) in phones.iter().enumerate() {
+        intake.submit_contact(complaint(phone, "家里宽带断网了")).await.unwrap();
+        read_feed::<WorkOrderClassified>(&mut feed, i + 1).await;
+    }
+    let emerging = read_feed::<EmergingProblem>(&mut feed, 1).await;
+    let problem: EmergingProblem = csm_kit::feed::decode(&emerging[0]).unwrap();
+    assert_eq!((problem.work_orders, problem.distinct_customers), (5, 4));
+    system.stop().await;
+}

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
     sea_query::{Expr, Func, OnConflict},
 };
 
@@ -30,15 +31,8 @@ pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Resu
     let phones = distinct(orders.iter().map(|o| o.phone.clone()).collect());
     let days: Vec<i64> = orders.iter().map(|o| o.day).collect::<HashSet<_>>().into_iter().collect();
 
-    // Every column of the primary key (leaf, day, phone number) is constrained, so this reads the
-    // index, never the whole table.
-    let query = leaf_day_customer::Entity::find()
-        .filter(leaf_day_customer::Column::Leaf.is_in(leaves.clone()))
-        .filter(leaf_day_customer::Column::Day.is_in(days.clone()));
-    let rows = csm_kit::bulk::find_in(db, query, leaf_day_customer::Column::PhoneNumber, &phones).await?;
-    let mut known: HashSet<Counted> =
-        rows.into_iter().map(|r| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number }).collect();
-    let query = leaf_day::Entity::find().filter(leaf_day::Column::Day.is_in(days.clone()));
+    let mut known = counted_already(db, orders, &leaves, &days, &phones).await?;
+    let query = leaf_day::Entity::find().filter(leaf_day::Column::Day.is_in(csm_kit::bulk::padded(days.clone())));
     let rows = csm_kit::bulk::find_in(db, query, leaf_day::Column::Leaf, &leaves).await?;
     let mut days_of: HashMap<(String, i64), leaf_day::Model> =
         rows.into_iter().map(|r| ((r.leaf.clone(), r.day), r)).collect();
@@ -78,6 +72,43 @@ pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Resu
     Ok(counts)
 }
 
+/// Which of the orders' (leaf, day, customer) are counted already. Every column of the primary
+/// key is constrained, so this reads the index, never the whole table. PostgreSQL probes it once
+/// per order ([`csm_kit::bulk::rows_by_keys_sql`]): given a list of values per column, it probes
+/// every combination of them (a batch's leaves times its customers: 1.9 ms a batch at a thousand
+/// orders a second, against 0.11 ms for the orders' own keys).
+async fn counted_already(
+    db: &impl ConnectionTrait,
+    orders: &[Counted],
+    leaves: &[String],
+    days: &[i64],
+    phones: &[String],
+) -> Result<HashSet<Counted>, DbErr> {
+    let counted = |r: leaf_day_customer::Model| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number };
+    if db.get_database_backend() != DbBackend::Postgres {
+        let query = leaf_day_customer::Entity::find()
+            .filter(leaf_day_customer::Column::Leaf.is_in(csm_kit::bulk::padded(leaves.to_vec())))
+            .filter(leaf_day_customer::Column::Day.is_in(csm_kit::bulk::padded(days.to_vec())));
+        let rows = csm_kit::bulk::find_in(db, query, leaf_day_customer::Column::PhoneNumber, phones).await?;
+        return Ok(rows.into_iter().map(counted).collect());
+    }
+    let keys: HashSet<&Counted> = orders.iter().collect();
+    let (mut leaves, mut days, mut phones) = (Vec::new(), Vec::new(), Vec::new());
+    for key in keys {
+        leaves.push(key.leaf.clone());
+        days.push(key.day);
+        phones.push(key.phone.clone());
+    }
+    let sql = csm_kit::bulk::rows_by_keys_sql(
+        "leaf_day_customer",
+        &[("leaf", "text"), ("day", "int8"), ("phone_number", "text")],
+    );
+    let statement =
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, [leaves.into(), days.into(), phones.into()]);
+    let rows = db.query_all_raw(statement).await?;
+    rows.iter().map(|row| leaf_day_customer::Model::from_query_result(row, "").map(counted)).collect()
+}
+
 /// Mean daily orders of `leaf` over the `window` days before `day` (days without orders count).
 pub async fn baseline(db: &impl ConnectionTrait, leaf: &str, day: i64, window: i64) -> Result<f64, DbErr> {
     let rows = leaf_day::Entity::find()
@@ -87,6 +118,28 @@ pub async fn baseline(db: &impl ConnectionTrait, leaf: &str, day: i64, window: i
         .all(db)
         .await?;
     Ok(rows.iter().map(|r| r.work_orders).sum::<i64>() as f64 / window.max(1) as f64)
+}
+
+/// Which of these leaves' days an emerging problem was recorded for.
+pub async fn emerged_on(
+    db: &impl ConnectionTrait,
+    days: &HashSet<(String, i64)>,
+) -> Result<HashSet<(String, i64)>, DbErr> {
+    if days.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let leaves: HashSet<&String> = days.iter().map(|(leaf, _)| leaf).collect();
+    let numbers: HashSet<i64> = days.iter().map(|(_, day)| *day).collect();
+    let rows: Vec<(String, i64)> = emerging_problem::Entity::find()
+        .select_only()
+        .column(emerging_problem::Column::Leaf)
+        .column(emerging_problem::Column::Day)
+        .filter(emerging_problem::Column::Leaf.is_in(csm_kit::bulk::padded(leaves.into_iter().cloned().collect())))
+        .filter(emerging_problem::Column::Day.is_in(csm_kit::bulk::padded(numbers.into_iter().collect())))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter(|key| days.contains(key)).collect())
 }
 
 /// Records an emerging problem; false when one was already recorded for the leaf and day.
