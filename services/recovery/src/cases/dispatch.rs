@@ -2,9 +2,11 @@
 //!
 //! Intake's WorkOrderOpened and classification's WorkOrderClassified come on separate feeds, in no
 //! guaranteed order between them. Whichever comes first creates the case: intake's as awaiting
-//! dispatch, classification's as dispatched straight away. Classification's always ends in a
-//! dispatched case, sent to the responsible department with the deadline from the leaf's time
-//! limit (on the department's working-time calendar, if it has one), and publishes CaseOpened.
+//! dispatch, classification's as dispatched straight away; the two feeds' transactions take turns
+//! ([`store::lock_case_openers`]), so both never open a case for one order. Classification's
+//! always ends in a dispatched case, sent to the responsible department with the deadline from
+//! the leaf's time limit (on the department's working-time calendar, if it has one), and
+//! publishes CaseOpened.
 //! Intake's WorkOrderReopened (the customer raised the same problem again) reopens the case of
 //! the first order if it was already resolved. A corrected classification is applied by
 //! [`super::reclassify`]. Every change is planned as a [`Planned`], as the API's are. Registrations
@@ -106,6 +108,11 @@ impl EventHandler for WorkOrderOpenedHandler {
 
     fn event_types(&self) -> Vec<String> {
         vec![WorkOrderOpened::full_name(), WorkOrderReopened::full_name()]
+    }
+
+    /// Takes turns with classification's feed, which opens cases too ([`store::lock_case_openers`]).
+    async fn prepare(&self, uow: &mut UnitOfWork, _: &[Event]) -> Result<(), HandleError> {
+        Ok(store::lock_case_openers(&**uow).await?)
     }
 
     /// Sets the order's case aside for [`Self::flush`], which registers the batch's cases together.
@@ -220,6 +227,11 @@ impl EventHandler for WorkOrderClassifiedHandler {
     /// classification it corrects.
     fn event_types(&self) -> Vec<String> {
         vec![WorkOrderClassified::full_name(), ClassificationCorrected::full_name()]
+    }
+
+    /// Takes turns with intake's feed, which opens cases too ([`store::lock_case_openers`]).
+    async fn prepare(&self, uow: &mut UnitOfWork, _: &[Event]) -> Result<(), HandleError> {
+        Ok(store::lock_case_openers(&**uow).await?)
     }
 
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
