@@ -360,6 +360,16 @@ async fn checkpoint_in_background(reader: DatabaseConnection, log: Arc<WriteAhea
     }
 }
 
+/// Makes the transaction `db` wait for the advisory lock `key` on PostgreSQL and hold it to its end,
+/// so writers taking one key take turns (as all of SQLite's do); each database has its own keys.
+pub async fn lock_for_transaction(db: &impl ConnectionTrait, key: i64) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let lock = format!("SELECT pg_advisory_xact_lock({key})");
+        db.execute_raw(Statement::from_string(DbBackend::Postgres, lock)).await?;
+    }
+    Ok(())
+}
+
 /// The advisory lock key migrations run under ("csm-mig" in ASCII); locks are per database, so
 /// every service's database has its own.
 const MIGRATION_LOCK: i64 = 0x0063_736d_2d6d_6967;

@@ -26,7 +26,7 @@ pub use loops::{load_loop_facts, save_loop_facts, scan_loop_facts};
 pub use measures::{ensure_measures, load_measures, measure_summary};
 pub use observations::{StoredObservation, insert_observations, scan_observations};
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, StatementBuilder};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, StatementBuilder};
 
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 400;
@@ -38,8 +38,5 @@ async fn fetch(db: &impl ConnectionTrait, query: impl StatementBuilder) -> Resul
 /// Serialises the writers of cells and facts on PostgreSQL for the rest of the transaction (the
 /// three feed consumers and catalogue changes); SQLite's single writer already does.
 pub async fn lock_writers(db: &impl ConnectionTrait) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(7270301)")).await?;
-    }
-    Ok(())
+    csm_kit::db::lock_for_transaction(db, 7270301).await
 }

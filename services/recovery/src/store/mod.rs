@@ -19,8 +19,8 @@ use csm_proto::{StoredEnum, recovery::v1::CaseStatus};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel, Iterable, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
@@ -43,11 +43,7 @@ const CASE_OPENERS: i64 = 0x0063_736d_2d63_6173;
 /// batch back to be retried after a pause (20 to 60 times in a minute at 1,000 orders/s, each
 /// holding up every case behind it).
 pub async fn lock_case_openers(db: &impl ConnectionTrait) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        let lock = format!("SELECT pg_advisory_xact_lock({CASE_OPENERS})");
-        db.execute_raw(Statement::from_string(DbBackend::Postgres, lock)).await?;
-    }
-    Ok(())
+    csm_kit::db::lock_for_transaction(db, CASE_OPENERS).await
 }
 
 pub async fn case_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<case::Model>, DbErr> {
