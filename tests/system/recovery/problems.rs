@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use csm_kit::time;
 use csm_proto::{
+    classification::v1::WorkOrderClassified,
     intake::v1::{ContactType, CustomerProfile, WorkOrder},
     recovery::v1::{
-        CallbackDue, Case, CaseLinkedToProblem, CaseStatus, CreateServiceProblemRequest, ListCasesRequest,
-        ResolveServiceProblemRequest, ServiceProblem, ServiceProblemOrigin, ServiceProblemStatus,
+        CallbackDue, Case, CaseLinkedToProblem, CaseStatus, CreateServiceProblemRequest, GetServiceProblemRequest,
+        ListCasesRequest, ResolveServiceProblemRequest, ServiceProblem, ServiceProblemOrigin, ServiceProblemStatus,
         ServiceProblemTransition, Transition, TransitionServiceProblemRequest,
     },
 };
@@ -149,6 +150,42 @@ async fn a_raised_problem_absorbs_matching_complaints_and_its_resolution_answers
     let mut called: Vec<String> = due[1..].iter().map(|d| d.case.as_ref().unwrap().name.clone()).collect();
     called.sort();
     assert_eq!(called, sorted(&[&pending, &matching]));
+    desk.stop().await;
+}
+
+/// Dispatches arriving together that fall under two problems: each problem counts its own cases,
+/// and each link announces the count as of its case, in the order the cases came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatches_arriving_together_count_each_problems_links_in_order() {
+    let desk = Desk::start().await;
+    let shenzhen = raise(&desk, outage(&desk, 2), "").await.unwrap();
+    let guangzhou = raise(&desk, ServiceProblem { region: "GD-GZ".into(), ..outage(&desk, 2) }, "").await.unwrap();
+    let orders = [
+        fault_report(&desk, "13800138201", "GD-SZ", 0),
+        fault_report(&desk, "13800138202", "GD-GZ", 0),
+        fault_report(&desk, "13800138203", "GD-SZ", 0),
+    ];
+    desk.publish_together(|uow| {
+        for order in &orders {
+            let classification = Desk::classification(order, "network", NO_SIGNAL, LIMIT);
+            let event = WorkOrderClassified { classification: Some(classification), work_order: Some(order.clone()) };
+            uow.publish(&order.name, &event);
+        }
+    })
+    .await;
+    let links = desk.events::<CaseLinkedToProblem>(3).await;
+    let announced = |problem: &ServiceProblem| -> Vec<(String, i32)> {
+        let of_problem = links.iter().filter(|link| link.service_problem == problem.name);
+        of_problem.map(|link| (link.work_order.clone(), link.linked_cases)).collect()
+    };
+    assert_eq!(announced(&shenzhen), [(orders[0].name.clone(), 1), (orders[2].name.clone(), 2)]);
+    assert_eq!(announced(&guangzhou), [(orders[1].name.clone(), 1)]);
+    for (problem, linked) in [(&shenzhen, 2), (&guangzhou, 1)] {
+        let request = GetServiceProblemRequest { name: problem.name.clone() };
+        let stored = desk.admin().get_service_problem(request).await.unwrap().into_inner();
+        assert_eq!(stored.linked_cases, linked, "{}", problem.region);
+        assert_eq!(linked_to(&desk, &problem.name).await.len(), linked as usize);
+    }
     desk.stop().await;
 }
 

@@ -1,10 +1,10 @@
 //! Linking cases to open problems as they are dispatched: a case of a problem's leaf and region,
 //! raised within its window, becomes one of its trouble tickets in the dispatch's own transaction.
-//! The lookup is one indexed query on the open problems of the case's leaf and region, once per
-//! batch ([`OpenProblems`]), and a batch's links are counted and recorded together when it is
-//! flushed, so linking costs the dispatch path little; a case without a region is never looked up.
+//! The open problems of a batch's leaves are read in one query ([`OpenProblems`]), and the batch's
+//! links are counted in one statement and recorded together when it is flushed, so linking costs
+//! the dispatch path a few statements a batch; a case without a region is never linked.
 
-use std::collections::{HashMap, hash_map::Entry};
+use std::collections::HashMap;
 
 use csm_kit::feed::UnitOfWork;
 use sea_orm::{ConnectionTrait, DbErr};
@@ -15,26 +15,34 @@ use crate::{
     store::{self, case, problems, service_problem},
 };
 
-/// The open problems of the leaves and regions a batch of dispatches reaches, each read once per
-/// batch: the batch opens no problem before its cases are written.
+/// The open problems of the leaves a batch of dispatches reaches, by leaf and region, read once
+/// per batch: the batch opens no problem before its cases are written.
 #[derive(Debug, Default)]
 pub struct OpenProblems(HashMap<(String, String), Vec<service_problem::Model>>);
 
 impl OpenProblems {
-    /// The open problem `row`, about to be dispatched, falls under: the oldest of its leaf and
-    /// region whose window holds the case's open time.
-    pub async fn problem_for(&mut self, db: &impl ConnectionTrait, row: &case::Model) -> Result<Option<String>, DbErr> {
-        if row.region.is_empty() || row.leaf.is_empty() {
-            return Ok(None);
+    /// The open problems of `leaves`, in every region, in one query.
+    pub async fn of_leaves(db: &impl ConnectionTrait, leaves: &[String]) -> Result<Self, DbErr> {
+        let mut leaves: Vec<String> = leaves.iter().filter(|leaf| !leaf.is_empty()).cloned().collect();
+        leaves.sort_unstable();
+        leaves.dedup();
+        let mut by_area: HashMap<(String, String), Vec<service_problem::Model>> = HashMap::new();
+        for problem in problems::open_for_leaves(db, &leaves).await? {
+            by_area.entry((problem.leaf.clone(), problem.region.clone())).or_default().push(problem);
         }
-        let key = (row.leaf.clone(), row.region.clone());
-        let open = match self.0.entry(key) {
-            Entry::Occupied(known) => known.into_mut(),
-            Entry::Vacant(unread) => unread.insert(problems::open_for(db, &row.leaf, &row.region).await?),
-        };
+        Ok(Self(by_area))
+    }
+
+    /// The open problem `row`, about to be dispatched, falls under: the oldest of its leaf and
+    /// region whose window holds the case's open time. A case without a region or leaf has none.
+    pub fn problem_for(&self, row: &case::Model) -> Option<String> {
+        if row.region.is_empty() || row.leaf.is_empty() {
+            return None;
+        }
+        let open = self.0.get(&(row.leaf.clone(), row.region.clone()))?;
         let within =
             |p: &&service_problem::Model| row.opened_at >= p.start_at && p.end_at.is_none_or(|end| row.opened_at < end);
-        Ok(open.iter().find(within).map(|problem| problem.id.clone()))
+        open.iter().find(within).map(|problem| problem.id.clone())
     }
 }
 
@@ -62,32 +70,34 @@ pub async fn dispatched(context: &Context, uow: &mut UnitOfWork, row: &case::Mod
     Ok(())
 }
 
-/// Counts the batch's links, one update per problem, records them in the cases' audit trails in
-/// one statement, and announces each (CaseLinkedToProblem, with the problem's count as of that
-/// case), after the batch's CaseOpened events.
+/// Counts the batch's links in one statement, records them in the cases' audit trails in one
+/// statement, and announces each (CaseLinkedToProblem, with the problem's count as of that case),
+/// after the batch's CaseOpened events.
 pub async fn flush(context: &Context, uow: &mut UnitOfWork) -> Result<(), DbErr> {
     let links = uow.take_stash::<Links>().0;
     if links.is_empty() {
         return Ok(());
     }
-    let mut problems_in_order: Vec<&str> = Vec::new();
+    let mut added: Vec<(String, usize)> = Vec::new();
     for link in &links {
-        if !problems_in_order.contains(&link.problem_id.as_str()) {
-            problems_in_order.push(&link.problem_id);
+        match added.iter_mut().find(|(problem, _)| *problem == link.problem_id) {
+            Some((_, n)) => *n += 1,
+            None => added.push((link.problem_id.clone(), 1)),
         }
     }
+    let counted: HashMap<String, service_problem::Model> =
+        problems::count_links(&**uow, &added).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
     let mut histories = Vec::with_capacity(links.len());
-    for problem_id in problems_in_order {
-        let of_problem: Vec<&Link> = links.iter().filter(|link| link.problem_id == problem_id).collect();
-        let Some(problem) = problems::count_links(&**uow, problem_id, of_problem.len()).await? else {
+    for (problem_id, n) in &added {
+        let Some(problem) = counted.get(problem_id) else {
             continue;
         };
-        let before = usize::try_from(problem.linked_cases).unwrap_or(0).saturating_sub(of_problem.len());
-        for (i, link) in of_problem.iter().enumerate() {
+        let before = usize::try_from(problem.linked_cases).unwrap_or(0).saturating_sub(*n);
+        for (i, link) in links.iter().filter(|link| link.problem_id == *problem_id).enumerate() {
             histories.push(opening::link_entry(context, &link.case, problem_id, &link.actor));
             opening::announce(uow, &link.case, problem_id, before + i + 1);
         }
-        csm_kit::metrics::get().problem_links.add(of_problem.len() as u64, &[]);
+        csm_kit::metrics::get().problem_links.add(*n as u64, &[]);
     }
     store::record_histories(&**uow, histories).await
 }

@@ -269,8 +269,8 @@ struct Dispatches(Vec<Classified>);
 
 /// Dispatches the cases set aside, in their order: a case registered before is routed and sent
 /// on, an order without one gets its new case (and its customer remembered); a case already
-/// dispatched stays as it is. The batch's cases are read in one query, the open problems of each
-/// leaf and region once, and then written together; each dispatched case not linked to a problem
+/// dispatched stays as it is. The batch's cases are read in one query, the open problems of its
+/// leaves in another, and then written together; each dispatched case not linked to a problem
 /// is looked at for a surge.
 async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(), HandleError> {
     let waiting = uow.take_stash::<Dispatches>().0;
@@ -279,7 +279,8 @@ async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
     }
     let ids: Vec<String> = waiting.iter().map(|c| c.waiting.row.work_order_id.clone()).collect();
     let mut cases = store::cases_by_work_orders(&**uow, &ids).await?;
-    let mut open_problems = OpenProblems::default();
+    let leaves: Vec<String> = waiting.iter().map(|c| c.classification.leaf.clone()).collect();
+    let open_problems = OpenProblems::of_leaves(&**uow, &leaves).await?;
     let mut customers = Vec::new();
     let mut changes = Vec::with_capacity(waiting.len());
     let now = context.now();
@@ -302,7 +303,7 @@ async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
                 waiting.row
             }
         };
-        row.service_problem_id = open_problems.problem_for(&**uow, &row).await?;
+        row.service_problem_id = open_problems.problem_for(&row);
         let planned = Planned::dispatch(current.as_ref(), row, now, format!("classified as {}", classification.leaf));
         cases.insert(id, planned.row.clone());
         changes.push((planned, waiting.trace));

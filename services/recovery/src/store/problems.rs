@@ -55,6 +55,19 @@ pub async fn open_for(
         .await
 }
 
+/// The open problems of any of `leaves`, in every region, oldest first: what a batch of
+/// dispatches may link its cases to, read in one query rather than one per leaf and region.
+pub async fn open_for_leaves(
+    db: &impl ConnectionTrait,
+    leaves: &[String],
+) -> Result<Vec<service_problem::Model>, DbErr> {
+    let open =
+        service_problem::Entity::find().filter(service_problem::Column::Status.is_in(OPEN.map(StoredEnum::stored)));
+    let mut found = csm_kit::bulk::find_in(db, open, service_problem::Column::Leaf, leaves).await?;
+    found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(found)
+}
+
 /// Whether a problem of `leaf` in `region` (in any status) was opened at or after `since`.
 pub async fn opened_since(db: &impl ConnectionTrait, leaf: &str, region: &str, since: i64) -> Result<bool, DbErr> {
     let count = service_problem::Entity::find()
@@ -81,20 +94,34 @@ pub async fn save(db: &impl ConnectionTrait, read_version: i64, row: service_pro
     Ok(result.rows_affected == 1)
 }
 
-/// Counts `added` more linked cases; the problem as it now is.
+/// Counts more linked cases on each problem of `added` (id, cases) in one statement; the
+/// problems as they now are, in no set order (a problem deleted meanwhile is missing). Each id
+/// appears once, as one statement may not update a row twice.
 pub async fn count_links(
     db: &impl ConnectionTrait,
-    id: &str,
-    added: usize,
-) -> Result<Option<service_problem::Model>, DbErr> {
-    let added = i64::try_from(added).unwrap_or(i64::MAX);
-    service_problem::Entity::update_many()
-        .col_expr(service_problem::Column::LinkedCases, Expr::col(service_problem::Column::LinkedCases).add(added))
+    added: &[(String, usize)],
+) -> Result<Vec<service_problem::Model>, DbErr> {
+    let Some(((first_id, first_n), rest)) = added.split_first() else {
+        return Ok(Vec::new());
+    };
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let id = || Expr::col(service_problem::Column::Id);
+    let increments = rest
+        .iter()
+        .fold(Expr::case(id().eq(first_id.as_str()), count(*first_n)), |case, (problem, n)| {
+            case.case(id().eq(problem.as_str()), count(*n))
+        })
+        .finally(0i64);
+    let ids: Vec<String> = added.iter().map(|(problem, _)| problem.clone()).collect();
+    let update = service_problem::Entity::update_many()
+        .col_expr(service_problem::Column::LinkedCases, Expr::col(service_problem::Column::LinkedCases).add(increments))
         .col_expr(service_problem::Column::Version, Expr::col(service_problem::Column::Version).add(1))
-        .filter(service_problem::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    by_id(db, id).await
+        .filter(service_problem::Column::Id.is_in(ids.clone()));
+    if db.support_returning() {
+        return update.exec_with_returning(db).await;
+    }
+    update.exec(db).await?;
+    csm_kit::bulk::find_in(db, service_problem::Entity::find(), service_problem::Column::Id, &ids).await
 }
 
 #[derive(Debug, Clone, Default)]
