@@ -1,8 +1,11 @@
 //! Inserting many rows. Multi-row INSERTs save round trips, but every distinct row count is a new
 //! statement to prepare, and preparing a large statement costs more than running it. So rows go in
 //! full statements of a fixed size and the rest in powers of two: a handful of statement shapes per
-//! table, all kept in the connection's statement cache, whatever the batch size.
+//! table, all kept in the connection's statement cache, whatever the batch size. On PostgreSQL
+//! the rows of an insert go as one statement of arrays instead ([`arrays`]), one shape for any
+//! number of rows.
 
+mod arrays;
 mod copy;
 mod writes;
 
@@ -11,8 +14,8 @@ pub use writes::Writes;
 pub(crate) use writes::{column_arrays, quoted_names};
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Select, Value,
-    sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Select, Statement,
+    Value, sea_query::OnConflict,
 };
 
 /// Rows per full statement: SQLite is in-process, where smaller statements prepare faster;
@@ -114,6 +117,10 @@ where
     E: EntityTrait,
     A: ActiveModelTrait<Entity = E> + Send,
 {
+    if let Some(statement) = as_arrays(db, &rows, None) {
+        db.execute_raw(statement).await?;
+        return Ok(());
+    }
     for chunk in statements(db, rows) {
         E::insert_many(chunk).exec_without_returning(db).await?;
     }
@@ -130,11 +137,23 @@ where
     E: EntityTrait,
     A: ActiveModelTrait<Entity = E> + Send,
 {
+    if let Some(statement) = as_arrays(db, &rows, Some(&on_conflict)) {
+        return Ok(db.execute_raw(statement).await?.rows_affected());
+    }
     let mut written = 0;
     for chunk in statements(db, rows) {
         written += E::insert_many(chunk).on_conflict(on_conflict.clone()).exec_without_returning(db).await?;
     }
     Ok(written)
+}
+
+/// `rows` as one statement of arrays, on PostgreSQL when their columns allow.
+fn as_arrays<E, A>(db: &impl ConnectionTrait, rows: &[A], on_conflict: Option<&OnConflict>) -> Option<Statement>
+where
+    E: EntityTrait,
+    A: ActiveModelTrait<Entity = E>,
+{
+    (db.get_database_backend() == DbBackend::Postgres).then(|| arrays::unnest_insert::<E, A>(rows, on_conflict))?
 }
 
 /// `rows` cut into the statements [`statement_sizes`] gives for the database.

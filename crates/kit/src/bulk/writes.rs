@@ -211,7 +211,7 @@ pub(crate) enum ColumnArray {
 
 impl ColumnArray {
     /// An empty array for values like `value`.
-    fn of(value: &Value, column: &str) -> Result<Self, DbErr> {
+    pub(super) fn of(value: &Value, column: &str) -> Result<Self, DbErr> {
         Ok(match value {
             Value::Bool(_) => Self::Bool(Vec::new()),
             Value::SmallInt(_) => Self::Int2(Vec::new()),
@@ -225,7 +225,7 @@ impl ColumnArray {
         })
     }
 
-    fn push(&mut self, value: Value, column: &str) -> Result<(), DbErr> {
+    pub(super) fn push(&mut self, value: Value, column: &str) -> Result<(), DbErr> {
         match (self, value) {
             (Self::Bool(values), Value::Bool(value)) => values.push(value),
             (Self::Int2(values), Value::SmallInt(value)) => values.push(value),
@@ -256,6 +256,34 @@ impl ColumnArray {
             Self::Text(values) => all(values)?.into(),
             Self::Bytea(values) => all(values)?.into(),
         })
+    }
+
+    /// The array as two sea-orm values, for a column that may hold NULL: its values, each NULL
+    /// replaced by the type's default, and whether each was NULL.
+    pub(super) fn into_values_and_nulls(self) -> (Value, Value) {
+        fn split<T: Default>(values: Vec<Option<T>>) -> (Vec<T>, Value)
+        where
+            Vec<T>: Into<Value>,
+        {
+            let nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
+            (values.into_iter().map(Option::unwrap_or_default).collect(), nulls.into())
+        }
+        fn values<T>((present, nulls): (Vec<T>, Value)) -> (Value, Value)
+        where
+            Vec<T>: Into<Value>,
+        {
+            (present.into(), nulls)
+        }
+        match self {
+            Self::Bool(v) => values(split(v)),
+            Self::Int2(v) => values(split(v)),
+            Self::Int4(v) => values(split(v)),
+            Self::Int8(v) => values(split(v)),
+            Self::Float4(v) => values(split(v)),
+            Self::Float8(v) => values(split(v)),
+            Self::Text(v) => values(split(v)),
+            Self::Bytea(v) => values(split(v)),
+        }
     }
 
     pub(crate) fn sql_type(&self) -> &'static str {
