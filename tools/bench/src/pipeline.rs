@@ -158,6 +158,11 @@ fn poll_indicator(mut measurement: Measurement, stop: CancellationToken) -> toki
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // The run stops as soon as every order is counted, which may be after the last poll:
+        // one more sample, so orders counted since are not reported as never counted.
+        if let Ok(count) = counted(&mut measurement).await {
+            counts.push((time::now_micros(), count));
+        }
         counts
     })
 }
