@@ -153,7 +153,10 @@ where
     E: EntityTrait,
     A: ActiveModelTrait<Entity = E>,
 {
-    (db.get_database_backend() == DbBackend::Postgres).then(|| arrays::unnest_insert::<E, A>(rows, on_conflict))?
+    if db.get_database_backend() != DbBackend::Postgres {
+        return None;
+    }
+    arrays::unnest_insert::<E, A>(rows, on_conflict)
 }
 
 /// `rows` cut into the statements [`statement_sizes`] gives for the database.

@@ -13,11 +13,11 @@ use sea_orm::{
     sea_query::{OnConflict, PostgresQueryBuilder, QueryBuilder, SqlWriterValues},
 };
 
-use super::writes::ColumnArray;
+use super::writes::{ColumnArray, quoted_names};
 
 /// One column of the rows: its values, and whether it may be NULL.
-struct Column {
-    name: &'static str,
+struct Column<C> {
+    column: C,
     nullable: bool,
     values: ColumnArray,
 }
@@ -31,25 +31,25 @@ where
     A: ActiveModelTrait<Entity = E>,
 {
     let first = rows.first()?;
-    let mut columns = Vec::new();
+    // Each of the entity's columns the first row sets, gathering every row's value of it.
+    let mut gathered: Vec<Option<Column<E::Column>>> = Vec::new();
     for column in E::Column::iter() {
-        let Some(value) = set_value(first.get(column)) else {
-            continue;
+        let values = match set_value(first.get(column)) {
+            Some(value) => Some(ColumnArray::of(&value, column.as_str()).ok()?),
+            None => None,
         };
-        let values = ColumnArray::of(&value, column.as_str()).ok()?;
-        columns.push((column, Column { name: column.as_str(), nullable: column.def().is_null(), values }));
+        gathered.push(values.map(|values| Column { column, nullable: column.def().is_null(), values }));
     }
     for row in rows {
-        for (column, gathered) in &mut columns {
-            let value = set_value(row.get(*column))?;
-            gathered.values.push(value, gathered.name).ok()?;
-        }
-        let set = E::Column::iter().filter(|column| set_value(row.get(*column)).is_some()).count();
-        if set != columns.len() {
-            return None;
+        for (column, slot) in E::Column::iter().zip(&mut gathered) {
+            match (set_value(row.get(column)), slot) {
+                (Some(value), Some(kept)) => kept.values.push(value, column.as_str()).ok()?,
+                (None, None) => {}
+                _ => return None,
+            }
         }
     }
-    statement(E::default().table_name(), columns.into_iter().map(|(_, column)| column).collect(), on_conflict)
+    statement(E::default().table_name(), gathered.into_iter().flatten().collect(), on_conflict)
 }
 
 /// The value a row sets for a column; `None` when it leaves the column to its default.
@@ -63,15 +63,19 @@ fn set_value(value: ActiveValue<Value>) -> Option<Value> {
 /// `INSERT INTO table (a, b) SELECT k.c0, CASE WHEN k.n1 THEN NULL ELSE k.c1 END FROM
 /// UNNEST($2::text[], $3::int8[], $4::bool[]) AS k(c0, c1, n1) ON CONFLICT ...`, the conflict
 /// clause's own values bound first.
-fn statement(table: &str, columns: Vec<Column>, on_conflict: Option<&OnConflict>) -> Option<Statement> {
+fn statement<C: IdenStatic>(
+    table: &str,
+    columns: Vec<Column<C>>,
+    on_conflict: Option<&OnConflict>,
+) -> Option<Statement> {
     let mut conflict = SqlWriterValues::new("$", true);
     if let Some(on_conflict) = on_conflict {
         PostgresQueryBuilder.prepare_on_conflict(&Some(on_conflict.clone()), &mut conflict);
     }
     let (conflict, mut values) = conflict.into_parts();
-    let (mut names, mut selected, mut arrays, mut aliases) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let names = quoted_names(&columns.iter().map(|column| column.column).collect::<Vec<_>>());
+    let (mut selected, mut arrays, mut aliases) = (Vec::new(), Vec::new(), Vec::new());
     for (i, column) in columns.into_iter().enumerate() {
-        names.push(format!("\"{}\"", column.name));
         let sql_type = column.values.sql_type();
         if column.nullable {
             let (present, nulls) = column.values.into_values_and_nulls();
@@ -87,8 +91,7 @@ fn statement(table: &str, columns: Vec<Column>, on_conflict: Option<&OnConflict>
         }
     }
     let sql = format!(
-        "INSERT INTO \"{table}\" ({}) SELECT {} FROM UNNEST({}) AS k({}){conflict}",
-        names.join(", "),
+        "INSERT INTO \"{table}\" ({names}) SELECT {} FROM UNNEST({}) AS k({}){conflict}",
         selected.join(", "),
         arrays.join(", "),
         aliases.join(", "),

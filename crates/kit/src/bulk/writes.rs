@@ -261,28 +261,23 @@ impl ColumnArray {
     /// The array as two sea-orm values, for a column that may hold NULL: its values, each NULL
     /// replaced by the type's default, and whether each was NULL.
     pub(super) fn into_values_and_nulls(self) -> (Value, Value) {
-        fn split<T: Default>(values: Vec<Option<T>>) -> (Vec<T>, Value)
+        fn split<T: Default>(values: Vec<Option<T>>) -> (Value, Value)
         where
             Vec<T>: Into<Value>,
         {
             let nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
-            (values.into_iter().map(Option::unwrap_or_default).collect(), nulls.into())
-        }
-        fn values<T>((present, nulls): (Vec<T>, Value)) -> (Value, Value)
-        where
-            Vec<T>: Into<Value>,
-        {
-            (present.into(), nulls)
+            let present: Vec<T> = values.into_iter().map(Option::unwrap_or_default).collect();
+            (present.into(), nulls.into())
         }
         match self {
-            Self::Bool(v) => values(split(v)),
-            Self::Int2(v) => values(split(v)),
-            Self::Int4(v) => values(split(v)),
-            Self::Int8(v) => values(split(v)),
-            Self::Float4(v) => values(split(v)),
-            Self::Float8(v) => values(split(v)),
-            Self::Text(v) => values(split(v)),
-            Self::Bytea(v) => values(split(v)),
+            Self::Bool(values) => split(values),
+            Self::Int2(values) => split(values),
+            Self::Int4(values) => split(values),
+            Self::Int8(values) => split(values),
+            Self::Float4(values) => split(values),
+            Self::Float8(values) => split(values),
+            Self::Text(values) => split(values),
+            Self::Bytea(values) => split(values),
         }
     }
 

@@ -28,10 +28,9 @@ pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Resu
     }
     let distinct = |values: Vec<String>| values.into_iter().collect::<HashSet<_>>().into_iter().collect::<Vec<_>>();
     let leaves = distinct(orders.iter().map(|o| o.leaf.clone()).collect());
-    let phones = distinct(orders.iter().map(|o| o.phone.clone()).collect());
     let days: Vec<i64> = orders.iter().map(|o| o.day).collect::<HashSet<_>>().into_iter().collect();
 
-    let mut known = counted_already(db, orders, &leaves, &days, &phones).await?;
+    let mut known = counted_already(db, orders, &leaves, &days).await?;
     let query = leaf_day::Entity::find().filter(leaf_day::Column::Day.is_in(csm_kit::bulk::padded(days.clone())));
     let rows = csm_kit::bulk::find_in(db, query, leaf_day::Column::Leaf, &leaves).await?;
     let mut days_of: HashMap<(String, i64), leaf_day::Model> =
@@ -82,14 +81,14 @@ async fn counted_already(
     orders: &[Counted],
     leaves: &[String],
     days: &[i64],
-    phones: &[String],
 ) -> Result<HashSet<Counted>, DbErr> {
     let counted = |r: leaf_day_customer::Model| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number };
     if db.get_database_backend() != DbBackend::Postgres {
+        let phones: Vec<String> = orders.iter().map(|o| o.phone.clone()).collect::<HashSet<_>>().into_iter().collect();
         let query = leaf_day_customer::Entity::find()
             .filter(leaf_day_customer::Column::Leaf.is_in(csm_kit::bulk::padded(leaves.to_vec())))
             .filter(leaf_day_customer::Column::Day.is_in(csm_kit::bulk::padded(days.to_vec())));
-        let rows = csm_kit::bulk::find_in(db, query, leaf_day_customer::Column::PhoneNumber, phones).await?;
+        let rows = csm_kit::bulk::find_in(db, query, leaf_day_customer::Column::PhoneNumber, &phones).await?;
         return Ok(rows.into_iter().map(counted).collect());
     }
     let keys: HashSet<&Counted> = orders.iter().collect();
