@@ -10,6 +10,10 @@
 //!   reaches k: exact when orders are counted in the order they were submitted, and close
 //!   otherwise.
 //!
+//! Each order's time to its case is also split at the stages it passes: intake answering the
+//! submission, classification publishing its WorkOrderClassified (as classification stamped it),
+//! and recovery its CaseOpened; the stage with the longest tail is where to look first.
+//!
 //! Every second it reads each service's consumer lag gauges from its metrics endpoint; a lag that
 //! grows over the run is a consumer that cannot keep up. CPU per order comes from each process's
 //! own accounting (and PostgreSQL's processes, on PostgreSQL).
@@ -22,8 +26,11 @@ use std::{
 
 use csm_cli::{clients, tokens::DevTokens};
 use csm_kit::time;
-use csm_proto::measurement::v1::{
-    CoreProcess, CreateIndicatorRequest, Direction, Granularity, Indicator, IndicatorKind, QuerySeriesRequest,
+use csm_proto::{
+    classification::v1::WorkOrderClassified,
+    measurement::v1::{
+        CoreProcess, CreateIndicatorRequest, Direction, Granularity, Indicator, IndicatorKind, QuerySeriesRequest,
+    },
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +40,7 @@ use crate::{
     contact, describe,
     figures::Figures,
     load::{self, histogram},
-    recovery::follow_cases,
+    recovery::{follow_cases, follow_stamps},
     service::{Backend, Service, free_port},
 };
 
@@ -198,8 +205,9 @@ async fn create_indicator(system: &System) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One submitted complaint: its work order and when its call started (µs since the epoch).
-type Submitted = (String, i64);
+/// One submitted complaint: its work order, when its call started and when intake answered (µs
+/// since the epoch).
+type Submitted = (String, i64, i64);
 
 /// Submits complaints at `rate` for `WARMUP + duration`; each from a customer of its own.
 async fn submit(system: &System, rate: u64, duration: Duration) -> anyhow::Result<Vec<Submitted>> {
@@ -224,8 +232,9 @@ async fn submit(system: &System, rate: u64, duration: Duration) -> anyhow::Resul
                         return false;
                     }
                 };
+                let answered = time::now_micros();
                 let order = answer.into_inner().work_order.map(|o| o.name).unwrap_or_default();
-                submitted.lock().await.push((order, at));
+                submitted.lock().await.push((order, at, answered));
                 true
             }
         })
@@ -239,7 +248,7 @@ async fn submit(system: &System, rate: u64, duration: Duration) -> anyhow::Resul
         );
     }
     let mut submitted = std::mem::take(&mut *submitted.lock().await);
-    submitted.sort_by_key(|(_, at)| *at);
+    submitted.sort_by_key(|(_, at, _)| *at);
     Ok(submitted)
 }
 
@@ -268,6 +277,14 @@ pub async fn run(backend: Backend, rate: u64, duration: Duration) -> anyhow::Res
         opened.clone(),
         stop.clone(),
     ));
+    let classified = Arc::new(Mutex::new(HashMap::new()));
+    let classified_follower = tokio::spawn(follow_stamps::<WorkOrderClassified>(
+        system.services[1].address,
+        system.tokens.administrator().to_string(),
+        |c| c.work_order.map(|o| o.name),
+        classified.clone(),
+        stop.clone(),
+    ));
     let measurement = clients::measurement(system.measurement().address, system.tokens.administrator())?;
     let poller = poll_indicator(measurement, stop.clone());
     let lag_sampler = sample_lags(system.clone(), stop.clone());
@@ -294,16 +311,30 @@ pub async fn run(backend: Backend, rate: u64, duration: Duration) -> anyhow::Res
     let costs = cpu.per_op(submitted.len() as u64);
     stop.cancel();
     follower.await??;
+    classified_follower.await??;
     let counts = poller.await?;
     let lags = lag_sampler.await?;
 
     let opened = opened.lock().await;
+    let classified = classified.lock().await;
     let (mut to_case, mut to_indicator) = (histogram(), histogram());
+    // Submission to intake's answer, answer to WorkOrderClassified, WorkOrderClassified to CaseOpened.
+    let mut stages = [histogram(), histogram(), histogram()];
     let (mut cases_missing, mut uncounted) = (0, 0);
-    for (k, (order, at)) in submitted.iter().enumerate() {
+    for (k, (order, at, answered)) in submitted.iter().enumerate() {
         let timed = *at >= timed_from;
         match opened.get(order) {
-            Some(case_at) if timed => to_case.saturating_record((case_at - at).max(1) as u64),
+            Some(case_at) if timed => {
+                to_case.saturating_record((case_at - at).max(1) as u64);
+                let ends = [Some(*answered), classified.get(order).copied(), Some(*case_at)];
+                let mut from = Some(*at);
+                for (stage, end) in stages.iter_mut().zip(ends) {
+                    if let (Some(from), Some(end)) = (from, end) {
+                        stage.saturating_record((end - from).max(1) as u64);
+                    }
+                    from = end;
+                }
+            }
             Some(_) => {}
             None => cases_missing += 1,
         }
@@ -335,6 +366,19 @@ pub async fn run(backend: Backend, rate: u64, duration: Duration) -> anyhow::Res
         to_case.max() as f64 / 1000.0
     );
     println!(
+        "  its stages, p50 / p99: intake answering {:.1} / {:.1} ms; then classification publishing the order's class {:.1} / {:.1} ms; then recovery opening its case {:.1} / {:.1} ms",
+        ms(&stages[0], 0.5),
+        ms(&stages[0], 0.99),
+        ms(&stages[1], 0.5),
+        ms(&stages[1], 0.99),
+        ms(&stages[2], 0.5),
+        ms(&stages[2], 0.99),
+    );
+    for (stage, histogram) in ["answered", "classified", "case"].iter().zip(&stages) {
+        figures.add_named(format!("stage_{stage}_p50_ms"), ms(histogram, 0.5));
+        figures.add_named(format!("stage_{stage}_p99_ms"), ms(histogram, 0.99));
+    }
+    println!(
         "  submission to the indicator counting it (polled every 50 ms): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         ms(&to_indicator, 0.5),
         ms(&to_indicator, 0.99),
@@ -359,6 +403,6 @@ pub async fn run(backend: Backend, rate: u64, duration: Duration) -> anyhow::Res
         figures.add_named(format!("rss_peak_mib_{name}"), peak);
     }
     figures.print();
-    drop(opened);
+    drop((opened, classified));
     Arc::into_inner(system).ok_or_else(|| anyhow::anyhow!("the system is still in use"))?.stop().await
 }

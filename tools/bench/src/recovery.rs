@@ -129,9 +129,21 @@ pub async fn follow_cases(
     opened: Arc<Mutex<HashMap<String, i64>>>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    follow_stamps::<CaseOpened>(address, token, |c| c.case.map(|c| c.work_order), opened, stop).await
+}
+
+/// Follows a service's feed for events of type `M` until `stop`, noting for each the work order
+/// `order_of` finds in it and the time its publisher stamped on it (µs since the epoch).
+pub async fn follow_stamps<M: Name + Default>(
+    address: std::net::SocketAddr,
+    token: String,
+    order_of: fn(M) -> Option<String>,
+    stamps: Arc<Mutex<HashMap<String, i64>>>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let mut stream = clients::feed(address, &token)?
         .max_decoding_message_size(64 << 20)
-        .subscribe(SubscribeRequest { after_sequence: 0, event_types: vec![CaseOpened::full_name()] })
+        .subscribe(SubscribeRequest { after_sequence: 0, event_types: vec![M::full_name()] })
         .await?
         .into_inner();
     loop {
@@ -139,11 +151,12 @@ pub async fn follow_cases(
             () = stop.cancelled() => return Ok(()),
             next = stream.message() => match next? { Some(event) => event, None => return Ok(()) },
         };
-        let case = decode::<CaseOpened>(&event).ok().and_then(|c| c.case).context("CaseOpened without a case")?;
-        opened.lock().await.insert(
-            case.work_order,
-            event.occurred_at.map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000),
-        );
+        let order = decode::<M>(&event).ok().and_then(order_of);
+        let order = order.with_context(|| format!("{} without a work order", M::full_name()))?;
+        stamps
+            .lock()
+            .await
+            .insert(order, event.occurred_at.map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000));
     }
 }
 
