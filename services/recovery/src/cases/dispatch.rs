@@ -3,10 +3,10 @@
 //! Intake's WorkOrderOpened and classification's WorkOrderClassified come on separate feeds, in no
 //! guaranteed order between them. Whichever comes first creates the case: intake's as awaiting
 //! dispatch, classification's as dispatched straight away; the two feeds' transactions take turns
-//! ([`store::lock_case_openers`]), so both never open a case for one order. Classification's
-//! always ends in a dispatched case, sent to the responsible department with the deadline from
-//! the leaf's time limit (on the department's working-time calendar, if it has one), and
-//! publishes CaseOpened.
+//! from their first read of cases to their commit ([`take_turn`]), so both never open a case for
+//! one order. Classification's always ends in a dispatched case, sent to the responsible
+//! department with the deadline from the leaf's time limit (on the department's working-time
+//! calendar, if it has one), and publishes CaseOpened.
 //! Intake's WorkOrderReopened (the customer raised the same problem again) reopens the case of
 //! the first order if it was already resolved. A corrected classification is applied by
 //! [`super::reclassify`]. Every change is planned as a [`Planned`], as the API's are. Registrations
@@ -43,6 +43,7 @@ use super::{
 use crate::{
     affected::{
         care::known,
+        detection,
         linking::{self, OpenProblems},
     },
     lifecycle::Step,
@@ -110,16 +111,12 @@ impl EventHandler for WorkOrderOpenedHandler {
         vec![WorkOrderOpened::full_name(), WorkOrderReopened::full_name()]
     }
 
-    /// Takes turns with classification's feed, which opens cases too ([`store::lock_case_openers`]).
-    async fn prepare(&self, uow: &mut UnitOfWork, _: &[Event]) -> Result<(), HandleError> {
-        Ok(store::lock_case_openers(&**uow).await?)
-    }
-
     /// Sets the order's case aside for [`Self::flush`], which registers the batch's cases together.
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         if carries::<WorkOrderReopened>(event) {
             // The first order's case may be among those waiting.
             register_waiting(&self.context, uow).await?;
+            take_turn(uow).await?;
             return reopen_on_repeat(&self.context, uow, decode(event)?).await;
         }
         let opened: WorkOrderOpened = decode(event)?;
@@ -160,6 +157,23 @@ impl Waiting {
 #[derive(Debug, Clone, Default)]
 struct Registrations(Vec<Waiting>);
 
+/// Whether this feed transaction holds its turn at opening cases.
+#[derive(Debug, Clone, Copy, Default)]
+struct HoldsTurn(bool);
+
+/// Waits for this transaction's turn at opening cases ([`store::lock_case_openers`]) and keeps it
+/// to the commit. Taken once, just before the transaction first reads cases: the events of a
+/// batch are decoded and routed before it, so the other feed waits only while cases are read and
+/// written, not while this one's events are handled. Nothing is locked before it but the
+/// consumer's own cursor, so neither feed can hold a row the other waits for while it waits.
+async fn take_turn(uow: &mut UnitOfWork) -> Result<(), HandleError> {
+    if !uow.stash::<HoldsTurn>().0 {
+        store::lock_case_openers(&**uow).await?;
+        uow.stash::<HoldsTurn>().0 = true;
+    }
+    Ok(())
+}
+
 /// Registers the cases set aside, in their order, in a few statements: every customer remembered,
 /// each order without a case given one.
 async fn register_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(), HandleError> {
@@ -167,6 +181,7 @@ async fn register_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
     if waiting.is_empty() {
         return Ok(());
     }
+    take_turn(uow).await?;
     problems::remember_customers(&**uow, waiting.iter().filter_map(|w| w.customer.clone()).collect()).await?;
     let ids: Vec<String> = waiting.iter().map(|w| w.row.work_order_id.clone()).collect();
     let mut registered: HashSet<String> = store::cases_by_work_orders(&**uow, &ids).await?.into_keys().collect();
@@ -229,11 +244,6 @@ impl EventHandler for WorkOrderClassifiedHandler {
         vec![WorkOrderClassified::full_name(), ClassificationCorrected::full_name()]
     }
 
-    /// Takes turns with intake's feed, which opens cases too ([`store::lock_case_openers`]).
-    async fn prepare(&self, uow: &mut UnitOfWork, _: &[Event]) -> Result<(), HandleError> {
-        Ok(store::lock_case_openers(&**uow).await?)
-    }
-
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
         dispatch_waiting(&self.context, uow).await?;
         Ok(linking::flush(&self.context, uow).await?)
@@ -245,6 +255,7 @@ impl EventHandler for WorkOrderClassifiedHandler {
         if carries::<ClassificationCorrected>(event) {
             // The classification corrected may be among those waiting.
             dispatch_waiting(&self.context, uow).await?;
+            take_turn(uow).await?;
             return reclassify::apply(&self.context, uow, event).await;
         }
         let classified: WorkOrderClassified = decode(event)?;
@@ -277,10 +288,11 @@ async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
     if waiting.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = waiting.iter().map(|c| c.waiting.row.work_order_id.clone()).collect();
-    let mut cases = store::cases_by_work_orders(&**uow, &ids).await?;
     let leaves: Vec<String> = waiting.iter().map(|c| c.classification.leaf.clone()).collect();
     let open_problems = OpenProblems::of_leaves(&**uow, &leaves).await?;
+    take_turn(uow).await?;
+    let ids: Vec<String> = waiting.iter().map(|c| c.waiting.row.work_order_id.clone()).collect();
+    let mut cases = store::cases_by_work_orders(&**uow, &ids).await?;
     let mut customers = Vec::new();
     let mut changes = Vec::with_capacity(waiting.len());
     let now = context.now();
@@ -309,7 +321,9 @@ async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
         changes.push((planned, waiting.trace));
     }
     problems::remember_customers(&**uow, customers).await?;
-    for row in write_all_from_feed(context, uow, changes, FROM_CLASSIFICATION).await? {
+    let dispatched = write_all_from_feed(context, uow, changes, FROM_CLASSIFICATION).await?;
+    detection::count_batch(context, uow, &dispatched).await?;
+    for row in dispatched {
         linking::dispatched(context, uow, &row, FROM_CLASSIFICATION).await?;
         tracing::debug!(
             case = %format!("{}{}", names::CASES, row.id),
@@ -318,5 +332,6 @@ async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
             "case dispatched"
         );
     }
+    detection::forget_batch(uow);
     Ok(())
 }
