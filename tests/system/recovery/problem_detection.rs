@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use csm_kit::time;
 use csm_proto::{
-    intake::v1::{Channel, CustomerProfile, SurveyAnswer, SurveyAnswered, SurveyScale},
+    classification::v1::WorkOrderClassified,
+    intake::v1::{Channel, CustomerProfile, SurveyAnswer, SurveyAnswered, SurveyScale, WorkOrder},
     recovery::v1::{
         CareReason, ContactMethod, ListCareTasksRequest, ListServiceProblemsRequest, ServiceProblem,
         ServiceProblemOpened, ServiceProblemOrigin,
     },
 };
 
-use super::problems::{NO_SIGNAL, complaint, outage, raise};
+use super::problems::{NO_SIGNAL, complaint, fault_report, outage, raise};
 use crate::support::{desk::Desk, eventually};
 
 async fn problems_of(desk: &Desk, region: &str) -> Vec<ServiceProblem> {
@@ -56,6 +57,57 @@ async fn the_twentieth_complaint_of_one_leaf_in_one_region_within_the_window_ope
     assert_eq!(problems_of(&desk, "GD-FS").await[0].linked_cases, 21);
     assert_eq!(desk.events::<ServiceProblemOpened>(1).await.len(), 1);
     assert_eq!(problems_of(&desk, "").await.len(), 1, "one problem for the surge");
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complaints_dispatched_together_count_toward_a_surge_by_leaf_and_region_as_one_by_one() {
+    let desk = Desk::start().await;
+    let classified = |order: &WorkOrder, leaf: &str| WorkOrderClassified {
+        classification: Some(Desk::classification(order, "network", leaf, Duration::from_secs(48 * 3600))),
+        work_order: Some(order.clone()),
+    };
+    // One batch: nineteen of one leaf in one region, and the same leaf elsewhere and another leaf
+    // there, which do not add up.
+    let mut orders: Vec<(WorkOrder, &str)> =
+        (0..19).map(|i| (fault_report(&desk, &format!("1380013{i:04}"), "GD-FS", 0), "fibre_cut")).collect();
+    orders.push((fault_report(&desk, "13900139001", "GD-SZ", 0), "fibre_cut"));
+    orders.push((fault_report(&desk, "13900139002", "GD-FS", 0), NO_SIGNAL));
+    desk.publish_together(|uow| {
+        for (order, leaf) in &orders {
+            uow.publish(&order.name, &classified(order, leaf));
+        }
+    })
+    .await;
+    for (order, _) in &orders {
+        desk.case_of(&order.name).await;
+    }
+    assert!(problems_of(&desk, "").await.is_empty(), "nineteen is not a surge");
+
+    // The twentieth to the twenty-second in the next batch: one problem, the surge's cases linked.
+    let surge: Vec<WorkOrder> = (0..3).map(|i| fault_report(&desk, &format!("1380014{i:04}"), "GD-FS", 0)).collect();
+    desk.publish_together(|uow| {
+        for order in &surge {
+            uow.publish(&order.name, &classified(order, "fibre_cut"));
+        }
+    })
+    .await;
+    // Each of the surge's cases is dispatched in the transaction that opens the problem or links
+    // it to the one open, so once all three are, every link is made.
+    for order in &surge {
+        desk.case_of(&order.name).await;
+    }
+    let mut linked = Vec::new();
+    for order in orders.iter().map(|(order, _)| order).chain(&surge) {
+        linked.push(desk.case_of(&order.name).await.service_problem);
+    }
+    let found = problems_of(&desk, "").await;
+    assert_eq!(found.len(), 1, "one problem for the surge");
+    assert_eq!((found[0].region.as_str(), found[0].leaf.as_str(), found[0].linked_cases), ("GD-FS", "fibre_cut", 22));
+    let problem = found[0].name.clone();
+    let expected: Vec<String> =
+        (0..24).map(|i| if i == 19 || i == 20 { String::new() } else { problem.clone() }).collect();
+    assert_eq!(linked, expected, "the surge's cases are linked, the other region's and leaf's are not");
     desk.stop().await;
 }
 

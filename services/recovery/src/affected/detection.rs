@@ -4,7 +4,11 @@
 //! and no problem of that leaf and region is open or was opened within the window, recovery opens
 //! one (DETECTED) and links the window's cases to it. Later cases of the surge are linked to it as
 //! they are dispatched, so one surge opens one problem; the check runs in the dispatch's
-//! transaction, so a replayed dispatch finds what the first one did.
+//! transaction, so a replayed dispatch finds what the first one did. A batch of dispatches counts
+//! the window's cases of all its leaves and regions in one query ([`count_batch`]), so a case
+//! that opens nothing costs no query of its own.
+
+use std::collections::HashMap;
 
 use csm_kit::{feed::UnitOfWork, time};
 use csm_proto::{
@@ -26,16 +30,72 @@ const WEEK_MICROS: i64 = 7 * 86_400_000_000;
 /// The priority of a detected problem: urgent, short of the most urgent a person decides on.
 const DETECTED_PRIORITY: i32 = 2;
 
+/// The cases opened within the window (from `from` on), by leaf and region, as a batch counted
+/// them at once.
+#[derive(Debug, Clone)]
+struct BatchCounts {
+    from: i64,
+    by_area: HashMap<(String, String), u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RecentCases(Option<BatchCounts>);
+
+/// Counts the cases opened within the window for every leaf and region of `rows` that [`check`]
+/// will look at, in one query, once the batch's cases are written (they count, as they do for a
+/// query per case). Until [`forget_batch`], `check` reads its counts from here.
+pub async fn count_batch(context: &Context, uow: &mut UnitOfWork, rows: &[case::Model]) -> Result<(), DbErr> {
+    if !context.rules.service_problems.detect {
+        return Ok(());
+    }
+    let checked = || rows.iter().filter(|row| row.service_problem_id.is_none() && checks(row));
+    let mut leaves: Vec<String> = checked().map(|row| row.leaf.clone()).collect();
+    let mut regions: Vec<String> = checked().map(|row| row.region.clone()).collect();
+    if leaves.is_empty() {
+        return Ok(());
+    }
+    for keys in [&mut leaves, &mut regions] {
+        keys.sort_unstable();
+        keys.dedup();
+    }
+    let from = window_start(context);
+    let by_area = problems::count_recent_cases_by_area(&**uow, leaves, regions, from).await?;
+    uow.stash::<RecentCases>().0 = Some(BatchCounts { from, by_area });
+    Ok(())
+}
+
+/// Drops the counts [`count_batch`] made: cases written after them would not be in them.
+pub fn forget_batch(uow: &mut UnitOfWork) {
+    uow.take_stash::<RecentCases>();
+}
+
+/// Whether a case can be part of a surge: one with a leaf and a region.
+fn checks(row: &case::Model) -> bool {
+    !row.region.is_empty() && !row.leaf.is_empty()
+}
+
+fn window_start(context: &Context) -> i64 {
+    let window = time::duration_micros(context.rules.service_problems.window).max(1);
+    context.now().saturating_sub(window)
+}
+
 /// Opens a problem for the leaf and region of `row` if its dispatch made them surge.
 pub async fn check(context: &Context, uow: &mut UnitOfWork, row: &case::Model) -> Result<(), DbErr> {
     let settings = &context.rules.service_problems;
-    if !settings.detect || row.region.is_empty() || row.leaf.is_empty() {
+    if !settings.detect || !checks(row) {
         return Ok(());
     }
-    let now = context.now();
     let window = time::duration_micros(settings.window).max(1);
-    let from = now.saturating_sub(window);
-    let count = problems::count_cases(&**uow, &row.leaf, &row.region, from, i64::MAX).await?;
+    let area = (row.leaf.clone(), row.region.clone());
+    let counted = uow.stash::<RecentCases>().0.as_ref().map(|b| (b.from, b.by_area.get(&area).copied().unwrap_or(0)));
+    let (from, count) = match counted {
+        Some(counted) => counted,
+        None => {
+            let from = window_start(context);
+            (from, problems::count_cases(&**uow, &row.leaf, &row.region, from, i64::MAX).await?)
+        }
+    };
+    let now = context.now();
     if count < u64::from(settings.min_cases) {
         return Ok(());
     }
