@@ -30,43 +30,31 @@ const WEEK_MICROS: i64 = 7 * 86_400_000_000;
 /// The priority of a detected problem: urgent, short of the most urgent a person decides on.
 const DETECTED_PRIORITY: i32 = 2;
 
-/// The cases opened within the window (from `from` on), by leaf and region, as a batch counted
-/// them at once.
+/// The cases of each leaf and region opened within the window (from `from` on), counted for a
+/// batch of dispatches at once ([`count_batch`]).
 #[derive(Debug, Clone)]
-struct BatchCounts {
+pub struct RecentCases {
     from: i64,
     by_area: HashMap<(String, String), u64>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct RecentCases(Option<BatchCounts>);
-
 /// Counts the cases opened within the window for every leaf and region of `rows` that [`check`]
-/// will look at, in one query, once the batch's cases are written (they count, as they do for a
-/// query per case). Until [`forget_batch`], `check` reads its counts from here.
-pub async fn count_batch(context: &Context, uow: &mut UnitOfWork, rows: &[case::Model]) -> Result<(), DbErr> {
-    if !context.rules.service_problems.detect {
-        return Ok(());
-    }
-    let checked = || rows.iter().filter(|row| row.service_problem_id.is_none() && checks(row));
-    let mut leaves: Vec<String> = checked().map(|row| row.leaf.clone()).collect();
-    let mut regions: Vec<String> = checked().map(|row| row.region.clone()).collect();
-    if leaves.is_empty() {
-        return Ok(());
-    }
-    for keys in [&mut leaves, &mut regions] {
-        keys.sort_unstable();
-        keys.dedup();
-    }
+/// will look at, in one query, once the batch's cases are written (they count, as they did when
+/// each case made its own query).
+pub async fn count_batch(context: &Context, uow: &mut UnitOfWork, rows: &[case::Model]) -> Result<RecentCases, DbErr> {
     let from = window_start(context);
-    let by_area = problems::count_recent_cases_by_area(&**uow, leaves, regions, from).await?;
-    uow.stash::<RecentCases>().0 = Some(BatchCounts { from, by_area });
-    Ok(())
-}
-
-/// Drops the counts [`count_batch`] made: cases written after them would not be in them.
-pub fn forget_batch(uow: &mut UnitOfWork) {
-    uow.take_stash::<RecentCases>();
+    if !context.rules.service_problems.detect {
+        return Ok(RecentCases { from, by_area: HashMap::new() });
+    }
+    let mut areas: Vec<(String, String)> = rows
+        .iter()
+        .filter(|row| row.service_problem_id.is_none() && checks(row))
+        .map(|row| (row.leaf.clone(), row.region.clone()))
+        .collect();
+    areas.sort_unstable();
+    areas.dedup();
+    let by_area = problems::count_recent_cases_by_area(&**uow, &areas, from).await?;
+    Ok(RecentCases { from, by_area })
 }
 
 /// Whether a case can be part of a surge: one with a leaf and a region.
@@ -79,22 +67,22 @@ fn window_start(context: &Context) -> i64 {
     context.now().saturating_sub(window)
 }
 
-/// Opens a problem for the leaf and region of `row` if its dispatch made them surge.
-pub async fn check(context: &Context, uow: &mut UnitOfWork, row: &case::Model) -> Result<(), DbErr> {
+/// Opens a problem for the leaf and region of `row` if its dispatch made them surge; `recent` is
+/// its batch's count.
+pub async fn check(
+    context: &Context,
+    uow: &mut UnitOfWork,
+    row: &case::Model,
+    recent: &RecentCases,
+) -> Result<(), DbErr> {
     let settings = &context.rules.service_problems;
     if !settings.detect || !checks(row) {
         return Ok(());
     }
     let window = time::duration_micros(settings.window).max(1);
-    let area = (row.leaf.clone(), row.region.clone());
-    let counted = uow.stash::<RecentCases>().0.as_ref().map(|b| (b.from, b.by_area.get(&area).copied().unwrap_or(0)));
-    let (from, count) = match counted {
-        Some(counted) => counted,
-        None => {
-            let from = window_start(context);
-            (from, problems::count_cases(&**uow, &row.leaf, &row.region, from, i64::MAX).await?)
-        }
-    };
+    let from = recent.from;
+    // An area the count lacks has no case opened within the window (an order classified late).
+    let count = recent.by_area.get(&(row.leaf.clone(), row.region.clone())).copied().unwrap_or(0);
     let now = context.now();
     if count < u64::from(settings.min_cases) {
         return Ok(());

@@ -62,9 +62,15 @@ struct Links(Vec<Link>);
 /// After the dispatch of `row` is written: its link set aside to be counted and announced with the
 /// batch (see [`flush`]), or, linked to nothing, a look at whether its leaf now surges in its
 /// region.
-pub async fn dispatched(context: &Context, uow: &mut UnitOfWork, row: &case::Model, actor: &str) -> Result<(), DbErr> {
+pub async fn dispatched(
+    context: &Context,
+    uow: &mut UnitOfWork,
+    row: &case::Model,
+    actor: &str,
+    recent: &detection::RecentCases,
+) -> Result<(), DbErr> {
     let Some(problem_id) = &row.service_problem_id else {
-        return detection::check(context, uow, row).await;
+        return detection::check(context, uow, row, recent).await;
     };
     uow.stash::<Links>().0.push(Link { problem_id: problem_id.clone(), case: row.clone(), actor: actor.to_string() });
     Ok(())

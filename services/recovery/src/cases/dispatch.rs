@@ -288,9 +288,9 @@ async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
     if waiting.is_empty() {
         return Ok(());
     }
+    take_turn(uow).await?;
     let leaves: Vec<String> = waiting.iter().map(|c| c.classification.leaf.clone()).collect();
     let open_problems = OpenProblems::of_leaves(&**uow, &leaves).await?;
-    take_turn(uow).await?;
     let ids: Vec<String> = waiting.iter().map(|c| c.waiting.row.work_order_id.clone()).collect();
     let mut cases = store::cases_by_work_orders(&**uow, &ids).await?;
     let mut customers = Vec::new();
@@ -322,9 +322,9 @@ async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
     }
     problems::remember_customers(&**uow, customers).await?;
     let dispatched = write_all_from_feed(context, uow, changes, FROM_CLASSIFICATION).await?;
-    detection::count_batch(context, uow, &dispatched).await?;
+    let recent = detection::count_batch(context, uow, &dispatched).await?;
     for row in dispatched {
-        linking::dispatched(context, uow, &row, FROM_CLASSIFICATION).await?;
+        linking::dispatched(context, uow, &row, FROM_CLASSIFICATION, &recent).await?;
         tracing::debug!(
             case = %format!("{}{}", names::CASES, row.id),
             phone = %Masked(&row.phone_number),
@@ -332,6 +332,5 @@ async fn dispatch_waiting(context: &Context, uow: &mut UnitOfWork) -> Result<(),
             "case dispatched"
         );
     }
-    detection::forget_batch(uow);
     Ok(())
 }

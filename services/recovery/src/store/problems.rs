@@ -174,32 +174,33 @@ pub async fn count_cases(
         .await
 }
 
-/// Cases opened at or after `from`, counted by (leaf, region) for the leaves and regions given:
-/// what [`count_cases`] would say for each, for a whole batch in one query. A pair no case has
-/// is absent.
+/// Cases opened at or after `from`, counted for each (leaf, region) of `areas`: what
+/// [`count_cases`] says for each, for a whole batch in one query (one per [`csm_kit::bulk::IN_LIST`]
+/// areas), each pair probed on its own in the leaf and region index. An area with no case is
+/// absent.
 pub async fn count_recent_cases_by_area(
     db: &impl ConnectionTrait,
-    leaves: Vec<String>,
-    regions: Vec<String>,
+    areas: &[(String, String)],
     from: i64,
 ) -> Result<HashMap<(String, String), u64>, DbErr> {
-    if leaves.is_empty() || regions.is_empty() {
-        return Ok(HashMap::new());
+    let mut counted = HashMap::new();
+    for areas in csm_kit::bulk::in_lists(areas) {
+        let area = Expr::tuple([Expr::col(case::Column::Leaf), Expr::col(case::Column::Region)]);
+        let counts: Vec<(String, String, i64)> = case::Entity::find()
+            .select_only()
+            .column(case::Column::Leaf)
+            .column(case::Column::Region)
+            .column_as(case::Column::Id.count(), "cases")
+            .filter(area.in_tuples(areas))
+            .filter(case::Column::OpenedAt.gte(from))
+            .group_by(case::Column::Leaf)
+            .group_by(case::Column::Region)
+            .into_tuple()
+            .all(db)
+            .await?;
+        counted.extend(counts.into_iter().map(|(leaf, region, n)| ((leaf, region), u64::try_from(n).unwrap_or(0))));
     }
-    let counts: Vec<(String, String, i64)> = case::Entity::find()
-        .select_only()
-        .column(case::Column::Leaf)
-        .column(case::Column::Region)
-        .column_as(case::Column::Id.count(), "cases")
-        .filter(case::Column::Leaf.is_in(csm_kit::bulk::padded(leaves)))
-        .filter(case::Column::Region.is_in(csm_kit::bulk::padded(regions)))
-        .filter(case::Column::OpenedAt.gte(from))
-        .group_by(case::Column::Leaf)
-        .group_by(case::Column::Region)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(counts.into_iter().map(|(leaf, region, n)| ((leaf, region), u64::try_from(n).unwrap_or(0))).collect())
+    Ok(counted)
 }
 
 /// Unanswered cases of `leaf` in `region` opened in [`from`, `to` or ever) and linked to no
