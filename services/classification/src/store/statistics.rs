@@ -19,6 +19,11 @@ pub struct Counted {
     pub phone: String,
 }
 
+/// Each of `values` once, in no set order: the keys of a batch's reads.
+fn distinct<T: Eq + std::hash::Hash>(values: impl Iterator<Item = T>) -> Vec<T> {
+    values.collect::<HashSet<_>>().into_iter().collect()
+}
+
 /// Counts each order, in order, towards its leaf's day; returns for each the day's orders and
 /// distinct customers up to and including it. A batch costs a few statements, not a few per order:
 /// the days and their customers are read at once, counted in memory and written back at once.
@@ -26,9 +31,8 @@ pub async fn count_orders(db: &impl ConnectionTrait, orders: &[Counted]) -> Resu
     if orders.is_empty() {
         return Ok(Vec::new());
     }
-    let distinct = |values: Vec<String>| values.into_iter().collect::<HashSet<_>>().into_iter().collect::<Vec<_>>();
-    let leaves = distinct(orders.iter().map(|o| o.leaf.clone()).collect());
-    let days: Vec<i64> = orders.iter().map(|o| o.day).collect::<HashSet<_>>().into_iter().collect();
+    let leaves = distinct(orders.iter().map(|o| o.leaf.clone()));
+    let days = distinct(orders.iter().map(|o| o.day));
 
     let mut known = counted_already(db, orders, &leaves, &days).await?;
     let query = leaf_day::Entity::find().filter(leaf_day::Column::Day.is_in(csm_kit::bulk::padded(days.clone())));
@@ -84,7 +88,7 @@ async fn counted_already(
 ) -> Result<HashSet<Counted>, DbErr> {
     let counted = |r: leaf_day_customer::Model| Counted { leaf: r.leaf, day: r.day, phone: r.phone_number };
     if db.get_database_backend() != DbBackend::Postgres {
-        let phones: Vec<String> = orders.iter().map(|o| o.phone.clone()).collect::<HashSet<_>>().into_iter().collect();
+        let phones = distinct(orders.iter().map(|o| o.phone.clone()));
         let query = leaf_day_customer::Entity::find()
             .filter(leaf_day_customer::Column::Leaf.is_in(csm_kit::bulk::padded(leaves.to_vec())))
             .filter(leaf_day_customer::Column::Day.is_in(csm_kit::bulk::padded(days.to_vec())));

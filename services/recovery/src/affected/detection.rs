@@ -18,7 +18,7 @@ use csm_proto::{
 use sea_orm::DbErr;
 use uuid::Uuid;
 
-use super::opening;
+use super::{has_area, opening};
 use crate::{
     rules::Context,
     store::{case, problems, service_problem},
@@ -48,18 +48,13 @@ pub async fn count_batch(context: &Context, uow: &mut UnitOfWork, rows: &[case::
     }
     let mut areas: Vec<(String, String)> = rows
         .iter()
-        .filter(|row| row.service_problem_id.is_none() && checks(row))
+        .filter(|row| row.service_problem_id.is_none() && has_area(row))
         .map(|row| (row.leaf.clone(), row.region.clone()))
         .collect();
     areas.sort_unstable();
     areas.dedup();
     let by_area = problems::count_recent_cases_by_area(&**uow, &areas, from).await?;
     Ok(RecentCases { from, by_area })
-}
-
-/// Whether a case can be part of a surge: one with a leaf and a region.
-fn checks(row: &case::Model) -> bool {
-    !row.region.is_empty() && !row.leaf.is_empty()
 }
 
 fn window_start(context: &Context) -> i64 {
@@ -76,7 +71,7 @@ pub async fn check(
     recent: &RecentCases,
 ) -> Result<(), DbErr> {
     let settings = &context.rules.service_problems;
-    if !settings.detect || !checks(row) {
+    if !settings.detect || !has_area(row) {
         return Ok(());
     }
     let window = time::duration_micros(settings.window).max(1);

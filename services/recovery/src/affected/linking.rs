@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use csm_kit::feed::UnitOfWork;
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::{detection, opening};
+use super::{detection, has_area, opening};
 use crate::{
     rules::Context,
     store::{self, case, problems, service_problem},
@@ -36,7 +36,7 @@ impl OpenProblems {
     /// The open problem `row`, about to be dispatched, falls under: the oldest of its leaf and
     /// region whose window holds the case's open time. A case without a region or leaf has none.
     pub fn problem_for(&self, row: &case::Model) -> Option<String> {
-        if row.region.is_empty() || row.leaf.is_empty() {
+        if !has_area(row) {
             return None;
         }
         let open = self.0.get(&(row.leaf.clone(), row.region.clone()))?;

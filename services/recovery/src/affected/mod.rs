@@ -15,7 +15,13 @@ use csm_proto::{
     recovery::v1::{ServiceProblem, ServiceProblemOrigin, ServiceProblemStatus},
 };
 
-use crate::store::service_problem;
+use crate::store::{case, service_problem};
+
+/// Whether a case has an area (a leaf and a region): only such a case can fall under a problem or
+/// be part of a surge.
+fn has_area(row: &case::Model) -> bool {
+    !row.region.is_empty() && !row.leaf.is_empty()
+}
 
 /// A JSON array of strings as stored; empty when it does not parse.
 pub fn list_of(stored: &str) -> Vec<String> {

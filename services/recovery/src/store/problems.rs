@@ -116,7 +116,7 @@ pub async fn count_links(
     let update = service_problem::Entity::update_many()
         .col_expr(service_problem::Column::LinkedCases, Expr::col(service_problem::Column::LinkedCases).add(increments))
         .col_expr(service_problem::Column::Version, Expr::col(service_problem::Column::Version).add(1))
-        .filter(service_problem::Column::Id.is_in(ids.clone()));
+        .filter(service_problem::Column::Id.is_in(ids.iter().map(String::as_str)));
     if db.support_returning() {
         return update.exec_with_returning(db).await;
     }
