@@ -13,7 +13,7 @@
 //! with everything it changed and published, or not at all. A transaction's orders that can link
 //! nothing (see [`LeafHandler::flush`]) are written together.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork, decode, id_from_event},
@@ -28,8 +28,10 @@ use csm_proto::{
 };
 use prost::Name;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
-    sea_query::Expr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, IntoActiveModel, QueryFilter,
+    sea_query::{Expr, OnConflict},
 };
 
 use crate::{
@@ -93,7 +95,7 @@ impl EventHandler for LeafHandler {
     /// Learns the batch's leaves, in their order. Repeats only ever link orders of one customer,
     /// so an order whose customer has no other order in the batch and no stored order on the new
     /// topic within the repeat window (one query finds them all) can link nothing: its department
-    /// and topic join those of the others in a few statements. The rest are learned one by one,
+    /// and topic are written with those of the others in one statement. The rest are learned one by one,
     /// each reading what the ones before it wrote, exactly as when every event came alone.
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
         let batch = uow.take_stash::<Learning>().0;
@@ -121,7 +123,7 @@ impl EventHandler for LeafHandler {
             let alone = orders_of.get(l.order.customer_id.as_str()).is_none_or(|&orders| orders == 1);
             l.learns.topic.is_none() || (alone && !neighbours(l))
         });
-        learn_all(&**uow, alone.iter().map(|l| (l.order.id.clone(), l.learns.clone())).collect()).await?;
+        store_taught(&**uow, taught(&alone)).await?;
         for learned in linked {
             self.learn(uow, &learned).await?;
         }
@@ -150,7 +152,7 @@ struct Learning(Vec<Learned>);
 struct Read(HashMap<String, work_order::Model>);
 
 /// What a classification teaches intake of one order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Learns {
     department: Option<String>,
     topic: Option<String>,
@@ -166,6 +168,30 @@ impl Learns {
             topic: (order.topic.is_none() && !leaf.is_empty()).then(|| topic_of_leaf(leaf)),
         }
     }
+
+    /// Teaches `order` what this holds; whether that changed it.
+    fn apply(self, order: &mut work_order::Model) -> bool {
+        let changed = self.department.is_some() || self.topic.is_some();
+        if let Some(department) = self.department {
+            order.department = Some(department);
+        }
+        if let Some(topic) = self.topic {
+            order.topic = Some(topic);
+        }
+        changed
+    }
+}
+
+/// The orders of `learned` as their classifications leave them, each changed order once. An order
+/// classified twice in a batch learns from each classification in turn, as when the events came one
+/// by one: the later department stands, and the first leaf gives the topic.
+fn taught(learned: &[Learned]) -> Vec<work_order::Model> {
+    let mut orders: HashMap<&str, (work_order::Model, bool)> = HashMap::new();
+    for l in learned {
+        let (order, changed) = orders.entry(l.order.id.as_str()).or_insert_with(|| (l.order.clone(), false));
+        *changed |= Learns::of(order, &l.department, &l.leaf).apply(order);
+    }
+    orders.into_values().filter_map(|(order, changed)| changed.then_some(order)).collect()
 }
 
 impl LeafHandler {
@@ -177,14 +203,13 @@ impl LeafHandler {
             return Err(HandleError::Retry(format!("work order {id} vanished while its leaf was learned")));
         };
         let learns = Learns::of(&order, &learned.department, &learned.leaf);
-        learn_all(&**uow, vec![(order.id.clone(), learns.clone())]).await?;
-        if let Some(department) = learns.department {
-            order.department = Some(department);
+        let topic = learns.topic.clone();
+        if learns.apply(&mut order) {
+            store_taught(&**uow, vec![order.clone()]).await?;
         }
-        let Some(topic) = learns.topic else {
+        let Some(topic) = topic else {
             return Ok(());
         };
-        order.topic = Some(topic.clone());
 
         let window = self.repeat.window();
         let customer = [order.customer_id.clone()];
@@ -257,26 +282,19 @@ async fn link(
     Ok(())
 }
 
-/// Stores what classifications taught of many orders, those learning the same in one statement.
-async fn learn_all(db: &impl ConnectionTrait, orders: Vec<(String, Learns)>) -> Result<(), DbErr> {
-    let mut alike: BTreeMap<Learns, Vec<String>> = BTreeMap::new();
-    for (id, learns) in orders {
-        if learns.department.is_some() || learns.topic.is_some() {
-            alike.entry(learns).or_default().push(id);
-        }
+/// Stores the departments and topics classifications taught `orders` (as read in this transaction,
+/// then taught), in one statement for all of them: each order's two columns are written over its
+/// stored row, matched by id, and nothing else of the row changes. One `UPDATE` for each department
+/// and topic was a round trip for nearly every order on PostgreSQL (docs/performance.md).
+async fn store_taught(db: &impl ConnectionTrait, orders: Vec<work_order::Model>) -> Result<(), DbErr> {
+    if orders.is_empty() {
+        return Ok(());
     }
-    for (learns, ids) in alike {
-        for chunk in csm_kit::bulk::in_lists(&ids) {
-            let mut changed = work_order::Entity::update_many().filter(work_order::Column::Id.is_in(chunk));
-            if let Some(department) = &learns.department {
-                changed = changed.col_expr(work_order::Column::Department, Expr::value(department.clone()));
-            }
-            if let Some(topic) = &learns.topic {
-                changed = changed.col_expr(work_order::Column::Topic, Expr::value(topic.clone()));
-            }
-            changed.exec(db).await?;
-        }
-    }
+    let learned = OnConflict::column(work_order::Column::Id)
+        .update_columns([work_order::Column::Department, work_order::Column::Topic])
+        .to_owned();
+    let rows: Vec<work_order::ActiveModel> = orders.into_iter().map(IntoActiveModel::into_active_model).collect();
+    csm_kit::bulk::upsert_all(db, rows, learned).await?;
     Ok(())
 }
 

@@ -235,3 +235,70 @@ async fn classifications_arriving_together_link_repeats_as_if_one_by_one() {
     intake.stop().await;
     stop.cancel();
 }
+
+/// Classifications arriving together teach each order its department and topic, as if one by one:
+/// lone orders of different customers each learn their own, and an order classified twice in the
+/// batch (a correction right behind the first answer) ends with the later department, whatever the
+/// names' order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifications_arriving_together_teach_each_order_its_department_the_later_one_standing() {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let upstream =
+        StandaloneFeed::start(&dir.path().join("up.db"), "classification", quick_feed(), stop.clone()).await.unwrap();
+    let intake = StandaloneIntake::start_with(|config| {
+        config.upstream.classification = UpstreamSettings::new(upstream.url.clone(), "");
+    })
+    .await;
+    let slow = open(&intake, complaint("13900000021", "网速很慢，视频一直卡")).await;
+    let billed = open(&intake, complaint("13900000022", "这个月话费多扣了")).await;
+    let corrected = open(&intake, with_code(complaint("13900000023", "话费不对"), "BILLING-01")).await;
+    let classified = |order: &WorkOrder, department: &str, leaf: &str| {
+        let event = WorkOrderClassified {
+            classification: Some(Classification {
+                work_order: order.name.clone(),
+                leaf: leaf.into(),
+                responsible_department: department.into(),
+                ..Default::default()
+            }),
+            work_order: Some(order.clone()),
+        };
+        (order.name.clone(), event)
+    };
+    let events = [
+        classified(&slow, "network", "network.slow_speed"),
+        classified(&corrected, "network", "network.slow_speed"),
+        classified(&billed, "billing", "billing.overcharge"),
+        classified(&corrected, "billing", "billing.overcharge"),
+    ];
+    let mut uow = upstream.publisher.begin().await.unwrap();
+    events.iter().for_each(|(subject, event)| uow.publish(subject.clone(), event));
+    uow.commit().await.unwrap();
+
+    // A department reads an order only once intake has learned the order is that department's.
+    let read_as = |department: &str, order: &WorkOrder| {
+        let mut client = intake.client(&format!("dept-{department}"));
+        let name = order.name.clone();
+        async move { client.get_work_order(GetWorkOrderRequest { name }).await }
+    };
+    let learned = |department: &'static str, order: &WorkOrder| {
+        let order = order.clone();
+        let read_as = &read_as;
+        async move {
+            let what = format!("{} to be learned as {department}'s", order.name);
+            eventually(&what, Duration::from_secs(20), || async { read_as(department, &order).await.ok() }).await
+        }
+    };
+    let slow = learned("network", &slow).await.into_inner();
+    assert_eq!(slow.topic, "leaf:network.slow_speed");
+    let billed = learned("billing", &billed).await.into_inner();
+    assert_eq!(billed.topic, "leaf:billing.overcharge");
+    let corrected = learned("billing", &corrected).await.into_inner();
+    assert_eq!(corrected.topic, "code:BILLING-01", "a problem code's topic stays");
+    for (department, order) in [("billing", &slow), ("network", &billed), ("network", &corrected)] {
+        let refused = read_as(department, order).await.unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{} read as {department}'s", order.name);
+    }
+    intake.stop().await;
+    stop.cancel();
+}
