@@ -164,12 +164,10 @@ async fn complaints_without_a_code_become_repeats_once_classification_finds_the_
     t.stop().await;
 }
 
-/// Classifications arriving together (one upstream transaction, applied as one batch) are learned
-/// as if one by one: a customer's later order classified first is linked once the earlier one is
-/// classified, an order whose customer has a stored order on the same cause within the window
-/// joins its problem, and a customer's lone order stays new.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn classifications_arriving_together_link_repeats_as_if_one_by_one() {
+/// Intake following a classification feed that the test publishes on itself, with the token that
+/// stops the feed and the directory that holds it.
+async fn intake_following_classification()
+-> (StandaloneIntake, StandaloneFeed, tokio_util::sync::CancellationToken, tempfile::TempDir) {
     let stop = tokio_util::sync::CancellationToken::new();
     let dir = tempfile::tempdir().unwrap();
     let upstream =
@@ -178,6 +176,16 @@ async fn classifications_arriving_together_link_repeats_as_if_one_by_one() {
         config.upstream.classification = UpstreamSettings::new(upstream.url.clone(), "");
     })
     .await;
+    (intake, upstream, stop, dir)
+}
+
+/// Classifications arriving together (one upstream transaction, applied as one batch) are learned
+/// as if one by one: a customer's later order classified first is linked once the earlier one is
+/// classified, an order whose customer has a stored order on the same cause within the window
+/// joins its problem, and a customer's lone order stays new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifications_arriving_together_link_repeats_as_if_one_by_one() {
+    let (intake, upstream, stop, _dir) = intake_following_classification().await;
     let base = chrono::Utc::now();
     let at = |phone, days| complaint_days_before(base, phone, "网速很慢，视频一直卡", days);
     let (x_earlier, x_later) =
@@ -242,14 +250,7 @@ async fn classifications_arriving_together_link_repeats_as_if_one_by_one() {
 /// names' order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classifications_arriving_together_teach_each_order_its_department_the_later_one_standing() {
-    let stop = tokio_util::sync::CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let upstream =
-        StandaloneFeed::start(&dir.path().join("up.db"), "classification", quick_feed(), stop.clone()).await.unwrap();
-    let intake = StandaloneIntake::start_with(|config| {
-        config.upstream.classification = UpstreamSettings::new(upstream.url.clone(), "");
-    })
-    .await;
+    let (intake, upstream, stop, _dir) = intake_following_classification().await;
     let slow = open(&intake, complaint("13900000021", "网速很慢，视频一直卡")).await;
     let billed = open(&intake, complaint("13900000022", "这个月话费多扣了")).await;
     let corrected = open(&intake, with_code(complaint("13900000023", "话费不对"), "BILLING-01")).await;
