@@ -8,10 +8,19 @@
 //! - an event the handler rejects becomes a dead letter, in order, and the feed goes on;
 //! - a subscription to one event type among many other events reads the outbox once, then follows
 //!   from memory, instead of scanning everything after the last event it wanted at every commit.
+//! - a batch that fails is rolled back whole, counted as an interruption, and applied once when
+//!   tried again; an upstream restarting under the consumer is counted too, and the feed goes on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use csm_kit::{
     Database, Host, Role, ServiceDefinition,
@@ -114,8 +123,12 @@ async fn serve_with(publisher: Publisher, address: SocketAddr, stop: Cancellatio
     host.serve(definition, listener, stop.cancelled_owned()).await.unwrap();
 }
 
-/// Appends one row per event it applies; rejects every value ending in 7.
-struct Recorder;
+/// Appends one row per event it applies; rejects every value ending in 7. With `fails_once`, the
+/// first batch holding value 3 fails (to be tried again) after recording the values before it.
+#[derive(Default)]
+struct Recorder {
+    fails_once: Option<Arc<AtomicBool>>,
+}
 
 impl EventHandler for Recorder {
     fn work(&self) -> &'static str {
@@ -129,6 +142,9 @@ impl EventHandler for Recorder {
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         let state: FeedState = decode(event)?;
         let value = state.last_sequence as i64;
+        if value == 3 && self.fails_once.as_ref().is_some_and(|failed| !failed.swap(true, Ordering::SeqCst)) {
+            return Err(HandleError::Retry("the database went away".into()));
+        }
         if value % 10 == 7 {
             return Err(HandleError::Reject(format!("value {value} is poison")));
         }
@@ -140,6 +156,112 @@ impl EventHandler for Recorder {
         uow.execute_raw(Statement::from_sql_and_values(backend, sql, [(event.sequence as i64).into(), value.into()]))
             .await?;
         Ok(())
+    }
+}
+
+/// `csm_feed_consumer_interruptions_total` of `consumer` by `cause`, from the process's metrics.
+fn interruptions(consumer: &str, cause: &str) -> u64 {
+    counted(
+        "csm_feed_consumer_interruptions_total",
+        &[format!("consumer=\"{consumer}\""), format!("cause=\"{cause}\"")],
+    )
+}
+
+/// The sum of the process's series of the counter `metric` whose labels include all of `labels`.
+fn counted(metric: &str, labels: &[String]) -> u64 {
+    let series = format!("{metric}{{");
+    csm_kit::metrics::get()
+        .render()
+        .lines()
+        .filter(|line| line.starts_with(&series) && labels.iter().all(|l| line.contains(l.as_str())))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_and_nothing_is_applied_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let ((producer_db, producer_cleanup), (consumer_db, consumer_cleanup)) = producer_and_consumer(dir.path()).await;
+    let producer = Publisher::new(producer_db.clone(), "producer").await.unwrap();
+    let mut uow = producer.begin().await.unwrap();
+    for value in 1..=5 {
+        uow.publish(format!("items/{value}"), &FeedState { last_sequence: value, source: "test".into() });
+    }
+    uow.commit().await.unwrap();
+
+    // The consumer meets a batch that fails once, then its upstream restarts.
+    let address = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(serve(producer.clone(), address, server_stop.clone()));
+    let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
+    let consumer_publisher = Publisher::new(consumer_db.clone(), "consumer").await.unwrap();
+    let handler = Recorder { fails_once: Some(Arc::new(AtomicBool::new(false))) };
+    let consumer = Consumer::new("flaky-producer", upstream, consumer_publisher, handler, settings());
+    let consumer_stop = CancellationToken::new();
+    let consumer = tokio::spawn({
+        let stop = consumer_stop.clone();
+        async move { consumer.run(stop).await }
+    });
+    let caught_up = |sequence: u64| {
+        let db = consumer_db.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while load_cursor(db.reader(), "flaky-producer").await.unwrap() < sequence {
+                assert!(tokio::time::Instant::now() < deadline, "consumer did not reach {sequence}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    caught_up(5).await;
+    assert_eq!(interruptions("flaky-producer", "apply"), 1);
+    assert_eq!(interruptions("flaky-producer", "upstream"), 0);
+    // The failed batch's first values were rolled back with it, and applied once on the retry.
+    let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;
+    assert_eq!(applied, [1, 2, 3, 4, 5]);
+
+    server_stop.cancel();
+    server.await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while interruptions("flaky-producer", "upstream") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the upstream's restart was not counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(serve(producer.clone(), address, server_stop.clone()));
+    let mut uow = producer.begin().await.unwrap();
+    uow.publish("items/6".to_string(), &FeedState { last_sequence: 6, source: "test".into() });
+    uow.commit().await.unwrap();
+    caught_up(6).await;
+    let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;
+    assert_eq!(applied, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(interruptions("flaky-producer", "apply"), 1);
+
+    consumer_stop.cancel();
+    consumer.await.unwrap();
+    server_stop.cancel();
+    server.await.unwrap();
+    close_and_drop([(producer_db, producer_cleanup), (consumer_db, consumer_cleanup)]).await;
+}
+
+/// The producer's database and the consumer's, with the table [`Recorder`] appends to.
+async fn producer_and_consumer(dir: &std::path::Path) -> ((Database, Option<String>), (Database, Option<String>)) {
+    let producer = open(dir, "producer").await;
+    let (consumer_db, consumer_cleanup) = open(dir, "consumer").await;
+    let id = match consumer_db.backend() {
+        DbBackend::Postgres => "id BIGSERIAL PRIMARY KEY",
+        _ => "id INTEGER PRIMARY KEY AUTOINCREMENT",
+    };
+    let table = format!("CREATE TABLE applied ({id}, sequence BIGINT, value BIGINT)");
+    consumer_db.writer().execute_unprepared(&table).await.unwrap();
+    (producer, (consumer_db, consumer_cleanup))
+}
+
+/// Closes the databases of a test and drops those it made on PostgreSQL.
+async fn close_and_drop(databases: [(Database, Option<String>); 2]) {
+    for (db, cleanup) in databases {
+        db.close().await;
+        drop_database(cleanup).await;
     }
 }
 
@@ -156,17 +278,7 @@ async fn column(db: &Database, sql: &str) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let (producer_db, producer_cleanup) = open(dir.path(), "producer").await;
-    let (consumer_db, consumer_cleanup) = open(dir.path(), "consumer").await;
-    let id = match consumer_db.backend() {
-        DbBackend::Postgres => "id BIGSERIAL PRIMARY KEY",
-        _ => "id INTEGER PRIMARY KEY AUTOINCREMENT",
-    };
-    consumer_db
-        .writer()
-        .execute_unprepared(&format!("CREATE TABLE applied ({id}, sequence BIGINT, value BIGINT)"))
-        .await
-        .unwrap();
+    let ((producer_db, producer_cleanup), (consumer_db, consumer_cleanup)) = producer_and_consumer(dir.path()).await;
     let producer = Publisher::new(producer_db.clone(), "producer").await.unwrap();
     let consumer_publisher = Publisher::new(consumer_db.clone(), "consumer").await.unwrap();
 
@@ -202,7 +314,8 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
 
     let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
     let start_consumer = || {
-        let consumer = Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), Recorder, settings());
+        let consumer =
+            Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), Recorder::default(), settings());
         tokio::spawn(async move { consumer.run(CancellationToken::new()).await })
     };
     let mut consumer = start_consumer();
@@ -244,22 +357,12 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
     let _ = consumer.await;
     server_stop.cancel();
     server.await.unwrap();
-    producer_db.close().await;
-    consumer_db.close().await;
-    drop_database(producer_cleanup).await;
-    drop_database(consumer_cleanup).await;
+    close_and_drop([(producer_db, producer_cleanup), (consumer_db, consumer_cleanup)]).await;
 }
 
 /// Outbox reads the subscriptions of `service`'s feed made so far, from the process's metrics.
 fn outbox_reads(service: &str) -> u64 {
-    let labels = [format!("service=\"{service}\""), "from=\"outbox\"".to_string()];
-    csm_kit::metrics::get()
-        .render()
-        .lines()
-        .filter(|line| line.starts_with("csm_feed_reads_total{") && labels.iter().all(|l| line.contains(l.as_str())))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|value| value as u64)
-        .sum()
+    counted("csm_feed_reads_total", &[format!("service=\"{service}\""), "from=\"outbox\"".to_string()])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -178,7 +178,24 @@ pub struct Consumer<H> {
 
 enum SessionEnd {
     Stopped,
-    Disconnected(String),
+    Disconnected(Interruption),
+}
+
+/// Why a subscription ended before it was asked to stop.
+struct Interruption {
+    /// What failed, as `csm.feed.consumer.interruptions` counts it: `apply`, `cursor` or `upstream`.
+    cause: &'static str,
+    reason: String,
+}
+
+impl Interruption {
+    fn new(cause: &'static str, reason: impl ToString) -> Self {
+        Self { cause, reason: reason.to_string() }
+    }
+
+    fn upstream(reason: impl ToString) -> Self {
+        Self::new("upstream", reason)
+    }
 }
 
 impl<H: EventHandler> Consumer<H> {
@@ -207,7 +224,13 @@ impl<H: EventHandler> Consumer<H> {
                     Lag::new(self.publisher.source(), &self.name).record(None, 0);
                     return;
                 }
-                SessionEnd::Disconnected(reason) => reason,
+                SessionEnd::Disconnected(Interruption { cause, reason }) => {
+                    let [service, consumer] = self.attributes();
+                    crate::metrics::get()
+                        .feed_interruptions
+                        .add(1, &[service, consumer, KeyValue::new("cause", cause)]);
+                    reason
+                }
             };
             if progressed {
                 pause = self.settings.retry_initial;
@@ -235,23 +258,23 @@ impl<H: EventHandler> Consumer<H> {
         let end = async {
             let mut cursor = load_cursor(self.publisher.database().reader(), &self.name)
                 .await
-                .map_err(|e| format!("reading cursor: {e}"))?;
-            let channel = client::upstream_channel(&self.upstream).map_err(|e| e.to_string())?;
-            let interceptor = CallerInterceptor::new(&self.upstream.token).map_err(|e| e.to_string())?;
+                .map_err(|e| Interruption::new("cursor", format!("reading cursor: {e}")))?;
+            let channel = client::upstream_channel(&self.upstream).map_err(Interruption::upstream)?;
+            let interceptor = CallerInterceptor::new(&self.upstream.token).map_err(Interruption::upstream)?;
             let mut client = FeedClient::with_interceptor(channel, interceptor).max_decoding_message_size(64 << 20);
             let request = SubscribeRequest { after_sequence: cursor, event_types: self.handler.event_types() };
             let mut lag = Lag::new(self.publisher.source(), &self.name);
             let mut stream = tokio::select! {
-                response = client.subscribe(request) => response.map_err(|s| s.to_string())?.into_inner(),
+                response = client.subscribe(request) => response.map_err(Interruption::upstream)?.into_inner(),
                 () = stop.cancelled() => return Ok(SessionEnd::Stopped),
             };
             loop {
                 let first = tokio::select! {
-                    message = stream.message() => message.map_err(|s| s.to_string())?,
+                    message = stream.message() => message.map_err(Interruption::upstream)?,
                     () = stop.cancelled() => return Ok(SessionEnd::Stopped),
                 };
                 let Some(first) = first else {
-                    return Ok(SessionEnd::Disconnected("upstream ended the stream".into()));
+                    return Ok(SessionEnd::Disconnected(Interruption::upstream("upstream ended the stream")));
                 };
                 progressed = true;
                 let mut batch = vec![first];
@@ -274,7 +297,9 @@ impl<H: EventHandler> Consumer<H> {
                 // A correct upstream never repeats itself; this keeps a faulty one from doing harm.
                 batch.retain(|event| event.sequence > cursor);
                 if let Some(last) = batch.last() {
-                    self.apply(&batch).await.map_err(|e| format!("applying events: {e}"))?;
+                    self.apply(&batch)
+                        .await
+                        .map_err(|e| Interruption::new("apply", format!("applying events: {e}")))?;
                     cursor = last.sequence;
                     if busy && lag.head_is_stale() {
                         let head = client.get_feed_state(GetFeedStateRequest {}).await;
@@ -283,7 +308,7 @@ impl<H: EventHandler> Consumer<H> {
                     lag.record(busy.then_some(last), cursor);
                 }
                 if let Some(reason) = broken {
-                    return Ok(SessionEnd::Disconnected(reason));
+                    return Ok(SessionEnd::Disconnected(Interruption::upstream(reason)));
                 }
             }
         }

@@ -50,6 +50,10 @@ pub struct Metrics {
     pub feed_applied: Counter<u64>,
     /// `csm.feed.consumer.dead_letters`: events a consumer set aside as dead letters.
     pub feed_dead_letters: Counter<u64>,
+    /// `csm.feed.consumer.interruptions`: times a consumer stopped following and resumed from its
+    /// cursor, by `cause`: `apply` (a batch rolled back, to be tried again), `cursor` (its cursor
+    /// could not be read) or `upstream` (the subscription could not start, broke or ended).
+    pub feed_interruptions: Counter<u64>,
     /// `csm.feed.consumer.lag.events`: events published upstream after the consumer's cursor (0
     /// when it is waiting for new ones).
     pub feed_lag_events: Gauge<u64>,
@@ -171,6 +175,11 @@ impl Metrics {
                 .u64_counter("csm.feed.consumer.dead_letters")
                 .with_unit("{event}")
                 .with_description("events a feed consumer rejected and kept as dead letters")
+                .build(),
+            feed_interruptions: meter
+                .u64_counter("csm.feed.consumer.interruptions")
+                .with_unit("{interruption}")
+                .with_description("times a feed consumer resumed from its cursor, by cause: apply, cursor, upstream")
                 .build(),
             feed_lag_events: meter
                 .u64_gauge("csm.feed.consumer.lag.events")
