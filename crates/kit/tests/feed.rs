@@ -9,7 +9,8 @@
 //! - a subscription to one event type among many other events reads the outbox once, then follows
 //!   from memory, instead of scanning everything after the last event it wanted at every commit.
 //! - a batch that fails is rolled back whole, counted as an interruption, and applied once when
-//!   tried again; an upstream restarting under the consumer is counted too, and the feed goes on.
+//!   tried again, after pauses that grow while it keeps failing; an upstream restarting under the
+//!   consumer is counted too, and the feed goes on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,7 +18,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicI64, AtomicU32, Ordering},
     },
     time::Duration,
 };
@@ -123,11 +124,30 @@ async fn serve_with(publisher: Publisher, address: SocketAddr, stop: Cancellatio
     host.serve(definition, listener, stop.cancelled_owned()).await.unwrap();
 }
 
-/// Appends one row per event it applies; rejects every value ending in 7. With `fails_once`, the
-/// first batch holding value 3 fails (to be tried again) after recording the values before it.
+/// Appends one row per event it applies; rejects every value ending in 7. With `failures`, a batch
+/// holding the value they name fails (to be tried again) after recording the values before it.
 #[derive(Default)]
 struct Recorder {
-    fails_once: Option<Arc<AtomicBool>>,
+    failures: Option<Arc<Failures>>,
+}
+
+/// The next `remaining` batches holding `value` fail.
+#[derive(Default)]
+struct Failures {
+    value: AtomicI64,
+    remaining: AtomicU32,
+}
+
+impl Failures {
+    fn set(&self, value: i64, remaining: u32) {
+        self.value.store(value, Ordering::SeqCst);
+        self.remaining.store(remaining, Ordering::SeqCst);
+    }
+
+    fn take(&self, value: i64) -> bool {
+        self.value.load(Ordering::SeqCst) == value
+            && self.remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
 }
 
 impl EventHandler for Recorder {
@@ -142,7 +162,7 @@ impl EventHandler for Recorder {
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
         let state: FeedState = decode(event)?;
         let value = state.last_sequence as i64;
-        if value == 3 && self.fails_once.as_ref().is_some_and(|failed| !failed.swap(true, Ordering::SeqCst)) {
+        if self.failures.as_ref().is_some_and(|failures| failures.take(value)) {
             return Err(HandleError::Retry("the database went away".into()));
         }
         if value % 10 == 7 {
@@ -196,7 +216,9 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
     let server = tokio::spawn(serve(producer.clone(), address, server_stop.clone()));
     let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
     let consumer_publisher = Publisher::new(consumer_db.clone(), "consumer").await.unwrap();
-    let handler = Recorder { fails_once: Some(Arc::new(AtomicBool::new(false))) };
+    let failures = Arc::new(Failures::default());
+    failures.set(3, 1);
+    let handler = Recorder { failures: Some(failures.clone()) };
     let consumer = Consumer::new("flaky-producer", upstream, consumer_publisher, handler, settings());
     let consumer_stop = CancellationToken::new();
     let consumer = tokio::spawn({
@@ -236,6 +258,25 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
     let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;
     assert_eq!(applied, [1, 2, 3, 4, 5, 6]);
     assert_eq!(interruptions("flaky-producer", "apply"), 1);
+
+    // A batch that keeps failing is tried again ever more slowly (pauses of 10 ms doubling to
+    // 100 ms: about a dozen attempts in a second, against some eighty at 10 ms each).
+    failures.set(8, u32::MAX);
+    let mut uow = producer.begin().await.unwrap();
+    uow.publish("items/8".to_string(), &FeedState { last_sequence: 8, source: "test".into() });
+    uow.commit().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while interruptions("flaky-producer", "apply") < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the failing batch was not tried");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let attempts = interruptions("flaky-producer", "apply") - 1;
+    assert!((3..=30).contains(&attempts), "{attempts} attempts in a second");
+    failures.set(8, 0);
+    caught_up(7).await;
+    let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;
+    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 8]);
 
     consumer_stop.cancel();
     consumer.await.unwrap();

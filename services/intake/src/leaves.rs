@@ -95,8 +95,8 @@ impl EventHandler for LeafHandler {
     /// Learns the batch's leaves, in their order. Repeats only ever link orders of one customer,
     /// so an order whose customer has no other order in the batch and no stored order on the new
     /// topic within the repeat window (one query finds them all) can link nothing: its department
-    /// and topic are written with those of the others in one statement. The rest are learned one by one,
-    /// each reading what the ones before it wrote, exactly as when every event came alone.
+    /// and topic are written with those of the others in one statement. The rest are learned one by
+    /// one, each reading what the ones before it wrote, exactly as when every event came alone.
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
         let batch = uow.take_stash::<Learning>().0;
         if batch.is_empty() {
@@ -183,8 +183,11 @@ impl Learns {
 }
 
 /// The orders of `learned` as their classifications leave them, each changed order once. An order
-/// classified twice in a batch learns from each classification in turn, as when the events came one
-/// by one: the later department stands, and the first leaf gives the topic.
+/// classified twice among them learns from each classification in turn, as when the events came one
+/// by one: the later department stands, and the first leaf gives the topic. (Those written together
+/// are learned before the rest of the batch; so a classification without a leaf comes before one
+/// with a leaf of the same order whatever their order, which only events made by hand can show:
+/// classification always names a leaf.)
 fn taught(learned: &[Learned]) -> Vec<work_order::Model> {
     let mut orders: HashMap<&str, (work_order::Model, bool)> = HashMap::new();
     for l in learned {
@@ -285,7 +288,7 @@ async fn link(
 /// Stores the departments and topics classifications taught `orders` (as read in this transaction,
 /// then taught), in one statement for all of them: each order's two columns are written over its
 /// stored row, matched by id, and nothing else of the row changes. One `UPDATE` for each department
-/// and topic was a round trip for nearly every order on PostgreSQL (docs/performance.md).
+/// and topic was a round trip for every two orders or so on PostgreSQL (docs/performance.md).
 async fn store_taught(db: &impl ConnectionTrait, orders: Vec<work_order::Model>) -> Result<(), DbErr> {
     if orders.is_empty() {
         return Ok(());

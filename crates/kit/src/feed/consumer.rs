@@ -252,7 +252,8 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     /// One subscription, from the stored cursor until it fails or `stop` arrives. Reports whether it
-    /// got as far as receiving events, which resets the pause between attempts.
+    /// applied any events, which resets the pause between attempts: a batch that fails every time
+    /// is tried again after a pause that keeps growing, not at once.
     async fn session(&self, stop: &CancellationToken) -> (SessionEnd, bool) {
         let mut progressed = false;
         let end = async {
@@ -276,7 +277,6 @@ impl<H: EventHandler> Consumer<H> {
                 let Some(first) = first else {
                     return Ok(SessionEnd::Disconnected(Interruption::upstream("upstream ended the stream")));
                 };
-                progressed = true;
                 let mut batch = vec![first];
                 let mut broken = None;
                 // Whether more events were already waiting when the batch was cut.
@@ -301,6 +301,7 @@ impl<H: EventHandler> Consumer<H> {
                         .await
                         .map_err(|e| Interruption::new("apply", format!("applying events: {e}")))?;
                     cursor = last.sequence;
+                    progressed = true;
                     if busy && lag.head_is_stale() {
                         let head = client.get_feed_state(GetFeedStateRequest {}).await;
                         lag.head_read(head.ok().map(|state| state.into_inner().last_sequence));
