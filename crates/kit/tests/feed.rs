@@ -260,7 +260,7 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
     assert_eq!(interruptions("flaky-producer", "apply"), 1);
 
     // A batch that keeps failing is tried again ever more slowly (pauses of 10 ms doubling to
-    // 100 ms: about a dozen attempts in a second, against some eighty at 10 ms each).
+    // 100 ms: about a dozen attempts in a second; 61 when every attempt paused 10 ms).
     failures.set(8, u32::MAX);
     let mut uow = producer.begin().await.unwrap();
     uow.publish("items/8".to_string(), &FeedState { last_sequence: 8, source: "test".into() });
@@ -272,7 +272,7 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let attempts = interruptions("flaky-producer", "apply") - 1;
-    assert!((3..=30).contains(&attempts), "{attempts} attempts in a second");
+    assert!((3..=20).contains(&attempts), "{attempts} attempts in a second");
     failures.set(8, 0);
     caught_up(7).await;
     let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;

@@ -215,9 +215,10 @@ impl<H: EventHandler> Consumer<H> {
     pub async fn run(&self, stop: CancellationToken) {
         let mut pause = self.settings.retry_initial;
         let mut failures = 0u32;
+        let mut last_cause = "";
         loop {
             let (end, progressed) = self.session(&stop).await;
-            let reason = match end {
+            let (cause, reason) = match end {
                 SessionEnd::Stopped => {
                     // Another replica follows from here on (or none, when stopping); a lag this
                     // one reported last must not linger in its metrics.
@@ -229,13 +230,17 @@ impl<H: EventHandler> Consumer<H> {
                     crate::metrics::get()
                         .feed_interruptions
                         .add(1, &[service, consumer, KeyValue::new("cause", cause)]);
-                    reason
+                    (cause, reason)
                 }
             };
             if progressed {
                 pause = self.settings.retry_initial;
+            }
+            // A new kind of failure is warned of at once, however many of another came before.
+            if progressed || cause != last_cause {
                 failures = 0;
             }
+            last_cause = cause;
             failures += 1;
             if failures.is_power_of_two() {
                 tracing::warn!(consumer = %self.name, upstream = %self.upstream.url, failures, "feed interrupted, resuming from the stored cursor: {reason}");
@@ -252,10 +257,13 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     /// One subscription, from the stored cursor until it fails or `stop` arrives. Reports whether it
-    /// applied any events, which resets the pause between attempts: a batch that fails every time
-    /// is tried again after a pause that keeps growing, not at once.
+    /// applied any events or stayed subscribed for `retry_max`, either of which resets the pause
+    /// between attempts: a batch that fails every time is tried again after a pause that keeps
+    /// growing, not at once, while a quiet feed whose upstream restarts now and then resubscribes
+    /// after the shortest pause.
     async fn session(&self, stop: &CancellationToken) -> (SessionEnd, bool) {
         let mut progressed = false;
+        let mut subscribed_at = None;
         let end = async {
             let mut cursor = load_cursor(self.publisher.database().reader(), &self.name)
                 .await
@@ -269,6 +277,7 @@ impl<H: EventHandler> Consumer<H> {
                 response = client.subscribe(request) => response.map_err(Interruption::upstream)?.into_inner(),
                 () = stop.cancelled() => return Ok(SessionEnd::Stopped),
             };
+            subscribed_at = Some(tokio::time::Instant::now());
             loop {
                 let first = tokio::select! {
                     message = stream.message() => message.map_err(Interruption::upstream)?,
@@ -314,7 +323,8 @@ impl<H: EventHandler> Consumer<H> {
             }
         }
         .await;
-        (end.unwrap_or_else(SessionEnd::Disconnected), progressed)
+        let lasted = subscribed_at.is_some_and(|at| at.elapsed() >= self.settings.retry_max);
+        (end.unwrap_or_else(SessionEnd::Disconnected), progressed || lasted)
     }
 
     /// Applies `events` and moves the cursor past them in one transaction. The transaction first
