@@ -204,11 +204,7 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
     let dir = tempfile::tempdir().unwrap();
     let ((producer_db, producer_cleanup), (consumer_db, consumer_cleanup)) = producer_and_consumer(dir.path()).await;
     let producer = Publisher::new(producer_db.clone(), "producer").await.unwrap();
-    let mut uow = producer.begin().await.unwrap();
-    for value in 1..=5 {
-        uow.publish(format!("items/{value}"), &FeedState { last_sequence: value, source: "test".into() });
-    }
-    uow.commit().await.unwrap();
+    publish_values(&producer, &[1, 2, 3, 4, 5]).await;
 
     // The consumer meets a batch that fails once, then its upstream restarts.
     let address = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
@@ -225,16 +221,7 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
         let stop = consumer_stop.clone();
         async move { consumer.run(stop).await }
     });
-    let caught_up = |sequence: u64| {
-        let db = consumer_db.clone();
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            while load_cursor(db.reader(), "flaky-producer").await.unwrap() < sequence {
-                assert!(tokio::time::Instant::now() < deadline, "consumer did not reach {sequence}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
+    let caught_up = |sequence: u64| wait_for_cursor(&consumer_db, "flaky-producer", sequence, Duration::from_secs(20));
     caught_up(5).await;
     assert_eq!(interruptions("flaky-producer", "apply"), 1);
     assert_eq!(interruptions("flaky-producer", "upstream"), 0);
@@ -244,16 +231,13 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
 
     server_stop.cancel();
     server.await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while interruptions("flaky-producer", "upstream") == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the upstream's restart was not counted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("the upstream's restart to be counted", Duration::from_secs(20), async || {
+        interruptions("flaky-producer", "upstream") > 0
+    })
+    .await;
     let server_stop = CancellationToken::new();
     let server = tokio::spawn(serve(producer.clone(), address, server_stop.clone()));
-    let mut uow = producer.begin().await.unwrap();
-    uow.publish("items/6".to_string(), &FeedState { last_sequence: 6, source: "test".into() });
-    uow.commit().await.unwrap();
+    publish_values(&producer, &[6]).await;
     caught_up(6).await;
     let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;
     assert_eq!(applied, [1, 2, 3, 4, 5, 6]);
@@ -262,14 +246,11 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
     // A batch that keeps failing is tried again ever more slowly (pauses of 10 ms doubling to
     // 100 ms: about a dozen attempts in a second; 61 when every attempt paused 10 ms).
     failures.set(8, u32::MAX);
-    let mut uow = producer.begin().await.unwrap();
-    uow.publish("items/8".to_string(), &FeedState { last_sequence: 8, source: "test".into() });
-    uow.commit().await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while interruptions("flaky-producer", "apply") < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "the failing batch was not tried");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    publish_values(&producer, &[8]).await;
+    wait_until("the failing batch to be tried", Duration::from_secs(20), async || {
+        interruptions("flaky-producer", "apply") >= 2
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let attempts = interruptions("flaky-producer", "apply") - 1;
     assert!((3..=20).contains(&attempts), "{attempts} attempts in a second");
@@ -283,6 +264,31 @@ async fn a_failed_batch_and_a_restarted_upstream_are_counted_as_interruptions_an
     server_stop.cancel();
     server.await.unwrap();
     close_and_drop([(producer_db, producer_cleanup), (consumer_db, consumer_cleanup)]).await;
+}
+
+/// Publishes one event carrying each of `values`, in one transaction.
+async fn publish_values(producer: &Publisher, values: &[u64]) {
+    let mut uow = producer.begin().await.unwrap();
+    for &value in values {
+        uow.publish(format!("items/{value}"), &FeedState { last_sequence: value, source: "test".into() });
+    }
+    uow.commit().await.unwrap();
+}
+
+/// Polls `ready` every 10 ms until it holds; fails the test, saying it waited for `what`, after
+/// `limit`.
+async fn wait_until(what: &str, limit: Duration, mut ready: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !ready().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the cursor of `consumer` in `db` has reached `sequence`.
+async fn wait_for_cursor(db: &Database, consumer: &str, sequence: u64, limit: Duration) {
+    let what = format!("{consumer} to reach {sequence}");
+    wait_until(&what, limit, async || load_cursor(db.reader(), consumer).await.unwrap() >= sequence).await;
 }
 
 /// The producer's database and the consumer's, with the table [`Recorder`] appends to.
@@ -376,11 +382,7 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
     }
     writer.await.unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while load_cursor(consumer_db.reader(), "producer").await.unwrap() < EVENTS as u64 {
-        assert!(tokio::time::Instant::now() < deadline, "consumer did not catch up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_cursor(&consumer_db, "producer", EVENTS as u64, Duration::from_secs(60)).await;
 
     // Event n carries value n, so the applied values are every non-poison value, once, in order.
     let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;

@@ -153,10 +153,8 @@ pub async fn follow_stamps<M: Name + Default>(
         };
         let order = decode::<M>(&event).ok().and_then(order_of);
         let order = order.with_context(|| format!("{} without a work order", M::full_name()))?;
-        stamps
-            .lock()
-            .await
-            .insert(order, event.occurred_at.map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000));
+        let stamped = event.occurred_at.as_ref().and_then(time::from_timestamp).map_or(0, time::micros);
+        stamps.lock().await.insert(order, stamped);
     }
 }
 
