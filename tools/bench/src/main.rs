@@ -300,7 +300,7 @@ fn print_measurement(f: &measurement::Figures) {
     let report = load::median(&f.report_ms);
     let sqlite = load::median(&f.raw_sqlite_ms);
     println!(
-        "measurement absorb (one core, SQLite, durable): {} work orders, {} events absorbed in {:.1} s = {:.0} events/s; {} cells; peak RSS {:.0} MiB",
+        "measurement absorb (one core, SQLite, durable): {} work orders, {} events absorbed in {:.1} s = {:.0} events/s; {} cells; peak RSS while absorbing {:.0} MiB",
         f.orders,
         f.events,
         f.absorb_seconds,
@@ -310,12 +310,15 @@ fn print_measurement(f: &measurement::Figures) {
     );
     let mut figures = figures::Figures::default();
     figures.add("events_per_s", f.events as f64 / f.absorb_seconds);
+    figures.add("rss_peak_mib", f.peak_rss_mib);
     if let Some(seconds) = f.absorb_postgres_seconds {
+        let peak = f.postgres_peak_rss_mib.unwrap_or_default();
         println!(
-            "the same events absorbed on PostgreSQL (one core, durable): {seconds:.1} s = {:.0} events/s",
+            "the same events absorbed on PostgreSQL (one core, durable): {seconds:.1} s = {:.0} events/s; peak RSS while absorbing {peak:.0} MiB",
             f.events as f64 / seconds
         );
         figures.add("postgres_events_per_s", f.events as f64 / seconds);
+        figures.add("postgres_rss_peak_mib", peak);
     }
     let series = |q: f64| f.series_us.value_at_quantile(q) as f64 / 1000.0;
     println!(

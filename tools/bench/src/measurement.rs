@@ -47,7 +47,11 @@ pub struct Figures {
     pub raw_sqlite_ms: Vec<f64>,
     pub raw_postgres_ms: Option<Vec<f64>>,
     pub cells: i64,
+    /// Peak RSS of this process while it absorbed on SQLite: measurement's code and database
+    /// connections, and the bench's events of the batch in flight.
     pub peak_rss_mib: f64,
+    /// The same while it absorbed on PostgreSQL (the SQLite database still open beside it).
+    pub postgres_peak_rss_mib: Option<f64>,
     /// QuerySeries latencies, in microseconds.
     pub series_us: hdrhistogram::Histogram<u64>,
 }
@@ -236,10 +240,16 @@ pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures>
     let measures = catalogue::measure_set(db.writer()).await?;
     let (month_start, month_end) = calendar.month("2026-10").context("month")?;
 
+    reset_peak_rss();
     let (absorbing, events) = absorb_all(&db, &calendar, &measures, orders, month_start).await?;
-    let absorb_postgres_seconds = match postgres {
-        Some(url) => Some(absorb_on_postgres(url, &calendar, orders, month_start).await?),
-        None => None,
+    let sqlite_peak = peak_rss_mib();
+    let (absorb_postgres_seconds, postgres_peak_rss_mib) = match postgres {
+        Some(url) => {
+            reset_peak_rss();
+            let seconds = absorb_on_postgres(url, &calendar, orders, month_start).await?;
+            (Some(seconds), Some(peak_rss_mib()))
+        }
+        None => (None, None),
     };
     let absorb_seconds = absorbing.as_secs_f64();
 
@@ -279,7 +289,8 @@ pub async fn run(orders: u64, postgres: Option<&str>) -> anyhow::Result<Figures>
         raw_sqlite_ms,
         raw_postgres_ms,
         cells,
-        peak_rss_mib: peak_rss_mib(),
+        peak_rss_mib: sqlite_peak,
+        postgres_peak_rss_mib,
         series_us,
     })
 }
@@ -407,6 +418,13 @@ async fn postgres_aggregation(db: &Database, url: &str, month: (i64, i64)) -> an
     let runs = raw_aggregation(&pg, month, "csm_bench_order_fact").await?;
     pg.execute_unprepared("DROP TABLE csm_bench_order_fact").await?;
     Ok(runs)
+}
+
+/// Starts this process's peak RSS afresh from what it holds now (Linux's `clear_refs` 5), so a
+/// phase's peak is its own and not that of the report and raw aggregations run after it, which
+/// hold a month of facts. Where the kernel refuses, the peak counts from the process's start.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn peak_rss_mib() -> f64 {
