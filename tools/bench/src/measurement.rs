@@ -422,9 +422,12 @@ async fn postgres_aggregation(db: &Database, url: &str, month: (i64, i64)) -> an
 
 /// Starts this process's peak RSS afresh from what it holds now (Linux's `clear_refs` 5), so a
 /// phase's peak is its own and not that of the report and raw aggregations run after it, which
-/// hold a month of facts. Where the kernel refuses, the peak counts from the process's start.
+/// hold a month of facts. Where the kernel refuses, the peak counts from the process's start, and
+/// the bench says so.
 fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    if let Err(error) = std::fs::write("/proc/self/clear_refs", "5") {
+        eprintln!("peak RSS could not be started afresh ({error}): it counts from the bench's start");
+    }
 }
 
 fn peak_rss_mib() -> f64 {
