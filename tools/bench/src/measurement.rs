@@ -421,21 +421,15 @@ async fn postgres_aggregation(db: &Database, url: &str, month: (i64, i64)) -> an
 }
 
 /// Starts this process's peak RSS afresh from what it holds now (Linux's `clear_refs` 5), so a
-/// phase's peak is its own and not that of the report and raw aggregations run after it, which
-/// hold a month of facts. Where the kernel refuses, the peak counts from the process's start, and
-/// the bench says so.
+/// phase's peak is its own and not that of the month report and raw aggregations run after it.
+/// Where the kernel refuses, the peak counts from the process's start, and the bench says so.
 fn reset_peak_rss() {
     if let Err(error) = std::fs::write("/proc/self/clear_refs", "5") {
         eprintln!("peak RSS could not be started afresh ({error}): it counts from the bench's start");
     }
 }
 
+/// This process's peak resident set since the last [`reset_peak_rss`], in MiB.
 fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    crate::service::memory_mib("self").0
 }

@@ -151,16 +151,7 @@ impl Service {
 
     /// Peak and current resident set of the service, in MiB.
     pub fn memory_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map_or(0.0, |kb| kb / 1024.0)
-        };
-        (field("VmHWM:"), field("VmRSS:"))
+        memory_mib(self.child.id())
     }
 
     /// Stops the process (SIGTERM, then SIGKILL), keeping its database for a reference to read.
@@ -207,4 +198,19 @@ async fn serving(address: SocketAddr) -> bool {
     };
     let answer = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await;
     answer.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
+}
+
+/// Peak and current resident set of `process` (a pid, or `self`), in MiB, from
+/// `/proc/<process>/status`; zero when it is gone.
+pub fn memory_mib(process: impl std::fmt::Display) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
 }
