@@ -10,12 +10,8 @@ use csm_proto::{
     },
 };
 
-use csm_kit::{config::DatabaseSettings, db::Database};
-use csm_measurement::store::migration::Migrator;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
-
 use super::{beijing_noon, close, complaint_at, day_value, series};
-use crate::support::{Backend, TestSystem};
+use crate::support::TestSystem;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_classified_later_stays_counted_where_it_was_opened() {
@@ -61,40 +57,4 @@ async fn an_order_classified_later_stays_counted_where_it_was_opened() {
         assert_eq!(cells, [(label, 1.0)], "{dimension:?}: {split:?}");
     }
     t.stop().await;
-}
-
-/// On PostgreSQL the tables every batch rewrites (work-order facts, cells and their bins) leave
-/// half of each page free, so that a row amended by a later feed stays on its page with no new
-/// index entry (docs/performance.md). SQLite updates in place: there the step is only recorded.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tables_every_batch_rewrites_leave_room_on_their_pages() {
-    let backend = Backend::from_env();
-    let settings = DatabaseSettings { url: backend.url("measurement"), ..DatabaseSettings::default() };
-    let db = Database::open::<Migrator>(&settings).await.unwrap();
-    let applied = db
-        .reader()
-        .query_one_raw(Statement::from_string(
-            db.backend(),
-            "SELECT version FROM seaql_migrations WHERE version = 'm20261206_000001_room_for_updates'",
-        ))
-        .await
-        .unwrap();
-    assert!(applied.is_some(), "the migration is recorded");
-    if db.backend() == DbBackend::Postgres {
-        for table in ["order_fact", "cell", "cell_bin"] {
-            let options = db
-                .reader()
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = $1 AND relkind = 'r'",
-                    [table.into()],
-                ))
-                .await
-                .unwrap()
-                .and_then(|row| row.try_get_by_index::<Option<String>>(0).ok().flatten());
-            assert_eq!(options.as_deref(), Some("fillfactor=50"), "{table}");
-        }
-    }
-    db.close().await;
-    backend.cleanup().await;
 }

@@ -1,6 +1,7 @@
 //! Measurement through its generated client, fed by the real intake, classification and
 //! recovery: indicator families against hand-computed values, the satisfaction index, driver
-//! analysis and linkage, reference data, alerts and the monthly report.
+//! analysis and linkage, reference data, alerts and the monthly report; and, read from its
+//! database, how it lays out its tables.
 
 mod analysis;
 mod browser;
@@ -8,6 +9,7 @@ mod closed_loop;
 mod facts;
 mod indicators;
 mod reports;
+mod storage;
 
 use std::time::Duration;
 

@@ -16,7 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::schema::MedianBins),
             Box::new(super::schema::ClosedLoop),
             Box::new(super::schema::CauseNames),
-            Box::new(RoomForUpdates),
+            Box::new(super::schema::RoomForUpdates),
         ]
     }
 }
@@ -92,46 +92,5 @@ impl MigrationTrait for CreateWorkOrderFacts {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(WorkOrderFact::Table).to_owned()).await
-    }
-}
-
-/// On PostgreSQL, the tables whose rows each batch rewrites leave half of every page free: a work
-/// order's fact is written again when it is classified and when its case is resolved, and a cell
-/// every time an event counts in it. With room on the row's own page, an update that changes no
-/// indexed column is a heap-only tuple: no new entry in the key's index and one page written,
-/// where on a full page each update moved the row and indexed it again (docs/performance.md).
-/// Pages already full keep their rows until they are rewritten; SQLite updates in place.
-struct RoomForUpdates;
-
-/// The tables [`RoomForUpdates`] sets, with how full PostgreSQL fills their pages on insert.
-const ROOM_FOR_UPDATES: [(&str, u8); 3] = [("order_fact", 50), ("cell", 50), ("cell_bin", 50)];
-
-impl MigrationName for RoomForUpdates {
-    fn name(&self) -> &str {
-        "m20261206_000001_room_for_updates"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for RoomForUpdates {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
-            return Ok(());
-        }
-        for (table, fillfactor) in ROOM_FOR_UPDATES {
-            let sql = format!("ALTER TABLE {table} SET (fillfactor = {fillfactor})");
-            manager.get_connection().execute_unprepared(&sql).await?;
-        }
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
-            return Ok(());
-        }
-        for (table, _) in ROOM_FOR_UPDATES {
-            manager.get_connection().execute_unprepared(&format!("ALTER TABLE {table} RESET (fillfactor)")).await?;
-        }
-        Ok(())
     }
 }

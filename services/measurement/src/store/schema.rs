@@ -384,3 +384,59 @@ impl MigrationTrait for CauseNames {
         Ok(())
     }
 }
+
+/// On PostgreSQL, the tables whose rows each batch rewrites leave half of every page free: a work
+/// order's fact is written again when it is classified and when its case is resolved, and a cell
+/// (and its bins, updated the same way) every time an event counts in it. With room on the row's
+/// own page, an update that changes no indexed column can be a heap-only tuple: no new entry in
+/// the key's index and one page written, where on a full page an update usually moved the row and
+/// indexed it again (docs/performance.md). None of the three is indexed on a column an update
+/// changes. Half leaves room for a new version of every row on its page until the old ones are
+/// pruned; the price is that rows no longer updated stay at about half density. Only the catalogue
+/// changes: pages already full keep their rows until they are rewritten, and replicas of the
+/// previous version work on as before. SQLite updates in place, so there the step is only recorded.
+pub struct RoomForUpdates;
+
+/// How full PostgreSQL fills the pages of [`RoomForUpdates`]' tables on insert, in percent.
+const FILLED_ON_INSERT: u8 = 50;
+
+impl RoomForUpdates {
+    fn tables() -> [DynIden; 3] {
+        [OrderFact::Table.into_iden(), Cell::Table.into_iden(), CellBin::Table.into_iden()]
+    }
+}
+
+impl MigrationName for RoomForUpdates {
+    fn name(&self) -> &str {
+        "m20261206_000001_room_for_updates"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RoomForUpdates {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        for table in Self::tables() {
+            let sql = format!("ALTER TABLE {table} SET (fillfactor = {FILLED_ON_INSERT})");
+            manager.get_connection().execute_unprepared(&sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        for table in Self::tables() {
+            let sql = format!("ALTER TABLE {table} RESET (fillfactor)");
+            manager.get_connection().execute_unprepared(&sql).await?;
+        }
+        Ok(())
+    }
+}
