@@ -401,8 +401,16 @@ pub struct RoomForUpdates;
 const FILLED_ON_INSERT: u8 = 50;
 
 impl RoomForUpdates {
-    fn tables() -> [DynIden; 3] {
-        [OrderFact::Table.into_iden(), Cell::Table.into_iden(), CellBin::Table.into_iden()]
+    /// Applies `change` (`ALTER TABLE <table> <change>`) to each of the tables on PostgreSQL;
+    /// nothing on SQLite.
+    async fn alter_tables(manager: &SchemaManager<'_>, change: &str) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        for table in [OrderFact::Table.into_iden(), Cell::Table.into_iden(), CellBin::Table.into_iden()] {
+            manager.get_connection().execute_unprepared(&format!("ALTER TABLE {table} {change}")).await?;
+        }
+        Ok(())
     }
 }
 
@@ -419,24 +427,10 @@ impl MigrationTrait for RoomForUpdates {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
-            return Ok(());
-        }
-        for table in Self::tables() {
-            let sql = format!("ALTER TABLE {table} SET (fillfactor = {FILLED_ON_INSERT})");
-            manager.get_connection().execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        Self::alter_tables(manager, &format!("SET (fillfactor = {FILLED_ON_INSERT})")).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
-            return Ok(());
-        }
-        for table in Self::tables() {
-            let sql = format!("ALTER TABLE {table} RESET (fillfactor)");
-            manager.get_connection().execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        Self::alter_tables(manager, "RESET (fillfactor)").await
     }
 }
