@@ -5,4 +5,5 @@ mod customers;
 mod events;
 mod high_frequency;
 mod repeats;
+mod storage;
 mod text;

@@ -329,6 +329,11 @@ impl StandaloneIntake {
         clients::intake(self.address, self.tokens.of(subject).expect("token")).expect("client")
     }
 
+    /// Intake's own database, for what no API shows (how its tables are laid out).
+    pub fn database_url(&self) -> String {
+        self.backend.url("intake")
+    }
+
     /// As a channel system.
     pub fn intake(&self) -> IntakeServiceClient<Authenticated> {
         self.client("channel-gateway")

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateIntakeTables),
             Box::new(LeaseMigration),
             Box::new(OrderDepartments),
+            Box::new(DepartmentsOnceKnown),
         ]
     }
 }
@@ -332,6 +333,53 @@ impl MigrationTrait for OrderDepartments {
             .create_index(
                 Index::create()
                     .name("work_order_by_department")
+                    .table(WorkOrder::Table)
+                    .col(WorkOrder::Department)
+                    .col(Shared::CustomerId)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Only work orders whose department is known are indexed by it. An order opens with none; the
+/// department arrives with its classification. Indexed from the start, every order opened put an
+/// entry under "no department" at a random place (the customer's), the write a submission could
+/// least spare, only for classification to move it later. Every lookup by department names one, so
+/// none needed those entries.
+struct DepartmentsOnceKnown;
+
+impl MigrationName for DepartmentsOnceKnown {
+    fn name(&self) -> &str {
+        "m20261207_000001_departments_once_known"
+    }
+}
+
+const BY_DEPARTMENT: &str = "work_order_by_department";
+
+#[async_trait::async_trait]
+impl MigrationTrait for DepartmentsOnceKnown {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_index(Index::drop().name(BY_DEPARTMENT).table(WorkOrder::Table).to_owned()).await?;
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "CREATE INDEX {BY_DEPARTMENT} ON work_order (department, customer_id) WHERE department IS NOT NULL"
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_index(Index::drop().name(BY_DEPARTMENT).table(WorkOrder::Table).to_owned()).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(BY_DEPARTMENT)
                     .table(WorkOrder::Table)
                     .col(WorkOrder::Department)
                     .col(Shared::CustomerId)
