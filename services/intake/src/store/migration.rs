@@ -356,21 +356,36 @@ impl MigrationName for DepartmentsOnceKnown {
 }
 
 const BY_DEPARTMENT: &str = "work_order_by_department";
+const BY_KNOWN_DEPARTMENT: &str = "ON work_order (department, customer_id) WHERE department IS NOT NULL";
 
 #[async_trait::async_trait]
 impl MigrationTrait for DepartmentsOnceKnown {
+    /// On PostgreSQL the new index is built beside the old one without blocking the table
+    /// (`CONCURRENTLY`, which no transaction can hold), so replicas of the previous version keep
+    /// reading and writing work orders while a large table is indexed. Each step can be run again:
+    /// a run stopped half-way is finished by the next start. SQLite's whole upgrade is one
+    /// transaction of the kit's.
     fn use_transaction(&self) -> Option<bool> {
-        Some(true)
+        Some(false)
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_index(Index::drop().name(BY_DEPARTMENT).table(WorkOrder::Table).to_owned()).await?;
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
-                "CREATE INDEX {BY_DEPARTMENT} ON work_order (department, customer_id) WHERE department IS NOT NULL"
-            ))
-            .await?;
+        let db = manager.get_connection();
+        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
+            db.execute_unprepared(&format!("DROP INDEX {BY_DEPARTMENT}")).await?;
+            db.execute_unprepared(&format!("CREATE INDEX {BY_DEPARTMENT} {BY_KNOWN_DEPARTMENT}")).await?;
+            return Ok(());
+        }
+        let building = format!("{BY_DEPARTMENT}_known");
+        for step in [
+            // Left invalid by a build that was interrupted.
+            format!("DROP INDEX CONCURRENTLY IF EXISTS {building}"),
+            format!("CREATE INDEX CONCURRENTLY {building} {BY_KNOWN_DEPARTMENT}"),
+            format!("DROP INDEX CONCURRENTLY IF EXISTS {BY_DEPARTMENT}"),
+            format!("ALTER INDEX {building} RENAME TO {BY_DEPARTMENT}"),
+        ] {
+            db.execute_unprepared(&step).await?;
+        }
         Ok(())
     }
 
