@@ -26,6 +26,7 @@ use opentelemetry::KeyValue;
 
 use crate::config::DatabaseSettings;
 
+mod migrations;
 mod reach;
 
 #[derive(Debug, Clone)]
@@ -76,17 +77,10 @@ impl Database {
             // one transaction around the whole upgrade means a process stopped half-way leaves
             // the schema as it was, never a table without the record of its migration.
             let upgrade = self.writer.begin().await?;
-            migrate_unlocked::<M, _>(&upgrade).await?;
+            migrations::apply::<M, _>(&upgrade).await?;
             return upgrade.commit().await;
         }
-        // Advisory locks belong to a session, so the lock, the migrations and the unlock share
-        // one connection of their own.
-        let session = sea_orm::Database::connect(options(&settings.url, 1)).await?;
-        session.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
-        let migrated = migrate_unlocked::<M, _>(&session).await;
-        let unlocked = session.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await;
-        let _ = session.close().await;
-        migrated.and(unlocked.map(drop))
+        migrations::apply_in_turn::<M>(options(&settings.url, 1)).await
     }
 
     async fn open_sqlite(settings: &DatabaseSettings) -> Result<Self, DbErr> {
@@ -368,30 +362,6 @@ pub async fn lock_for_transaction(db: &impl ConnectionTrait, key: i64) -> Result
         db.execute_raw(Statement::from_string(DbBackend::Postgres, lock)).await?;
     }
     Ok(())
-}
-
-/// The advisory lock key migrations run under ("csm-mig" in ASCII); locks are per database, so
-/// every service's database has its own.
-const MIGRATION_LOCK: i64 = 0x0063_736d_2d6d_6967;
-
-/// Refuses a schema from a newer version, then applies what is pending.
-async fn migrate_unlocked<M: MigratorTrait, C>(db: &C) -> Result<(), DbErr>
-where
-    C: ConnectionTrait,
-    for<'c> &'c C: sea_orm::IntoDatabaseExecutor<'c>,
-{
-    M::install(db).await?;
-    let known: Vec<String> = M::migrations().iter().map(|m| m.name().to_string()).collect();
-    let unknown: Vec<String> =
-        M::get_migration_models(db).await?.into_iter().map(|m| m.version).filter(|v| !known.contains(v)).collect();
-    if !unknown.is_empty() {
-        return Err(DbErr::Custom(format!(
-            "the database schema is newer than this version of the service (it has migrations {} that this \
-             binary does not know); run the newer version, or restore the database from before the upgrade",
-            unknown.join(", ")
-        )));
-    }
-    M::up(db, None).await
 }
 
 fn options(url: &str, max_connections: u32) -> ConnectOptions {

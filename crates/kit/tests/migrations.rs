@@ -134,3 +134,59 @@ async fn a_start_stopped_half_way_through_its_migrations_leaves_a_database_that_
     db.close().await;
     fresh.drop().await;
 }
+
+/// A migration that indexes a table without blocking its writers, as PostgreSQL allows only
+/// outside a transaction.
+struct IndexedConcurrently;
+
+impl sea_orm_migration::MigrationName for IndexedConcurrently {
+    fn name(&self) -> &str {
+        "m20991231_000001_indexed_concurrently"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for IndexedConcurrently {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(false)
+    }
+
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared("CREATE TABLE IF NOT EXISTS indexed (id BIGINT PRIMARY KEY, tag TEXT)").await?;
+        db.execute_unprepared("CREATE INDEX CONCURRENTLY IF NOT EXISTS indexed_by_tag ON indexed (tag)").await?;
+        Ok(())
+    }
+}
+
+struct WithConcurrentIndex;
+
+impl MigratorTrait for WithConcurrentIndex {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(FeedMigration), Box::new(IndexedConcurrently)]
+    }
+}
+
+/// An index built concurrently waits for every older snapshot in the database to end; replicas
+/// waiting for their turn to migrate hold none, so every one of them starts, none ended as a
+/// deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_wait_without_holding_up_an_index_built_concurrently() {
+    let fresh = Fresh::new();
+    if fresh.server.is_none() {
+        return;
+    }
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let settings = fresh.settings();
+            tokio::spawn(async move { Database::open::<WithConcurrentIndex>(&settings).await })
+        })
+        .collect();
+    for start in starts {
+        start.await.unwrap().expect("every replica starts").close().await;
+    }
+    let db = Database::open::<WithConcurrentIndex>(&fresh.settings()).await.unwrap();
+    assert_eq!(WithConcurrentIndex::get_applied_migrations(db.writer()).await.unwrap().len(), 2);
+    db.close().await;
+    fresh.drop().await;
+}
