@@ -344,9 +344,9 @@ impl MigrationTrait for OrderDepartments {
 
 /// Only work orders whose department is known are indexed by it. An order opens with none; the
 /// department arrives with its classification. Indexed from the start, every order opened put an
-/// entry under "no department" at a random place (the customer's), the write a submission could
-/// least spare, only for classification to move it later. Every lookup by department names one, so
-/// none needed those entries.
+/// entry under "no department" at its customer's place in the index, one more page for the
+/// submission's commit to write, and classification later replaced it. Every lookup by department
+/// names one, so none needed those entries.
 struct DepartmentsOnceKnown;
 
 impl MigrationName for DepartmentsOnceKnown {
@@ -356,7 +356,8 @@ impl MigrationName for DepartmentsOnceKnown {
 }
 
 const BY_DEPARTMENT: &str = "work_order_by_department";
-const BY_KNOWN_DEPARTMENT: &str = "ON work_order (department, customer_id) WHERE department IS NOT NULL";
+/// The index's definition after `CREATE INDEX name`.
+const KNOWN_DEPARTMENTS_ONLY: &str = "ON work_order (department, customer_id) WHERE department IS NOT NULL";
 
 #[async_trait::async_trait]
 impl MigrationTrait for DepartmentsOnceKnown {
@@ -373,19 +374,29 @@ impl MigrationTrait for DepartmentsOnceKnown {
         let db = manager.get_connection();
         if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
             db.execute_unprepared(&format!("DROP INDEX {BY_DEPARTMENT}")).await?;
-            db.execute_unprepared(&format!("CREATE INDEX {BY_DEPARTMENT} {BY_KNOWN_DEPARTMENT}")).await?;
+            db.execute_unprepared(&format!("CREATE INDEX {BY_DEPARTMENT} {KNOWN_DEPARTMENTS_ONLY}")).await?;
             return Ok(());
         }
         let building = format!("{BY_DEPARTMENT}_known");
-        for step in [
-            // Left invalid by a build that was interrupted.
-            format!("DROP INDEX CONCURRENTLY IF EXISTS {building}"),
-            format!("CREATE INDEX CONCURRENTLY {building} {BY_KNOWN_DEPARTMENT}"),
-            format!("DROP INDEX CONCURRENTLY IF EXISTS {BY_DEPARTMENT}"),
-            format!("ALTER INDEX {building} RENAME TO {BY_DEPARTMENT}"),
-        ] {
-            db.execute_unprepared(&step).await?;
+        // A start stopped after building the new index finds it valid and keeps it; one stopped
+        // while building it finds it invalid and builds it again.
+        let built = db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
+                [building.clone().into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()?;
+        if built == Some(false) {
+            db.execute_unprepared(&format!("DROP INDEX CONCURRENTLY {building}")).await?;
         }
+        if built != Some(true) {
+            db.execute_unprepared(&format!("CREATE INDEX CONCURRENTLY {building} {KNOWN_DEPARTMENTS_ONLY}")).await?;
+        }
+        db.execute_unprepared(&format!("DROP INDEX CONCURRENTLY IF EXISTS {BY_DEPARTMENT}")).await?;
+        db.execute_unprepared(&format!("ALTER INDEX {building} RENAME TO {BY_DEPARTMENT}")).await?;
         Ok(())
     }
 
