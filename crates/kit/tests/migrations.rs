@@ -58,6 +58,19 @@ impl Fresh {
     }
 }
 
+/// `replicas` replicas opening the database at once; each must start.
+async fn start_together<M: MigratorTrait + 'static>(fresh: &Fresh, replicas: usize) {
+    let starts: Vec<_> = (0..replicas)
+        .map(|_| {
+            let settings = fresh.settings();
+            tokio::spawn(async move { Database::open::<M>(&settings).await })
+        })
+        .collect();
+    for start in starts {
+        start.await.unwrap().expect("every replica starts").close().await;
+    }
+}
+
 #[tokio::test]
 async fn a_database_migrated_by_a_newer_version_is_refused() {
     let fresh = Fresh::new();
@@ -78,15 +91,7 @@ async fn replicas_starting_together_on_postgres_migrate_once() {
         // One SQLite file is served by one process; only PostgreSQL has replicas racing.
         return;
     }
-    let starts: Vec<_> = (0..4)
-        .map(|_| {
-            let settings = fresh.settings();
-            tokio::spawn(async move { Database::open::<After>(&settings).await })
-        })
-        .collect();
-    for start in starts {
-        start.await.unwrap().expect("every replica starts").close().await;
-    }
+    start_together::<After>(&fresh, 4).await;
     let db = Database::open::<After>(&fresh.settings()).await.unwrap();
     let applied = After::get_applied_migrations(db.writer()).await.unwrap();
     assert_eq!(applied.len(), 2);
@@ -176,15 +181,7 @@ async fn replicas_starting_together_wait_without_holding_up_an_index_built_concu
     if fresh.server.is_none() {
         return;
     }
-    let starts: Vec<_> = (0..4)
-        .map(|_| {
-            let settings = fresh.settings();
-            tokio::spawn(async move { Database::open::<WithConcurrentIndex>(&settings).await })
-        })
-        .collect();
-    for start in starts {
-        start.await.unwrap().expect("every replica starts").close().await;
-    }
+    start_together::<WithConcurrentIndex>(&fresh, 4).await;
     let db = Database::open::<WithConcurrentIndex>(&fresh.settings()).await.unwrap();
     assert_eq!(WithConcurrentIndex::get_applied_migrations(db.writer()).await.unwrap().len(), 2);
     db.close().await;
