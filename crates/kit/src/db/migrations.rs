@@ -39,10 +39,18 @@ pub(super) async fn apply_in_turn<M: MigratorTrait>(mut session_options: Connect
 /// deadlock. Between tries a waiting replica holds nothing.
 async fn take_turn(session: &DatabaseConnection) -> Result<(), DbErr> {
     let try_lock = format!("SELECT pg_try_advisory_lock({MIGRATION_LOCK})");
+    let mut waiting = false;
     loop {
-        let row = session.query_one_raw(Statement::from_string(DbBackend::Postgres, try_lock.clone())).await?;
-        if row.map(|row| row.try_get_by_index::<bool>(0)).transpose()?.unwrap_or(false) {
+        let row = session
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, try_lock.clone()))
+            .await?
+            .ok_or_else(|| DbErr::Custom("pg_try_advisory_lock returned no row".into()))?;
+        if row.try_get_by_index::<bool>(0)? {
             return Ok(());
+        }
+        if !waiting {
+            tracing::info!("waiting for another replica's migrations to finish");
+            waiting = true;
         }
         tokio::time::sleep(MIGRATION_LOCK_RETRY).await;
     }

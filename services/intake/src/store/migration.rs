@@ -356,6 +356,15 @@ impl MigrationName for DepartmentsOnceKnown {
 }
 
 const BY_DEPARTMENT: &str = "work_order_by_department";
+/// `condition` over PostgreSQL's `pg_index` row of the index `name`; `None` when there is none.
+async fn valid_index(db: &SchemaManagerConnection<'_>, name: &str, condition: &str) -> Result<Option<bool>, DbErr> {
+    let query = format!("SELECT {condition} FROM pg_index WHERE indexrelid = to_regclass($1)");
+    db.query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, query, [name.into()]))
+        .await?
+        .map(|row| row.try_get_by_index::<bool>(0))
+        .transpose()
+}
+
 /// The index's definition after `CREATE INDEX name`.
 const KNOWN_DEPARTMENTS_ONLY: &str = "ON work_order (department, customer_id) WHERE department IS NOT NULL";
 
@@ -378,17 +387,13 @@ impl MigrationTrait for DepartmentsOnceKnown {
             return Ok(());
         }
         let building = format!("{BY_DEPARTMENT}_known");
-        // A start stopped after building the new index finds it valid and keeps it; one stopped
-        // while building it finds it invalid and builds it again.
-        let built = db
-            .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
-                [building.clone().into()],
-            ))
-            .await?
-            .map(|row| row.try_get_by_index::<bool>(0))
-            .transpose()?;
+        // A start stopped after the swap, before the migration was recorded, finds the work done;
+        // one stopped after building the new index finds it valid and keeps it; one stopped while
+        // building it finds it invalid and builds it again.
+        if valid_index(db, BY_DEPARTMENT, "indisvalid AND indpred IS NOT NULL").await? == Some(true) {
+            return Ok(());
+        }
+        let built = valid_index(db, &building, "indisvalid").await?;
         if built == Some(false) {
             db.execute_unprepared(&format!("DROP INDEX CONCURRENTLY {building}")).await?;
         }
