@@ -356,14 +356,6 @@ impl MigrationName for DepartmentsOnceKnown {
 }
 
 const BY_DEPARTMENT: &str = "work_order_by_department";
-/// `condition` over PostgreSQL's `pg_index` row of the index `name`; `None` when there is none.
-async fn valid_index(db: &SchemaManagerConnection<'_>, name: &str, condition: &str) -> Result<Option<bool>, DbErr> {
-    let query = format!("SELECT {condition} FROM pg_index WHERE indexrelid = to_regclass($1)");
-    db.query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, query, [name.into()]))
-        .await?
-        .map(|row| row.try_get_by_index::<bool>(0))
-        .transpose()
-}
 
 /// The index's definition after `CREATE INDEX name`.
 const KNOWN_DEPARTMENTS_ONLY: &str = "ON work_order (department, customer_id) WHERE department IS NOT NULL";
@@ -418,4 +410,13 @@ impl MigrationTrait for DepartmentsOnceKnown {
             )
             .await
     }
+}
+
+/// `condition` over PostgreSQL's `pg_index` row of the index `name`; `None` when there is none.
+async fn valid_index(db: &SchemaManagerConnection<'_>, name: &str, condition: &str) -> Result<Option<bool>, DbErr> {
+    let query = format!("SELECT {condition} FROM pg_index WHERE indexrelid = to_regclass($1)");
+    db.query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, query, [name.into()]))
+        .await?
+        .map(|row| row.try_get_by_index::<bool>(0))
+        .transpose()
 }
