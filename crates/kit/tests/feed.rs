@@ -532,8 +532,8 @@ async fn postgres_batch_writes_store_values_exactly_and_all_or_none() {
 /// batch writers' updates ([`csm_kit::bulk::Writes::update`]), for twenty keys.
 struct ExplainsUpdate;
 
-const UPDATE_BY_KEY: &str = "EXPLAIN UPDATE keyed AS o SET n = r.n FROM UNNEST($1::text[], $2::int8[]) AS r(id, n) \
-                             WHERE o.id = r.id";
+const UPDATE_BY_KEY: &str = "EXPLAIN UPDATE keyed AS o SET n = r.n \
+                             FROM (SELECT unnest($1::text[]), unnest($2::int8[])) AS r(id, n) WHERE o.id = r.id";
 
 fn twenty_keys() -> (Vec<String>, Vec<i64>) {
     ((0..20).map(|n| format!("key-{n}")).collect(), (0..20).collect())

@@ -1,6 +1,6 @@
 //! A batch's inserts on PostgreSQL through sea-orm in one statement, whatever the number of rows:
-//! each column bound as one array and unnested on the server (`INSERT ... SELECT ... FROM
-//! UNNEST(...)`). Multi-row `VALUES` need a statement for each power of two of rows (70 rows: 64,
+//! each column bound as one array and unnested on the server (`INSERT ... SELECT ... FROM (SELECT
+//! unnest(...), ...)`). Multi-row `VALUES` need a statement for each power of two of rows (70 rows: 64,
 //! 4 and 2), and each statement is a round trip, which under load waits for a core on both sides;
 //! a feed transaction holding a lock others wait on pays for every one of them.
 //!
@@ -60,9 +60,9 @@ fn set_value(value: ActiveValue<Value>) -> Option<Value> {
     }
 }
 
-/// `INSERT INTO table (a, b) SELECT k.c0, CASE WHEN k.n1 THEN NULL ELSE k.c1 END FROM
-/// UNNEST($2::text[], $3::int8[], $4::bool[]) AS k(c0, c1, n1) ON CONFLICT ...`, the conflict
-/// clause's own values bound first.
+/// `INSERT INTO table (a, b) SELECT k.c0, CASE WHEN k.n1 THEN NULL ELSE k.c1 END FROM (SELECT
+/// unnest($2::text[]), unnest($3::int8[]), unnest($4::bool[])) AS k(c0, c1, n1) ON CONFLICT ...`,
+/// the conflict clause's own values bound first.
 fn statement<C: IdenStatic>(
     table: &str,
     columns: Vec<Column<C>>,
@@ -80,7 +80,8 @@ fn statement<C: IdenStatic>(
         if column.nullable {
             let (present, nulls) = column.values.into_values_and_nulls();
             values.0.extend([present, nulls]);
-            arrays.push(format!("${}::{sql_type}[], ${}::bool[]", values.0.len() - 1, values.0.len()));
+            arrays.push(format!("${}::{sql_type}[]", values.0.len() - 1));
+            arrays.push(format!("${}::bool[]", values.0.len()));
             aliases.push(format!("c{i}, n{i}"));
             selected.push(format!("CASE WHEN k.n{i} THEN NULL ELSE k.c{i} END"));
         } else {
@@ -91,9 +92,9 @@ fn statement<C: IdenStatic>(
         }
     }
     let sql = format!(
-        "INSERT INTO \"{table}\" ({names}) SELECT {} FROM UNNEST({}) AS k({}){conflict}",
+        "INSERT INTO \"{table}\" ({names}) SELECT {} FROM {} AS k({}){conflict}",
         selected.join(", "),
-        arrays.join(", "),
+        super::arrays_as_rows(&arrays),
         aliases.join(", "),
     );
     Some(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
@@ -138,7 +139,8 @@ mod tests {
         assert_eq!(
             statement.sql,
             "INSERT INTO \"note\" (\"id\", \"body\", \"version\") SELECT k.c0, CASE WHEN k.n1 THEN NULL ELSE k.c1 END, \
-             k.c2 FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::int8[]) AS k(c0, c1, n1, c2)"
+             k.c2 FROM (SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bool[]), unnest($4::int8[])) \
+             AS k(c0, c1, n1, c2)"
         );
         let values = statement.values.unwrap().0;
         assert_eq!(values[1], Value::from(vec!["x".to_string(), String::new()]));
@@ -158,7 +160,9 @@ mod tests {
             .to_owned();
         let statement = unnest_insert::<note::Entity, _>(&notes(), Some(&on_conflict)).unwrap();
         assert!(
-            statement.sql.contains("FROM UNNEST($2::text[], $3::text[], $4::bool[], $5::int8[])"),
+            statement.sql.contains(
+                "FROM (SELECT unnest($2::text[]), unnest($3::text[]), unnest($4::bool[]), unnest($5::int8[]))"
+            ),
             "{}",
             statement.sql
         );

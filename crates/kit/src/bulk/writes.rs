@@ -108,7 +108,7 @@ impl Writes {
         };
         let unnest = self.bind_arrays(arrays)?;
         let sql = format!(
-            "INSERT INTO \"{}\" ({}) SELECT * FROM {unnest}{}",
+            "INSERT INTO \"{}\" ({}) SELECT * FROM {unnest} AS r{}",
             E::default().table_name(),
             quoted_names(&columns),
             conflict.unwrap_or_default()
@@ -133,7 +133,7 @@ impl Writes {
         Ok(format!("${}", self.arguments.len()))
     }
 
-    /// Binds each array; returns `UNNEST($n::type[], ...)` over them.
+    /// Binds each array; returns the rows they make ([`super::arrays_as_rows`]).
     pub(crate) fn bind_arrays(&mut self, arrays: Vec<ColumnArray>) -> Result<String, DbErr> {
         let mut placeholders = Vec::with_capacity(arrays.len());
         for array in arrays {
@@ -141,7 +141,7 @@ impl Writes {
             array.bind(&mut self.arguments)?;
             placeholders.push(format!("${}::{sql_type}[]", self.arguments.len()));
         }
-        Ok(format!("UNNEST({})", placeholders.join(", ")))
+        Ok(super::arrays_as_rows(&placeholders))
     }
 
     /// Runs every part in one statement on `conn`.

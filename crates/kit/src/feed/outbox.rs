@@ -2,8 +2,8 @@
 //! numbered by moving the feed's head (see [`super::Publisher`] on why they are numbered then), on
 //! every database and through every kind of transaction the services write with.
 //!
-//! On PostgreSQL the head's `UPDATE` and the events' insert are one statement
-//! (`WITH head AS (UPDATE ...) INSERT ... SELECT FROM head, UNNEST(...)`), so publishing costs a
+//! On PostgreSQL the head's `UPDATE` and the events' insert are one statement (`WITH head AS
+//! (UPDATE ...) INSERT ... SELECT FROM head, (SELECT unnest(...), ...)`), so publishing costs a
 //! transaction one round trip; the group commit's batches add their own writes to the same
 //! statement ([`Writes`]).
 
@@ -186,7 +186,7 @@ async fn write_events_postgres(
         types.push(format!("${}::{}[]", values.len() + 1, array.sql_type()));
         values.push(array.into_value()?);
     }
-    let parts: Vec<String> = postgres_parts("$1", &format!("UNNEST({})", types.join(", ")))
+    let parts: Vec<String> = postgres_parts("$1", &crate::bulk::arrays_as_rows(&types))
         .into_iter()
         .map(|(name, sql)| format!("{name} AS ({sql})"))
         .collect();
@@ -202,7 +202,8 @@ async fn write_events_postgres(
 const LAST_SEQUENCE: &str = "SELECT last_sequence FROM head";
 
 /// The parts of a PostgreSQL statement that move the head by `added` (a placeholder) and store
-/// the events `unnest` yields (an `UNNEST` of the outbox's columns in the entity's order), whose
+/// the events `unnest` yields (the outbox's columns in the entity's order, as
+/// [`crate::bulk::arrays_as_rows`] reads them), whose
 /// sequences run from 1 and are shifted past where the head stood.
 fn postgres_parts(added: &str, unnest: &str) -> [(&'static str, String); 2] {
     let columns: Vec<outbox_event::Column> = outbox_event::Column::iter().collect();

@@ -84,7 +84,7 @@ impl Store for PostgresStore<'_> {
         // The topics are checked on the few orders each customer has: inside the probe, each
         // customer would be a descent of the index per topic.
         let query = sea_orm::sqlx::query(
-            "SELECT o.* FROM UNNEST($1::text[]) AS c(id) CROSS JOIN LATERAL (SELECT * FROM work_order \
+            "SELECT o.* FROM (SELECT unnest($1::text[])) AS c(id) CROSS JOIN LATERAL (SELECT * FROM work_order \
              WHERE customer_id = c.id AND opened_at >= $2 OFFSET 0) AS o WHERE o.topic = ANY($3)",
         );
         self.fetch(query.bind(customer_ids).bind(since).bind(topics)).await
@@ -101,7 +101,7 @@ impl Store for PostgresStore<'_> {
             return Ok(found);
         }
         let rows: Vec<(String, i64)> = sea_orm::sqlx::query_as(
-            "SELECT c.id, t.occurred_at FROM UNNEST($1::text[]) AS c(id) CROSS JOIN LATERAL \
+            "SELECT c.id, t.occurred_at FROM (SELECT unnest($1::text[])) AS c(id) CROSS JOIN LATERAL \
              (SELECT occurred_at FROM contact WHERE customer_id = c.id AND contact_type = $2 \
              AND occurred_at BETWEEN $3 AND $4 OFFSET 0) AS t ORDER BY t.occurred_at",
         )
