@@ -3,7 +3,10 @@
 //! one query per table, amended in memory, and written back; observations are kept; and the
 //! cells move by the summed deltas.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+};
 
 use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork},
@@ -82,13 +85,28 @@ impl EventHandler for Absorber {
 }
 
 /// Applies updates in order to the stored facts and cells.
+///
+/// The database and this service would otherwise take turns, each idle while the other works.
+/// So what needs nothing stored is done while a statement runs: the observations' cells and rows
+/// while the facts are read, and the changed facts' cells while the facts are written (then the
+/// observations). An order's cells move once per batch, from the fact as stored to the fact as left by
+/// the batch's last change (the moves in between cancel out).
 pub async fn absorb(
     db: &impl ConnectionTrait,
     calendar: &Calendar,
     measures: &MeasureSet,
     updates: Vec<Update>,
 ) -> Result<(), DbErr> {
-    let mut ids: Vec<String> = updates
+    let backend = db.get_database_backend();
+    let mut kept = Vec::new();
+    let mut rest = Vec::with_capacity(updates.len());
+    for update in updates {
+        match update {
+            Update::Observe { observation, customer } => kept.push((observation, customer)),
+            other => rest.push(other),
+        }
+    }
+    let mut ids: Vec<String> = rest
         .iter()
         .filter_map(|u| match u {
             Update::Order { work_order_id, .. } => Some(work_order_id.clone()),
@@ -97,20 +115,29 @@ pub async fn absorb(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut facts = store::load_facts(db, &ids).await?;
-    let loop_keys: Vec<LoopKey> = updates
+    let loop_keys: Vec<LoopKey> = rest
         .iter()
         .filter_map(|u| match u {
             Update::Loop { key, .. } => Some(key.clone()),
             _ => None,
         })
         .collect();
-    let mut loops = store::load_loop_facts(db, &loop_keys).await?;
-    let mut changed = std::collections::HashSet::new();
-    let mut changed_loops = std::collections::BTreeSet::new();
     let mut deltas = Deltas::default();
-    let mut kept = Vec::new();
-    for update in updates {
+    let read =
+        async { Ok::<_, DbErr>((store::load_facts(db, &ids).await?, store::load_loop_facts(db, &loop_keys).await?)) };
+    let observe = async {
+        for (n, (observation, _)) in kept.iter().enumerate() {
+            let_statements_move(n).await;
+            deltas.add(measures, calendar, observation, 1);
+        }
+        store::observation_writes(backend, &kept)
+    };
+    let (stored, observation_writes) = tokio::join!(biased; read, observe);
+    let (mut facts, mut loops) = stored?;
+    // Each changed order as stored before the batch.
+    let mut initial: HashMap<String, OrderFact> = HashMap::new();
+    let mut changed_loops = BTreeSet::new();
+    for update in rest {
         match update {
             Update::Loop { key, fact } => {
                 if !fact.supersedes(loops.get(&key)) {
@@ -127,28 +154,16 @@ pub async fn absorb(
                 changed_loops.insert(key);
             }
             Update::Order { work_order_id, changes } => {
-                let fact = facts.entry(work_order_id.clone()).or_insert_with(OrderFact::default);
-                let before = fact.clone();
-                for change in &changes {
-                    fact.apply(change);
-                }
-                if *fact == before {
+                let fact = facts.entry(work_order_id.clone()).or_default();
+                if initial.contains_key(&work_order_id) {
+                    changes.iter().for_each(|change| fact.apply(change));
                     continue;
                 }
-                let (old, new) = (before.observations(), fact.observations());
-                if old != new {
-                    for observation in &old {
-                        deltas.add(measures, calendar, observation, -1);
-                    }
-                    for observation in &new {
-                        deltas.add(measures, calendar, observation, 1);
-                    }
+                let before = fact.clone();
+                changes.iter().for_each(|change| fact.apply(change));
+                if *fact != before {
+                    initial.insert(work_order_id, before);
                 }
-                changed.insert(work_order_id);
-            }
-            Update::Observe { observation, customer } => {
-                deltas.add(measures, calendar, &observation, 1);
-                kept.push((observation, customer));
             }
             Update::Programme(windows) => {
                 let effect = ProgrammeEffect {
@@ -188,14 +203,15 @@ pub async fn absorb(
                         .await?;
                 }
             }
-            Update::Nothing => {}
+            // Observations were counted above.
+            Update::Observe { .. } | Update::Nothing => {}
         }
     }
-    let mut dirty: Vec<(&String, &OrderFact)> = facts.iter().filter(|(id, _)| changed.contains(*id)).collect();
+    let mut dirty: Vec<(&String, &OrderFact)> = facts.iter().filter(|(id, _)| initial.contains_key(*id)).collect();
     dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
     // Which department answers for each leaf, for the report's Pareto (cells are split by one
     // dimension at a time, so they cannot tell).
-    let departments: std::collections::BTreeMap<&str, &str> = dirty
+    let departments: BTreeMap<&str, &str> = dirty
         .iter()
         .filter_map(|(_, fact)| Some((fact.path.last()?.as_str(), fact.department.as_str())))
         .filter(|(_, department)| !department.is_empty())
@@ -204,11 +220,41 @@ pub async fn absorb(
         store::put_document(db, store::kind::LEAF_DEPARTMENT, leaf, department.as_bytes().to_vec(), 0, 0, false)
             .await?;
     }
-    store::save_facts(db, &dirty).await?;
     let dirty_loops: Vec<(&LoopKey, &LoopFact)> =
         changed_loops.iter().filter_map(|key| Some((key, loops.get(key)?))).collect();
     store::save_loop_facts(db, &dirty_loops).await?;
-    store::insert_observations(db, &kept).await?;
-    store::add_to_cells(db, deltas.into_cells()).await?;
-    Ok(())
+    let fact_writes = store::fact_writes(backend, &dirty);
+    // The facts' upsert, the longest, goes first, so that the cells are worked out while it runs.
+    let write = async {
+        fact_writes.run(db).await?;
+        observation_writes.run(db).await
+    };
+    let count = async {
+        // In key order, so that sums of fractional values come out the same in every run.
+        for (n, (id, after)) in dirty.iter().enumerate() {
+            let_statements_move(n).await;
+            let Some(before) = initial.get(*id) else { continue };
+            let (old, new) = (before.observations(), after.observations());
+            if old != new {
+                for observation in &old {
+                    deltas.add(measures, calendar, observation, -1);
+                }
+                for observation in &new {
+                    deltas.add(measures, calendar, observation, 1);
+                }
+            }
+        }
+        store::cell_writes(backend, &deltas.into_cells())
+    };
+    let (written, cell_writes) = tokio::join!(biased; write, count);
+    written?;
+    cell_writes.run(db).await
+}
+
+/// Yields now and then to the statements running beside the work (the database's branch of the
+/// `join!` is polled first), so that when one ends the next is sent at once, not after the work.
+async fn let_statements_move(done: usize) {
+    if done % 256 == 255 {
+        tokio::task::yield_now().await;
+    }
 }

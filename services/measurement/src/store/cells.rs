@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::{
-    ROWS_PER_STATEMENT, fetch, postgres,
+    ROWS_PER_STATEMENT, Writes, fetch, postgres,
     schema::{Cell, CellBin},
 };
 use crate::{calendar::Grain, cells::CellKey, formula::Tally, observe::Dimension};
@@ -23,9 +23,15 @@ enum Alias {
 
 /// Adds the deltas to the cells and their bins.
 pub async fn add_to_cells(db: &impl ConnectionTrait, cells: Vec<(CellKey, Tally)>) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        return postgres::add_to_cells(db, &cells).await;
+    cell_writes(db.get_database_backend(), &cells).run(db).await
+}
+
+/// The statements that add the deltas to the cells and their bins.
+pub fn cell_writes(backend: DbBackend, cells: &[(CellKey, Tally)]) -> Writes {
+    if backend == DbBackend::Postgres {
+        return postgres::cell_writes(cells);
     }
+    let mut writes = Writes::default();
     for chunk in cells.chunks(ROWS_PER_STATEMENT) {
         let mut insert = Query::insert();
         insert.into_table(Cell::Table).columns([
@@ -60,7 +66,7 @@ pub async fn add_to_cells(db: &impl ConnectionTrait, cells: Vec<(CellKey, Tally)
                 )
                 .to_owned(),
         );
-        db.execute(&insert).await?;
+        writes.push(backend.build(&insert));
     }
     let bins: Vec<(&CellKey, i64, i64)> =
         cells.iter().flat_map(|(key, tally)| tally.bins.iter().map(move |(bin, count)| (key, *bin, *count))).collect();
@@ -101,9 +107,9 @@ pub async fn add_to_cells(db: &impl ConnectionTrait, cells: Vec<(CellKey, Tally)
             )
             .to_owned(),
         );
-        db.execute(&insert).await?;
+        writes.push(backend.build(&insert));
     }
-    Ok(())
+    writes
 }
 
 /// A row of [`read_cells`]' union: a cell (no bin) or one bin of a binned measure's cell.

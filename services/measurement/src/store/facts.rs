@@ -8,7 +8,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, OnConflict, Order, Query, SimpleExpr},
 };
 
-use super::{ROWS_PER_STATEMENT, fetch, postgres, schema::OrderFact as Fact};
+use super::{ROWS_PER_STATEMENT, Writes, fetch, postgres, schema::OrderFact as Fact};
 use crate::facts::OrderFact;
 
 const PATH_SEPARATOR: char = '/';
@@ -74,10 +74,11 @@ pub async fn scan_facts(db: &impl ConnectionTrait, after: &str, limit: u64) -> R
     fetch(db, query).await?.iter().map(fact_from_row).collect()
 }
 
-pub async fn save_facts(db: &impl ConnectionTrait, facts: &[(&String, &OrderFact)]) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        return postgres::save_facts(db, facts, &PATH_SEPARATOR.to_string()).await;
+pub fn fact_writes(backend: DbBackend, facts: &[(&String, &OrderFact)]) -> Writes {
+    if backend == DbBackend::Postgres {
+        return postgres::fact_writes(facts, &PATH_SEPARATOR.to_string());
     }
+    let mut writes = Writes::default();
     let columns = [
         Fact::WorkOrderId,
         Fact::OpenedAt,
@@ -128,7 +129,7 @@ pub async fn save_facts(db: &impl ConnectionTrait, facts: &[(&String, &OrderFact
         }
         let [_, rest @ ..] = columns;
         insert.on_conflict(OnConflict::column(Fact::WorkOrderId).update_columns(rest).to_owned());
-        db.execute(&insert).await?;
+        writes.push(backend.build(&insert));
     }
-    Ok(())
+    writes
 }

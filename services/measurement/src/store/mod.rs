@@ -18,18 +18,43 @@ mod measures;
 mod observations;
 mod postgres;
 
-pub use cells::{add_to_cells, all_cells, read_cells};
+pub use cells::{add_to_cells, all_cells, cell_writes, read_cells};
 pub use customer_base::{customer_base, set_customer_base};
 pub use documents::{get_document, kind, list_documents, put_document};
-pub use facts::{load_facts, save_facts, scan_facts};
+pub use facts::{fact_writes, load_facts, scan_facts};
 pub use loops::{load_loop_facts, save_loop_facts, scan_loop_facts};
 pub use measures::{ensure_measures, load_measures, measure_summary};
-pub use observations::{StoredObservation, insert_observations, scan_observations};
+pub use observations::{StoredObservation, observation_writes, scan_observations};
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, StatementBuilder};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, StatementBuilder};
 
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 400;
+
+/// Writes built before they run: a batch works out its next writes while the database carries
+/// out the ones before (see `absorb`), as building them needs nothing stored.
+#[derive(Debug, Default)]
+pub struct Writes(Vec<Statement>);
+
+impl Writes {
+    fn push(&mut self, statement: Statement) {
+        self.0.push(statement);
+    }
+
+    /// Runs the statements in order.
+    pub async fn run(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        for statement in self.0 {
+            db.execute_raw(statement).await?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Statement> for Writes {
+    fn from(statement: Statement) -> Self {
+        Self(vec![statement])
+    }
+}
 
 async fn fetch(db: &impl ConnectionTrait, query: impl StatementBuilder) -> Result<Vec<QueryResult>, DbErr> {
     db.query_all(&query).await

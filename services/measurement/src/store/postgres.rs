@@ -1,17 +1,20 @@
 //! PostgreSQL's way of writing and reading a batch: one statement per table, each column one array
-//! parameter (`INSERT ... SELECT FROM UNNEST`), where SQLite takes multi-row `VALUES` lists of a
-//! few hundred rows. A batch of 8,192 events touches thousands of facts, observations and cells;
-//! as `VALUES` lists the service built a statement's text and bound a value per column per row,
-//! for each few hundred rows. As arrays the text is constant (prepared once per connection) and
-//! each column is one value. PostgreSQL's own time to store the rows stays about the same; the
-//! saving is the service's (docs/performance.md).
+//! parameter read as rows ([`csm_kit::bulk::arrays_as_rows`]), where SQLite takes multi-row
+//! `VALUES` lists of a few hundred rows. A batch of 8,192 events touches thousands of facts,
+//! observations and cells; as `VALUES` lists the service built a statement's text and bound a
+//! value per column per row, for each few hundred rows. As arrays the text is constant (prepared
+//! once per connection) and each column is one value (docs/performance.md).
 //!
 //! The statements run on the batch's own transaction (the feed consumer's), so array parameters
 //! are sea-orm values, whose arrays have no NULL elements: a nullable column travels as text,
 //! with the empty string for NULL, and is cast back in the `SELECT`.
 
+use std::sync::LazyLock;
+
+use csm_kit::bulk::{array_parameters, arrays_as_rows};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
+use super::Writes;
 use crate::{cells::CellKey, facts::OrderFact, formula::Tally, observe::Observation};
 
 /// The stored rows of `table` whose `column` is one of `keys` (each given once), one index probe
@@ -43,26 +46,69 @@ fn flag_text(value: Option<bool>) -> String {
     }
 }
 
-const ORDER_FACT_UPSERT: &str = "INSERT INTO order_fact (work_order_id, opened_at, channel, region, segment, \
-     product, kind, contact_type, appeal, path, department, corrected, resolved_at, on_time, reopen_count, \
-     callback_at, callback_within_due, callback_outcome, answered_late) \
-     SELECT id, NULLIF(opened_at, '')::int8, channel, region, segment, product, kind, contact_type, appeal, path, \
-     department, corrected, NULLIF(resolved_at, '')::int8, NULLIF(on_time, '')::bool, reopen_count, \
-     NULLIF(callback_at, '')::int8, NULLIF(callback_within_due, '')::bool, callback_outcome, \
-     NULLIF(answered_late, '')::bool \
-     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-     $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::text[], $15::int4[], $16::text[], \
-     $17::text[], $18::text[], $19::text[]) \
-     AS t(id, opened_at, channel, region, segment, product, kind, contact_type, appeal, path, department, \
-     corrected, resolved_at, on_time, reopen_count, callback_at, callback_within_due, callback_outcome, \
-     answered_late) \
-     ON CONFLICT (work_order_id) DO UPDATE SET opened_at = excluded.opened_at, channel = excluded.channel, \
-     region = excluded.region, segment = excluded.segment, product = excluded.product, kind = excluded.kind, \
-     contact_type = excluded.contact_type, appeal = excluded.appeal, path = excluded.path, \
-     department = excluded.department, corrected = excluded.corrected, resolved_at = excluded.resolved_at, \
-     on_time = excluded.on_time, reopen_count = excluded.reopen_count, callback_at = excluded.callback_at, \
-     callback_within_due = excluded.callback_within_due, callback_outcome = excluded.callback_outcome, \
-     answered_late = excluded.answered_late";
+/// Inserts or replaces facts given as one array per column, in [`FactColumns`]' order.
+static ORDER_FACT_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let types = [
+        "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "bool", "text", "text",
+        "int4", "text", "text", "text", "text",
+    ];
+    format!(
+        "INSERT INTO order_fact (work_order_id, opened_at, channel, region, segment, product, kind, \
+         contact_type, appeal, path, department, corrected, resolved_at, on_time, reopen_count, callback_at, \
+         callback_within_due, callback_outcome, answered_late) \
+         SELECT id, NULLIF(opened_at, '')::int8, channel, region, segment, product, kind, contact_type, appeal, \
+         path, department, corrected, NULLIF(resolved_at, '')::int8, NULLIF(on_time, '')::bool, reopen_count, \
+         NULLIF(callback_at, '')::int8, NULLIF(callback_within_due, '')::bool, callback_outcome, \
+         NULLIF(answered_late, '')::bool \
+         FROM {} AS t(id, opened_at, channel, region, segment, product, kind, contact_type, appeal, path, \
+         department, corrected, resolved_at, on_time, reopen_count, callback_at, callback_within_due, \
+         callback_outcome, answered_late) \
+         ON CONFLICT (work_order_id) DO UPDATE SET opened_at = excluded.opened_at, channel = excluded.channel, \
+         region = excluded.region, segment = excluded.segment, product = excluded.product, kind = excluded.kind, \
+         contact_type = excluded.contact_type, appeal = excluded.appeal, path = excluded.path, \
+         department = excluded.department, corrected = excluded.corrected, resolved_at = excluded.resolved_at, \
+         on_time = excluded.on_time, reopen_count = excluded.reopen_count, callback_at = excluded.callback_at, \
+         callback_within_due = excluded.callback_within_due, callback_outcome = excluded.callback_outcome, \
+         answered_late = excluded.answered_late",
+        arrays_as_rows(&array_parameters(&types))
+    )
+});
+
+/// Inserts observations given as one array per column.
+static OBSERVATION_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let types = ["int2", "int8", "text", "text", "text", "text", "text", "text"];
+    format!(
+        "INSERT INTO observation (source, \"at\", customer, region, segment, channel, product, fields) \
+         SELECT * FROM {} AS r",
+        arrays_as_rows(&array_parameters(&types))
+    )
+});
+
+/// The types of a cell's key, then of its tallies: a count and a total for a cell, a bin and a
+/// count for a bin.
+const CELL_KEY_TYPES: [&str; 5] = ["int8", "int2", "text", "int8", "text"];
+
+/// Adds to cells given as one array per column.
+static CELL_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let types = [&CELL_KEY_TYPES[..], &["int8", "float8"]].concat();
+    format!(
+        "INSERT INTO cell (measure, grain, dimension, period, value, count, total) SELECT * FROM {} AS r \
+         ON CONFLICT (measure, grain, dimension, period, value) \
+         DO UPDATE SET count = cell.count + excluded.count, total = cell.total + excluded.total",
+        arrays_as_rows(&array_parameters(&types))
+    )
+});
+
+/// Adds to the bins of cells given as one array per column.
+static CELL_BIN_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let types = [&CELL_KEY_TYPES[..], &["int8", "int8"]].concat();
+    format!(
+        "INSERT INTO cell_bin (measure, grain, dimension, period, value, bin, count) SELECT * FROM {} AS r \
+         ON CONFLICT (measure, grain, dimension, period, value, bin) \
+         DO UPDATE SET count = cell_bin.count + excluded.count",
+        arrays_as_rows(&array_parameters(&types))
+    )
+});
 
 /// The facts' columns, one array each, in [`ORDER_FACT_UPSERT`]'s order.
 #[derive(Default)]
@@ -160,30 +206,22 @@ impl FactColumns {
 
 /// Inserts or replaces the facts (each work order once, as one statement may not update a row
 /// twice), in one statement.
-pub(super) async fn save_facts(
-    db: &impl ConnectionTrait,
-    facts: &[(&String, &OrderFact)],
-    path_separator: &str,
-) -> Result<(), DbErr> {
+pub(super) fn fact_writes(facts: &[(&String, &OrderFact)], path_separator: &str) -> Writes {
     if facts.is_empty() {
-        return Ok(());
+        return Writes::default();
     }
     let mut columns = FactColumns::default();
     for (id, fact) in facts {
         columns.push(id, fact, path_separator);
     }
-    execute(db, ORDER_FACT_UPSERT, columns.into_values()).await
+    Writes::from(statement(&ORDER_FACT_UPSERT, columns.into_values()))
 }
 
 /// Keeps observations that never change, in one statement; `fields` holds each one's fields as
 /// the JSON stored with it.
-pub(super) async fn insert_observations(
-    db: &impl ConnectionTrait,
-    rows: &[(Observation, String)],
-    fields: Vec<String>,
-) -> Result<(), DbErr> {
+pub(super) fn observation_writes(rows: &[(Observation, String)], fields: Vec<String>) -> Writes {
     if rows.is_empty() {
-        return Ok(());
+        return Writes::default();
     }
     let n = rows.len();
     let (mut source, mut at) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -202,14 +240,7 @@ pub(super) async fn insert_observations(
     let mut values: Vec<Value> = vec![source.into(), at.into()];
     values.extend(text.into_iter().map(Value::from));
     values.push(fields.into());
-    execute(
-        db,
-        "INSERT INTO observation (source, \"at\", customer, region, segment, channel, product, fields) \
-         SELECT * FROM UNNEST($1::int2[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
-         $7::text[], $8::text[])",
-        values,
-    )
-    .await
+    Writes::from(statement(&OBSERVATION_INSERT, values))
 }
 
 /// The columns of a cell's key, one array each: measure, grain, dimension, period, value.
@@ -238,9 +269,10 @@ impl CellKeys {
 
 /// Adds the deltas to the cells and their bins, one statement each. Each key appears once (the
 /// deltas are summed per key), as one statement may not update a row twice.
-pub(super) async fn add_to_cells(db: &impl ConnectionTrait, cells: &[(CellKey, Tally)]) -> Result<(), DbErr> {
+pub(super) fn cell_writes(cells: &[(CellKey, Tally)]) -> Writes {
+    let mut writes = Writes::default();
     if cells.is_empty() {
-        return Ok(());
+        return writes;
     }
     let (mut keys, mut count, mut total) = (CellKeys::default(), Vec::new(), Vec::new());
     let (mut bin_keys, mut bins, mut bin_count) = (CellKeys::default(), Vec::new(), Vec::new());
@@ -256,33 +288,16 @@ pub(super) async fn add_to_cells(db: &impl ConnectionTrait, cells: &[(CellKey, T
     }
     let mut values = keys.into_values();
     values.extend([count.into(), total.into()]);
-    execute(
-        db,
-        "INSERT INTO cell (measure, grain, dimension, period, value, count, total) \
-         SELECT * FROM UNNEST($1::int8[], $2::int2[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
-         $7::float8[]) \
-         ON CONFLICT (measure, grain, dimension, period, value) \
-         DO UPDATE SET count = cell.count + excluded.count, total = cell.total + excluded.total",
-        values,
-    )
-    .await?;
+    writes.push(statement(&CELL_UPSERT, values));
     if bins.is_empty() {
-        return Ok(());
+        return writes;
     }
     let mut values = bin_keys.into_values();
     values.extend([bins.into(), bin_count.into()]);
-    execute(
-        db,
-        "INSERT INTO cell_bin (measure, grain, dimension, period, value, bin, count) \
-         SELECT * FROM UNNEST($1::int8[], $2::int2[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
-         $7::int8[]) \
-         ON CONFLICT (measure, grain, dimension, period, value, bin) \
-         DO UPDATE SET count = cell_bin.count + excluded.count",
-        values,
-    )
-    .await
+    writes.push(statement(&CELL_BIN_UPSERT, values));
+    writes
 }
 
-async fn execute(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await.map(drop)
+fn statement(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
