@@ -89,8 +89,8 @@ impl EventHandler for Absorber {
 /// The database and this service would otherwise take turns, each idle while the other works.
 /// So what needs nothing stored is done while a statement runs: the observations' cells and rows
 /// while the facts are read, and the changed facts' cells while the facts are written (then the
-/// observations). An order's cells move once per batch, from the fact as stored to the fact as left by
-/// the batch's last change (the moves in between cancel out).
+/// observations). An order's cells move once per batch, from the fact as stored to the fact as
+/// left by the batch's last change (the moves in between cancel out).
 pub async fn absorb(
     db: &impl ConnectionTrait,
     calendar: &Calendar,
@@ -207,13 +207,17 @@ pub async fn absorb(
             Update::Observe { .. } | Update::Nothing => {}
         }
     }
-    let mut dirty: Vec<(&String, &OrderFact)> = facts.iter().filter(|(id, _)| initial.contains_key(*id)).collect();
+    // Each changed order as stored before the batch, and as the batch leaves it.
+    let mut dirty: Vec<(&String, &OrderFact, &OrderFact)> = initial
+        .iter()
+        .filter_map(|(id, before)| facts.get_key_value(id).map(|(id, after)| (id, before, after)))
+        .collect();
     dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
     // Which department answers for each leaf, for the report's Pareto (cells are split by one
     // dimension at a time, so they cannot tell).
     let departments: BTreeMap<&str, &str> = dirty
         .iter()
-        .filter_map(|(_, fact)| Some((fact.path.last()?.as_str(), fact.department.as_str())))
+        .filter_map(|(_, _, fact)| Some((fact.path.last()?.as_str(), fact.department.as_str())))
         .filter(|(_, department)| !department.is_empty())
         .collect();
     for (leaf, department) in departments {
@@ -223,7 +227,8 @@ pub async fn absorb(
     let dirty_loops: Vec<(&LoopKey, &LoopFact)> =
         changed_loops.iter().filter_map(|key| Some((key, loops.get(key)?))).collect();
     store::save_loop_facts(db, &dirty_loops).await?;
-    let fact_writes = store::fact_writes(backend, &dirty);
+    let changed: Vec<(&String, &OrderFact)> = dirty.iter().map(|&(id, _, after)| (id, after)).collect();
+    let fact_writes = store::fact_writes(backend, &changed);
     // The facts' upsert, the longest, goes first, so that the cells are worked out while it runs.
     let write = async {
         fact_writes.run(db).await?;
@@ -231,9 +236,8 @@ pub async fn absorb(
     };
     let count = async {
         // In key order, so that sums of fractional values come out the same in every run.
-        for (n, (id, after)) in dirty.iter().enumerate() {
+        for (n, (_, before, after)) in dirty.iter().enumerate() {
             let_statements_move(n).await;
-            let Some(before) = initial.get(*id) else { continue };
             let (old, new) = (before.observations(), after.observations());
             if old != new {
                 for observation in &old {

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::{
-    ROWS_PER_STATEMENT, Writes, fetch, postgres,
+    ROWS_PER_STATEMENT, Statements, fetch, postgres,
     schema::{Cell, CellBin},
 };
 use crate::{calendar::Grain, cells::CellKey, formula::Tally, observe::Dimension};
@@ -27,11 +27,11 @@ pub async fn add_to_cells(db: &impl ConnectionTrait, cells: Vec<(CellKey, Tally)
 }
 
 /// The statements that add the deltas to the cells and their bins.
-pub fn cell_writes(backend: DbBackend, cells: &[(CellKey, Tally)]) -> Writes {
+pub fn cell_writes(backend: DbBackend, cells: &[(CellKey, Tally)]) -> Statements {
     if backend == DbBackend::Postgres {
         return postgres::cell_writes(cells);
     }
-    let mut writes = Writes::default();
+    let mut writes = Statements::default();
     for chunk in cells.chunks(ROWS_PER_STATEMENT) {
         let mut insert = Query::insert();
         insert.into_table(Cell::Table).columns([

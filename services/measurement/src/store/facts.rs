@@ -8,7 +8,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, OnConflict, Order, Query, SimpleExpr},
 };
 
-use super::{ROWS_PER_STATEMENT, Writes, fetch, postgres, schema::OrderFact as Fact};
+use super::{ROWS_PER_STATEMENT, Statements, fetch, postgres, schema::OrderFact as Fact};
 use crate::facts::OrderFact;
 
 const PATH_SEPARATOR: char = '/';
@@ -74,11 +74,11 @@ pub async fn scan_facts(db: &impl ConnectionTrait, after: &str, limit: u64) -> R
     fetch(db, query).await?.iter().map(fact_from_row).collect()
 }
 
-pub fn fact_writes(backend: DbBackend, facts: &[(&String, &OrderFact)]) -> Writes {
+pub fn fact_writes(backend: DbBackend, facts: &[(&String, &OrderFact)]) -> Statements {
     if backend == DbBackend::Postgres {
         return postgres::fact_writes(facts, &PATH_SEPARATOR.to_string());
     }
-    let mut writes = Writes::default();
+    let mut writes = Statements::default();
     let columns = [
         Fact::WorkOrderId,
         Fact::OpenedAt,

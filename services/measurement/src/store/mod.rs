@@ -31,12 +31,13 @@ use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, StatementBuilder};
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 400;
 
-/// Writes built before they run: a batch works out its next writes while the database carries
-/// out the ones before (see `absorb`), as building them needs nothing stored.
+/// Write statements built before they run: a batch works out its next writes while the database
+/// carries out the ones before (see `absorb`), as building them needs nothing stored. (Not the
+/// kit's `bulk::Writes`, which joins PostgreSQL batch writes into one statement.)
 #[derive(Debug, Default)]
-pub struct Writes(Vec<Statement>);
+pub struct Statements(Vec<Statement>);
 
-impl Writes {
+impl Statements {
     fn push(&mut self, statement: Statement) {
         self.0.push(statement);
     }
@@ -50,7 +51,7 @@ impl Writes {
     }
 }
 
-impl From<Statement> for Writes {
+impl From<Statement> for Statements {
     fn from(statement: Statement) -> Self {
         Self(vec![statement])
     }

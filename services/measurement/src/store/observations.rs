@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
-use super::{ROWS_PER_STATEMENT, Writes, fetch, postgres, schema::Observation as ObservationTable};
+use super::{ROWS_PER_STATEMENT, Statements, fetch, postgres, schema::Observation as ObservationTable};
 use crate::observe::{Dims, FieldKind, FieldValue, Observation, Source};
 
 /// An observation's fields as the JSON object stored with it, written straight from the fields
@@ -55,12 +55,12 @@ fn decode_fields(source: Source, text: &str) -> Vec<(&'static str, FieldValue)> 
 }
 
 /// Keeps observations that never change, so that a measure added later can count them too.
-pub fn observation_writes(backend: DbBackend, rows: &[(Observation, String)]) -> Writes {
+pub fn observation_writes(backend: DbBackend, rows: &[(Observation, String)]) -> Statements {
     if backend == DbBackend::Postgres {
         let fields = rows.iter().map(|(observation, _)| encode_fields(observation)).collect();
         return postgres::observation_writes(rows, fields);
     }
-    let mut writes = Writes::default();
+    let mut writes = Statements::default();
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
         let mut insert = Query::insert();
         insert.into_table(ObservationTable::Table).columns([

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use csm_kit::bulk::{array_parameters, arrays_as_rows};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
-use super::Writes;
+use super::Statements;
 use crate::{cells::CellKey, facts::OrderFact, formula::Tally, observe::Observation};
 
 /// The stored rows of `table` whose `column` is one of `keys` (each given once), one index probe
@@ -206,22 +206,22 @@ impl FactColumns {
 
 /// Inserts or replaces the facts (each work order once, as one statement may not update a row
 /// twice), in one statement.
-pub(super) fn fact_writes(facts: &[(&String, &OrderFact)], path_separator: &str) -> Writes {
+pub(super) fn fact_writes(facts: &[(&String, &OrderFact)], path_separator: &str) -> Statements {
     if facts.is_empty() {
-        return Writes::default();
+        return Statements::default();
     }
     let mut columns = FactColumns::default();
     for (id, fact) in facts {
         columns.push(id, fact, path_separator);
     }
-    Writes::from(statement(&ORDER_FACT_UPSERT, columns.into_values()))
+    Statements::from(statement(&ORDER_FACT_UPSERT, columns.into_values()))
 }
 
 /// Keeps observations that never change, in one statement; `fields` holds each one's fields as
 /// the JSON stored with it.
-pub(super) fn observation_writes(rows: &[(Observation, String)], fields: Vec<String>) -> Writes {
+pub(super) fn observation_writes(rows: &[(Observation, String)], fields: Vec<String>) -> Statements {
     if rows.is_empty() {
-        return Writes::default();
+        return Statements::default();
     }
     let n = rows.len();
     let (mut source, mut at) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -240,7 +240,7 @@ pub(super) fn observation_writes(rows: &[(Observation, String)], fields: Vec<Str
     let mut values: Vec<Value> = vec![source.into(), at.into()];
     values.extend(text.into_iter().map(Value::from));
     values.push(fields.into());
-    Writes::from(statement(&OBSERVATION_INSERT, values))
+    Statements::from(statement(&OBSERVATION_INSERT, values))
 }
 
 /// The columns of a cell's key, one array each: measure, grain, dimension, period, value.
@@ -269,8 +269,8 @@ impl CellKeys {
 
 /// Adds the deltas to the cells and their bins, one statement each. Each key appears once (the
 /// deltas are summed per key), as one statement may not update a row twice.
-pub(super) fn cell_writes(cells: &[(CellKey, Tally)]) -> Writes {
-    let mut writes = Writes::default();
+pub(super) fn cell_writes(cells: &[(CellKey, Tally)]) -> Statements {
+    let mut writes = Statements::default();
     if cells.is_empty() {
         return writes;
     }
