@@ -1,20 +1,26 @@
 //! Absorbing the feeds: each batch of events is read into updates as it arrives, then written at
 //! once in the batch's transaction: the facts it touches (work orders, closed loops) are read in
 //! one query per table, amended in memory, and written back; observations are kept; and the
-//! cells move by the summed deltas.
+//! cells move by the summed deltas. The order facts a batch leaves are kept in memory for the
+//! next ([`FactCache`]).
+
+mod cache;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
 use csm_kit::{
     feed::{EventHandler, HandleError, UnitOfWork},
+    metrics::KeyValue,
     time,
 };
 use csm_proto::{feed::v1::Event, measurement::v1::ProgrammeEffect};
 use prost::Message;
 use sea_orm::{ConnectionTrait, DbErr};
+
+pub use cache::FactCache;
 
 use crate::{
     calendar::Calendar,
@@ -32,13 +38,15 @@ struct Pending(Vec<Update>);
 pub struct Absorber {
     feed: Feed,
     calendar: Calendar,
+    facts: Arc<FactCache>,
     /// The measures last read, kept while the stored set is unchanged.
     measures: Mutex<Option<Arc<MeasureSet>>>,
 }
 
 impl Absorber {
-    pub fn new(feed: Feed, calendar: Calendar) -> Self {
-        Self { feed, calendar, measures: Mutex::new(None) }
+    /// `facts` is shared by the process's three absorbers.
+    pub fn new(feed: Feed, calendar: Calendar, facts: Arc<FactCache>) -> Self {
+        Self { feed, calendar, facts, measures: Mutex::new(None) }
     }
 
     /// The stored measures, read inside the batch's transaction so that a measure added by a
@@ -79,12 +87,13 @@ impl EventHandler for Absorber {
         }
         store::lock_writers(&**uow).await?;
         let measures = self.measures(&**uow).await?;
-        absorb(&**uow, &self.calendar, &measures, updates).await?;
+        absorb(&**uow, &self.facts, &self.calendar, &measures, updates).await?;
         Ok(())
     }
 }
 
-/// Applies updates in order to the stored facts and cells.
+/// Applies updates in order to the stored facts and cells, with the writers' lock held (or
+/// SQLite's one writer), which also keeps `cache`'s batches one at a time.
 ///
 /// The database and this service would otherwise take turns, each idle while the other works.
 /// So what needs nothing stored is done while a statement runs: the observations' cells and rows
@@ -93,11 +102,13 @@ impl EventHandler for Absorber {
 /// left by the batch's last change (the moves in between cancel out).
 pub async fn absorb(
     db: &impl ConnectionTrait,
+    cache: &FactCache,
     calendar: &Calendar,
     measures: &MeasureSet,
     updates: Vec<Update>,
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
+    cache.settle(store::fact_stamp(db).await?);
     let mut kept = Vec::new();
     let mut rest = Vec::with_capacity(updates.len());
     for update in updates {
@@ -122,9 +133,11 @@ pub async fn absorb(
             _ => None,
         })
         .collect();
+    let (mut facts, unknown) = cache.take(ids);
+    let read = async {
+        Ok::<_, DbErr>((store::load_facts(db, &unknown).await?, store::load_loop_facts(db, &loop_keys).await?))
+    };
     let mut deltas = Deltas::default();
-    let read =
-        async { Ok::<_, DbErr>((store::load_facts(db, &ids).await?, store::load_loop_facts(db, &loop_keys).await?)) };
     let observe = async {
         for (n, (observation, _)) in kept.iter().enumerate() {
             let_statements_move(n).await;
@@ -133,7 +146,13 @@ pub async fn absorb(
         store::observation_writes(backend, &kept)
     };
     let (stored, observation_writes) = tokio::join!(biased; read, observe);
-    let (mut facts, mut loops) = stored?;
+    let (read, mut loops) = stored?;
+    let metrics = csm_kit::metrics::get();
+    metrics.facts_read.add(facts.len() as u64, &[KeyValue::new("from", "memory")]);
+    metrics.facts_read.add(read.len() as u64, &[KeyValue::new("from", "database")]);
+    facts.extend(read);
+    // Orders with no stored fact: one left as it was found is not stored after the batch either.
+    let absent: HashSet<&str> = unknown.iter().map(String::as_str).filter(|id| !facts.contains_key(*id)).collect();
     // Each changed order as stored before the batch.
     let mut initial: HashMap<String, OrderFact> = HashMap::new();
     let mut changed_loops = BTreeSet::new();
@@ -229,9 +248,13 @@ pub async fn absorb(
     store::save_loop_facts(db, &dirty_loops).await?;
     let changed: Vec<(&String, &OrderFact)> = dirty.iter().map(|&(id, _, after)| (id, after)).collect();
     let fact_writes = store::fact_writes(backend, &changed);
+    let stamp = (!dirty.is_empty()).then(|| rand::random::<i64>() | 1);
     // The facts' upsert, the longest, goes first, so that the cells are worked out while it runs.
     let write = async {
         fact_writes.run(db).await?;
+        if let Some(token) = stamp {
+            store::stamp_write(backend, token).run(db).await?;
+        }
         observation_writes.run(db).await
     };
     let count = async {
@@ -252,7 +275,10 @@ pub async fn absorb(
     };
     let (written, cell_writes) = tokio::join!(biased; write, count);
     written?;
-    cell_writes.run(db).await
+    cell_writes.run(db).await?;
+    let stored = facts.into_iter().filter(|(id, _)| initial.contains_key(id) || !absent.contains(id.as_str()));
+    cache.leave(stamp, stored.collect());
+    Ok(())
 }
 
 /// Yields now and then to the statements running beside the work (the database's branch of the

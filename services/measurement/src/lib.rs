@@ -65,13 +65,11 @@ pub async fn run_with_clock(
     }
 
     let upstream = &config.upstream;
-    runtime.follow("intake", &upstream.intake, absorb::Absorber::new(facts::Feed::Intake, calendar));
-    runtime.follow(
-        "classification",
-        &upstream.classification,
-        absorb::Absorber::new(facts::Feed::Classification, calendar),
-    );
-    runtime.follow("recovery", &upstream.recovery, absorb::Absorber::new(facts::Feed::Recovery, calendar));
+    let kept = Arc::new(absorb::FactCache::new());
+    let absorber = |feed| absorb::Absorber::new(feed, calendar, kept.clone());
+    runtime.follow("intake", &upstream.intake, absorber(facts::Feed::Intake));
+    runtime.follow("classification", &upstream.classification, absorber(facts::Feed::Classification));
+    runtime.follow("recovery", &upstream.recovery, absorber(facts::Feed::Recovery));
     let sweep = alerts::Sweep {
         publisher: runtime.publisher().clone(),
         calendar,

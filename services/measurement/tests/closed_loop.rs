@@ -134,7 +134,9 @@ fn resolved_case(
 
 async fn feed(fixture: &common::Fixture, events: &[Event]) {
     let updates: Vec<Update> = events.iter().map(|e| facts::read(e).unwrap()).collect();
-    absorb::absorb(fixture.db.writer(), &fixture.calendar, &fixture.measures, updates).await.unwrap();
+    absorb::absorb(fixture.db.writer(), &absorb::FactCache::new(), &fixture.calendar, &fixture.measures, updates)
+        .await
+        .unwrap();
 }
 
 /// Every cell with its bins, by place.

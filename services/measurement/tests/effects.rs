@@ -77,7 +77,7 @@ async fn a_programme_is_judged_on_its_root_cause_before_and_after_and_published_
         baseline: (BASE - DAY / 2, BASE + 10 * DAY - DAY / 2),
         verification: (BASE + 20 * DAY - DAY / 2, BASE + 30 * DAY - DAY / 2),
     }));
-    absorb::absorb(db.writer(), calendar, measures, updates).await.unwrap();
+    absorb::absorb(db.writer(), &absorb::FactCache::new(), calendar, measures, updates).await.unwrap();
 
     let catalogue = catalogue::load(db.reader()).await.unwrap();
     let indicators: Vec<_> = ["complaints_opened", "on_time_resolution_rate", "average_handling_hours"]

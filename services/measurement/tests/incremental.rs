@@ -23,6 +23,7 @@ use csm_proto::recovery::v1::{
     AppealRiskRaised, Case, ContactMethod, DetractorAnswer, DetractorFollowUp, DetractorRoute,
 };
 use proptest::prelude::*;
+use sea_orm::TransactionTrait;
 
 const HOUR: i64 = 3_600_000_000;
 /// 2026-11-20T00:00:00Z.
@@ -174,8 +175,9 @@ fn settle(cells: impl IntoIterator<Item = ((i64, i16, String, i64, String), Tall
 async fn absorbed(updates: &[Update], batch: usize) -> Cells {
     let fixture = common::Fixture::new().await;
     let (db, calendar, measures) = (&fixture.db, &fixture.calendar, &fixture.measures);
+    let cache = absorb::FactCache::new();
     for chunk in updates.chunks(batch) {
-        absorb::absorb(db.writer(), calendar, measures, chunk.to_vec()).await.unwrap();
+        absorb::absorb(db.writer(), &cache, calendar, measures, chunk.to_vec()).await.unwrap();
     }
     let cells = settle(store::all_cells(db.writer()).await.unwrap());
     fixture.db.close().await;
@@ -186,8 +188,12 @@ async fn check(updates: Vec<Update>, batch: usize) {
     let fixture = common::Fixture::new().await;
     let (db, calendar, measures) = (&fixture.db, &fixture.calendar, &fixture.measures);
     assert!(measures.len() > 20);
-    for chunk in updates.chunks(batch) {
-        absorb::absorb(db.writer(), calendar, measures, chunk.to_vec()).await.unwrap();
+    // Two processes' kept facts, as two replicas taking turns: each must notice the other's
+    // batches (every third) and not work from facts the other has since changed.
+    let (ours, theirs) = (absorb::FactCache::new(), absorb::FactCache::new());
+    for (n, chunk) in updates.chunks(batch).enumerate() {
+        let cache = if n % 3 == 2 { &theirs } else { &ours };
+        absorb::absorb(db.writer(), cache, calendar, measures, chunk.to_vec()).await.unwrap();
     }
     let incremental = settle(store::all_cells(db.writer()).await.unwrap());
     let recounted = catalogue::recount(db.writer(), calendar, measures.clone()).await.unwrap();
@@ -196,6 +202,28 @@ async fn check(updates: Vec<Update>, batch: usize) {
     }));
     assert_same(&incremental, &recounted);
     fixture.db.close().await;
+}
+
+/// Absorbs `updates` in batches with one process's kept facts, but batch `lost` inside a
+/// transaction that is rolled back: the cells must be those of the other batches alone.
+async fn check_rolled_back(updates: Vec<Update>, batch: usize, lost: usize) {
+    let fixture = common::Fixture::new().await;
+    let (db, calendar, measures) = (&fixture.db, &fixture.calendar, &fixture.measures);
+    let cache = absorb::FactCache::new();
+    let mut kept = Vec::new();
+    for (n, chunk) in updates.chunks(batch).enumerate() {
+        if n == lost {
+            let txn = db.writer().begin().await.unwrap();
+            absorb::absorb(&txn, &cache, calendar, measures, chunk.to_vec()).await.unwrap();
+            txn.rollback().await.unwrap();
+        } else {
+            absorb::absorb(db.writer(), &cache, calendar, measures, chunk.to_vec()).await.unwrap();
+            kept.extend_from_slice(chunk);
+        }
+    }
+    let incremental = settle(store::all_cells(db.writer()).await.unwrap());
+    fixture.db.close().await;
+    assert_same(&incremental, &absorbed(&kept, 1).await);
 }
 
 /// The same cells: counts and bins exactly, sums but for rounding (the order of additions).
@@ -216,6 +244,16 @@ proptest! {
     fn incremental_cells_equal_a_recount(updates in prop::collection::vec(update(), 1..60), batch in 1..20usize) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(check(updates, batch));
+    }
+
+    #[test]
+    fn a_rolled_back_batch_leaves_nothing_kept(
+        updates in prop::collection::vec(update(), 2..60),
+        batch in 1..10usize,
+        lost in 0..6usize,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(check_rolled_back(updates, batch, lost));
     }
 
     #[test]

@@ -158,6 +158,7 @@ fn order_events(n: u64, orders: u64, month_start: i64, sequence: u64) -> [Vec<Ev
 /// upstream's work and is not counted.
 async fn apply(
     db: &Database,
+    cache: &absorb::FactCache,
     calendar: &Calendar,
     measures: &csm_measurement::cells::MeasureSet,
     events: &[Event],
@@ -173,7 +174,7 @@ async fn apply(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let txn = db.writer().begin().await?;
     store::lock_writers(&txn).await?;
-    absorb::absorb(&txn, calendar, measures, updates).await?;
+    absorb::absorb(&txn, cache, calendar, measures, updates).await?;
     txn.commit().await?;
     Ok(started.elapsed())
 }
@@ -189,6 +190,8 @@ async fn absorb_all(
 ) -> anyhow::Result<(Duration, u64)> {
     let mut absorbing = Duration::ZERO;
     let mut events = 0u64;
+    // One process's, shared by its three feeds, as in the service.
+    let cache = absorb::FactCache::new();
     let chunk = (BATCH / 4) as u64;
     let (mut intake, mut classification, mut recovery) = (Vec::new(), Vec::new(), Vec::new());
     for n in 0..orders {
@@ -197,13 +200,13 @@ async fn absorb_all(
         classification.extend(b);
         recovery.extend(c);
         if (n + 1) % chunk == 0 || n + 1 == orders {
-            absorbing += apply(db, calendar, measures, &intake).await?;
+            absorbing += apply(db, &cache, calendar, measures, &intake).await?;
             events += intake.len() as u64;
             intake.clear();
         }
         for feed in [&mut classification, &mut recovery] {
             if feed.len() == BATCH || (n + 1 == orders && !feed.is_empty()) {
-                absorbing += apply(db, calendar, measures, feed).await?;
+                absorbing += apply(db, &cache, calendar, measures, feed).await?;
                 events += feed.len() as u64;
                 feed.clear();
             }

@@ -94,6 +94,9 @@ pub struct Metrics {
     pub service_problems: Counter<u64>,
     /// `csm.recovery.problem_links`: cases linked to a service problem.
     pub problem_links: Counter<u64>,
+    /// `csm.measurement.facts_read`: order facts a batch worked from, by `from` (`memory`: kept
+    /// from an earlier batch; `database`: read).
+    pub facts_read: Counter<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +266,11 @@ impl Metrics {
                 .u64_counter("csm.recovery.problem_links")
                 .with_unit("{case}")
                 .with_description("cases linked to a service problem")
+                .build(),
+            facts_read: meter
+                .u64_counter("csm.measurement.facts_read")
+                .with_unit("{fact}")
+                .with_description("order facts a batch worked from, kept in memory from an earlier batch or read")
                 .build(),
             meter,
             exposition,

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::schema::ClosedLoop),
             Box::new(super::schema::CauseNames),
             Box::new(super::schema::RoomForUpdates),
+            Box::new(super::CreateFactStamp),
         ]
     }
 }

@@ -2,9 +2,10 @@
 //! stored observations, the catalogue, the customer base and reference documents.
 //!
 //! One file per table (`measures`, `cells` with their bins, `facts`, `loops`, `observations`,
-//! `customer_base`, `documents`), all reached through this module; `postgres` writes a batch's facts,
-//! observations and cells on PostgreSQL as one array statement per table; here only what they
-//! share: how many rows one statement carries, running a query, and the writers' lock.
+//! `customer_base`, `documents`, `stamp`), all reached through this module; `postgres` writes a
+//! batch's facts, observations and cells on PostgreSQL as one array statement per table; here
+//! only what they share: how many rows one statement carries, running a query, and the writers'
+//! lock.
 
 pub mod migration;
 pub mod schema;
@@ -17,6 +18,7 @@ mod loops;
 mod measures;
 mod observations;
 mod postgres;
+mod stamp;
 
 pub use cells::{add_to_cells, all_cells, cell_writes, read_cells};
 pub use customer_base::{customer_base, set_customer_base};
@@ -25,6 +27,7 @@ pub use facts::{fact_writes, load_facts, scan_facts};
 pub use loops::{load_loop_facts, save_loop_facts, scan_loop_facts};
 pub use measures::{ensure_measures, load_measures, measure_summary};
 pub use observations::{StoredObservation, observation_writes, scan_observations};
+pub use stamp::{CreateFactStamp, fact_stamp, stamp_write};
 
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, StatementBuilder};
 
