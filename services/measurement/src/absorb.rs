@@ -38,15 +38,15 @@ struct Pending(Vec<Update>);
 pub struct Absorber {
     feed: Feed,
     calendar: Calendar,
-    facts: Arc<FactCache>,
+    fact_cache: Arc<FactCache>,
     /// The measures last read, kept while the stored set is unchanged.
     measures: Mutex<Option<Arc<MeasureSet>>>,
 }
 
 impl Absorber {
-    /// `facts` is shared by the process's three absorbers.
-    pub fn new(feed: Feed, calendar: Calendar, facts: Arc<FactCache>) -> Self {
-        Self { feed, calendar, facts, measures: Mutex::new(None) }
+    /// `fact_cache` is shared by the process's three absorbers.
+    pub fn new(feed: Feed, calendar: Calendar, fact_cache: Arc<FactCache>) -> Self {
+        Self { feed, calendar, fact_cache, measures: Mutex::new(None) }
     }
 
     /// The stored measures, read inside the batch's transaction so that a measure added by a
@@ -87,7 +87,7 @@ impl EventHandler for Absorber {
         }
         store::lock_writers(&**uow).await?;
         let measures = self.measures(&**uow).await?;
-        absorb(&**uow, &self.facts, &self.calendar, &measures, updates).await?;
+        absorb(&**uow, &self.fact_cache, &self.calendar, &measures, updates).await?;
         Ok(())
     }
 }
@@ -108,7 +108,6 @@ pub async fn absorb(
     updates: Vec<Update>,
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    cache.settle(store::fact_stamp(db).await?);
     let mut kept = Vec::new();
     let mut rest = Vec::with_capacity(updates.len());
     for update in updates {
@@ -133,6 +132,10 @@ pub async fn absorb(
             _ => None,
         })
         .collect();
+    // A batch with no orders' changes leaves the cache alone (the next one settles it).
+    if !ids.is_empty() {
+        cache.settle(store::fact_stamp(db).await?);
+    }
     let (mut facts, unknown) = cache.take(ids);
     let read = async {
         Ok::<_, DbErr>((store::load_facts(db, &unknown).await?, store::load_loop_facts(db, &loop_keys).await?))
@@ -146,11 +149,11 @@ pub async fn absorb(
         store::observation_writes(backend, &kept)
     };
     let (stored, observation_writes) = tokio::join!(biased; read, observe);
-    let (read, mut loops) = stored?;
+    let (read_facts, mut loops) = stored?;
     let metrics = csm_kit::metrics::get();
     metrics.facts_read.add(facts.len() as u64, &[KeyValue::new("from", "memory")]);
-    metrics.facts_read.add(read.len() as u64, &[KeyValue::new("from", "database")]);
-    facts.extend(read);
+    metrics.facts_read.add(read_facts.len() as u64, &[KeyValue::new("from", "database")]);
+    facts.extend(read_facts);
     // Orders with no stored fact: one left as it was found is not stored after the batch either.
     let absent: HashSet<&str> = unknown.iter().map(String::as_str).filter(|id| !facts.contains_key(*id)).collect();
     // Each changed order as stored before the batch.
@@ -248,6 +251,7 @@ pub async fn absorb(
     store::save_loop_facts(db, &dirty_loops).await?;
     let changed: Vec<(&String, &OrderFact)> = dirty.iter().map(|&(id, _, after)| (id, after)).collect();
     let fact_writes = store::fact_writes(backend, &changed);
+    // Odd, where the PostgreSQL trigger's are even: another writer's token is never taken for ours.
     let stamp = (!dirty.is_empty()).then(|| rand::random::<i64>() | 1);
     // The facts' upsert, the longest, goes first, so that the cells are worked out while it runs.
     let write = async {
@@ -276,8 +280,15 @@ pub async fn absorb(
     let (written, cell_writes) = tokio::join!(biased; write, count);
     written?;
     cell_writes.run(db).await?;
-    let stored = facts.into_iter().filter(|(id, _)| initial.contains_key(id) || !absent.contains(id.as_str()));
-    cache.leave(stamp, stored.collect());
+    let left = facts.into_iter().filter(|(id, _)| initial.contains_key(id) || !absent.contains(id.as_str()));
+    cache.leave(
+        stamp,
+        left.map(|(id, mut fact)| {
+            store::path_as_stored(&mut fact.path);
+            (id, fact)
+        })
+        .collect(),
+    );
     Ok(())
 }
 

@@ -65,8 +65,8 @@ pub async fn run_with_clock(
     }
 
     let upstream = &config.upstream;
-    let kept = Arc::new(absorb::FactCache::new());
-    let absorber = |feed| absorb::Absorber::new(feed, calendar, kept.clone());
+    let fact_cache = Arc::new(absorb::FactCache::new());
+    let absorber = |feed| absorb::Absorber::new(feed, calendar, fact_cache.clone());
     runtime.follow("intake", &upstream.intake, absorber(facts::Feed::Intake));
     runtime.follow("classification", &upstream.classification, absorber(facts::Feed::Classification));
     runtime.follow("recovery", &upstream.recovery, absorber(facts::Feed::Recovery));

@@ -9,6 +9,10 @@
 //! - the stamp of this process's last batch: that batch committed, and what it left is kept;
 //! - the stamp that batch found: it was rolled back, and what it took out is forgotten;
 //! - any other: another process (a replica) wrote facts, and everything is forgotten.
+//!
+//! Each feed has a lease of its own, so after a failover two replicas may share the three feeds;
+//! then each batch finds the other's stamp and reads every fact, as before there was a cache
+//! (`csm_measurement_facts_read_total` by `from` shows it).
 
 use std::{
     collections::HashMap,
@@ -17,7 +21,8 @@ use std::{
 
 use crate::facts::OrderFact;
 
-/// Facts kept at most, in two generations of half as many each (about 35 MiB when full).
+/// Facts kept at most, in two generations of half as many each (about 35 MiB when full), besides
+/// the one batch's facts waiting for their stamp to be found.
 const CAPACITY: usize = 32_768;
 
 /// Shared by the three feeds' consumers of one process, whose batches the writers' lock takes
@@ -36,6 +41,7 @@ struct State {
     pending: Option<(i64, Vec<(String, OrderFact)>)>,
     /// The newer generation; when it fills it becomes the older, and the older is dropped.
     recent: HashMap<String, OrderFact>,
+    /// The generation before, still looked in: an order not touched since is dropped with it.
     older: HashMap<String, OrderFact>,
 }
 
@@ -143,12 +149,15 @@ mod tests {
         cache.settle(7);
         assert_eq!(kept(&cache, "a"), Some(fact("wechat")));
 
-        // Rolled back: the stamp stayed 7, and the batch's facts are not kept.
+        // Rolled back: the stamp stayed 7, and the batch's facts are not kept; those it did not
+        // take are.
+        cache.leave(None, vec![("b".into(), fact("app"))]);
         let (taken, _) = cache.take(vec!["a".into()]);
-        cache.leave(Some(8), vec![("a".into(), fact("hotline"))]);
+        cache.leave(Some(9), vec![("a".into(), fact("hotline"))]);
         cache.settle(7);
         assert!(taken.contains_key("a"));
         assert_eq!(kept(&cache, "a"), None);
+        assert_eq!(kept(&cache, "b"), Some(fact("app")));
     }
 
     #[test]
@@ -157,7 +166,7 @@ mod tests {
         cache.settle(0);
         cache.leave(None, vec![("a".into(), fact("wechat"))]);
         cache.leave(Some(7), vec![("b".into(), fact("app"))]);
-        cache.settle(9);
+        cache.settle(10);
         assert_eq!(kept(&cache, "a"), None);
         assert_eq!(kept(&cache, "b"), None);
     }

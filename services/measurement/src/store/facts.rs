@@ -13,6 +13,21 @@ use crate::facts::OrderFact;
 
 const PATH_SEPARATOR: char = '/';
 
+/// A path as the table stores it: one text, its segments joined.
+fn path_from_text(path: &str) -> Vec<String> {
+    if path.is_empty() { Vec::new() } else { path.split(PATH_SEPARATOR).map(str::to_string).collect() }
+}
+
+/// `path` as it would read back once stored: a lone empty segment or one holding the separator
+/// does not survive the round trip, and a fact kept in memory must be the one a read would give.
+pub fn path_as_stored(path: &mut Vec<String>) {
+    if path.iter().any(|segment| segment.contains(PATH_SEPARATOR))
+        || matches!(path.as_slice(), [only] if only.is_empty())
+    {
+        *path = path_from_text(&path.join(&PATH_SEPARATOR.to_string()));
+    }
+}
+
 fn fact_from_row(row: &QueryResult) -> Result<(String, OrderFact), DbErr> {
     let path: String = row.try_get("", "path")?;
     let fact = OrderFact {
@@ -24,7 +39,7 @@ fn fact_from_row(row: &QueryResult) -> Result<(String, OrderFact), DbErr> {
         kind: row.try_get("", "kind")?,
         contact_type: row.try_get("", "contact_type")?,
         appeal: row.try_get("", "appeal")?,
-        path: if path.is_empty() { Vec::new() } else { path.split(PATH_SEPARATOR).map(str::to_string).collect() },
+        path: path_from_text(&path),
         department: row.try_get("", "department")?,
         corrected: row.try_get("", "corrected")?,
         resolved_at: row.try_get("", "resolved_at")?,

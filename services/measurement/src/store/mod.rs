@@ -23,7 +23,7 @@ mod stamp;
 pub use cells::{add_to_cells, all_cells, cell_writes, read_cells};
 pub use customer_base::{customer_base, set_customer_base};
 pub use documents::{get_document, kind, list_documents, put_document};
-pub use facts::{fact_writes, load_facts, scan_facts};
+pub use facts::{fact_writes, load_facts, path_as_stored, scan_facts};
 pub use loops::{load_loop_facts, save_loop_facts, scan_loop_facts};
 pub use measures::{ensure_measures, load_measures, measure_summary};
 pub use observations::{StoredObservation, observation_writes, scan_observations};

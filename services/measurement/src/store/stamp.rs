@@ -37,7 +37,9 @@ pub async fn fact_stamp(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     }
 }
 
-/// Replaces the stored token with `token`.
+/// Replaces the stored token with `token`, after the batch's facts: the trigger has just given
+/// them an even token, and this batch's odd one tells the next batch of this process that these
+/// facts are its own.
 pub fn stamp_write(backend: DbBackend, token: i64) -> Statements {
     let upsert = Query::insert()
         .into_table(FactStamp::Table)
@@ -48,15 +50,19 @@ pub fn stamp_write(backend: DbBackend, token: i64) -> Statements {
     Statements::from(backend.build(&upsert))
 }
 
-/// On PostgreSQL, after every statement that changes `order_fact`: a new even token.
+/// On PostgreSQL, after every statement that changes `order_fact`: a new even token, never 0
+/// (no row yet) and never a batch's own (odd). Dropped first, so that the migration can run again
+/// after its record was deleted to roll back (docs/operations.md).
 const TRIGGER: &str = "
-CREATE OR REPLACE FUNCTION fact_stamp_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION fact_stamp_touch() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
-    INSERT INTO fact_stamp (id, token) VALUES (1, 2 * floor(random() * 4611686018427387903)::int8)
+    INSERT INTO fact_stamp (id, token) VALUES (1, 2 + 2 * floor(random() * 4611686018427387902)::int8)
     ON CONFLICT (id) DO UPDATE SET token = excluded.token;
     RETURN NULL;
 END
 $$;
+DROP TRIGGER IF EXISTS order_fact_stamped ON order_fact;
 CREATE TRIGGER order_fact_stamped AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON order_fact
     FOR EACH STATEMENT EXECUTE FUNCTION fact_stamp_touch();
 ";
