@@ -172,20 +172,38 @@ impl Service {
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.halt().await?;
         if let Some((server, name)) = self.postgres_database.take() {
-            let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
-            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+            drop_database(&server, &name).await?;
         }
         Ok(())
     }
 }
 
+async fn drop_database(server: &str, name: &str) -> anyhow::Result<()> {
+    let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    Ok(())
+}
+
 /// A run that fails before [`Service::stop`] still ends the service, so no process is left
-/// holding the port, the database or the terminal's output.
+/// holding the port, the database or the terminal's output, and drops its PostgreSQL database,
+/// so that failed runs do not pile up databases on the server.
 impl Drop for Service {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        if let Some((server, name)) = self.postgres_database.take() {
+            // Drop cannot await; a thread of its own runs the statement on a runtime of its own.
+            let database = name.clone();
+            let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(drop_database(&server, &name))
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("the run's PostgreSQL database {database} was left behind: drop it by hand");
+            }
         }
     }
 }
