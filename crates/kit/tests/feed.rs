@@ -8,6 +8,7 @@
 //! - an event the handler rejects becomes a dead letter, in order, and the feed goes on;
 //! - a subscription to one event type among many other events reads the outbox once, then follows
 //!   from memory, instead of scanning everything after the last event it wanted at every commit.
+//! - a consumer behind its feed reads the next batch while applying one, and applies the same;
 //! - a batch that fails is rolled back whole, counted as an interruption, and applied once when
 //!   tried again, after pauses that grow while it keeps failing; an upstream restarting under the
 //!   consumer is counted too, and the feed goes on.
@@ -15,10 +16,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
+    collections::BTreeSet,
     net::SocketAddr,
     sync::{
-        Arc,
-        atomic::{AtomicI64, AtomicU32, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -176,6 +178,45 @@ impl EventHandler for Recorder {
         uow.execute_raw(Statement::from_sql_and_values(backend, sql, [(event.sequence as i64).into(), value.into()]))
             .await?;
         Ok(())
+    }
+}
+
+/// A [`Recorder`] that reads its batches ahead, noting which events were read and not yet
+/// handled: how many there were at each read tells whether a batch was read while the one before
+/// it was applied.
+#[derive(Default)]
+struct ReadsAhead {
+    recorder: Recorder,
+    unhandled: Mutex<BTreeSet<u64>>,
+    handled: Mutex<BTreeSet<u64>>,
+    /// Events handled for the first time without having been read.
+    unread: Mutex<Vec<u64>>,
+    most_unhandled_at_a_read: AtomicUsize,
+}
+
+impl EventHandler for ReadsAhead {
+    const READS_AHEAD: bool = true;
+
+    fn work(&self) -> &'static str {
+        "record"
+    }
+
+    fn event_types(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn read_ahead(&self, events: &[Event]) {
+        let mut unhandled = self.unhandled.lock().unwrap();
+        self.most_unhandled_at_a_read.fetch_max(unhandled.len(), Ordering::SeqCst);
+        unhandled.extend(events.iter().map(|event| event.sequence));
+    }
+
+    async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+        let read = self.unhandled.lock().unwrap().remove(&event.sequence);
+        if self.handled.lock().unwrap().insert(event.sequence) && !read {
+            self.unread.lock().unwrap().push(event.sequence);
+        }
+        self.recorder.handle(uow, event).await
     }
 }
 
@@ -401,6 +442,69 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
     server_stop.cancel();
     server.await.unwrap();
     close_and_drop([(producer_db, producer_cleanup), (consumer_db, consumer_cleanup)]).await;
+}
+
+/// A consumer far behind its feed reads each batch while the one before is applied, and that
+/// changes nothing in what it applies: every value once, in order, poison kept as dead letters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_behind_reads_the_next_batch_while_applying_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ((producer_db, producer_cleanup), (consumer_db, consumer_cleanup)) = producer_and_consumer(dir.path()).await;
+    let producer = Publisher::new(producer_db.clone(), "producer").await.unwrap();
+    let values: Vec<u64> = (1..=EVENTS as u64).collect();
+    publish_values(&producer, &values).await;
+
+    let address = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(serve(producer.clone(), address, server_stop.clone()));
+    let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
+    let consumer_publisher = Publisher::new(consumer_db.clone(), "consumer").await.unwrap();
+    let handler = Arc::new(ReadsAhead::default());
+    let consumer = Consumer::new("behind", upstream, consumer_publisher, SharedHandler(handler.clone()), settings());
+    let consumer_stop = CancellationToken::new();
+    let consumer = tokio::spawn({
+        let stop = consumer_stop.clone();
+        async move { consumer.run(stop).await }
+    });
+    wait_for_cursor(&consumer_db, "behind", EVENTS as u64, Duration::from_secs(60)).await;
+
+    let applied = column(&consumer_db, "SELECT value FROM applied ORDER BY id").await;
+    let expected: Vec<i64> = (1..=EVENTS).filter(|v| v % 10 != 7).collect();
+    assert_eq!(applied, expected);
+    let dead = column(&consumer_db, "SELECT sequence FROM dead_letter ORDER BY id").await;
+    assert_eq!(dead, (1..=EVENTS).filter(|v| v % 10 == 7).collect::<Vec<_>>());
+    assert_eq!(*handler.unread.lock().unwrap(), Vec::<u64>::new(), "handled before being read");
+    let most = handler.most_unhandled_at_a_read.load(Ordering::SeqCst);
+    assert!(most > 0, "no batch was read while the one before was applied");
+
+    consumer_stop.cancel();
+    consumer.await.unwrap();
+    server_stop.cancel();
+    server.await.unwrap();
+    close_and_drop([(producer_db, producer_cleanup), (consumer_db, consumer_cleanup)]).await;
+}
+
+/// A handler the test keeps a hand on while the consumer owns it.
+struct SharedHandler<H>(Arc<H>);
+
+impl<H: EventHandler> EventHandler for SharedHandler<H> {
+    const READS_AHEAD: bool = H::READS_AHEAD;
+
+    fn work(&self) -> &'static str {
+        self.0.work()
+    }
+
+    fn event_types(&self) -> Vec<String> {
+        self.0.event_types()
+    }
+
+    async fn read_ahead(&self, events: &[Event]) {
+        self.0.read_ahead(events).await;
+    }
+
+    async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+        self.0.handle(uow, event).await
+    }
 }
 
 /// Outbox reads the subscriptions of `service`'s feed made so far, from the process's metrics.

@@ -6,20 +6,22 @@
 //! the consumer resubscribes from the cursor it last committed, after a growing pause.
 //!
 //! Events arriving together are applied in one transaction (up to `apply_batch`), which is what
-//! lets a consumer keep up with a busy upstream. An event the handler rejects as unusable is stored
-//! as a dead letter, in order, and skipped; everything else is retried until it applies.
+//! lets a consumer keep up with a busy upstream; a handler may also read the next batch while
+//! this one is applied ([`EventHandler::read_ahead`]). An event the handler rejects as unusable
+//! is stored as a dead letter, in order, and skipped; everything else is retried until it
+//! applies.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use csm_proto::feed::v1::{Event, GetFeedStateRequest, SubscribeRequest, feed_client::FeedClient};
 use futures_util::FutureExt;
 use opentelemetry::KeyValue;
-use prost::Name;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QuerySelect, sea_query::OnConflict};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
+    handler::{EventHandler, HandleError},
     lag::Lag,
     publisher::{Publisher, UnitOfWork},
     schema::{consumer_cursor, dead_letter},
@@ -30,95 +32,6 @@ use crate::{
     config::{FeedSettings, UpstreamSettings},
     time,
 };
-
-/// Why an event was not applied.
-#[derive(Debug, thiserror::Error)]
-pub enum HandleError {
-    /// Temporary (the database was unreachable, ...): roll back and try again later.
-    #[error("{0}")]
-    Retry(String),
-    /// The event can never be applied (it does not decode, it breaks an invariant): keep it as a
-    /// dead letter and go on.
-    #[error("{0}")]
-    Reject(String),
-}
-
-impl From<DbErr> for HandleError {
-    fn from(error: DbErr) -> Self {
-        HandleError::Retry(error.to_string())
-    }
-}
-
-/// Applies one upstream event inside the consumer's transaction.
-pub trait EventHandler: Send + Sync + 'static {
-    /// Full names of the payload types to receive; the subscription filters on them.
-    fn event_types(&self) -> Vec<String>;
-
-    /// What handling an event does, in one verb ("classify", "dispatch", "absorb"): each event's
-    /// span is named `{work} {event type}`.
-    fn work(&self) -> &'static str;
-
-    /// Called once a transaction's events are known, before any is handled: a handler that reads
-    /// something for each event (the order it names, the customer's record) reads them all here in
-    /// one query and keeps them in the stash (see [`UnitOfWork::stash`]) for
-    /// [`EventHandler::handle`], which still decides each event's fate, rejection included. An
-    /// error here is retried with the whole batch.
-    fn prepare<'a>(
-        &'a self,
-        uow: &'a mut UnitOfWork,
-        events: &'a [Event],
-    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
-        let _ = (uow, events);
-        std::future::ready(Ok(()))
-    }
-
-    /// Applies `event`. Writes go through `uow`; events published on it commit with the cursor.
-    fn handle<'a>(
-        &'a self,
-        uow: &'a mut UnitOfWork,
-        event: &'a Event,
-    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
-
-    /// Called once a transaction's events are handled, before the cursor moves past them: a
-    /// handler that gathered them (see [`UnitOfWork::stash`]) writes them here, at once. An
-    /// error here is retried with the whole batch.
-    fn flush<'a>(&'a self, uow: &'a mut UnitOfWork) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
-        let _ = uow;
-        std::future::ready(Ok(()))
-    }
-}
-
-/// True when the event carries a payload of type `M`.
-pub fn carries<M: Name>(event: &Event) -> bool {
-    event.payload.as_ref().is_some_and(|any| any.type_url.rsplit('/').next() == Some(M::full_name().as_str()))
-}
-
-/// The payload as `M`; an event of another type or with undecodable bytes is rejected.
-pub fn decode<M: Name + Default>(event: &Event) -> Result<M, HandleError> {
-    let any = event.payload.as_ref().ok_or_else(|| HandleError::Reject("event has no payload".into()))?;
-    if !carries::<M>(event) {
-        return Err(HandleError::Reject(format!("expected {}, got {}", M::full_name(), any.type_url)));
-    }
-    M::decode(any.value.as_slice()).map_err(|e| HandleError::Reject(format!("undecodable {}: {e}", M::full_name())))
-}
-
-/// The id in a resource name carried by an event (`{collection}{id}`); an event naming something
-/// else cannot be applied and is rejected.
-pub fn id_from_event(name: &str, collection: &str) -> Result<String, HandleError> {
-    crate::names::id_in("name", name, collection)
-        .map(str::to_string)
-        .map_err(|_| HandleError::Reject(format!("{name:?} is not a name in {collection}")))
-}
-
-/// A time an event must carry; `what` names it in the rejection.
-pub fn time_from_event(
-    timestamp: Option<&prost_types::Timestamp>,
-    what: &str,
-) -> Result<chrono::DateTime<chrono::Utc>, HandleError> {
-    timestamp
-        .and_then(time::from_timestamp)
-        .ok_or_else(|| HandleError::Reject(format!("{what} missing or out of range")))
-}
 
 /// The cursor a consumer has committed (0 before its first event).
 pub async fn load_cursor(db: &impl ConnectionTrait, consumer: &str) -> Result<u64, DbErr> {
@@ -278,37 +191,42 @@ impl<H: EventHandler> Consumer<H> {
                 () = stop.cancelled() => return Ok(SessionEnd::Stopped),
             };
             subscribed_at = Some(tokio::time::Instant::now());
+            let mut ahead: Option<Gathered> = None;
             loop {
-                let first = tokio::select! {
-                    message = stream.message() => message.map_err(Interruption::upstream)?,
-                    () = stop.cancelled() => return Ok(SessionEnd::Stopped),
-                };
-                let Some(first) = first else {
-                    return Ok(SessionEnd::Disconnected(Interruption::upstream("upstream ended the stream")));
-                };
-                let mut batch = vec![first];
-                let mut broken = None;
-                // Whether more events were already waiting when the batch was cut.
-                let mut busy = true;
-                while batch.len() < self.settings.apply_batch {
-                    match stream.message().now_or_never() {
-                        Some(Ok(Some(event))) => batch.push(event),
-                        Some(Ok(None)) | None => {
-                            busy = false;
-                            break;
+                let Gathered { mut batch, busy, broken } = match ahead.take() {
+                    Some(gathered) => gathered,
+                    None => {
+                        let first = tokio::select! {
+                            message = stream.message() => message.map_err(Interruption::upstream)?,
+                            () = stop.cancelled() => return Ok(SessionEnd::Stopped),
+                        };
+                        let Some(first) = first else {
+                            return Ok(SessionEnd::Disconnected(Interruption::upstream("upstream ended the stream")));
+                        };
+                        let gathered = gather(vec![first], &mut stream, self.settings.apply_batch);
+                        if H::READS_AHEAD {
+                            self.read_ahead(&gathered.batch).await;
                         }
-                        Some(Err(status)) => {
-                            broken = Some(status.to_string());
-                            break;
-                        }
+                        gathered
                     }
-                }
+                };
                 // A correct upstream never repeats itself; this keeps a faulty one from doing harm.
                 batch.retain(|event| event.sequence > cursor);
                 if let Some(last) = batch.last() {
-                    self.apply(&batch)
-                        .await
-                        .map_err(|e| Interruption::new("apply", format!("applying events: {e}")))?;
+                    // Behind: the next batch is already waiting, and is read while this one applies.
+                    let read_next = H::READS_AHEAD && busy && broken.is_none();
+                    let next = async {
+                        if !read_next {
+                            return None;
+                        }
+                        let gathered = gather(Vec::new(), &mut stream, self.settings.apply_batch);
+                        self.read_ahead(&gathered.batch).await;
+                        crate::metrics::get().feed_read_ahead.add(gathered.batch.len() as u64, &self.attributes());
+                        Some(gathered)
+                    };
+                    let (applied, next) = tokio::join!(biased; self.apply(&batch), next);
+                    applied.map_err(|e| Interruption::new("apply", format!("applying events: {e}")))?;
+                    ahead = next.filter(|gathered| !gathered.batch.is_empty() || gathered.broken.is_some());
                     cursor = last.sequence;
                     progressed = true;
                     if busy && lag.head_is_stale() {
@@ -319,6 +237,9 @@ impl<H: EventHandler> Consumer<H> {
                 }
                 if let Some(reason) = broken {
                     return Ok(SessionEnd::Disconnected(Interruption::upstream(reason)));
+                }
+                if ahead.is_some() && stop.is_cancelled() {
+                    return Ok(SessionEnd::Stopped);
                 }
             }
         }
@@ -406,6 +327,15 @@ impl<H: EventHandler> Consumer<H> {
         batch_outcome(&span, result, "reading for the batch")
     }
 
+    async fn read_ahead(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let span =
+            batch_span(self.publisher.source(), &self.name, self.handler.work(), "read ahead", Some(events.len()));
+        self.handler.read_ahead(events).instrument(span).await;
+    }
+
     async fn flush(&self, uow: &mut UnitOfWork) -> Result<(), HandleError> {
         let span = batch_span(self.publisher.source(), &self.name, self.handler.work(), "flush", None);
         let result = self.handler.flush(uow).instrument(span.clone()).await;
@@ -422,6 +352,28 @@ impl<H: EventHandler> Consumer<H> {
         }
         result
     }
+}
+
+/// Events taken from the stream for one transaction.
+struct Gathered {
+    batch: Vec<Event>,
+    /// Whether more events were already waiting when the batch was cut.
+    busy: bool,
+    /// Why the stream broke while the batch was taken, if it did.
+    broken: Option<String>,
+}
+
+/// `batch` topped up with the events already waiting on `stream`, up to `limit`, without waiting
+/// for more.
+fn gather(mut batch: Vec<Event>, stream: &mut tonic::Streaming<Event>, limit: usize) -> Gathered {
+    while batch.len() < limit {
+        match stream.message().now_or_never() {
+            Some(Ok(Some(event))) => batch.push(event),
+            Some(Ok(None)) | None => return Gathered { batch, busy: false, broken: None },
+            Some(Err(status)) => return Gathered { batch, busy: false, broken: Some(status.to_string()) },
+        }
+    }
+    Gathered { batch, busy: true, broken: None }
 }
 
 /// A rejection of the whole batch is retried, as nothing in it can be kept as a dead letter; an

@@ -6,6 +6,7 @@
 //! - [`StandaloneFeed`]: a feed alone, for load generators and tests standing in for a service.
 
 mod consumer;
+mod handler;
 mod lag;
 mod outbox;
 mod publisher;
@@ -15,7 +16,8 @@ mod server;
 mod spans;
 mod standalone;
 
-pub use consumer::{Consumer, EventHandler, HandleError, carries, decode, id_from_event, load_cursor, time_from_event};
+pub use consumer::{Consumer, load_cursor};
+pub use handler::{EventHandler, HandleError, carries, decode, id_from_event, time_from_event};
 pub use outbox::Outbox;
 pub use publisher::{Publisher, UnitOfWork, read_head};
 pub use schema::FeedMigration;

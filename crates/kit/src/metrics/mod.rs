@@ -50,6 +50,8 @@ pub struct Metrics {
     pub feed_applied: Counter<u64>,
     /// `csm.feed.consumer.dead_letters`: events a consumer set aside as dead letters.
     pub feed_dead_letters: Counter<u64>,
+    /// `csm.feed.consumer.read_ahead`: events a consumer read while it applied the batch before.
+    pub feed_read_ahead: Counter<u64>,
     /// `csm.feed.consumer.interruptions`: times a consumer stopped following and resumed from its
     /// cursor, by `cause`: `apply` (a batch rolled back, to be tried again), `cursor` (its cursor
     /// could not be read) or `upstream` (the subscription could not start, broke or ended).
@@ -178,6 +180,11 @@ impl Metrics {
                 .u64_counter("csm.feed.consumer.dead_letters")
                 .with_unit("{event}")
                 .with_description("events a feed consumer rejected and kept as dead letters")
+                .build(),
+            feed_read_ahead: meter
+                .u64_counter("csm.feed.consumer.read_ahead")
+                .with_unit("{event}")
+                .with_description("events a feed consumer read while it applied the batch before")
                 .build(),
             feed_interruptions: meter
                 .u64_counter("csm.feed.consumer.interruptions")
