@@ -1,8 +1,11 @@
 //! Measurement in process, on one core: absorbing the three upstream feeds (events decoded from
 //! their wire encoding and applied in batches of 8,192 per transaction as measurement's consumer
-//! applies them, SQLite with durable commits; the time counted is that of decoding and applying,
-//! not of making the events), then QuerySeries and the month report over everything absorbed, and
-//! the same aggregation run directly over the raw work-order facts in SQLite and in PostgreSQL.
+//! applies them when behind, each batch decoded while the one before is written, SQLite with
+//! durable commits; the time counted is that of decoding and applying, not of making the
+//! events), then QuerySeries and the month report over everything absorbed, and the same
+//! aggregation run directly over the raw work-order facts in SQLite and in PostgreSQL.
+
+mod feeds;
 
 use std::time::{Duration, Instant};
 
@@ -10,32 +13,16 @@ use anyhow::Context;
 use csm_kit::{Database, config::DatabaseSettings, time};
 use csm_measurement::{absorb, calendar::Calendar, catalogue, facts, report, series, store};
 use csm_proto::{
-    classification::v1::{Classification, WorkOrderClassified},
     feed::v1::Event,
-    intake::v1::{
-        Activation, Channel, ContactType, CustomerProfile, QualitySample, SurveyAnswer, SurveyAnswered, SurveyScale,
-        UsageEvent, UsageEventRecorded, WorkOrder, WorkOrderKind, WorkOrderOpened, usage_event::Detail,
-    },
     measurement::v1::{Dimension, GetReportRequest, Granularity, QuerySeriesRequest},
-    recovery::v1::{Case, CaseResolved},
 };
-use prost::{Message, Name};
+use prost::Message;
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+
+use feeds::{Batches, HOUR};
 
 /// Events per transaction, as measurement's default `feed.apply_batch`.
 const BATCH: usize = 8192;
-const LEAVES: [(&str, &str, &str); 8] = [
-    ("system", "billing_error", "billing"),
-    ("system", "activation_failure", "it_systems"),
-    ("system", "network_coverage", "network"),
-    ("system", "broadband_outage", "operations_maintenance"),
-    ("business", "tariff_unclear", "marketing"),
-    ("business", "sp_fee_dispute", "partner_management"),
-    ("service", "slow_handling", "service_centre"),
-    ("service", "staff_attitude", "service_centre"),
-];
-const REGIONS: [&str; 6] = ["GD-SZ", "GD-GZ", "GD-FS", "GD-DG", "GD-ZH", "GD-HZ"];
-const HOUR: i64 = 3_600_000_000;
 
 pub struct Figures {
     pub orders: u64,
@@ -56,131 +43,38 @@ pub struct Figures {
     pub series_us: hdrhistogram::Histogram<u64>,
 }
 
-fn event<M: Message + Name>(sequence: u64, subject: &str, payload: &M) -> Event {
-    Event {
-        sequence,
-        subject: subject.to_string(),
-        payload: Some(prost_types::Any { type_url: M::type_url(), value: payload.encode_to_vec() }),
-        ..Event::default()
+/// Decodes and reads a batch of events as encoded on the wire, as the consumer does ahead of the
+/// batch's transaction, yielding as often as it does to the statements of the batch before.
+async fn read(wire: &[Vec<u8>]) -> anyhow::Result<Vec<facts::Update>> {
+    let mut updates = Vec::with_capacity(wire.len());
+    for (n, bytes) in wire.iter().enumerate() {
+        if n % 32 == 31 {
+            tokio::task::yield_now().await;
+        }
+        let event = Event::decode(bytes.as_slice()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        updates.push(facts::read(&event).map_err(|e| anyhow::anyhow!("{e}"))?);
     }
+    Ok(updates)
 }
 
-/// The events of order `n` of `orders` on each feed, opened in October 2026 (Beijing). Orders
-/// arrive as they are opened, through the month; one in ten arrives late, from any earlier day.
-fn order_events(n: u64, orders: u64, month_start: i64, sequence: u64) -> [Vec<Event>; 3] {
-    let mix = n.wrapping_mul(2_654_435_761);
-    let on_time = month_start + (n as f64 / orders as f64 * (31 * 24 * HOUR) as f64) as i64;
-    let opened = if (mix / 7).is_multiple_of(10) {
-        month_start + ((mix / 11) % (on_time - month_start).max(1) as u64) as i64
-    } else {
-        on_time
-    };
-    let name = format!("workOrders/{n}");
-    let phone = format!("138{:08}", mix % 5_000_000);
-    let profile = CustomerProfile {
-        region: REGIONS[(mix % 6) as usize].into(),
-        segment: ["premium", "youth", "prepaid", "family"][(mix % 4) as usize].into(),
-        products: vec![["mobile", "broadband"][(mix % 2) as usize].into()],
-        ..Default::default()
-    };
-    let work_order = WorkOrder {
-        name: name.clone(),
-        kind: if mix.is_multiple_of(20) { WorkOrderKind::Repeat } else { WorkOrderKind::New } as i32,
-        channel: [Channel::HotlineAgent, Channel::Wechat, Channel::MobileApp][(mix % 3) as usize] as i32,
-        contact_type: ContactType::Complaint as i32,
-        phone_number: phone.clone(),
-        open_time: Some(time::timestamp_from_micros(opened)),
-        customer_profile: Some(profile.clone()),
-        ..Default::default()
-    };
-    let (category, leaf, department) = LEAVES[((mix / 7) % 8) as usize];
-    let survey = SurveyAnswered {
-        survey_answer: Some(SurveyAnswer {
-            phone_number: phone.clone(),
-            scale: SurveyScale::Csat5 as i32,
-            score: (1 + mix % 5) as f64,
-            question: "overall".into(),
-            indicator: "csat".into(),
-            occurred_at: Some(time::timestamp_from_micros(opened + 30 * HOUR)),
-            ..Default::default()
-        }),
-        profile: Some(profile.clone()),
-    };
-    let usage = |detail: Detail| UsageEventRecorded {
-        usage_event: Some(UsageEvent {
-            phone_number: phone.clone(),
-            product_code: "5G-199".into(),
-            occurred_at: Some(time::timestamp_from_micros(opened - 2 * HOUR)),
-            detail: Some(detail),
-            ..Default::default()
-        }),
-        profile: Some(profile.clone()),
-    };
-    let drop_rate =
-        QualitySample { metric: "call_drop_rate".into(), value: (mix % 50) as f64 / 1000.0, unit: String::new() };
-    let activation = Activation { success: !mix.is_multiple_of(50), failure_reason: String::new() };
-    let classified = WorkOrderClassified {
-        classification: Some(Classification {
-            work_order: name.clone(),
-            leaf: leaf.into(),
-            path: vec![category.into(), leaf.into()],
-            responsible_department: department.into(),
-            ..Default::default()
-        }),
-        work_order: Some(work_order.clone()),
-    };
-    let resolved = CaseResolved {
-        case: Some(Case {
-            work_order: name.clone(),
-            leaf: leaf.into(),
-            path: vec![category.into(), leaf.into()],
-            department: department.into(),
-            open_time: work_order.open_time,
-            resolve_time: Some(time::timestamp_from_micros(opened + (4 + mix % 60) as i64 * HOUR)),
-            resolved_on_time: !mix.is_multiple_of(10),
-            ..Default::default()
-        }),
-    };
-    [
-        vec![
-            event(sequence, &name, &WorkOrderOpened { work_order: Some(work_order) }),
-            event(sequence + 1, &phone, &survey),
-            event(sequence + 2, &phone, &usage(Detail::QualitySample(drop_rate))),
-            event(sequence + 3, &phone, &usage(Detail::Activation(activation))),
-        ],
-        vec![event(sequence, &name, &classified)],
-        vec![event(sequence, &name, &resolved)],
-    ]
-}
-
-/// Applies one batch of feed events, as encoded on the wire, as the consumer does: decode and read
-/// each, then write them at once. Returns how long that took; making the events is the
-/// upstream's work and is not counted.
-async fn apply(
+/// Writes one batch's updates in its transaction, as the consumer does.
+async fn write(
     db: &Database,
     cache: &absorb::FactCache,
     calendar: &Calendar,
     measures: &csm_measurement::cells::MeasureSet,
-    events: &[Event],
-) -> anyhow::Result<Duration> {
-    let wire: Vec<Vec<u8>> = events.iter().map(Message::encode_to_vec).collect();
-    let started = Instant::now();
-    let updates = wire
-        .iter()
-        .map(|bytes| {
-            let event = Event::decode(bytes.as_slice()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            facts::read(&event).map_err(|e| anyhow::anyhow!("{e}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    updates: Vec<facts::Update>,
+) -> anyhow::Result<()> {
     let txn = db.writer().begin().await?;
     store::lock_writers(&txn).await?;
     absorb::absorb(&txn, cache, calendar, measures, updates).await?;
     txn.commit().await?;
-    Ok(started.elapsed())
+    Ok(())
 }
 
-/// Every event of `orders` work orders absorbed in batches as the consumers apply them; the time
-/// spent applying and the events applied.
+/// Every event of `orders` work orders absorbed in batches as the consumers apply them when
+/// behind: each batch read while the one before is written. Returns the time spent reading and
+/// writing (making the events is the upstream's work and is not counted) and the events applied.
 async fn absorb_all(
     db: &Database,
     calendar: &Calendar,
@@ -188,31 +82,35 @@ async fn absorb_all(
     orders: u64,
     month_start: i64,
 ) -> anyhow::Result<(Duration, u64)> {
-    let mut absorbing = Duration::ZERO;
-    let mut events = 0u64;
     // One process's, shared by its three feeds, as in the service.
     let cache = absorb::FactCache::new();
-    let chunk = (BATCH / 4) as u64;
-    let (mut intake, mut classification, mut recovery) = (Vec::new(), Vec::new(), Vec::new());
-    for n in 0..orders {
-        let [a, b, c] = order_events(n, orders, month_start, n * 4 + 1);
-        intake.extend(a);
-        classification.extend(b);
-        recovery.extend(c);
-        if (n + 1) % chunk == 0 || n + 1 == orders {
-            absorbing += apply(db, &cache, calendar, measures, &intake).await?;
-            events += intake.len() as u64;
-            intake.clear();
-        }
-        for feed in [&mut classification, &mut recovery] {
-            if feed.len() == BATCH || (n + 1 == orders && !feed.is_empty()) {
-                absorbing += apply(db, &cache, calendar, measures, feed).await?;
-                events += feed.len() as u64;
-                feed.clear();
+    let mut batches =
+        Batches::new(orders, month_start).map(|batch| batch.iter().map(Message::encode_to_vec).collect::<Vec<_>>());
+    let Some(first) = batches.next() else {
+        return Ok((Duration::ZERO, 0));
+    };
+    let started = Instant::now();
+    let mut updates = read(&first).await?;
+    let mut absorbing = started.elapsed();
+    let mut events = first.len() as u64;
+    loop {
+        let wire = batches.next();
+        let started = Instant::now();
+        let next = async {
+            match &wire {
+                Some(wire) => Some(read(wire).await),
+                None => None,
             }
-        }
+        };
+        let (written, next) = tokio::join!(biased; write(db, &cache, calendar, measures, updates), next);
+        written?;
+        absorbing += started.elapsed();
+        let (Some(wire), Some(next)) = (&wire, next) else {
+            return Ok((absorbing, events));
+        };
+        updates = next?;
+        events += wire.len() as u64;
     }
-    Ok((absorbing, events))
 }
 
 /// As [`absorb_all`] on a fresh PostgreSQL database on the server `url`; seconds spent applying.
