@@ -7,7 +7,7 @@
 //!   what it did not commit itself must come from the outbox);
 //! - an event the handler rejects becomes a dead letter, in order, and the feed goes on;
 //! - a subscription to one event type among many other events reads the outbox once, then follows
-//!   from memory, instead of scanning everything after the last event it wanted at every commit.
+//!   from memory, instead of scanning everything after the last event it wanted at every commit;
 //! - a consumer behind its feed reads the next batch while applying one, and applies the same;
 //! - a batch that fails is rolled back whole, counted as an interruption, and applied once when
 //!   tried again, after pauses that grow while it keeps failing; an upstream restarting under the

@@ -30,6 +30,11 @@ use crate::{
     store,
 };
 
+/// Events read ahead between two yields to the batch being applied. Often, unlike the batch's
+/// own work (every 256): this is off the batch's path, and each answer to its statements waits for
+/// the next yield. Every 256 cost PostgreSQL's absorption about a sixteenth of its rate.
+pub const READ_AHEAD_YIELD_EVERY: usize = 32;
+
 /// The updates of the batch being applied.
 #[derive(Debug, Clone, Default)]
 struct Pending(Vec<Update>);
@@ -99,10 +104,7 @@ impl EventHandler for Absorber {
         };
         let mut updates = Vec::with_capacity(events.len());
         for (n, event) in events.iter().enumerate() {
-            // Often, unlike the batch's own work: this is off the batch's path, and each answer to
-            // its statements waits for the next yield (every 256 events cost PostgreSQL's
-            // absorption a twentieth of its rate against every 32).
-            if n % 32 == 31 {
+            if n % READ_AHEAD_YIELD_EVERY == READ_AHEAD_YIELD_EVERY - 1 {
                 tokio::task::yield_now().await;
             }
             updates.push((event.sequence, facts::read(event)));

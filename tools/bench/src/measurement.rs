@@ -48,7 +48,7 @@ pub struct Figures {
 async fn read(wire: &[Vec<u8>]) -> anyhow::Result<Vec<facts::Update>> {
     let mut updates = Vec::with_capacity(wire.len());
     for (n, bytes) in wire.iter().enumerate() {
-        if n % 32 == 31 {
+        if n % absorb::READ_AHEAD_YIELD_EVERY == absorb::READ_AHEAD_YIELD_EVERY - 1 {
             tokio::task::yield_now().await;
         }
         let event = Event::decode(bytes.as_slice()).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -6,8 +6,8 @@
 //! the consumer resubscribes from the cursor it last committed, after a growing pause.
 //!
 //! Events arriving together are applied in one transaction (up to `apply_batch`), which is what
-//! lets a consumer keep up with a busy upstream; a handler may also read the next batch while
-//! this one is applied ([`EventHandler::read_ahead`]). An event the handler rejects as unusable
+//! lets a consumer keep up with a busy upstream; a handler may also read the events waiting
+//! while a batch is applied ([`EventHandler::read_ahead`]). An event the handler rejects as unusable
 //! is stored as a dead letter, in order, and skipped; everything else is retried until it
 //! applies.
 
@@ -194,7 +194,15 @@ impl<H: EventHandler> Consumer<H> {
             let mut ahead: Option<Gathered> = None;
             loop {
                 let Gathered { mut batch, busy, broken } = match ahead.take() {
-                    Some(gathered) => gathered,
+                    // Read while the batch before applied: topped up with what has come since, as
+                    // a batch gathered now would be, and those read too.
+                    Some(Gathered { batch, broken: None, .. }) => {
+                        let read = batch.len();
+                        let gathered = gather(batch, &mut stream, self.settings.apply_batch);
+                        self.read_ahead(&gathered.batch[read..]).await;
+                        gathered
+                    }
+                    Some(broken) => broken,
                     None => {
                         let first = tokio::select! {
                             message = stream.message() => message.map_err(Interruption::upstream)?,
@@ -204,24 +212,25 @@ impl<H: EventHandler> Consumer<H> {
                             return Ok(SessionEnd::Disconnected(Interruption::upstream("upstream ended the stream")));
                         };
                         let gathered = gather(vec![first], &mut stream, self.settings.apply_batch);
-                        if H::READS_AHEAD {
-                            self.read_ahead(&gathered.batch).await;
-                        }
+                        self.read_ahead(&gathered.batch).await;
                         gathered
                     }
                 };
                 // A correct upstream never repeats itself; this keeps a faulty one from doing harm.
                 batch.retain(|event| event.sequence > cursor);
                 if let Some(last) = batch.last() {
-                    // Behind: the next batch is already waiting, and is read while this one applies.
-                    let read_next = H::READS_AHEAD && busy && broken.is_none();
+                    // The events already waiting are read while this batch applies.
+                    let read_next = H::READS_AHEAD && broken.is_none();
                     let next = async {
                         if !read_next {
                             return None;
                         }
-                        let gathered = gather(Vec::new(), &mut stream, self.settings.apply_batch);
-                        self.read_ahead(&gathered.batch).await;
-                        crate::metrics::get().feed_read_ahead.add(gathered.batch.len() as u64, &self.attributes());
+                        let gathered = gather_beside(&mut stream, self.settings.apply_batch).await;
+                        if !gathered.batch.is_empty() {
+                            self.read_ahead(&gathered.batch).await;
+                            let read = gathered.batch.len() as u64;
+                            crate::metrics::get().feed_read_ahead.add(read, &self.attributes());
+                        }
                         Some(gathered)
                     };
                     let (applied, next) = tokio::join!(biased; self.apply(&batch), next);
@@ -328,7 +337,7 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     async fn read_ahead(&self, events: &[Event]) {
-        if events.is_empty() {
+        if !H::READS_AHEAD || events.is_empty() {
             return;
         }
         let span =
@@ -357,7 +366,7 @@ impl<H: EventHandler> Consumer<H> {
 /// Events taken from the stream for one transaction.
 struct Gathered {
     batch: Vec<Event>,
-    /// Whether more events were already waiting when the batch was cut.
+    /// Whether more events were already waiting when the batch was cut (or the stream broke).
     busy: bool,
     /// Why the stream broke while the batch was taken, if it did.
     broken: Option<String>,
@@ -370,10 +379,22 @@ fn gather(mut batch: Vec<Event>, stream: &mut tonic::Streaming<Event>, limit: us
         match stream.message().now_or_never() {
             Some(Ok(Some(event))) => batch.push(event),
             Some(Ok(None)) | None => return Gathered { batch, busy: false, broken: None },
-            Some(Err(status)) => return Gathered { batch, busy: false, broken: Some(status.to_string()) },
+            Some(Err(status)) => return Gathered { batch, busy: true, broken: Some(status.to_string()) },
         }
     }
     Gathered { batch, busy: true, broken: None }
+}
+
+/// As [`gather`] from nothing, beside a batch being applied: yielding every 32 events decoded, so
+/// that the batch's statements are answered at once.
+async fn gather_beside(stream: &mut tonic::Streaming<Event>, limit: usize) -> Gathered {
+    let mut gathered = gather(Vec::new(), stream, limit.min(32));
+    while gathered.busy && gathered.broken.is_none() && gathered.batch.len() < limit {
+        tokio::task::yield_now().await;
+        let more = (gathered.batch.len() + 32).min(limit);
+        gathered = gather(gathered.batch, stream, more);
+    }
+    gathered
 }
 
 /// A rejection of the whole batch is retried, as nothing in it can be kept as a dead letter; an

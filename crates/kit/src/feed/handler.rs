@@ -53,18 +53,22 @@ pub trait EventHandler: Send + Sync + 'static {
         std::future::ready(Ok(()))
     }
 
-    /// Whether the consumer reads the next batch ahead while this one is applied, when the feed is
-    /// behind (more events were waiting when this batch was cut): see [`EventHandler::read_ahead`].
-    /// Off by default, since the next batch is then cut when this one starts, not when it ends.
+    /// Whether every event goes through [`EventHandler::read_ahead`] before the transaction that
+    /// first handles it. The events already waiting when a batch starts to apply are then taken
+    /// off the stream and read beside it; once it commits, they are topped up with what has come
+    /// since (up to `apply_batch`, as a batch gathered then would be), and those are read before
+    /// the next transaction begins. Off by default: there is nothing to gain without work to do
+    /// there.
     const READS_AHEAD: bool = false;
 
-    /// With [`EventHandler::READS_AHEAD`], the work on a batch's events that needs nothing stored
-    /// (decoding their payloads, say), done before the batch's transaction begins: beside the
-    /// batch before while that one's statements run, so that the database and the handler work
-    /// at the same time instead of taking turns. What it finds is the handler's to keep for
-    /// [`EventHandler::handle`], which must still work without it: a batch read ahead may never
-    /// be applied (the session failed first), and one applied again (a dead letter's replay)
-    /// is not read again. Long work should yield now and then to the statements beside it.
+    /// With [`EventHandler::READS_AHEAD`], the work on events that needs nothing stored (decoding
+    /// their payloads, say), done before their transaction begins, and for the events already
+    /// waiting beside the batch before while that one's statements run, so that the database and
+    /// the handler work at the same time instead of taking turns. What it finds is the handler's
+    /// to keep for [`EventHandler::handle`], which must still work without it: events read may
+    /// never be handled (the session failed first, or they were already applied and are
+    /// skipped), and an event handled again (a dead letter's replay) is not read again. Long
+    /// work should yield often to the statements beside it.
     fn read_ahead<'a>(&'a self, events: &'a [Event]) -> impl Future<Output = ()> + Send + 'a {
         let _ = events;
         std::future::ready(())

@@ -2,7 +2,8 @@
 //!
 //! - [`Publisher`] / [`UnitOfWork`]: a state change and its events in one transaction (the outbox).
 //! - [`FeedService`]: `csm.feed.v1.Feed/Subscribe`, replaying from a cursor, then following live.
-//! - [`Consumer`]: follows an upstream feed, with its cursor committed alongside each effect.
+//! - [`Consumer`]: follows an upstream feed, with its cursor committed alongside each effect,
+//!   applying each event through the service's [`EventHandler`].
 //! - [`StandaloneFeed`]: a feed alone, for load generators and tests standing in for a service.
 
 mod consumer;
