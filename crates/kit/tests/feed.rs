@@ -365,6 +365,19 @@ async fn column(db: &Database, sql: &str) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
+    crashes_and_restarts_with(Recorder::default).await;
+}
+
+/// The same with a consumer that reads ahead: killed while it holds a batch read ahead, or while
+/// its stream breaks under that reading, it still applies every event once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice_when_reading_ahead() {
+    crashes_and_restarts_with(ReadsAhead::default).await;
+}
+
+/// Events published through two replicas of the producer while the consumer, made by `handler`,
+/// is killed at random points and the producer's server restarts under it.
+async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H) {
     let dir = tempfile::tempdir().unwrap();
     let ((producer_db, producer_cleanup), (consumer_db, consumer_cleanup)) = producer_and_consumer(dir.path()).await;
     let producer = Publisher::new(producer_db.clone(), "producer").await.unwrap();
@@ -402,8 +415,7 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
 
     let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
     let start_consumer = || {
-        let consumer =
-            Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), Recorder::default(), settings());
+        let consumer = Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), handler(), settings());
         tokio::spawn(async move { consumer.run(CancellationToken::new()).await })
     };
     let mut consumer = start_consumer();

@@ -7,9 +7,9 @@
 //!
 //! Events arriving together are applied in one transaction (up to `apply_batch`), which is what
 //! lets a consumer keep up with a busy upstream; a handler may also read the events waiting
-//! while a batch is applied ([`EventHandler::read_ahead`]). An event the handler rejects as unusable
-//! is stored as a dead letter, in order, and skipped; everything else is retried until it
-//! applies.
+//! while a batch is applied ([`EventHandler::read_ahead`]). An event the handler rejects as
+//! unusable is stored as a dead letter, in order, and skipped; everything else is retried until
+//! it applies.
 
 use std::{sync::Arc, time::Duration};
 
