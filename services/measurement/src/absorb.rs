@@ -12,7 +12,7 @@ use std::{
 };
 
 use csm_kit::{
-    feed::{EventHandler, HandleError, UnitOfWork},
+    feed::{EventHandler, HandleError, READ_AHEAD_YIELD_EVERY, UnitOfWork},
     metrics::KeyValue,
     time,
 };
@@ -29,11 +29,6 @@ use crate::{
     facts::{self, Feed, LoopFact, LoopKey, OrderFact, Update},
     store,
 };
-
-/// Events read ahead between two yields to the batch being applied. Often, unlike the batch's
-/// own work (every 256): this is off the batch's path, and each answer to its statements waits for
-/// the next yield. Every 256 cost PostgreSQL's absorption about a sixteenth of its rate.
-pub const READ_AHEAD_YIELD_EVERY: usize = 32;
 
 /// The updates of the batch being applied.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +99,7 @@ impl EventHandler for Absorber {
         };
         let mut updates = Vec::with_capacity(events.len());
         for (n, event) in events.iter().enumerate() {
+            // More often than the batch's own work (`let_statements_move`): this is off its path.
             if n % READ_AHEAD_YIELD_EVERY == READ_AHEAD_YIELD_EVERY - 1 {
                 tokio::task::yield_now().await;
             }

@@ -10,7 +10,7 @@ mod feeds;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use csm_kit::{Database, config::DatabaseSettings, time};
+use csm_kit::{Database, config::DatabaseSettings, feed::READ_AHEAD_YIELD_EVERY, time};
 use csm_measurement::{absorb, calendar::Calendar, catalogue, facts, report, series, store};
 use csm_proto::{
     feed::v1::Event,
@@ -48,7 +48,7 @@ pub struct Figures {
 async fn read(wire: &[Vec<u8>]) -> anyhow::Result<Vec<facts::Update>> {
     let mut updates = Vec::with_capacity(wire.len());
     for (n, bytes) in wire.iter().enumerate() {
-        if n % absorb::READ_AHEAD_YIELD_EVERY == absorb::READ_AHEAD_YIELD_EVERY - 1 {
+        if n % READ_AHEAD_YIELD_EVERY == READ_AHEAD_YIELD_EVERY - 1 {
             tokio::task::yield_now().await;
         }
         let event = Event::decode(bytes.as_slice()).map_err(|e| anyhow::anyhow!("{e}"))?;

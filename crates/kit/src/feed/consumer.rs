@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
-    handler::{EventHandler, HandleError},
+    handler::{EventHandler, HandleError, READ_AHEAD_YIELD_EVERY},
     lag::Lag,
     publisher::{Publisher, UnitOfWork},
     schema::{consumer_cursor, dead_letter},
@@ -385,13 +385,13 @@ fn gather(mut batch: Vec<Event>, stream: &mut tonic::Streaming<Event>, limit: us
     Gathered { batch, busy: true, broken: None }
 }
 
-/// As [`gather`] from nothing, beside a batch being applied: yielding every 32 events decoded, so
-/// that the batch's statements are answered at once.
+/// As [`gather`] from nothing, beside a batch being applied: yielding every
+/// [`READ_AHEAD_YIELD_EVERY`] events decoded, so that the batch's statements are answered at once.
 async fn gather_beside(stream: &mut tonic::Streaming<Event>, limit: usize) -> Gathered {
-    let mut gathered = gather(Vec::new(), stream, limit.min(32));
+    let mut gathered = gather(Vec::new(), stream, limit.min(READ_AHEAD_YIELD_EVERY));
     while gathered.busy && gathered.broken.is_none() && gathered.batch.len() < limit {
         tokio::task::yield_now().await;
-        let more = (gathered.batch.len() + 32).min(limit);
+        let more = (gathered.batch.len() + READ_AHEAD_YIELD_EVERY).min(limit);
         gathered = gather(gathered.batch, stream, more);
     }
     gathered

@@ -18,7 +18,7 @@ mod spans;
 mod standalone;
 
 pub use consumer::{Consumer, load_cursor};
-pub use handler::{EventHandler, HandleError, carries, decode, id_from_event, time_from_event};
+pub use handler::{EventHandler, HandleError, READ_AHEAD_YIELD_EVERY, carries, decode, id_from_event, time_from_event};
 pub use outbox::Outbox;
 pub use publisher::{Publisher, UnitOfWork, read_head};
 pub use schema::FeedMigration;
