@@ -1,7 +1,8 @@
 //! Intake under load, each figure beside its reference from the same run:
 //! - `unary`: SubmitContact at a fixed number of calls in flight, against the bare tonic server
 //!   ([`crate::bare`]) at the same concurrency;
-//! - `rate`: SubmitContact at a fixed rate, against the disk's own flush latency;
+//! - `rate`: SubmitContact at a fixed rate, against the disk's own flush latency, and the bare
+//!   server at the same rate for the framework's CPU per call;
 //! - `ingest`: a stream of contacts, against the same rows written straight through the driver.
 //!
 //! Each prints the CPU the service (and PostgreSQL's processes, on PostgreSQL) spent per call.
@@ -152,25 +153,29 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
         }
         IntakeScenario::Rate { rate, duration } => {
             let flush = reference::disk_flush(service.dir(), 2000)?;
-            let call = submitter(&service)?;
-            let warm = call.clone();
-            load::open_loop(rate, Duration::from_secs(3), Duration::ZERO, move |n| warm(n)).await;
-            let cpu = CpuMeter::of_service(&service, &backend);
-            let measured = load::open_loop(rate, Duration::ZERO, duration, move |n| call(n + MEASURED_FROM)).await;
-            let costs = cpu.per_op(measured.calls);
+            let (measured, costs) = offered(&service, &backend, rate, duration).await?;
+            // The framework's own cost at this rate: at a call or two per commit, waking threads
+            // for each call is a larger share than at 256 in flight.
+            let bare = Service::start("bare-server", &Backend::Sqlite, &[]).await?;
+            let (reference, bare_costs) = offered(&bare, &Backend::Sqlite, rate, duration).await?;
+            bare.stop().await?;
             let p99 = measured.ms(0.99);
             let flush_p99 = flush.value_at_quantile(0.99) as f64 / 1000.0;
             figures.add("p50_ms", measured.ms(0.5));
             figures.add("p99_ms", p99);
             figures.add("flush_p99_ms", flush_p99);
             figures.add("p99_above_flush_ms", p99 - flush_p99);
+            figures.add("cpu_ms_per_submission", total(&costs));
+            figures.add("bare_cpu_ms_per_call", total(&bare_costs));
             format!(
-                "intake SubmitContact, {}, {rate}/s offered: {}\n  CPU per submission: {}\n  reference, {}\n  p99 = disk flush p99 + {:.2} ms",
+                "intake SubmitContact, {}, {rate}/s offered: {}\n  CPU per submission: {}\n  reference, {}\n  p99 = disk flush p99 + {:.2} ms\n  reference, bare tonic server, same calls at the same rate: p99 {:.2} ms, CPU per call {}",
                 describe(&backend),
                 measured.summary("submissions"),
                 costs_text(&costs),
                 reference::describe_flush(&flush),
-                p99 - flush_p99
+                p99 - flush_p99,
+                reference.ms(0.99),
+                costs_text(&bare_costs),
             )
         }
         IntakeScenario::Ingest { items } => return ingest(service, items, &backend, figures).await,
@@ -183,6 +188,23 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
     }
     figures.print();
     service.stop().await
+}
+
+/// One open-loop run against `service` at `rate` calls/s, after 3 s to warm up, with its CPU per
+/// call.
+async fn offered(
+    service: &Service,
+    backend: &Backend,
+    rate: u64,
+    duration: Duration,
+) -> anyhow::Result<(Measured, Vec<(String, f64)>)> {
+    let call = submitter(service)?;
+    let warm = call.clone();
+    load::open_loop(rate, Duration::from_secs(3), Duration::ZERO, move |n| warm(n)).await;
+    let cpu = CpuMeter::of_service(service, backend);
+    let measured = load::open_loop(rate, Duration::ZERO, duration, move |n| call(n + MEASURED_FROM)).await;
+    let costs = cpu.per_op(measured.calls);
+    Ok((measured, costs))
 }
 
 /// Contacts in one ingest stream, then the same rows again through the driver alone.
