@@ -31,8 +31,8 @@ type SqlKey = (&'static str, &'static str, &'static str);
 
 thread_local! {
     /// The text of each statement the writer runs, built once per thread (the group commit's own):
-    /// at a commit or two per submission, building the same few texts again took a twentieth of
-    /// the writer's time.
+    /// at a commit or two per submission, building the same few texts for every batch took a
+    /// tenth of the writer's time (docs/performance.md). The keys are a fixed few.
     static SQL: RefCell<HashMap<SqlKey, Rc<str>>> = RefCell::new(HashMap::new());
 }
 
