@@ -365,19 +365,36 @@ async fn column(db: &Database, sql: &str) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
-    crashes_and_restarts_with(Recorder::default).await;
+    crashes_and_restarts_with(Recorder::default, Stop::Kill).await;
 }
 
 /// The same with a consumer that reads ahead: killed while it holds a batch read ahead, or while
 /// its stream breaks under that reading, it still applies every event once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice_when_reading_ahead() {
-    crashes_and_restarts_with(ReadsAhead::default).await;
+    crashes_and_restarts_with(ReadsAhead::default, Stop::Kill).await;
+}
+
+/// A consumer reading ahead and asked to stop (a rolling restart's SIGTERM) at random points of
+/// its work, holding events read ahead of its batch or not, stops within seconds each time, and
+/// every event is applied once, in order, across its restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stops_asked_for_while_reading_ahead_are_prompt_and_lose_nothing() {
+    crashes_and_restarts_with(ReadsAhead::default, Stop::Graceful).await;
+}
+
+/// How the consumer is stopped between its runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// Its task aborted wherever it is, as a crash would.
+    Kill,
+    /// Its shutdown token cancelled, and its run awaited.
+    Graceful,
 }
 
 /// Events published through two replicas of the producer while the consumer, made by `handler`,
-/// is killed at random points and the producer's server restarts under it.
-async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H) {
+/// is stopped at random points and the producer's server restarts under it.
+async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H, stop: Stop) {
     let dir = tempfile::tempdir().unwrap();
     let ((producer_db, producer_cleanup), (consumer_db, consumer_cleanup)) = producer_and_consumer(dir.path()).await;
     let producer = Publisher::new(producer_db.clone(), "producer").await.unwrap();
@@ -416,15 +433,26 @@ async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H) {
     let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
     let start_consumer = || {
         let consumer = Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), handler(), settings());
-        tokio::spawn(async move { consumer.run(CancellationToken::new()).await })
+        let shutdown = CancellationToken::new();
+        let run = shutdown.clone();
+        (tokio::spawn(async move { consumer.run(run).await }), shutdown)
     };
-    let mut consumer = start_consumer();
+    let (mut consumer, mut shutdown) = start_consumer();
     for round in 0..8 {
         tokio::time::sleep(Duration::from_millis(rand::random_range(20..90))).await;
-        // Kill the consumer wherever it is, mid-transaction or not.
-        consumer.abort();
-        let _ = consumer.await;
-        consumer = start_consumer();
+        match stop {
+            // Kill the consumer wherever it is, mid-transaction or not.
+            Stop::Kill => {
+                consumer.abort();
+                let _ = consumer.await;
+            }
+            Stop::Graceful => {
+                shutdown.cancel();
+                let stopped = tokio::time::timeout(Duration::from_secs(10), consumer).await;
+                assert!(stopped.is_ok(), "a consumer asked to stop in round {round} was still running after 10 s");
+            }
+        }
+        (consumer, shutdown) = start_consumer();
         if round == 3 {
             // And restart the producer's server under it.
             server_stop.cancel();
