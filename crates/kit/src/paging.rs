@@ -23,7 +23,7 @@ pub fn fingerprint(parts: &[&str]) -> String {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }
-    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&hasher.finalize()[..8])
 }
 
 /// A token for the position `position` of a listing with filter fingerprint `filters`.

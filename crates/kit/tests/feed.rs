@@ -88,8 +88,7 @@ async fn open(dir: &std::path::Path, name: &str) -> (Database, Option<String>) {
 }
 
 fn uuid_like() -> String {
-    let bytes: [u8; 8] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(rand::random::<[u8; 8]>())
 }
 
 async fn drop_database(spec: Option<String>) {

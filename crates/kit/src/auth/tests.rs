@@ -32,7 +32,7 @@ fn known_token_authenticates_and_unknown_does_not() {
 
 #[test]
 fn digest_form_matches_the_clear_token() {
-    let hex: String = Sha256::digest(b"s3cret").iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(Sha256::digest(b"s3cret"));
     let mut config = settings("unused", vec![Role::Agent], None);
     config.tokens[0].token = None;
     config.tokens[0].token_sha256 = Some(hex);

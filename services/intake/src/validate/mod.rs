@@ -137,5 +137,5 @@ pub fn normalise_phone(raw: &str) -> String {
 fn fingerprint<M: Message + Clone>(request: &M, clear_request_id: impl FnOnce(&mut M)) -> String {
     let mut canonical = request.clone();
     clear_request_id(&mut canonical);
-    Sha256::digest(canonical.encode_to_vec()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(canonical.encode_to_vec()))
 }
