@@ -40,6 +40,27 @@ fn digest_form_matches_the_clear_token() {
     assert!(auth.authenticate(Some(&bearer("s3cret"))).is_ok());
 }
 
+/// A digest must be 64 hex digits, of either case; anything else is refused at start-up, naming
+/// the token's subject, rather than matching no token at all.
+#[test]
+fn a_digest_that_is_not_64_hex_digits_is_refused() {
+    let digest = hex::encode(Sha256::digest(b"s3cret"));
+    let upper = digest.to_uppercase();
+    let signed = format!("+f{}", &digest[2..]);
+    let short = digest[..62].to_string();
+    let spaced = format!(" {}", &digest[1..]);
+    for (given, accepted) in [(upper, true), (signed, false), (short, false), (spaced, false)] {
+        let mut config = settings("unused", vec![Role::Agent], None);
+        config.tokens[0].token = None;
+        config.tokens[0].token_sha256 = Some(given.clone());
+        let built = Authenticator::from_settings(&config);
+        assert_eq!(built.is_ok(), accepted, "token_sha256 {given:?}");
+        if let Err(error) = built {
+            assert!(error.to_string().contains("64 hex digits"), "{error}");
+        }
+    }
+}
+
 #[test]
 fn department_role_requires_a_department() {
     let error = Authenticator::from_settings(&settings("t", vec![Role::Department], None)).unwrap_err();

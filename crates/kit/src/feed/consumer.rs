@@ -204,9 +204,12 @@ impl<H: EventHandler> Consumer<H> {
                     }
                     Some(broken) => broken,
                     None => {
+                        // A stop asked for is honoured before another batch is taken, however many
+                        // events are waiting: a rolling restart waits for one batch at most.
                         let first = tokio::select! {
-                            message = stream.message() => message.map_err(Interruption::upstream)?,
+                            biased;
                             () = stop.cancelled() => return Ok(SessionEnd::Stopped),
+                            message = stream.message() => message.map_err(Interruption::upstream)?,
                         };
                         let Some(first) = first else {
                             return Ok(SessionEnd::Disconnected(Interruption::upstream("upstream ended the stream")));

@@ -30,8 +30,8 @@ fn column_names<E: Table>() -> Vec<String> {
 type SqlKey = (&'static str, &'static str, &'static str);
 
 thread_local! {
-    /// The text of each statement the writer runs, built once per thread (the group commit's own):
-    /// at a commit or two per submission, building the same few texts for every batch took a
+    /// The text of each statement the writer runs, built once per thread (the group commit's own)
+    /// rather than for every batch: at a few submissions per commit, building them would be a
     /// tenth of the writer's time (docs/performance.md). The keys are a fixed few.
     static SQL: RefCell<HashMap<SqlKey, Rc<str>>> = RefCell::new(HashMap::new());
 }
