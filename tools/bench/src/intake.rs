@@ -100,23 +100,38 @@ pub fn submitter(service: &Service) -> anyhow::Result<Call> {
     }))
 }
 
-/// One closed-loop run against `service`, with its CPU per call.
-async fn closed(
+/// How a run offers its calls.
+#[derive(Debug, Clone, Copy)]
+enum Offered {
+    /// A fixed number in flight (closed loop).
+    InFlight(usize),
+    /// A fixed rate, per second (open loop).
+    PerSecond(u64),
+}
+
+/// One run against `service` offering calls as `offered`, after 3 s to warm up, with its CPU per
+/// call.
+async fn measure(
     service: &Service,
     backend: &Backend,
-    concurrency: usize,
+    offered: Offered,
     duration: Duration,
 ) -> anyhow::Result<(Measured, Vec<(String, f64)>)> {
     let call = submitter(service)?;
-    let warm = load::closed_loop(concurrency, Duration::from_secs(3), Duration::from_millis(1), {
-        let call = call.clone();
-        move |n| call(n)
-    });
-    warm.await;
+    drive(offered, Duration::from_secs(3), Duration::ZERO, call.clone(), 0).await;
     let cpu = CpuMeter::of_service(service, backend);
-    let measured = load::closed_loop(concurrency, Duration::ZERO, duration, move |n| call(n + MEASURED_FROM)).await;
+    let measured = drive(offered, Duration::ZERO, duration, call, MEASURED_FROM).await;
     let costs = cpu.per_op(measured.calls);
     Ok((measured, costs))
+}
+
+/// Calls `call` as `offered` for `warmup` then `duration`, numbering the calls from `first`.
+async fn drive(offered: Offered, warmup: Duration, duration: Duration, call: Call, first: u64) -> Measured {
+    let numbered = move |n| call(n + first);
+    match offered {
+        Offered::InFlight(concurrency) => load::closed_loop(concurrency, warmup, duration, numbered).await,
+        Offered::PerSecond(rate) => load::open_loop(rate, warmup, duration, numbered).await,
+    }
 }
 
 pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<()> {
@@ -131,9 +146,10 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
     let service = Service::start("csm-intake", &backend, &env).await?;
     let line = match scenario {
         IntakeScenario::Unary { concurrency, duration } => {
-            let (measured, costs) = closed(&service, &backend, concurrency, duration).await?;
+            let (measured, costs) = measure(&service, &backend, Offered::InFlight(concurrency), duration).await?;
             let bare = Service::start("bare-server", &Backend::Sqlite, &[]).await?;
-            let (reference, bare_costs) = closed(&bare, &Backend::Sqlite, concurrency, duration).await?;
+            let (reference, bare_costs) =
+                measure(&bare, &Backend::Sqlite, Offered::InFlight(concurrency), duration).await?;
             bare.stop().await?;
             let ratio = measured.per_second() / reference.per_second();
             figures.add("submissions_per_s", measured.per_second());
@@ -153,11 +169,11 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
         }
         IntakeScenario::Rate { rate, duration } => {
             let flush = reference::disk_flush(service.dir(), 2000)?;
-            let (measured, costs) = offered(&service, &backend, rate, duration).await?;
+            let (measured, costs) = measure(&service, &backend, Offered::PerSecond(rate), duration).await?;
             // The framework's own cost at this rate: at a call or two per commit, waking threads
             // for each call is a larger share than at 256 in flight.
             let bare = Service::start("bare-server", &Backend::Sqlite, &[]).await?;
-            let (reference, bare_costs) = offered(&bare, &Backend::Sqlite, rate, duration).await?;
+            let (reference, bare_costs) = measure(&bare, &Backend::Sqlite, Offered::PerSecond(rate), duration).await?;
             bare.stop().await?;
             let p99 = measured.ms(0.99);
             let flush_p99 = flush.value_at_quantile(0.99) as f64 / 1000.0;
@@ -188,23 +204,6 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
     }
     figures.print();
     service.stop().await
-}
-
-/// One open-loop run against `service` at `rate` calls/s, after 3 s to warm up, with its CPU per
-/// call.
-async fn offered(
-    service: &Service,
-    backend: &Backend,
-    rate: u64,
-    duration: Duration,
-) -> anyhow::Result<(Measured, Vec<(String, f64)>)> {
-    let call = submitter(service)?;
-    let warm = call.clone();
-    load::open_loop(rate, Duration::from_secs(3), Duration::ZERO, move |n| warm(n)).await;
-    let cpu = CpuMeter::of_service(service, backend);
-    let measured = load::open_loop(rate, Duration::ZERO, duration, move |n| call(n + MEASURED_FROM)).await;
-    let costs = cpu.per_op(measured.calls);
-    Ok((measured, costs))
 }
 
 /// Contacts in one ingest stream, then the same rows again through the driver alone.

@@ -114,23 +114,16 @@ impl Store for Transaction<'_> {
     }
 
     async fn upsert_customers(&self, rows: Vec<customer::Model>) -> Result<(), DbErr> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let sql = sql(("upsert", customer::Entity.table_name(), "id"), || {
+        let upsert = || {
             let updates: Vec<String> =
                 CUSTOMER_UPDATES.iter().map(|column| format!("\"{0}\" = excluded.\"{0}\"", column.as_str())).collect();
             format!("{} ON CONFLICT (\"id\") DO UPDATE SET {}", insert_sql::<customer::Entity>(), updates.join(", "))
-        });
-        write_rows::<customer::Entity>(self, &sql, rows)
+        };
+        write_rows::<customer::Entity>(self, ("upsert", customer::Entity.table_name(), "id"), upsert, rows)
     }
 
     async fn insert<E: Table>(&self, rows: Vec<E::Model>) -> Result<(), DbErr> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let sql = sql(("insert", E::default().table_name(), ""), insert_sql::<E>);
-        write_rows::<E>(self, &sql, rows)
+        write_rows::<E>(self, ("insert", E::default().table_name(), ""), insert_sql::<E>, rows)
     }
 
     async fn reopen(&self, orders: Vec<work_order::Model>) -> Result<(), DbErr> {
@@ -157,13 +150,19 @@ fn insert_sql<E: Table>() -> String {
     format!("INSERT INTO \"{}\" ({}) VALUES ({})", E::default().table_name(), names.join(", "), params.join(", "))
 }
 
-/// Runs `sql` once per row, binding the row's values by position in the entity's column order: a
-/// row's values are moved out of it, not copied, and no parameter is looked up by name.
-fn write_rows<E: Table>(txn: &Transaction<'_>, sql: &str, rows: Vec<E::Model>) -> Result<(), DbErr> {
+/// Runs the statement `key` names (its text made by `build`, once per thread) once per row, binding
+/// the row's values by position in the entity's column order: a row's values are moved out of it,
+/// not copied, and no parameter is looked up by name. No rows, no statement and no text.
+fn write_rows<E: Table>(
+    txn: &Transaction<'_>,
+    key: SqlKey,
+    build: impl FnOnce() -> String,
+    rows: Vec<E::Model>,
+) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut statement = txn.prepare_cached(sql).map_err(sqlite_error)?;
+    let mut statement = txn.prepare_cached(&sql(key, build)).map_err(sqlite_error)?;
     let columns: Vec<E::Column> = E::Column::iter().collect();
     for row in rows {
         let mut row = row.into_active_model();
