@@ -191,6 +191,21 @@ struct ReadsAhead {
     /// Events handled for the first time without having been read.
     unread: Mutex<Vec<u64>>,
     most_unhandled_at_a_read: AtomicUsize,
+    /// How long handling each event takes: with a pause, the consumer falls behind its feed and
+    /// always has a batch read ahead.
+    pause: Duration,
+}
+
+impl ReadsAhead {
+    /// One that takes 5 ms an event, slower than the test's producer publishes.
+    fn slow() -> Self {
+        Self { pause: Duration::from_millis(5), ..Self::default() }
+    }
+
+    /// Whether it holds events read ahead and not yet handled.
+    fn holds_events_read_ahead(&self) -> bool {
+        !self.unhandled.lock().unwrap().is_empty()
+    }
 }
 
 impl EventHandler for ReadsAhead {
@@ -211,6 +226,9 @@ impl EventHandler for ReadsAhead {
     }
 
     async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> Result<(), HandleError> {
+        if !self.pause.is_zero() {
+            tokio::time::sleep(self.pause).await;
+        }
         let read = self.unhandled.lock().unwrap().remove(&event.sequence);
         if self.handled.lock().unwrap().insert(event.sequence) && !read {
             self.unread.lock().unwrap().push(event.sequence);
@@ -364,14 +382,14 @@ async fn column(db: &Database, sql: &str) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice() {
-    crashes_and_restarts_with(Recorder::default, Stop::Kill).await;
+    crashes_and_restarts_with(|| Arc::new(Recorder::default()), Stop::Kill).await;
 }
 
 /// The same with a consumer that reads ahead: killed while it holds a batch read ahead, or while
 /// its stream breaks under that reading, it still applies every event once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice_when_reading_ahead() {
-    crashes_and_restarts_with(ReadsAhead::default, Stop::Kill).await;
+    crashes_and_restarts_with(|| Arc::new(ReadsAhead::default()), Stop::Kill).await;
 }
 
 /// A consumer reading ahead and asked to stop (a rolling restart's SIGTERM) at random points of
@@ -379,22 +397,28 @@ async fn crashes_and_restarts_lose_nothing_and_apply_nothing_twice_when_reading_
 /// at most, and every event is applied once, in order, across its restarts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stops_asked_for_while_reading_ahead_are_prompt_and_lose_nothing() {
-    crashes_and_restarts_with(ReadsAhead::default, Stop::Graceful).await;
+    crashes_and_restarts_with(
+        || Arc::new(ReadsAhead::slow()),
+        Stop::Graceful { ready: ReadsAhead::holds_events_read_ahead, held: ReadsAhead::holds_events_read_ahead },
+    )
+    .await;
 }
 
 /// How the consumer is stopped between its runs.
-#[derive(Clone, Copy, PartialEq)]
-enum Stop {
+enum Stop<H> {
     /// Its task aborted wherever it is, as a crash would.
     Kill,
-    /// Its shutdown token cancelled, and its run awaited: it must end within 10 s, having applied
-    /// no more than the batch it was applying (and one committed as the cursor was read).
-    Graceful,
+    /// Its shutdown token cancelled once `ready` says so of its handler, and its run awaited: it
+    /// must end within 10 s, having applied no more than the batch it was applying (and one
+    /// committed as the cursor was read). `held` says whether its handler was left with events
+    /// read and never applied; at least half the stops must leave some, so that what a stop
+    /// drops is read again after it.
+    Graceful { ready: fn(&H) -> bool, held: fn(&H) -> bool },
 }
 
-/// Events published through two replicas of the producer while the consumer, made by `handler`,
-/// is stopped at random points and the producer's server restarts under it.
-async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H, stop: Stop) {
+/// Events published through two replicas of the producer while the consumer, with a handler made
+/// by `handler`, is stopped at random points and the producer's server restarts under it.
+async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> Arc<H>, stop: Stop<H>) {
     let dir = tempfile::tempdir().unwrap();
     let ((producer_db, producer_cleanup), (consumer_db, consumer_cleanup)) = producer_and_consumer(dir.path()).await;
     let producer = Publisher::new(producer_db.clone(), "producer").await.unwrap();
@@ -432,12 +456,15 @@ async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H, sto
 
     let upstream = UpstreamSettings::new(format!("http://{address}"), TOKEN);
     let start_consumer = || {
-        let consumer = Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), handler(), settings());
+        let handler = handler();
+        let shared = SharedHandler(handler.clone());
+        let consumer = Consumer::new("producer", upstream.clone(), consumer_publisher.clone(), shared, settings());
         let shutdown = CancellationToken::new();
         let run = shutdown.clone();
-        (tokio::spawn(async move { consumer.run(run).await }), shutdown)
+        (tokio::spawn(async move { consumer.run(run).await }), shutdown, handler)
     };
-    let (mut consumer, mut shutdown) = start_consumer();
+    let (mut consumer, mut shutdown, mut running) = start_consumer();
+    let mut stops_leaving_events = 0;
     for round in 0..8 {
         tokio::time::sleep(Duration::from_millis(rand::random_range(20..90))).await;
         match stop {
@@ -446,7 +473,13 @@ async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H, sto
                 consumer.abort();
                 let _ = consumer.await;
             }
-            Stop::Graceful => {
+            Stop::Graceful { ready, held } => {
+                let waited = tokio::time::timeout(Duration::from_secs(10), async {
+                    while !ready(&running) {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                });
+                assert!(waited.await.is_ok(), "the consumer was never ready to be stopped in round {round}");
                 let at_stop = load_cursor(consumer_db.reader(), "producer").await.unwrap();
                 shutdown.cancel();
                 let stopped = tokio::time::timeout(Duration::from_secs(10), consumer).await;
@@ -460,9 +493,10 @@ async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H, sto
                     after - at_stop <= most,
                     "asked to stop at {at_stop}, the consumer went on to {after} (round {round})"
                 );
+                stops_leaving_events += usize::from(held(&running));
             }
         }
-        (consumer, shutdown) = start_consumer();
+        (consumer, shutdown, running) = start_consumer();
         if round == 3 {
             // And restart the producer's server under it.
             server_stop.cancel();
@@ -472,6 +506,9 @@ async fn crashes_and_restarts_with<H: EventHandler>(handler: impl Fn() -> H, sto
         }
     }
     writer.await.unwrap();
+    if matches!(stop, Stop::Graceful { .. }) {
+        assert!(stops_leaving_events >= 4, "only {stops_leaving_events} of 8 stops left events read ahead");
+    }
 
     wait_for_cursor(&consumer_db, "producer", EVENTS as u64, Duration::from_secs(60)).await;
 
