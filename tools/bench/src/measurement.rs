@@ -129,7 +129,7 @@ async fn absorb_on_postgres(url: &str, calendar: &Calendar, orders: u64, month_s
         anyhow::Ok(absorbing.as_secs_f64())
     }
     .await;
-    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    crate::service::drop_database(server, &name).await?;
     absorbed
 }
 

@@ -178,7 +178,8 @@ impl Service {
     }
 }
 
-async fn drop_database(server: &str, name: &str) -> anyhow::Result<()> {
+/// Drops the database `name` on the PostgreSQL `server`, ending its sessions.
+pub async fn drop_database(server: &str, name: &str) -> anyhow::Result<()> {
     let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
     admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
     Ok(())
