@@ -197,11 +197,23 @@ impl Database {
         Some(open().map_err(sqlite_error))
     }
 
-    /// Completes the background checkpoint before a write when the log has grown long (see
-    /// [`WriteAheadLog`]), on a synchronous writer's connection.
-    pub(crate) fn rewind_sqlite_if_long(&self, connection: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+    /// Completes the background checkpoint when the log has grown long (see [`WriteAheadLog`]),
+    /// on a synchronous writer's connection, so that its next write starts the log afresh. The
+    /// copy's disk flush takes milliseconds (1.8 to 5.3 ms at 2,000 submissions/s, against 0.2 ms
+    /// for a commit's), which callers wait for if it runs before a batch: a writer does it when
+    /// it finds nothing queued, and before a batch only once the log is four times as long, as a
+    /// writer that is never idle must.
+    pub(crate) fn rewind_sqlite_if_long(
+        &self,
+        connection: &rusqlite::Connection,
+        moment: Rewind,
+    ) -> Result<(), rusqlite::Error> {
+        let long = match moment {
+            Rewind::WhileIdle => LONG_LOG_FRAMES,
+            Rewind::BeforeBatch => 4 * LONG_LOG_FRAMES,
+        };
         if let Some(log) = &self.log
-            && log.frames.load(Ordering::Relaxed) > LONG_LOG_FRAMES
+            && log.frames.load(Ordering::Relaxed) > long
         {
             connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
             log.frames.store(0, Ordering::Relaxed);
@@ -321,6 +333,15 @@ struct WriteAheadLog {
 
 /// Frames (pages) after which the next write rewinds the log: 8192 frames of 4 KiB, 32 MiB.
 const LONG_LOG_FRAMES: i64 = 8192;
+
+/// When a synchronous writer may rewind a long log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rewind {
+    /// With nothing queued: no caller waits for it.
+    WhileIdle,
+    /// Before a batch, with its callers waiting.
+    BeforeBatch,
+}
 
 impl WriteAheadLog {
     async fn rewind_if_long(&self, writer: &DatabaseConnection) -> Result<(), DbErr> {

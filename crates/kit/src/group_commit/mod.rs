@@ -156,7 +156,7 @@ impl<W: SqliteBatchWriter + PostgresBatchWriter> GroupCommit<W> {
                 (Some(connection), _) => {
                     let write =
                         async |items: &[W::Item]| sqlite::write_sqlite(&publisher, &writer, &connection, items).await;
-                    run(requests, max_batch, write, || ()).await;
+                    run(requests, max_batch, write, || sqlite::rewind_while_idle(&publisher, &connection)).await;
                 }
                 (None, Some(pool)) => {
                     let connection = postgres::WriterConnection::new(pool);

@@ -14,7 +14,7 @@ use sea_orm::DbErr;
 
 use super::{BatchWriter, WriteFailed, checked};
 use crate::{
-    db::sqlite_error,
+    db::{Rewind, sqlite_error},
     feed::{Outbox, Publisher},
 };
 
@@ -35,7 +35,7 @@ pub(super) async fn write_sqlite<W: SqliteBatchWriter>(
     connection: &rusqlite::Connection,
     items: &[W::Item],
 ) -> Result<Vec<W::Output>, WriteFailed> {
-    publisher.database().rewind_sqlite_if_long(connection).map_err(sqlite_error)?;
+    publisher.database().rewind_sqlite_if_long(connection, Rewind::BeforeBatch).map_err(sqlite_error)?;
     // IMMEDIATE takes the write lock at once, so reads made before the writes cannot go stale.
     let txn = rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)
         .map_err(sqlite_error)?;
@@ -46,4 +46,12 @@ pub(super) async fn write_sqlite<W: SqliteBatchWriter>(
     txn.commit().map_err(sqlite_error)?;
     publisher.committed(events);
     Ok(outputs)
+}
+
+/// Rewinds a long log while the writer has nothing queued (see
+/// [`crate::Database::rewind_sqlite_if_long`]); a failure is left for the next batch to meet.
+pub(super) fn rewind_while_idle(publisher: &Publisher, connection: &rusqlite::Connection) {
+    if let Err(error) = publisher.database().rewind_sqlite_if_long(connection, Rewind::WhileIdle) {
+        tracing::warn!(%error, "the write-ahead log could not be rewound");
+    }
 }
