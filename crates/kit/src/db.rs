@@ -202,7 +202,9 @@ impl Database {
     /// copy's disk flush takes milliseconds (1.8 to 5.3 ms at 2,000 submissions/s, against 0.2 ms
     /// for a commit's), which callers wait for if it runs before a batch: a writer does it when
     /// it finds nothing queued, and before a batch only once the log is four times as long, as a
-    /// writer that is never idle must.
+    /// writer that is rarely idle must. The length is forgotten whether or not the checkpoint
+    /// completes, so a failing one is tried again once the background has measured the log anew
+    /// (every 100 ms), not at every idle moment.
     pub(crate) fn rewind_sqlite_if_long(
         &self,
         connection: &rusqlite::Connection,
@@ -215,8 +217,8 @@ impl Database {
         if let Some(log) = &self.log
             && log.frames.load(Ordering::Relaxed) > long
         {
-            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
             log.frames.store(0, Ordering::Relaxed);
+            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         }
         Ok(())
     }
@@ -323,21 +325,24 @@ pub fn postgres_connection_error(error: sea_orm::sqlx::Error) -> DbErr {
 /// behind it for as long as the copy and its disk flush take, so here a background task checkpoints
 /// from a reading connection instead, where it blocks no one. SQLite rewinds the log only when a
 /// write begins with the log fully copied, which continuous writes rarely allow; so once the log
-/// has grown long, the next write first completes the checkpoint itself, cheaply since the
-/// background has copied nearly everything, and then starts the log afresh.
+/// has grown long, a writer completes the checkpoint itself, cheaply since the background has
+/// copied nearly everything, and its next write starts the log afresh: the pooled writer before
+/// its next write, a group commit's writer when it finds nothing queued (see
+/// [`Database::rewind_sqlite_if_long`]). The log's file keeps its largest size.
 #[derive(Debug, Default)]
 struct WriteAheadLog {
     /// Frames in the log at the last background checkpoint.
     frames: AtomicI64,
 }
 
-/// Frames (pages) after which the next write rewinds the log: 8192 frames of 4 KiB, 32 MiB.
+/// Frames (pages) after which the log is long: 8192 frames of 4 KiB, 32 MiB.
 const LONG_LOG_FRAMES: i64 = 8192;
 
 /// When a synchronous writer may rewind a long log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rewind {
-    /// With nothing queued: no caller waits for it.
+    /// With nothing queued: no caller is waiting when it starts; one arriving meanwhile waits
+    /// for what is left of it.
     WhileIdle,
     /// Before a batch, with its callers waiting.
     BeforeBatch,
