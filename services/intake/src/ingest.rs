@@ -1,6 +1,8 @@
 //! Bulk loading: a stream of contacts, usage and product events and survey answers in, one result
 //! per item out, in order. Reading and validating the next chunk overlaps with writing the last,
-//! and each chunk goes through the group-commit writer, so a stream moves at the speed of a few
+//! and each chunk goes through the group-commit writer as one transaction of as many items as the
+//! writer commits at once (`intake.write_batch`): the more items share a commit, the more of them
+//! share each index page the commit writes to the log, so a stream moves at the speed of a few
 //! multi-row statements per chunk.
 //!
 //! An item is acknowledged only once durably stored. If storing fails for a reason that is not the
@@ -25,9 +27,6 @@ use crate::{
     write::{IntakeWriter, Item, Refusal, Stored, Write, Written},
 };
 
-/// Items read before a chunk is written, at most.
-const CHUNK: usize = 1024;
-
 pub type ResultStream = Pin<Box<dyn Stream<Item = Result<IngestResult, Status>> + Send>>;
 
 /// An item's place in a chunk: decided already (rejected), or waiting for its write.
@@ -47,11 +46,13 @@ pub fn start(
     caller: &Principal,
     requests: Streaming<IngestRequest>,
 ) -> ResultStream {
+    // Items read before a chunk is written, at most.
+    let chunk = writer.max_batch();
     let (chunks_tx, chunks_rx) = mpsc::channel::<Result<Chunk, Status>>(2);
-    let (results_tx, results_rx) = mpsc::channel::<Result<IngestResult, Status>>(CHUNK * 2);
+    let (results_tx, results_rx) = mpsc::channel::<Result<IngestResult, Status>>(chunk * 2);
     // Items of the stream are traced as the Ingest call that brought them.
     let trace = TraceContext::current();
-    tokio::spawn(read(requests, rules, caller.subject.clone(), trace, chunks_tx));
+    tokio::spawn(read(requests, rules, caller.subject.clone(), trace, chunk, chunks_tx));
     tokio::spawn(write(writer, chunks_rx, results_tx));
     Box::pin(ReceiverStream::new(results_rx))
 }
@@ -62,6 +63,7 @@ async fn read(
     rules: Rules,
     caller: String,
     trace: TraceContext,
+    chunk_size: usize,
     chunks: mpsc::Sender<Result<Chunk, Status>>,
 ) {
     let mut index = 0i64;
@@ -86,7 +88,7 @@ async fn read(
                 Err(violations) => chunk.slots.push(Slot::Decided(rejected(request.item_id, index, &violations))),
             }
             index += 1;
-            if chunk.slots.len() >= CHUNK {
+            if chunk.slots.len() >= chunk_size {
                 break;
             }
             next = match requests.message().now_or_never() {

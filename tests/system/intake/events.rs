@@ -4,8 +4,9 @@ use chrono::Utc;
 use csm_kit::time;
 use csm_proto::intake::v1::{
     Activation, CreateProductEventRequest, CreateSurveyAnswerRequest, CreateUsageEventRequest, GetCustomerRequest,
-    IngestOutcome, IngestRequest, ListWorkOrdersRequest, ProductEvent, ProductStage, SurveyAnswer, SurveyScale,
-    ingest_request::Item, usage_event::Detail,
+    GetWorkOrderRequest, HighFrequencyStatus, IngestOutcome, IngestRequest, IngestResult, ListWorkOrdersRequest,
+    ProductEvent, ProductStage, SubmitContactRequest, SurveyAnswer, SurveyScale, WorkOrderKind, ingest_request::Item,
+    usage_event::Detail,
 };
 use tonic::Code;
 
@@ -145,5 +146,66 @@ async fn ingest_answers_every_item_in_order_and_stores_only_whole_items() {
         .into_inner()
         .work_orders;
     assert_eq!(orders.len(), 1, "the duplicate stored nothing");
+    intake.stop().await;
+}
+
+/// Every item of `contacts` through one Ingest stream, the results in order.
+async fn ingest(intake: &StandaloneIntake, contacts: Vec<SubmitContactRequest>) -> Vec<IngestResult> {
+    let requests: Vec<IngestRequest> = contacts
+        .into_iter()
+        .enumerate()
+        .map(|(i, contact)| IngestRequest { item_id: format!("item-{i}"), item: Some(Item::Contact(contact)) })
+        .collect();
+    let mut stream = intake.intake().ingest(tokio_stream::iter(requests)).await.unwrap().into_inner();
+    let mut results = Vec::new();
+    while let Some(result) = stream.message().await.unwrap() {
+        results.push(result);
+    }
+    results
+}
+
+/// A stream longer than `intake.write_batch` is committed a write batch at a time; an item sees
+/// what the items of earlier transactions stored: its request id, the problem it repeats, the
+/// complaints that make its customer a high-frequency complainant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_in_write_batches_sees_what_earlier_batches_stored() {
+    let intake = StandaloneIntake::start(|settings| settings.write_batch = 2).await;
+    let phone = "13600000020";
+    let mut first = complaint(phone, "宽带断了");
+    first.problem_code = "BB-LOSS".into();
+    let mut repeat = complaint(phone, "宽带又断了");
+    repeat.problem_code = "BB-LOSS".into();
+    let contacts = vec![
+        first.clone(),
+        complaint("13600000021", "话费多扣"),
+        first.clone(),
+        repeat,
+        complaint(phone, "还是没人处理"),
+    ];
+    let results = ingest(&intake, contacts).await;
+
+    use IngestOutcome::*;
+    let outcomes: Vec<IngestOutcome> = results.iter().map(IngestResult::outcome).collect();
+    assert_eq!(outcomes, vec![Accepted, Accepted, Duplicate, Accepted, Accepted]);
+    assert_eq!(results[2].name, results[0].name, "the duplicate names the contact stored by the batch before");
+    let order = |name: &str| {
+        let name = name.to_string();
+        let mut client = intake.intake();
+        async move { client.get_work_order(GetWorkOrderRequest { name }).await.unwrap().into_inner() }
+    };
+    let repeated = order(&results[3].work_order).await;
+    assert_eq!(repeated.kind(), WorkOrderKind::Repeat);
+    assert_eq!(repeated.first_work_order, results[0].work_order);
+    let customer = intake
+        .client("agent")
+        .get_customer(GetCustomerRequest { phone_number: phone.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        customer.high_frequency.unwrap().status(),
+        HighFrequencyStatus::Active,
+        "three complaints within seven days, stored by three transactions"
+    );
     intake.stop().await;
 }

@@ -135,13 +135,16 @@ async fn drive(offered: Offered, warmup: Duration, duration: Duration, call: Cal
 }
 
 pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<()> {
-    let env = [
+    let mut env = vec![
         // Following classification is not part of intake's own cost.
         ("CSM_UPSTREAM__CLASSIFICATION__URL", String::new()),
         // The bench is one caller standing for several channel gateways: its calls are not shed
         // as one caller's excess.
         ("CSM_SERVER__MAX_CONCURRENT_REQUESTS_PER_CALLER", "512".to_string()),
     ];
+    if let IntakeScenario::Ingest { batch, .. } = scenario {
+        env.push(("CSM_INTAKE__WRITE_BATCH", batch.to_string()));
+    }
     let mut figures = Figures::default();
     let service = Service::start("csm-intake", &backend, &env).await?;
     let line = match scenario {
@@ -194,7 +197,7 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
                 costs_text(&bare_costs),
             )
         }
-        IntakeScenario::Ingest { items } => return ingest(service, items, &backend, figures).await,
+        IntakeScenario::Ingest { items, batch } => return ingest(service, items, batch, &backend, figures).await,
     };
     let (peak, current) = service.memory_mib();
     figures.add("rss_peak_mib", peak);
@@ -207,7 +210,13 @@ pub async fn run(scenario: IntakeScenario, backend: Backend) -> anyhow::Result<(
 }
 
 /// Contacts in one ingest stream, then the same rows again through the driver alone.
-async fn ingest(mut service: Service, items: u64, backend: &Backend, mut figures: Figures) -> anyhow::Result<()> {
+async fn ingest(
+    mut service: Service,
+    items: u64,
+    batch: u64,
+    backend: &Backend,
+    mut figures: Figures,
+) -> anyhow::Result<()> {
     let token = service.tokens.of("channel-gateway").unwrap_or_default().to_string();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let (tx, rx) = tokio::sync::mpsc::channel(8192);
@@ -241,8 +250,8 @@ async fn ingest(mut service: Service, items: u64, backend: &Backend, mut figures
     let costs = cpu.per_op(items);
     let (peak, _) = service.memory_mib();
     service.halt().await?;
-    // As many durable transactions as the service's largest batches would need.
-    let transactions = items.div_ceil(1024) as usize;
+    // As many durable transactions as the service's batches needed.
+    let transactions = items.div_ceil(batch.max(1)) as usize;
     let (rows, seconds) = match backend {
         Backend::Sqlite => reference::sqlite_rewrite(&service.dir().join("service.db"), transactions)?,
         Backend::Postgres(_) => reference::postgres_rewrite(&service.database_url, transactions).await?,

@@ -227,6 +227,11 @@ enum IntakeScenario {
     Ingest {
         #[arg(long, default_value_t = 1_000_000)]
         items: u64,
+        /// Items the service commits in one transaction (`intake.write_batch`, set on the service
+        /// run; the service's default). The driver-only reference commits the same rows in as
+        /// many transactions.
+        #[arg(long, default_value_t = 1024)]
+        batch: u64,
     },
 }
 

@@ -73,11 +73,12 @@ struct Request<W: BatchWriter> {
 /// The queue into a writer task. Cloning is cheap; the task ends when every clone is dropped.
 pub struct GroupCommit<W: BatchWriter> {
     queue: mpsc::Sender<Request<W>>,
+    max_batch: usize,
 }
 
 impl<W: BatchWriter> Clone for GroupCommit<W> {
     fn clone(&self) -> Self {
-        Self { queue: self.queue.clone() }
+        Self { queue: self.queue.clone(), max_batch: self.max_batch }
     }
 }
 
@@ -118,9 +119,15 @@ impl<W: BatchWriter> GroupCommit<W> {
         if let Err(error) = thread {
             tracing::error!(%error, "group-commit writer thread could not start");
         }
-        (Self { queue }, async move {
+        (Self { queue, max_batch: max_batch.max(1) }, async move {
             let _ = done.await;
         })
+    }
+
+    /// Most items the writer commits in one transaction: how much a bulk caller should hand it at
+    /// once.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
     }
 
     /// Writes one item and returns its output once committed.
