@@ -188,22 +188,16 @@ async fn ingest_in_write_batches_sees_what_earlier_batches_stored() {
     let outcomes: Vec<IngestOutcome> = results.iter().map(IngestResult::outcome).collect();
     assert_eq!(outcomes, vec![Accepted, Accepted, Duplicate, Accepted, Accepted]);
     assert_eq!(results[2].name, results[0].name, "the duplicate names the contact stored by the batch before");
-    let order = |name: &str| {
-        let name = name.to_string();
-        let mut client = intake.intake();
-        async move { client.get_work_order(GetWorkOrderRequest { name }).await.unwrap().into_inner() }
-    };
-    let repeated = order(&results[3].work_order).await;
-    assert_eq!(repeated.kind(), WorkOrderKind::Repeat);
-    assert_eq!(repeated.first_work_order, results[0].work_order);
-    let customer = intake
-        .client("agent")
-        .get_customer(GetCustomerRequest { phone_number: phone.into(), ..Default::default() })
+    let repeated = intake
+        .intake()
+        .get_work_order(GetWorkOrderRequest { name: results[3].work_order.clone() })
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(repeated.kind(), WorkOrderKind::Repeat);
+    assert_eq!(repeated.first_work_order, results[0].work_order);
     assert_eq!(
-        customer.high_frequency.unwrap().status(),
+        super::high_frequency::status(&intake, phone).await,
         HighFrequencyStatus::Active,
         "three complaints within seven days, stored by three transactions"
     );

@@ -11,7 +11,8 @@ use csm_proto::intake::v1::{
 
 use crate::support::{StandaloneIntake, complaint_days_ago, eventually, read_feed};
 
-async fn status(intake: &StandaloneIntake, phone: &str) -> HighFrequencyStatus {
+/// The customer's high-frequency status as an agent reads it.
+pub(super) async fn status(intake: &StandaloneIntake, phone: &str) -> HighFrequencyStatus {
     let customer = intake
         .client("agent")
         .get_customer(GetCustomerRequest { phone_number: phone.into(), ..Default::default() })
