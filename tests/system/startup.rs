@@ -112,6 +112,24 @@ async fn a_database_file_that_cannot_be_opened_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_batch_outside_its_range_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (batch, refused) in [(0, true), (1, false), (16_384, false), (16_385, true)] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = csm_intake::Config { common: sqlite_common(dir.path()), ..Default::default() };
+        config.common.auth = tokens().1;
+        config.intake.write_batch = batch;
+        let outcome = csm_intake::run(config, listener, async {}).await;
+        match outcome {
+            Err(error) if refused => {
+                assert!(error.to_string().contains(&format!("intake.write_batch must be 1 to 16384, not {batch}")))
+            }
+            other => assert_eq!(other.is_err(), refused, "write_batch {batch}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_in_use_is_named() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = taken.local_addr().unwrap();

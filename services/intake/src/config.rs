@@ -60,8 +60,23 @@ pub struct IntakeSettings {
     /// Labels refused as customer tags or notes, however written (case, spaces and punctuation
     /// are ignored). Staff must never label customers with derogatory words.
     pub derogatory_labels: Vec<String>,
-    /// Most items written in one transaction.
+    /// Most items written in one transaction, and the size of the chunks an Ingest stream is
+    /// committed in: at most [`MAX_WRITE_BATCH`].
     pub write_batch: usize,
+}
+
+/// The largest `write_batch` accepted: an Ingest stream holds some four chunks in memory at once,
+/// and at this size intake's peak RSS already nears its 200 MiB budget (docs/performance.md).
+pub const MAX_WRITE_BATCH: usize = 16_384;
+
+impl IntakeSettings {
+    /// Refuses settings no rule can run with, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_WRITE_BATCH).contains(&self.write_batch) {
+            return Err(format!("intake.write_batch must be 1 to {MAX_WRITE_BATCH}, not {}", self.write_batch));
+        }
+        Ok(())
+    }
 }
 
 impl Default for IntakeSettings {

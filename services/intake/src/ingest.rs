@@ -1,8 +1,7 @@
 //! Bulk loading: a stream of contacts, usage and product events and survey answers in, one result
 //! per item out, in order. Reading and validating the next chunk overlaps with writing the last,
-//! and each chunk goes through the group-commit writer as one transaction of as many items as the
-//! writer commits at once (`intake.write_batch`): the more items share a commit, the more of them
-//! share each index page the commit writes to the log, so a stream moves at the speed of a few
+//! and each chunk goes through the group-commit writer as one request of at most as many items as
+//! the writer commits at once (`intake.write_batch`), so a stream moves at the speed of a few
 //! multi-row statements per chunk.
 //!
 //! An item is acknowledged only once durably stored. If storing fails for a reason that is not the

@@ -199,7 +199,7 @@ async fn ingest_in_write_batches_sees_what_earlier_batches_stored() {
     assert_eq!(
         super::high_frequency::status(&intake, phone).await,
         HighFrequencyStatus::Active,
-        "three complaints within seven days, stored by three transactions"
+        "three complaints within seven days, ingested across write batches"
     );
     intake.stop().await;
 }

@@ -250,7 +250,7 @@ async fn ingest(
     let costs = cpu.per_op(items);
     let (peak, _) = service.memory_mib();
     service.halt().await?;
-    // As many durable transactions as the service's batches needed.
+    // As few durable transactions as batches of `batch` items need.
     let transactions = items.div_ceil(batch.max(1)) as usize;
     let (rows, seconds) = match backend {
         Backend::Sqlite => reference::sqlite_rewrite(&service.dir().join("service.db"), transactions)?,

@@ -2,9 +2,10 @@
 //!
 //! A durable commit costs a disk flush, so committing each call on its own caps a service at a few
 //! thousand writes a second. Here concurrent callers queue their items; one writer task takes
-//! whatever has queued (up to `max_batch` items), writes it all in one transaction through a
-//! [`BatchWriter`], commits, and only then answers each caller. Nothing is acknowledged before it
-//! is durable, and a caller waiting behind a commit waits for one commit, not for everyone's.
+//! whatever has queued (whole requests, up to `max_batch` items), writes it all in one transaction
+//! through a [`BatchWriter`], commits, and only then answers each caller. Nothing is acknowledged
+//! before it is durable, and a caller waiting behind a commit waits for one commit, not for
+//! everyone's.
 //!
 //! If a batch fails, each request in it is retried alone, so one bad item cannot fail the items it
 //! happened to share a transaction with.
@@ -124,8 +125,8 @@ impl<W: BatchWriter> GroupCommit<W> {
         })
     }
 
-    /// Most items the writer commits in one transaction: how much a bulk caller should hand it at
-    /// once.
+    /// Most items the writer commits in one transaction, but for a single larger request: how much
+    /// a bulk caller should hand it at once.
     pub fn max_batch(&self) -> usize {
         self.max_batch
     }
@@ -178,16 +179,19 @@ impl<W: SqliteBatchWriter + PostgresBatchWriter> GroupCommit<W> {
     }
 }
 
-/// Takes whatever has queued, up to `max_batch` items, and commits it with `write`, until every
-/// queue handle is dropped; calls `idle` each time the queue is found empty, before waiting.
+/// Takes whatever has queued, whole requests of at most `max_batch` items in all (a larger request
+/// alone), and commits it with `write`, until every queue handle is dropped; calls `idle` each time
+/// the queue is found empty, before waiting. A request that would take a batch past the limit
+/// starts the next one.
 async fn run<W: BatchWriter>(
     mut requests: mpsc::Receiver<Request<W>>,
     max_batch: usize,
     mut write: impl AsyncFnMut(&[W::Item]) -> Result<Vec<W::Output>, WriteFailed>,
     mut idle: impl FnMut(),
 ) {
+    let mut carried: Option<Request<W>> = None;
     loop {
-        let first = match requests.try_recv() {
+        let first = match carried.take().map(Ok).unwrap_or_else(|| requests.try_recv()) {
             Ok(first) => first,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
@@ -202,6 +206,10 @@ async fn run<W: BatchWriter>(
         let mut size = batch[0].items.len();
         while size < max_batch {
             match requests.try_recv() {
+                Ok(next) if size + next.items.len() > max_batch => {
+                    carried = Some(next);
+                    break;
+                }
                 Ok(next) => {
                     size += next.items.len();
                     batch.push(next);
