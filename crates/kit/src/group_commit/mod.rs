@@ -108,11 +108,13 @@ impl<W: BatchWriter> GroupCommit<W> {
         F: FnOnce(mpsc::Receiver<Request<W>>, usize) -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
     {
+        // The limit the writer keeps and the one bulk callers read, the same.
+        let max_batch = max_batch.max(1);
         let (queue, requests) = mpsc::channel(4096);
         let (stopped, done) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("group-commit".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime.block_on(work(requests, max_batch.max(1))),
+                Ok(runtime) => runtime.block_on(work(requests, max_batch)),
                 Err(error) => tracing::error!(%error, "group-commit writer could not start"),
             }
             let _ = stopped.send(());
@@ -120,7 +122,7 @@ impl<W: BatchWriter> GroupCommit<W> {
         if let Err(error) = thread {
             tracing::error!(%error, "group-commit writer thread could not start");
         }
-        (Self { queue, max_batch: max_batch.max(1) }, async move {
+        (Self { queue, max_batch }, async move {
             let _ = done.await;
         })
     }
