@@ -26,6 +26,7 @@ use opentelemetry::KeyValue;
 
 use crate::config::DatabaseSettings;
 
+mod create;
 mod migrations;
 mod reach;
 
@@ -50,7 +51,7 @@ impl Database {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             reach::wait_for_postgres(settings).await?;
             if settings.create_if_missing {
-                create_postgres_database(url).await.map_err(reach::naming_server(url))?;
+                create::create_postgres_database(url).await.map_err(reach::naming_server(url))?;
             }
             let pool = sea_orm::Database::connect(options(url, settings.max_connections))
                 .await
@@ -399,61 +400,4 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false);
     options
-}
-
-/// Creates the database named in a PostgreSQL URL when it does not exist, connecting to the
-/// server's `postgres` maintenance database to do so. Safe when several replicas race.
-async fn create_postgres_database(url: &str) -> Result<(), DbErr> {
-    let (server, name) = split_postgres_url(url)?;
-    let maintenance = sea_orm::Database::connect(options(&format!("{server}/postgres"), 1)).await?;
-    let exists = || async {
-        let found = maintenance
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT 1 FROM pg_database WHERE datname = $1",
-                [name.clone().into()],
-            ))
-            .await?;
-        Ok::<_, DbErr>(found.is_some())
-    };
-    if !exists().await? {
-        let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        if let Err(error) = maintenance.execute_unprepared(&create).await {
-            // Another replica created it meanwhile (42P04, or 23505 when both inserted at once).
-            if !exists().await? {
-                return Err(error);
-            }
-        }
-    }
-    let _ = maintenance.close().await;
-    Ok(())
-}
-
-/// Splits `postgres://user@host:port/name?params` into `postgres://user@host:port` and `name`.
-fn split_postgres_url(url: &str) -> Result<(String, String), DbErr> {
-    let without_query = url.split('?').next().unwrap_or(url);
-    let scheme_end = without_query.find("://").map(|i| i + 3).unwrap_or(0);
-    let slash = without_query[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .ok_or_else(|| DbErr::Custom("postgres url must name a database".into()))?;
-    let name = &without_query[slash + 1..];
-    if name.is_empty() {
-        return Err(DbErr::Custom("postgres url must name a database".into()));
-    }
-    Ok((without_query[..slash].to_string(), name.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_postgres_url;
-
-    #[test]
-    fn splits_server_and_database_name() {
-        let (server, name) =
-            split_postgres_url("postgres://postgres@127.0.0.1:5432/csm_intake?sslmode=disable").unwrap();
-        assert_eq!(server, "postgres://postgres@127.0.0.1:5432");
-        assert_eq!(name, "csm_intake");
-        assert!(split_postgres_url("postgres://127.0.0.1:5432").is_err());
-    }
 }

@@ -1,5 +1,6 @@
 //! Migrations at start-up: replicas starting together on PostgreSQL migrate once, under a lock,
-//! and a database migrated by a newer version is refused rather than served.
+//! and a database migrated by a newer version is refused rather than served. A database created
+//! on PostgreSQL compares text as SQLite does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -81,6 +82,42 @@ async fn a_database_migrated_by_a_newer_version_is_refused() {
     assert!(refused.contains("newer than this version") && refused.contains("m20261124_000100_lease"), "{refused}");
     // The newer version still opens it, and re-opening applies nothing twice.
     Database::open::<After>(&fresh.settings()).await.unwrap().close().await;
+    fresh.drop().await;
+}
+
+/// A database the service creates on PostgreSQL compares text byte by byte, as SQLite does,
+/// whatever the server's default collation: keys compare without the locale's rules, and listings
+/// page alike on either database.
+#[tokio::test]
+async fn a_database_created_on_postgres_orders_text_byte_by_byte() {
+    let fresh = Fresh::new();
+    if fresh.server.is_none() {
+        return;
+    }
+    let db = Database::open::<Before>(&fresh.settings()).await.unwrap();
+    let collation = db
+        .reader()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(collation.try_get_by_index::<String>(0).unwrap(), "C");
+    let ordered = db
+        .reader()
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT k FROM (VALUES ('ab'), ('a-c'), ('B'), ('a'), ('b')) AS keys(k) ORDER BY k",
+        ))
+        .await
+        .unwrap();
+    let ordered: Vec<String> = ordered.iter().map(|row| row.try_get_by_index(0).unwrap()).collect();
+    let mut bytewise = ordered.clone();
+    bytewise.sort();
+    assert_eq!(ordered, bytewise);
+    db.close().await;
     fresh.drop().await;
 }
 

@@ -117,8 +117,7 @@ async fn absorb_all(
 async fn absorb_on_postgres(url: &str, calendar: &Calendar, orders: u64, month_start: i64) -> anyhow::Result<f64> {
     let server = url.trim_end_matches('/');
     let name = format!("csm_bench_measurement_{}", uuid::Uuid::new_v4().simple());
-    let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
-    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+    // Created by `Database::open`, as the service creates its own.
     let settings = DatabaseSettings { url: format!("{server}/{name}"), ..DatabaseSettings::default() };
     let absorbed = async {
         let db = Database::open::<store::migration::Migrator>(&settings).await?;
