@@ -1,13 +1,13 @@
 //! Creating a service's PostgreSQL database when it is missing (`database.create_if_missing`).
 //!
 //! The database is created with the byte-order collation `C`, whatever the server's default.
-//! Every key csm stores is text (UUIDs, request ids, phone numbers, enum names), and each index
+//! Most keys csm indexes are text (UUIDs, request ids, phone numbers, enum names), and each index
 //! insert and probe compares keys; under a language's collation each comparison goes through the
 //! locale's rules (`strcoll`, or ICU), under `C` it is a `memcmp`. It also makes PostgreSQL order
 //! text as SQLite does, byte by byte, so a listing pages alike on either database. The Kubernetes
-//! manifests ask CloudNativePG for the same (`localeCollate: C`). Only the collation is set:
-//! character classes (`LC_CTYPE`) stay the server's. A database created otherwise works as it is,
-//! its keys compared by its own collation.
+//! manifests state the same for CloudNativePG (`localeCollate: C`, its default). Only the
+//! collation is set: character classes (`LC_CTYPE`) stay the server's. A database created
+//! otherwise works as it is, its keys compared by its own collation.
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
