@@ -62,13 +62,20 @@ fn the_shipped_kubernetes_files_load_with_each_service() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s/base/config");
     let shared = root.join("shared.toml");
     let file = |service: &str| root.join(format!("{service}.toml"));
-    let intake: csm_intake::Config = config::load_files(Some(&shared), Some(&file("intake"))).unwrap();
+    // Each passes `check-config` too (its tokens come from a Secret, so development mode here).
+    fn checked<C: config::ServiceConfig>(shared: &Path, file: &Path) -> C {
+        let mut config: C = config::load_files(Some(shared), Some(file)).unwrap();
+        config.common_mut().auth.development = true;
+        assert_eq!(problems(&config), "", "{}", file.display());
+        config
+    }
+    let intake: csm_intake::Config = checked(&shared, &file("intake"));
     assert_eq!(intake.common.server.drain_delay, Duration::from_secs(5));
-    config::load_files::<csm_classification::Config>(Some(&shared), Some(&file("classification"))).unwrap();
-    config::load_files::<csm_recovery::Config>(Some(&shared), Some(&file("recovery"))).unwrap();
-    let measurement: csm_measurement::Config = config::load_files(Some(&shared), Some(&file("measurement"))).unwrap();
+    checked::<csm_classification::Config>(&shared, &file("classification"));
+    checked::<csm_recovery::Config>(&shared, &file("recovery"));
+    let measurement: csm_measurement::Config = checked(&shared, &file("measurement"));
     assert_eq!(measurement.common.calendar.time_zone, "Asia/Shanghai");
-    config::load_files::<csm_tmf::Config>(Some(&shared), Some(&file("tmf"))).unwrap();
+    checked::<csm_tmf::Config>(&shared, &file("tmf"));
 }
 
 /// Runs intake with `common` on a free port, stopping at once if it starts.
@@ -127,6 +134,75 @@ async fn a_write_batch_outside_its_range_is_refused_naming_it() {
             other => assert_eq!(other.is_err(), refused, "write_batch {batch}: {other:?}"),
         }
     }
+}
+
+/// The problems `check-config` reports for `config`, or none.
+fn problems<C: config::ServiceConfig>(config: &C) -> String {
+    csm_kit::args::check(config).err().map(|error| error.to_string()).unwrap_or_default()
+}
+
+/// `check-config` refuses what the service would refuse to start with, every problem named at
+/// once, and takes the values at each edge of a range.
+#[test]
+fn check_config_refuses_each_setting_a_service_would_refuse() {
+    let mut intake = csm_intake::Config::default();
+    intake.common.auth.development = true;
+    intake.intake.write_batch = 16_384;
+    intake.common.feed.retry_max = intake.common.feed.retry_initial;
+    assert_eq!(problems(&intake), "");
+    intake.intake.write_batch = 16_385;
+    intake.intake.phone_pattern = "^1[3-9".into();
+    intake.intake.high_frequency.sweep_interval = Duration::ZERO;
+    intake.common.feed.read_batch = 0;
+    intake.common.feed.poll_interval = Duration::ZERO;
+    intake.common.feed.retry_max = intake.common.feed.retry_initial - Duration::from_millis(1);
+    let shown = problems(&intake);
+    for problem in [
+        "intake.write_batch must be 1 to 16384, not 16385",
+        "intake.phone_pattern is not a valid pattern",
+        "intake.high_frequency.sweep_interval must be longer than 0s",
+        "feed.read_batch must be at least 1",
+        "feed.poll_interval must be longer than 0s",
+        "feed.retry_max (99ms) must be at least feed.retry_initial (100ms)",
+    ] {
+        assert!(shown.contains(problem), "{problem} not in:\n{shown}");
+    }
+
+    let mut recovery = csm_recovery::Config::default();
+    recovery.common.auth.development = true;
+    recovery.recovery.detractors.likert_5_at_most = 5.0;
+    assert_eq!(problems(&recovery), "");
+    recovery.recovery.detractors.likert_5_at_most = 5.5;
+    recovery.recovery.regulator.answer_within_days = 0;
+    let shown = problems(&recovery);
+    assert!(shown.contains("recovery.detractors.likert_5_at_most must be between 1 and 5, not 5.5"), "{shown}");
+    assert!(shown.contains("recovery.regulator.answer_within_days must be 1 to 366"), "{shown}");
+
+    let mut measurement = csm_measurement::Config::default();
+    measurement.common.auth.development = true;
+    assert_eq!(problems(&measurement), "");
+    measurement.measurement.sweep_interval = Duration::ZERO;
+    assert!(problems(&measurement).contains("measurement.sweep_interval must be longer than 0s"));
+
+    let mut tmf = csm_tmf::Config::default();
+    tmf.common.auth.development = true;
+    tmf.tmf.default_limit = tmf.tmf.max_limit;
+    assert_eq!(problems(&tmf), "");
+    tmf.tmf.default_limit = tmf.tmf.max_limit + 1;
+    tmf.tmf.delivery.poll_interval = Duration::ZERO;
+    let shown = problems(&tmf);
+    assert!(shown.contains("tmf.default_limit must be 1 to tmf.max_limit (1000)"), "{shown}");
+    assert!(shown.contains("tmf.delivery.poll_interval must be longer than 0s"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_setting_that_would_spin_is_refused_at_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut common = sqlite_common(dir.path());
+    common.auth = tokens().1;
+    common.feed.read_batch = 0;
+    let error = start_intake(common).await.unwrap_err().to_string();
+    assert!(error.contains("feed.read_batch must be at least 1"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,6 +48,10 @@ impl csm_kit::config::ServiceConfig for Config {
     fn common_mut(&mut self) -> &mut CommonSettings {
         &mut self.common
     }
+
+    fn own_problems(&self) -> Vec<String> {
+        self.tmf.problems()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +64,36 @@ pub struct TmfSettings {
     pub default_limit: u32,
     pub max_limit: u32,
     pub delivery: DeliverySettings,
+}
+
+impl TmfSettings {
+    /// Settings no listing or delivery can run on, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.max_limit == 0 {
+            problems.push("tmf.max_limit must be at least 1".to_string());
+        }
+        if !(1..=self.max_limit.max(1)).contains(&self.default_limit) {
+            problems.push(format!("tmf.default_limit must be 1 to tmf.max_limit ({})", self.max_limit));
+        }
+        let delivery = &self.delivery;
+        for (key, pause) in [
+            ("timeout", delivery.timeout),
+            ("retry_initial", delivery.retry_initial),
+            ("poll_interval", delivery.poll_interval),
+        ] {
+            if pause.is_zero() {
+                problems.push(format!("tmf.delivery.{key} must be longer than 0s"));
+            }
+        }
+        if delivery.retry_max < delivery.retry_initial {
+            problems.push("tmf.delivery.retry_max must be at least tmf.delivery.retry_initial".to_string());
+        }
+        if delivery.batch == 0 {
+            problems.push("tmf.delivery.batch must be at least 1".to_string());
+        }
+        problems
+    }
 }
 
 impl Default for TmfSettings {

@@ -45,6 +45,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    csm_kit::config::refuse_any(config.tmf.problems())?;
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("tmf", config.common.clone()).await?;
     let app = App {
         db: runtime.database().clone(),

@@ -64,7 +64,8 @@ impl ServiceArgs {
     }
 }
 
-/// What can be checked without starting: the tokens (and their file) and the operator's calendar.
+/// What can be checked without starting: the tokens (and their file), the operator's calendar,
+/// the feed's settings and the service's own ([`ServiceConfig::own_problems`]).
 pub fn check<C: ServiceConfig>(config: &C) -> Result<(), ConfigError> {
     let common = config.common();
     let mut problems = Vec::new();
@@ -74,6 +75,8 @@ pub fn check<C: ServiceConfig>(config: &C) -> Result<(), ConfigError> {
     if let Err(error) = OperatorCalendar::from_settings(&common.calendar) {
         problems.push(error);
     }
+    problems.extend(common.feed.problems());
+    problems.extend(config.own_problems());
     if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
 }
 

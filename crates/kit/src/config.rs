@@ -19,6 +19,18 @@ pub use show::{Format, render};
 pub trait ServiceConfig: Serialize + serde::de::DeserializeOwned + Default {
     fn common(&self) -> &CommonSettings;
     fn common_mut(&mut self) -> &mut CommonSettings;
+
+    /// The service's own settings it cannot run with, each naming its key. `check-config` reports
+    /// them beside the kit's own, and the service's `run` refuses to start on them, so the check
+    /// and the start can never disagree.
+    fn own_problems(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Requires `problems` to be empty, else refuses the start naming every one.
+pub fn refuse_any(problems: Vec<String>) -> Result<(), crate::RunError> {
+    if problems.is_empty() { Ok(()) } else { Err(crate::RunError::Config(problems.join("; "))) }
 }
 
 pub use crate::auth::{AuthSettings, TokenSettings};
@@ -212,6 +224,36 @@ pub struct FeedSettings {
     /// Subscriptions a replica serves at once; one more is refused with RESOURCE_EXHAUSTED, so
     /// replaying followers cannot crowd out the calls the service is there for.
     pub max_subscribers: usize,
+}
+
+impl FeedSettings {
+    /// Settings a feed cannot run on, each naming its key: with a batch of none or a pause of
+    /// nothing, a subscription or a consumer would spin without doing anything.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (key, none) in [("read_batch", self.read_batch == 0), ("apply_batch", self.apply_batch == 0)] {
+            if none {
+                problems.push(format!("feed.{key} must be at least 1"));
+            }
+        }
+        let pauses = [
+            ("poll_interval", self.poll_interval),
+            ("retry_initial", self.retry_initial),
+            ("lease_term", self.lease_term),
+        ];
+        for (key, pause) in pauses {
+            if pause.is_zero() {
+                problems.push(format!("feed.{key} must be longer than 0s"));
+            }
+        }
+        if self.retry_max < self.retry_initial {
+            problems.push(format!(
+                "feed.retry_max ({:?}) must be at least feed.retry_initial ({:?})",
+                self.retry_max, self.retry_initial
+            ));
+        }
+        problems
+    }
 }
 
 impl Default for FeedSettings {

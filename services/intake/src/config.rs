@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use csm_kit::config::{CommonSettings, DatabaseSettings, ServerSettings, UpstreamSettings};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 const DAY: u64 = 24 * 3600;
@@ -70,12 +71,29 @@ pub struct IntakeSettings {
 pub const MAX_WRITE_BATCH: usize = 16_384;
 
 impl IntakeSettings {
-    /// Refuses settings no rule can run with, naming the key.
-    pub fn check(&self) -> Result<(), String> {
+    /// Settings no rule can run with, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if !(1..=MAX_WRITE_BATCH).contains(&self.write_batch) {
-            return Err(format!("intake.write_batch must be 1 to {MAX_WRITE_BATCH}, not {}", self.write_batch));
+            problems.push(format!("intake.write_batch must be 1 to {MAX_WRITE_BATCH}, not {}", self.write_batch));
         }
-        Ok(())
+        problems.extend(self.phone_regex().err());
+        problems.extend(self.clock_skew().err());
+        if self.high_frequency.sweep_interval.is_zero() {
+            // A sweep every 0s would run back to back, holding the writer.
+            problems.push("intake.high_frequency.sweep_interval must be longer than 0s".into());
+        }
+        problems
+    }
+
+    /// `phone_pattern`, compiled.
+    pub fn phone_regex(&self) -> Result<Regex, String> {
+        Regex::new(&self.phone_pattern).map_err(|e| format!("intake.phone_pattern is not a valid pattern: {e}"))
+    }
+
+    /// `max_clock_skew` as the validation's clock counts it.
+    pub fn clock_skew(&self) -> Result<chrono::Duration, String> {
+        chrono::Duration::from_std(self.max_clock_skew).map_err(|e| format!("intake.max_clock_skew: {e}"))
     }
 }
 
@@ -142,5 +160,9 @@ impl csm_kit::config::ServiceConfig for Config {
 
     fn common_mut(&mut self) -> &mut CommonSettings {
         &mut self.common
+    }
+
+    fn own_problems(&self) -> Vec<String> {
+        self.intake.problems()
     }
 }

@@ -44,7 +44,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let settings = &config.intake;
-    settings.check().map_err(RunError::Config)?;
+    csm_kit::config::refuse_any(settings.problems())?;
     let rules = validate::Rules::new(settings).map_err(RunError::Config)?;
     let repeat = repeats::RepeatRule::new(settings.repeat_window);
     let high_frequency = high_frequency::Rule::new(&settings.high_frequency);

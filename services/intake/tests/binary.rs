@@ -60,3 +60,20 @@ fn check_config_prints_the_configuration_with_secrets_masked_or_names_the_proble
     let error = text(&refused.stderr);
     assert!(error.contains("unknown key server.request_timeuot (in environment variable CSM_SERVER__REQUEST_TIMEUOT)"));
 }
+
+#[test]
+fn check_config_refuses_intake_settings_the_service_would_refuse_to_start_with() {
+    let refused = intake(
+        &["--development", "check-config"],
+        &[("CSM_INTAKE__WRITE_BATCH", "0"), ("CSM_INTAKE__HIGH_FREQUENCY__SWEEP_INTERVAL", "0s")],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let error = text(&refused.stderr);
+    assert!(error.contains("intake.write_batch must be 1 to 16384, not 0"), "{error}");
+    assert!(error.contains("intake.high_frequency.sweep_interval must be longer than 0s"), "{error}");
+    assert!(refused.stdout.is_empty(), "nothing shown as in force");
+
+    let accepted = intake(&["--development", "check-config"], &[("CSM_INTAKE__WRITE_BATCH", "1")]);
+    assert!(accepted.status.success(), "{}", text(&accepted.stderr));
+    assert!(text(&accepted.stdout).contains("write_batch = 1"), "{}", text(&accepted.stdout));
+}

@@ -31,6 +31,15 @@ pub struct MeasurementSettings {
     pub sweep_interval: Duration,
 }
 
+impl MeasurementSettings {
+    /// Settings the sweep cannot run on, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        // A sweep every 0s would run back to back.
+        let zero = self.sweep_interval.is_zero();
+        zero.then(|| "measurement.sweep_interval must be longer than 0s".to_string()).into_iter().collect()
+    }
+}
+
 impl Default for MeasurementSettings {
     fn default() -> Self {
         Self { sweep_interval: Duration::from_secs(60) }
@@ -65,5 +74,9 @@ impl csm_kit::config::ServiceConfig for Config {
 
     fn common_mut(&mut self) -> &mut CommonSettings {
         &mut self.common
+    }
+
+    fn own_problems(&self) -> Vec<String> {
+        self.measurement.problems()
     }
 }

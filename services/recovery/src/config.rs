@@ -65,6 +65,31 @@ pub struct RecoverySettings {
     pub service_problems: ServiceProblemSettings,
 }
 
+impl RecoverySettings {
+    /// Rules no case could be worked by, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.escalation.iter().any(|step| step.to.trim().is_empty()) {
+            problems.push("recovery.escalation: every step needs `to`".into());
+        }
+        if self.care_department.trim().is_empty() {
+            problems.push("recovery.care_department must name a department".into());
+        }
+        if self.sweep_interval.is_zero() {
+            problems.push("recovery.sweep_interval must be positive".into());
+        }
+        problems.extend(self.detractors.problems());
+        if !(1..=366).contains(&self.regulator.answer_within_days) {
+            problems.push("recovery.regulator.answer_within_days must be 1 to 366".into());
+        }
+        if self.regulator.escalate_to.trim().is_empty() {
+            problems.push("recovery.regulator.escalate_to must say who is told".into());
+        }
+        problems.extend(self.service_problems.problems());
+        problems
+    }
+}
+
 impl Default for RecoverySettings {
     fn default() -> Self {
         let step = |after: u64, to: &str| EscalationStep { after: Duration::from_secs(after), to: to.into() };
@@ -105,6 +130,25 @@ pub struct ServiceProblemSettings {
     pub care_limit: u32,
 }
 
+impl ServiceProblemSettings {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.min_cases == 0 {
+            problems.push("min_cases must be at least 1");
+        }
+        if self.window.is_zero() || self.window > Duration::from_secs(7 * DAY) {
+            problems.push("window must be positive and at most 7 days");
+        }
+        if !self.surge_factor.is_finite() || self.surge_factor < 0.0 {
+            problems.push("surge_factor must be a number of at least 0");
+        }
+        if self.care_limit > 100_000 {
+            problems.push("care_limit must be at most 100000");
+        }
+        problems.into_iter().map(|problem| format!("recovery.service_problems.{problem}")).collect()
+    }
+}
+
 impl Default for ServiceProblemSettings {
     fn default() -> Self {
         Self { detect: true, min_cases: 20, window: Duration::from_secs(HOUR), surge_factor: 4.0, care_limit: 500 }
@@ -137,6 +181,30 @@ pub struct DetractorSettings {
     /// The department that owns an answer counting towards an indicator, when the order names no
     /// case; answers with neither go to `care_department`.
     pub indicator_owners: BTreeMap<String, String>,
+}
+
+impl DetractorSettings {
+    fn problems(&self) -> Vec<String> {
+        let thresholds = [
+            ("likert_5_at_most", self.likert_5_at_most, 1.0, 5.0),
+            ("csat_5_at_most", self.csat_5_at_most, 1.0, 5.0),
+            ("score_0_10_at_most", self.score_0_10_at_most, 0.0, 10.0),
+            ("score_100_at_most", self.score_100_at_most, 0.0, 100.0),
+            ("ces_7_at_least", self.ces_7_at_least, 1.0, 7.0),
+            ("phone_share", self.phone_share, 0.0, 1.0),
+        ];
+        let mut problems: Vec<String> = thresholds
+            .into_iter()
+            .filter(|(_, value, low, high)| !(*low..=*high).contains(value))
+            .map(|(name, value, low, high)| {
+                format!("recovery.detractors.{name} must be between {low} and {high}, not {value}")
+            })
+            .collect();
+        if self.indicator_owners.values().any(|owner| owner.trim().is_empty()) {
+            problems.push("recovery.detractors.indicator_owners: every indicator needs a department".into());
+        }
+        problems
+    }
 }
 
 impl Default for DetractorSettings {
@@ -220,5 +288,9 @@ impl csm_kit::config::ServiceConfig for Config {
 
     fn common_mut(&mut self) -> &mut CommonSettings {
         &mut self.common
+    }
+
+    fn own_problems(&self) -> Vec<String> {
+        self.recovery.problems()
     }
 }

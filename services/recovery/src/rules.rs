@@ -32,26 +32,9 @@ pub struct Rules {
 
 impl Rules {
     pub fn from_settings(settings: &RecoverySettings, calendar: OperatorCalendar) -> Result<Self, RunError> {
+        csm_kit::config::refuse_any(settings.problems())?;
         let mut escalation = settings.escalation.clone();
         escalation.sort_by_key(|step| step.after);
-        if escalation.iter().any(|step| step.to.trim().is_empty()) {
-            return Err(RunError::Config("recovery.escalation: every step needs `to`".into()));
-        }
-        if settings.care_department.trim().is_empty() {
-            return Err(RunError::Config("recovery.care_department must name a department".into()));
-        }
-        if settings.sweep_interval.is_zero() {
-            return Err(RunError::Config("recovery.sweep_interval must be positive".into()));
-        }
-        check_detractors(&settings.detractors)?;
-        let regulator = &settings.regulator;
-        if !(1..=366).contains(&regulator.answer_within_days) {
-            return Err(RunError::Config("recovery.regulator.answer_within_days must be 1 to 366".into()));
-        }
-        if regulator.escalate_to.trim().is_empty() {
-            return Err(RunError::Config("recovery.regulator.escalate_to must say who is told".into()));
-        }
-        check_service_problems(&settings.service_problems)?;
         Ok(Self {
             service_problems: settings.service_problems.clone(),
             detractors: settings.detractors.clone(),
@@ -125,45 +108,6 @@ impl Rules {
         }
         self.callback.within
     }
-}
-
-fn check_detractors(d: &DetractorSettings) -> Result<(), RunError> {
-    let within = |name: &str, value: f64, low: f64, high: f64| {
-        if (low..=high).contains(&value) {
-            Ok(())
-        } else {
-            Err(RunError::Config(format!("recovery.detractors.{name} must be between {low} and {high}, not {value}")))
-        }
-    };
-    within("likert_5_at_most", d.likert_5_at_most, 1.0, 5.0)?;
-    within("csat_5_at_most", d.csat_5_at_most, 1.0, 5.0)?;
-    within("score_0_10_at_most", d.score_0_10_at_most, 0.0, 10.0)?;
-    within("score_100_at_most", d.score_100_at_most, 0.0, 100.0)?;
-    within("ces_7_at_least", d.ces_7_at_least, 1.0, 7.0)?;
-    within("phone_share", d.phone_share, 0.0, 1.0)?;
-    if d.indicator_owners.values().any(|owner| owner.trim().is_empty()) {
-        return Err(RunError::Config(
-            "recovery.detractors.indicator_owners: every indicator needs a department".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn check_service_problems(p: &ServiceProblemSettings) -> Result<(), RunError> {
-    let fail = |message: &str| Err(RunError::Config(format!("recovery.service_problems.{message}")));
-    if p.min_cases == 0 {
-        return fail("min_cases must be at least 1");
-    }
-    if p.window.is_zero() || p.window > Duration::from_secs(7 * 86_400) {
-        return fail("window must be positive and at most 7 days");
-    }
-    if !p.surge_factor.is_finite() || p.surge_factor < 0.0 {
-        return fail("surge_factor must be a number of at least 0");
-    }
-    if p.care_limit > 100_000 {
-        return fail("care_limit must be at most 100000");
-    }
-    Ok(())
 }
 
 /// What every part of recovery works with.

@@ -29,10 +29,8 @@ pub struct Rules {
 
 impl Rules {
     pub fn new(settings: &IntakeSettings) -> Result<Self, String> {
-        let phone = Regex::new(&settings.phone_pattern)
-            .map_err(|e| format!("intake.phone_pattern is not a valid pattern: {e}"))?;
-        let max_clock_skew =
-            chrono::Duration::from_std(settings.max_clock_skew).map_err(|e| format!("intake.max_clock_skew: {e}"))?;
+        let phone = settings.phone_regex()?;
+        let max_clock_skew = settings.clock_skew()?;
         Ok(Self { phone, max_text_chars: settings.max_text_chars, max_clock_skew })
     }
 
