@@ -195,14 +195,27 @@ fn check_config_refuses_each_setting_a_service_would_refuse() {
     assert!(shown.contains("tmf.delivery.poll_interval must be longer than 0s"), "{shown}");
 }
 
+/// A shared setting no service can run with is refused before the database is opened: a feed
+/// that would spin, a pool of no connections (which made the PostgreSQL driver panic), a call
+/// timeout of nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_feed_setting_that_would_spin_is_refused_at_start_naming_it() {
+async fn a_shared_setting_no_service_can_run_with_is_refused_at_start_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut common = sqlite_common(dir.path());
-    common.auth = tokens().1;
-    common.feed.read_batch = 0;
-    let error = start_intake(common).await.unwrap_err().to_string();
-    assert!(error.contains("feed.read_batch must be at least 1"), "{error}");
+    let unreachable = "postgres://csm@127.0.0.1:1/csm_intake";
+    type Setting = fn(&mut CommonSettings);
+    let settings: [(&str, Setting); 3] = [
+        ("feed.read_batch must be at least 1", |common| common.feed.read_batch = 0),
+        ("database.max_connections must be at least 1", |common| common.database.max_connections = 0),
+        ("server.request_timeout must be longer than 0s", |common| common.server.request_timeout = Duration::ZERO),
+    ];
+    for (problem, set) in settings {
+        let mut common = sqlite_common(dir.path());
+        common.auth = tokens().1;
+        common.database.url = unreachable.into();
+        set(&mut common);
+        let error = start_intake(common).await.unwrap_err().to_string();
+        assert!(error.contains(problem) && !error.contains("127.0.0.1:1"), "{problem}: {error}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

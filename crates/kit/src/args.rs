@@ -65,7 +65,8 @@ impl ServiceArgs {
 }
 
 /// What can be checked without starting: the tokens (and their file), the operator's calendar,
-/// the feed's settings and the service's own ([`ServiceConfig::own_problems`]).
+/// the shared settings ([`CommonSettings::problems`](crate::config::CommonSettings::problems)) and
+/// the service's own ([`ServiceConfig::own_problems`]).
 pub fn check<C: ServiceConfig>(config: &C) -> Result<(), ConfigError> {
     let common = config.common();
     let mut problems = Vec::new();
@@ -75,7 +76,7 @@ pub fn check<C: ServiceConfig>(config: &C) -> Result<(), ConfigError> {
     if let Err(error) = OperatorCalendar::from_settings(&common.calendar) {
         problems.push(error);
     }
-    problems.extend(common.feed.problems());
+    problems.extend(common.problems());
     problems.extend(config.own_problems());
     if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
 }

@@ -337,6 +337,22 @@ pub struct CommonSettings {
     pub client_tls: ClientTlsSettings,
 }
 
+impl CommonSettings {
+    /// The shared settings no service can run with, each naming its key: beside the feed's, a
+    /// pool of no connections (on PostgreSQL the driver would panic) and a call timeout of
+    /// nothing (every call cancelled as it starts).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.feed.problems();
+        if self.database.max_connections == 0 {
+            problems.push("database.max_connections must be at least 1".into());
+        }
+        if self.server.request_timeout.is_zero() {
+            problems.push("server.request_timeout must be longer than 0s".into());
+        }
+        problems
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,13 +30,13 @@ pub struct ServiceRuntime {
 }
 
 impl ServiceRuntime {
-    /// Checks the credentials configuration, the operator's calendar and the feed's settings,
+    /// Checks the credentials configuration, the operator's calendar and the shared settings,
     /// opens the database applying migrations `M`, and readies the feed of service `name` (for
     /// example "intake").
     pub async fn open<M: MigratorTrait>(name: &'static str, common: CommonSettings) -> Result<Self, RunError> {
         let authenticator = Authenticator::from_settings(&common.auth)?;
         let calendar = OperatorCalendar::from_settings(&common.calendar).map_err(RunError::Config)?;
-        crate::config::refuse_any(common.feed.problems())?;
+        crate::config::refuse_any(common.problems())?;
         let db = Database::open::<M>(&common.database).await?;
         db.observe_pools(name);
         let publisher = Publisher::new(db.clone(), name).await?;
