@@ -148,14 +148,12 @@ fn check_config_refuses_each_setting_a_service_would_refuse() {
     let mut intake = csm_intake::Config::default();
     intake.common.auth.development = true;
     intake.intake.write_batch = 16_384;
-    intake.common.feed.retry_max = intake.common.feed.retry_initial;
     assert_eq!(problems(&intake), "");
     intake.intake.write_batch = 16_385;
     intake.intake.phone_pattern = "^1[3-9".into();
     intake.intake.high_frequency.sweep_interval = Duration::ZERO;
     intake.common.feed.read_batch = 0;
     intake.common.feed.poll_interval = Duration::ZERO;
-    intake.common.feed.retry_max = intake.common.feed.retry_initial - Duration::from_millis(1);
     let shown = problems(&intake);
     for problem in [
         "intake.write_batch must be 1 to 16384, not 16385",
@@ -163,7 +161,6 @@ fn check_config_refuses_each_setting_a_service_would_refuse() {
         "intake.high_frequency.sweep_interval must be longer than 0s",
         "feed.read_batch must be at least 1",
         "feed.poll_interval must be longer than 0s",
-        "feed.retry_max (99ms) must be at least feed.retry_initial (100ms)",
     ] {
         assert!(shown.contains(problem), "{problem} not in:\n{shown}");
     }
@@ -191,31 +188,52 @@ fn check_config_refuses_each_setting_a_service_would_refuse() {
     tmf.tmf.default_limit = tmf.tmf.max_limit + 1;
     tmf.tmf.delivery.poll_interval = Duration::ZERO;
     let shown = problems(&tmf);
-    assert!(shown.contains("tmf.default_limit must be 1 to tmf.max_limit (1000)"), "{shown}");
+    assert!(shown.contains("tmf.default_limit must be 1 to tmf.max_limit (1000), not 1001"), "{shown}");
     assert!(shown.contains("tmf.delivery.poll_interval must be longer than 0s"), "{shown}");
 }
 
-/// A shared setting no service can run with is refused before the database is opened: a feed
-/// that would spin, a pool of no connections (which made the PostgreSQL driver panic), a call
-/// timeout of nothing.
+/// A setting no service could run with is refused before the database is opened (here one it
+/// could not reach), by each service whose setting it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shared_setting_no_service_can_run_with_is_refused_at_start_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let unreachable = "postgres://csm@127.0.0.1:1/csm_intake";
-    type Setting = fn(&mut CommonSettings);
-    let settings: [(&str, Setting); 3] = [
-        ("feed.read_batch must be at least 1", |common| common.feed.read_batch = 0),
-        ("database.max_connections must be at least 1", |common| common.database.max_connections = 0),
-        ("server.request_timeout must be longer than 0s", |common| common.server.request_timeout = Duration::ZERO),
-    ];
-    for (problem, set) in settings {
-        let mut common = sqlite_common(dir.path());
-        common.auth = tokens().1;
-        common.database.url = unreachable.into();
-        set(&mut common);
-        let error = start_intake(common).await.unwrap_err().to_string();
+async fn a_setting_no_service_can_run_with_is_refused_at_start_naming_it() {
+    let unreachable = DatabaseSettings {
+        url: "postgres://csm@127.0.0.1:1/csm_test".into(),
+        connect_timeout: Duration::from_secs(1),
+        connect_attempts: 1,
+        ..DatabaseSettings::default()
+    };
+    let listener = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let common = CommonSettings { database: unreachable.clone(), auth: tokens().1, ..CommonSettings::default() };
+    let refused = |outcome: Result<(), RunError>, problem: &str| {
+        let error = outcome.unwrap_err().to_string();
         assert!(error.contains(problem) && !error.contains("127.0.0.1:1"), "{problem}: {error}");
-    }
+    };
+
+    let mut feed = common.clone();
+    feed.feed.read_batch = 0;
+    refused(start_intake(feed).await, "feed.read_batch must be at least 1");
+
+    let mut recovery = csm_recovery::Config { common: common.clone(), ..Default::default() };
+    recovery.recovery.sweep_interval = Duration::ZERO;
+    let outcome = csm_recovery::run(recovery, listener().await, async {}).await;
+    refused(outcome, "recovery.sweep_interval must be longer than 0s");
+
+    let mut measurement = csm_measurement::Config { common: common.clone(), ..Default::default() };
+    measurement.measurement.sweep_interval = Duration::ZERO;
+    let outcome = csm_measurement::run(measurement, listener().await, async {}).await;
+    refused(outcome, "measurement.sweep_interval must be longer than 0s");
+
+    let mut tmf = csm_tmf::Config { common: common.clone(), ..Default::default() };
+    tmf.tmf.delivery.poll_interval = Duration::ZERO;
+    let outcome = csm_tmf::run(tmf, listener().await, async {}).await;
+    refused(outcome, "tmf.delivery.poll_interval must be longer than 0s");
+
+    // A pool of no connections is one: the service goes on to the database and names it, where
+    // the PostgreSQL driver used to panic.
+    let mut none = common;
+    none.database.max_connections = 0;
+    let error = start_intake(none).await.unwrap_err().to_string();
+    assert!(error.contains("PostgreSQL at 127.0.0.1:1"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

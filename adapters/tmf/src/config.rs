@@ -73,8 +73,11 @@ impl TmfSettings {
         if self.max_limit == 0 {
             problems.push("tmf.max_limit must be at least 1".to_string());
         }
-        if !(1..=self.max_limit.max(1)).contains(&self.default_limit) {
-            problems.push(format!("tmf.default_limit must be 1 to tmf.max_limit ({})", self.max_limit));
+        if self.max_limit > 0 && !(1..=self.max_limit).contains(&self.default_limit) {
+            problems.push(format!(
+                "tmf.default_limit must be 1 to tmf.max_limit ({}), not {}",
+                self.max_limit, self.default_limit
+            ));
         }
         let delivery = &self.delivery;
         for (key, pause) in [
@@ -85,12 +88,6 @@ impl TmfSettings {
             if pause.is_zero() {
                 problems.push(format!("tmf.delivery.{key} must be longer than 0s"));
             }
-        }
-        if delivery.retry_max < delivery.retry_initial {
-            problems.push("tmf.delivery.retry_max must be at least tmf.delivery.retry_initial".to_string());
-        }
-        if delivery.batch == 0 {
-            problems.push("tmf.delivery.batch must be at least 1".to_string());
         }
         problems
     }

@@ -236,21 +236,10 @@ impl FeedSettings {
                 problems.push(format!("feed.{key} must be at least 1"));
             }
         }
-        let pauses = [
-            ("poll_interval", self.poll_interval),
-            ("retry_initial", self.retry_initial),
-            ("lease_term", self.lease_term),
-        ];
-        for (key, pause) in pauses {
+        for (key, pause) in [("poll_interval", self.poll_interval), ("retry_initial", self.retry_initial)] {
             if pause.is_zero() {
                 problems.push(format!("feed.{key} must be longer than 0s"));
             }
-        }
-        if self.retry_max < self.retry_initial {
-            problems.push(format!(
-                "feed.retry_max ({:?}) must be at least feed.retry_initial ({:?})",
-                self.retry_max, self.retry_initial
-            ));
         }
         problems
     }
@@ -338,18 +327,10 @@ pub struct CommonSettings {
 }
 
 impl CommonSettings {
-    /// The shared settings no service can run with, each naming its key: beside the feed's, a
-    /// pool of no connections (on PostgreSQL the driver would panic) and a call timeout of
-    /// nothing (every call cancelled as it starts).
+    /// The shared settings no service can run with, each naming its key. Values that only
+    /// make no sense (a limit of none) are raised to the least that works where they are used.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = self.feed.problems();
-        if self.database.max_connections == 0 {
-            problems.push("database.max_connections must be at least 1".into());
-        }
-        if self.server.request_timeout.is_zero() {
-            problems.push("server.request_timeout must be longer than 0s".into());
-        }
-        problems
+        self.feed.problems()
     }
 }
 

@@ -53,7 +53,8 @@ impl Database {
             if settings.create_if_missing {
                 create::create_postgres_database(url).await.map_err(reach::naming_server(url))?;
             }
-            let pool = sea_orm::Database::connect(options(url, settings.max_connections))
+            // A pool of none is one, as on SQLite (the driver's queue cannot be empty).
+            let pool = sea_orm::Database::connect(options(url, settings.max_connections.max(1)))
                 .await
                 .map_err(reach::naming_server(url))?;
             Self { writer: pool.clone(), reader: pool, backend: DbBackend::Postgres, log: None, sqlite_file: None }
@@ -108,9 +109,8 @@ impl Database {
         };
         let naming_file = |error: DbErr| DbErr::Custom(format!("opening SQLite database {path}: {error}"));
         // The single writer keeps the pages it updates (indexes, recent rows) in memory.
-        let writer = sea_orm::Database::connect(sqlite(1, settings.sqlite_writer_cache_mib * 1024))
-            .await
-            .map_err(naming_file)?;
+        let writer_cache_kib = settings.sqlite_writer_cache_mib.saturating_mul(1024);
+        let writer = sea_orm::Database::connect(sqlite(1, writer_cache_kib)).await.map_err(naming_file)?;
         // An in-memory database exists once per connection, so it is read through the writer.
         let reader = if in_memory {
             writer.clone()
@@ -122,7 +122,7 @@ impl Database {
             tokio::spawn(checkpoint_in_background(reader.clone(), log.clone()));
             log
         });
-        let sqlite_file = (!in_memory).then(|| (PathBuf::from(path), settings.sqlite_writer_cache_mib * 1024));
+        let sqlite_file = (!in_memory).then(|| (PathBuf::from(path), writer_cache_kib));
         Ok(Self { writer, reader, backend: DbBackend::Sqlite, log, sqlite_file })
     }
 
@@ -350,11 +350,7 @@ impl WriteAheadLog {
     /// forgets the length, so that whether or not the checkpoint the caller then runs completes,
     /// the next is tried once the background has measured the log anew, not at every write.
     fn longer_than(&self, frames: i64) -> bool {
-        let long = self.frames.load(Ordering::Relaxed) > frames;
-        if long {
-            self.frames.store(0, Ordering::Relaxed);
-        }
-        long
+        self.frames.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| (now > frames).then_some(0)).is_ok()
     }
 
     async fn rewind_if_long(&self, writer: &DatabaseConnection) -> Result<(), DbErr> {

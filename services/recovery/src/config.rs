@@ -76,7 +76,7 @@ impl RecoverySettings {
             problems.push("recovery.care_department must name a department".into());
         }
         if self.sweep_interval.is_zero() {
-            problems.push("recovery.sweep_interval must be positive".into());
+            problems.push("recovery.sweep_interval must be longer than 0s".into());
         }
         problems.extend(self.detractors.problems());
         if !(1..=366).contains(&self.regulator.answer_within_days) {

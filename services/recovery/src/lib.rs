@@ -54,6 +54,7 @@ pub async fn run_with_clock(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    csm_kit::config::refuse_any(config.recovery.problems())?;
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("recovery", config.common).await?;
     let rules = Arc::new(rules::Rules::from_settings(&config.recovery, runtime.calendar().clone())?);
     let context = rules::Context { publisher: runtime.publisher().clone(), clock, rules };

@@ -162,10 +162,10 @@ impl<H: EventHandler> Consumer<H> {
             }
             let jitter = Duration::from_millis(rand::random_range(0..=pause.as_millis() as u64 / 4 + 1));
             tokio::select! {
-                () = tokio::time::sleep(pause + jitter) => {}
+                () = tokio::time::sleep(pause.saturating_add(jitter)) => {}
                 () = stop.cancelled() => return,
             }
-            pause = (pause * 2).min(self.settings.retry_max);
+            pause = pause.saturating_mul(2).min(self.settings.retry_max);
         }
     }
 

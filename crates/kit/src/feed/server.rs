@@ -51,7 +51,7 @@ impl FeedService {
             source: publisher.source(),
             head: publisher.watch_head(),
             recent: publisher.recent().clone(),
-            subscribers: Arc::new(Semaphore::new(settings.max_subscribers.max(1))),
+            subscribers: Arc::new(Semaphore::new(settings.max_subscribers.clamp(1, Semaphore::MAX_PERMITS))),
             settings,
             stop,
         }

@@ -310,6 +310,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn limits_of_none_or_beyond_a_semaphores_reach_serve_rather_than_panic() {
+        for (limit, per_caller) in [(0, 0), (usize::MAX, usize::MAX)] {
+            let (gate, inner) = gated();
+            gate.add_permits(1);
+            let answer = ShedLayer::new(limit, per_caller).layer(inner).call(call_as("one")).await.unwrap();
+            assert_eq!(grpc_status(&answer), None, "limits {limit}, {per_caller}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_caller_beyond_its_share_is_refused_while_another_is_still_served() {
         let (gate, inner) = gated();
         let layer = ShedLayer::new(10, 2);

@@ -29,7 +29,7 @@ pub struct ShedLayer {
 impl ShedLayer {
     /// `limit` calls in flight in all, `per_caller` of them from any one caller.
     pub fn new(limit: usize, per_caller: usize) -> Self {
-        let limit = limit.max(1);
+        let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
         Self { permits: Arc::new(Semaphore::new(limit)), limit, callers: Arc::new(Callers::new(per_caller)) }
     }
 
