@@ -165,6 +165,26 @@ fn check_config_refuses_each_setting_a_service_would_refuse() {
         assert!(shown.contains(problem), "{problem} not in:\n{shown}");
     }
 
+    // An upstream no reconnection would reach: a URL without its scheme, TLS from a file that is
+    // not there, a token no header can carry. An empty URL follows nothing, as intake allows.
+    let mut intake = csm_intake::Config::default();
+    intake.common.auth.development = true;
+    intake.upstream.classification.url = String::new();
+    assert_eq!(problems(&intake), "");
+    intake.upstream.classification.url = "classification:50052".into();
+    intake.upstream.classification.token = "feed\ntoken".into();
+    let shown = problems(&intake);
+    for problem in [
+        "upstream.classification.url must be http:// or https:// and a host, not \"classification:50052\"",
+        "upstream.classification.token cannot be sent in a header",
+    ] {
+        assert!(shown.contains(problem), "{problem} not in:\n{shown}");
+    }
+    intake.upstream.classification = csm_kit::config::UpstreamSettings::new("https://classification:50052", "");
+    intake.common.client_tls.ca_file = Some("/nowhere/ca.pem".into());
+    let shown = problems(&intake);
+    assert!(shown.contains("upstream.classification.tls:") && shown.contains("/nowhere/ca.pem"), "{shown}");
+
     let mut recovery = csm_recovery::Config::default();
     recovery.common.auth.development = true;
     recovery.recovery.detractors.likert_5_at_most = 5.0;
@@ -212,6 +232,11 @@ async fn a_setting_no_service_can_run_with_is_refused_at_start_naming_it() {
     let mut feed = common.clone();
     feed.feed.read_batch = 0;
     refused(start_intake(feed).await, "feed.read_batch must be at least 1");
+
+    let mut classification = csm_classification::Config { common: common.clone(), ..Default::default() };
+    classification.upstream.intake.url = "intake:50051".into();
+    let outcome = csm_classification::run(classification, listener().await, async {}).await;
+    refused(outcome, "upstream.intake.url must be http:// or https:// and a host");
 
     let mut recovery = csm_recovery::Config { common: common.clone(), ..Default::default() };
     recovery.recovery.sweep_interval = Duration::ZERO;

@@ -52,6 +52,10 @@ impl csm_kit::config::ServiceConfig for Config {
     fn own_problems(&self) -> Vec<String> {
         self.tmf.problems()
     }
+
+    fn upstreams(&self) -> Vec<(&'static str, &UpstreamSettings)> {
+        vec![("intake", &self.upstream.intake), ("recovery", &self.upstream.recovery)]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

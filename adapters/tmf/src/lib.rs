@@ -45,7 +45,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    csm_kit::config::refuse_any(config.tmf.problems())?;
+    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("tmf", config.common.clone()).await?;
     let app = App {
         db: runtime.database().clone(),

@@ -11,6 +11,7 @@ use crate::{
     RunError,
     auth::Authenticator,
     calendar::OperatorCalendar,
+    client,
     config::{self, ConfigError, Format, ServiceConfig},
     server::terminate_signal,
     telemetry,
@@ -65,8 +66,7 @@ impl ServiceArgs {
 }
 
 /// What can be checked without starting: the tokens (and their file), the operator's calendar,
-/// the shared settings ([`CommonSettings::problems`](crate::config::CommonSettings::problems)) and
-/// the service's own ([`ServiceConfig::own_problems`]).
+/// and every setting [`problems_of`] names.
 pub fn check<C: ServiceConfig>(config: &C) -> Result<(), ConfigError> {
     let common = config.common();
     let mut problems = Vec::new();
@@ -76,9 +76,23 @@ pub fn check<C: ServiceConfig>(config: &C) -> Result<(), ConfigError> {
     if let Err(error) = OperatorCalendar::from_settings(&common.calendar) {
         problems.push(error);
     }
-    problems.extend(common.problems());
-    problems.extend(config.own_problems());
+    problems.extend(problems_of(config));
     if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
+}
+
+/// Every setting of `config` no service could run with, each naming its key: the shared ones,
+/// each upstream given, and the service's own. `check-config` reports them, and the service's
+/// `run` refuses to start on them before it opens its database, so the two cannot disagree.
+pub fn problems_of<C: ServiceConfig>(config: &C) -> Vec<String> {
+    let common = config.common();
+    let mut problems = common.problems();
+    for (name, upstream) in config.upstreams() {
+        if !upstream.url.is_empty() {
+            problems.extend(client::upstream_problems(&format!("upstream.{name}"), upstream, &common.client_tls));
+        }
+    }
+    problems.extend(config.own_problems());
+    problems
 }
 
 /// Binds `server.listen`, naming the address when it cannot.

@@ -20,10 +20,13 @@ pub trait ServiceConfig: Serialize + serde::de::DeserializeOwned + Default {
     fn common(&self) -> &CommonSettings;
     fn common_mut(&mut self) -> &mut CommonSettings;
 
-    /// The service's own settings it cannot run with, each naming its key. `check-config` reports
-    /// them beside the kit's own, and the service's `run` refuses to start on them, so the check
-    /// and the start can never disagree.
+    /// The service's own settings it cannot run with, each naming its key.
     fn own_problems(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The upstreams the service calls or follows, by their key under `upstream`.
+    fn upstreams(&self) -> Vec<(&'static str, &UpstreamSettings)> {
         Vec::new()
     }
 }

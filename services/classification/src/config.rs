@@ -94,4 +94,8 @@ impl csm_kit::config::ServiceConfig for Config {
     fn common_mut(&mut self) -> &mut CommonSettings {
         &mut self.common
     }
+
+    fn upstreams(&self) -> Vec<(&'static str, &UpstreamSettings)> {
+        vec![("intake", &self.upstream.intake), ("recovery", &self.upstream.recovery)]
+    }
 }

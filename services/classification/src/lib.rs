@@ -38,6 +38,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
     // How often this replica looks for a taxonomy or model put in force by another one.
     let check_in_force = config.common.feed.poll_interval;
     let request_timeout = config.common.server.request_timeout;

@@ -165,4 +165,8 @@ impl csm_kit::config::ServiceConfig for Config {
     fn own_problems(&self) -> Vec<String> {
         self.intake.problems()
     }
+
+    fn upstreams(&self) -> Vec<(&'static str, &UpstreamSettings)> {
+        vec![("classification", &self.upstream.classification)]
+    }
 }

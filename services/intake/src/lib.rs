@@ -43,8 +43,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
     let settings = &config.intake;
-    csm_kit::config::refuse_any(settings.problems())?;
     let rules = validate::Rules::new(settings).map_err(RunError::Config)?;
     let repeat = repeats::RepeatRule::new(settings.repeat_window);
     let high_frequency = high_frequency::Rule::new(&settings.high_frequency);

@@ -79,4 +79,12 @@ impl csm_kit::config::ServiceConfig for Config {
     fn own_problems(&self) -> Vec<String> {
         self.measurement.problems()
     }
+
+    fn upstreams(&self) -> Vec<(&'static str, &UpstreamSettings)> {
+        vec![
+            ("intake", &self.upstream.intake),
+            ("classification", &self.upstream.classification),
+            ("recovery", &self.upstream.recovery),
+        ]
+    }
 }

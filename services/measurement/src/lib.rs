@@ -46,7 +46,7 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()> + Send,
     clock: Clock,
 ) -> Result<(), RunError> {
-    csm_kit::config::refuse_any(config.measurement.problems())?;
+    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
     let organisation = config.common.organisation.clone();
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("measurement", config.common).await?;
     let calendar = calendar::Calendar::of(runtime.calendar().days());

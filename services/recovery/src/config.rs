@@ -293,4 +293,8 @@ impl csm_kit::config::ServiceConfig for Config {
     fn own_problems(&self) -> Vec<String> {
         self.recovery.problems()
     }
+
+    fn upstreams(&self) -> Vec<(&'static str, &UpstreamSettings)> {
+        vec![("intake", &self.upstream.intake), ("classification", &self.upstream.classification)]
+    }
 }

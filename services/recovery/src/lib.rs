@@ -54,7 +54,7 @@ pub async fn run_with_clock(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    csm_kit::config::refuse_any(config.recovery.problems())?;
+    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
     let runtime = ServiceRuntime::open::<store::migration::Migrator>("recovery", config.common).await?;
     let rules = Arc::new(rules::Rules::from_settings(&config.recovery, runtime.calendar().clone())?);
     let context = rules::Context { publisher: runtime.publisher().clone(), clock, rules };

@@ -31,6 +31,30 @@ pub enum ChannelError {
     Tls(#[from] TlsError),
 }
 
+/// What no reconnection would mend about calling `upstream`, each problem naming `key` (such as
+/// `upstream.intake`): a URL that is not `http://` or `https://` with a host, TLS whose files
+/// cannot be read (its own, else `fallback_tls`), a token that cannot be sent. A feed followed
+/// from such an upstream would be retried for ever.
+pub fn upstream_problems(key: &str, upstream: &UpstreamSettings, fallback_tls: &ClientTlsSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    let uri = upstream.url.parse::<http::Uri>().ok();
+    let scheme = uri.as_ref().and_then(|uri| uri.scheme_str().filter(|_| uri.host().is_some_and(|h| !h.is_empty())));
+    match scheme {
+        Some("http") => {}
+        Some("https") => {
+            let tls = if upstream.tls.is_empty() { fallback_tls } else { &upstream.tls };
+            if let Err(error) = tls.client_config() {
+                problems.push(format!("{key}.tls: {error}"));
+            }
+        }
+        _ => problems.push(format!("{key}.url must be http:// or https:// and a host, not {:?}", upstream.url)),
+    }
+    if CallerInterceptor::new(&upstream.token).is_err() {
+        problems.push(format!("{key}.token cannot be sent in a header (visible ASCII only)"));
+    }
+    problems
+}
+
 /// A channel to `url` that connects on first use, reconnects by itself, and sends a call again
 /// when the server went away before it could answer and that is safe.
 pub fn channel(url: &str) -> Result<Resilient, tonic::transport::Error> {
