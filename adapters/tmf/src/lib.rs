@@ -45,8 +45,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
-    let runtime = ServiceRuntime::open::<store::migration::Migrator>("tmf", config.common.clone()).await?;
+    let runtime = ServiceRuntime::open::<store::migration::Migrator, _>("tmf", &config).await?;
     let app = App {
         db: runtime.database().clone(),
         authenticator: Authenticator::from_settings(&config.common.auth)?,

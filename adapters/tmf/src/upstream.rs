@@ -25,8 +25,7 @@ pub struct Upstream {
 impl Upstream {
     pub fn new(upstreams: &Upstreams, fallback_tls: &ClientTlsSettings) -> Result<Self, RunError> {
         let channel = |settings: &csm_kit::config::UpstreamSettings| {
-            let tls = if settings.tls.is_empty() { fallback_tls } else { &settings.tls };
-            client::channel_with_tls(&settings.url, tls)
+            client::channel_with_tls(&settings.url, settings.tls_or(fallback_tls))
                 .map_err(|error| RunError::Config(format!("upstream {}: {error}", settings.url)))
         };
         Ok(Self { intake: channel(&upstreams.intake)?, recovery: channel(&upstreams.recovery)? })

@@ -81,8 +81,9 @@ pub fn check<C: ServiceConfig>(config: &C) -> Result<(), ConfigError> {
 }
 
 /// Every setting of `config` no service could run with, each naming its key: the shared ones,
-/// each upstream given, and the service's own. `check-config` reports them, and the service's
-/// `run` refuses to start on them before it opens its database, so the two cannot disagree.
+/// each upstream given, and the service's own. `check-config` reports them, and
+/// [`ServiceRuntime::open`](crate::ServiceRuntime::open) refuses to start on them before it opens
+/// the database, so the two cannot disagree.
 pub fn problems_of<C: ServiceConfig>(config: &C) -> Vec<String> {
     let common = config.common();
     let mut problems = common.problems();

@@ -31,11 +31,6 @@ pub trait ServiceConfig: Serialize + serde::de::DeserializeOwned + Default {
     }
 }
 
-/// Requires `problems` to be empty, else refuses the start naming every one.
-pub fn refuse_any(problems: Vec<String>) -> Result<(), crate::RunError> {
-    if problems.is_empty() { Ok(()) } else { Err(crate::RunError::Config(problems.join("; "))) }
-}
-
 pub use crate::auth::{AuthSettings, TokenSettings};
 use crate::{
     calendar::CalendarSettings,
@@ -197,6 +192,12 @@ impl Default for UpstreamSettings {
 }
 
 impl UpstreamSettings {
+    /// The TLS this upstream is called with: its own, else `fallback` (the service's
+    /// `client_tls`).
+    pub fn tls_or<'a>(&'a self, fallback: &'a ClientTlsSettings) -> &'a ClientTlsSettings {
+        if self.tls.is_empty() { fallback } else { &self.tls }
+    }
+
     pub fn new(url: impl Into<String>, token: impl Into<String>) -> Self {
         Self { url: url.into(), token: token.into(), tls: ClientTlsSettings::default() }
     }

@@ -9,10 +9,10 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 use crate::{
-    Database, Host, RunError, ServiceDefinition,
+    Database, Host, RunError, ServiceDefinition, args,
     auth::{Authenticator, Policy},
     calendar::OperatorCalendar,
-    config::{CommonSettings, UpstreamSettings},
+    config::{CommonSettings, ServiceConfig, UpstreamSettings},
     feed::{Consumer, EventHandler, FeedService, Publisher},
     lease::{self, Lease},
 };
@@ -30,13 +30,18 @@ pub struct ServiceRuntime {
 }
 
 impl ServiceRuntime {
-    /// Checks the credentials configuration, the operator's calendar and the shared settings,
-    /// opens the database applying migrations `M`, and readies the feed of service `name` (for
-    /// example "intake").
-    pub async fn open<M: MigratorTrait>(name: &'static str, common: CommonSettings) -> Result<Self, RunError> {
+    /// Checks the credentials configuration, the operator's calendar and every other setting
+    /// `check-config` checks ([`args::problems_of`]: the shared ones, the upstreams, the
+    /// service's own), then opens the database applying migrations `M`, and readies the feed of
+    /// service `name` (for example "intake").
+    pub async fn open<M: MigratorTrait, C: ServiceConfig>(name: &'static str, config: &C) -> Result<Self, RunError> {
+        let common = config.common().clone();
         let authenticator = Authenticator::from_settings(&common.auth)?;
         let calendar = OperatorCalendar::from_settings(&common.calendar).map_err(RunError::Config)?;
-        crate::config::refuse_any(common.problems())?;
+        let problems = args::problems_of(config);
+        if !problems.is_empty() {
+            return Err(RunError::Config(problems.join("; ")));
+        }
         let db = Database::open::<M>(&common.database).await?;
         db.observe_pools(name);
         let publisher = Publisher::new(db.clone(), name).await?;
@@ -73,10 +78,8 @@ impl ServiceRuntime {
     /// With several replicas, only the one holding the lease `feed:<cursor>` follows; the others
     /// stand by to take over.
     pub fn follow<H: EventHandler>(&self, cursor: &str, upstream: &UpstreamSettings, handler: H) {
-        let mut upstream = upstream.clone();
-        if upstream.tls.is_empty() {
-            upstream.tls = self.common.client_tls.clone();
-        }
+        let tls = upstream.tls_or(&self.common.client_tls).clone();
+        let upstream = UpstreamSettings { tls, ..upstream.clone() };
         let consumer =
             Arc::new(Consumer::new(cursor, upstream, self.publisher.clone(), handler, self.common.feed.clone()));
         self.spawn_exclusive(&format!("feed:{cursor}"), move |held| {

@@ -38,11 +38,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
     // How often this replica looks for a taxonomy or model put in force by another one.
     let check_in_force = config.common.feed.poll_interval;
     let request_timeout = config.common.server.request_timeout;
-    let runtime = ServiceRuntime::open::<store::migration::Migrator>("classification", config.common).await?;
+    let runtime = ServiceRuntime::open::<store::migration::Migrator, _>("classification", &config).await?;
     let in_force = engine::InForce::load(runtime.database().writer()).await?;
     tracing::info!(taxonomy = %in_force.classifier().taxonomy.name, "taxonomy in force");
     let mut in_force_now = in_force.classifier().taxonomy.to_proto();

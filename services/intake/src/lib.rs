@@ -43,12 +43,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
+    let runtime = ServiceRuntime::open::<store::migration::Migrator, _>("intake", &config).await?;
     let settings = &config.intake;
     let rules = validate::Rules::new(settings).map_err(RunError::Config)?;
     let repeat = repeats::RepeatRule::new(settings.repeat_window);
     let high_frequency = high_frequency::Rule::new(&settings.high_frequency);
-    let runtime = ServiceRuntime::open::<store::migration::Migrator>("intake", config.common).await?;
     let publisher = runtime.publisher().clone();
 
     let (writer, writing) =

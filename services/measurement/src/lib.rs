@@ -46,9 +46,8 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()> + Send,
     clock: Clock,
 ) -> Result<(), RunError> {
-    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
     let organisation = config.common.organisation.clone();
-    let runtime = ServiceRuntime::open::<store::migration::Migrator>("measurement", config.common).await?;
+    let runtime = ServiceRuntime::open::<store::migration::Migrator, _>("measurement", &config).await?;
     let calendar = calendar::Calendar::of(runtime.calendar().days());
     let db = runtime.database().clone();
     let startup = |e: error::Error| RunError::Config(format!("measurement could not load its catalogue: {e}"));

@@ -54,9 +54,8 @@ pub async fn run_with_clock(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    csm_kit::config::refuse_any(csm_kit::args::problems_of(&config))?;
-    let runtime = ServiceRuntime::open::<store::migration::Migrator>("recovery", config.common).await?;
-    let rules = Arc::new(rules::Rules::from_settings(&config.recovery, runtime.calendar().clone())?);
+    let runtime = ServiceRuntime::open::<store::migration::Migrator, _>("recovery", &config).await?;
+    let rules = Arc::new(rules::Rules::from_settings(&config.recovery, runtime.calendar().clone()));
     let context = rules::Context { publisher: runtime.publisher().clone(), clock, rules };
     runtime.follow(
         "intake",

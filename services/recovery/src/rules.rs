@@ -4,7 +4,6 @@
 use std::{sync::Arc, time::Duration};
 
 use csm_kit::{
-    RunError,
     calendar::OperatorCalendar,
     feed::Publisher,
     time::{Clock, duration_micros},
@@ -31,11 +30,12 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub fn from_settings(settings: &RecoverySettings, calendar: OperatorCalendar) -> Result<Self, RunError> {
-        csm_kit::config::refuse_any(settings.problems())?;
+    /// The rules of `settings`, which the service's start has checked
+    /// ([`RecoverySettings::problems`]).
+    pub fn from_settings(settings: &RecoverySettings, calendar: OperatorCalendar) -> Self {
         let mut escalation = settings.escalation.clone();
         escalation.sort_by_key(|step| step.after);
-        Ok(Self {
+        Self {
             service_problems: settings.service_problems.clone(),
             detractors: settings.detractors.clone(),
             regulator: settings.regulator.clone(),
@@ -45,7 +45,7 @@ impl Rules {
             help_time_limit: settings.help_time_limit,
             second_approval_above: settings.second_approval_above,
             care_department: settings.care_department.clone(),
-        })
+        }
     }
 
     /// How many escalation steps a deadline passed at `deadline` has reached at `now`.

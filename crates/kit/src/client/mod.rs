@@ -42,8 +42,7 @@ pub fn upstream_problems(key: &str, upstream: &UpstreamSettings, fallback_tls: &
     match scheme {
         Some("http") => {}
         Some("https") => {
-            let tls = if upstream.tls.is_empty() { fallback_tls } else { &upstream.tls };
-            if let Err(error) = tls.client_config() {
+            if let Err(error) = upstream.tls_or(fallback_tls).client_config() {
                 problems.push(format!("{key}.tls: {error}"));
             }
         }
