@@ -216,3 +216,39 @@ async fn a_service_whose_certificate_cannot_be_read_does_not_start() {
     assert!(error.contains("/nonexistent/tls.crt"), "{error}");
     backend.cleanup().await;
 }
+
+/// `check-config` finds what would keep a service from serving TLS before a rollout does: a file
+/// not there, a key not the certificate's, and a key or client CA given without a certificate,
+/// with which the service would otherwise have served in plain text.
+#[test]
+fn check_config_refuses_server_tls_the_service_could_not_serve_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::new("csm test CA");
+    authority.issue(dir.path(), "intake");
+    authority.issue(dir.path(), "other");
+    authority.write(&dir.path().join("ca.crt"));
+    let file = |name: &str| Some(dir.path().join(name));
+    let problems = |tls: ServerTlsSettings| {
+        let mut config = csm_intake::Config::default();
+        config.common.auth.development = true;
+        config.common.server.tls = tls;
+        csm_kit::args::check(&config).err().map(|error| error.to_string()).unwrap_or_default()
+    };
+    let served = ServerTlsSettings {
+        cert_file: file("intake.crt"),
+        key_file: file("intake.key"),
+        client_ca_file: file("ca.crt"),
+        ..ServerTlsSettings::default()
+    };
+    assert_eq!(problems(served.clone()), "");
+    assert_eq!(problems(ServerTlsSettings::default()), "");
+
+    let shown = problems(ServerTlsSettings { cert_file: file("missing.crt"), ..served.clone() });
+    assert!(shown.contains("server.tls: reading") && shown.contains("missing.crt"), "{shown}");
+    let shown = problems(ServerTlsSettings { key_file: file("other.key"), ..served.clone() });
+    assert!(shown.contains("server.tls:") && shown.contains("certificate and key"), "{shown}");
+    let shown = problems(ServerTlsSettings { cert_file: None, ..served.clone() });
+    assert!(shown.contains("server.tls:") && shown.contains("cert_file and key_file are both needed"), "{shown}");
+    let shown = problems(ServerTlsSettings { client_ca_file: file("intake.key"), ..served });
+    assert!(shown.contains("server.tls:") && shown.contains("intake.key"), "{shown}");
+}

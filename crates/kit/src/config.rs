@@ -334,7 +334,9 @@ impl CommonSettings {
     /// The shared settings no service can run with, each naming its key. Values that only
     /// make no sense (a limit of none) are raised to the least that works where they are used.
     pub fn problems(&self) -> Vec<String> {
-        self.feed.problems()
+        let mut problems = self.feed.problems();
+        problems.extend(self.server.tls.problem());
+        problems
     }
 }
 

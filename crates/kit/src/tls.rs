@@ -54,6 +54,15 @@ impl ServerTlsSettings {
         self.cert_file.is_some()
     }
 
+    /// Why a server could not serve with these settings, as its start would find it: a file
+    /// missing or unreadable, no certificate or key in it, a key not matching its certificate,
+    /// or a key or client CA given without a certificate, which would otherwise serve in plain
+    /// text. `check-config` reports it, so a broken Secret is found before a rollout.
+    pub fn problem(&self) -> Option<String> {
+        self.files().next()?;
+        server_config(self).err().map(|error| format!("server.tls: {error}"))
+    }
+
     fn files(&self) -> impl Iterator<Item = &Path> {
         [&self.cert_file, &self.key_file, &self.client_ca_file].into_iter().flatten().map(PathBuf::as_path)
     }
@@ -125,7 +134,7 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 /// Builds the rustls configuration from the files as they are now.
 fn server_config(settings: &ServerTlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
     let (Some(cert_file), Some(key_file)) = (&settings.cert_file, &settings.key_file) else {
-        return Err(TlsError::Settings("server.tls needs both cert_file and key_file".into()));
+        return Err(TlsError::Settings("cert_file and key_file are both needed".into()));
     };
     let chain = certificates(cert_file)?;
     let key = PrivateKeyDer::from_pem_slice(&read(key_file)?)
