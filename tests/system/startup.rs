@@ -154,8 +154,10 @@ fn check_config_refuses_each_setting_a_service_would_refuse() {
     intake.intake.high_frequency.sweep_interval = Duration::ZERO;
     intake.common.feed.read_batch = 0;
     intake.common.feed.poll_interval = Duration::ZERO;
+    intake.common.server.request_timeout = Duration::ZERO;
     let shown = problems(&intake);
     for problem in [
+        "server.request_timeout must be longer than 0s",
         "intake.write_batch must be 1 to 16384, not 16385",
         "intake.phone_pattern is not a valid pattern",
         "intake.high_frequency.sweep_interval must be longer than 0s",

@@ -335,6 +335,10 @@ impl CommonSettings {
     /// make no sense (a limit of none) are raised to the least that works where they are used.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.feed.problems();
+        // A call may run no time at all: every call would end DEADLINE_EXCEEDED.
+        if self.server.request_timeout.is_zero() {
+            problems.push("server.request_timeout must be longer than 0s".into());
+        }
         problems.extend(self.server.tls.problem());
         problems
     }
