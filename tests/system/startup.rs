@@ -13,7 +13,7 @@ use csm_kit::{
     config::{self, CommonSettings, ConfigError, DatabaseSettings, Format},
 };
 
-use crate::support::{Backend, tokens};
+use crate::support::{Backend, config_problems as problems, tokens};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -134,11 +134,6 @@ async fn a_write_batch_outside_its_range_is_refused_naming_it() {
             other => assert_eq!(other.is_err(), refused, "write_batch {batch}: {other:?}"),
         }
     }
-}
-
-/// The problems `check-config` reports for `config`, or none.
-fn problems<C: config::ServiceConfig>(config: &C) -> String {
-    csm_kit::args::check(config).err().map(|error| error.to_string()).unwrap_or_default()
 }
 
 /// `check-config` refuses what the service would refuse to start with, every problem named at

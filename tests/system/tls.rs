@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-use crate::support::{Backend, complaint, eventually, feed_head, quick_feed, read_feed, tokens};
+use crate::support::{Backend, complaint, config_problems, eventually, feed_head, quick_feed, read_feed, tokens};
 
 /// A certificate authority that signs server and client certificates.
 struct Authority {
@@ -232,7 +232,7 @@ fn check_config_refuses_server_tls_the_service_could_not_serve_with() {
         let mut config = csm_intake::Config::default();
         config.common.auth.development = true;
         config.common.server.tls = tls;
-        csm_kit::args::check(&config).err().map(|error| error.to_string()).unwrap_or_default()
+        config_problems(&config)
     };
     let served = ServerTlsSettings {
         cert_file: file("intake.crt"),

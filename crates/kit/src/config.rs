@@ -62,13 +62,26 @@ pub struct ServerSettings {
     /// accepting calls, so load balancers stop sending traffic first.
     #[serde(with = "humantime_serde")]
     pub drain_delay: Duration,
-    /// TLS (and, with a client CA, mutual TLS) for every caller; off unless a certificate is set.
+    /// TLS (and, with a client CA, mutual TLS) for every caller; off unless one of its files is set.
     pub tls: ServerTlsSettings,
     /// A second address serving only the gRPC health service, in plain text and without a token,
     /// for Kubernetes' gRPC probes when the main address requires mutual TLS (the kubelet's probe
     /// speaks neither TLS nor presents a certificate). It reports what the main address reports,
     /// NOT_SERVING during the drain included.
     pub health_listen: Option<SocketAddr>,
+}
+
+impl ServerSettings {
+    /// Settings a server cannot serve with, each naming its key: a call timeout of nothing
+    /// (every call would end DEADLINE_EXCEEDED), and TLS that does not load.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.request_timeout.is_zero() {
+            problems.push("server.request_timeout must be longer than 0s".into());
+        }
+        problems.extend(self.tls.problem());
+        problems
+    }
 }
 
 impl Default for ServerSettings {
@@ -335,11 +348,7 @@ impl CommonSettings {
     /// make no sense (a limit of none) are raised to the least that works where they are used.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.feed.problems();
-        // A call may run no time at all: every call would end DEADLINE_EXCEEDED.
-        if self.server.request_timeout.is_zero() {
-            problems.push("server.request_timeout must be longer than 0s".into());
-        }
-        problems.extend(self.server.tls.problem());
+        problems.extend(self.server.problems());
         problems
     }
 }

@@ -27,7 +27,8 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
-/// A server's certificate; TLS is on when `cert_file` is set.
+/// A server's certificate; TLS is on when any of its files is set, so a key or client CA given
+/// without a certificate stops the server rather than leaving it in plain text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerTlsSettings {
@@ -51,15 +52,17 @@ impl Default for ServerTlsSettings {
 
 impl ServerTlsSettings {
     pub fn enabled(&self) -> bool {
-        self.cert_file.is_some()
+        self.files().next().is_some()
     }
 
     /// Why a server could not serve with these settings, as its start would find it: a file
     /// missing or unreadable, no certificate or key in it, a key not matching its certificate,
-    /// or a key or client CA given without a certificate, which would otherwise serve in plain
-    /// text. `check-config` reports it, so a broken Secret is found before a rollout.
+    /// or a key or client CA given without a certificate. `check-config` reports it, so a broken
+    /// Secret is found before a rollout.
     pub fn problem(&self) -> Option<String> {
-        self.files().next()?;
+        if !self.enabled() {
+            return None;
+        }
         server_config(self).err().map(|error| format!("server.tls: {error}"))
     }
 

@@ -106,6 +106,11 @@ pub fn keep_starter_models() {
     });
 }
 
+/// The problems `check-config` reports for `config`, or none.
+pub fn config_problems<C: csm_kit::config::ServiceConfig>(config: &C) -> String {
+    csm_kit::args::check(config).err().map(|error| error.to_string()).unwrap_or_default()
+}
+
 /// Feed settings that make tests quick: short polls and retries, and consumer leases that a
 /// crashed replica leaves to expire within two seconds.
 pub fn quick_feed() -> FeedSettings {
